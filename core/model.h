@@ -1,0 +1,88 @@
+// The data that crosses modules: the mapped image of a directory object and
+// the operations of a sync plan.
+//
+// A SyncObject is what syncd wants the identity store to hold for one AD
+// object, after scope evaluation and attribute mapping. The state cache keeps
+// the last image applied; the engine diffs a fresh read against it.
+#ifndef SYNCD_CORE_MODEL_H_
+#define SYNCD_CORE_MODEL_H_
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace syncd {
+
+enum class ObjectKind { kUser, kGroup };
+
+const char* KindName(ObjectKind kind);  // "user" / "group"
+std::optional<ObjectKind> ParseKind(const std::string& name);
+
+// Store attribute name -> value. Multi-valued store attributes are not needed
+// yet; booleans are "true"/"false".
+using Attributes = std::map<std::string, std::string>;
+
+struct SyncObject {
+  std::string guid;  // raw 16-byte objectGUID: the identity key
+  ObjectKind kind = ObjectKind::kUser;
+  std::string external_id;  // objectGUID in its dashed string form
+  std::string name;         // what people see: userName for users, displayName for groups
+  std::string dn;           // informational only; never a key
+  Attributes attributes;    // mapped store attributes (userName, displayName, ...)
+
+  // Secondary keys kept for matching after a source switch.
+  std::string sid;                       // raw objectSid
+  std::vector<std::string> sid_history;  // raw SIDs
+  std::string sam_account_name;
+  std::string user_principal_name;
+  std::string mail;
+};
+
+// A direct membership edge between two in-scope objects, both by raw GUID.
+struct Membership {
+  std::string group_guid;
+  std::string member_guid;
+  auto operator<=>(const Membership&) const = default;
+};
+
+enum class OpType { kCreate, kUpdate, kDelete, kAddMember, kRemoveMember };
+
+const char* OpName(OpType op);  // "create", "update", "delete", "add-member", "remove-member"
+std::optional<OpType> ParseOp(const std::string& name);
+
+struct AttributeChange {
+  std::string attribute;
+  std::optional<std::string> old_value;  // nullopt: the attribute was absent
+  std::optional<std::string> new_value;  // nullopt: the attribute is removed
+  bool operator==(const AttributeChange&) const = default;
+};
+
+// One step of a plan. Every operation is idempotent on the store: applying it
+// twice has the effect of applying it once.
+struct Operation {
+  OpType op = OpType::kCreate;
+  ObjectKind kind = ObjectKind::kUser;  // of the object, or of the group for memberships
+  SyncObject object;                    // create/update: the full new image; delete: the
+                                        // cached image; memberships: the group
+  std::vector<AttributeChange> changes;  // update only
+  std::optional<SyncObject> member;      // add-member / remove-member: the member
+};
+
+struct HeldOperation {
+  Operation operation;
+  std::string reason;
+};
+
+struct Plan {
+  std::vector<Operation> operations;  // in apply order
+  std::vector<HeldOperation> held;    // not applied; reported
+  bool read_complete = true;
+  std::string incomplete_reason;
+
+  bool empty() const { return operations.empty() && held.empty(); }
+};
+
+}  // namespace syncd
+
+#endif  // SYNCD_CORE_MODEL_H_

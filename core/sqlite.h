@@ -1,0 +1,103 @@
+// A thin RAII layer over the SQLite C API, shared by state/ and store/.
+// Every value goes through bound parameters; SQL text is never built from data.
+#ifndef SYNCD_CORE_SQLITE_H_
+#define SYNCD_CORE_SQLITE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace syncd::sql {
+
+class Statement;
+
+class Database {
+ public:
+  // Opens `path`. read_only opens an existing file without creating it.
+  // Sets WAL-free rollback journaling, foreign keys and a busy timeout.
+  static Result<std::unique_ptr<Database>> Open(const std::string& path, bool read_only);
+  ~Database();
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  // Runs one or more statements that take no parameters (schema, pragmas).
+  Status Exec(const std::string& sql);
+  Result<Statement> Prepare(std::string_view sql);
+
+  // user_version pragma, used for schema migrations.
+  Result<int> UserVersion();
+  Status SetUserVersion(int version);
+
+  // Applies `migrations[i]` for every i >= current user_version, each in its
+  // own transaction together with the version bump.
+  Status Migrate(const std::vector<std::string>& migrations);
+
+  std::string ErrorMessage() const;
+  int64_t Changes() const;
+  const std::string& path() const { return path_; }
+
+ private:
+  Database(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  sqlite3* db_;
+  std::string path_;
+};
+
+// A prepared statement. Bind indexes start at 1, column indexes at 0.
+class Statement {
+ public:
+  Statement(Statement&& other) noexcept;
+  Statement& operator=(Statement&& other) noexcept;
+  ~Statement();
+
+  Statement& Bind(int index, int64_t value);
+  Statement& Bind(int index, std::string_view text);
+  Statement& BindBlob(int index, std::string_view bytes);
+  Statement& BindNull(int index);
+  Statement& Bind(int index, const std::optional<std::string>& text);
+
+  // Advances; true while a row is available.
+  Result<bool> Step();
+  // Runs to completion (for statements that return no rows).
+  Status Run();
+  void Reset();
+
+  int64_t ColumnInt(int col) const;
+  std::string ColumnText(int col) const;  // "" for NULL
+  std::string ColumnBlob(int col) const;
+  bool ColumnIsNull(int col) const;
+
+ private:
+  friend class Database;
+  Statement(sqlite3_stmt* stmt, sqlite3* db) : stmt_(stmt), db_(db) {}
+  sqlite3_stmt* stmt_;
+  sqlite3* db_;
+};
+
+// Scoped transaction: rolls back unless Commit() succeeded.
+class Transaction {
+ public:
+  explicit Transaction(Database& db);
+  ~Transaction();
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+
+  const Status& status() const { return begin_status_; }
+  Status Commit();
+
+ private:
+  Database& db_;
+  Status begin_status_;
+  bool done_ = false;
+};
+
+}  // namespace syncd::sql
+
+#endif  // SYNCD_CORE_SQLITE_H_

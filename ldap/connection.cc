@@ -1,0 +1,420 @@
+#include "ldap/connection.h"
+
+#include <ldap.h>
+#include <sasl/sasl.h>
+#include <unistd.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cstring>
+#include <utility>
+
+#include "ldap/codec.h"
+
+namespace syncd::ldap {
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;  // NOLINT(google-build-using-namespace)
+
+namespace {
+
+struct LdapDeleter {
+  void operator()(LDAP* ld) const { ldap_unbind_ext(ld, nullptr, nullptr); }
+};
+using LdapHandle = std::unique_ptr<LDAP, LdapDeleter>;
+
+struct MessageDeleter {
+  void operator()(LDAPMessage* msg) const { ldap_msgfree(msg); }
+};
+using MessagePtr = std::unique_ptr<LDAPMessage, MessageDeleter>;
+
+struct ControlDeleter {
+  void operator()(LDAPControl* ctrl) const { ldap_control_free(ctrl); }
+};
+using ControlPtr = std::unique_ptr<LDAPControl, ControlDeleter>;
+
+struct BerValDeleter {
+  void operator()(berval* bv) const { ber_bvfree(bv); }
+};
+
+// libldap's error text plus the server's diagnostic message, if any.
+std::string Describe(LDAP* ld, int rc) {
+  std::string msg = ldap_err2string(rc);
+  char* diag = nullptr;
+  if (ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag) == LDAP_OPT_SUCCESS && diag) {
+    if (*diag) msg += std::string(" (") + diag + ")";
+    ldap_memfree(diag);
+  }
+  return msg;
+}
+
+bool IsAuthFailure(int rc) {
+  return rc == LDAP_INVALID_CREDENTIALS || rc == LDAP_STRONG_AUTH_REQUIRED ||
+         rc == LDAP_INAPPROPRIATE_AUTH || rc == LDAP_INSUFFICIENT_ACCESS ||
+         rc == LDAP_UNWILLING_TO_PERFORM || rc == LDAP_AUTH_METHOD_NOT_SUPPORTED;
+}
+
+// Cyrus SASL asks for defaults (authcid, realm); GSSAPI needs none of them.
+int SaslInteract(LDAP* /*ld*/, unsigned /*flags*/, void* /*defaults*/, void* in) {
+  for (auto* interact = static_cast<sasl_interact_t*>(in); interact->id != SASL_CB_LIST_END;
+       ++interact) {
+    const char* value = interact->defresult ? interact->defresult : "";
+    interact->result = value;
+    interact->len = static_cast<unsigned>(std::strlen(value));
+  }
+  return LDAP_SUCCESS;
+}
+
+struct BoundHandle {
+  LdapHandle ld;
+  int ssf = 0;
+};
+
+Status SetOption(LDAP* ld, int option, const void* value, const std::string& what) {
+  if (ldap_set_option(ld, option, value) != LDAP_OPT_SUCCESS) {
+    return Status::Internal("cannot set LDAP option " + what);
+  }
+  return Status::Ok();
+}
+
+// The blocking part of bring-up: runs on a worker thread.
+Result<BoundHandle> ConnectAndBind(const std::string& uri, const ConnectOptions& options) {
+  LDAP* raw = nullptr;
+  int rc = ldap_initialize(&raw, uri.c_str());
+  if (rc != LDAP_SUCCESS) {
+    return Status::InvalidArgument(uri + ": not a usable LDAP URI: " + ldap_err2string(rc));
+  }
+  LdapHandle ld(raw);
+  const int version = LDAP_VERSION3;
+  timeval network_timeout{static_cast<time_t>(options.connect_timeout.count()), 0};
+  timeval op_timeout{static_cast<time_t>(options.operation_timeout.count()), 0};
+  for (Status st : {SetOption(raw, LDAP_OPT_PROTOCOL_VERSION, &version, "protocol version"),
+                    SetOption(raw, LDAP_OPT_REFERRALS, LDAP_OPT_OFF, "referrals"),
+                    SetOption(raw, LDAP_OPT_NETWORK_TIMEOUT, &network_timeout, "network timeout"),
+                    SetOption(raw, LDAP_OPT_TIMEOUT, &op_timeout, "timeout")}) {
+    if (!st.ok()) return st;
+  }
+
+  const bool ldaps = uri.rfind("ldaps://", 0) == 0;
+  const bool tls = ldaps || options.starttls;
+  if (tls) {
+    if (!options.tls_ca_file.empty()) {
+      if (access(options.tls_ca_file.c_str(), R_OK) != 0) {
+        return Status::InvalidArgument("tls_ca_file " + options.tls_ca_file +
+                                       " cannot be read: " + std::strerror(errno));
+      }
+      Status st = SetOption(raw, LDAP_OPT_X_TLS_CACERTFILE, options.tls_ca_file.c_str(), "CA file");
+      if (!st.ok()) return st;
+    }
+    const int require = options.tls_verify ? LDAP_OPT_X_TLS_DEMAND : LDAP_OPT_X_TLS_NEVER;
+    const int min_protocol = LDAP_OPT_X_TLS_PROTOCOL_TLS1_2;
+    const int new_context = 0;
+    for (Status st : {SetOption(raw, LDAP_OPT_X_TLS_REQUIRE_CERT, &require, "TLS verification"),
+                      SetOption(raw, LDAP_OPT_X_TLS_PROTOCOL_MIN, &min_protocol, "TLS minimum"),
+                      SetOption(raw, LDAP_OPT_X_TLS_NEWCTX, &new_context, "TLS context")}) {
+      if (!st.ok()) return st;
+    }
+  }
+  const std::string tls_hint =
+      tls ? " [check that the DC is up, that tls_ca_file holds the CA that signed its "
+            "certificate and that the URI names the host in the certificate]"
+          : "";
+
+  if (ldaps) {
+    rc = ldap_connect(raw);
+    if (rc != LDAP_SUCCESS) return Status::Unavailable(uri + ": " + Describe(raw, rc) + tls_hint);
+  } else if (options.starttls) {
+    rc = ldap_start_tls_s(raw, nullptr, nullptr);
+    if (rc != LDAP_SUCCESS) {
+      return Status::Unavailable(uri + ": StartTLS failed: " + Describe(raw, rc) + tls_hint);
+    }
+  }
+
+  BoundHandle bound;
+  if (options.auth == AuthMethod::kSimple) {
+    berval cred{options.password.size(), const_cast<char*>(options.password.data())};
+    rc = ldap_sasl_bind_s(raw, options.bind_dn.c_str(), LDAP_SASL_SIMPLE, &cred, nullptr, nullptr,
+                          nullptr);
+    if (rc != LDAP_SUCCESS) {
+      std::string msg = uri + ": simple bind as " + options.bind_dn + " failed: " + Describe(raw, rc);
+      if (IsAuthFailure(rc)) return Status::PermissionDenied(msg);
+      return Status::Unavailable(msg + tls_hint);
+    }
+  } else {
+    // GSSAPI over plain LDAP with a security layer; libldap must not
+    // canonicalise the host through reverse DNS (the SPN is ldap/<URI host>).
+    for (Status st : {SetOption(raw, LDAP_OPT_X_SASL_NOCANON, LDAP_OPT_ON, "SASL nocanon"),
+                      SetOption(raw, LDAP_OPT_X_SASL_SECPROPS, "minssf=56", "SASL secprops")}) {
+      if (!st.ok()) return st;
+    }
+    rc = ldap_sasl_interactive_bind_s(raw, nullptr, "GSSAPI", nullptr, nullptr, LDAP_SASL_QUIET,
+                                      SaslInteract, nullptr);
+    if (rc != LDAP_SUCCESS) {
+      std::string msg = uri + ": GSSAPI bind failed: " + Describe(raw, rc) +
+                        " [check the keytab or credential cache, krb5.conf and that the URI "
+                        "names the DC by its host name]";
+      if (IsAuthFailure(rc) || rc == LDAP_LOCAL_ERROR) return Status::PermissionDenied(msg);
+      return Status::Unavailable(msg);
+    }
+    ber_len_t ssf = 0;
+    ldap_get_option(raw, LDAP_OPT_X_SASL_SSF, &ssf);
+    if (ssf == 0) {
+      return Status::PermissionDenied(uri + ": GSSAPI bind negotiated no security layer (SSF 0)");
+    }
+    bound.ssf = static_cast<int>(ssf);
+  }
+  bound.ld = std::move(ld);
+  return bound;
+}
+
+// Owns the strings a libldap call reads as a NULL-terminated char* array.
+class CStringArray {
+ public:
+  explicit CStringArray(const std::vector<std::string>& values) {
+    for (const auto& v : values) pointers_.push_back(const_cast<char*>(v.c_str()));
+    pointers_.push_back(nullptr);
+  }
+  char** get() { return pointers_.size() == 1 ? nullptr : pointers_.data(); }
+
+ private:
+  std::vector<char*> pointers_;
+};
+
+Entry ParseEntry(LDAP* ld, LDAPMessage* msg) {
+  Entry entry;
+  if (char* dn = ldap_get_dn(ld, msg)) {
+    entry.dn = ParseExtendedDn(dn).dn;
+    ldap_memfree(dn);
+  }
+  BerElement* ber = nullptr;
+  for (char* name = ldap_first_attribute(ld, msg, &ber); name != nullptr;
+       name = ldap_next_attribute(ld, msg, ber)) {
+    std::string key(name);
+    for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    auto& values = entry.attributes[key];
+    if (berval** vals = ldap_get_values_len(ld, msg, name)) {
+      for (berval** v = vals; *v != nullptr; ++v) values.emplace_back((*v)->bv_val, (*v)->bv_len);
+      ldap_value_free_len(vals);
+    }
+    ldap_memfree(name);
+  }
+  if (ber != nullptr) ber_free(ber, 0);
+  return entry;
+}
+
+}  // namespace
+
+struct Connection::Impl {
+  Impl(LdapHandle handle, const asio::any_io_executor& loop, int fd, std::chrono::seconds timeout)
+      : ld(std::move(handle)), socket(loop, fd), timer(loop), operation_timeout(timeout) {}
+  ~Impl() { socket.release(); }  // libldap owns the descriptor and closes it on unbind
+
+  // The next message of operation `msgid`. libldap may already hold buffered
+  // messages (TLS, SASL layers), so poll it before waiting on the socket.
+  asio::awaitable<Result<MessagePtr>> NextMessage(int msgid) {
+    for (;;) {
+      timeval zero{0, 0};
+      LDAPMessage* raw = nullptr;
+      int type = ldap_result(ld.get(), msgid, LDAP_MSG_ONE, &zero, &raw);
+      if (type > 0) co_return MessagePtr(raw);
+      if (type < 0) {
+        int rc = LDAP_SERVER_DOWN;
+        ldap_get_option(ld.get(), LDAP_OPT_RESULT_CODE, &rc);
+        co_return Status::Unavailable("connection lost: " + Describe(ld.get(), rc));
+      }
+      timer.expires_after(operation_timeout);
+      auto which = co_await (socket.async_wait(asio::posix::descriptor_base::wait_read,
+                                               asio::as_tuple(asio::use_awaitable)) ||
+                             timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+      if (which.index() == 1) {
+        ldap_abandon_ext(ld.get(), msgid, nullptr, nullptr);
+        co_return Status::Unavailable("no answer from the server within " +
+                                      std::to_string(operation_timeout.count()) + " s");
+      }
+      if (auto [ec] = std::get<0>(which); ec) {
+        co_return Status::Unavailable("waiting for the server: " + ec.message());
+      }
+    }
+  }
+
+  // Starts a search with `controls`; returns the message id.
+  Result<int> StartSearch(const SearchRequest& request, std::vector<LDAPControl*> controls) {
+    CStringArray attrs(request.attributes);
+    controls.push_back(nullptr);
+    int msgid = 0;
+    int rc = ldap_search_ext(ld.get(), request.base.c_str(), static_cast<int>(request.scope),
+                             request.filter.c_str(), attrs.get(), 0, controls.data(), nullptr,
+                             nullptr, 0, &msgid);
+    if (rc != LDAP_SUCCESS) {
+      return Status::Unavailable("search under " + request.base + " could not start: " +
+                                 Describe(ld.get(), rc));
+    }
+    return msgid;
+  }
+
+  Result<ControlPtr> ExtendedDnControl() {
+    LDAPControl* ctrl = nullptr;
+    if (ldap_create_extended_dn_control(ld.get(), 1, &ctrl) != LDAP_SUCCESS) {
+      return Status::Internal("cannot build the Extended-DN control");
+    }
+    return ControlPtr(ctrl);
+  }
+
+  LdapHandle ld;
+  asio::posix::stream_descriptor socket;
+  asio::steady_timer timer;
+  std::chrono::seconds operation_timeout;
+};
+
+Connection::Connection(std::unique_ptr<Impl> impl, std::string uri, int ssf)
+    : impl_(std::move(impl)), uri_(std::move(uri)), sasl_ssf_(ssf) {}
+
+Connection::~Connection() = default;
+
+asio::awaitable<Result<std::unique_ptr<Connection>>> Connection::Open(
+    asio::any_io_executor loop, asio::thread_pool& workers, const ConnectOptions& options,
+    const std::function<void(const std::string&)>& on_failover) {
+  if (options.uris.empty()) co_return Status::InvalidArgument("no LDAP URIs configured");
+  std::string failures;
+  for (const std::string& uri : options.uris) {
+    Result<BoundHandle> bound = co_await asio::co_spawn(
+        workers,
+        [&uri, &options]() -> asio::awaitable<Result<BoundHandle>> {
+          co_return ConnectAndBind(uri, options);
+        },
+        asio::use_awaitable);
+    if (!bound.ok()) {
+      const auto code = bound.status().code();
+      if (code == Status::Code::kPermissionDenied || code == Status::Code::kInvalidArgument) {
+        co_return bound.status();
+      }
+      if (on_failover) on_failover(bound.status().message());
+      failures += (failures.empty() ? "" : "; ") + bound.status().message();
+      continue;
+    }
+    int fd = -1;
+    if (ldap_get_option(bound->ld.get(), LDAP_OPT_DESC, &fd) != LDAP_OPT_SUCCESS || fd < 0) {
+      co_return Status::Internal(uri + ": connected but libldap has no socket");
+    }
+    auto impl = std::make_unique<Impl>(std::move(bound->ld), loop, fd, options.operation_timeout);
+    co_return std::unique_ptr<Connection>(new Connection(std::move(impl), uri, bound->ssf));
+  }
+  co_return Status::Unavailable("no domain controller could be reached: " + failures);
+}
+
+asio::awaitable<Result<SearchOutcome>> Connection::PagedSearch(const SearchRequest& request,
+                                                               const EntryHandler& on_entry) {
+  LDAP* ld = impl_->ld.get();
+  SearchOutcome outcome;
+  std::unique_ptr<berval, BerValDeleter> cookie;
+  auto incomplete = [&](std::string reason) {
+    outcome.incomplete_reason = request.base + ": " + std::move(reason);
+    return outcome;
+  };
+  for (;;) {
+    LDAPControl* page = nullptr;
+    if (ldap_create_page_control(ld, request.page_size, cookie.get(), 1, &page) != LDAP_SUCCESS) {
+      co_return Status::Internal("cannot build the paged-results control");
+    }
+    ControlPtr page_ctrl(page);
+    std::vector<LDAPControl*> controls{page_ctrl.get()};
+    ControlPtr xdn;
+    if (request.extended_dn) {
+      auto made = impl_->ExtendedDnControl();
+      if (!made.ok()) co_return made.status();
+      xdn = std::move(*made);
+      controls.push_back(xdn.get());
+    }
+    Result<int> msgid = impl_->StartSearch(request, controls);
+    if (!msgid.ok()) co_return incomplete(msgid.status().message());
+
+    for (;;) {
+      Result<MessagePtr> msg = co_await impl_->NextMessage(*msgid);
+      if (!msg.ok()) co_return incomplete(msg.status().message());
+      int type = ldap_msgtype(msg->get());
+      if (type == LDAP_RES_SEARCH_ENTRY) {
+        ++outcome.entries;
+        Status st = on_entry(ParseEntry(ld, msg->get()));
+        if (!st.ok()) {
+          ldap_abandon_ext(ld, *msgid, nullptr, nullptr);
+          co_return st;
+        }
+        continue;
+      }
+      if (type != LDAP_RES_SEARCH_RESULT) continue;  // references, intermediates
+
+      int rc = LDAP_OTHER;
+      char* diag = nullptr;
+      LDAPControl** response_controls = nullptr;
+      int parse = ldap_parse_result(ld, msg->get(), &rc, nullptr, &diag, nullptr,
+                                    &response_controls, 0);
+      std::string diagnostic = diag && *diag ? std::string(" (") + diag + ")" : "";
+      ldap_memfree(diag);
+      if (parse != LDAP_SUCCESS || rc != LDAP_SUCCESS) {
+        ldap_controls_free(response_controls);
+        co_return incomplete(std::string(ldap_err2string(parse != LDAP_SUCCESS ? parse : rc)) +
+                             diagnostic);
+      }
+      ++outcome.pages;
+      LDAPControl* response = ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, response_controls,
+                                                nullptr);
+      berval next{0, nullptr};
+      ber_int_t estimate = 0;
+      int pr = response ? ldap_parse_pageresponse_control(ld, response, &estimate, &next)
+                        : LDAP_CONTROL_NOT_FOUND;
+      ldap_controls_free(response_controls);
+      if (pr != LDAP_SUCCESS) {
+        co_return incomplete("the server did not return a paged-results control");
+      }
+      if (next.bv_len == 0) {
+        ber_memfree(next.bv_val);
+        outcome.complete = true;
+        co_return outcome;
+      }
+      cookie.reset(ber_bvdup(&next));
+      ber_memfree(next.bv_val);
+      break;  // next page
+    }
+  }
+}
+
+asio::awaitable<Result<std::vector<Entry>>> Connection::Search(const SearchRequest& request) {
+  LDAP* ld = impl_->ld.get();
+  std::vector<LDAPControl*> controls;
+  ControlPtr xdn;
+  if (request.extended_dn) {
+    auto made = impl_->ExtendedDnControl();
+    if (!made.ok()) co_return made.status();
+    xdn = std::move(*made);
+    controls.push_back(xdn.get());
+  }
+  Result<int> msgid = impl_->StartSearch(request, controls);
+  if (!msgid.ok()) co_return msgid.status();
+  std::vector<Entry> entries;
+  for (;;) {
+    Result<MessagePtr> msg = co_await impl_->NextMessage(*msgid);
+    if (!msg.ok()) co_return msg.status();
+    int type = ldap_msgtype(msg->get());
+    if (type == LDAP_RES_SEARCH_ENTRY) {
+      entries.push_back(ParseEntry(ld, msg->get()));
+    } else if (type == LDAP_RES_SEARCH_RESULT) {
+      int rc = LDAP_OTHER;
+      char* diag = nullptr;
+      int parse = ldap_parse_result(ld, msg->get(), &rc, nullptr, &diag, nullptr, nullptr, 0);
+      std::string diagnostic = diag && *diag ? std::string(" (") + diag + ")" : "";
+      ldap_memfree(diag);
+      if (parse != LDAP_SUCCESS) rc = parse;
+      if (rc == LDAP_NO_SUCH_OBJECT) co_return Status::NotFound(request.base + " does not exist");
+      if (rc != LDAP_SUCCESS) {
+        co_return Status::Unavailable("search under " + request.base + " failed: " +
+                                      ldap_err2string(rc) + diagnostic);
+      }
+      co_return entries;
+    }
+  }
+}
+
+}  // namespace syncd::ldap

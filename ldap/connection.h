@@ -1,0 +1,98 @@
+// A connection to one domain controller, driven from a Boost.Asio event loop.
+//
+// Bring-up (TCP, TLS, bind) blocks inside libldap, so it runs on a worker
+// pool; afterwards every operation is started on the loop and its results are
+// drained from the handle's socket with zero-timeout ldap_result() calls. One
+// operation is in flight per connection at a time.
+#ifndef SYNCD_LDAP_CONNECTION_H_
+#define SYNCD_LDAP_CONNECTION_H_
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "core/status.h"
+#include "ldap/entry.h"
+
+namespace syncd::ldap {
+
+enum class AuthMethod { kSimple, kGssapi };
+
+struct ConnectOptions {
+  std::vector<std::string> uris;  // tried in order; the first that binds wins
+  AuthMethod auth = AuthMethod::kSimple;
+  std::string bind_dn;   // simple bind
+  std::string password;  // simple bind; read from a file by the caller, never logged
+  std::string tls_ca_file;
+  bool starttls = false;   // for ldap:// URIs
+  bool tls_verify = true;  // off only when the config says so explicitly
+  std::chrono::seconds connect_timeout{10};
+  std::chrono::seconds operation_timeout{120};  // per response message
+};
+
+enum class Scope { kBase = 0, kOneLevel = 1, kSubtree = 2 };
+
+struct SearchRequest {
+  std::string base;
+  Scope scope = Scope::kSubtree;
+  std::string filter = "(objectClass=*)";
+  std::vector<std::string> attributes;
+  int page_size = 500;  // paged searches only
+  bool extended_dn = true;  // DN values as "<GUID=..>;<SID=..>;dn"
+};
+
+// How a paged search ended. complete is true only if every page ended with
+// success; anything else (size/time limits, a dropped connection, a missing
+// base) leaves it false with the reason, and must never drive deletions.
+struct SearchOutcome {
+  bool complete = false;
+  std::string incomplete_reason;
+  int pages = 0;
+  size_t entries = 0;
+};
+
+class Connection {
+ public:
+  using EntryHandler = std::function<Status(Entry&&)>;
+
+  // Connects and binds to the first URI in `options.uris` that works; failed
+  // URIs are logged through `on_failover` ("uri: reason") and skipped.
+  // Authentication failures stop at once: another DC will say the same.
+  static boost::asio::awaitable<Result<std::unique_ptr<Connection>>> Open(
+      boost::asio::any_io_executor loop, boost::asio::thread_pool& workers,
+      const ConnectOptions& options, const std::function<void(const std::string&)>& on_failover);
+
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Paged search; hands each entry to `on_entry` as it arrives (a non-ok
+  // Status from it aborts the search and is returned).
+  boost::asio::awaitable<Result<SearchOutcome>> PagedSearch(const SearchRequest& request,
+                                                            const EntryHandler& on_entry);
+
+  // An unpaged search for small reads (rootDSE, one entry's range window).
+  // Any result other than success is an error.
+  boost::asio::awaitable<Result<std::vector<Entry>>> Search(const SearchRequest& request);
+
+  const std::string& uri() const { return uri_; }
+  // The negotiated SASL security strength factor (0 for simple binds over TLS).
+  int sasl_ssf() const { return sasl_ssf_; }
+
+ private:
+  struct Impl;
+  Connection(std::unique_ptr<Impl> impl, std::string uri, int ssf);
+  std::unique_ptr<Impl> impl_;
+  std::string uri_;
+  int sasl_ssf_ = 0;
+};
+
+}  // namespace syncd::ldap
+
+#endif  // SYNCD_LDAP_CONNECTION_H_

@@ -1,0 +1,116 @@
+#include "ldap/entry.h"
+
+#include <algorithm>
+#include <charconv>
+
+namespace syncd::ldap {
+namespace {
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+bool ParseNumber(std::string_view text, uint64_t* out) {
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
+  return ec == std::errc() && p == text.data() + text.size() && !text.empty();
+}
+
+}  // namespace
+
+const std::vector<std::string>* Entry::Find(std::string_view name) const {
+  auto it = attributes.find(Lower(name));
+  return it == attributes.end() ? nullptr : &it->second;
+}
+
+std::string Entry::First(std::string_view name) const {
+  const auto* values = Find(name);
+  return values == nullptr || values->empty() ? std::string() : values->front();
+}
+
+std::optional<RangeDescription> ParseRangeDescription(std::string_view description) {
+  std::string lower = Lower(description);
+  size_t at = lower.find(";range=");
+  if (at == std::string::npos) return std::nullopt;
+  RangeDescription out;
+  out.attribute = lower.substr(0, at);
+  std::string_view window = std::string_view(lower).substr(at + 7);
+  size_t dash = window.find('-');
+  if (dash == std::string_view::npos) return std::nullopt;
+  if (!ParseNumber(window.substr(0, dash), &out.low)) return std::nullopt;
+  std::string_view high = window.substr(dash + 1);
+  if (high == "*") return out;
+  uint64_t h = 0;
+  if (!ParseNumber(high, &h) || h < out.low) return std::nullopt;
+  out.high = h;
+  return out;
+}
+
+RangedValues::RangedValues(std::string attribute, uint32_t step)
+    : attribute_(Lower(attribute)), step_(step) {}
+
+std::string RangedValues::FirstRequest() const {
+  if (step_ == 0) return attribute_;
+  return attribute_ + ";range=0-" + std::to_string(step_ - 1);
+}
+
+std::string RangedValues::NextRequest() const {
+  std::string high = step_ == 0 ? "*" : std::to_string(next_low_ + step_ - 1);
+  return attribute_ + ";range=" + std::to_string(next_low_) + "-" + high;
+}
+
+Status RangedValues::Absorb(const Entry& entry) {
+  ++windows_;
+  // A ranged description wins over a plain one: AD sends an empty plain
+  // attribute next to the first window when it truncates.
+  for (const auto& [description, values] : entry.attributes) {
+    auto range = ParseRangeDescription(description);
+    if (!range || range->attribute != attribute_) continue;
+    if (range->low != next_low_) {
+      return Status::DataLoss(entry.dn + ": " + description + " does not continue at value " +
+                              std::to_string(next_low_));
+    }
+    values_.insert(values_.end(), values.begin(), values.end());
+    if (!range->high) {
+      complete_ = true;
+    } else {
+      next_low_ = *range->high + 1;
+      if (values.empty()) {
+        return Status::DataLoss(entry.dn + ": " + description + " returned no values");
+      }
+    }
+    return Status::Ok();
+  }
+  if (const auto* plain = entry.Find(attribute_)) {
+    // A server that ignores the window returns everything at once.
+    values_ = *plain;
+  }
+  // Absent: no values at all, or (after a window ending exactly at the last
+  // value) nothing beyond it.
+  complete_ = true;
+  return Status::Ok();
+}
+
+boost::asio::awaitable<Status> CompleteRangedAttribute(Entry& entry, const std::string& attribute,
+                                                       uint32_t step, const RangeFetch& fetch) {
+  RangedValues ranged(attribute, step);
+  Status st = ranged.Absorb(entry);
+  if (!st.ok()) co_return st;
+  while (!ranged.complete()) {
+    Result<Entry> window = co_await fetch(entry.dn, ranged.NextRequest());
+    if (!window.ok()) co_return window.status();
+    st = ranged.Absorb(*window);
+    if (!st.ok()) co_return st;
+  }
+  std::string attr = Lower(attribute);
+  std::erase_if(entry.attributes, [&](const auto& kv) {
+    auto range = ParseRangeDescription(kv.first);
+    return range && range->attribute == attr;
+  });
+  entry.attributes[attr] = ranged.TakeValues();
+  co_return Status::Ok();
+}
+
+}  // namespace syncd::ldap

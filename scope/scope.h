@@ -1,0 +1,93 @@
+// The sync scope: which AD users and groups syncd manages, and how their AD
+// attributes map to the identity store's schema.
+//
+// Evaluation is local: the reader fetches everything under the configured
+// bases with the configured filters; Evaluate() then applies group-based scope
+// and exclusions and computes memberships from direct `member` edges plus
+// primaryGroupID. Keeping this out of LDAP filters is what lets the
+// incremental feeds see objects leave the scope.
+#ifndef SYNCD_SCOPE_SCOPE_H_
+#define SYNCD_SCOPE_SCOPE_H_
+
+#include <string>
+#include <vector>
+
+#include "core/model.h"
+#include "core/status.h"
+#include "ldap/entry.h"
+
+namespace syncd::scope {
+
+struct ScopeConfig {
+  std::vector<std::string> user_bases;   // subtree searches for users
+  std::vector<std::string> group_bases;  // subtree searches for groups
+  std::string user_filter;   // ANDed with the user class filter; may be empty
+  std::string group_filter;  // ANDed with the group class filter; may be empty
+  // Group-based scope: when set, only these groups (DN or sAMAccountName) and
+  // their direct and nested members are in scope.
+  std::vector<std::string> groups;
+  // Out of scope whatever else matches: a DN (the object and its subtree) or
+  // a sAMAccountName. An excluded group is not expanded.
+  std::vector<std::string> exclude;
+};
+
+// How one store attribute is computed: from the first AD attribute in
+// `sources` that has a value.
+enum class Transform {
+  kCopy,
+  kActiveFromUserAccountControl,  // "false" when ACCOUNTDISABLE (0x2) is set
+};
+struct AttributeRule {
+  std::string store_attribute;
+  std::vector<std::string> sources;
+  Transform transform = Transform::kCopy;
+};
+
+// The store attribute that names an object in plans and listings.
+inline constexpr char kUserNameAttribute[] = "userName";
+inline constexpr char kGroupNameAttribute[] = "displayName";
+
+class AttributeMapping {
+ public:
+  // The documented defaults (conf/syncd.conf lists them):
+  //   user  userName <- userPrincipalName, sAMAccountName
+  //         displayName <- displayName, name;  givenName <- givenName
+  //         familyName <- sn;  email <- mail;  active <- userAccountControl
+  //   group displayName <- name;  description <- description
+  static AttributeMapping Defaults();
+
+  // Replaces or adds the rule for `store_attribute`. `active` keeps its
+  // userAccountControl transform and accepts only that source. The error
+  // message is a predicate for the caller to prefix with the key.
+  Status Set(ObjectKind kind, const std::string& store_attribute,
+             std::vector<std::string> sources);
+
+  const std::vector<AttributeRule>& rules(ObjectKind kind) const {
+    return kind == ObjectKind::kUser ? user_ : group_;
+  }
+
+ private:
+  std::vector<AttributeRule> user_;
+  std::vector<AttributeRule> group_;
+};
+
+// The LDAP filter and attribute list the reader uses for each kind.
+std::string SearchFilter(const ScopeConfig& config, ObjectKind kind);
+std::vector<std::string> SearchAttributes(const AttributeMapping& mapping, ObjectKind kind);
+
+struct ScopeResult {
+  std::vector<SyncObject> objects;      // sorted by kind, then name
+  std::vector<Membership> memberships;  // sorted, both ends in scope
+  std::vector<std::string> warnings;    // objects or values skipped, and why
+};
+
+// Evaluates the scope over entries read from the directory. Entries must
+// carry the attributes SearchAttributes() names, with `member` complete (any
+// range retrieval already done). Entries seen twice (overlapping bases) count
+// once.
+ScopeResult Evaluate(const ScopeConfig& config, const AttributeMapping& mapping,
+                     const std::vector<ldap::Entry>& users, const std::vector<ldap::Entry>& groups);
+
+}  // namespace syncd::scope
+
+#endif  // SYNCD_SCOPE_SCOPE_H_

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs every Debian package syncd needs to build, test and demo on a fresh
+# bookworm machine. Idempotent: re-running installs nothing new.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config
+  # libraries
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  libldap-dev libsasl2-dev libsasl2-modules-gssapi-mit libkrb5-dev
+  libsqlite3-dev libtomlplusplus-dev libcli11-dev libsystemd-dev
+  libgtest-dev libgmock-dev
+  # the AD test bed and its tools
+  samba samba-dsdb-modules ldb-tools ldap-utils krb5-user sqlite3 time
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# samba's package starts its own services on install; the tests run their own DC.
+for svc in samba-ad-dc smbd nmbd winbind; do
+  systemctl disable --now "$svc" >/dev/null 2>&1 || true
+  pkill -x "$svc" >/dev/null 2>&1 || true
+done

@@ -1,0 +1,314 @@
+#include "syncd/config.h"
+
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+
+namespace syncd {
+namespace {
+
+std::string Where(const std::string& source, const toml::node& node) {
+  const auto& begin = node.source().begin;
+  return source + " line " + std::to_string(begin.line);
+}
+
+// Walks one table, checking that every key is known and every value has the
+// right type. Errors collect in `error_` (the first one wins).
+class TableReader {
+ public:
+  TableReader(const std::string& source, const toml::table& table, std::string prefix)
+      : source_(source), table_(table), prefix_(std::move(prefix)) {}
+
+  void String(const char* key, std::string* out) {
+    if (const auto* node = Take(key)) {
+      if (auto v = node->value<std::string>()) {
+        *out = *v;
+      } else {
+        Fail(*node, key, "must be a string");
+      }
+    }
+  }
+
+  void Bool(const char* key, bool* out) {
+    if (const auto* node = Take(key)) {
+      if (auto v = node->value<bool>()) {
+        *out = *v;
+      } else {
+        Fail(*node, key, "must be true or false");
+      }
+    }
+  }
+
+  void Integer(const char* key, int64_t min, int64_t max, int64_t* out) {
+    if (const auto* node = Take(key)) {
+      auto v = node->value<int64_t>();
+      if (!v || !node->is_integer()) {
+        Fail(*node, key, "must be an integer");
+      } else if (*v < min || *v > max) {
+        Fail(*node, key,
+             "must be between " + std::to_string(min) + " and " + std::to_string(max));
+      } else {
+        *out = *v;
+      }
+    }
+  }
+
+  void Number(const char* key, double min, double max, double* out) {
+    if (const auto* node = Take(key)) {
+      auto v = node->value<double>();
+      if (!v || !(node->is_integer() || node->is_floating_point())) {
+        Fail(*node, key, "must be a number");
+      } else if (*v < min || *v > max) {
+        Fail(*node, key, "must be between " + Format(min) + " and " + Format(max));
+      } else {
+        *out = *v;
+      }
+    }
+  }
+
+  // A string or an array of strings.
+  void Strings(const char* key, std::vector<std::string>* out) {
+    const auto* node = Take(key);
+    if (node == nullptr) return;
+    if (auto v = node->value<std::string>()) {
+      *out = {*v};
+      return;
+    }
+    const auto* array = node->as_array();
+    if (array == nullptr) {
+      Fail(*node, key, "must be a string or an array of strings");
+      return;
+    }
+    out->clear();
+    for (const auto& item : *array) {
+      auto v = item.value<std::string>();
+      if (!v) {
+        Fail(item, key, "must hold only strings");
+        return;
+      }
+      out->push_back(*v);
+    }
+  }
+
+  const toml::table* Table(const char* key) {
+    const auto* node = Take(key);
+    if (node == nullptr) return nullptr;
+    if (!node->is_table()) {
+      Fail(*node, key, "must be a table");
+      return nullptr;
+    }
+    return node->as_table();
+  }
+
+  void Fail(const toml::node& node, const std::string& key, const std::string& what) {
+    if (error_.ok()) {
+      error_ = Status::InvalidArgument(Where(source_, node) + ": " + prefix_ + key + " " + what);
+    }
+  }
+
+  // Every key not taken is unknown.
+  Status Finish() {
+    for (const auto& [key, node] : table_) {
+      if (!taken_.contains(std::string(key.str()))) {
+        Fail(node, std::string(key.str()), "is not a known key");
+      }
+    }
+    return error_;
+  }
+
+ private:
+  static std::string Format(double v) {
+    std::ostringstream s;
+    s << v;
+    return s.str();
+  }
+
+  const toml::node* Take(const char* key) {
+    taken_.insert(key);
+    return table_.get(key);
+  }
+
+  const std::string& source_;
+  const toml::table& table_;
+  std::string prefix_;
+  std::set<std::string> taken_;
+  Status error_;
+};
+
+Status ReadSource(const std::string& src, const toml::table& table, SourceConfig* out) {
+  TableReader r(src, table, "source.");
+  std::string auth = "simple";
+  int64_t page_size = out->page_size, range_step = out->range_step;
+  int64_t connect_timeout = out->connect_timeout, timeout = out->timeout;
+  r.Strings("uris", &out->uris);
+  r.String("base_dn", &out->base_dn);
+  r.String("auth", &auth);
+  r.String("bind_dn", &out->bind_dn);
+  r.String("password_file", &out->password_file);
+  r.String("keytab", &out->keytab);
+  r.String("tls_ca_file", &out->tls_ca_file);
+  r.Bool("starttls", &out->starttls);
+  r.Bool("tls_verify", &out->tls_verify);
+  r.Integer("page_size", 1, 1000, &page_size);
+  r.Integer("range_step", 0, 5000, &range_step);
+  r.Integer("connect_timeout", 1, 600, &connect_timeout);
+  r.Integer("timeout", 1, 3600, &timeout);
+  if (auth == "simple") {
+    out->auth = ldap::AuthMethod::kSimple;
+  } else if (auth == "gssapi") {
+    out->auth = ldap::AuthMethod::kGssapi;
+  } else if (const auto* node = table.get("auth")) {
+    r.Fail(*node, "auth", "must be \"simple\" or \"gssapi\", not \"" + auth + "\"");
+  }
+  out->page_size = static_cast<int>(page_size);
+  out->range_step = static_cast<uint32_t>(range_step);
+  out->connect_timeout = static_cast<int>(connect_timeout);
+  out->timeout = static_cast<int>(timeout);
+  Status st = r.Finish();
+  if (!st.ok()) return st;
+
+  const std::string where = src + ": [source] ";
+  if (out->uris.empty()) return Status::InvalidArgument(where + "uris is required");
+  for (const auto& uri : out->uris) {
+    if (uri.rfind("ldap://", 0) != 0 && uri.rfind("ldaps://", 0) != 0) {
+      return Status::InvalidArgument(where + "uris: \"" + uri +
+                                     "\" must start with ldap:// or ldaps://");
+    }
+  }
+  if (out->base_dn.empty()) return Status::InvalidArgument(where + "base_dn is required");
+  if (out->auth == ldap::AuthMethod::kSimple) {
+    if (out->bind_dn.empty() || out->password_file.empty()) {
+      return Status::InvalidArgument(where + "auth = \"simple\" needs bind_dn and password_file");
+    }
+    for (const auto& uri : out->uris) {
+      if (uri.rfind("ldap://", 0) == 0 && !out->starttls) {
+        return Status::InvalidArgument(where + "a simple bind would send the password in clear "
+                                       "text to " + uri + ": use ldaps:// or starttls = true");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Status ReadMapping(const std::string& src, const toml::table& table, scope::AttributeMapping* out) {
+  TableReader r(src, table, "mapping.");
+  for (auto kind : {ObjectKind::kUser, ObjectKind::kGroup}) {
+    const auto* rules = r.Table(KindName(kind));
+    if (rules == nullptr) continue;
+    for (const auto& [key, node] : *rules) {
+      std::vector<std::string> sources;
+      if (auto v = node.value<std::string>()) {
+        sources = {*v};
+      } else if (const auto* array = node.as_array()) {
+        for (const auto& item : *array) {
+          if (auto s = item.value<std::string>()) sources.push_back(*s);
+        }
+        if (sources.size() != array->size()) sources.clear();
+      }
+      std::string name(key.str());
+      Status st = sources.empty() ? Status::InvalidArgument("must be an AD attribute name or an "
+                                                            "array of them")
+                                  : out->Set(kind, name, sources);
+      if (!st.ok()) {
+        r.Fail(node, std::string(KindName(kind)) + "." + name, st.message());
+        break;
+      }
+    }
+  }
+  return r.Finish();
+}
+
+}  // namespace
+
+Result<Config> ParseConfig(const std::string& text, const std::string& source_name) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source_name);
+  } catch (const toml::parse_error& err) {
+    return Status::InvalidArgument(source_name + " line " +
+                                   std::to_string(err.source().begin.line) + ": " +
+                                   std::string(err.description()));
+  }
+  Config config;
+  config.path = source_name;
+  TableReader top(source_name, root, "");
+
+  const toml::table* source = top.Table("source");
+  if (source == nullptr) {
+    Status st = top.Finish();
+    return st.ok() ? Status::InvalidArgument(source_name + ": the [source] table is required") : st;
+  }
+  Status st = ReadSource(source_name, *source, &config.source);
+  if (!st.ok()) return st;
+
+  if (const auto* scope = top.Table("scope")) {
+    TableReader r(source_name, *scope, "scope.");
+    r.Strings("user_bases", &config.scope.user_bases);
+    r.String("user_filter", &config.scope.user_filter);
+    r.Strings("group_bases", &config.scope.group_bases);
+    r.String("group_filter", &config.scope.group_filter);
+    r.Strings("groups", &config.scope.groups);
+    r.Strings("exclude", &config.scope.exclude);
+    st = r.Finish();
+    if (!st.ok()) return st;
+  }
+  if (config.scope.user_bases.empty()) config.scope.user_bases = {config.source.base_dn};
+  if (config.scope.group_bases.empty()) config.scope.group_bases = {config.source.base_dn};
+
+  if (const auto* mapping = top.Table("mapping")) {
+    st = ReadMapping(source_name, *mapping, &config.mapping);
+    if (!st.ok()) return st;
+  }
+  if (const auto* store = top.Table("store")) {
+    TableReader r(source_name, *store, "store.");
+    r.String("kind", &config.store.kind);
+    r.String("path", &config.store.path);
+    st = r.Finish();
+    if (!st.ok()) return st;
+    if (config.store.kind != "local") {
+      return Status::InvalidArgument(Where(source_name, *store->get("kind")) +
+                                     ": store.kind must be \"local\"");
+    }
+  }
+  if (const auto* state = top.Table("state")) {
+    TableReader r(source_name, *state, "state.");
+    r.String("path", &config.state_path);
+    st = r.Finish();
+    if (!st.ok()) return st;
+  }
+  if (const auto* safety = top.Table("safety")) {
+    TableReader r(source_name, *safety, "safety.");
+    r.Integer("max_deletes", -1, INT32_MAX, &config.safety.max_deletes);
+    r.Number("max_delete_percent", 0, 100, &config.safety.max_delete_percent);
+    st = r.Finish();
+    if (!st.ok()) return st;
+  }
+  st = top.Finish();
+  if (!st.ok()) return st;
+  if (config.store.path == config.state_path) {
+    return Status::InvalidArgument(source_name + ": store.path and state.path must differ");
+  }
+  return config;
+}
+
+Result<Config> LoadConfig(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::InvalidArgument("cannot read config file " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return ParseConfig(text.str(), path);
+}
+
+Result<std::string> ReadSecretFile(const std::string& path, const std::string& key) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::InvalidArgument(key + ": cannot read " + path);
+  std::string line;
+  std::getline(in, line);
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (line.empty()) return Status::InvalidArgument(key + ": " + path + " is empty");
+  return line;
+}
+
+}  // namespace syncd

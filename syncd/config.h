@@ -1,0 +1,63 @@
+// syncd's configuration: a TOML file (default /etc/syncd/syncd.conf).
+// conf/syncd.conf documents every key with its default.
+#ifndef SYNCD_SYNCD_CONFIG_H_
+#define SYNCD_SYNCD_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "ldap/connection.h"
+#include "scope/scope.h"
+
+namespace syncd {
+
+inline constexpr char kDefaultConfigPath[] = "/etc/syncd/syncd.conf";
+
+struct SourceConfig {
+  std::vector<std::string> uris;
+  std::string base_dn;
+  ldap::AuthMethod auth = ldap::AuthMethod::kSimple;
+  std::string bind_dn;
+  std::string password_file;
+  std::string keytab;
+  std::string tls_ca_file;
+  bool starttls = false;
+  bool tls_verify = true;
+  int page_size = 500;
+  uint32_t range_step = 0;  // 0: let the server choose the window size
+  int connect_timeout = 10;
+  int timeout = 120;
+};
+
+struct StoreConfig {
+  std::string kind = "local";
+  std::string path = "/var/lib/syncd/store.db";
+};
+
+struct SafetyConfig {
+  int64_t max_deletes = 500;       // per object type; -1 disables the count check
+  double max_delete_percent = 50;  // of that type's objects in the store; 100 disables
+};
+
+struct Config {
+  std::string path;  // where it was read from
+  SourceConfig source;
+  scope::ScopeConfig scope;
+  scope::AttributeMapping mapping = scope::AttributeMapping::Defaults();
+  StoreConfig store;
+  std::string state_path = "/var/lib/syncd/state.db";
+  SafetyConfig safety;
+};
+
+// Parses and validates. Errors name the file, the key and its line.
+Result<Config> LoadConfig(const std::string& path);
+Result<Config> ParseConfig(const std::string& text, const std::string& source_name);
+
+// Reads a secret file: the first line, without its line ending.
+Result<std::string> ReadSecretFile(const std::string& path, const std::string& key);
+
+}  // namespace syncd
+
+#endif  // SYNCD_SYNCD_CONFIG_H_

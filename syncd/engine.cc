@@ -1,0 +1,151 @@
+#include "syncd/engine.h"
+
+#include <boost/asio/this_coro.hpp>
+#include <chrono>
+
+#include "ldap/connection.h"
+#include "state/state_db.h"
+#include "store/identity_store.h"
+#include "syncd/log.h"
+#include "syncd/planner.h"
+#include "syncd/reader.h"
+
+namespace syncd {
+namespace asio = boost::asio;
+namespace {
+
+int64_t Now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Applies `ops` as one store batch. On failure the batch is rolled back.
+Status ApplyBatch(IdentityStore& store, const std::vector<Operation>& ops) {
+  Status st = store.Begin();
+  if (!st.ok()) return st;
+  for (const auto& op : ops) {
+    st = store.Apply(op);
+    if (!st.ok()) {
+      store.Rollback();
+      return st.WithContext(std::string(OpName(op.op)) + " " + KindName(op.kind) + " " +
+                            op.object.name);
+    }
+  }
+  return store.Commit();
+}
+
+// Finishes an interrupted run from its journal: the operations are
+// idempotent, so applying them again is safe whatever part landed before.
+Result<int> ResumeOutbox(StateDb& state, IdentityStore& store) {
+  int64_t run_id = 0;
+  auto pending = state.PendingOutbox(&run_id);
+  if (!pending.ok()) return pending.status();
+  if (pending->empty()) return 0;
+  Log(LogLevel::kWarning, "run " + std::to_string(run_id) + " was interrupted; re-applying its " +
+                              std::to_string(pending->size()) + " journaled operations");
+  Status st = ApplyBatch(store, *pending);
+  if (!st.ok()) return st.WithContext("resuming run " + std::to_string(run_id));
+  RunRecord record{run_id, "full", 0, Now(), "ok", {{"resumed", static_cast<int64_t>(pending->size())}},
+                   "resumed after an interruption"};
+  st = state.CommitRun(record, *pending);
+  if (!st.ok()) return st;
+  return static_cast<int>(pending->size());
+}
+
+}  // namespace
+
+asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_pool& workers,
+                                           bool dry_run) {
+  RunResult result;
+  auto state = StateDb::Open(config.state_path, dry_run);
+  if (!state.ok()) co_return state.status();
+  std::unique_ptr<LocalStore> store;
+  if (!dry_run) {
+    auto opened = LocalStore::Open(config.store.path);
+    if (!opened.ok()) co_return opened.status();
+    store = std::move(*opened);
+    auto resumed = ResumeOutbox(**state, *store);
+    if (!resumed.ok()) co_return resumed.status();
+    result.resumed = *resumed;
+  } else {
+    int64_t run_id = 0;
+    auto pending = (*state)->PendingOutbox(&run_id);
+    if (pending.ok() && !pending->empty()) {
+      Log(LogLevel::kWarning, "run " + std::to_string(run_id) + " was interrupted; the next run "
+                              "re-applies its " + std::to_string(pending->size()) +
+                              " journaled operations before this plan");
+    }
+  }
+
+  ldap::ConnectOptions options;
+  options.uris = config.source.uris;
+  options.auth = config.source.auth;
+  options.bind_dn = config.source.bind_dn;
+  if (options.auth == ldap::AuthMethod::kSimple) {
+    auto password = ReadSecretFile(config.source.password_file, "source.password_file");
+    if (!password.ok()) co_return password.status();
+    options.password = std::move(*password);
+  }
+  options.tls_ca_file = config.source.tls_ca_file;
+  options.starttls = config.source.starttls;
+  options.tls_verify = config.source.tls_verify;
+  options.connect_timeout = std::chrono::seconds(config.source.connect_timeout);
+  options.operation_timeout = std::chrono::seconds(config.source.timeout);
+
+  auto executor = co_await asio::this_coro::executor;
+  const int64_t started = Now();
+  auto connection = co_await ldap::Connection::Open(
+      executor, workers, options,
+      [](const std::string& why) { Log(LogLevel::kWarning, why + "; trying the next URI"); });
+  if (!connection.ok()) co_return connection.status();
+  result.dc_uri = (*connection)->uri();
+  Log(LogLevel::kInfo, "connected to " + result.dc_uri);
+
+  ReadStats stats;
+  auto read = co_await ReadDirectory(**connection, config, &stats);
+  if (!read.ok()) co_return read.status();
+  Log(LogLevel::kInfo, "read " + std::to_string(stats.entries) + " entries in " +
+                           std::to_string(stats.pages) + " pages (" +
+                           std::to_string(stats.range_reads) + " range reads)");
+
+  auto cached = (*state)->LoadObjects();
+  if (!cached.ok()) co_return cached.status();
+  auto cached_memberships = (*state)->LoadMemberships();
+  if (!cached_memberships.ok()) co_return cached_memberships.status();
+  result.plan = BuildPlan(*read, *cached, *cached_memberships, config.safety);
+  if (dry_run) co_return result;
+
+  auto run_id = (*state)->BeginRun("full", started);
+  if (!run_id.ok()) co_return run_id.status();
+  RunRecord record{*run_id, "full", started, 0, "ok", {}, ""};
+  for (const auto& [kind, counts] : Summarize(result.plan)) {
+    for (const auto& [op, n] : counts) {
+      if (n) record.counts[kind + "." + op] = n;
+    }
+  }
+  if (!result.plan.read_complete) {
+    record.outcome = "partial";
+    record.message = result.plan.incomplete_reason;
+  }
+
+  // Journal first, then the store, then the state: see ResumeOutbox.
+  Status st = (*state)->WriteOutbox(*run_id, result.plan.operations);
+  if (!st.ok()) co_return st;
+  st = ApplyBatch(*store, result.plan.operations);
+  if (!st.ok()) {
+    record.outcome = "failed";
+    record.finished_at = Now();
+    record.message = st.message();
+    // The batch rolled back: nothing of it landed, so the journal goes too.
+    Status cleared = (*state)->CommitRun(record, {});
+    if (!cleared.ok()) Log(LogLevel::kError, cleared.message());
+    co_return st;
+  }
+  record.finished_at = Now();
+  st = (*state)->CommitRun(record, result.plan.operations);
+  if (!st.ok()) co_return st;
+  co_return result;
+}
+
+}  // namespace syncd

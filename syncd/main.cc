@@ -1,0 +1,127 @@
+// syncd: keeps an identity store in step with Active Directory.
+//
+//   syncd [--config F] --dry-run [--json]   show the plan; change nothing
+//   syncd [--config F] --once               apply one sync run
+//   syncd [--config F] store users|groups [--json]
+//   syncd [--config F] store members GROUP [--effective] [--json]
+//
+// Exit status: 0 nothing (left) to do, 2 changes pending (a dry run with a
+// non-empty plan, or a run that held operations back), 1 error.
+#include <CLI/CLI.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <iostream>
+
+#include "store/identity_store.h"
+#include "syncd/config.h"
+#include "syncd/engine.h"
+#include "syncd/log.h"
+#include "syncd/output.h"
+
+namespace {
+
+constexpr int kExitNothingToDo = 0;
+constexpr int kExitError = 1;
+constexpr int kExitPending = 2;
+
+int Fail(const syncd::Status& status) {
+  syncd::Log(syncd::LogLevel::kError, status.message());
+  return kExitError;
+}
+
+int RunSync(const syncd::Config& config, bool dry_run, bool json) {
+  boost::asio::io_context loop;
+  boost::asio::thread_pool workers(2);
+  syncd::Result<syncd::RunResult> result;
+  boost::asio::co_spawn(loop, syncd::RunOnce(config, workers, dry_run),
+                        [&result](std::exception_ptr e, syncd::Result<syncd::RunResult> r) {
+                          if (e) {
+                            try {
+                              std::rethrow_exception(e);
+                            } catch (const std::exception& ex) {
+                              result = syncd::Status::Internal(ex.what());
+                            }
+                          } else {
+                            result = std::move(r);
+                          }
+                        });
+  loop.run();
+  workers.join();
+  if (!result.ok()) return Fail(result.status());
+  const syncd::Plan& plan = result->plan;
+  if (json) {
+    syncd::PrintPlanJson(std::cout, plan);
+  } else {
+    if (!dry_run) std::cout << "applied:\n";
+    syncd::PrintPlanText(std::cout, plan);
+  }
+  if (dry_run) return plan.empty() ? kExitNothingToDo : kExitPending;
+  return plan.held.empty() ? kExitNothingToDo : kExitPending;
+}
+
+int ShowStore(const syncd::Config& config, const std::string& what, const std::string& group,
+              bool effective, bool json) {
+  auto store = syncd::LocalStore::Open(config.store.path, /*read_only=*/true);
+  if (!store.ok()) return Fail(store.status());
+  syncd::Result<std::vector<syncd::StoredObject>> objects =
+      what == "users"    ? (*store)->List(syncd::ObjectKind::kUser)
+      : what == "groups" ? (*store)->List(syncd::ObjectKind::kGroup)
+                         : (*store)->Members(group, effective);
+  if (!objects.ok()) return Fail(objects.status());
+  if (json) {
+    syncd::PrintObjectsJson(std::cout, *objects);
+  } else {
+    syncd::PrintObjectsText(std::cout, *objects);
+  }
+  return kExitNothingToDo;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"syncd: keeps an identity store in step with Active Directory"};
+  std::string config_path = syncd::kDefaultConfigPath;
+  bool dry_run = false, once = false, json = false, verbose = false;
+  app.add_option("--config", config_path, "configuration file")->capture_default_str();
+  app.add_flag("--dry-run", dry_run, "print the plan and change nothing");
+  app.add_flag("--once", once, "run one sync and exit");
+  app.add_flag("--json", json, "machine-readable output");
+  app.add_flag("-v,--verbose", verbose, "debug logging");
+
+  auto* store_cmd = app.add_subcommand("store", "show the local identity store");
+  std::string what, group;
+  bool effective = false;
+  store_cmd->add_option("what", what, "users, groups or members")
+      ->required()
+      ->check(CLI::IsMember({"users", "groups", "members"}));
+  store_cmd->add_option("group", group, "the group, for members (displayName or externalId)");
+  store_cmd->add_flag("--effective", effective, "members through nested groups too");
+  store_cmd->add_flag("--json", json, "machine-readable output");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? kExitNothingToDo : kExitError;
+  }
+  if (verbose) syncd::MinLogLevel() = syncd::LogLevel::kDebug;
+
+  auto config = syncd::LoadConfig(config_path);
+  if (!config.ok()) return Fail(config.status());
+
+  if (store_cmd->parsed()) {
+    if (what == "members" && group.empty()) {
+      return Fail(syncd::Status::InvalidArgument("store members needs a GROUP"));
+    }
+    return ShowStore(*config, what, group, effective, json);
+  }
+  if (dry_run && once) {
+    return Fail(syncd::Status::InvalidArgument("--dry-run and --once exclude each other"));
+  }
+  if (!dry_run && !once) {
+    return Fail(syncd::Status::InvalidArgument(
+        "daemon mode is not available in this version: use --once or --dry-run"));
+  }
+  return RunSync(*config, dry_run, json);
+}

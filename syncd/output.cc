@@ -1,0 +1,142 @@
+#include "syncd/output.h"
+
+#include <boost/json.hpp>
+
+#include "syncd/planner.h"
+
+namespace syncd {
+namespace json = boost::json;
+namespace {
+
+std::string Quote(const std::optional<std::string>& v) { return v ? "\"" + *v + "\"" : "(none)"; }
+
+std::string Describe(const Operation& op) {
+  std::string line = std::string(OpName(op.op)) + " " + KindName(op.kind) + " " + op.object.name;
+  if (op.member) {
+    line += (op.op == OpType::kAddMember ? " <- " : " -/- ") + std::string(KindName(op.member->kind)) +
+            " " + op.member->name;
+  }
+  if (op.op == OpType::kCreate || op.op == OpType::kDelete) {
+    line += " (" + op.object.external_id + ")";
+  }
+  for (const auto& c : op.changes) {
+    line += "\n      " + c.attribute + ": " + Quote(c.old_value) + " -> " + Quote(c.new_value);
+  }
+  return line;
+}
+
+char Sigil(OpType op) {
+  switch (op) {
+    case OpType::kCreate:
+    case OpType::kAddMember: return '+';
+    case OpType::kUpdate: return '~';
+    case OpType::kDelete:
+    case OpType::kRemoveMember: return '-';
+  }
+  return '?';
+}
+
+json::value OptionalString(const std::optional<std::string>& v) {
+  return v ? json::value(*v) : json::value(nullptr);
+}
+
+json::object OperationJson(const Operation& op) {
+  json::object o;
+  o["op"] = OpName(op.op);
+  o["kind"] = KindName(op.kind);
+  o["externalId"] = op.object.external_id;
+  o["name"] = op.object.name;
+  if (op.op == OpType::kCreate) {
+    json::object attrs;
+    for (const auto& [k, v] : op.object.attributes) attrs[k] = v;
+    o["attributes"] = std::move(attrs);
+  }
+  if (op.op == OpType::kUpdate) {
+    json::object changes;
+    for (const auto& c : op.changes) {
+      changes[c.attribute] = {{"old", OptionalString(c.old_value)},
+                              {"new", OptionalString(c.new_value)}};
+    }
+    o["changes"] = std::move(changes);
+  }
+  if (op.member) {
+    o["member"] = {{"kind", KindName(op.member->kind)},
+                   {"externalId", op.member->external_id},
+                   {"name", op.member->name}};
+  }
+  return o;
+}
+
+}  // namespace
+
+void PrintPlanText(std::ostream& out, const Plan& plan) {
+  auto summary = Summarize(plan);
+  for (const char* kind : {"user", "group"}) {
+    auto& s = summary[kind];
+    out << kind << "s: " << s["create"] << " to create, " << s["update"] << " to update, "
+        << s["delete"] << " to delete" << (s["held"] ? ", " + std::to_string(s["held"]) + " held" : "")
+        << "\n";
+  }
+  auto& m = summary["membership"];
+  out << "memberships: " << m["add-member"] << " to add, " << m["remove-member"] << " to remove"
+      << (m["held"] ? ", " + std::to_string(m["held"]) + " held" : "") << "\n";
+  if (!plan.read_complete) out << "read incomplete: " << plan.incomplete_reason << "\n";
+  for (const auto& op : plan.operations) out << "  " << Sigil(op.op) << " " << Describe(op) << "\n";
+  for (const auto& held : plan.held) {
+    out << "  ! held: " << Describe(held.operation) << "\n      reason: " << held.reason << "\n";
+  }
+  if (plan.empty()) out << "nothing to do\n";
+}
+
+void PrintPlanJson(std::ostream& out, const Plan& plan) {
+  json::array operations, held;
+  for (const auto& op : plan.operations) operations.push_back(OperationJson(op));
+  for (const auto& h : plan.held) {
+    json::object o = OperationJson(h.operation);
+    o["reason"] = h.reason;
+    held.push_back(std::move(o));
+  }
+  json::object summary;
+  for (const auto& [kind, counts] : Summarize(plan)) {
+    json::object c;
+    for (const auto& [op, n] : counts) c[op] = n;
+    summary[kind] = std::move(c);
+  }
+  json::object root;
+  root["operations"] = std::move(operations);
+  root["held"] = std::move(held);
+  root["summary"] = std::move(summary);
+  root["readComplete"] = plan.read_complete;
+  if (!plan.read_complete) root["incompleteReason"] = plan.incomplete_reason;
+  out << json::serialize(root) << "\n";
+}
+
+void PrintObjectsText(std::ostream& out, const std::vector<StoredObject>& objects) {
+  for (const auto& o : objects) {
+    out << KindName(o.kind) << "\t" << o.name << "\t" << o.external_id;
+    for (const auto& [k, v] : o.attributes) {
+      if (k != "userName" && !(o.kind == ObjectKind::kGroup && k == "displayName")) {
+        out << "\t" << k << "=" << v;
+      }
+    }
+    out << "\n";
+  }
+}
+
+void PrintObjectsJson(std::ostream& out, const std::vector<StoredObject>& objects) {
+  json::array array;
+  for (const auto& o : objects) {
+    json::object obj;
+    obj["kind"] = KindName(o.kind);
+    obj["externalId"] = o.external_id;
+    obj["name"] = o.name;
+    json::object attrs;
+    for (const auto& [k, v] : o.attributes) attrs[k] = v;
+    obj["attributes"] = std::move(attrs);
+    obj["managed"] = o.managed;
+    array.push_back(std::move(obj));
+  }
+  out << json::serialize(array) << "\n";
+}
+
+}  // namespace syncd

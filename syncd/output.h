@@ -1,0 +1,25 @@
+// How plans and store listings are shown: for people, and as JSON.
+#ifndef SYNCD_SYNCD_OUTPUT_H_
+#define SYNCD_SYNCD_OUTPUT_H_
+
+#include <ostream>
+#include <vector>
+
+#include "core/model.h"
+#include "store/identity_store.h"
+
+namespace syncd {
+
+// A summary line per object type, then one line per operation, then the
+// held operations with their reasons.
+void PrintPlanText(std::ostream& out, const Plan& plan);
+
+// {"operations": [...], "held": [...], "summary": {...}, "readComplete": bool}
+void PrintPlanJson(std::ostream& out, const Plan& plan);
+
+void PrintObjectsText(std::ostream& out, const std::vector<StoredObject>& objects);
+void PrintObjectsJson(std::ostream& out, const std::vector<StoredObject>& objects);
+
+}  // namespace syncd
+
+#endif  // SYNCD_SYNCD_OUTPUT_H_

@@ -1,0 +1,188 @@
+#include "syncd/planner.h"
+
+#include <algorithm>
+#include <set>
+#include <sstream>
+#include <unordered_map>
+
+namespace syncd {
+namespace {
+
+// Identity-key fields the state keeps beside the mapped attributes. A change
+// in one of them alone (a move changes only the DN) is still an update: the
+// state must learn it, and the plan shows it.
+std::vector<AttributeChange> KeyChanges(const SyncObject& before, const SyncObject& after) {
+  std::vector<AttributeChange> changes;
+  auto compare = [&](const char* name, const std::string& a, const std::string& b) {
+    if (a != b) {
+      changes.push_back({name, a.empty() ? std::nullopt : std::optional(a),
+                         b.empty() ? std::nullopt : std::optional(b)});
+    }
+  };
+  compare("dn", before.dn, after.dn);
+  compare("sAMAccountName", before.sam_account_name, after.sam_account_name);
+  compare("userPrincipalName", before.user_principal_name, after.user_principal_name);
+  compare("mail", before.mail, after.mail);
+  if (before.sid != after.sid) changes.push_back({"objectSid", std::nullopt, std::nullopt});
+  if (before.sid_history != after.sid_history) {
+    changes.push_back({"sIDHistory", std::nullopt, std::nullopt});
+  }
+  return changes;
+}
+
+std::vector<AttributeChange> AttributeChanges(const Attributes& before, const Attributes& after) {
+  std::vector<AttributeChange> changes;
+  std::set<std::string> names;
+  for (const auto& [k, v] : before) names.insert(k);
+  for (const auto& [k, v] : after) names.insert(k);
+  for (const auto& name : names) {
+    auto b = before.find(name);
+    auto a = after.find(name);
+    std::optional<std::string> old_value, new_value;
+    if (b != before.end()) old_value = b->second;
+    if (a != after.end()) new_value = a->second;
+    if (old_value != new_value) changes.push_back({name, old_value, new_value});
+  }
+  return changes;
+}
+
+bool ByName(const Operation& a, const Operation& b) {
+  const std::string& am = a.member ? a.member->name : std::string();
+  const std::string& bm = b.member ? b.member->name : std::string();
+  return std::tie(a.object.name, a.object.guid, am) < std::tie(b.object.name, b.object.guid, bm);
+}
+
+int Rank(const Operation& op) {
+  switch (op.op) {
+    case OpType::kCreate: return op.kind == ObjectKind::kGroup ? 0 : 1;
+    case OpType::kUpdate: return 2;
+    case OpType::kAddMember: return 3;
+    case OpType::kRemoveMember: return 4;
+    case OpType::kDelete: return op.kind == ObjectKind::kUser ? 5 : 6;
+  }
+  return 7;
+}
+
+std::string Percent(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
+}  // namespace
+
+Plan BuildPlan(const ReadSnapshot& read, const std::vector<SyncObject>& cached,
+               const std::vector<Membership>& cached_memberships, const SafetyConfig& safety) {
+  Plan plan;
+  plan.read_complete = read.complete;
+  plan.incomplete_reason = read.incomplete_reason;
+
+  std::unordered_map<std::string, const SyncObject*> old_by_guid, new_by_guid;
+  for (const auto& o : cached) old_by_guid[o.guid] = &o;
+  for (const auto& o : read.desired.objects) new_by_guid[o.guid] = &o;
+
+  std::vector<Operation> ops, deletes;
+  for (const auto& o : read.desired.objects) {
+    auto it = old_by_guid.find(o.guid);
+    if (it == old_by_guid.end()) {
+      ops.push_back({OpType::kCreate, o.kind, o, {}, std::nullopt});
+      continue;
+    }
+    auto changes = AttributeChanges(it->second->attributes, o.attributes);
+    auto keys = KeyChanges(*it->second, o);
+    changes.insert(changes.end(), keys.begin(), keys.end());
+    if (it->second->kind != o.kind) changes.push_back({"kind", KindName(it->second->kind),
+                                                       KindName(o.kind)});
+    if (!changes.empty()) ops.push_back({OpType::kUpdate, o.kind, o, std::move(changes), {}});
+  }
+  for (const auto& o : cached) {
+    if (!new_by_guid.contains(o.guid)) deletes.push_back({OpType::kDelete, o.kind, o, {}, {}});
+  }
+
+  // Memberships. An edge whose group or member goes away is removed by the
+  // delete itself, so it gets no operation of its own.
+  std::set<Membership> before(cached_memberships.begin(), cached_memberships.end());
+  std::set<Membership> after(read.desired.memberships.begin(), read.desired.memberships.end());
+  std::vector<Operation> removals;
+  for (const auto& m : after) {
+    if (before.contains(m)) continue;
+    ops.push_back({OpType::kAddMember, ObjectKind::kGroup, *new_by_guid.at(m.group_guid), {},
+                   *new_by_guid.at(m.member_guid)});
+  }
+  for (const auto& m : before) {
+    if (after.contains(m)) continue;
+    auto group = new_by_guid.find(m.group_guid);
+    auto member = new_by_guid.find(m.member_guid);
+    if (group == new_by_guid.end() || member == new_by_guid.end()) continue;
+    removals.push_back({OpType::kRemoveMember, ObjectKind::kGroup, *group->second, {},
+                        *member->second});
+  }
+
+  auto hold_all = [&](std::vector<Operation>& list, const std::string& reason) {
+    for (auto& op : list) plan.held.push_back({std::move(op), reason});
+    list.clear();
+  };
+  if (!read.complete) {
+    const std::string reason = "the read was incomplete (" + read.incomplete_reason +
+                               "); nothing is removed after a partial read";
+    hold_all(removals, reason);
+    hold_all(deletes, reason);
+  }
+  ops.insert(ops.end(), removals.begin(), removals.end());
+
+  // Deletion budget, per kind, against the number of that kind syncd holds.
+  for (auto kind : {ObjectKind::kUser, ObjectKind::kGroup}) {
+    std::vector<Operation> of_kind, others;
+    for (auto& op : deletes) (op.kind == kind ? of_kind : others).push_back(std::move(op));
+    deletes = std::move(others);
+    const auto count = static_cast<int64_t>(of_kind.size());
+    const auto total = std::count_if(cached.begin(), cached.end(),
+                                     [&](const SyncObject& o) { return o.kind == kind; });
+    const double percent = total == 0 ? 0 : 100.0 * static_cast<double>(count) /
+                                                 static_cast<double>(total);
+    std::string why;
+    if (safety.max_deletes >= 0 && count > safety.max_deletes) {
+      why = "max_deletes = " + std::to_string(safety.max_deletes);
+    } else if (count > 0 && percent > safety.max_delete_percent) {
+      why = "max_delete_percent = " + Percent(safety.max_delete_percent) + "% (" +
+            Percent(percent) + "% of " + std::to_string(total) + ")";
+    }
+    if (!why.empty()) {
+      hold_all(of_kind, std::to_string(count) + " " + KindName(kind) +
+                            " deletions exceed the deletion budget (" + why + ")");
+    }
+    ops.insert(ops.end(), of_kind.begin(), of_kind.end());
+  }
+
+  std::stable_sort(ops.begin(), ops.end(), [](const Operation& a, const Operation& b) {
+    int ra = Rank(a), rb = Rank(b);
+    return ra != rb ? ra < rb : ByName(a, b);
+  });
+  std::stable_sort(plan.held.begin(), plan.held.end(),
+                   [](const HeldOperation& a, const HeldOperation& b) {
+                     int ra = Rank(a.operation), rb = Rank(b.operation);
+                     return ra != rb ? ra < rb : ByName(a.operation, b.operation);
+                   });
+  plan.operations = std::move(ops);
+  return plan;
+}
+
+std::map<std::string, std::map<std::string, int>> Summarize(const Plan& plan) {
+  std::map<std::string, std::map<std::string, int>> summary;
+  for (const char* kind : {"user", "group", "membership"}) {
+    for (const char* op : {"create", "update", "delete", "add-member", "remove-member"}) {
+      bool membership_op = std::string(op).find("member") != std::string::npos;
+      if ((std::string(kind) == "membership") == membership_op) summary[kind][op] = 0;
+    }
+    summary[kind]["held"] = 0;
+  }
+  auto bucket = [](const Operation& op) -> std::string {
+    if (op.op == OpType::kAddMember || op.op == OpType::kRemoveMember) return "membership";
+    return KindName(op.kind);
+  };
+  for (const auto& op : plan.operations) ++summary[bucket(op)][OpName(op.op)];
+  for (const auto& held : plan.held) ++summary[bucket(held.operation)]["held"];
+  return summary;
+}
+
+}  // namespace syncd

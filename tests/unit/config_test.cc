@@ -1,0 +1,99 @@
+#include "syncd/config.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/unit/test_util.h"
+
+namespace syncd {
+namespace {
+
+const std::string kMinimal = R"([source]
+uris = ["ldaps://dc1.corp.example.com", "ldaps://dc2.corp.example.com"]
+base_dn = "DC=corp,DC=example,DC=com"
+bind_dn = "CN=svc,DC=corp,DC=example,DC=com"
+password_file = "/etc/syncd/password"
+)";
+
+void ExpectError(const std::string& text, const std::string& fragment) {
+  auto config = ParseConfig(text, "test.conf");
+  ASSERT_FALSE(config.ok()) << "accepted:\n" << text;
+  EXPECT_NE(config.status().message().find(fragment), std::string::npos)
+      << config.status().message();
+}
+
+TEST(Config, MinimalGetsDefaults) {
+  auto config = ParseConfig(kMinimal, "test.conf");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->source.uris.size(), 2u);
+  EXPECT_EQ(config->source.auth, ldap::AuthMethod::kSimple);
+  EXPECT_TRUE(config->source.tls_verify);
+  EXPECT_EQ(config->scope.user_bases, std::vector<std::string>{"DC=corp,DC=example,DC=com"});
+  EXPECT_EQ(config->store.kind, "local");
+  EXPECT_EQ(config->safety.max_deletes, 500);
+}
+
+TEST(Config, ShippedExampleParses) {
+  auto config = ParseConfig(testing::ReadTestData("../../conf/syncd.conf"), "conf/syncd.conf");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+}
+
+TEST(Config, UnknownKeyNamesKeyAndLine) {
+  ExpectError(kMinimal + "colour = \"blue\"\n", "test.conf line 6: source.colour is not a known key");
+  ExpectError(kMinimal + "[scope]\nuser_base = \"x\"\n", "line 7: scope.user_base is not a known key");
+  ExpectError(kMinimal + "[bogus]\n", "bogus is not a known key");
+}
+
+TEST(Config, BadValuesNameKeyAndLine) {
+  ExpectError(kMinimal + "auth = \"ntlm\"\n", "line 6: source.auth must be \"simple\" or \"gssapi\"");
+  ExpectError(kMinimal + "page_size = 0\n", "source.page_size must be between 1 and 1000");
+  ExpectError(kMinimal + "starttls = \"yes\"\n", "source.starttls must be true or false");
+  ExpectError(kMinimal + "[safety]\nmax_delete_percent = 150\n",
+              "line 7: safety.max_delete_percent must be between 0 and 100");
+  ExpectError(kMinimal + "[store]\nkind = \"ldap\"\n", "store.kind must be \"local\"");
+  ExpectError(kMinimal + "[mapping.user]\nactive = \"description\"\n",
+              "mapping.user.active can only read userAccountControl");
+}
+
+TEST(Config, SyntaxErrorNamesLine) { ExpectError(kMinimal + "[scope\n", "test.conf line 6"); }
+
+TEST(Config, MissingRequiredKeys) {
+  ExpectError("", "[source] table is required");
+  ExpectError("[source]\nbase_dn = \"DC=x\"\n", "uris is required");
+  ExpectError("[source]\nuris = \"ldaps://x\"\n", "base_dn is required");
+  ExpectError("[source]\nuris = \"ldaps://x\"\nbase_dn = \"DC=x\"\n", "needs bind_dn and password_file");
+}
+
+TEST(Config, RefusesCleartextSimpleBind) {
+  std::string text = kMinimal;
+  text.replace(text.find("ldaps://dc2"), 8, "ldap://d");
+  ExpectError(text, "clear text");
+  auto with_starttls = ParseConfig(text + "starttls = true\n", "test.conf");
+  EXPECT_TRUE(with_starttls.ok()) << with_starttls.status().ToString();
+}
+
+TEST(Config, ScopeAndMappingAndSafety) {
+  auto config = ParseConfig(kMinimal + R"(
+[scope]
+user_bases = ["OU=People,DC=corp,DC=example,DC=com"]
+groups = "CN=Sync,OU=Groups,DC=corp,DC=example,DC=com"
+exclude = ["OU=Contractors,DC=corp,DC=example,DC=com", "svc-backup"]
+[mapping.user]
+userName = "sAMAccountName"
+department = ["department", "division"]
+[safety]
+max_deletes = 10
+max_delete_percent = 5.5
+)", "test.conf");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->scope.groups.size(), 1u);
+  EXPECT_EQ(config->scope.exclude.size(), 2u);
+  EXPECT_EQ(config->scope.group_bases, std::vector<std::string>{"DC=corp,DC=example,DC=com"});
+  EXPECT_EQ(config->safety.max_deletes, 10);
+  EXPECT_DOUBLE_EQ(config->safety.max_delete_percent, 5.5);
+  const auto& rules = config->mapping.rules(ObjectKind::kUser);
+  EXPECT_EQ(rules.front().sources, std::vector<std::string>{"sAMAccountName"});
+  EXPECT_EQ(rules.back().store_attribute, "department");
+}
+
+}  // namespace
+}  // namespace syncd

@@ -1,0 +1,206 @@
+#include "scope/scope.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "ldap/codec.h"
+
+namespace syncd::scope {
+namespace {
+
+const std::string kDomainSid = "S-1-5-21-100-200-300";
+
+std::string Guid(int n) {
+  char text[40];
+  std::snprintf(text, sizeof text, "00000000-0000-0000-0000-%012d", n);
+  return *ldap::GuidFromString(text);
+}
+
+std::string Sid(int rid) { return *ldap::SidFromString(kDomainSid + "-" + std::to_string(rid)); }
+
+ldap::Entry User(int n, const std::string& sam, const std::string& ou = "People") {
+  ldap::Entry e;
+  e.dn = "CN=" + sam + ",OU=" + ou + ",DC=corp";
+  e.attributes["objectguid"] = {Guid(n)};
+  e.attributes["objectsid"] = {Sid(1000 + n)};
+  e.attributes["samaccountname"] = {sam};
+  e.attributes["userprincipalname"] = {sam + "@corp.example.com"};
+  e.attributes["name"] = {sam};
+  e.attributes["useraccountcontrol"] = {"512"};
+  e.attributes["primarygroupid"] = {"513"};
+  return e;
+}
+
+ldap::Entry Group(int n, const std::string& name, std::vector<const ldap::Entry*> members) {
+  ldap::Entry e;
+  e.dn = "CN=" + name + ",OU=Groups,DC=corp";
+  e.attributes["objectguid"] = {Guid(n)};
+  e.attributes["objectsid"] = {Sid(2000 + n)};
+  e.attributes["samaccountname"] = {name};
+  e.attributes["name"] = {name};
+  auto& values = e.attributes["member"];
+  for (const auto* m : members) values.push_back(m->dn);
+  return e;
+}
+
+std::vector<std::string> Names(const ScopeResult& r) {
+  std::vector<std::string> names;
+  for (const auto& o : r.objects) names.push_back(o.name);
+  return names;
+}
+
+bool HasEdge(const ScopeResult& r, const ldap::Entry& group, const ldap::Entry& member) {
+  Membership m{group.First("objectguid"), member.First("objectguid")};
+  return std::find(r.memberships.begin(), r.memberships.end(), m) != r.memberships.end();
+}
+
+TEST(Mapping, DefaultsMapUserAttributes) {
+  ldap::Entry u = User(1, "jdoe");
+  u.attributes["givenname"] = {"John"};
+  u.attributes["sn"] = {"Doe"};
+  u.attributes["mail"] = {"john@corp.example.com"};
+  u.attributes["useraccountcontrol"] = {"514"};  // disabled
+  auto r = Evaluate({}, AttributeMapping::Defaults(), {u}, {});
+  ASSERT_EQ(r.objects.size(), 1u);
+  const SyncObject& o = r.objects[0];
+  EXPECT_EQ(o.name, "jdoe@corp.example.com");
+  EXPECT_EQ(o.external_id, "00000000-0000-0000-0000-000000000001");
+  EXPECT_EQ(o.attributes.at("givenName"), "John");
+  EXPECT_EQ(o.attributes.at("familyName"), "Doe");
+  EXPECT_EQ(o.attributes.at("email"), "john@corp.example.com");
+  EXPECT_EQ(o.attributes.at("displayName"), "jdoe") << "falls back to name";
+  EXPECT_EQ(o.attributes.at("active"), "false");
+  EXPECT_EQ(o.sam_account_name, "jdoe");
+}
+
+TEST(Mapping, UserNameFallsBackToSamAccountName) {
+  ldap::Entry u = User(1, "nodoe");
+  u.attributes.erase("userprincipalname");
+  auto r = Evaluate({}, AttributeMapping::Defaults(), {u}, {});
+  ASSERT_EQ(r.objects.size(), 1u);
+  EXPECT_EQ(r.objects[0].name, "nodoe");
+}
+
+TEST(Mapping, OverrideReplacesSources) {
+  AttributeMapping m = AttributeMapping::Defaults();
+  ASSERT_TRUE(m.Set(ObjectKind::kUser, "userName", {"sAMAccountName"}).ok());
+  ASSERT_TRUE(m.Set(ObjectKind::kUser, "department", {"department"}).ok());
+  EXPECT_FALSE(m.Set(ObjectKind::kUser, "active", {"description"}).ok());
+  ldap::Entry u = User(1, "jdoe");
+  u.attributes["department"] = {"Finance"};
+  auto r = Evaluate({}, m, {u}, {});
+  EXPECT_EQ(r.objects[0].name, "jdoe");
+  EXPECT_EQ(r.objects[0].attributes.at("department"), "Finance");
+}
+
+TEST(Mapping, InvalidUtf8ValueIsSkippedWithWarning) {
+  ldap::Entry u = User(1, "latin");
+  u.attributes["givenname"] = {"Jos\xe9"};
+  auto r = Evaluate({}, AttributeMapping::Defaults(), {u}, {});
+  ASSERT_EQ(r.objects.size(), 1u);
+  EXPECT_FALSE(r.objects[0].attributes.contains("givenName"));
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_NE(r.warnings[0].find("not valid UTF-8"), std::string::npos);
+}
+
+TEST(Scope, EntryWithoutGuidIsSkipped) {
+  ldap::Entry u = User(1, "noguid");
+  u.attributes.erase("objectguid");
+  auto r = Evaluate({}, AttributeMapping::Defaults(), {u}, {});
+  EXPECT_TRUE(r.objects.empty());
+  EXPECT_EQ(r.warnings.size(), 1u);
+}
+
+TEST(Scope, DuplicateEntriesFromOverlappingBasesCountOnce) {
+  ldap::Entry u = User(1, "dup");
+  auto r = Evaluate({}, AttributeMapping::Defaults(), {u, u}, {});
+  EXPECT_EQ(r.objects.size(), 1u);
+}
+
+TEST(Scope, MembershipFromMemberAndPrimaryGroup) {
+  ldap::Entry alice = User(1, "alice"), bob = User(2, "bob");
+  ldap::Entry staff = Group(10, "Staff", {&alice});
+  // bob's primary group is Staff: not listed in member.
+  bob.attributes["primarygroupid"] = {std::to_string(2000 + 10)};
+  auto r = Evaluate({}, AttributeMapping::Defaults(), {alice, bob}, {staff});
+  EXPECT_TRUE(HasEdge(r, staff, alice));
+  EXPECT_TRUE(HasEdge(r, staff, bob));
+  EXPECT_EQ(r.memberships.size(), 2u);
+}
+
+TEST(Scope, ExtendedDnMembersResolveByGuid) {
+  ldap::Entry alice = User(1, "alice");
+  ldap::Entry g = Group(10, "G", {});
+  g.attributes["member"] = {"<GUID=00000000-0000-0000-0000-000000000001>;CN=renamed,DC=corp"};
+  auto r = Evaluate({}, AttributeMapping::Defaults(), {alice}, {g});
+  EXPECT_TRUE(HasEdge(r, g, alice));
+}
+
+TEST(Scope, MembersOutsideScopeGetNoEdge) {
+  ldap::Entry alice = User(1, "alice");
+  ldap::Entry outsider = User(2, "outsider");
+  ldap::Entry g = Group(10, "G", {&alice, &outsider});
+  auto r = Evaluate({}, AttributeMapping::Defaults(), {alice}, {g});
+  EXPECT_EQ(r.memberships.size(), 1u);
+}
+
+TEST(Scope, GroupBasedScopeFollowsNestingAndStopsOnCycles) {
+  ldap::Entry a = User(1, "a"), b = User(2, "b"), c = User(3, "c");
+  ldap::Entry inner = Group(11, "Inner", {&b});
+  ldap::Entry outer = Group(10, "Outer", {&a, &inner});
+  inner.attributes["member"].push_back(outer.dn);  // a cycle, as AD allows
+  ldap::Entry other = Group(12, "Other", {&c});
+  ScopeConfig config;
+  config.groups = {"CN=Outer,OU=Groups,DC=corp"};
+  auto r = Evaluate(config, AttributeMapping::Defaults(), {a, b, c}, {inner, outer, other});
+  auto names = Names(r);
+  EXPECT_EQ(names, (std::vector<std::string>{"a@corp.example.com", "b@corp.example.com", "Inner",
+                                             "Outer"}));
+  EXPECT_TRUE(HasEdge(r, inner, outer));
+}
+
+TEST(Scope, GroupBasedScopeBySamAccountNameWarnsOnUnknown) {
+  ldap::Entry a = User(1, "a");
+  ldap::Entry g = Group(10, "Team", {&a});
+  ScopeConfig config;
+  config.groups = {"team", "missing"};
+  auto r = Evaluate(config, AttributeMapping::Defaults(), {a}, {g});
+  EXPECT_EQ(r.objects.size(), 2u);
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_NE(r.warnings[0].find("missing"), std::string::npos);
+}
+
+TEST(Scope, ExclusionsByDnSubtreeAndSamAccountName) {
+  ldap::Entry a = User(1, "a"), b = User(2, "b", "Contractors"), c = User(3, "c");
+  ScopeConfig config;
+  config.exclude = {"OU=Contractors,DC=corp", "C"};
+  auto r = Evaluate(config, AttributeMapping::Defaults(), {a, b, c}, {});
+  EXPECT_EQ(Names(r), std::vector<std::string>{"a@corp.example.com"});
+}
+
+TEST(Scope, ExcludedGroupIsNotExpanded) {
+  ldap::Entry a = User(1, "a");
+  ldap::Entry inner = Group(11, "Inner", {&a});
+  ldap::Entry outer = Group(10, "Outer", {&inner});
+  ScopeConfig config;
+  config.groups = {"Outer"};
+  config.exclude = {"Inner"};
+  auto r = Evaluate(config, AttributeMapping::Defaults(), {a}, {inner, outer});
+  EXPECT_EQ(Names(r), std::vector<std::string>{"Outer"});
+}
+
+TEST(Scope, SearchFilterAndAttributes) {
+  ScopeConfig config;
+  config.user_filter = "department=IT";
+  EXPECT_EQ(SearchFilter(config, ObjectKind::kUser),
+            "(&(objectCategory=person)(objectClass=user)(department=IT))");
+  EXPECT_EQ(SearchFilter(config, ObjectKind::kGroup), "(&(objectClass=group))");
+  auto attrs = SearchAttributes(AttributeMapping::Defaults(), ObjectKind::kGroup);
+  EXPECT_NE(std::find(attrs.begin(), attrs.end(), "member"), attrs.end());
+  EXPECT_NE(std::find(attrs.begin(), attrs.end(), "objectGUID"), attrs.end());
+  EXPECT_EQ(std::count(attrs.begin(), attrs.end(), "name"), 1) << "deduplicated";
+}
+
+}  // namespace
+}  // namespace syncd::scope
