@@ -1,0 +1,405 @@
+// Full sync against a real Samba AD DC: the store must equal an independent
+// ldapsearch of the same scope, and every failure mode must change nothing.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/json.hpp>
+#include <chrono>
+#include <thread>
+
+#include "tests/integration/testbed.h"
+
+namespace syncd::testing {
+namespace {
+
+class StopDcAtExit : public ::testing::Environment {
+ public:
+  void TearDown() override { TestDc::Get().Stop(); }
+};
+[[maybe_unused]] auto* const kStopDc = ::testing::AddGlobalTestEnvironment(new StopDcAtExit);
+
+std::string People() { return "OU=People," + TestDc::Get().SyncOu(); }
+std::string Groups() { return "OU=Groups," + TestDc::Get().SyncOu(); }
+std::string SampleScope() {
+  return "user_bases = [\"" + People() + "\"]\ngroup_bases = [\"" + Groups() + "\"]\n";
+}
+std::string OuScope(const std::string& ou) {
+  return "user_bases = [\"" + ou + "\"]\ngroup_bases = [\"" + ou + "\"]\n";
+}
+const char kUserFilter[] = "(&(objectCategory=person)(objectClass=user))";
+
+boost::json::object ParsePlan(const CommandResult& r) {
+  EXPECT_FALSE(r.out.empty()) << r.err;
+  return boost::json::parse(r.out).as_object();
+}
+
+int Count(const boost::json::object& plan, const char* kind, const char* op) {
+  return static_cast<int>(plan.at("summary").at(kind).at(op).as_int64());
+}
+
+std::set<std::string> Keys(const std::map<std::string, std::string>& m) {
+  std::set<std::string> keys;
+  for (const auto& [k, v] : m) keys.insert(k);
+  return keys;
+}
+
+std::string GuidOf(const std::string& dn) {
+  auto guids = TestDc::Get().SearchGuids(dn, "(objectClass=*)");
+  return guids.size() == 1 ? *guids.begin() : "";
+}
+
+TEST(FullSync, StoreMatchesIndependentLdapsearch) {
+  TestDc& dc = TestDc::Get();
+  // A small range step walks the range loop on the 1,600-member group.
+  SyncdRun run(SampleScope(), "range_step = 500\n");
+  CommandResult r = run.Once();
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+
+  auto users = run.StoreObjects("users");
+  EXPECT_EQ(Keys(users), dc.SearchGuids(People(), kUserFilter));
+  EXPECT_GE(users.size(), 1900u);
+  auto groups = run.StoreObjects("groups");
+  EXPECT_EQ(Keys(groups), dc.SearchGuids(Groups(), "(objectClass=group)"));
+
+  // More than 1,500 members, read through the range loop.
+  auto big = run.StoreMembers("Big Group");
+  EXPECT_EQ(big.size(), 1600u);
+  EXPECT_EQ(big.size(), dc.SearchValues("CN=Big Group," + Groups(), "member").size());
+
+  // Non-ASCII names arrive intact.
+  bool found_jose = false;
+  for (const auto& [id, name] : users) found_jose |= name == "jmuller@corp.example.com";
+  EXPECT_TRUE(found_jose);
+  CommandResult listing = run.Syncd("store users");
+  EXPECT_NE(listing.out.find("José Müller"), std::string::npos);
+  EXPECT_NE(run.StoreObjects("groups").size(), 0u);
+  EXPECT_EQ(run.StoreMembers("Équipe Café").size(),
+            dc.SearchValues("CN=Équipe Café," + Groups(), "member").size());
+}
+
+TEST(FullSync, NestedGroupsAndPrimaryGroupMembership) {
+  TestDc& dc = TestDc::Get();
+  SyncdRun run(SampleScope());
+  ASSERT_EQ(run.Once().exit_code, 0);
+  // Direct members of the outermost group include the next level; effective
+  // members reach the innermost group's users.
+  auto direct = run.StoreMembers("Nest Level 1");
+  auto effective = run.StoreMembers("Nest Level 1", true);
+  EXPECT_TRUE(direct.contains(GuidOf("CN=Nest Level 2," + Groups())));
+  for (const auto& dn : dc.SearchValues("CN=Nest Level 3," + Groups(), "member")) {
+    EXPECT_TRUE(effective.contains(GuidOf(dn))) << dn;
+  }
+  EXPECT_GT(effective.size(), direct.size());
+  // Users whose primaryGroupID points at Primary Staff are members although
+  // AD does not list them in `member`.
+  auto primary_members = run.StoreMembers("Primary Staff");
+  auto listed = dc.SearchValues("CN=Primary Staff," + Groups(), "member");
+  EXPECT_GT(primary_members.size(), listed.size());
+}
+
+TEST(FullSync, DryRunChangesNothingAndMatchesNextApply) {
+  SyncdRun run(SampleScope());
+  CommandResult dry = run.DryRunJson();
+  ASSERT_EQ(dry.exit_code, 2) << dry.err;
+  EXPECT_EQ(FileDigest(run.store_path()), "") << "dry run must not create the store";
+  EXPECT_EQ(FileDigest(run.state_path()), "") << "dry run must not create the state";
+  boost::json::object planned = ParsePlan(dry);
+  EXPECT_GT(Count(planned, "user", "create"), 0);
+
+  CommandResult applied = run.Syncd("--once --json");
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  EXPECT_EQ(ParsePlan(applied).at("operations"), planned.at("operations"));
+
+  const std::string store = FileDigest(run.store_path()), state = FileDigest(run.state_path());
+  CommandResult again = run.DryRunJson();
+  EXPECT_EQ(again.exit_code, 0) << "a second run with no AD change plans nothing\n" << again.out;
+  EXPECT_EQ(ParsePlan(again).at("operations").as_array().size(), 0u);
+  EXPECT_EQ(FileDigest(run.store_path()), store);
+  EXPECT_EQ(FileDigest(run.state_path()), state);
+  CommandResult second = run.Once();
+  EXPECT_EQ(second.exit_code, 0);
+  EXPECT_NE(second.out.find("nothing to do"), std::string::npos) << second.out;
+}
+
+TEST(FullSync, AttributeChangeRenameAndMoveUpdateInPlace) {
+  TestDc& dc = TestDc::Get();
+  const std::string ou = dc.FreshOu("T-Rename");
+  const std::string sub = "OU=Sub," + ou;
+  dc.Modify("dn: " + sub + "\nchangetype: add\nobjectClass: organizationalUnit\n");
+  dc.AddUser(ou, "Ren User", "ren.user");
+  SyncdRun run(OuScope(ou));
+  ASSERT_EQ(run.Once().exit_code, 0);
+  const std::string guid = GuidOf("CN=Ren User," + ou);
+  ASSERT_EQ(run.StoreObjects("users").count(guid), 1u);
+
+  auto expect_update_only = [&](const std::string& attribute) {
+    CommandResult dry = run.DryRunJson();
+    auto plan = ParsePlan(dry);
+    ASSERT_EQ(plan.at("operations").as_array().size(), 1u) << dry.out;
+    const auto& op = plan.at("operations").at(0).as_object();
+    EXPECT_EQ(op.at("op"), "update");
+    EXPECT_EQ(op.at("externalId").as_string(), guid);
+    EXPECT_TRUE(op.at("changes").as_object().contains(attribute)) << dry.out;
+    ASSERT_EQ(run.Once().exit_code, 0);
+    EXPECT_EQ(run.StoreObjects("users").count(guid), 1u);
+  };
+
+  dc.Modify("dn: CN=Ren User," + ou + "\nchangetype: modify\nreplace: givenName\ngivenName: Renée\n");
+  expect_update_only("givenName");
+  dc.Ldap("ldapmodrdn", "-r " + ShellQuote("CN=Ren User," + ou) + " " + ShellQuote("CN=Renamed User"));
+  expect_update_only("displayName");
+  dc.Ldap("ldapmodrdn", "-r -s " + ShellQuote(sub) + " " + ShellQuote("CN=Renamed User," + ou) +
+                            " " + ShellQuote("CN=Renamed User"));
+  expect_update_only("dn");
+  EXPECT_EQ(run.StoreObjects("users").at(guid), "ren.user@corp.example.com");
+}
+
+TEST(FullSync, MoveOutOfScopeAndDeleteRemove) {
+  TestDc& dc = TestDc::Get();
+  const std::string ou = dc.FreshOu("T-Remove");
+  const std::string outside = dc.FreshOu("T-Outside");
+  for (int i = 0; i < 4; ++i) dc.AddUser(ou, "Rm " + std::to_string(i), "rm" + std::to_string(i));
+  SyncdRun run(OuScope(ou), "", "[safety]\nmax_deletes = -1\nmax_delete_percent = 100\n");
+  ASSERT_EQ(run.Once().exit_code, 0);
+  const std::string moved = GuidOf("CN=Rm 0," + ou), deleted = GuidOf("CN=Rm 1," + ou);
+  dc.Ldap("ldapmodrdn", "-r -s " + ShellQuote(outside) + " " + ShellQuote("CN=Rm 0," + ou) +
+                            " " + ShellQuote("CN=Rm 0"));
+  dc.Ldap("ldapdelete", ShellQuote("CN=Rm 1," + ou));
+  auto plan = ParsePlan(run.DryRunJson());
+  EXPECT_EQ(Count(plan, "user", "delete"), 2);
+  EXPECT_EQ(plan.at("operations").as_array().size(), 2u);
+  ASSERT_EQ(run.Once().exit_code, 0);
+  auto users = run.StoreObjects("users");
+  EXPECT_FALSE(users.contains(moved));
+  EXPECT_FALSE(users.contains(deleted));
+  EXPECT_EQ(users.size(), 2u);
+}
+
+TEST(FullSync, DeletionOverBudgetIsHeldWhileTheRestApplies) {
+  TestDc& dc = TestDc::Get();
+  const std::string ou = dc.FreshOu("T-Budget");
+  for (int i = 0; i < 6; ++i) dc.AddUser(ou, "Bud " + std::to_string(i), "bud" + std::to_string(i));
+  SyncdRun run(OuScope(ou), "", "[safety]\nmax_deletes = 2\nmax_delete_percent = 100\n");
+  ASSERT_EQ(run.Once().exit_code, 0);
+  for (int i = 0; i < 3; ++i) dc.Ldap("ldapdelete", ShellQuote("CN=Bud " + std::to_string(i) + "," + ou));
+  dc.Modify("dn: CN=Bud 5," + ou + "\nchangetype: modify\nreplace: givenName\ngivenName: Changed\n");
+  dc.AddUser(ou, "Bud New", "budnew");
+
+  CommandResult r = run.Syncd("--once --json");
+  EXPECT_EQ(r.exit_code, 2) << "held work is pending\n" << r.err;
+  auto plan = ParsePlan(r);
+  EXPECT_EQ(plan.at("held").as_array().size(), 3u);
+  EXPECT_NE(std::string(plan.at("held").at(0).at("reason").as_string()).find("max_deletes = 2"),
+            std::string::npos);
+  EXPECT_EQ(Count(plan, "user", "create"), 1);
+  EXPECT_EQ(Count(plan, "user", "update"), 1);
+  EXPECT_EQ(run.StoreObjects("users").size(), 7u) << "held deletions stay in the store";
+  CommandResult text = run.Syncd("--dry-run");
+  EXPECT_NE(text.out.find("held"), std::string::npos);
+}
+
+TEST(FullSync, DownUriFallsOverToNext) {
+  TestDc& dc = TestDc::Get();
+  const std::string ou = dc.FreshOu("T-Failover");
+  dc.AddUser(ou, "Fo User", "fo.user");
+  SyncdRun run(OuScope(ou));
+  std::string config = run.BaseConfig();
+  const std::string uris = "uris = [\"" + dc.Value("URI") + "\"]";
+  config.replace(config.find(uris), uris.size(),
+                 "uris = [\"ldaps://dc1.corp.example.com:1\", \"" + dc.Value("URI") + "\"]");
+  run.WriteConfig(config);
+  CommandResult r = run.Once();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("ldaps://dc1.corp.example.com:1"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("trying the next URI"), std::string::npos) << r.err;
+  EXPECT_EQ(run.StoreObjects("users").size(), 1u);
+}
+
+// Each failure: a clear message, exit 1, and neither store nor state touched.
+void ExpectCleanFailure(const SyncdRun& run, const std::string& message) {
+  CommandResult r = run.Once();
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find(message), std::string::npos) << r.err;
+  EXPECT_EQ(FileDigest(run.state_path()).empty(), true) << "state created after: " << r.err;
+}
+
+TEST(FullSync, ErrorsAreClearAndChangeNothing) {
+  TestDc& dc = TestDc::Get();
+  const std::string ou = dc.FreshOu("T-Errors");
+  dc.AddUser(ou, "Err User", "err.user");
+  auto with = [&](const std::string& from, const std::string& to) {
+    auto run = std::make_unique<SyncdRun>(OuScope(ou));
+    std::string config = run->BaseConfig();
+    config.replace(config.find(from), from.size(), to);
+    run->WriteConfig(config);
+    return run;
+  };
+  // Wrong password.
+  auto wrong_password = with("password_file = \"" + dc.Value("PASSWORD_FILE") + "\"",
+                             "password_file = \"/tmp/syncd-it-wrong.pass\"");
+  RunCommand("echo not-the-password > /tmp/syncd-it-wrong.pass");
+  CommandResult r = wrong_password->Once();
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("Invalid credentials"), std::string::npos) << r.err;
+  EXPECT_EQ(FileDigest(wrong_password->store_path()).empty(), false)
+      << "the store is opened before the bind";
+  EXPECT_EQ(wrong_password->StoreObjects("users").size(), 0u);
+  // Wrong CA: the system bundle does not hold the test domain's CA.
+  auto wrong_ca = with("tls_ca_file = \"" + dc.Value("CA_FILE") + "\"",
+                       "tls_ca_file = \"/etc/ssl/certs/ca-certificates.crt\"");
+  ExpectCleanFailure(*wrong_ca, "tls_ca_file");
+  // Unreachable DC.
+  auto unreachable = with("uris = [\"" + dc.Value("URI") + "\"]",
+                          "uris = [\"ldaps://dc1.corp.example.com:1\"]\nconnect_timeout = 3");
+  ExpectCleanFailure(*unreachable, "no domain controller could be reached");
+  // Malformed config.
+  auto malformed = with("[scope]", "[scope]\nuser_bases = 42");
+  CommandResult bad = malformed->Once();
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("scope.user_bases must be a string or an array of strings"),
+            std::string::npos)
+      << bad.err;
+  EXPECT_NE(bad.err.find("line"), std::string::npos) << bad.err;
+  EXPECT_EQ(FileDigest(malformed->store_path()), "");
+}
+
+// A TCP relay to the DC's LDAPS port that hangs up after passing `limit`
+// bytes from the server: a read cut short mid-search.
+class CuttingProxy {
+ public:
+  explicit CuttingProxy(size_t limit) : limit_(limit) {
+    listener_ = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    listen(listener_, 4);
+    socklen_t len = sizeof addr;
+    getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~CuttingProxy() {
+    stop_ = true;
+    shutdown(listener_, SHUT_RDWR);
+    close(listener_);
+    thread_.join();
+  }
+  int port() const { return port_; }
+
+ private:
+  void Serve() {
+    while (!stop_) {
+      int client = accept(listener_, nullptr, nullptr);
+      if (client < 0) return;
+      int upstream = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      addr.sin_port = htons(636);
+      if (connect(upstream, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+        Relay(client, upstream);
+      }
+      close(upstream);
+      close(client);
+    }
+  }
+  void Relay(int client, int upstream) {
+    size_t passed = 0;
+    char buf[4096];
+    pollfd fds[2] = {{client, POLLIN, 0}, {upstream, POLLIN, 0}};
+    while (!stop_ && poll(fds, 2, 200) >= 0) {
+      for (int i = 0; i < 2; ++i) {
+        if (!(fds[i].revents & (POLLIN | POLLHUP))) continue;
+        ssize_t n = read(fds[i].fd, buf, sizeof buf);
+        if (n <= 0) return;
+        if (i == 1) {
+          passed += static_cast<size_t>(n);
+          if (passed > limit_) return;  // hang up mid-stream
+        }
+        if (write(fds[1 - i].fd, buf, static_cast<size_t>(n)) != n) return;
+      }
+    }
+  }
+  size_t limit_;
+  int listener_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+TEST(FullSync, ReadCutShortDeletesNothing) {
+  TestDc& dc = TestDc::Get();
+  SyncdRun run(SampleScope(), "", "[safety]\nmax_deletes = -1\nmax_delete_percent = 100\n");
+  ASSERT_EQ(run.Once().exit_code, 0);
+  const size_t before = run.StoreObjects("users").size();
+
+  CuttingProxy proxy(64 * 1024);  // past the TLS handshake and bind, mid-way through users
+  std::string config = run.BaseConfig();
+  const std::string uris = "uris = [\"" + dc.Value("URI") + "\"]";
+  config.replace(config.find(uris), uris.size(),
+                 "uris = [\"ldaps://dc1.corp.example.com:" + std::to_string(proxy.port()) + "\"]");
+  config += "[safety]\nmax_deletes = -1\nmax_delete_percent = 100\n";
+  run.WriteConfig(config);
+  CommandResult r = run.Syncd("--once --json");
+  EXPECT_EQ(r.exit_code, 2) << r.err << r.out;
+  auto plan = ParsePlan(r);
+  EXPECT_EQ(plan.at("readComplete"), false);
+  EXPECT_EQ(Count(plan, "user", "delete"), 0);
+  EXPECT_GT(plan.at("held").as_array().size(), 100u) << "the unseen users would have gone";
+  EXPECT_NE(r.err.find("incomplete read"), std::string::npos) << r.err;
+  EXPECT_EQ(run.StoreObjects("users").size(), before);
+}
+
+TEST(FullSync, KillDuringApplyThenRerunConvergesToAd) {
+  TestDc& dc = TestDc::Get();
+  SyncdRun run(SampleScope());
+  const char* binary = std::getenv("SYNCD_BINARY");
+  pid_t child = fork();
+  if (child == 0) {
+    int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    execl(binary, binary, "--config", run.config_path().c_str(), "--once", nullptr);
+    _exit(127);
+  }
+  // Kill as soon as the journal holds the plan: the store batch is in flight.
+  bool killed = false;
+  for (int i = 0; i < 6000 && !killed; ++i) {
+    CommandResult q = RunCommand("sqlite3 -readonly " + ShellQuote(run.state_path()) +
+                          " 'SELECT count(*) FROM outbox' 2>/dev/null");
+    if (q.exit_code == 0 && std::atoi(q.out.c_str()) > 0) {
+      kill(child, SIGKILL);
+      killed = true;
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(killed) << "the run finished before its journal was seen";
+  // The store batch is atomic: all or nothing landed.
+  if (FileDigest(run.store_path()) != "") {
+    auto partial = run.StoreObjects("users").size();
+    EXPECT_TRUE(partial == 0 || partial == dc.SearchGuids(People(), kUserFilter).size()) << partial;
+  }
+  CommandResult rerun = run.Once();
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
+  EXPECT_NE(rerun.err.find("was interrupted"), std::string::npos) << rerun.err;
+  EXPECT_EQ(Keys(run.StoreObjects("users")), dc.SearchGuids(People(), kUserFilter));
+  EXPECT_EQ(Keys(run.StoreObjects("groups")), dc.SearchGuids(Groups(), "(objectClass=group)"));
+  EXPECT_EQ(run.StoreMembers("Big Group").size(), 1600u);
+  EXPECT_EQ(run.DryRunJson().exit_code, 0) << "converged: nothing left to do";
+}
+
+}  // namespace
+}  // namespace syncd::testing

@@ -1,0 +1,251 @@
+#include "tests/integration/testbed.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "ldap/codec.h"
+
+namespace syncd::testing {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string SourceDir() {
+  const char* dir = std::getenv("SYNCD_SOURCE_DIR");
+  return dir ? dir : ".";
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string MakeTempDir(const std::string& prefix) {
+  std::string pattern = "/tmp/" + prefix + "XXXXXX";
+  char* made = mkdtemp(pattern.data());
+  if (made == nullptr) throw std::runtime_error("mkdtemp failed");
+  return made;
+}
+
+}  // namespace
+
+std::string ShellQuote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+CommandResult RunCommand(const std::string& command) {
+  static int counter = 0;
+  std::string base = "/tmp/syncd-it-cmd-" + std::to_string(getpid()) + "-" + std::to_string(++counter);
+  std::string full = "(" + command + ") >" + base + ".out 2>" + base + ".err </dev/null";
+  int status = std::system(full.c_str());
+  CommandResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = Slurp(base + ".out");
+  r.err = Slurp(base + ".err");
+  fs::remove(base + ".out");
+  fs::remove(base + ".err");
+  return r;
+}
+
+std::string Base64Decode(const std::string& in) {
+  static const std::string kChars =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  int val = 0, bits = -8;
+  for (char c : in) {
+    auto pos = kChars.find(c);
+    if (pos == std::string::npos) continue;
+    val = (val << 6) + static_cast<int>(pos);
+    bits += 6;
+    if (bits >= 0) {
+      out.push_back(static_cast<char>((val >> bits) & 0xff));
+      bits -= 8;
+    }
+  }
+  return out;
+}
+
+std::string FileDigest(const std::string& path) {
+  if (!fs::exists(path)) return "";
+  return RunCommand("sha256sum " + ShellQuote(path)).out.substr(0, 64);
+}
+
+TestDc& TestDc::Get() {
+  static TestDc* dc = [] {
+    auto* made = new TestDc();
+    made->Start();
+    return made;
+  }();
+  return *dc;
+}
+
+void TestDc::Start() {
+  const std::string script = SourceDir() + "/scripts/testdc.sh";
+  if (const char* reuse = std::getenv("SYNCD_TEST_DC_DIR")) {
+    dir_ = reuse;
+  } else {
+    dir_ = MakeTempDir("syncd-it-dc-");
+    owned_ = true;
+    CommandResult started = RunCommand(ShellQuote(script) + " start " + ShellQuote(dir_));
+    if (started.exit_code != 0) {
+      throw std::runtime_error("testdc.sh start failed:\n" + started.out + started.err);
+    }
+  }
+  CommandResult env = RunCommand(ShellQuote(script) + " env " + ShellQuote(dir_));
+  std::istringstream lines(env.out);
+  for (std::string line; std::getline(lines, line);) {
+    auto eq = line.find('=');
+    if (eq != std::string::npos) env_[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  if (!env_.contains("BASE_DN")) throw std::runtime_error("testdc.sh env printed: " + env.out);
+  // Sample data: loaded once; a reused DC already has it.
+  if (RunCommand(ShellQuote(script) + " ldap " + ShellQuote(dir_) + " ldapsearch -LLL -s base -b " +
+          ShellQuote(SyncOu()) + " dn")
+          .exit_code == 0) {
+    return;
+  }
+  const std::string gen = "python3 " + ShellQuote(SourceDir() + "/scripts/gen-ldif.py") +
+                          " --users 300 --big-group-members 1600";
+  const std::string ldif = dir_ + "/sample.ldif";
+  CommandResult loaded = RunCommand(gen + " > " + ShellQuote(ldif) + " && " + ShellQuote(script) +
+                             " load " + ShellQuote(dir_) + " " + ShellQuote(ldif));
+  if (loaded.exit_code != 0) throw std::runtime_error("loading sample data: " + loaded.err);
+  CommandResult pairs = RunCommand(gen + " --primary-group-pairs");
+  std::istringstream pl(pairs.out);
+  for (std::string line; std::getline(pl, line);) {
+    auto tab = line.find('\t');
+    if (tab == std::string::npos) continue;
+    CommandResult set = RunCommand(ShellQuote(script) + " set-primary-group " + ShellQuote(dir_) + " " +
+                            ShellQuote(line.substr(0, tab)) + " " + ShellQuote(line.substr(tab + 1)));
+    if (set.exit_code != 0) throw std::runtime_error("set-primary-group: " + set.err);
+  }
+}
+
+void TestDc::Stop() {
+  if (owned_) {
+    RunCommand(ShellQuote(SourceDir() + "/scripts/testdc.sh") + " stop " + ShellQuote(dir_));
+    owned_ = false;
+  }
+}
+
+std::string TestDc::Ldap(const std::string& tool, const std::string& args,
+                         const std::string& ldif) {
+  std::string command = ShellQuote(SourceDir() + "/scripts/testdc.sh") + " ldap " +
+                        ShellQuote(dir_) + " " + tool + " " + args;
+  std::string input;
+  if (!ldif.empty()) {
+    input = dir_ + "/input-" + std::to_string(getpid()) + ".ldif";
+    std::ofstream(input) << ldif;
+    command += " -f " + ShellQuote(input);
+  }
+  CommandResult r = RunCommand(command);
+  if (!input.empty()) fs::remove(input);
+  EXPECT_EQ(r.exit_code, 0) << tool << " " << args << "\n" << ldif << "\n" << r.err;
+  return r.out;
+}
+
+void TestDc::Modify(const std::string& ldif) { Ldap("ldapmodify", "", ldif); }
+
+std::string TestDc::FreshOu(const std::string& name) {
+  const std::string dn = "OU=" + name + "," + SyncOu();
+  RunCommand(ShellQuote(SourceDir() + "/scripts/testdc.sh") + " ldap " + ShellQuote(dir_) +
+      " ldapdelete -r " + ShellQuote(dn));
+  Modify("dn: " + dn + "\nchangetype: add\nobjectClass: organizationalUnit\n");
+  return dn;
+}
+
+void TestDc::AddUser(const std::string& ou, const std::string& cn, const std::string& sam,
+                     const std::string& extra_ldif) {
+  Modify("dn: CN=" + cn + "," + ou + "\nchangetype: add\nobjectClass: user\nsAMAccountName: " +
+         sam + "\nuserPrincipalName: " + sam + "@corp.example.com\ngivenName: " + cn +
+         "\nuserAccountControl: 514\n" + extra_ldif);
+}
+
+std::set<std::string> TestDc::SearchGuids(const std::string& base, const std::string& filter) {
+  std::string out = Ldap("ldapsearch", "-LLL -o ldif-wrap=no -E pr=500/noprompt -b " +
+                                           ShellQuote(base) + " " + ShellQuote(filter) +
+                                           " objectGUID");
+  std::set<std::string> guids;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("objectGUID:: ", 0) == 0) {
+      guids.insert(ldap::GuidToString(Base64Decode(line.substr(13))).value_or("?"));
+    }
+  }
+  return guids;
+}
+
+std::vector<std::string> TestDc::SearchValues(const std::string& dn, const std::string& attribute) {
+  std::string out = Ldap("ldapsearch", "-LLL -o ldif-wrap=no -s base -b " + ShellQuote(dn) +
+                                           " '(objectClass=*)' " + attribute);
+  std::vector<std::string> values;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind(attribute + ": ", 0) == 0) values.push_back(line.substr(attribute.size() + 2));
+    if (line.rfind(attribute + ":: ", 0) == 0) {
+      values.push_back(Base64Decode(line.substr(attribute.size() + 3)));
+    }
+  }
+  return values;
+}
+
+SyncdRun::SyncdRun(const std::string& scope_toml, const std::string& source_extra,
+                   const std::string& more_tables) {
+  TestDc& dc = TestDc::Get();
+  dir_ = MakeTempDir("syncd-it-run-");
+  config_path_ = dir_ + "/syncd.conf";
+  base_config_ = "[source]\nuris = [\"" + dc.Value("URI") + "\"]\nbase_dn = \"" + dc.BaseDn() +
+                 "\"\nbind_dn = \"" + dc.Value("BIND_DN") + "\"\npassword_file = \"" +
+                 dc.Value("PASSWORD_FILE") + "\"\ntls_ca_file = \"" + dc.Value("CA_FILE") +
+                 "\"\n" + source_extra + "\n[scope]\n" + scope_toml + "\n[store]\npath = \"" +
+                 store_path() + "\"\n[state]\npath = \"" + state_path() + "\"\n" + more_tables;
+  WriteConfig(base_config_);
+}
+
+SyncdRun::~SyncdRun() { fs::remove_all(dir_); }
+
+void SyncdRun::WriteConfig(const std::string& text) const { std::ofstream(config_path_) << text; }
+
+CommandResult SyncdRun::Syncd(const std::string& args) const {
+  const char* binary = std::getenv("SYNCD_BINARY");
+  return RunCommand(ShellQuote(binary ? binary : "syncd") + " --config " + ShellQuote(config_path_) +
+             " " + args);
+}
+
+std::map<std::string, std::string> SyncdRun::StoreObjects(const std::string& what) const {
+  CommandResult r = Syncd("store " + what + " --json");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::map<std::string, std::string> out;
+  if (r.exit_code != 0) return out;
+  const boost::json::value listing = boost::json::parse(r.out);
+  for (const auto& o : listing.as_array()) {
+    out[std::string(o.at("externalId").as_string())] = std::string(o.at("name").as_string());
+  }
+  return out;
+}
+
+std::set<std::string> SyncdRun::StoreMembers(const std::string& group, bool effective) const {
+  CommandResult r = Syncd("store members " + ShellQuote(group) + " --json" +
+                          (effective ? " --effective" : ""));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::set<std::string> out;
+  if (r.exit_code != 0) return out;
+  const boost::json::value listing = boost::json::parse(r.out);
+  for (const auto& o : listing.as_array()) {
+    out.insert(std::string(o.at("externalId").as_string()));
+  }
+  return out;
+}
+
+}  // namespace syncd::testing

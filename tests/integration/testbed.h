@@ -1,0 +1,90 @@
+// The integration test bed: a real Samba AD DC provisioned once per test
+// binary by scripts/testdc.sh, plus helpers to run syncd and OpenLDAP tools.
+#ifndef SYNCD_TESTS_INTEGRATION_TESTBED_H_
+#define SYNCD_TESTS_INTEGRATION_TESTBED_H_
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace syncd::testing {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs `command` through /bin/sh with stdout and stderr captured.
+CommandResult RunCommand(const std::string& command);
+std::string ShellQuote(const std::string& s);
+
+class TestDc {
+ public:
+  // Starts the shared DC (or adopts SYNCD_TEST_DC_DIR when set, for fast
+  // local iteration) and loads the sample data once.
+  static TestDc& Get();
+
+  const std::string& dir() const { return dir_; }
+  std::string Value(const std::string& key) const { return env_.at(key); }
+  std::string BaseDn() const { return Value("BASE_DN"); }
+  std::string SyncOu() const { return "OU=Sync," + BaseDn(); }
+
+  // Runs an OpenLDAP tool as Administrator over LDAPS; fails the test on error.
+  std::string Ldap(const std::string& tool, const std::string& args, const std::string& ldif = "");
+  // Adds, modifies or deletes with LDIF text.
+  void Modify(const std::string& ldif);
+  // Creates a fresh OU (deleting any left from an earlier run).
+  std::string FreshOu(const std::string& name);
+  void AddUser(const std::string& ou, const std::string& cn, const std::string& sam,
+               const std::string& extra_ldif = "");
+  // objectGUIDs (dashed) of the entries the filter matches under base.
+  std::set<std::string> SearchGuids(const std::string& base, const std::string& filter);
+  // The values of `attribute` (e.g. member) of one entry, ranged reads included.
+  std::vector<std::string> SearchValues(const std::string& dn, const std::string& attribute);
+
+  void Stop();
+
+ private:
+  void Start();
+  std::string dir_;
+  bool owned_ = false;
+  std::map<std::string, std::string> env_;
+};
+
+// A syncd config, state and store in a private temp directory.
+class SyncdRun {
+ public:
+  // `extra` is appended to a [source] table pointing at the test DC; it can
+  // hold more [source] keys first, then further tables.
+  explicit SyncdRun(const std::string& scope_toml, const std::string& source_extra = "",
+                    const std::string& more_tables = "");
+  ~SyncdRun();
+
+  CommandResult Syncd(const std::string& args) const;
+  CommandResult Once() const { return Syncd("--once"); }
+  CommandResult DryRunJson() const { return Syncd("--dry-run --json"); }
+
+  // Store listings as externalId -> name.
+  std::map<std::string, std::string> StoreObjects(const std::string& what) const;
+  std::set<std::string> StoreMembers(const std::string& group, bool effective = false) const;
+
+  const std::string& config_path() const { return config_path_; }
+  std::string store_path() const { return dir_ + "/store.db"; }
+  std::string state_path() const { return dir_ + "/state.db"; }
+  void WriteConfig(const std::string& text) const;
+  std::string BaseConfig() const { return base_config_; }
+
+ private:
+  std::string dir_;
+  std::string config_path_;
+  std::string base_config_;
+};
+
+std::string Base64Decode(const std::string& in);
+std::string FileDigest(const std::string& path);  // "" if absent
+
+}  // namespace syncd::testing
+
+#endif  // SYNCD_TESTS_INTEGRATION_TESTBED_H_
