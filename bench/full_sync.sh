@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Full-sync benchmark: loads N users (default 10000) and N/10 groups into a
+# throwaway Samba AD domain, then measures in the same run
+#   1. a raw paged ldapsearch of the same scope and attributes (the baseline),
+#   2. syncd --once from empty into the local store,
+# and prints wall time, peak RSS and the ratio syncd/ldapsearch.
+#
+#   bench/full_sync.sh [N]
+#   BENCH_DC_DIR=/path  reuse a running DC already loaded by this script
+# Goal (issue 2): ratio <= 1.3 and peak RSS <= 100 MB at N = 10000.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-10000}
+groups=$((n / 10))
+work=${BENCH_WORK:-/tmp/syncd-bench-$n}
+dc=${BENCH_DC_DIR:-$work/dc}
+
+scripts/install-deps.sh >/dev/null
+scripts/build.sh build >/dev/null
+syncd=$PWD/build/syncd/syncd
+
+if [ -z "${BENCH_DC_DIR:-}" ]; then
+  [ -d "$dc" ] && scripts/testdc.sh stop "$dc" >/dev/null 2>&1 || true
+  rm -rf "$work" && mkdir -p "$work"
+  scripts/testdc.sh start "$dc" >/dev/null
+  scripts/gen-ldif.py --users "$n" --groups "$groups" >"$work/data.ldif"
+  echo "loading $n users and $groups groups..."
+  scripts/testdc.sh load "$dc" "$work/data.ldif" >/dev/null
+fi
+mkdir -p "$work"
+eval "$(scripts/testdc.sh env "$dc")"
+
+people="OU=People,OU=Sync,$BASE_DN"
+group_ou="OU=Groups,OU=Sync,$BASE_DN"
+cat >"$work/syncd.conf" <<CONF
+[source]
+uris = ["$URI"]
+base_dn = "$BASE_DN"
+bind_dn = "$BIND_DN"
+password_file = "$PASSWORD_FILE"
+tls_ca_file = "$CA_FILE"
+page_size = 500
+[scope]
+user_bases = ["$people"]
+group_bases = ["$group_ou"]
+[store]
+path = "$work/store.db"
+[state]
+path = "$work/state.db"
+CONF
+
+# The attributes syncd asks for (scope::SearchAttributes with the default mapping).
+user_attrs="objectGUID objectSid sIDHistory sAMAccountName userPrincipalName mail name primaryGroupID userAccountControl displayName givenName sn"
+group_attrs="objectGUID objectSid sIDHistory sAMAccountName userPrincipalName mail name member description"
+
+baseline() {
+  LDAPTLS_CACERT=$CA_FILE ldapsearch -LLL -x -H "$URI" -D "$BIND_DN" -y "$PASSWORD_FILE" \
+    -E pr=500/noprompt -b "$people" '(&(objectCategory=person)(objectClass=user))' $user_attrs >/dev/null
+  LDAPTLS_CACERT=$CA_FILE ldapsearch -LLL -x -H "$URI" -D "$BIND_DN" -y "$PASSWORD_FILE" \
+    -E pr=500/noprompt -b "$group_ou" '(objectClass=group)' $group_attrs >/dev/null
+}
+export -f baseline
+export CA_FILE URI BIND_DN PASSWORD_FILE people group_ou user_attrs group_attrs
+
+# measure NAME COMMAND...: wall seconds and peak RSS (KiB) of the command tree's largest process
+measure() {
+  local name=$1; shift
+  /usr/bin/time -f "%e %M" -o "$work/$name.time" "$@" >/dev/null 2>"$work/$name.err" || {
+    cat "$work/$name.err" >&2; return 1; }
+  read -r wall rss <"$work/$name.time"
+  printf '%-22s wall %7.2f s   peak RSS %7.1f MB\n' "$name" "$wall" "$(echo "$rss / 1024" | bc -l)"
+  eval "${name//[^a-z]/_}_wall=$wall; ${name//[^a-z]/_}_rss=$rss"
+}
+
+users_in_ad=$(LDAPTLS_CACERT=$CA_FILE ldapsearch -LLL -x -H "$URI" -D "$BIND_DN" -y "$PASSWORD_FILE" \
+  -E pr=500/noprompt -b "$people" '(&(objectCategory=person)(objectClass=user))' dn | grep -c '^dn:')
+echo "scope: $users_in_ad users under $people, groups under $group_ou"
+baseline  # warm the DC's caches once, so neither side pays for a cold start
+measure ldapsearch bash -c baseline
+rm -f "$work/store.db" "$work/state.db"
+measure syncd "$syncd" --config "$work/syncd.conf" --once
+echo "ratio syncd/ldapsearch: $(echo "scale=2; $syncd_wall / $ldapsearch_wall" | bc -l)"
+echo "store users: $("$syncd" --config "$work/syncd.conf" store users | wc -l)"
