@@ -62,9 +62,9 @@ struct AttributeChange {
 // twice has the effect of applying it once.
 struct Operation {
   OpType op = OpType::kCreate;
-  ObjectKind kind = ObjectKind::kUser;  // of the object, or of the group for memberships
-  SyncObject object;                    // create/update: the full new image; delete: the
-                                        // cached image; memberships: the group
+  ObjectKind kind = ObjectKind::kUser;   // of the object, or of the group for memberships
+  SyncObject object;                     // create/update: the full new image; delete: the
+                                         // cached image; memberships: the group
   std::vector<AttributeChange> changes;  // update only
   std::optional<SyncObject> member;      // add-member / remove-member: the member
 };

@@ -16,7 +16,7 @@ class Status {
  public:
   enum class Code {
     kOk,
-    kInvalidArgument,   // bad config or input; retrying will not help
+    kInvalidArgument,  // bad config or input; retrying will not help
     kNotFound,
     kUnavailable,       // a server could not be reached; retrying may help
     kPermissionDenied,  // authentication or authorisation refused
@@ -28,7 +28,9 @@ class Status {
   Status() = default;  // ok
 
   static Status Ok() { return {}; }
-  static Status InvalidArgument(std::string msg) { return {Code::kInvalidArgument, std::move(msg)}; }
+  static Status InvalidArgument(std::string msg) {
+    return {Code::kInvalidArgument, std::move(msg)};
+  }
   static Status NotFound(std::string msg) { return {Code::kNotFound, std::move(msg)}; }
   static Status Unavailable(std::string msg) { return {Code::kUnavailable, std::move(msg)}; }
   static Status PermissionDenied(std::string msg) {
@@ -63,7 +65,7 @@ template <typename T>
 class Result {
  public:
   Result() : status_(Status::Internal("result never set")) {}
-  Result(T value) : value_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : value_(std::move(value)) {}          // NOLINT(google-explicit-constructor)
   Result(Status status) : status_(std::move(status)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return value_.has_value(); }

@@ -139,7 +139,8 @@ Result<BoundHandle> ConnectAndBind(const std::string& uri, const ConnectOptions&
     rc = ldap_sasl_bind_s(raw, options.bind_dn.c_str(), LDAP_SASL_SIMPLE, &cred, nullptr, nullptr,
                           nullptr);
     if (rc != LDAP_SUCCESS) {
-      std::string msg = uri + ": simple bind as " + options.bind_dn + " failed: " + Describe(raw, rc);
+      std::string msg =
+          uri + ": simple bind as " + options.bind_dn + " failed: " + Describe(raw, rc);
       if (IsAuthFailure(rc)) return Status::PermissionDenied(msg);
       return Status::Unavailable(msg + tls_hint);
     }
@@ -249,8 +250,8 @@ struct Connection::Impl {
                              request.filter.c_str(), attrs.get(), 0, controls.data(), nullptr,
                              nullptr, 0, &msgid);
     if (rc != LDAP_SUCCESS) {
-      return Status::Unavailable("search under " + request.base + " could not start: " +
-                                 Describe(ld.get(), rc));
+      return Status::Unavailable("search under " + request.base +
+                                 " could not start: " + Describe(ld.get(), rc));
     }
     return msgid;
   }
@@ -349,8 +350,8 @@ asio::awaitable<Result<SearchOutcome>> Connection::PagedSearch(const SearchReque
       int rc = LDAP_OTHER;
       char* diag = nullptr;
       LDAPControl** response_controls = nullptr;
-      int parse = ldap_parse_result(ld, msg->get(), &rc, nullptr, &diag, nullptr,
-                                    &response_controls, 0);
+      int parse =
+          ldap_parse_result(ld, msg->get(), &rc, nullptr, &diag, nullptr, &response_controls, 0);
       std::string diagnostic = diag && *diag ? std::string(" (") + diag + ")" : "";
       ldap_memfree(diag);
       if (parse != LDAP_SUCCESS || rc != LDAP_SUCCESS) {
@@ -359,8 +360,8 @@ asio::awaitable<Result<SearchOutcome>> Connection::PagedSearch(const SearchReque
                              diagnostic);
       }
       ++outcome.pages;
-      LDAPControl* response = ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, response_controls,
-                                                nullptr);
+      LDAPControl* response =
+          ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, response_controls, nullptr);
       berval next{0, nullptr};
       ber_int_t estimate = 0;
       int pr = response ? ldap_parse_pageresponse_control(ld, response, &estimate, &next)
@@ -409,8 +410,8 @@ asio::awaitable<Result<std::vector<Entry>>> Connection::Search(const SearchReque
       if (parse != LDAP_SUCCESS) rc = parse;
       if (rc == LDAP_NO_SUCH_OBJECT) co_return Status::NotFound(request.base + " does not exist");
       if (rc != LDAP_SUCCESS) {
-        co_return Status::Unavailable("search under " + request.base + " failed: " +
-                                      ldap_err2string(rc) + diagnostic);
+        co_return Status::Unavailable("search under " + request.base +
+                                      " failed: " + ldap_err2string(rc) + diagnostic);
       }
       co_return entries;
     }

@@ -43,7 +43,7 @@ struct SearchRequest {
   Scope scope = Scope::kSubtree;
   std::string filter = "(objectClass=*)";
   std::vector<std::string> attributes;
-  int page_size = 500;  // paged searches only
+  int page_size = 500;      // paged searches only
   bool extended_dn = true;  // DN values as "<GUID=..>;<SID=..>;dn"
 };
 

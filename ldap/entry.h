@@ -24,7 +24,7 @@ struct Entry {
   std::map<std::string, std::vector<std::string>> attributes;
 
   const std::vector<std::string>* Find(std::string_view name) const;  // exact description
-  std::string First(std::string_view name) const;                      // "" if absent
+  std::string First(std::string_view name) const;                     // "" if absent
 };
 
 // "member;range=0-1499" -> {member, 0, 1499}; "member;Range=1500-*" -> high nullopt.

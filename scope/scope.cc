@@ -238,8 +238,9 @@ Status AttributeMapping::Set(ObjectKind kind, const std::string& store_attribute
     return Status::InvalidArgument("names no AD attribute");
   }
   auto& rules = kind == ObjectKind::kUser ? user_ : group_;
-  auto it = std::find_if(rules.begin(), rules.end(),
-                         [&](const AttributeRule& r) { return r.store_attribute == store_attribute; });
+  auto it = std::find_if(rules.begin(), rules.end(), [&](const AttributeRule& r) {
+    return r.store_attribute == store_attribute;
+  });
   if (it != rules.end() && it->transform == Transform::kActiveFromUserAccountControl) {
     if (sources.size() != 1 || Lower(sources[0]) != "useraccountcontrol") {
       return Status::InvalidArgument("can only read userAccountControl");

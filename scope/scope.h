@@ -21,8 +21,8 @@ namespace syncd::scope {
 struct ScopeConfig {
   std::vector<std::string> user_bases;   // subtree searches for users
   std::vector<std::string> group_bases;  // subtree searches for groups
-  std::string user_filter;   // ANDed with the user class filter; may be empty
-  std::string group_filter;  // ANDed with the group class filter; may be empty
+  std::string user_filter;               // ANDed with the user class filter; may be empty
+  std::string group_filter;              // ANDed with the group class filter; may be empty
   // Group-based scope: when set, only these groups (DN or sAMAccountName) and
   // their direct and nested members are in scope.
   std::vector<std::string> groups;
@@ -59,8 +59,7 @@ class AttributeMapping {
   // Replaces or adds the rule for `store_attribute`. `active` keeps its
   // userAccountControl transform and accepts only that source. The error
   // message is a predicate for the caller to prefix with the key.
-  Status Set(ObjectKind kind, const std::string& store_attribute,
-             std::vector<std::string> sources);
+  Status Set(ObjectKind kind, const std::string& store_attribute, std::vector<std::string> sources);
 
   const std::vector<AttributeRule>& rules(ObjectKind kind) const {
     return kind == ObjectKind::kUser ? user_ : group_;

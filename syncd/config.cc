@@ -1,10 +1,10 @@
 #include "syncd/config.h"
 
+#include <toml++/toml.h>
 #include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 
 namespace syncd {
 namespace {
@@ -47,8 +47,7 @@ class TableReader {
       if (!v || !node->is_integer()) {
         Fail(*node, key, "must be an integer");
       } else if (*v < min || *v > max) {
-        Fail(*node, key,
-             "must be between " + std::to_string(min) + " and " + std::to_string(max));
+        Fail(*node, key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
       } else {
         *out = *v;
       }
@@ -184,8 +183,10 @@ Status ReadSource(const std::string& src, const toml::table& table, SourceConfig
     }
     for (const auto& uri : out->uris) {
       if (uri.rfind("ldap://", 0) == 0 && !out->starttls) {
-        return Status::InvalidArgument(where + "a simple bind would send the password in clear "
-                                       "text to " + uri + ": use ldaps:// or starttls = true");
+        return Status::InvalidArgument(where +
+                                       "a simple bind would send the password in clear "
+                                       "text to " +
+                                       uri + ": use ldaps:// or starttls = true");
       }
     }
   }
@@ -208,8 +209,9 @@ Status ReadMapping(const std::string& src, const toml::table& table, scope::Attr
         if (sources.size() != array->size()) sources.clear();
       }
       std::string name(key.str());
-      Status st = sources.empty() ? Status::InvalidArgument("must be an AD attribute name or an "
-                                                            "array of them")
+      Status st = sources.empty() ? Status::InvalidArgument(
+                                        "must be an AD attribute name or an "
+                                        "array of them")
                                   : out->Set(kind, name, sources);
       if (!st.ok()) {
         r.Fail(node, std::string(KindName(kind)) + "." + name, st.message());

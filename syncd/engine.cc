@@ -46,7 +46,12 @@ Result<int> ResumeOutbox(StateDb& state, IdentityStore& store) {
                               std::to_string(pending->size()) + " journaled operations");
   Status st = ApplyBatch(store, *pending);
   if (!st.ok()) return st.WithContext("resuming run " + std::to_string(run_id));
-  RunRecord record{run_id, "full", 0, Now(), "ok", {{"resumed", static_cast<int64_t>(pending->size())}},
+  RunRecord record{run_id,
+                   "full",
+                   0,
+                   Now(),
+                   "ok",
+                   {{"resumed", static_cast<int64_t>(pending->size())}},
                    "resumed after an interruption"};
   st = state.CommitRun(record, *pending);
   if (!st.ok()) return st;
@@ -72,9 +77,11 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
     int64_t run_id = 0;
     auto pending = (*state)->PendingOutbox(&run_id);
     if (pending.ok() && !pending->empty()) {
-      Log(LogLevel::kWarning, "run " + std::to_string(run_id) + " was interrupted; the next run "
-                              "re-applies its " + std::to_string(pending->size()) +
-                              " journaled operations before this plan");
+      Log(LogLevel::kWarning, "run " + std::to_string(run_id) +
+                                  " was interrupted; the next run "
+                                  "re-applies its " +
+                                  std::to_string(pending->size()) +
+                                  " journaled operations before this plan");
     }
   }
 

@@ -14,9 +14,9 @@
 namespace syncd {
 
 struct RunResult {
-  Plan plan;               // what was (or, in a dry run, would be) applied
-  int resumed = 0;         // operations re-applied from an interrupted run
-  std::string dc_uri;      // the DC that answered
+  Plan plan;           // what was (or, in a dry run, would be) applied
+  int resumed = 0;     // operations re-applied from an interrupted run
+  std::string dc_uri;  // the DC that answered
 };
 
 // dry_run: computes the plan and changes nothing, neither store nor state.

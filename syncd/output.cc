@@ -13,8 +13,8 @@ std::string Quote(const std::optional<std::string>& v) { return v ? "\"" + *v + 
 std::string Describe(const Operation& op) {
   std::string line = std::string(OpName(op.op)) + " " + KindName(op.kind) + " " + op.object.name;
   if (op.member) {
-    line += (op.op == OpType::kAddMember ? " <- " : " -/- ") + std::string(KindName(op.member->kind)) +
-            " " + op.member->name;
+    line += (op.op == OpType::kAddMember ? " <- " : " -/- ") +
+            std::string(KindName(op.member->kind)) + " " + op.member->name;
   }
   if (op.op == OpType::kCreate || op.op == OpType::kDelete) {
     line += " (" + op.object.external_id + ")";
@@ -28,10 +28,13 @@ std::string Describe(const Operation& op) {
 char Sigil(OpType op) {
   switch (op) {
     case OpType::kCreate:
-    case OpType::kAddMember: return '+';
-    case OpType::kUpdate: return '~';
+    case OpType::kAddMember:
+      return '+';
+    case OpType::kUpdate:
+      return '~';
     case OpType::kDelete:
-    case OpType::kRemoveMember: return '-';
+    case OpType::kRemoveMember:
+      return '-';
   }
   return '?';
 }
@@ -74,8 +77,8 @@ void PrintPlanText(std::ostream& out, const Plan& plan) {
   for (const char* kind : {"user", "group"}) {
     auto& s = summary[kind];
     out << kind << "s: " << s["create"] << " to create, " << s["update"] << " to update, "
-        << s["delete"] << " to delete" << (s["held"] ? ", " + std::to_string(s["held"]) + " held" : "")
-        << "\n";
+        << s["delete"] << " to delete"
+        << (s["held"] ? ", " + std::to_string(s["held"]) + " held" : "") << "\n";
   }
   auto& m = summary["membership"];
   out << "memberships: " << m["add-member"] << " to add, " << m["remove-member"] << " to remove"

@@ -54,11 +54,16 @@ bool ByName(const Operation& a, const Operation& b) {
 
 int Rank(const Operation& op) {
   switch (op.op) {
-    case OpType::kCreate: return op.kind == ObjectKind::kGroup ? 0 : 1;
-    case OpType::kUpdate: return 2;
-    case OpType::kAddMember: return 3;
-    case OpType::kRemoveMember: return 4;
-    case OpType::kDelete: return op.kind == ObjectKind::kUser ? 5 : 6;
+    case OpType::kCreate:
+      return op.kind == ObjectKind::kGroup ? 0 : 1;
+    case OpType::kUpdate:
+      return 2;
+    case OpType::kAddMember:
+      return 3;
+    case OpType::kRemoveMember:
+      return 4;
+    case OpType::kDelete:
+      return op.kind == ObjectKind::kUser ? 5 : 6;
   }
   return 7;
 }
@@ -91,8 +96,8 @@ Plan BuildPlan(const ReadSnapshot& read, const std::vector<SyncObject>& cached,
     auto changes = AttributeChanges(it->second->attributes, o.attributes);
     auto keys = KeyChanges(*it->second, o);
     changes.insert(changes.end(), keys.begin(), keys.end());
-    if (it->second->kind != o.kind) changes.push_back({"kind", KindName(it->second->kind),
-                                                       KindName(o.kind)});
+    if (it->second->kind != o.kind)
+      changes.push_back({"kind", KindName(it->second->kind), KindName(o.kind)});
     if (!changes.empty()) ops.push_back({OpType::kUpdate, o.kind, o, std::move(changes), {}});
   }
   for (const auto& o : cached) {
@@ -106,7 +111,10 @@ Plan BuildPlan(const ReadSnapshot& read, const std::vector<SyncObject>& cached,
   std::vector<Operation> removals;
   for (const auto& m : after) {
     if (before.contains(m)) continue;
-    ops.push_back({OpType::kAddMember, ObjectKind::kGroup, *new_by_guid.at(m.group_guid), {},
+    ops.push_back({OpType::kAddMember,
+                   ObjectKind::kGroup,
+                   *new_by_guid.at(m.group_guid),
+                   {},
                    *new_by_guid.at(m.member_guid)});
   }
   for (const auto& m : before) {
@@ -114,8 +122,8 @@ Plan BuildPlan(const ReadSnapshot& read, const std::vector<SyncObject>& cached,
     auto group = new_by_guid.find(m.group_guid);
     auto member = new_by_guid.find(m.member_guid);
     if (group == new_by_guid.end() || member == new_by_guid.end()) continue;
-    removals.push_back({OpType::kRemoveMember, ObjectKind::kGroup, *group->second, {},
-                        *member->second});
+    removals.push_back(
+        {OpType::kRemoveMember, ObjectKind::kGroup, *group->second, {}, *member->second});
   }
 
   auto hold_all = [&](std::vector<Operation>& list, const std::string& reason) {
@@ -138,8 +146,8 @@ Plan BuildPlan(const ReadSnapshot& read, const std::vector<SyncObject>& cached,
     const auto count = static_cast<int64_t>(of_kind.size());
     const auto total = std::count_if(cached.begin(), cached.end(),
                                      [&](const SyncObject& o) { return o.kind == kind; });
-    const double percent = total == 0 ? 0 : 100.0 * static_cast<double>(count) /
-                                                 static_cast<double>(total);
+    const double percent =
+        total == 0 ? 0 : 100.0 * static_cast<double>(count) / static_cast<double>(total);
     std::string why;
     if (safety.max_deletes >= 0 && count > safety.max_deletes) {
       why = "max_deletes = " + std::to_string(safety.max_deletes);

@@ -15,8 +15,8 @@ namespace syncd {
 
 struct ReadSnapshot {
   scope::ScopeResult desired;
-  bool complete = true;            // every search finished with success
-  std::string incomplete_reason;   // why not, when !complete
+  bool complete = true;           // every search finished with success
+  std::string incomplete_reason;  // why not, when !complete
 };
 
 // Pure: the same inputs give the same plan, operation for operation.

@@ -30,8 +30,8 @@ asio::awaitable<Result<ReadSnapshot>> ReadDirectory(ldap::Connection& connection
     auto& sink = is_user ? users : groups;
     for (const auto& base : is_user ? config.scope.user_bases : config.scope.group_bases) {
       request.base = base;
-      Result<ldap::SearchOutcome> outcome = co_await connection.PagedSearch(
-          request, [&sink](ldap::Entry&& e) {
+      Result<ldap::SearchOutcome> outcome =
+          co_await connection.PagedSearch(request, [&sink](ldap::Entry&& e) {
             sink.push_back(std::move(e));
             return Status::Ok();
           });
@@ -43,8 +43,9 @@ asio::awaitable<Result<ReadSnapshot>> ReadDirectory(ldap::Connection& connection
   }
 
   // Windows beyond the first, read at base scope on the group itself.
-  ldap::RangeFetch fetch = [&](const std::string& dn,
-                               const std::string& description) -> asio::awaitable<Result<ldap::Entry>> {
+  ldap::RangeFetch fetch =
+      [&](const std::string& dn,
+          const std::string& description) -> asio::awaitable<Result<ldap::Entry>> {
     ++stats->range_reads;
     ldap::SearchRequest request;
     request.base = dn;
@@ -58,8 +59,8 @@ asio::awaitable<Result<ReadSnapshot>> ReadDirectory(ldap::Connection& connection
   // Every group goes through it: it also folds a single complete window
   // ("member;range=0-*") back into plain `member`.
   for (auto& group : groups) {
-    Status st = co_await ldap::CompleteRangedAttribute(group, "member", config.source.range_step,
-                                                       fetch);
+    Status st =
+        co_await ldap::CompleteRangedAttribute(group, "member", config.source.range_step, fetch);
     if (!st.ok()) mark_incomplete(group.dn + ": member: " + st.message());
   }
   snapshot.desired = scope::Evaluate(config.scope, config.mapping, users, groups);

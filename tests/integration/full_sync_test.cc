@@ -1,8 +1,8 @@
 // Full sync against a real Samba AD DC: the store must equal an independent
 // ldapsearch of the same scope, and every failure mode must change nothing.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -150,9 +150,11 @@ TEST(FullSync, AttributeChangeRenameAndMoveUpdateInPlace) {
     EXPECT_EQ(run.StoreObjects("users").count(guid), 1u);
   };
 
-  dc.Modify("dn: CN=Ren User," + ou + "\nchangetype: modify\nreplace: givenName\ngivenName: Renée\n");
+  dc.Modify("dn: CN=Ren User," + ou +
+            "\nchangetype: modify\nreplace: givenName\ngivenName: Renée\n");
   expect_update_only("givenName");
-  dc.Ldap("ldapmodrdn", "-r " + ShellQuote("CN=Ren User," + ou) + " " + ShellQuote("CN=Renamed User"));
+  dc.Ldap("ldapmodrdn",
+          "-r " + ShellQuote("CN=Ren User," + ou) + " " + ShellQuote("CN=Renamed User"));
   expect_update_only("displayName");
   dc.Ldap("ldapmodrdn", "-r -s " + ShellQuote(sub) + " " + ShellQuote("CN=Renamed User," + ou) +
                             " " + ShellQuote("CN=Renamed User"));
@@ -168,8 +170,8 @@ TEST(FullSync, MoveOutOfScopeAndDeleteRemove) {
   SyncdRun run(OuScope(ou), "", "[safety]\nmax_deletes = -1\nmax_delete_percent = 100\n");
   ASSERT_EQ(run.Once().exit_code, 0);
   const std::string moved = GuidOf("CN=Rm 0," + ou), deleted = GuidOf("CN=Rm 1," + ou);
-  dc.Ldap("ldapmodrdn", "-r -s " + ShellQuote(outside) + " " + ShellQuote("CN=Rm 0," + ou) +
-                            " " + ShellQuote("CN=Rm 0"));
+  dc.Ldap("ldapmodrdn", "-r -s " + ShellQuote(outside) + " " + ShellQuote("CN=Rm 0," + ou) + " " +
+                            ShellQuote("CN=Rm 0"));
   dc.Ldap("ldapdelete", ShellQuote("CN=Rm 1," + ou));
   auto plan = ParsePlan(run.DryRunJson());
   EXPECT_EQ(Count(plan, "user", "delete"), 2);
@@ -187,8 +189,10 @@ TEST(FullSync, DeletionOverBudgetIsHeldWhileTheRestApplies) {
   for (int i = 0; i < 6; ++i) dc.AddUser(ou, "Bud " + std::to_string(i), "bud" + std::to_string(i));
   SyncdRun run(OuScope(ou), "", "[safety]\nmax_deletes = 2\nmax_delete_percent = 100\n");
   ASSERT_EQ(run.Once().exit_code, 0);
-  for (int i = 0; i < 3; ++i) dc.Ldap("ldapdelete", ShellQuote("CN=Bud " + std::to_string(i) + "," + ou));
-  dc.Modify("dn: CN=Bud 5," + ou + "\nchangetype: modify\nreplace: givenName\ngivenName: Changed\n");
+  for (int i = 0; i < 3; ++i)
+    dc.Ldap("ldapdelete", ShellQuote("CN=Bud " + std::to_string(i) + "," + ou));
+  dc.Modify("dn: CN=Bud 5," + ou +
+            "\nchangetype: modify\nreplace: givenName\ngivenName: Changed\n");
   dc.AddUser(ou, "Bud New", "budnew");
 
   CommandResult r = run.Syncd("--once --json");
@@ -376,7 +380,7 @@ TEST(FullSync, KillDuringApplyThenRerunConvergesToAd) {
   bool killed = false;
   for (int i = 0; i < 6000 && !killed; ++i) {
     CommandResult q = RunCommand("sqlite3 -readonly " + ShellQuote(run.state_path()) +
-                          " 'SELECT count(*) FROM outbox' 2>/dev/null");
+                                 " 'SELECT count(*) FROM outbox' 2>/dev/null");
     if (q.exit_code == 0 && std::atoi(q.out.c_str()) > 0) {
       kill(child, SIGKILL);
       killed = true;

@@ -46,7 +46,8 @@ std::string ShellQuote(const std::string& s) {
 
 CommandResult RunCommand(const std::string& command) {
   static int counter = 0;
-  std::string base = "/tmp/syncd-it-cmd-" + std::to_string(getpid()) + "-" + std::to_string(++counter);
+  std::string base =
+      "/tmp/syncd-it-cmd-" + std::to_string(getpid()) + "-" + std::to_string(++counter);
   std::string full = "(" + command + ") >" + base + ".out 2>" + base + ".err </dev/null";
   int status = std::system(full.c_str());
   CommandResult r;
@@ -111,7 +112,7 @@ void TestDc::Start() {
   if (!env_.contains("BASE_DN")) throw std::runtime_error("testdc.sh env printed: " + env.out);
   // Sample data: loaded once; a reused DC already has it.
   if (RunCommand(ShellQuote(script) + " ldap " + ShellQuote(dir_) + " ldapsearch -LLL -s base -b " +
-          ShellQuote(SyncOu()) + " dn")
+                 ShellQuote(SyncOu()) + " dn")
           .exit_code == 0) {
     return;
   }
@@ -119,15 +120,16 @@ void TestDc::Start() {
                           " --users 300 --big-group-members 1600";
   const std::string ldif = dir_ + "/sample.ldif";
   CommandResult loaded = RunCommand(gen + " > " + ShellQuote(ldif) + " && " + ShellQuote(script) +
-                             " load " + ShellQuote(dir_) + " " + ShellQuote(ldif));
+                                    " load " + ShellQuote(dir_) + " " + ShellQuote(ldif));
   if (loaded.exit_code != 0) throw std::runtime_error("loading sample data: " + loaded.err);
   CommandResult pairs = RunCommand(gen + " --primary-group-pairs");
   std::istringstream pl(pairs.out);
   for (std::string line; std::getline(pl, line);) {
     auto tab = line.find('\t');
     if (tab == std::string::npos) continue;
-    CommandResult set = RunCommand(ShellQuote(script) + " set-primary-group " + ShellQuote(dir_) + " " +
-                            ShellQuote(line.substr(0, tab)) + " " + ShellQuote(line.substr(tab + 1)));
+    CommandResult set =
+        RunCommand(ShellQuote(script) + " set-primary-group " + ShellQuote(dir_) + " " +
+                   ShellQuote(line.substr(0, tab)) + " " + ShellQuote(line.substr(tab + 1)));
     if (set.exit_code != 0) throw std::runtime_error("set-primary-group: " + set.err);
   }
 }
@@ -160,7 +162,7 @@ void TestDc::Modify(const std::string& ldif) { Ldap("ldapmodify", "", ldif); }
 std::string TestDc::FreshOu(const std::string& name) {
   const std::string dn = "OU=" + name + "," + SyncOu();
   RunCommand(ShellQuote(SourceDir() + "/scripts/testdc.sh") + " ldap " + ShellQuote(dir_) +
-      " ldapdelete -r " + ShellQuote(dn));
+             " ldapdelete -r " + ShellQuote(dn));
   Modify("dn: " + dn + "\nchangetype: add\nobjectClass: organizationalUnit\n");
   return dn;
 }
@@ -173,9 +175,9 @@ void TestDc::AddUser(const std::string& ou, const std::string& cn, const std::st
 }
 
 std::set<std::string> TestDc::SearchGuids(const std::string& base, const std::string& filter) {
-  std::string out = Ldap("ldapsearch", "-LLL -o ldif-wrap=no -E pr=500/noprompt -b " +
-                                           ShellQuote(base) + " " + ShellQuote(filter) +
-                                           " objectGUID");
+  std::string out =
+      Ldap("ldapsearch", "-LLL -o ldif-wrap=no -E pr=500/noprompt -b " + ShellQuote(base) + " " +
+                             ShellQuote(filter) + " objectGUID");
   std::set<std::string> guids;
   std::istringstream lines(out);
   for (std::string line; std::getline(lines, line);) {
@@ -207,9 +209,9 @@ SyncdRun::SyncdRun(const std::string& scope_toml, const std::string& source_extr
   config_path_ = dir_ + "/syncd.conf";
   base_config_ = "[source]\nuris = [\"" + dc.Value("URI") + "\"]\nbase_dn = \"" + dc.BaseDn() +
                  "\"\nbind_dn = \"" + dc.Value("BIND_DN") + "\"\npassword_file = \"" +
-                 dc.Value("PASSWORD_FILE") + "\"\ntls_ca_file = \"" + dc.Value("CA_FILE") +
-                 "\"\n" + source_extra + "\n[scope]\n" + scope_toml + "\n[store]\npath = \"" +
-                 store_path() + "\"\n[state]\npath = \"" + state_path() + "\"\n" + more_tables;
+                 dc.Value("PASSWORD_FILE") + "\"\ntls_ca_file = \"" + dc.Value("CA_FILE") + "\"\n" +
+                 source_extra + "\n[scope]\n" + scope_toml + "\n[store]\npath = \"" + store_path() +
+                 "\"\n[state]\npath = \"" + state_path() + "\"\n" + more_tables;
   WriteConfig(base_config_);
 }
 
@@ -219,8 +221,8 @@ void SyncdRun::WriteConfig(const std::string& text) const { std::ofstream(config
 
 CommandResult SyncdRun::Syncd(const std::string& args) const {
   const char* binary = std::getenv("SYNCD_BINARY");
-  return RunCommand(ShellQuote(binary ? binary : "syncd") + " --config " + ShellQuote(config_path_) +
-             " " + args);
+  return RunCommand(ShellQuote(binary ? binary : "syncd") + " --config " +
+                    ShellQuote(config_path_) + " " + args);
 }
 
 std::map<std::string, std::string> SyncdRun::StoreObjects(const std::string& what) const {
@@ -236,8 +238,8 @@ std::map<std::string, std::string> SyncdRun::StoreObjects(const std::string& wha
 }
 
 std::set<std::string> SyncdRun::StoreMembers(const std::string& group, bool effective) const {
-  CommandResult r = Syncd("store members " + ShellQuote(group) + " --json" +
-                          (effective ? " --effective" : ""));
+  CommandResult r =
+      Syncd("store members " + ShellQuote(group) + " --json" + (effective ? " --effective" : ""));
   EXPECT_EQ(r.exit_code, 0) << r.err;
   std::set<std::string> out;
   if (r.exit_code != 0) return out;

@@ -38,13 +38,16 @@ TEST(Config, ShippedExampleParses) {
 }
 
 TEST(Config, UnknownKeyNamesKeyAndLine) {
-  ExpectError(kMinimal + "colour = \"blue\"\n", "test.conf line 6: source.colour is not a known key");
-  ExpectError(kMinimal + "[scope]\nuser_base = \"x\"\n", "line 7: scope.user_base is not a known key");
+  ExpectError(kMinimal + "colour = \"blue\"\n",
+              "test.conf line 6: source.colour is not a known key");
+  ExpectError(kMinimal + "[scope]\nuser_base = \"x\"\n",
+              "line 7: scope.user_base is not a known key");
   ExpectError(kMinimal + "[bogus]\n", "bogus is not a known key");
 }
 
 TEST(Config, BadValuesNameKeyAndLine) {
-  ExpectError(kMinimal + "auth = \"ntlm\"\n", "line 6: source.auth must be \"simple\" or \"gssapi\"");
+  ExpectError(kMinimal + "auth = \"ntlm\"\n",
+              "line 6: source.auth must be \"simple\" or \"gssapi\"");
   ExpectError(kMinimal + "page_size = 0\n", "source.page_size must be between 1 and 1000");
   ExpectError(kMinimal + "starttls = \"yes\"\n", "source.starttls must be true or false");
   ExpectError(kMinimal + "[safety]\nmax_delete_percent = 150\n",
@@ -60,7 +63,8 @@ TEST(Config, MissingRequiredKeys) {
   ExpectError("", "[source] table is required");
   ExpectError("[source]\nbase_dn = \"DC=x\"\n", "uris is required");
   ExpectError("[source]\nuris = \"ldaps://x\"\n", "base_dn is required");
-  ExpectError("[source]\nuris = \"ldaps://x\"\nbase_dn = \"DC=x\"\n", "needs bind_dn and password_file");
+  ExpectError("[source]\nuris = \"ldaps://x\"\nbase_dn = \"DC=x\"\n",
+              "needs bind_dn and password_file");
 }
 
 TEST(Config, RefusesCleartextSimpleBind) {
@@ -83,7 +87,8 @@ department = ["department", "division"]
 [safety]
 max_deletes = 10
 max_delete_percent = 5.5
-)", "test.conf");
+)",
+                            "test.conf");
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   EXPECT_EQ(config->scope.groups.size(), 1u);
   EXPECT_EQ(config->scope.exclude.size(), 2u);

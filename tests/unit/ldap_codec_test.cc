@@ -85,10 +85,10 @@ TEST(Filter, EscapesBytesAndSpecialCharacters) {
 
 TEST(Utf8, AcceptsValidRejectsInvalid) {
   EXPECT_TRUE(IsValidUtf8("Zoë Ångström 王小明"));
-  EXPECT_FALSE(IsValidUtf8("\xc3"));            // truncated
-  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));        // overlong '/'
-  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));    // surrogate
-  EXPECT_FALSE(IsValidUtf8("caf\xe9"));         // Latin-1
+  EXPECT_FALSE(IsValidUtf8("\xc3"));          // truncated
+  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));      // overlong '/'
+  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));  // surrogate
+  EXPECT_FALSE(IsValidUtf8("caf\xe9"));       // Latin-1
 }
 
 }  // namespace
