@@ -107,6 +107,14 @@ Statement& Statement::Bind(int index, std::string_view text) {
   return *this;
 }
 
+Statement& Statement::Bind(int index, const std::string& text) {
+  return Bind(index, std::string_view(text));
+}
+
+Statement& Statement::Bind(int index, const char* text) {
+  return Bind(index, std::string_view(text));
+}
+
 Statement& Statement::BindBlob(int index, std::string_view bytes) {
   sqlite3_bind_blob64(stmt_, index, bytes.data(), bytes.size(), SQLITE_TRANSIENT);
   return *this;
@@ -166,8 +174,10 @@ Transaction::~Transaction() {
 }
 
 Status Transaction::Commit() {
-  done_ = true;
-  return db_.Exec("COMMIT");
+  Status st = db_.Exec("COMMIT");
+  // A failed COMMIT leaves the transaction open; the destructor rolls it back.
+  done_ = st.ok();
+  return st;
 }
 
 }  // namespace syncd::sql

@@ -1,0 +1,882 @@
+#include "state/state_db.h"
+
+#include <boost/json.hpp>
+
+#include <filesystem>
+#include <optional>
+#include <string_view>
+#include <system_error>
+#include <unordered_map>
+#include <utility>
+
+#include "core/sqlite.h"
+
+namespace syncd {
+namespace {
+
+namespace json = boost::json;
+
+// Migration i takes the schema from version i to i + 1; append, never edit.
+// sid_history keeps a seq column so that the cached image round-trips in the
+// order AD returned it (a reordered vector would read as an attribute change).
+const std::vector<std::string> kMigrations = {
+    R"sql(
+CREATE TABLE objects (
+  guid BLOB PRIMARY KEY NOT NULL,
+  kind TEXT NOT NULL,
+  external_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  dn TEXT NOT NULL,
+  attributes TEXT NOT NULL,
+  sid BLOB,
+  sam_account_name TEXT,
+  user_principal_name TEXT,
+  mail TEXT
+);
+CREATE INDEX objects_sid ON objects(sid);
+CREATE INDEX objects_sam_account_name ON objects(sam_account_name);
+CREATE INDEX objects_user_principal_name ON objects(user_principal_name);
+CREATE INDEX objects_mail ON objects(mail);
+CREATE TABLE sid_history (
+  guid BLOB NOT NULL,
+  sid BLOB NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY (guid, sid)
+);
+CREATE INDEX sid_history_sid ON sid_history(sid);
+CREATE TABLE memberships (
+  group_guid BLOB NOT NULL,
+  member_guid BLOB NOT NULL,
+  PRIMARY KEY (group_guid, member_guid)
+);
+CREATE INDEX memberships_member ON memberships(member_guid);
+CREATE TABLE outbox (
+  run_id INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  operation TEXT NOT NULL,
+  PRIMARY KEY (run_id, seq)
+);
+CREATE TABLE runs (
+  id INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL,
+  started_at INTEGER NOT NULL,
+  finished_at INTEGER,
+  outcome TEXT NOT NULL,
+  counts TEXT NOT NULL DEFAULT '{}',
+  message TEXT NOT NULL DEFAULT ''
+);
+)sql",
+};
+
+constexpr std::string_view kHexDigits = "0123456789abcdef";
+
+std::string ToHex(std::string_view bytes) {
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (char c : bytes) {
+    auto b = static_cast<unsigned char>(c);
+    out.push_back(kHexDigits[b >> 4]);
+    out.push_back(kHexDigits[b & 0xF]);
+  }
+  return out;
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
+std::optional<std::string> FromHex(std::string_view hex) {
+  if (hex.size() % 2 != 0) {
+    return std::nullopt;
+  }
+  std::string out;
+  out.reserve(hex.size() / 2);
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    int hi = HexValue(hex[i]);
+    int lo = HexValue(hex[i + 1]);
+    if (hi < 0 || lo < 0) {
+      return std::nullopt;
+    }
+    out.push_back(static_cast<char>((hi << 4) | lo));
+  }
+  return out;
+}
+
+std::string_view View(const json::string& s) { return {s.data(), s.size()}; }
+
+// Values syncd writes are ordinary strings, but attribute values come from a
+// directory and are not guaranteed UTF-8: serialize passes bytes through, so
+// the parser must accept them back.
+Result<json::value> ParseJson(std::string_view text) {
+  json::parse_options options;
+  options.allow_invalid_utf8 = true;
+  json::error_code ec;
+  json::value value = json::parse(json::string_view(text.data(), text.size()), ec, {}, options);
+  if (ec) {
+    return Status::DataLoss("invalid JSON: " + ec.message());
+  }
+  return value;
+}
+
+json::object AttributesToJson(const Attributes& attributes) {
+  json::object out;
+  for (const auto& [name, value] : attributes) {
+    out[name] = value;
+  }
+  return out;
+}
+
+Status AttributesFromJson(const json::value& value, Attributes* out) {
+  const json::object* obj = value.if_object();
+  if (obj == nullptr) {
+    return Status::DataLoss("attributes are not a JSON object");
+  }
+  for (const auto& [name, v] : *obj) {
+    const json::string* s = v.if_string();
+    if (s == nullptr) {
+      return Status::DataLoss("attribute " + std::string(name) + " is not a string");
+    }
+    (*out)[std::string(name)] = std::string(View(*s));
+  }
+  return Status::Ok();
+}
+
+// Reads obj[key] as a string into *out; absent leaves *out unchanged.
+Status GetString(const json::object& obj, std::string_view key, std::string* out) {
+  const json::value* v = obj.if_contains(key);
+  if (v == nullptr) {
+    return Status::Ok();
+  }
+  const json::string* s = v->if_string();
+  if (s == nullptr) {
+    return Status::DataLoss("field " + std::string(key) + " is not a string");
+  }
+  *out = std::string(View(*s));
+  return Status::Ok();
+}
+
+Status GetHex(const json::object& obj, std::string_view key, std::string* out) {
+  std::string hex;
+  Status st = GetString(obj, key, &hex);
+  if (!st.ok()) {
+    return st;
+  }
+  auto bytes = FromHex(hex);
+  if (!bytes) {
+    return Status::DataLoss("field " + std::string(key) + " is not hex");
+  }
+  *out = std::move(*bytes);
+  return Status::Ok();
+}
+
+json::object ObjectToJson(const SyncObject& o) {
+  json::array sid_history;
+  for (const auto& sid : o.sid_history) {
+    sid_history.emplace_back(ToHex(sid));
+  }
+  return {
+      {"guid", ToHex(o.guid)},
+      {"kind", KindName(o.kind)},
+      {"external_id", o.external_id},
+      {"name", o.name},
+      {"dn", o.dn},
+      {"attributes", AttributesToJson(o.attributes)},
+      {"sid", ToHex(o.sid)},
+      {"sid_history", std::move(sid_history)},
+      {"sam_account_name", o.sam_account_name},
+      {"user_principal_name", o.user_principal_name},
+      {"mail", o.mail},
+  };
+}
+
+Status ObjectFromJson(const json::value& value, SyncObject* o) {
+  const json::object* obj = value.if_object();
+  if (obj == nullptr) {
+    return Status::DataLoss("object is not a JSON object");
+  }
+  std::string kind;
+  for (Status st :
+       {GetHex(*obj, "guid", &o->guid), GetString(*obj, "kind", &kind),
+        GetString(*obj, "external_id", &o->external_id), GetString(*obj, "name", &o->name),
+        GetString(*obj, "dn", &o->dn), GetHex(*obj, "sid", &o->sid),
+        GetString(*obj, "sam_account_name", &o->sam_account_name),
+        GetString(*obj, "user_principal_name", &o->user_principal_name),
+        GetString(*obj, "mail", &o->mail)}) {
+    if (!st.ok()) {
+      return st;
+    }
+  }
+  auto parsed_kind = ParseKind(kind);
+  if (!parsed_kind) {
+    return Status::DataLoss("unknown object kind '" + kind + "'");
+  }
+  o->kind = *parsed_kind;
+  if (const json::value* attrs = obj->if_contains("attributes")) {
+    Status st = AttributesFromJson(*attrs, &o->attributes);
+    if (!st.ok()) {
+      return st;
+    }
+  }
+  if (const json::value* history = obj->if_contains("sid_history")) {
+    const json::array* arr = history->if_array();
+    if (arr == nullptr) {
+      return Status::DataLoss("sid_history is not an array");
+    }
+    for (const auto& entry : *arr) {
+      const json::string* s = entry.if_string();
+      auto bytes = s ? FromHex(View(*s)) : std::nullopt;
+      if (!bytes) {
+        return Status::DataLoss("sid_history entry is not a hex string");
+      }
+      o->sid_history.push_back(std::move(*bytes));
+    }
+  }
+  return Status::Ok();
+}
+
+std::string OperationToJson(const Operation& op) {
+  json::array changes;
+  for (const auto& change : op.changes) {
+    json::object c{{"attribute", change.attribute}};
+    // Absent keys encode nullopt, so "" and "absent" stay distinct.
+    if (change.old_value) {
+      c["old"] = *change.old_value;
+    }
+    if (change.new_value) {
+      c["new"] = *change.new_value;
+    }
+    changes.emplace_back(std::move(c));
+  }
+  json::object out{
+      {"op", OpName(op.op)},
+      {"kind", KindName(op.kind)},
+      {"object", ObjectToJson(op.object)},
+      {"changes", std::move(changes)},
+  };
+  if (op.member) {
+    out["member"] = ObjectToJson(*op.member);
+  }
+  return json::serialize(out);
+}
+
+Result<Operation> OperationFromJson(std::string_view text) {
+  auto value = ParseJson(text);
+  if (!value.ok()) {
+    return value.status();
+  }
+  const json::object* obj = value->if_object();
+  if (obj == nullptr) {
+    return Status::DataLoss("operation is not a JSON object");
+  }
+  Operation op;
+  std::string op_name;
+  std::string kind;
+  Status st = GetString(*obj, "op", &op_name);
+  if (st.ok()) {
+    st = GetString(*obj, "kind", &kind);
+  }
+  if (!st.ok()) {
+    return st;
+  }
+  auto type = ParseOp(op_name);
+  if (!type) {
+    return Status::DataLoss("unknown operation '" + op_name + "'");
+  }
+  op.op = *type;
+  auto parsed_kind = ParseKind(kind);
+  if (!parsed_kind) {
+    return Status::DataLoss("unknown object kind '" + kind + "'");
+  }
+  op.kind = *parsed_kind;
+  const json::value* object = obj->if_contains("object");
+  if (object == nullptr) {
+    return Status::DataLoss("operation has no object");
+  }
+  st = ObjectFromJson(*object, &op.object);
+  if (!st.ok()) {
+    return st.WithContext("object");
+  }
+  if (const json::value* changes = obj->if_contains("changes")) {
+    const json::array* arr = changes->if_array();
+    if (arr == nullptr) {
+      return Status::DataLoss("changes is not an array");
+    }
+    for (const auto& entry : *arr) {
+      const json::object* c = entry.if_object();
+      if (c == nullptr) {
+        return Status::DataLoss("change is not a JSON object");
+      }
+      AttributeChange change;
+      st = GetString(*c, "attribute", &change.attribute);
+      for (auto [key, field] : {std::pair{"old", &change.old_value}, {"new", &change.new_value}}) {
+        if (!st.ok()) {
+          break;
+        }
+        if (c->contains(key)) {
+          st = GetString(*c, key, &field->emplace());
+        }
+      }
+      if (!st.ok()) {
+        return st.WithContext("change");
+      }
+      op.changes.push_back(std::move(change));
+    }
+  }
+  if (const json::value* member = obj->if_contains("member")) {
+    st = ObjectFromJson(*member, &op.member.emplace());
+    if (!st.ok()) {
+      return st.WithContext("member");
+    }
+  }
+  return op;
+}
+
+std::string CountsToJson(const std::map<std::string, int64_t>& counts) {
+  json::object out;
+  for (const auto& [name, n] : counts) {
+    out[name] = n;
+  }
+  return json::serialize(out);
+}
+
+Result<std::map<std::string, int64_t>> CountsFromJson(std::string_view text) {
+  std::map<std::string, int64_t> counts;
+  if (text.empty()) {
+    return counts;
+  }
+  auto value = ParseJson(text);
+  if (!value.ok()) {
+    return value.status();
+  }
+  const json::object* obj = value->if_object();
+  if (obj == nullptr) {
+    return Status::DataLoss("counts are not a JSON object");
+  }
+  for (const auto& [name, v] : *obj) {
+    json::error_code ec;
+    auto n = v.to_number<int64_t>(ec);
+    if (ec) {
+      return Status::DataLoss("count " + std::string(name) + " is not an integer");
+    }
+    counts[std::string(name)] = n;
+  }
+  return counts;
+}
+
+// Empty secondary keys are stored as NULL so the indexes do not group every
+// object without a mail (say) under "".
+void BindTextOrNull(sql::Statement& stmt, int index, const std::string& text) {
+  if (text.empty()) {
+    stmt.BindNull(index);
+  } else {
+    stmt.Bind(index, std::string_view(text));
+  }
+}
+
+void BindBlobOrNull(sql::Statement& stmt, int index, const std::string& bytes) {
+  if (bytes.empty()) {
+    stmt.BindNull(index);
+  } else {
+    stmt.BindBlob(index, bytes);
+  }
+}
+
+// The applier for one CommitRun: statements prepared once, reused per op.
+class CacheWriter {
+ public:
+  static Result<CacheWriter> Create(sql::Database& db) {
+    CacheWriter w;
+    for (auto [stmt, text] : {
+             std::pair{&w.upsert_,
+                       "INSERT INTO objects (guid, kind, external_id, name, dn, attributes, sid, "
+                       "sam_account_name, user_principal_name, mail) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+                       "ON CONFLICT (guid) DO UPDATE SET kind = excluded.kind, "
+                       "external_id = excluded.external_id, name = excluded.name, "
+                       "dn = excluded.dn, attributes = excluded.attributes, sid = excluded.sid, "
+                       "sam_account_name = excluded.sam_account_name, "
+                       "user_principal_name = excluded.user_principal_name, "
+                       "mail = excluded.mail"},
+             {&w.delete_object_, "DELETE FROM objects WHERE guid = ?1"},
+             {&w.delete_sid_history_, "DELETE FROM sid_history WHERE guid = ?1"},
+             {&w.insert_sid_history_,
+              "INSERT OR IGNORE INTO sid_history (guid, sid, seq) VALUES (?1, ?2, ?3)"},
+             {&w.delete_edges_of_,
+              "DELETE FROM memberships WHERE group_guid = ?1 OR member_guid = ?1"},
+             {&w.insert_edge_,
+              "INSERT OR IGNORE INTO memberships (group_guid, member_guid) VALUES (?1, ?2)"},
+             {&w.delete_edge_,
+              "DELETE FROM memberships WHERE group_guid = ?1 AND member_guid = ?2"},
+         }) {
+      auto prepared = db.Prepare(text);
+      if (!prepared.ok()) {
+        return prepared.status();
+      }
+      stmt->emplace(std::move(prepared).value());
+    }
+    return w;
+  }
+
+  Status Apply(const Operation& op) {
+    const SyncObject& o = op.object;
+    if (o.guid.empty()) {
+      return Status::InvalidArgument("the object has no objectGUID");
+    }
+    switch (op.op) {
+      case OpType::kCreate:
+      case OpType::kUpdate:
+        return Upsert(o);
+      case OpType::kDelete: {
+        Status st = delete_object_->BindBlob(1, o.guid).Run();
+        if (st.ok()) {
+          st = delete_sid_history_->BindBlob(1, o.guid).Run();
+        }
+        if (st.ok()) {
+          st = delete_edges_of_->BindBlob(1, o.guid).Run();
+        }
+        return st;
+      }
+      case OpType::kAddMember:
+      case OpType::kRemoveMember: {
+        if (!op.member || op.member->guid.empty()) {
+          return Status::InvalidArgument("the membership operation has no member objectGUID");
+        }
+        auto& stmt = op.op == OpType::kAddMember ? insert_edge_ : delete_edge_;
+        return stmt->BindBlob(1, o.guid).BindBlob(2, op.member->guid).Run();
+      }
+    }
+    return Status::Internal("unknown operation type");
+  }
+
+ private:
+  CacheWriter() = default;
+
+  Status Upsert(const SyncObject& o) {
+    auto& s = *upsert_;
+    s.BindBlob(1, o.guid)
+        .Bind(2, std::string_view(KindName(o.kind)))
+        .Bind(3, std::string_view(o.external_id))
+        .Bind(4, std::string_view(o.name))
+        .Bind(5, std::string_view(o.dn))
+        .Bind(6, std::string_view(json::serialize(AttributesToJson(o.attributes))));
+    BindBlobOrNull(s, 7, o.sid);
+    BindTextOrNull(s, 8, o.sam_account_name);
+    BindTextOrNull(s, 9, o.user_principal_name);
+    BindTextOrNull(s, 10, o.mail);
+    Status st = s.Run();
+    if (st.ok()) {
+      st = delete_sid_history_->BindBlob(1, o.guid).Run();
+    }
+    for (size_t i = 0; st.ok() && i < o.sid_history.size(); ++i) {
+      st = insert_sid_history_->BindBlob(1, o.guid)
+               .BindBlob(2, o.sid_history[i])
+               .Bind(3, static_cast<int64_t>(i))
+               .Run();
+    }
+    return st;
+  }
+
+  std::optional<sql::Statement> upsert_, delete_object_, delete_sid_history_, insert_sid_history_,
+      delete_edges_of_, insert_edge_, delete_edge_;
+};
+
+}  // namespace
+
+struct StateDb::Impl {
+  std::unique_ptr<sql::Database> db;
+  std::string path;  // as the caller named it; db->path() may be ":memory:"
+  bool read_only = false;
+  int schema_version = 0;
+
+  Status Context(const Status& st) const { return st.WithContext("state file " + path); }
+
+  Status CheckWritable() const {
+    if (!read_only) {
+      return Status::Ok();
+    }
+    return Status::Internal("state file " + path +
+                            " is open read-only (dry run); refusing to write to it");
+  }
+
+  // COMMIT can fail (e.g. busy past the timeout) and leave the transaction
+  // open; roll it back so the next transaction can begin.
+  Status Commit(sql::Transaction& txn) {
+    Status st = txn.Commit();
+    if (!st.ok()) {
+      (void)db->Exec("ROLLBACK");
+    }
+    return st;
+  }
+
+  Status UpdateRun(const RunRecord& record) {
+    auto stmt = db->Prepare(
+        "UPDATE runs SET finished_at = ?1, outcome = ?2, counts = ?3, message = ?4 WHERE id = ?5");
+    if (!stmt.ok()) {
+      return stmt.status();
+    }
+    Status st = stmt->Bind(1, record.finished_at)
+                    .Bind(2, std::string_view(record.outcome))
+                    .Bind(3, std::string_view(CountsToJson(record.counts)))
+                    .Bind(4, std::string_view(record.message))
+                    .Bind(5, record.id)
+                    .Run();
+    if (!st.ok()) {
+      return st;
+    }
+    if (db->Changes() == 0) {
+      return Status::NotFound("run " + std::to_string(record.id) + " has no run record");
+    }
+    return Status::Ok();
+  }
+};
+
+StateDb::StateDb(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+StateDb::~StateDb() = default;
+
+// Read-only policy: a missing file, or one never migrated (user_version 0),
+// reads as an empty state held in memory. An existing file at an older schema
+// version is an error rather than an in-memory migration, because a dry run
+// must show what a real run would do, and a real run would first migrate it.
+Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& path, bool read_only) {
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  impl->read_only = read_only;
+  const int latest = static_cast<int>(kMigrations.size());
+
+  bool in_memory = false;
+  if (read_only) {
+    std::error_code ec;
+    bool exists = std::filesystem::exists(path, ec);
+    if (ec) {
+      return Status::Unavailable("cannot check state file " + path + ": " + ec.message());
+    }
+    in_memory = !exists;
+    if (exists) {
+      auto db = sql::Database::Open(path, /*read_only=*/true);
+      if (!db.ok()) {
+        return db.status();
+      }
+      auto version = (*db)->UserVersion();
+      if (!version.ok()) {
+        return impl->Context(version.status());
+      }
+      if (*version == 0) {
+        in_memory = true;
+      } else if (*version < latest) {
+        return Status::InvalidArgument("state file " + path + " has schema version " +
+                                       std::to_string(*version) + ", older than this syncd's (" +
+                                       std::to_string(latest) +
+                                       "); run syncd once without --dry-run to migrate it");
+      } else if (*version > latest) {
+        return Status::InvalidArgument(
+            "state file " + path + " has schema version " + std::to_string(*version) +
+            ", newer than this syncd knows (" + std::to_string(latest) + "); upgrade syncd");
+      } else {
+        impl->db = std::move(db).value();
+      }
+    }
+  }
+  if (!impl->db) {
+    auto db = sql::Database::Open(in_memory ? ":memory:" : path, /*read_only=*/false);
+    if (!db.ok()) {
+      return db.status();
+    }
+    impl->db = std::move(db).value();
+    Status st = impl->db->Migrate(kMigrations);
+    if (!st.ok()) {
+      return impl->Context(st);
+    }
+  }
+  auto version = impl->db->UserVersion();
+  if (!version.ok()) {
+    return impl->Context(version.status());
+  }
+  impl->schema_version = *version;
+  return std::unique_ptr<StateDb>(new StateDb(std::move(impl)));
+}
+
+int StateDb::SchemaVersion() const { return impl_->schema_version; }
+
+Result<std::vector<SyncObject>> StateDb::LoadObjects() {
+  auto& db = *impl_->db;
+  std::vector<SyncObject> objects;
+  std::unordered_map<std::string, size_t> by_guid;
+  auto stmt = db.Prepare(
+      "SELECT guid, kind, external_id, name, dn, attributes, sid, sam_account_name, "
+      "user_principal_name, mail FROM objects ORDER BY guid");
+  if (!stmt.ok()) {
+    return impl_->Context(stmt.status());
+  }
+  for (;;) {
+    auto row = stmt->Step();
+    if (!row.ok()) {
+      return impl_->Context(row.status());
+    }
+    if (!*row) {
+      break;
+    }
+    SyncObject o;
+    o.guid = stmt->ColumnBlob(0);
+    o.external_id = stmt->ColumnText(2);
+    std::string kind = stmt->ColumnText(1);
+    auto parsed_kind = ParseKind(kind);
+    // Built only on error: this loop runs once per cached object.
+    auto where = [&] { return "state file " + impl_->path + ": object " + o.external_id; };
+    if (!parsed_kind) {
+      return Status::DataLoss(where() + ": unknown kind '" + kind + "'");
+    }
+    o.kind = *parsed_kind;
+    o.name = stmt->ColumnText(3);
+    o.dn = stmt->ColumnText(4);
+    auto attributes = ParseJson(stmt->ColumnText(5));
+    Status st =
+        attributes.ok() ? AttributesFromJson(*attributes, &o.attributes) : attributes.status();
+    if (!st.ok()) {
+      return st.WithContext(where());
+    }
+    o.sid = stmt->ColumnBlob(6);
+    o.sam_account_name = stmt->ColumnText(7);
+    o.user_principal_name = stmt->ColumnText(8);
+    o.mail = stmt->ColumnText(9);
+    by_guid.emplace(o.guid, objects.size());
+    objects.push_back(std::move(o));
+  }
+
+  auto history = db.Prepare("SELECT guid, sid FROM sid_history ORDER BY guid, seq");
+  if (!history.ok()) {
+    return impl_->Context(history.status());
+  }
+  for (;;) {
+    auto row = history->Step();
+    if (!row.ok()) {
+      return impl_->Context(row.status());
+    }
+    if (!*row) {
+      break;
+    }
+    auto it = by_guid.find(history->ColumnBlob(0));
+    if (it != by_guid.end()) {
+      objects[it->second].sid_history.push_back(history->ColumnBlob(1));
+    }
+  }
+  return objects;
+}
+
+Result<std::vector<Membership>> StateDb::LoadMemberships() {
+  auto stmt = impl_->db->Prepare(
+      "SELECT group_guid, member_guid FROM memberships ORDER BY group_guid, member_guid");
+  if (!stmt.ok()) {
+    return impl_->Context(stmt.status());
+  }
+  std::vector<Membership> memberships;
+  for (;;) {
+    auto row = stmt->Step();
+    if (!row.ok()) {
+      return impl_->Context(row.status());
+    }
+    if (!*row) {
+      break;
+    }
+    memberships.push_back({stmt->ColumnBlob(0), stmt->ColumnBlob(1)});
+  }
+  return memberships;
+}
+
+Result<int64_t> StateDb::BeginRun(const std::string& kind, int64_t started_at) {
+  if (Status st = impl_->CheckWritable(); !st.ok()) {
+    return st;
+  }
+  auto stmt = impl_->db->Prepare(
+      "INSERT INTO runs (kind, started_at, outcome) VALUES (?1, ?2, 'running') RETURNING id");
+  if (!stmt.ok()) {
+    return impl_->Context(stmt.status());
+  }
+  stmt->Bind(1, std::string_view(kind)).Bind(2, started_at);
+  auto row = stmt->Step();
+  if (!row.ok()) {
+    return impl_->Context(row.status());
+  }
+  if (!*row) {
+    return Status::Internal("state file " + impl_->path + ": run insert returned no id");
+  }
+  int64_t id = stmt->ColumnInt(0);
+  // Finish the statement so the insert's implicit transaction commits now.
+  Status st = stmt->Run();
+  if (!st.ok()) {
+    return impl_->Context(st);
+  }
+  return id;
+}
+
+Status StateDb::WriteOutbox(int64_t run_id, const std::vector<Operation>& ops) {
+  if (Status st = impl_->CheckWritable(); !st.ok()) {
+    return st;
+  }
+  auto& db = *impl_->db;
+  sql::Transaction txn(db);
+  if (!txn.status().ok()) {
+    return impl_->Context(txn.status());
+  }
+
+  auto pending = db.Prepare("SELECT run_id FROM outbox LIMIT 1");
+  if (!pending.ok()) {
+    return impl_->Context(pending.status());
+  }
+  auto row = pending->Step();
+  if (!row.ok()) {
+    return impl_->Context(row.status());
+  }
+  if (*row) {
+    return Status::Internal("state file " + impl_->path + " still holds the outbox of run " +
+                            std::to_string(pending->ColumnInt(0)) +
+                            "; it must be recovered before run " + std::to_string(run_id) +
+                            " can journal operations");
+  }
+
+  auto insert = db.Prepare("INSERT INTO outbox (run_id, seq, operation) VALUES (?1, ?2, ?3)");
+  if (!insert.ok()) {
+    return impl_->Context(insert.status());
+  }
+  for (size_t i = 0; i < ops.size(); ++i) {
+    Status st = insert->Bind(1, run_id)
+                    .Bind(2, static_cast<int64_t>(i))
+                    .Bind(3, std::string_view(OperationToJson(ops[i])))
+                    .Run();
+    if (!st.ok()) {
+      return impl_->Context(st);
+    }
+  }
+  return impl_->Context(impl_->Commit(txn));
+}
+
+Result<std::vector<Operation>> StateDb::PendingOutbox(int64_t* run_id) {
+  auto& db = *impl_->db;
+  if (run_id != nullptr) {
+    *run_id = 0;
+  }
+  std::vector<Operation> ops;
+  auto lowest = db.Prepare("SELECT MIN(run_id) FROM outbox");
+  if (!lowest.ok()) {
+    return impl_->Context(lowest.status());
+  }
+  auto row = lowest->Step();
+  if (!row.ok()) {
+    return impl_->Context(row.status());
+  }
+  if (!*row || lowest->ColumnIsNull(0)) {
+    return ops;
+  }
+  const int64_t id = lowest->ColumnInt(0);
+
+  auto stmt = db.Prepare("SELECT seq, operation FROM outbox WHERE run_id = ?1 ORDER BY seq");
+  if (!stmt.ok()) {
+    return impl_->Context(stmt.status());
+  }
+  stmt->Bind(1, id);
+  for (;;) {
+    auto next = stmt->Step();
+    if (!next.ok()) {
+      return impl_->Context(next.status());
+    }
+    if (!*next) {
+      break;
+    }
+    auto op = OperationFromJson(stmt->ColumnText(1));
+    if (!op.ok()) {
+      return op.status().WithContext("state file " + impl_->path + ": outbox of run " +
+                                     std::to_string(id) + ", entry " +
+                                     std::to_string(stmt->ColumnInt(0)));
+    }
+    ops.push_back(std::move(op).value());
+  }
+  if (run_id != nullptr) {
+    *run_id = id;
+  }
+  return ops;
+}
+
+Status StateDb::CommitRun(const RunRecord& record, const std::vector<Operation>& ops) {
+  if (Status st = impl_->CheckWritable(); !st.ok()) {
+    return st;
+  }
+  auto& db = *impl_->db;
+  sql::Transaction txn(db);
+  if (!txn.status().ok()) {
+    return impl_->Context(txn.status());
+  }
+
+  auto writer = CacheWriter::Create(db);
+  if (!writer.ok()) {
+    return impl_->Context(writer.status());
+  }
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const Operation& op = ops[i];
+    Status st = writer->Apply(op);
+    if (!st.ok()) {
+      return impl_->Context(st.WithContext("operation " + std::to_string(i) + " (" + OpName(op.op) +
+                                           " " + KindName(op.kind) + " " + op.object.name +
+                                           ", externalId " + op.object.external_id + ")"));
+    }
+  }
+  Status st = db.Exec("DELETE FROM outbox");
+  if (st.ok()) {
+    st = impl_->UpdateRun(record);
+  }
+  if (!st.ok()) {
+    return impl_->Context(st);
+  }
+  return impl_->Context(impl_->Commit(txn));
+}
+
+Status StateDb::FinishRun(const RunRecord& record) {
+  if (Status st = impl_->CheckWritable(); !st.ok()) {
+    return st;
+  }
+  return impl_->Context(impl_->UpdateRun(record));
+}
+
+Result<std::vector<RunRecord>> StateDb::RecentRuns(int limit) {
+  auto stmt = impl_->db->Prepare(
+      "SELECT id, kind, started_at, finished_at, outcome, counts, message FROM runs "
+      "ORDER BY id DESC LIMIT ?1");
+  if (!stmt.ok()) {
+    return impl_->Context(stmt.status());
+  }
+  stmt->Bind(1, static_cast<int64_t>(limit));
+  std::vector<RunRecord> runs;
+  for (;;) {
+    auto row = stmt->Step();
+    if (!row.ok()) {
+      return impl_->Context(row.status());
+    }
+    if (!*row) {
+      break;
+    }
+    RunRecord r;
+    r.id = stmt->ColumnInt(0);
+    r.kind = stmt->ColumnText(1);
+    r.started_at = stmt->ColumnInt(2);
+    r.finished_at = stmt->ColumnInt(3);  // NULL reads as 0: still running
+    r.outcome = stmt->ColumnText(4);
+    auto counts = CountsFromJson(stmt->ColumnText(5));
+    if (!counts.ok()) {
+      return counts.status().WithContext("state file " + impl_->path + ": run " +
+                                         std::to_string(r.id));
+    }
+    r.counts = std::move(counts).value();
+    r.message = stmt->ColumnText(6);
+    runs.push_back(std::move(r));
+  }
+  return runs;
+}
+
+}  // namespace syncd

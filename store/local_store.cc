@@ -1,0 +1,572 @@
+#include "store/identity_store.h"
+
+#include <filesystem>
+#include <optional>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+#include "core/sqlite.h"
+
+namespace syncd {
+namespace {
+
+constexpr std::string_view kManagedBy = "syncd";
+
+// Migration i takes the schema from version i to i + 1; append, never edit.
+// effective_members uses UNION (not UNION ALL) so that a membership cycle,
+// which AD allows, ends the recursion; a group is not listed as its own
+// member even when a cycle leads back to it.
+const std::vector<std::string> kMigrations = {
+    R"sql(
+CREATE TABLE users (
+  external_id TEXT PRIMARY KEY NOT NULL,
+  user_name TEXT UNIQUE NOT NULL,
+  display_name TEXT,
+  given_name TEXT,
+  family_name TEXT,
+  email TEXT,
+  active INTEGER,
+  extra_attributes TEXT,
+  managed_by TEXT,
+  created_at TEXT,
+  updated_at TEXT
+);
+CREATE TABLE groups (
+  external_id TEXT PRIMARY KEY NOT NULL,
+  display_name TEXT NOT NULL,
+  description TEXT,
+  extra_attributes TEXT,
+  managed_by TEXT,
+  created_at TEXT,
+  updated_at TEXT
+);
+CREATE INDEX groups_display_name ON groups(display_name);
+CREATE TABLE group_members (
+  group_external_id TEXT NOT NULL REFERENCES groups(external_id) ON DELETE CASCADE,
+  member_external_id TEXT NOT NULL,
+  PRIMARY KEY (group_external_id, member_external_id)
+);
+CREATE INDEX group_members_member ON group_members(member_external_id);
+CREATE VIEW effective_members (group_external_id, member_external_id) AS
+  WITH RECURSIVE closure (group_external_id, member_external_id) AS (
+    SELECT group_external_id, member_external_id FROM group_members
+    UNION
+    SELECT closure.group_external_id, gm.member_external_id
+      FROM closure JOIN group_members gm ON gm.group_external_id = closure.member_external_id
+  )
+  SELECT group_external_id, member_external_id FROM closure
+   WHERE group_external_id <> member_external_id;
+)sql",
+};
+
+constexpr std::string_view kNow = "strftime('%Y-%m-%dT%H:%M:%SZ', 'now')";
+
+// Store attribute names that have their own column; the rest go to
+// extra_attributes. The name column (userName / displayName) comes from
+// SyncObject::name.
+constexpr std::string_view kUserNameAttr = "userName";
+constexpr std::string_view kDisplayNameAttr = "displayName";
+constexpr std::string_view kGivenNameAttr = "givenName";
+constexpr std::string_view kFamilyNameAttr = "familyName";
+constexpr std::string_view kEmailAttr = "email";
+constexpr std::string_view kActiveAttr = "active";
+constexpr std::string_view kDescriptionAttr = "description";
+
+const std::string kUserSelect =
+    "SELECT u.external_id, u.user_name, u.managed_by, j.key, j.value, u.display_name, "
+    "u.given_name, u.family_name, u.email, u.active "
+    "FROM users u LEFT JOIN json_each(u.extra_attributes) j ";
+const std::string kUserOrder = "ORDER BY u.user_name, u.external_id";
+const std::string kGroupSelect =
+    "SELECT g.external_id, g.display_name, g.managed_by, j.key, j.value, g.description "
+    "FROM groups g LEFT JOIN json_each(g.extra_attributes) j ";
+const std::string kGroupOrder = "ORDER BY g.display_name, g.external_id";
+
+// Extra attributes are a flat object of strings; SQLite's json_each reads it
+// back, so only the writer lives here (the store does not link a JSON library).
+std::string JsonQuote(std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "\"";
+  for (char c : s) {
+    auto b = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (b < 0x20) {
+      out += "\\u00";
+      out += kHex[b >> 4];
+      out += kHex[b & 0xF];
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+  return out;
+}
+
+std::optional<std::string> ExtraAttributesJson(const Attributes& attributes,
+                                               std::initializer_list<std::string_view> columns) {
+  std::string out;
+  for (const auto& [name, value] : attributes) {
+    bool has_column = false;
+    for (auto column : columns) {
+      has_column = has_column || name == column;
+    }
+    if (has_column) {
+      continue;
+    }
+    out += out.empty() ? "{" : ",";
+    out += JsonQuote(name) + ":" + JsonQuote(value);
+  }
+  if (out.empty()) {
+    return std::nullopt;
+  }
+  return out + "}";
+}
+
+std::optional<std::string> Attr(const Attributes& attributes, std::string_view name) {
+  auto it = attributes.find(std::string(name));
+  if (it == attributes.end()) {
+    return std::nullopt;
+  }
+  return it->second;
+}
+
+std::string Describe(ObjectKind kind, const SyncObject& o) {
+  return std::string(KindName(kind)) + " " + o.name + " (externalId " + o.external_id + ")";
+}
+
+// Reads a column into `attributes` under `name` unless it is NULL.
+void ReadColumn(const sql::Statement& stmt, int col, std::string_view name,
+                Attributes* attributes) {
+  if (!stmt.ColumnIsNull(col)) {
+    (*attributes)[std::string(name)] = stmt.ColumnText(col);
+  }
+}
+
+}  // namespace
+
+struct LocalStore::Impl {
+  std::unique_ptr<sql::Database> db;
+  std::string path;
+  bool read_only = false;
+
+  Status Context(const Status& st) const { return st.WithContext("local store " + path); }
+
+  Status CheckWritable() const {
+    if (!read_only) {
+      return Status::Ok();
+    }
+    return Status::Internal("local store " + path + " is open read-only; refusing to change it");
+  }
+
+  // The managed_by of the row with this external_id; nullopt if there is none.
+  Result<std::optional<std::string>> ManagedBy(ObjectKind kind, const std::string& external_id) {
+    auto stmt = db->Prepare(kind == ObjectKind::kUser
+                                ? "SELECT managed_by FROM users WHERE external_id = ?1"
+                                : "SELECT managed_by FROM groups WHERE external_id = ?1");
+    if (!stmt.ok()) {
+      return stmt.status();
+    }
+    stmt->Bind(1, std::string_view(external_id));
+    auto row = stmt->Step();
+    if (!row.ok()) {
+      return row.status();
+    }
+    if (!*row) {
+      return std::optional<std::string>();
+    }
+    return std::optional<std::string>(stmt->ColumnText(0));
+  }
+
+  Status NotManaged(ObjectKind kind, const SyncObject& o, const std::string& managed_by) const {
+    return Status::Conflict(
+        Describe(kind, o) + " exists in local store " + path + " but was not created by syncd" +
+        (managed_by.empty() ? "" : " (managed_by '" + managed_by + "')") +
+        "; syncd will not change it. Remove it, or set its managed_by to 'syncd' to let syncd "
+        "adopt it");
+  }
+
+  // Ok if the object is absent (*exists = false) or managed by syncd.
+  Status CheckManaged(ObjectKind kind, const SyncObject& o, bool* exists) {
+    auto managed_by = ManagedBy(kind, o.external_id);
+    if (!managed_by.ok()) {
+      return managed_by.status();
+    }
+    *exists = managed_by->has_value();
+    if (*exists && **managed_by != kManagedBy) {
+      return NotManaged(kind, o, **managed_by);
+    }
+    return Status::Ok();
+  }
+
+  Status Upsert(ObjectKind kind, const SyncObject& o) {
+    if (o.external_id.empty()) {
+      return Status::InvalidArgument(Describe(kind, o) + " has no externalId");
+    }
+    if (o.name.empty()) {
+      return Status::InvalidArgument(
+          Describe(kind, o) + " has no " +
+          std::string(kind == ObjectKind::kUser ? kUserNameAttr : kDisplayNameAttr));
+    }
+    bool exists = false;
+    Status st = CheckManaged(kind, o, &exists);
+    if (!st.ok()) {
+      return st;
+    }
+    return kind == ObjectKind::kUser ? UpsertUser(o) : UpsertGroup(o);
+  }
+
+  Status UpsertUser(const SyncObject& o) {
+    // userName is unique; name the holder instead of surfacing a bare
+    // constraint failure.
+    auto holder = db->Prepare(
+        "SELECT external_id, managed_by FROM users WHERE user_name = ?1 AND external_id <> ?2");
+    if (!holder.ok()) {
+      return holder.status();
+    }
+    holder->Bind(1, std::string_view(o.name)).Bind(2, std::string_view(o.external_id));
+    auto row = holder->Step();
+    if (!row.ok()) {
+      return row.status();
+    }
+    if (*row) {
+      std::string managed_by = holder->ColumnText(1);
+      return Status::Conflict("cannot write " + Describe(ObjectKind::kUser, o) +
+                              " to local store " + path + ": userName " + o.name +
+                              " already belongs to externalId " + holder->ColumnText(0) +
+                              (managed_by == kManagedBy ? "" : ", which syncd did not create"));
+    }
+
+    std::optional<std::string> active = Attr(o.attributes, kActiveAttr);
+    std::optional<int64_t> active_value;
+    if (active) {
+      if (*active != "true" && *active != "false") {
+        return Status::InvalidArgument(Describe(ObjectKind::kUser, o) +
+                                       ": active must be \"true\" or \"false\", not \"" + *active +
+                                       "\"");
+      }
+      active_value = *active == "true" ? 1 : 0;
+    }
+    // The WHERE keeps updated_at unchanged when nothing changed, so applying
+    // the same image twice leaves the row as applying it once.
+    auto stmt = db->Prepare(
+        "INSERT INTO users (external_id, user_name, display_name, given_name, family_name, "
+        "email, active, extra_attributes, managed_by, created_at, updated_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, " +
+        std::string(kNow) + ", " + std::string(kNow) +
+        ") ON CONFLICT (external_id) DO UPDATE SET user_name = excluded.user_name, "
+        "display_name = excluded.display_name, given_name = excluded.given_name, "
+        "family_name = excluded.family_name, email = excluded.email, active = excluded.active, "
+        "extra_attributes = excluded.extra_attributes, managed_by = excluded.managed_by, "
+        "updated_at = excluded.updated_at "
+        "WHERE (users.user_name, users.display_name, users.given_name, users.family_name, "
+        "users.email, users.active, users.extra_attributes, users.managed_by) IS NOT "
+        "(excluded.user_name, excluded.display_name, excluded.given_name, excluded.family_name, "
+        "excluded.email, excluded.active, excluded.extra_attributes, excluded.managed_by)");
+    if (!stmt.ok()) {
+      return stmt.status();
+    }
+    stmt->Bind(1, std::string_view(o.external_id))
+        .Bind(2, std::string_view(o.name))
+        .Bind(3, Attr(o.attributes, kDisplayNameAttr))
+        .Bind(4, Attr(o.attributes, kGivenNameAttr))
+        .Bind(5, Attr(o.attributes, kFamilyNameAttr))
+        .Bind(6, Attr(o.attributes, kEmailAttr))
+        .Bind(8, ExtraAttributesJson(o.attributes, {kUserNameAttr, kDisplayNameAttr, kGivenNameAttr,
+                                                    kFamilyNameAttr, kEmailAttr, kActiveAttr}))
+        .Bind(9, kManagedBy);
+    if (active_value) {
+      stmt->Bind(7, *active_value);
+    } else {
+      stmt->BindNull(7);
+    }
+    return stmt->Run();
+  }
+
+  Status UpsertGroup(const SyncObject& o) {
+    auto stmt = db->Prepare(
+        "INSERT INTO groups (external_id, display_name, description, extra_attributes, "
+        "managed_by, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, " +
+        std::string(kNow) + ", " + std::string(kNow) +
+        ") ON CONFLICT (external_id) DO UPDATE SET display_name = excluded.display_name, "
+        "description = excluded.description, extra_attributes = excluded.extra_attributes, "
+        "managed_by = excluded.managed_by, updated_at = excluded.updated_at "
+        "WHERE (groups.display_name, groups.description, groups.extra_attributes, "
+        "groups.managed_by) IS NOT (excluded.display_name, excluded.description, "
+        "excluded.extra_attributes, excluded.managed_by)");
+    if (!stmt.ok()) {
+      return stmt.status();
+    }
+    return stmt->Bind(1, std::string_view(o.external_id))
+        .Bind(2, std::string_view(o.name))
+        .Bind(3, Attr(o.attributes, kDescriptionAttr))
+        .Bind(4, ExtraAttributesJson(o.attributes, {kDisplayNameAttr, kDescriptionAttr}))
+        .Bind(5, kManagedBy)
+        .Run();
+  }
+
+  Status Delete(ObjectKind kind, const SyncObject& o) {
+    bool exists = false;
+    Status st = CheckManaged(kind, o, &exists);
+    if (!st.ok() || !exists) {
+      return st;
+    }
+    for (std::string_view text :
+         {kind == ObjectKind::kUser ? "DELETE FROM users WHERE external_id = ?1"
+                                    : "DELETE FROM groups WHERE external_id = ?1",
+          "DELETE FROM group_members WHERE group_external_id = ?1 OR member_external_id = ?1"}) {
+      auto stmt = db->Prepare(text);
+      if (!stmt.ok()) {
+        return stmt.status();
+      }
+      st = stmt->Bind(1, std::string_view(o.external_id)).Run();
+      if (!st.ok()) {
+        return st;
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status Membership(const Operation& op) {
+    const bool add = op.op == OpType::kAddMember;
+    if (!op.member || op.member->external_id.empty()) {
+      return Status::InvalidArgument(std::string(OpName(op.op)) + " on " +
+                                     Describe(ObjectKind::kGroup, op.object) + " names no member");
+    }
+    bool exists = false;
+    Status st = CheckManaged(ObjectKind::kGroup, op.object, &exists);
+    if (!st.ok()) {
+      return st;
+    }
+    if (!exists) {
+      // Removing from a group that is gone is already done.
+      if (!add) {
+        return Status::Ok();
+      }
+      return Status::NotFound("cannot add " + Describe(op.member->kind, *op.member) + " to " +
+                              Describe(ObjectKind::kGroup, op.object) +
+                              ": the group is not in local store " + path);
+    }
+    auto stmt = db->Prepare(add ? "INSERT OR IGNORE INTO group_members (group_external_id, "
+                                  "member_external_id) VALUES (?1, ?2)"
+                                : "DELETE FROM group_members WHERE group_external_id = ?1 AND "
+                                  "member_external_id = ?2");
+    if (!stmt.ok()) {
+      return stmt.status();
+    }
+    return stmt->Bind(1, std::string_view(op.object.external_id))
+        .Bind(2, std::string_view(op.member->external_id))
+        .Run();
+  }
+
+  Status ApplyOne(const Operation& op) {
+    switch (op.op) {
+      case OpType::kCreate:
+      case OpType::kUpdate:
+        return Upsert(op.kind, op.object);
+      case OpType::kDelete:
+        return Delete(op.kind, op.object);
+      case OpType::kAddMember:
+      case OpType::kRemoveMember:
+        return Membership(op);
+    }
+    return Status::Internal("unknown operation type");
+  }
+
+  // Runs `select` + `filter` + `order` (constant SQL; ?1 in filter is bound to
+  // `param`) and folds the rows, one per extra attribute, into objects.
+  Result<std::vector<StoredObject>> Read(ObjectKind kind, const std::string& filter,
+                                         const std::string& param) {
+    const bool user = kind == ObjectKind::kUser;
+    auto stmt = db->Prepare((user ? kUserSelect : kGroupSelect) + filter +
+                            (user ? kUserOrder : kGroupOrder));
+    if (!stmt.ok()) {
+      return stmt.status();
+    }
+    if (!filter.empty()) {
+      stmt->Bind(1, std::string_view(param));
+    }
+    std::vector<StoredObject> out;
+    for (;;) {
+      auto row = stmt->Step();
+      if (!row.ok()) {
+        return row.status();
+      }
+      if (!*row) {
+        break;
+      }
+      std::string external_id = stmt->ColumnText(0);
+      if (out.empty() || out.back().external_id != external_id) {
+        StoredObject& o = out.emplace_back();
+        o.kind = kind;
+        o.external_id = std::move(external_id);
+        o.name = stmt->ColumnText(1);
+        o.managed = stmt->ColumnText(2) == kManagedBy;
+        o.attributes[std::string(user ? kUserNameAttr : kDisplayNameAttr)] = o.name;
+        if (user) {
+          ReadColumn(*stmt, 5, kDisplayNameAttr, &o.attributes);
+          ReadColumn(*stmt, 6, kGivenNameAttr, &o.attributes);
+          ReadColumn(*stmt, 7, kFamilyNameAttr, &o.attributes);
+          ReadColumn(*stmt, 8, kEmailAttr, &o.attributes);
+          if (!stmt->ColumnIsNull(9)) {
+            o.attributes[std::string(kActiveAttr)] = stmt->ColumnInt(9) != 0 ? "true" : "false";
+          }
+        } else {
+          ReadColumn(*stmt, 5, kDescriptionAttr, &o.attributes);
+        }
+      }
+      if (!stmt->ColumnIsNull(3)) {
+        out.back().attributes[stmt->ColumnText(3)] = stmt->ColumnText(4);
+      }
+    }
+    return out;
+  }
+};
+
+LocalStore::LocalStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+LocalStore::~LocalStore() = default;
+
+Result<std::unique_ptr<LocalStore>> LocalStore::Open(const std::string& path, bool read_only) {
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  impl->read_only = read_only;
+  const int latest = static_cast<int>(kMigrations.size());
+  if (read_only) {
+    std::error_code ec;
+    bool exists = std::filesystem::exists(path, ec);
+    if (ec) {
+      return Status::Unavailable("cannot check local store " + path + ": " + ec.message());
+    }
+    if (!exists) {
+      return Status::NotFound("local store " + path +
+                              " does not exist; run syncd once without --dry-run to create it");
+    }
+  }
+  auto db = sql::Database::Open(path, read_only);
+  if (!db.ok()) {
+    return db.status();
+  }
+  impl->db = std::move(db).value();
+  if (read_only) {
+    auto version = impl->db->UserVersion();
+    if (!version.ok()) {
+      return impl->Context(version.status());
+    }
+    if (*version != latest) {
+      return Status::InvalidArgument(
+          "local store " + path + " has schema version " + std::to_string(*version) +
+          (*version < latest
+               ? ", older than this syncd's (" + std::to_string(latest) +
+                     "); run syncd once without --dry-run to migrate it"
+               : ", newer than this syncd knows (" + std::to_string(latest) + "); upgrade syncd"));
+    }
+  } else {
+    Status st = impl->db->Migrate(kMigrations);
+    if (!st.ok()) {
+      return impl->Context(st);
+    }
+  }
+  return std::unique_ptr<LocalStore>(new LocalStore(std::move(impl)));
+}
+
+Status LocalStore::Begin() {
+  if (Status st = impl_->CheckWritable(); !st.ok()) {
+    return st;
+  }
+  return impl_->Context(impl_->db->Exec("BEGIN IMMEDIATE"));
+}
+
+Status LocalStore::Apply(const Operation& op) {
+  if (Status st = impl_->CheckWritable(); !st.ok()) {
+    return st;
+  }
+  auto& db = *impl_->db;
+  // A savepoint makes each operation all-or-nothing, inside a batch or not: a
+  // failed delete leaves neither the row gone nor its memberships.
+  Status st = db.Exec("SAVEPOINT apply_op");
+  if (!st.ok()) {
+    return impl_->Context(st);
+  }
+  st = impl_->ApplyOne(op);
+  if (!st.ok()) {
+    (void)db.Exec("ROLLBACK TO apply_op");
+    (void)db.Exec("RELEASE apply_op");
+    return st.code() == Status::Code::kInternal ? impl_->Context(st) : st;
+  }
+  st = db.Exec("RELEASE apply_op");
+  return impl_->Context(st);
+}
+
+Status LocalStore::Commit() {
+  Status st = impl_->db->Exec("COMMIT");
+  // A failed COMMIT can leave the transaction open; end it so that nothing of
+  // the batch is applied and the next Begin works.
+  if (!st.ok()) {
+    (void)impl_->db->Exec("ROLLBACK");
+  }
+  return impl_->Context(st);
+}
+
+void LocalStore::Rollback() { (void)impl_->db->Exec("ROLLBACK"); }
+
+Result<std::vector<StoredObject>> LocalStore::List(ObjectKind kind) {
+  auto objects = impl_->Read(kind, "", "");
+  if (!objects.ok()) {
+    return impl_->Context(objects.status());
+  }
+  return objects;
+}
+
+Result<std::vector<StoredObject>> LocalStore::Members(const std::string& group, bool effective) {
+  auto& db = *impl_->db;
+  // An externalId match wins; a displayName must name exactly one group.
+  auto find = db.Prepare(
+      "SELECT external_id FROM groups WHERE external_id = ?1 "
+      "UNION ALL SELECT external_id FROM groups WHERE display_name = ?1 AND external_id <> ?1 "
+      "AND NOT EXISTS (SELECT 1 FROM groups WHERE external_id = ?1)");
+  if (!find.ok()) {
+    return impl_->Context(find.status());
+  }
+  find->Bind(1, std::string_view(group));
+  std::vector<std::string> matches;
+  for (;;) {
+    auto row = find->Step();
+    if (!row.ok()) {
+      return impl_->Context(row.status());
+    }
+    if (!*row) {
+      break;
+    }
+    matches.push_back(find->ColumnText(0));
+  }
+  if (matches.empty()) {
+    return Status::NotFound("no group with displayName or externalId '" + group +
+                            "' in local store " + impl_->path);
+  }
+  if (matches.size() > 1) {
+    return Status::InvalidArgument(std::to_string(matches.size()) + " groups in local store " +
+                                   impl_->path + " have displayName '" + group +
+                                   "'; name the group by its externalId");
+  }
+
+  const std::string source = effective ? "effective_members" : "group_members";
+  std::vector<StoredObject> members;
+  for (auto [kind, filter] :
+       {std::pair{ObjectKind::kUser, "WHERE u.external_id IN (SELECT member_external_id FROM " +
+                                         source + " WHERE group_external_id = ?1) "},
+        {ObjectKind::kGroup, "WHERE g.external_id IN (SELECT member_external_id FROM " + source +
+                                 " WHERE group_external_id = ?1) "}}) {
+    auto objects = impl_->Read(kind, filter, matches.front());
+    if (!objects.ok()) {
+      return impl_->Context(objects.status());
+    }
+    for (auto& o : *objects) {
+      members.push_back(std::move(o));
+    }
+  }
+  return members;
+}
+
+}  // namespace syncd

@@ -1,0 +1,435 @@
+#include "store/identity_store.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "core/sqlite.h"
+
+namespace syncd {
+namespace {
+
+SyncObject User(const std::string& id, const std::string& name, Attributes extra = {}) {
+  SyncObject o;
+  o.guid = "guid-" + id;
+  o.kind = ObjectKind::kUser;
+  o.external_id = id;
+  o.name = name;
+  o.attributes = std::move(extra);
+  o.attributes["userName"] = name;
+  return o;
+}
+
+SyncObject Group(const std::string& id, const std::string& name) {
+  SyncObject o;
+  o.guid = "guid-" + id;
+  o.kind = ObjectKind::kGroup;
+  o.external_id = id;
+  o.name = name;
+  o.attributes = {{"displayName", name}};
+  return o;
+}
+
+Operation Op(OpType type, const SyncObject& object) {
+  Operation op;
+  op.op = type;
+  op.kind = object.kind;
+  op.object = object;
+  return op;
+}
+
+Operation MemberOp(OpType type, const SyncObject& group, const SyncObject& member) {
+  Operation op = Op(type, group);
+  op.member = member;
+  return op;
+}
+
+// What a listing shows, comparable in one EXPECT_EQ.
+using Row = std::tuple<ObjectKind, std::string, std::string, Attributes, bool>;
+std::vector<Row> Rows(const std::vector<StoredObject>& objects) {
+  std::vector<Row> rows;
+  rows.reserve(objects.size());
+  for (const auto& o : objects) {
+    rows.emplace_back(o.kind, o.external_id, o.name, o.attributes, o.managed);
+  }
+  return rows;
+}
+
+std::vector<std::string> Names(const std::vector<StoredObject>& objects) {
+  std::vector<std::string> names;
+  names.reserve(objects.size());
+  for (const auto& o : objects) {
+    names.push_back(std::string(KindName(o.kind)) + ":" + o.name);
+  }
+  return names;
+}
+
+class LocalStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = "/tmp/syncd-store-test-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    path_ = dir_ + "/store.db";
+    auto store = LocalStore::Open(path_);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(store).value();
+  }
+  void TearDown() override {
+    store_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  void Apply(const Operation& op) {
+    Status st = store_->Apply(op);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+
+  std::vector<Row> ListRows(ObjectKind kind) {
+    auto list = store_->List(kind);
+    EXPECT_TRUE(list.ok()) << list.status().ToString();
+    return list.ok() ? Rows(*list) : std::vector<Row>{};
+  }
+
+  std::vector<std::string> MemberNames(const std::string& group, bool effective) {
+    auto members = store_->Members(group, effective);
+    EXPECT_TRUE(members.ok()) << members.status().ToString();
+    return members.ok() ? Names(*members) : std::vector<std::string>{};
+  }
+
+  // Writes behind the store's back, as another tool sharing the file would.
+  void RawExec(const std::string& sql) {
+    auto db = sql::Database::Open(path_, false);
+    ASSERT_TRUE(db.ok());
+    Status st = (*db)->Exec(sql);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+
+  int64_t RawCount(const std::string& sql) {
+    auto db = sql::Database::Open(path_, true);
+    EXPECT_TRUE(db.ok());
+    auto stmt = (*db)->Prepare(sql);
+    EXPECT_TRUE(stmt.ok());
+    EXPECT_TRUE(*stmt->Step());
+    return stmt->ColumnInt(0);
+  }
+
+  std::string dir_;
+  std::string path_;
+  std::unique_ptr<LocalStore> store_;
+};
+
+TEST_F(LocalStoreTest, CreateMapsAttributesToColumnsAndExtraJson) {
+  Attributes attrs = {
+      {"displayName", "Jane Doe"},     {"givenName", "Jane"}, {"familyName", "Doe"},
+      {"email", "jane@example.com"},   {"active", "false"},   {"department", "Sales"},
+      {"odd \"key\"", "line\nbreak\\"}};
+  Apply(Op(OpType::kCreate, User("u1", "jdoe", attrs)));
+  attrs["userName"] = "jdoe";
+  EXPECT_EQ(ListRows(ObjectKind::kUser),
+            (std::vector<Row>{{ObjectKind::kUser, "u1", "jdoe", attrs, true}}));
+  EXPECT_EQ(RawCount("SELECT COUNT(*) FROM users WHERE active = 0 AND email = 'jane@example.com' "
+                     "AND json_extract(extra_attributes, '$.department') = 'Sales' "
+                     "AND json_extract(extra_attributes, '$.email') IS NULL "
+                     "AND managed_by = 'syncd' AND created_at IS NOT NULL"),
+            1);
+
+  Apply(Op(OpType::kCreate, Group("g1", "Sales Team")));
+  EXPECT_EQ(RawCount("SELECT COUNT(*) FROM groups WHERE display_name = 'Sales Team' "
+                     "AND extra_attributes IS NULL"),
+            1);
+}
+
+TEST_F(LocalStoreTest, InvalidActiveValueIsRejectedNamingTheUser) {
+  Status st = store_->Apply(Op(OpType::kCreate, User("u1", "jdoe", {{"active", "yes"}})));
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(st.message().find("jdoe"), std::string::npos) << st.message();
+  EXPECT_TRUE(ListRows(ObjectKind::kUser).empty());
+}
+
+TEST_F(LocalStoreTest, ApplyingEachOperationTwiceEqualsApplyingItOnce) {
+  SyncObject user = User("u1", "jdoe", {{"email", "j@example.com"}});
+  SyncObject group = Group("g1", "Staff");
+  SyncObject updated = User("u1", "jdoe", {{"email", "new@example.com"}});
+  const std::vector<Operation> ops = {Op(OpType::kCreate, user),
+                                      Op(OpType::kCreate, group),
+                                      MemberOp(OpType::kAddMember, group, user),
+                                      Op(OpType::kUpdate, updated),
+                                      MemberOp(OpType::kRemoveMember, group, user),
+                                      Op(OpType::kDelete, user),
+                                      Op(OpType::kDelete, group)};
+  for (const auto& op : ops) {
+    SCOPED_TRACE(OpName(op.op));
+    Apply(op);
+    auto users = ListRows(ObjectKind::kUser);
+    auto groups = ListRows(ObjectKind::kGroup);
+    auto edges = RawCount("SELECT COUNT(*) FROM group_members");
+    auto stamps = RawCount("SELECT COUNT(DISTINCT updated_at) FROM users");
+    Apply(op);
+    EXPECT_EQ(ListRows(ObjectKind::kUser), users);
+    EXPECT_EQ(ListRows(ObjectKind::kGroup), groups);
+    EXPECT_EQ(RawCount("SELECT COUNT(*) FROM group_members"), edges);
+    EXPECT_EQ(RawCount("SELECT COUNT(DISTINCT updated_at) FROM users"), stamps);
+  }
+  EXPECT_TRUE(ListRows(ObjectKind::kUser).empty());
+  EXPECT_TRUE(ListRows(ObjectKind::kGroup).empty());
+}
+
+TEST_F(LocalStoreTest, ReapplyingUnchangedImageKeepsUpdatedAt) {
+  SyncObject user = User("u1", "jdoe", {{"email", "j@example.com"}, {"department", "Ops"}});
+  Apply(Op(OpType::kCreate, user));
+  RawExec("UPDATE users SET updated_at = '2000-01-01T00:00:00Z'");
+  Apply(Op(OpType::kUpdate, user));
+  EXPECT_EQ(RawCount("SELECT COUNT(*) FROM users WHERE updated_at = '2000-01-01T00:00:00Z'"), 1);
+  user.attributes["department"] = "Sales";
+  Apply(Op(OpType::kUpdate, user));
+  EXPECT_EQ(RawCount("SELECT COUNT(*) FROM users WHERE updated_at = '2000-01-01T00:00:00Z'"), 0);
+}
+
+TEST_F(LocalStoreTest, OperationFailingHalfwayLeavesRowAndMembershipsIntact) {
+  SyncObject group = Group("g1", "Staff");
+  SyncObject user = User("u1", "jdoe");
+  Apply(Op(OpType::kCreate, group));
+  Apply(Op(OpType::kCreate, user));
+  Apply(MemberOp(OpType::kAddMember, group, user));
+  // Make the second statement of the delete (its memberships) fail.
+  RawExec(
+      "CREATE TRIGGER no_edge_delete BEFORE DELETE ON group_members "
+      "BEGIN SELECT RAISE(ABORT, 'edge delete refused'); END");
+  EXPECT_FALSE(store_->Apply(Op(OpType::kDelete, user)).ok());
+  EXPECT_EQ(Names(*store_->List(ObjectKind::kUser)), std::vector<std::string>{"user:jdoe"});
+  EXPECT_EQ(MemberNames("Staff", false), std::vector<std::string>{"user:jdoe"});
+}
+
+TEST_F(LocalStoreTest, UpdateWritesTheFullNewImageDroppingAbsentAttributes) {
+  Apply(Op(OpType::kCreate, User("u1", "jdoe", {{"email", "j@example.com"}, {"title", "Dev"}})));
+  Apply(Op(OpType::kUpdate, User("u1", "john.doe", {{"displayName", "John"}})));
+  Attributes want = {{"userName", "john.doe"}, {"displayName", "John"}};
+  EXPECT_EQ(ListRows(ObjectKind::kUser),
+            (std::vector<Row>{{ObjectKind::kUser, "u1", "john.doe", want, true}}));
+}
+
+TEST_F(LocalStoreTest, UpdateOfMissingRowCreatesIt) {
+  Apply(Op(OpType::kUpdate, Group("g1", "Staff")));
+  EXPECT_EQ(Names(*store_->List(ObjectKind::kGroup)), std::vector<std::string>{"group:Staff"});
+}
+
+TEST_F(LocalStoreTest, CreateAdoptsExistingRowManagedBySyncd) {
+  // As after a crash between store commit and state commit: the row exists.
+  RawExec(
+      "INSERT INTO users (external_id, user_name, display_name, managed_by) "
+      "VALUES ('u1', 'old-name', 'Old', 'syncd')");
+  Apply(Op(OpType::kCreate, User("u1", "jdoe", {{"displayName", "Jane"}})));
+  Attributes want = {{"userName", "jdoe"}, {"displayName", "Jane"}};
+  EXPECT_EQ(ListRows(ObjectKind::kUser),
+            (std::vector<Row>{{ObjectKind::kUser, "u1", "jdoe", want, true}}));
+}
+
+TEST_F(LocalStoreTest, OperationsOnObjectsSyncdDidNotCreateAreConflicts) {
+  RawExec(
+      "INSERT INTO users (external_id, user_name, managed_by) VALUES ('u1', 'admin', 'hr-tool');"
+      "INSERT INTO users (external_id, user_name) VALUES ('u2', 'root');"
+      "INSERT INTO groups (external_id, display_name) VALUES ('g1', 'Admins');");
+  SyncObject admin = User("u1", "admin");
+  SyncObject root = User("u2", "root");
+  SyncObject admins = Group("g1", "Admins");
+  for (const auto& op :
+       {Op(OpType::kCreate, admin), Op(OpType::kUpdate, admin), Op(OpType::kDelete, admin),
+        Op(OpType::kCreate, root), Op(OpType::kDelete, admins), Op(OpType::kUpdate, admins),
+        MemberOp(OpType::kAddMember, admins, root),
+        MemberOp(OpType::kRemoveMember, admins, root)}) {
+    SCOPED_TRACE(std::string(OpName(op.op)) + " " + op.object.name);
+    Status st = store_->Apply(op);
+    EXPECT_EQ(st.code(), Status::Code::kConflict) << st.ToString();
+    EXPECT_NE(st.message().find(op.object.name), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find(op.object.external_id), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find("not created by syncd"), std::string::npos) << st.message();
+  }
+  EXPECT_EQ(RawCount("SELECT COUNT(*) FROM users WHERE managed_by IS NOT 'syncd'"), 2);
+  EXPECT_EQ(RawCount("SELECT COUNT(*) FROM users WHERE managed_by = 'hr-tool'"), 1);
+  EXPECT_EQ(RawCount("SELECT COUNT(*) FROM group_members"), 0);
+  auto list = store_->List(ObjectKind::kUser);
+  ASSERT_TRUE(list.ok());
+  for (const auto& o : *list) {
+    EXPECT_FALSE(o.managed) << o.name;
+  }
+}
+
+TEST_F(LocalStoreTest, CreateWhoseUserNameBelongsToAnotherObjectIsConflictNamingBoth) {
+  Apply(Op(OpType::kCreate, User("u1", "jdoe")));
+  Status st = store_->Apply(Op(OpType::kCreate, User("u2", "jdoe")));
+  EXPECT_EQ(st.code(), Status::Code::kConflict) << st.ToString();
+  EXPECT_NE(st.message().find("u2"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("externalId u1"), std::string::npos) << st.message();
+  EXPECT_EQ(ListRows(ObjectKind::kUser).size(), 1U);
+}
+
+TEST_F(LocalStoreTest, DeleteRemovesRowAndItsMembershipsAsMemberAndAsGroup) {
+  SyncObject outer = Group("g1", "Outer");
+  SyncObject inner = Group("g2", "Inner");
+  SyncObject a = User("u1", "a");
+  SyncObject b = User("u2", "b");
+  for (const auto& op :
+       {Op(OpType::kCreate, outer), Op(OpType::kCreate, inner), Op(OpType::kCreate, a),
+        Op(OpType::kCreate, b), MemberOp(OpType::kAddMember, outer, inner),
+        MemberOp(OpType::kAddMember, outer, a), MemberOp(OpType::kAddMember, inner, b)}) {
+    Apply(op);
+  }
+  Apply(Op(OpType::kDelete, inner));
+  EXPECT_EQ(RawCount("SELECT COUNT(*) FROM group_members WHERE group_external_id = 'g2' "
+                     "OR member_external_id = 'g2'"),
+            0);
+  EXPECT_EQ(MemberNames("Outer", false), std::vector<std::string>{"user:a"});
+  Apply(Op(OpType::kDelete, a));
+  EXPECT_EQ(RawCount("SELECT COUNT(*) FROM group_members"), 0);
+  EXPECT_EQ(Names(*store_->List(ObjectKind::kUser)), std::vector<std::string>{"user:b"});
+}
+
+TEST_F(LocalStoreTest, RollbackLeavesNothingAndCommitKeepsEverything) {
+  SyncObject group = Group("g1", "Staff");
+  SyncObject user = User("u1", "jdoe");
+  ASSERT_TRUE(store_->Begin().ok());
+  Apply(Op(OpType::kCreate, group));
+  Apply(Op(OpType::kCreate, user));
+  Apply(MemberOp(OpType::kAddMember, group, user));
+  store_->Rollback();
+  EXPECT_TRUE(ListRows(ObjectKind::kUser).empty());
+  EXPECT_TRUE(ListRows(ObjectKind::kGroup).empty());
+  EXPECT_EQ(RawCount("SELECT COUNT(*) FROM group_members"), 0);
+
+  ASSERT_TRUE(store_->Begin().ok());
+  Apply(Op(OpType::kCreate, group));
+  Apply(Op(OpType::kCreate, user));
+  Apply(MemberOp(OpType::kAddMember, group, user));
+  ASSERT_TRUE(store_->Commit().ok());
+  // Reopen to see what reached the file.
+  store_.reset();
+  auto reopened = LocalStore::Open(path_, /*read_only=*/true);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  store_ = std::move(reopened).value();
+  EXPECT_EQ(MemberNames("Staff", false), std::vector<std::string>{"user:jdoe"});
+}
+
+TEST_F(LocalStoreTest, FailedOperationInsideBatchIsUndoneAloneAndBatchCanCommit) {
+  ASSERT_TRUE(store_->Begin().ok());
+  Apply(Op(OpType::kCreate, User("u1", "jdoe")));
+  Status st =
+      store_->Apply(MemberOp(OpType::kAddMember, Group("g9", "Ghosts"), User("u1", "jdoe")));
+  EXPECT_EQ(st.code(), Status::Code::kNotFound);
+  EXPECT_NE(st.message().find("Ghosts"), std::string::npos) << st.message();
+  ASSERT_TRUE(store_->Commit().ok());
+  EXPECT_EQ(ListRows(ObjectKind::kUser).size(), 1U);
+}
+
+TEST_F(LocalStoreTest, ApplyWithoutBeginAutocommits) {
+  Apply(Op(OpType::kCreate, User("u1", "jdoe")));
+  EXPECT_EQ(RawCount("SELECT COUNT(*) FROM users"), 1);
+}
+
+TEST_F(LocalStoreTest, EffectiveMembersFollowNestedGroupsAndTerminateOnCycle) {
+  // A contains B contains C contains A; each has one direct user.
+  SyncObject a = Group("ga", "A");
+  SyncObject b = Group("gb", "B");
+  SyncObject c = Group("gc", "C");
+  SyncObject ua = User("ua", "user-a");
+  SyncObject ub = User("ub", "user-b");
+  SyncObject uc = User("uc", "user-c");
+  for (const auto& o : {a, b, c, ua, ub, uc}) {
+    Apply(Op(OpType::kCreate, o));
+  }
+  for (const auto& [g, m] : std::vector<std::pair<SyncObject, SyncObject>>{
+           {a, b}, {b, c}, {c, a}, {a, ua}, {b, ub}, {c, uc}}) {
+    Apply(MemberOp(OpType::kAddMember, g, m));
+  }
+  EXPECT_EQ(MemberNames("A", false), (std::vector<std::string>{"user:user-a", "group:B"}));
+  EXPECT_EQ(MemberNames("A", true),
+            (std::vector<std::string>{"user:user-a", "user:user-b", "user:user-c", "group:B",
+                                      "group:C"}));
+  EXPECT_EQ(MemberNames("C", true),
+            (std::vector<std::string>{"user:user-a", "user:user-b", "user:user-c", "group:A",
+                                      "group:B"}));
+  // Breaking the cycle: C no longer reaches B through A.
+  Apply(MemberOp(OpType::kRemoveMember, c, a));
+  EXPECT_EQ(MemberNames("C", true), std::vector<std::string>{"user:user-c"});
+  EXPECT_EQ(MemberNames("A", true),
+            (std::vector<std::string>{"user:user-a", "user:user-b", "user:user-c", "group:B",
+                                      "group:C"}));
+}
+
+TEST_F(LocalStoreTest, MembersFindsGroupByDisplayNameOrExternalIdElseNotFound) {
+  SyncObject group = Group("11111111-aaaa", "Staff");
+  Apply(Op(OpType::kCreate, group));
+  Apply(Op(OpType::kCreate, User("u2", "zed")));
+  Apply(Op(OpType::kCreate, User("u1", "amy")));
+  Apply(MemberOp(OpType::kAddMember, group, User("u2", "zed")));
+  Apply(MemberOp(OpType::kAddMember, group, User("u1", "amy")));
+  const std::vector<std::string> want = {"user:amy", "user:zed"};
+  EXPECT_EQ(MemberNames("Staff", false), want);
+  EXPECT_EQ(MemberNames("11111111-aaaa", false), want);
+  EXPECT_EQ(MemberNames("11111111-aaaa", true), want);
+
+  auto missing = store_->Members("Nobody", false);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), Status::Code::kNotFound);
+  EXPECT_NE(missing.status().message().find("Nobody"), std::string::npos);
+}
+
+TEST_F(LocalStoreTest, MembersOfAmbiguousDisplayNameAsksForExternalId) {
+  Apply(Op(OpType::kCreate, Group("g1", "Staff")));
+  Apply(Op(OpType::kCreate, Group("g2", "Staff")));
+  auto members = store_->Members("Staff", false);
+  ASSERT_FALSE(members.ok());
+  EXPECT_EQ(members.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(members.status().message().find("externalId"), std::string::npos);
+  EXPECT_TRUE(store_->Members("g2", false).ok());
+}
+
+TEST_F(LocalStoreTest, ReadOnlyOpenOfMissingFileIsErrorAndCreatesNothing) {
+  const std::string missing = dir_ + "/absent.db";
+  auto store = LocalStore::Open(missing, /*read_only=*/true);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), Status::Code::kNotFound);
+  EXPECT_NE(store.status().message().find(missing), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(missing));
+}
+
+TEST_F(LocalStoreTest, ReadOnlyOpenListsButRefusesChanges) {
+  Apply(Op(OpType::kCreate, User("u1", "jdoe")));
+  auto ro = LocalStore::Open(path_, /*read_only=*/true);
+  ASSERT_TRUE(ro.ok()) << ro.status().ToString();
+  EXPECT_EQ((*ro)->List(ObjectKind::kUser)->size(), 1U);
+  EXPECT_FALSE((*ro)->Begin().ok());
+  EXPECT_FALSE((*ro)->Apply(Op(OpType::kDelete, User("u1", "jdoe"))).ok());
+  EXPECT_EQ(RawCount("SELECT COUNT(*) FROM users"), 1);
+}
+
+TEST_F(LocalStoreTest, ReadOnlyOpenOfOlderSchemaAsksForARealRunFirst) {
+  const std::string old_path = dir_ + "/old.db";
+  {
+    auto db = sql::Database::Open(old_path, false);  // user_version 0
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->Exec("CREATE TABLE placeholder (x)").ok());
+  }
+  auto store = LocalStore::Open(old_path, /*read_only=*/true);
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.status().message().find("without --dry-run"), std::string::npos)
+      << store.status().message();
+}
+
+TEST_F(LocalStoreTest, ReopenKeepsDataAndDoesNotRemigrate) {
+  Apply(Op(OpType::kCreate, User("u1", "jdoe")));
+  store_.reset();
+  auto store = LocalStore::Open(path_);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  store_ = std::move(store).value();
+  EXPECT_EQ(ListRows(ObjectKind::kUser).size(), 1U);
+  EXPECT_EQ(RawCount("PRAGMA user_version"), 1);
+}
+
+}  // namespace
+}  // namespace syncd

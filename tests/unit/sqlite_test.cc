@@ -1,0 +1,125 @@
+#include "core/sqlite.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace syncd::sql {
+namespace {
+
+class SqliteTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = "/tmp/syncd-sqlite-test-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    auto db = Database::Open(dir_ + "/test.db", /*read_only=*/false);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    db_ = std::move(db).value();
+  }
+  void TearDown() override {
+    db_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  int64_t Count(const std::string& table) {
+    auto stmt = db_->Prepare("SELECT COUNT(*) FROM " + table);
+    EXPECT_TRUE(stmt.ok());
+    EXPECT_TRUE(*stmt->Step());
+    return stmt->ColumnInt(0);
+  }
+
+  std::string dir_;
+  std::unique_ptr<Database> db_;
+};
+
+TEST_F(SqliteTest, BoundParametersRoundTripBlobWithNulAndNonUtf8Text) {
+  ASSERT_TRUE(db_->Exec("CREATE TABLE t (i INTEGER, s TEXT, b BLOB, n TEXT)").ok());
+  const std::string blob("a\0b\xff\xfe\0", 6);
+  const std::string text = "caf\xc3\xa9 \xff\xfe not utf-8";
+  const std::string hostile = "'); DROP TABLE t; --";
+  auto insert = db_->Prepare("INSERT INTO t (i, s, b, n) VALUES (?1, ?2, ?3, ?4)");
+  ASSERT_TRUE(insert.ok());
+  ASSERT_TRUE(insert->Bind(1, int64_t{-42})
+                  .Bind(2, std::string_view(text))
+                  .BindBlob(3, blob)
+                  .Bind(4, std::optional<std::string>())
+                  .Run()
+                  .ok());
+  ASSERT_TRUE(insert->Bind(1, int64_t{1} << 40)
+                  .Bind(2, std::string_view(hostile))
+                  .BindBlob(3, "")
+                  .Bind(4, std::optional<std::string>("x"))
+                  .Run()
+                  .ok());
+
+  auto select = db_->Prepare("SELECT i, s, b, n FROM t ORDER BY rowid");
+  ASSERT_TRUE(select.ok());
+  ASSERT_TRUE(*select->Step());
+  EXPECT_EQ(select->ColumnInt(0), -42);
+  EXPECT_EQ(select->ColumnText(1), text);
+  EXPECT_EQ(select->ColumnBlob(2), blob);
+  EXPECT_EQ(select->ColumnBlob(2).size(), 6U);
+  EXPECT_TRUE(select->ColumnIsNull(3));
+  ASSERT_TRUE(*select->Step());
+  EXPECT_EQ(select->ColumnInt(0), int64_t{1} << 40);
+  EXPECT_EQ(select->ColumnText(1), hostile);
+  EXPECT_EQ(select->ColumnText(3), "x");
+  EXPECT_FALSE(*select->Step());
+  EXPECT_EQ(Count("t"), 2);  // the hostile string was data, not SQL
+}
+
+TEST_F(SqliteTest, TransactionRollsBackOnScopeExitUnlessCommitted) {
+  ASSERT_TRUE(db_->Exec("CREATE TABLE t (i INTEGER)").ok());
+  {
+    Transaction txn(*db_);
+    ASSERT_TRUE(txn.status().ok());
+    ASSERT_TRUE(db_->Exec("INSERT INTO t VALUES (1)").ok());
+  }
+  EXPECT_EQ(Count("t"), 0);
+  {
+    Transaction txn(*db_);
+    ASSERT_TRUE(db_->Exec("INSERT INTO t VALUES (2)").ok());
+    ASSERT_TRUE(txn.Commit().ok());
+  }
+  EXPECT_EQ(Count("t"), 1);
+}
+
+TEST_F(SqliteTest, MigrateIsIdempotentAndAppliesOnlyNewSteps) {
+  std::vector<std::string> migrations = {"CREATE TABLE a (x INTEGER);"};
+  ASSERT_TRUE(db_->Migrate(migrations).ok());
+  ASSERT_TRUE(db_->Exec("INSERT INTO a VALUES (7)").ok());
+  // Re-running would fail on CREATE TABLE if step 1 were applied again.
+  ASSERT_TRUE(db_->Migrate(migrations).ok());
+  migrations.emplace_back("CREATE TABLE b (y INTEGER);");
+  ASSERT_TRUE(db_->Migrate(migrations).ok());
+  EXPECT_EQ(*db_->UserVersion(), 2);
+  EXPECT_EQ(Count("a"), 1);
+  EXPECT_EQ(Count("b"), 0);
+}
+
+TEST_F(SqliteTest, MigrateRefusesSchemaNewerThanItKnows) {
+  ASSERT_TRUE(db_->Migrate({"CREATE TABLE a (x);", "CREATE TABLE b (y);"}).ok());
+  Status st = db_->Migrate({"CREATE TABLE a (x);"});
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(st.message().find("newer"), std::string::npos) << st.message();
+  EXPECT_EQ(*db_->UserVersion(), 2);
+}
+
+TEST_F(SqliteTest, FailedMigrationStepLeavesVersionAndSchemaUnchanged) {
+  ASSERT_TRUE(db_->Migrate({"CREATE TABLE a (x);"}).ok());
+  Status st = db_->Migrate({"CREATE TABLE a (x);", "CREATE TABLE b (y); THIS IS NOT SQL;"});
+  EXPECT_FALSE(st.ok());
+  EXPECT_EQ(*db_->UserVersion(), 1);
+  auto stmt = db_->Prepare("SELECT COUNT(*) FROM sqlite_master WHERE name = 'b'");
+  ASSERT_TRUE(stmt.ok());
+  ASSERT_TRUE(*stmt->Step());
+  EXPECT_EQ(stmt->ColumnInt(0), 0);
+}
+
+}  // namespace
+}  // namespace syncd::sql

@@ -1,0 +1,433 @@
+#include "state/state_db.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "core/sqlite.h"
+
+namespace syncd {
+namespace {
+
+// Raw 16-byte GUID with NUL and high bytes, so that a text round trip would show.
+std::string Guid(char tag) {
+  std::string g(16, '\0');
+  g[0] = tag;
+  g[5] = '\xff';
+  g[9] = '\x80';
+  return g;
+}
+
+SyncObject MakeObject(char tag, ObjectKind kind, const std::string& name) {
+  SyncObject o;
+  o.guid = Guid(tag);
+  o.kind = kind;
+  o.external_id = std::string("00000000-0000-0000-0000-00000000000") + tag;
+  o.name = name;
+  o.dn = "CN=" + name + ",OU=Staff,DC=corp,DC=example";
+  o.attributes = {{"displayName", name + " \"Q\" Ünïcødé"},
+                  {"userName", name},
+                  {"note", "line1\nline2\ttab\\"},
+                  {"empty", ""},
+                  {"not-utf8", "\xff\xfe\xc3"}};
+  o.sid = std::string("\x01\x05\0\0\0\0\0\x05\x15\0\0\0", 12) + tag;
+  // Deliberately not in byte order: the cache must keep AD's order.
+  o.sid_history = {std::string("\x01\x05\xff", 3) + tag, std::string("\x01\x05\x00", 3) + tag};
+  o.sam_account_name = name;
+  o.user_principal_name = name + "@corp.example";
+  o.mail = name + "@example.com";
+  return o;
+}
+
+auto Fields(const SyncObject& o) {
+  return std::tie(o.guid, o.kind, o.external_id, o.name, o.dn, o.attributes, o.sid, o.sid_history,
+                  o.sam_account_name, o.user_principal_name, o.mail);
+}
+
+void ExpectSameOperation(const Operation& got, const Operation& want) {
+  EXPECT_EQ(got.op, want.op);
+  EXPECT_EQ(got.kind, want.kind);
+  EXPECT_TRUE(Fields(got.object) == Fields(want.object)) << want.object.name;
+  EXPECT_EQ(got.changes, want.changes);
+  ASSERT_EQ(got.member.has_value(), want.member.has_value());
+  if (want.member) {
+    EXPECT_TRUE(Fields(*got.member) == Fields(*want.member));
+  }
+}
+
+Operation MakeOp(OpType type, const SyncObject& object) {
+  Operation op;
+  op.op = type;
+  op.kind = object.kind;
+  op.object = object;
+  return op;
+}
+
+Operation MemberOp(OpType type, const SyncObject& group, const SyncObject& member) {
+  Operation op = MakeOp(type, group);
+  op.member = member;
+  return op;
+}
+
+class StateDbTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = "/tmp/syncd-state-test-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    path_ = dir_ + "/state.db";
+  }
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  std::unique_ptr<StateDb> OpenState(bool read_only = false) {
+    auto db = StateDb::Open(path_, read_only);
+    EXPECT_TRUE(db.ok()) << db.status().ToString();
+    return db.ok() ? std::move(db).value() : nullptr;
+  }
+
+  // Counts rows through a separate connection, to see what is on disk.
+  int64_t RawCount(const std::string& sql) {
+    auto db = sql::Database::Open(path_, /*read_only=*/true);
+    EXPECT_TRUE(db.ok());
+    auto stmt = (*db)->Prepare(sql);
+    EXPECT_TRUE(stmt.ok());
+    EXPECT_TRUE(*stmt->Step());
+    return stmt->ColumnInt(0);
+  }
+
+  // Runs a whole run: begin, journal, commit.
+  int64_t CommitOps(StateDb& db, const std::vector<Operation>& ops) {
+    auto id = db.BeginRun("full", 1000);
+    EXPECT_TRUE(id.ok()) << id.status().ToString();
+    EXPECT_TRUE(db.WriteOutbox(*id, ops).ok());
+    RunRecord record;
+    record.id = *id;
+    record.kind = "full";
+    record.finished_at = 1001;
+    record.outcome = "ok";
+    Status st = db.CommitRun(record, ops);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return *id;
+  }
+
+  std::string dir_;
+  std::string path_;
+};
+
+TEST_F(StateDbTest, OutboxRoundTripsEveryOperationFieldAcrossReopen) {
+  SyncObject user = MakeObject('u', ObjectKind::kUser, "jdoe");
+  SyncObject group = MakeObject('g', ObjectKind::kGroup, "Staff");
+  Operation update = MakeOp(OpType::kUpdate, user);
+  update.changes = {{"mail", "old@example.com", "new@example.com"},
+                    {"title", std::nullopt, "Engineer"},
+                    {"phone", "555", std::nullopt},
+                    {"empty", "", ""}};
+  SyncObject bare;  // every optional part empty
+  bare.guid = Guid('b');
+  const std::vector<Operation> ops = {
+      MakeOp(OpType::kCreate, user),
+      update,
+      MakeOp(OpType::kDelete, group),
+      MemberOp(OpType::kAddMember, group, user),
+      MemberOp(OpType::kRemoveMember, group, user),
+      MakeOp(OpType::kCreate, bare),
+  };
+  {
+    auto db = OpenState();
+    ASSERT_TRUE(db);
+    auto run = db->BeginRun("full", 1);
+    ASSERT_TRUE(run.ok());
+    ASSERT_TRUE(db->WriteOutbox(*run, ops).ok());
+  }
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  int64_t run_id = -1;
+  auto pending = db->PendingOutbox(&run_id);
+  ASSERT_TRUE(pending.ok()) << pending.status().ToString();
+  EXPECT_EQ(run_id, 1);
+  ASSERT_EQ(pending->size(), ops.size());
+  for (size_t i = 0; i < ops.size(); ++i) {
+    SCOPED_TRACE(i);
+    ExpectSameOperation((*pending)[i], ops[i]);
+  }
+}
+
+TEST_F(StateDbTest, PendingOutboxIsEmptyWithRunIdZeroWhenNothingPending) {
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  int64_t run_id = -1;
+  auto pending = db->PendingOutbox(&run_id);
+  ASSERT_TRUE(pending.ok());
+  EXPECT_TRUE(pending->empty());
+  EXPECT_EQ(run_id, 0);
+}
+
+TEST_F(StateDbTest, PendingOutboxReturnsLowestRunOrderedBySeq) {
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  SyncObject a = MakeObject('a', ObjectKind::kUser, "a");
+  SyncObject b = MakeObject('b', ObjectKind::kUser, "b");
+  ASSERT_TRUE(db->WriteOutbox(7, {MakeOp(OpType::kCreate, a), MakeOp(OpType::kCreate, b)}).ok());
+  {
+    // A leftover older run, journaled with seq in reverse.
+    auto raw = sql::Database::Open(path_, false);
+    ASSERT_TRUE(raw.ok());
+    ASSERT_TRUE((*raw)
+                    ->Exec("INSERT INTO outbox (run_id, seq, operation) "
+                           "SELECT 3, 10 - seq, operation FROM outbox WHERE run_id = 7")
+                    .ok());
+  }
+  int64_t run_id = 0;
+  auto pending = db->PendingOutbox(&run_id);
+  ASSERT_TRUE(pending.ok());
+  EXPECT_EQ(run_id, 3);
+  ASSERT_EQ(pending->size(), 2U);
+  EXPECT_EQ((*pending)[0].object.name, "b");
+  EXPECT_EQ((*pending)[1].object.name, "a");
+}
+
+TEST_F(StateDbTest, WriteOutboxRefusesWhileAnotherOutboxIsPending) {
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  SyncObject a = MakeObject('a', ObjectKind::kUser, "a");
+  ASSERT_TRUE(db->WriteOutbox(1, {MakeOp(OpType::kCreate, a)}).ok());
+  Status st = db->WriteOutbox(2, {MakeOp(OpType::kDelete, a)});
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("run 1"), std::string::npos) << st.message();
+  EXPECT_EQ(RawCount("SELECT COUNT(*) FROM outbox"), 1);
+}
+
+TEST_F(StateDbTest, CommitRunAppliesCreatesAndMembershipsAndClearsOutbox) {
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  SyncObject user = MakeObject('u', ObjectKind::kUser, "jdoe");
+  SyncObject group = MakeObject('g', ObjectKind::kGroup, "Staff");
+  std::vector<Operation> ops = {MakeOp(OpType::kCreate, user), MakeOp(OpType::kCreate, group),
+                                MemberOp(OpType::kAddMember, group, user),
+                                MemberOp(OpType::kAddMember, group, user)};  // idempotent
+  auto run = db->BeginRun("full", 1000);
+  ASSERT_TRUE(run.ok());
+  ASSERT_TRUE(db->WriteOutbox(*run, ops).ok());
+  RunRecord record{*run, "full", 1000, 1005, "ok", {{"create", 2}, {"add-member", 1}}, "done"};
+  ASSERT_TRUE(db->CommitRun(record, ops).ok());
+
+  auto objects = db->LoadObjects();
+  ASSERT_TRUE(objects.ok()) << objects.status().ToString();
+  ASSERT_EQ(objects->size(), 2U);
+  // Ordered by guid: 'g' < 'u'.
+  EXPECT_TRUE(Fields((*objects)[0]) == Fields(group));
+  EXPECT_TRUE(Fields((*objects)[1]) == Fields(user));
+  auto memberships = db->LoadMemberships();
+  ASSERT_TRUE(memberships.ok());
+  EXPECT_EQ(*memberships, (std::vector<Membership>{{group.guid, user.guid}}));
+
+  int64_t pending_run = -1;
+  auto pending = db->PendingOutbox(&pending_run);
+  ASSERT_TRUE(pending.ok());
+  EXPECT_TRUE(pending->empty());
+
+  auto runs = db->RecentRuns(10);
+  ASSERT_TRUE(runs.ok());
+  ASSERT_EQ(runs->size(), 1U);
+  const RunRecord& r = (*runs)[0];
+  EXPECT_EQ(std::tie(r.id, r.kind, r.started_at, r.finished_at, r.outcome, r.counts, r.message),
+            std::tie(record.id, record.kind, record.started_at, record.finished_at, record.outcome,
+                     record.counts, record.message));
+}
+
+TEST_F(StateDbTest, CommitRunUpdateReplacesImageAndSidHistory) {
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  SyncObject user = MakeObject('u', ObjectKind::kUser, "jdoe");
+  CommitOps(*db, {MakeOp(OpType::kCreate, user)});
+  SyncObject renamed = user;
+  renamed.name = "john.doe";
+  renamed.attributes = {{"userName", "john.doe"}};
+  renamed.sid_history = {user.sid_history[1]};
+  renamed.mail.clear();
+  CommitOps(*db, {MakeOp(OpType::kUpdate, renamed)});
+
+  auto objects = db->LoadObjects();
+  ASSERT_TRUE(objects.ok());
+  ASSERT_EQ(objects->size(), 1U);
+  EXPECT_TRUE(Fields((*objects)[0]) == Fields(renamed));
+  EXPECT_EQ(RawCount("SELECT COUNT(*) FROM sid_history"), 1);
+  // An empty secondary key is NULL, not "", so the index does not lump them.
+  EXPECT_EQ(RawCount("SELECT COUNT(*) FROM objects WHERE mail IS NULL"), 1);
+}
+
+TEST_F(StateDbTest, DeleteRemovesObjectSidHistoryAndMembershipsOnBothSides) {
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  SyncObject user = MakeObject('u', ObjectKind::kUser, "jdoe");
+  SyncObject outer = MakeObject('o', ObjectKind::kGroup, "Outer");
+  SyncObject inner = MakeObject('i', ObjectKind::kGroup, "Inner");
+  CommitOps(
+      *db, {MakeOp(OpType::kCreate, user), MakeOp(OpType::kCreate, outer),
+            MakeOp(OpType::kCreate, inner), MemberOp(OpType::kAddMember, inner, user),
+            MemberOp(OpType::kAddMember, outer, inner), MemberOp(OpType::kAddMember, outer, user)});
+  ASSERT_EQ(db->LoadMemberships()->size(), 3U);
+
+  CommitOps(*db, {MakeOp(OpType::kDelete, inner)});
+
+  auto objects = db->LoadObjects();
+  ASSERT_TRUE(objects.ok());
+  ASSERT_EQ(objects->size(), 2U);
+  for (const auto& o : *objects) {
+    EXPECT_NE(o.guid, inner.guid);
+  }
+  EXPECT_EQ(*db->LoadMemberships(), (std::vector<Membership>{{outer.guid, user.guid}}));
+  EXPECT_EQ(RawCount("SELECT COUNT(*) FROM sid_history"), 4);  // 2 each for user and outer
+}
+
+TEST_F(StateDbTest, RemoveMemberDeletesOnlyThatEdge) {
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  SyncObject a = MakeObject('a', ObjectKind::kUser, "a");
+  SyncObject b = MakeObject('b', ObjectKind::kUser, "b");
+  SyncObject g = MakeObject('g', ObjectKind::kGroup, "g");
+  CommitOps(*db, {MemberOp(OpType::kAddMember, g, a), MemberOp(OpType::kAddMember, g, b)});
+  CommitOps(*db, {MemberOp(OpType::kRemoveMember, g, a), MemberOp(OpType::kRemoveMember, g, a)});
+  EXPECT_EQ(*db->LoadMemberships(), (std::vector<Membership>{{g.guid, b.guid}}));
+}
+
+TEST_F(StateDbTest, CommitRunIsAllOrNothingWhenItFails) {
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  SyncObject user = MakeObject('u', ObjectKind::kUser, "jdoe");
+  std::vector<Operation> ops = {MakeOp(OpType::kCreate, user)};
+  ASSERT_TRUE(db->WriteOutbox(42, ops).ok());
+  RunRecord missing;
+  missing.id = 42;  // never begun: updating its run record fails last
+  missing.outcome = "ok";
+  Status st = db->CommitRun(missing, ops);
+  EXPECT_EQ(st.code(), Status::Code::kNotFound) << st.ToString();
+  EXPECT_NE(st.message().find(path_), std::string::npos) << st.message();
+  EXPECT_TRUE(db->LoadObjects()->empty());
+  int64_t run_id = 0;
+  EXPECT_EQ(db->PendingOutbox(&run_id)->size(), 1U);
+  EXPECT_EQ(run_id, 42);
+
+  // A membership op without a member fails before anything is written.
+  Operation broken = MakeOp(OpType::kAddMember, user);
+  auto run = db->BeginRun("full", 1);
+  RunRecord record;
+  record.id = *run;
+  st = db->CommitRun(record, {MakeOp(OpType::kCreate, user), broken});
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(st.message().find("jdoe"), std::string::npos) << st.message();
+  EXPECT_TRUE(db->LoadObjects()->empty());
+}
+
+TEST_F(StateDbTest, ReadOnlyOpenOfMissingPathIsEmptyAndWritesNoFile) {
+  {
+    auto db = OpenState(/*read_only=*/true);
+    ASSERT_TRUE(db);
+    EXPECT_EQ(db->SchemaVersion(), 1);
+    EXPECT_TRUE(db->LoadObjects()->empty());
+    EXPECT_TRUE(db->LoadMemberships()->empty());
+    int64_t run_id = -1;
+    EXPECT_TRUE(db->PendingOutbox(&run_id)->empty());
+    EXPECT_TRUE(db->RecentRuns(5)->empty());
+    EXPECT_FALSE(db->BeginRun("full", 1).ok());
+  }
+  EXPECT_FALSE(std::filesystem::exists(path_));
+  EXPECT_TRUE(std::filesystem::is_empty(dir_));
+}
+
+TEST_F(StateDbTest, ReadOnlyOpenOfExistingFileReadsItAndRefusesWrites) {
+  SyncObject user = MakeObject('u', ObjectKind::kUser, "jdoe");
+  {
+    auto db = OpenState();
+    ASSERT_TRUE(db);
+    CommitOps(*db, {MakeOp(OpType::kCreate, user)});
+  }
+  auto before = std::filesystem::last_write_time(path_);
+  auto db = OpenState(/*read_only=*/true);
+  ASSERT_TRUE(db);
+  ASSERT_EQ(db->LoadObjects()->size(), 1U);
+  EXPECT_TRUE(Fields(db->LoadObjects()->front()) == Fields(user));
+  Status st = db->CommitRun(RunRecord{}, {MakeOp(OpType::kDelete, user)});
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("read-only"), std::string::npos) << st.message();
+  EXPECT_FALSE(db->WriteOutbox(9, {}).ok());
+  EXPECT_FALSE(db->FinishRun(RunRecord{}).ok());
+  EXPECT_EQ(db->LoadObjects()->size(), 1U);
+  EXPECT_EQ(std::filesystem::last_write_time(path_), before);
+}
+
+TEST_F(StateDbTest, ReadOnlyOpenOfNeverMigratedEmptyFileReadsAsEmptyState) {
+  { std::ofstream touch(path_); }
+  auto db = OpenState(/*read_only=*/true);
+  ASSERT_TRUE(db);
+  EXPECT_TRUE(db->LoadObjects()->empty());
+  EXPECT_EQ(std::filesystem::file_size(path_), 0U);
+}
+
+TEST_F(StateDbTest, ReopenKeepsDataAndSchemaVersion) {
+  SyncObject user = MakeObject('u', ObjectKind::kUser, "jdoe");
+  SyncObject group = MakeObject('g', ObjectKind::kGroup, "Staff");
+  {
+    auto db = OpenState();
+    ASSERT_TRUE(db);
+    CommitOps(*db, {MakeOp(OpType::kCreate, user), MakeOp(OpType::kCreate, group),
+                    MemberOp(OpType::kAddMember, group, user)});
+  }
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  EXPECT_EQ(db->SchemaVersion(), 1);
+  EXPECT_EQ(db->LoadObjects()->size(), 2U);
+  EXPECT_EQ(db->LoadMemberships()->size(), 1U);
+  EXPECT_EQ(db->RecentRuns(10)->size(), 1U);
+}
+
+TEST_F(StateDbTest, OpenRefusesSchemaNewerThanThisSyncd) {
+  {
+    auto raw = sql::Database::Open(path_, false);
+    ASSERT_TRUE(raw.ok());
+    ASSERT_TRUE((*raw)->SetUserVersion(99).ok());
+  }
+  for (bool read_only : {false, true}) {
+    auto db = StateDb::Open(path_, read_only);
+    ASSERT_FALSE(db.ok());
+    EXPECT_NE(db.status().message().find("newer"), std::string::npos) << db.status().message();
+    EXPECT_NE(db.status().message().find(path_), std::string::npos) << db.status().message();
+  }
+}
+
+TEST_F(StateDbTest, RecentRunsAreMostRecentFirstAndFinishRunRecordsOutcome) {
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  for (int64_t t : {100, 200, 300}) {
+    ASSERT_TRUE(db->BeginRun("full", t).ok());
+  }
+  RunRecord failed{2, "full", 200, 250, "failed", {{"held", 3}}, "ldap://dc1: timeout"};
+  ASSERT_TRUE(db->FinishRun(failed).ok());
+  RunRecord unknown;
+  unknown.id = 77;
+  EXPECT_EQ(db->FinishRun(unknown).code(), Status::Code::kNotFound);
+
+  auto runs = db->RecentRuns(2);
+  ASSERT_TRUE(runs.ok());
+  ASSERT_EQ(runs->size(), 2U);
+  EXPECT_EQ((*runs)[0].id, 3);
+  EXPECT_EQ((*runs)[0].outcome, "running");
+  EXPECT_EQ((*runs)[0].finished_at, 0);
+  EXPECT_EQ((*runs)[0].started_at, 300);
+  EXPECT_EQ((*runs)[1].id, 2);
+  EXPECT_EQ((*runs)[1].outcome, "failed");
+  EXPECT_EQ((*runs)[1].finished_at, 250);
+  EXPECT_EQ((*runs)[1].counts, failed.counts);
+  EXPECT_EQ((*runs)[1].message, failed.message);
+}
+
+}  // namespace
+}  // namespace syncd
