@@ -12,7 +12,7 @@ packages=(
   libsqlite3-dev libtomlplusplus-dev libcli11-dev libsystemd-dev
   libgtest-dev libgmock-dev
   # the AD test bed and its tools
-  samba samba-dsdb-modules ldb-tools ldap-utils krb5-user sqlite3 time bc
+  samba samba-dsdb-modules samba-ad-provision samba-vfs-modules ldb-tools ldap-utils krb5-user sqlite3 time bc
 )
 
 missing=()
