@@ -16,10 +16,10 @@ namespace syncd {
 
 struct RunRecord {
   int64_t id = 0;
-  std::string kind;  // "full"
-  int64_t started_at = 0;   // unix seconds
-  int64_t finished_at = 0;  // 0 while running
-  std::string outcome;      // "running", "ok", "partial", "failed"
+  std::string kind;                       // "full"
+  int64_t started_at = 0;                 // unix seconds
+  int64_t finished_at = 0;                // 0 while running
+  std::string outcome;                    // "running", "ok", "partial", "failed"
   std::map<std::string, int64_t> counts;  // "create", "update", ..., "held"
   std::string message;
 };
