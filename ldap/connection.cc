@@ -1,7 +1,11 @@
 #include "ldap/connection.h"
 
+#include <fcntl.h>
 #include <ldap.h>
+#include <netdb.h>
+#include <poll.h>
 #include <sasl/sasl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -45,10 +49,46 @@ std::string Describe(LDAP* ld, int rc) {
   std::string msg = ldap_err2string(rc);
   char* diag = nullptr;
   if (ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag) == LDAP_OPT_SUCCESS && diag) {
-    if (*diag) msg += std::string(" (") + diag + ")";
+    // GnuTLS failures come back as the placeholder "(unknown error code)".
+    if (*diag && std::strcmp(diag, "(unknown error code)") != 0) {
+      msg += std::string(" (") + diag + ")";
+    }
     ldap_memfree(diag);
   }
   return msg;
+}
+
+// Whether a TCP connection to the URI's host and port opens within the
+// timeout. libldap reports a refused port and a failed TLS handshake alike
+// ("Can't contact LDAP server"); this tells the two apart for the message.
+bool TcpReachable(const std::string& uri, std::chrono::seconds timeout) {
+  LDAPURLDesc* url = nullptr;
+  if (ldap_url_parse(uri.c_str(), &url) != LDAP_URL_SUCCESS) return false;
+  std::string host = url->lud_host ? url->lud_host : "localhost";
+  int port =
+      url->lud_port != 0 ? url->lud_port : (std::strcmp(url->lud_scheme, "ldaps") == 0 ? 636 : 389);
+  ldap_free_urldesc(url);
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* addrs = nullptr;
+  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &addrs) != 0) return false;
+  bool reachable = false;
+  for (addrinfo* a = addrs; a != nullptr && !reachable; a = a->ai_next) {
+    int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) continue;
+    if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
+      reachable = true;
+    } else if (errno == EINPROGRESS) {
+      pollfd pfd{fd, POLLOUT, 0};
+      int error = 0;
+      socklen_t len = sizeof error;
+      reachable = poll(&pfd, 1, static_cast<int>(timeout.count() * 1000)) == 1 &&
+                  getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) == 0 && error == 0;
+    }
+    close(fd);
+  }
+  freeaddrinfo(addrs);
+  return reachable;
 }
 
 bool IsAuthFailure(int rc) {
@@ -99,8 +139,7 @@ Result<BoundHandle> ConnectAndBind(const std::string& uri, const ConnectOptions&
   }
 
   const bool ldaps = uri.rfind("ldaps://", 0) == 0;
-  const bool tls = ldaps || options.starttls;
-  if (tls) {
+  if (ldaps || options.starttls) {
     if (!options.tls_ca_file.empty()) {
       if (access(options.tls_ca_file.c_str(), R_OK) != 0) {
         return Status::InvalidArgument("tls_ca_file " + options.tls_ca_file +
@@ -119,13 +158,19 @@ Result<BoundHandle> ConnectAndBind(const std::string& uri, const ConnectOptions&
     }
   }
   const std::string tls_hint =
-      tls ? " [check that the DC is up, that tls_ca_file holds the CA that signed its "
-            "certificate and that the URI names the host in the certificate]"
-          : "";
+      " [check that tls_ca_file (" +
+      (options.tls_ca_file.empty() ? "unset: system store" : options.tls_ca_file) +
+      ") holds the CA that signed the DC's certificate and that the URI names the host in "
+      "the certificate]";
 
   if (ldaps) {
     rc = ldap_connect(raw);
-    if (rc != LDAP_SUCCESS) return Status::Unavailable(uri + ": " + Describe(raw, rc) + tls_hint);
+    if (rc != LDAP_SUCCESS) {
+      if (TcpReachable(uri, options.connect_timeout)) {
+        return Status::Unavailable(uri + ": TLS handshake failed: " + Describe(raw, rc) + tls_hint);
+      }
+      return Status::Unavailable(uri + ": cannot connect: " + Describe(raw, rc));
+    }
   } else if (options.starttls) {
     rc = ldap_start_tls_s(raw, nullptr, nullptr);
     if (rc != LDAP_SUCCESS) {
@@ -142,7 +187,7 @@ Result<BoundHandle> ConnectAndBind(const std::string& uri, const ConnectOptions&
       std::string msg =
           uri + ": simple bind as " + options.bind_dn + " failed: " + Describe(raw, rc);
       if (IsAuthFailure(rc)) return Status::PermissionDenied(msg);
-      return Status::Unavailable(msg + tls_hint);
+      return Status::Unavailable(msg);
     }
   } else {
     // GSSAPI over plain LDAP with a security layer; libldap must not

@@ -63,28 +63,6 @@ Result<int> ResumeOutbox(StateDb& state, IdentityStore& store) {
 asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_pool& workers,
                                            bool dry_run) {
   RunResult result;
-  auto state = StateDb::Open(config.state_path, dry_run);
-  if (!state.ok()) co_return state.status();
-  std::unique_ptr<LocalStore> store;
-  if (!dry_run) {
-    auto opened = LocalStore::Open(config.store.path);
-    if (!opened.ok()) co_return opened.status();
-    store = std::move(*opened);
-    auto resumed = ResumeOutbox(**state, *store);
-    if (!resumed.ok()) co_return resumed.status();
-    result.resumed = *resumed;
-  } else {
-    int64_t run_id = 0;
-    auto pending = (*state)->PendingOutbox(&run_id);
-    if (pending.ok() && !pending->empty()) {
-      Log(LogLevel::kWarning, "run " + std::to_string(run_id) +
-                                  " was interrupted; the next run "
-                                  "re-applies its " +
-                                  std::to_string(pending->size()) +
-                                  " journaled operations before this plan");
-    }
-  }
-
   ldap::ConnectOptions options;
   options.uris = config.source.uris;
   options.auth = config.source.auth;
@@ -115,6 +93,30 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   Log(LogLevel::kInfo, "read " + std::to_string(stats.entries) + " entries in " +
                            std::to_string(stats.pages) + " pages (" +
                            std::to_string(stats.range_reads) + " range reads)");
+
+  // State and store are opened only now: a run that cannot read AD leaves
+  // no trace, not even an empty file.
+  auto state = StateDb::Open(config.state_path, dry_run);
+  if (!state.ok()) co_return state.status();
+  std::unique_ptr<LocalStore> store;
+  if (!dry_run) {
+    auto opened = LocalStore::Open(config.store.path);
+    if (!opened.ok()) co_return opened.status();
+    store = std::move(*opened);
+    auto resumed = ResumeOutbox(**state, *store);
+    if (!resumed.ok()) co_return resumed.status();
+    result.resumed = *resumed;
+  } else {
+    int64_t run_id = 0;
+    auto pending = (*state)->PendingOutbox(&run_id);
+    if (pending.ok() && !pending->empty()) {
+      Log(LogLevel::kWarning, "run " + std::to_string(run_id) +
+                                  " was interrupted; the next run "
+                                  "re-applies its " +
+                                  std::to_string(pending->size()) +
+                                  " journaled operations before this plan");
+    }
+  }
 
   auto cached = (*state)->LoadObjects();
   if (!cached.ok()) co_return cached.status();

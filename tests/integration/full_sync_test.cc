@@ -63,7 +63,7 @@ TEST(FullSync, StoreMatchesIndependentLdapsearch) {
 
   auto users = run.StoreObjects("users");
   EXPECT_EQ(Keys(users), dc.SearchGuids(People(), kUserFilter));
-  EXPECT_GE(users.size(), 1900u);
+  EXPECT_GE(users.size(), 1600u);
   auto groups = run.StoreObjects("groups");
   EXPECT_EQ(Keys(groups), dc.SearchGuids(Groups(), "(objectClass=group)"));
 
@@ -230,7 +230,8 @@ void ExpectCleanFailure(const SyncdRun& run, const std::string& message) {
   CommandResult r = run.Once();
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_NE(r.err.find(message), std::string::npos) << r.err;
-  EXPECT_EQ(FileDigest(run.state_path()).empty(), true) << "state created after: " << r.err;
+  EXPECT_EQ(FileDigest(run.state_path()), "") << "state created after: " << r.err;
+  EXPECT_EQ(FileDigest(run.store_path()), "") << "store created after: " << r.err;
 }
 
 TEST(FullSync, ErrorsAreClearAndChangeNothing) {
@@ -251,19 +252,18 @@ TEST(FullSync, ErrorsAreClearAndChangeNothing) {
   CommandResult r = wrong_password->Once();
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("Invalid credentials"), std::string::npos) << r.err;
-  EXPECT_EQ(FileDigest(wrong_password->store_path()).empty(), false)
-      << "the store is opened before the bind";
-  EXPECT_EQ(wrong_password->StoreObjects("users").size(), 0u);
+  EXPECT_EQ(FileDigest(wrong_password->store_path()), "");
+  EXPECT_EQ(FileDigest(wrong_password->state_path()), "");
   // Wrong CA: the system bundle does not hold the test domain's CA.
   auto wrong_ca = with("tls_ca_file = \"" + dc.Value("CA_FILE") + "\"",
                        "tls_ca_file = \"/etc/ssl/certs/ca-certificates.crt\"");
-  ExpectCleanFailure(*wrong_ca, "tls_ca_file");
+  ExpectCleanFailure(*wrong_ca, "TLS handshake failed");
   // Unreachable DC.
   auto unreachable = with("uris = [\"" + dc.Value("URI") + "\"]",
                           "uris = [\"ldaps://dc1.corp.example.com:1\"]\nconnect_timeout = 3");
   ExpectCleanFailure(*unreachable, "no domain controller could be reached");
   // Malformed config.
-  auto malformed = with("[scope]", "[scope]\nuser_bases = 42");
+  auto malformed = with("user_bases = [\"" + ou + "\"]", "user_bases = 42");
   CommandResult bad = malformed->Once();
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_NE(bad.err.find("scope.user_bases must be a string or an array of strings"),
@@ -352,7 +352,6 @@ TEST(FullSync, ReadCutShortDeletesNothing) {
   const std::string uris = "uris = [\"" + dc.Value("URI") + "\"]";
   config.replace(config.find(uris), uris.size(),
                  "uris = [\"ldaps://dc1.corp.example.com:" + std::to_string(proxy.port()) + "\"]");
-  config += "[safety]\nmax_deletes = -1\nmax_delete_percent = 100\n";
   run.WriteConfig(config);
   CommandResult r = run.Syncd("--once --json");
   EXPECT_EQ(r.exit_code, 2) << r.err << r.out;
