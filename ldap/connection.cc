@@ -253,6 +253,23 @@ Entry ParseEntry(LDAP* ld, LDAPMessage* msg) {
 
 }  // namespace
 
+Status PrepareKerberos(const std::string& keytab) {
+  if (keytab.empty()) return Status::Ok();
+  int fd = open(keytab.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return Status::InvalidArgument("source.keytab: cannot read " + keytab + ": " +
+                                   std::strerror(errno));
+  }
+  close(fd);
+  // MIT krb5 acquires (and renews) initial credentials from the client
+  // keytab when the cache is empty; the first keytab principal is the client.
+  if (setenv("KRB5_CLIENT_KTNAME", ("FILE:" + keytab).c_str(), 1) != 0 ||
+      setenv("KRB5CCNAME", "MEMORY:syncd", 1) != 0) {
+    return Status::Internal("cannot set the Kerberos environment");
+  }
+  return Status::Ok();
+}
+
 struct Connection::Impl {
   Impl(LdapHandle handle, const asio::any_io_executor& loop, int fd, std::chrono::seconds timeout)
       : ld(std::move(handle)), socket(loop, fd), timer(loop), operation_timeout(timeout) {}

@@ -24,6 +24,12 @@ namespace syncd::ldap {
 
 enum class AuthMethod { kSimple, kGssapi };
 
+// Points GSSAPI at `keytab` for initiator credentials, held in a private
+// in-memory credential cache so that the user's own cache is never touched.
+// An empty keytab keeps the default credential cache. Sets process
+// environment: call once, before any thread starts.
+Status PrepareKerberos(const std::string& keytab);
+
 struct ConnectOptions {
   std::vector<std::string> uris;  // tried in order; the first that binds wins
   AuthMethod auth = AuthMethod::kSimple;

@@ -85,7 +85,11 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
       [](const std::string& why) { Log(LogLevel::kWarning, why + "; trying the next URI"); });
   if (!connection.ok()) co_return connection.status();
   result.dc_uri = (*connection)->uri();
-  Log(LogLevel::kInfo, "connected to " + result.dc_uri);
+  Log(LogLevel::kInfo,
+      "connected to " + result.dc_uri +
+          ((*connection)->sasl_ssf() > 0
+               ? " (SASL security layer, SSF " + std::to_string((*connection)->sasl_ssf()) + ")"
+               : ""));
 
   ReadStats stats;
   auto read = co_await ReadDirectory(**connection, config, &stats);

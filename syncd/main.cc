@@ -116,6 +116,10 @@ int main(int argc, char** argv) {
     }
     return ShowStore(*config, what, group, effective, json);
   }
+  if (config->source.auth == syncd::ldap::AuthMethod::kGssapi) {
+    syncd::Status st = syncd::ldap::PrepareKerberos(config->source.keytab);
+    if (!st.ok()) return Fail(st);
+  }
   if (dry_run && once) {
     return Fail(syncd::Status::InvalidArgument("--dry-run and --once exclude each other"));
   }

@@ -11,12 +11,14 @@
 #include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
+#include <filesystem>
 #include <thread>
 
 #include "tests/integration/testbed.h"
 
 namespace syncd::testing {
 namespace {
+namespace fs = std::filesystem;
 
 class StopDcAtExit : public ::testing::Environment {
  public:
@@ -402,6 +404,55 @@ TEST(FullSync, KillDuringApplyThenRerunConvergesToAd) {
   EXPECT_EQ(Keys(run.StoreObjects("groups")), dc.SearchGuids(Groups(), "(objectClass=group)"));
   EXPECT_EQ(run.StoreMembers("Big Group").size(), 1600u);
   EXPECT_EQ(run.DryRunJson().exit_code, 0) << "converged: nothing left to do";
+}
+
+TEST(FullSync, GssapiBindWithKeytabNeedsNoPassword) {
+  TestDc& dc = TestDc::Get();
+  const std::string ou = dc.FreshOu("T-Kerberos");
+  dc.AddUser(ou, "Krb User", "krb.user");
+  // A service account with keys, exported to a keytab.
+  const std::string svc = "CN=svc-krb," + ou;
+  // unicodePwd is the quoted password in UTF-16LE.
+  std::string encoded =
+      RunCommand(
+          "python3 -c 'import base64; print(base64.b64encode(\"\\\"Svc-Krb-Pass-1!\\\"\"."
+          "encode(\"utf-16-le\")).decode(), end=\"\")'")
+          .out;
+  dc.Modify("dn: " + svc +
+            "\nchangetype: add\nobjectClass: user\nsAMAccountName: svc-krb\n"
+            "unicodePwd:: " +
+            encoded + "\nuserAccountControl: 66048\n");
+  SyncdRun run(OuScope(ou));
+  const std::string keytab = run.config_path() + ".keytab";
+  CommandResult exported = RunCommand(
+      ShellQuote(std::string(std::getenv("SYNCD_SOURCE_DIR")) + "/scripts/testdc.sh") + " keytab " +
+      ShellQuote(dc.dir()) + " svc-krb@CORP.EXAMPLE.COM " + ShellQuote(keytab));
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+
+  const std::string source = "[source]\nuris = [\"ldap://dc1.corp.example.com\"]\nbase_dn = \"" +
+                             dc.BaseDn() + "\"\nauth = \"gssapi\"\nkeytab = \"" + keytab + "\"\n";
+  std::string config = run.BaseConfig();
+  config.replace(0, config.find("[scope]"), source);
+  run.WriteConfig(config);
+  const std::string env = "KRB5_CONFIG=" + ShellQuote(dc.Value("KRB5_CONFIG")) + " ";
+  CommandResult r = RunCommand(env + ShellQuote(std::getenv("SYNCD_BINARY")) + " --config " +
+                               ShellQuote(run.config_path()) + " --once");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("connected to ldap://dc1.corp.example.com"), std::string::npos) << r.err;
+  EXPECT_EQ(run.StoreObjects("users").size(), 2u);
+
+  // A keytab that is not there: a clear error, nothing created.
+  std::string missing = config;
+  missing.replace(missing.find(keytab), keytab.size(), "/nonexistent/syncd.keytab");
+  run.WriteConfig(missing);
+  fs::remove(run.store_path());
+  fs::remove(run.state_path());
+  CommandResult bad = RunCommand(env + ShellQuote(std::getenv("SYNCD_BINARY")) + " --config " +
+                                 ShellQuote(run.config_path()) + " --once");
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("source.keytab: cannot read /nonexistent/syncd.keytab"), std::string::npos)
+      << bad.err;
+  EXPECT_EQ(FileDigest(run.state_path()), "");
 }
 
 }  // namespace
