@@ -20,23 +20,35 @@ int64_t Now() {
       .count();
 }
 
-// Applies `ops` as one store batch. On failure the batch is rolled back.
-Status ApplyBatch(IdentityStore& store, const std::vector<Operation>& ops) {
+}  // namespace
+
+Result<ApplyOutcome> ApplyBatch(IdentityStore& store, const std::vector<Operation>& ops) {
+  ApplyOutcome outcome;
   Status st = store.Begin();
   if (!st.ok()) return st;
   for (const auto& op : ops) {
     st = store.Apply(op);
-    if (!st.ok()) {
-      store.Rollback();
-      return st.WithContext(std::string(OpName(op.op)) + " " + KindName(op.kind) + " " +
-                            op.object.name);
+    if (st.ok()) {
+      outcome.applied.push_back(op);
+      continue;
     }
+    const std::string what = std::string(OpName(op.op)) + " " + KindName(op.kind) + " " +
+                             op.object.name + (op.member ? " member " + op.member->name : "");
+    // An object the store refuses is skipped and retried next run; anything
+    // else means the store itself failed, and the whole batch goes.
+    if (st.code() == Status::Code::kConflict || st.code() == Status::Code::kInvalidArgument ||
+        st.code() == Status::Code::kNotFound) {
+      outcome.failed.push_back({op, st.WithContext(what)});
+      continue;
+    }
+    store.Rollback();
+    return st.WithContext(what);
   }
-  return store.Commit();
+  st = store.Commit();
+  if (!st.ok()) return st;
+  return outcome;
 }
 
-// Finishes an interrupted run from its journal: the operations are
-// idempotent, so applying them again is safe whatever part landed before.
 Result<int> ResumeOutbox(StateDb& state, IdentityStore& store) {
   int64_t run_id = 0;
   auto pending = state.PendingOutbox(&run_id);
@@ -44,21 +56,45 @@ Result<int> ResumeOutbox(StateDb& state, IdentityStore& store) {
   if (pending->empty()) return 0;
   Log(LogLevel::kWarning, "run " + std::to_string(run_id) + " was interrupted; re-applying its " +
                               std::to_string(pending->size()) + " journaled operations");
-  Status st = ApplyBatch(store, *pending);
-  if (!st.ok()) return st.WithContext("resuming run " + std::to_string(run_id));
+  auto outcome = ApplyBatch(store, *pending);
+  if (!outcome.ok()) return outcome.status().WithContext("resuming run " + std::to_string(run_id));
+  for (const auto& [op, why] : outcome->failed) Log(LogLevel::kError, why.message());
   RunRecord record{run_id,
                    "full",
                    0,
                    Now(),
-                   "ok",
-                   {{"resumed", static_cast<int64_t>(pending->size())}},
+                   outcome->failed.empty() ? "ok" : "partial",
+                   {{"resumed", static_cast<int64_t>(outcome->applied.size())}},
                    "resumed after an interruption"};
-  st = state.CommitRun(record, *pending);
+  Status st = state.CommitRun(record, outcome->applied);
   if (!st.ok()) return st;
-  return static_cast<int>(pending->size());
+  return static_cast<int>(outcome->applied.size());
 }
 
-}  // namespace
+Result<ApplyOutcome> ApplyPlan(StateDb& state, IdentityStore& store,
+                               const std::vector<Operation>& ops, RunRecord record) {
+  // Journal first, then the store, then the state: see ResumeOutbox.
+  Status st = state.WriteOutbox(record.id, ops);
+  if (!st.ok()) return st;
+  auto outcome = ApplyBatch(store, ops);
+  record.finished_at = Now();
+  if (!outcome.ok()) {
+    record.outcome = "failed";
+    record.message = outcome.status().message();
+    // The batch rolled back: nothing of it landed, so the journal goes too.
+    Status cleared = state.CommitRun(record, {});
+    if (!cleared.ok()) Log(LogLevel::kError, cleared.message());
+    return outcome.status();
+  }
+  if (!outcome->failed.empty()) {
+    record.outcome = "partial";
+    record.counts["failed"] = static_cast<int64_t>(outcome->failed.size());
+    record.message = outcome->failed.front().second.message();
+  }
+  st = state.CommitRun(record, outcome->applied);
+  if (!st.ok()) return st;
+  return outcome;
+}
 
 asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_pool& workers,
                                            bool dry_run) {
@@ -142,22 +178,9 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
     record.message = result.plan.incomplete_reason;
   }
 
-  // Journal first, then the store, then the state: see ResumeOutbox.
-  Status st = (*state)->WriteOutbox(*run_id, result.plan.operations);
-  if (!st.ok()) co_return st;
-  st = ApplyBatch(*store, result.plan.operations);
-  if (!st.ok()) {
-    record.outcome = "failed";
-    record.finished_at = Now();
-    record.message = st.message();
-    // The batch rolled back: nothing of it landed, so the journal goes too.
-    Status cleared = (*state)->CommitRun(record, {});
-    if (!cleared.ok()) Log(LogLevel::kError, cleared.message());
-    co_return st;
-  }
-  record.finished_at = Now();
-  st = (*state)->CommitRun(record, result.plan.operations);
-  if (!st.ok()) co_return st;
+  auto outcome = ApplyPlan(**state, *store, result.plan.operations, record);
+  if (!outcome.ok()) co_return outcome.status();
+  result.failed = std::move(outcome->failed);
   co_return result;
 }
 

@@ -9,12 +9,22 @@
 
 #include "core/model.h"
 #include "core/status.h"
+#include "state/state_db.h"
+#include "store/identity_store.h"
 #include "syncd/config.h"
 
 namespace syncd {
 
+struct ApplyOutcome {
+  std::vector<Operation> applied;
+  // Operations the store refused for their object (a conflict with an object
+  // syncd does not own, a value it rejects); retried on the next run.
+  std::vector<std::pair<Operation, Status>> failed;
+};
+
 struct RunResult {
-  Plan plan;           // what was (or, in a dry run, would be) applied
+  Plan plan;  // what was (or, in a dry run, would be) applied
+  std::vector<std::pair<Operation, Status>> failed;
   int resumed = 0;     // operations re-applied from an interrupted run
   std::string dc_uri;  // the DC that answered
 };
@@ -24,6 +34,23 @@ struct RunResult {
 // failures) leave store and state as they were.
 boost::asio::awaitable<Result<RunResult>> RunOnce(const Config& config,
                                                   boost::asio::thread_pool& workers, bool dry_run);
+
+// Applies `ops` to the store as one batch. Operations the store refuses for
+// their object are skipped and reported; any other store failure rolls the
+// batch back and is returned.
+Result<ApplyOutcome> ApplyBatch(IdentityStore& store, const std::vector<Operation>& ops);
+
+// Journals `ops` in the state, applies them as one store batch, then records
+// what landed and finishes run `record.id` (from StateDb::BeginRun), in one
+// state transaction. After a crash anywhere in between, ResumeOutbox()
+// finishes the job.
+Result<ApplyOutcome> ApplyPlan(StateDb& state, IdentityStore& store,
+                               const std::vector<Operation>& ops, RunRecord record);
+
+// Finishes an interrupted run from its journal. The operations are
+// idempotent, so applying them again is safe whatever part landed before.
+// Returns how many were applied (0: nothing was pending).
+Result<int> ResumeOutbox(StateDb& state, IdentityStore& store);
 
 }  // namespace syncd
 

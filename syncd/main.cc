@@ -6,7 +6,8 @@
 //   syncd [--config F] store members GROUP [--effective] [--json]
 //
 // Exit status: 0 nothing (left) to do, 2 changes pending (a dry run with a
-// non-empty plan, or a run that held operations back), 1 error.
+// non-empty plan, or a run that held operations back), 1 error (including a
+// run where the store refused some operations; the rest applied).
 #include <CLI/CLI.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -58,6 +59,8 @@ int RunSync(const syncd::Config& config, bool dry_run, bool json) {
     syncd::PrintPlanText(std::cout, plan);
   }
   if (dry_run) return plan.empty() ? kExitNothingToDo : kExitPending;
+  for (const auto& [op, why] : result->failed) syncd::Log(syncd::LogLevel::kError, why.message());
+  if (!result->failed.empty()) return kExitError;
   return plan.held.empty() ? kExitNothingToDo : kExitPending;
 }
 

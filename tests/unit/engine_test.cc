@@ -1,0 +1,157 @@
+// The apply path against the real state and local store, with faults
+// injected through a store built on the real interface.
+#include "syncd/engine.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+
+namespace syncd {
+namespace {
+
+// Forwards to a real store; fails the Nth Apply (0-based) or Commit on demand.
+class FaultInjectingStore : public IdentityStore {
+ public:
+  explicit FaultInjectingStore(IdentityStore& real) : real_(real) {}
+  Status Begin() override { return real_.Begin(); }
+  Status Apply(const Operation& op) override {
+    if (applies_++ == fail_apply_at) return fail_with;
+    return real_.Apply(op);
+  }
+  Status Commit() override {
+    if (fail_commit) {
+      real_.Rollback();
+      return Status::Unavailable("disk full");
+    }
+    return real_.Commit();
+  }
+  void Rollback() override { real_.Rollback(); }
+
+  int fail_apply_at = -1;
+  Status fail_with = Status::Unavailable("store went away");
+  bool fail_commit = false;
+
+ private:
+  IdentityStore& real_;
+  int applies_ = 0;
+};
+
+SyncObject User(const std::string& guid, const std::string& name) {
+  SyncObject o;
+  o.kind = ObjectKind::kUser;
+  o.guid = guid;
+  o.external_id = "ext-" + guid;
+  o.name = name;
+  o.attributes = {{"userName", name}, {"active", "true"}};
+  return o;
+}
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/syncd-engine-test-XXXXXX";
+    dir_ = mkdtemp(pattern);
+    Reopen();
+    ops_ = {{OpType::kCreate, ObjectKind::kUser, User("1", "alice"), {}, {}},
+            {OpType::kCreate, ObjectKind::kUser, User("2", "bob"), {}, {}},
+            {OpType::kCreate, ObjectKind::kUser, User("3", "carol"), {}, {}}};
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  void Reopen() {
+    state_.reset();
+    store_.reset();
+    state_ = std::move(*StateDb::Open(dir_ + "/state.db"));
+    store_ = std::move(*LocalStore::Open(dir_ + "/store.db"));
+  }
+  RunRecord NewRun() { return {*state_->BeginRun("full", 1), "full", 1, 0, "ok", {}, ""}; }
+  size_t StoreUsers() { return store_->List(ObjectKind::kUser)->size(); }
+  size_t CachedObjects() { return state_->LoadObjects()->size(); }
+  size_t Pending() {
+    int64_t run = 0;
+    return state_->PendingOutbox(&run)->size();
+  }
+
+  std::string dir_;
+  std::unique_ptr<StateDb> state_;
+  std::unique_ptr<LocalStore> store_;
+  std::vector<Operation> ops_;
+};
+
+TEST_F(EngineTest, AppliesPlanToStoreAndState) {
+  auto outcome = ApplyPlan(*state_, *store_, ops_, NewRun());
+  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
+  EXPECT_EQ(outcome->applied.size(), 3u);
+  EXPECT_EQ(StoreUsers(), 3u);
+  EXPECT_EQ(CachedObjects(), 3u);
+  EXPECT_EQ(Pending(), 0u);
+  EXPECT_EQ(state_->RecentRuns(1)->front().outcome, "ok");
+}
+
+TEST_F(EngineTest, StoreFailureMidBatchLeavesStoreAndStateAsBefore) {
+  FaultInjectingStore faulty(*store_);
+  faulty.fail_apply_at = 1;
+  auto outcome = ApplyPlan(*state_, faulty, ops_, NewRun());
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_NE(outcome.status().message().find("create user bob"), std::string::npos)
+      << outcome.status().message();
+  EXPECT_EQ(StoreUsers(), 0u);
+  EXPECT_EQ(CachedObjects(), 0u);
+  EXPECT_EQ(Pending(), 0u) << "a rolled-back batch leaves no journal to replay";
+  EXPECT_EQ(state_->RecentRuns(1)->front().outcome, "failed");
+}
+
+TEST_F(EngineTest, FailedCommitLeavesStoreAndStateAsBefore) {
+  FaultInjectingStore faulty(*store_);
+  faulty.fail_commit = true;
+  EXPECT_FALSE(ApplyPlan(*state_, faulty, ops_, NewRun()).ok());
+  EXPECT_EQ(StoreUsers(), 0u);
+  EXPECT_EQ(CachedObjects(), 0u);
+}
+
+TEST_F(EngineTest, RefusedObjectIsSkippedAndTheRestApplies) {
+  FaultInjectingStore faulty(*store_);
+  faulty.fail_apply_at = 1;
+  faulty.fail_with = Status::Conflict("userName bob belongs to an object syncd did not create");
+  auto outcome = ApplyPlan(*state_, faulty, ops_, NewRun());
+  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
+  ASSERT_EQ(outcome->failed.size(), 1u);
+  EXPECT_EQ(outcome->failed[0].first.object.name, "bob");
+  EXPECT_EQ(StoreUsers(), 2u);
+  EXPECT_EQ(CachedObjects(), 2u) << "the state must not claim what the store refused";
+  EXPECT_EQ(state_->RecentRuns(1)->front().outcome, "partial");
+}
+
+// A crash after the store committed but before the state did: the journal
+// is replayed, the store is unchanged by the replay, and the state catches up.
+TEST_F(EngineTest, CrashBetweenStoreCommitAndStateCommitResumes) {
+  RunRecord run = NewRun();
+  ASSERT_TRUE(state_->WriteOutbox(run.id, ops_).ok());
+  ASSERT_TRUE(ApplyBatch(*store_, ops_).ok());
+  Reopen();  // the process died here
+  EXPECT_EQ(Pending(), 3u);
+  auto resumed = ResumeOutbox(*state_, *store_);
+  ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
+  EXPECT_EQ(*resumed, 3);
+  EXPECT_EQ(StoreUsers(), 3u);
+  EXPECT_EQ(CachedObjects(), 3u);
+  EXPECT_EQ(Pending(), 0u);
+  EXPECT_EQ(*ResumeOutbox(*state_, *store_), 0) << "nothing left to resume";
+}
+
+// A crash after journaling, before the store batch committed.
+TEST_F(EngineTest, CrashBeforeStoreCommitResumes) {
+  RunRecord run = NewRun();
+  ASSERT_TRUE(state_->WriteOutbox(run.id, ops_).ok());
+  ASSERT_TRUE(store_->Begin().ok());
+  ASSERT_TRUE(store_->Apply(ops_[0]).ok());
+  Reopen();  // died mid-batch: the store's transaction is gone
+  EXPECT_EQ(StoreUsers(), 0u);
+  ASSERT_TRUE(ResumeOutbox(*state_, *store_).ok());
+  EXPECT_EQ(StoreUsers(), 3u);
+  EXPECT_EQ(CachedObjects(), 3u);
+}
+
+}  // namespace
+}  // namespace syncd
