@@ -32,22 +32,7 @@ eval "$(scripts/testdc.sh env "$dc")"
 
 people="OU=People,OU=Sync,$BASE_DN"
 group_ou="OU=Groups,OU=Sync,$BASE_DN"
-cat >"$work/syncd.conf" <<CONF
-[source]
-uris = ["$URI"]
-base_dn = "$BASE_DN"
-bind_dn = "$BIND_DN"
-password_file = "$PASSWORD_FILE"
-tls_ca_file = "$CA_FILE"
-page_size = 500
-[scope]
-user_bases = ["$people"]
-group_bases = ["$group_ou"]
-[store]
-path = "$work/store.db"
-[state]
-path = "$work/state.db"
-CONF
+scripts/testdc.sh syncd-config "$dc" "$work" >"$work/syncd.conf"
 
 # The attributes syncd asks for (scope::SearchAttributes with the default mapping).
 user_attrs="objectGUID objectSid sIDHistory sAMAccountName userPrincipalName mail name primaryGroupID userAccountControl displayName givenName sn"

@@ -143,6 +143,22 @@ Status Statement::Run() {
   return row.ok() ? Status::Ok() : row.status();
 }
 
+Status Statement::ForEachRow(const std::function<Status(const Statement&)>& on_row) {
+  Status st;
+  for (;;) {
+    auto row = Step();
+    if (!row.ok()) {
+      st = row.status();
+      break;
+    }
+    if (!*row) break;
+    st = on_row(*this);
+    if (!st.ok()) break;
+  }
+  Reset();
+  return st;
+}
+
 void Statement::Reset() {
   sqlite3_reset(stmt_);
   sqlite3_clear_bindings(stmt_);

@@ -4,6 +4,7 @@
 #define SYNCD_CORE_SQLITE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -69,6 +70,13 @@ class Statement {
   Result<bool> Step();
   // Runs to completion (for statements that return no rows).
   Status Run();
+  // Steps through every remaining row and calls on_row for each, with this
+  // statement positioned on that row (on_row reads columns; it must not Step
+  // or Reset). Stops at the first non-ok Status, from on_row or from a Step,
+  // and returns it unchanged; returns Ok after the last row. Resets in every
+  // case (clearing the bindings, as Run does), so the statement can be bound
+  // and run again.
+  Status ForEachRow(const std::function<Status(const Statement&)>& on_row);
   void Reset();
 
   int64_t ColumnInt(int col) const;

@@ -20,9 +20,7 @@ syncd=build/syncd/syncd
 step "starting a throwaway Samba AD domain (CORP.EXAMPLE.COM) in $dir"
 [ -d "$dir/dc" ] && scripts/testdc.sh stop "$dir/dc" >/dev/null 2>&1 || true
 rm -rf "$dir" && mkdir -p "$dir"
-scripts/testdc.sh start "$dir/dc" >"$dir/dc.env"
-# shellcheck disable=SC1090
-source "$dir/dc.env"
+scripts/testdc.sh start "$dir/dc" >/dev/null
 scripts/gen-ldif.py --users 300 >"$dir/sample.ldif"
 scripts/testdc.sh load "$dir/dc" "$dir/sample.ldif"
 scripts/gen-ldif.py --users 300 --primary-group-pairs |
@@ -30,24 +28,7 @@ scripts/gen-ldif.py --users 300 --primary-group-pairs |
     scripts/testdc.sh set-primary-group "$dir/dc" "$user" "$group" >/dev/null
   done
 
-cat >"$dir/syncd.conf" <<CONF
-[source]
-uris = ["$URI"]
-base_dn = "$BASE_DN"
-bind_dn = "$BIND_DN"
-password_file = "$PASSWORD_FILE"
-tls_ca_file = "$CA_FILE"
-
-[scope]
-user_bases = ["OU=People,OU=Sync,$BASE_DN"]
-group_bases = ["OU=Groups,OU=Sync,$BASE_DN"]
-
-[store]
-path = "$dir/store.db"
-
-[state]
-path = "$dir/state.db"
-CONF
+scripts/testdc.sh syncd-config "$dir/dc" "$dir" >"$dir/syncd.conf"
 echo "config: $dir/syncd.conf"
 
 step "syncd --dry-run (first 40 lines; changes nothing)"

@@ -7,6 +7,7 @@
 #   testdc.sh ldap DIR TOOL [ARGS...]     run ldapsearch/ldapadd/ldapmodify/ldapdelete/ldapmodrdn
 #                                         over LDAPS as Administrator (CA verified)
 #   testdc.sh load DIR FILE.ldif          ldapadd FILE (stops at the first error), timed
+#   testdc.sh syncd-config DIR WORK       print a syncd.conf for the sample scope (store, state in WORK)
 #   testdc.sh set-primary-group DIR USER_DN GROUP_DN
 #                                         make GROUP the user's primaryGroupID (adds membership first)
 #   testdc.sh kinit DIR                   get a TGT for Administrator into DIR/krb5cc
@@ -311,6 +312,32 @@ cmd_kinit() {
   echo "testdc: TGT for Administrator@$REALM in FILE:$dir/krb5cc" >&2
 }
 
+cmd_syncd_config() {
+  [ $# -eq 2 ] || usage
+  local dir work
+  dir=$(absdir "$1")
+  work=$(absdir "$2")
+  cat <<CONF
+# syncd against the test DC in $dir, scoped to the sample data.
+[source]
+uris = ["$URI"]
+base_dn = "$BASE_DN"
+bind_dn = "$BIND_DN"
+password_file = "$dir/admin.pass"
+tls_ca_file = "$dir/private/tls/ca.pem"
+
+[scope]
+user_bases = ["OU=People,OU=Sync,$BASE_DN"]
+group_bases = ["OU=Groups,OU=Sync,$BASE_DN"]
+
+[store]
+path = "$work/store.db"
+
+[state]
+path = "$work/state.db"
+CONF
+}
+
 cmd_keytab() {
   [ $# -eq 3 ] || usage
   local dir
@@ -332,6 +359,7 @@ case $sub in
   set-primary-group) cmd_set_primary_group "$@" ;;
   kinit) cmd_kinit "$@" ;;
   keytab) cmd_keytab "$@" ;;
+  syncd-config) cmd_syncd_config "$@" ;;
   -h | --help | help) usage ;;
   *) usage ;;
 esac

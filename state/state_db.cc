@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string_view>
 #include <system_error>
@@ -127,6 +128,19 @@ Result<json::value> ParseJson(std::string_view text) {
   return value;
 }
 
+// ParseJson, then requires an object; `not_object` is the error otherwise.
+Result<json::object> ParseJsonObject(std::string_view text, const char* not_object) {
+  auto value = ParseJson(text);
+  if (!value.ok()) {
+    return value.status();
+  }
+  json::object* obj = value->if_object();
+  if (obj == nullptr) {
+    return Status::DataLoss(not_object);
+  }
+  return std::move(*obj);
+}
+
 json::object AttributesToJson(const Attributes& attributes) {
   json::object out;
   for (const auto& [name, value] : attributes) {
@@ -178,6 +192,27 @@ Status GetHex(const json::object& obj, std::string_view key, std::string* out) {
   return Status::Ok();
 }
 
+// Calls on_entry for each element of the array obj[key], in order, and stops
+// at and returns the first error; an absent key reads as an empty array.
+Status ForEachEntry(const json::object& obj, std::string_view key,
+                    const std::function<Status(const json::value&)>& on_entry) {
+  const json::value* v = obj.if_contains(key);
+  if (v == nullptr) {
+    return Status::Ok();
+  }
+  const json::array* arr = v->if_array();
+  if (arr == nullptr) {
+    return Status::DataLoss(std::string(key) + " is not an array");
+  }
+  for (const auto& entry : *arr) {
+    Status st = on_entry(entry);
+    if (!st.ok()) {
+      return st;
+    }
+  }
+  return Status::Ok();
+}
+
 json::object ObjectToJson(const SyncObject& o) {
   json::array sid_history;
   for (const auto& sid : o.sid_history) {
@@ -226,21 +261,15 @@ Status ObjectFromJson(const json::value& value, SyncObject* o) {
       return st;
     }
   }
-  if (const json::value* history = obj->if_contains("sid_history")) {
-    const json::array* arr = history->if_array();
-    if (arr == nullptr) {
-      return Status::DataLoss("sid_history is not an array");
+  return ForEachEntry(*obj, "sid_history", [&](const json::value& entry) {
+    const json::string* s = entry.if_string();
+    auto bytes = s ? FromHex(View(*s)) : std::nullopt;
+    if (!bytes) {
+      return Status::DataLoss("sid_history entry is not a hex string");
     }
-    for (const auto& entry : *arr) {
-      const json::string* s = entry.if_string();
-      auto bytes = s ? FromHex(View(*s)) : std::nullopt;
-      if (!bytes) {
-        return Status::DataLoss("sid_history entry is not a hex string");
-      }
-      o->sid_history.push_back(std::move(*bytes));
-    }
-  }
-  return Status::Ok();
+    o->sid_history.push_back(std::move(*bytes));
+    return Status::Ok();
+  });
 }
 
 std::string OperationToJson(const Operation& op) {
@@ -269,13 +298,9 @@ std::string OperationToJson(const Operation& op) {
 }
 
 Result<Operation> OperationFromJson(std::string_view text) {
-  auto value = ParseJson(text);
-  if (!value.ok()) {
-    return value.status();
-  }
-  const json::object* obj = value->if_object();
-  if (obj == nullptr) {
-    return Status::DataLoss("operation is not a JSON object");
+  auto obj = ParseJsonObject(text, "operation is not a JSON object");
+  if (!obj.ok()) {
+    return obj.status();
   }
   Operation op;
   std::string op_name;
@@ -305,31 +330,29 @@ Result<Operation> OperationFromJson(std::string_view text) {
   if (!st.ok()) {
     return st.WithContext("object");
   }
-  if (const json::value* changes = obj->if_contains("changes")) {
-    const json::array* arr = changes->if_array();
-    if (arr == nullptr) {
-      return Status::DataLoss("changes is not an array");
+  st = ForEachEntry(*obj, "changes", [&](const json::value& entry) {
+    const json::object* c = entry.if_object();
+    if (c == nullptr) {
+      return Status::DataLoss("change is not a JSON object");
     }
-    for (const auto& entry : *arr) {
-      const json::object* c = entry.if_object();
-      if (c == nullptr) {
-        return Status::DataLoss("change is not a JSON object");
+    AttributeChange change;
+    Status change_st = GetString(*c, "attribute", &change.attribute);
+    for (auto [key, field] : {std::pair{"old", &change.old_value}, {"new", &change.new_value}}) {
+      if (!change_st.ok()) {
+        break;
       }
-      AttributeChange change;
-      st = GetString(*c, "attribute", &change.attribute);
-      for (auto [key, field] : {std::pair{"old", &change.old_value}, {"new", &change.new_value}}) {
-        if (!st.ok()) {
-          break;
-        }
-        if (c->contains(key)) {
-          st = GetString(*c, key, &field->emplace());
-        }
+      if (c->contains(key)) {
+        change_st = GetString(*c, key, &field->emplace());
       }
-      if (!st.ok()) {
-        return st.WithContext("change");
-      }
-      op.changes.push_back(std::move(change));
     }
+    if (!change_st.ok()) {
+      return change_st.WithContext("change");
+    }
+    op.changes.push_back(std::move(change));
+    return Status::Ok();
+  });
+  if (!st.ok()) {
+    return st;
   }
   if (const json::value* member = obj->if_contains("member")) {
     st = ObjectFromJson(*member, &op.member.emplace());
@@ -353,13 +376,9 @@ Result<std::map<std::string, int64_t>> CountsFromJson(std::string_view text) {
   if (text.empty()) {
     return counts;
   }
-  auto value = ParseJson(text);
-  if (!value.ok()) {
-    return value.status();
-  }
-  const json::object* obj = value->if_object();
-  if (obj == nullptr) {
-    return Status::DataLoss("counts are not a JSON object");
+  auto obj = ParseJsonObject(text, "counts are not a JSON object");
+  if (!obj.ok()) {
+    return obj.status();
   }
   for (const auto& [name, v] : *obj) {
     json::error_code ec;
@@ -616,57 +635,50 @@ Result<std::vector<SyncObject>> StateDb::LoadObjects() {
   if (!stmt.ok()) {
     return impl_->Context(stmt.status());
   }
-  for (;;) {
-    auto row = stmt->Step();
-    if (!row.ok()) {
-      return impl_->Context(row.status());
-    }
-    if (!*row) {
-      break;
-    }
+  // Errors from a row name the object; Context adds the state file.
+  Status st = stmt->ForEachRow([&](const sql::Statement& row) {
     SyncObject o;
-    o.guid = stmt->ColumnBlob(0);
-    o.external_id = stmt->ColumnText(2);
-    std::string kind = stmt->ColumnText(1);
+    o.guid = row.ColumnBlob(0);
+    o.external_id = row.ColumnText(2);
+    std::string kind = row.ColumnText(1);
     auto parsed_kind = ParseKind(kind);
-    // Built only on error: this loop runs once per cached object.
-    auto where = [&] { return "state file " + impl_->path + ": object " + o.external_id; };
     if (!parsed_kind) {
-      return Status::DataLoss(where() + ": unknown kind '" + kind + "'");
+      return Status::DataLoss("object " + o.external_id + ": unknown kind '" + kind + "'");
     }
     o.kind = *parsed_kind;
-    o.name = stmt->ColumnText(3);
-    o.dn = stmt->ColumnText(4);
-    auto attributes = ParseJson(stmt->ColumnText(5));
-    Status st =
+    o.name = row.ColumnText(3);
+    o.dn = row.ColumnText(4);
+    auto attributes = ParseJson(row.ColumnText(5));
+    Status row_st =
         attributes.ok() ? AttributesFromJson(*attributes, &o.attributes) : attributes.status();
-    if (!st.ok()) {
-      return st.WithContext(where());
+    if (!row_st.ok()) {
+      return row_st.WithContext("object " + o.external_id);
     }
-    o.sid = stmt->ColumnBlob(6);
-    o.sam_account_name = stmt->ColumnText(7);
-    o.user_principal_name = stmt->ColumnText(8);
-    o.mail = stmt->ColumnText(9);
+    o.sid = row.ColumnBlob(6);
+    o.sam_account_name = row.ColumnText(7);
+    o.user_principal_name = row.ColumnText(8);
+    o.mail = row.ColumnText(9);
     by_guid.emplace(o.guid, objects.size());
     objects.push_back(std::move(o));
+    return Status::Ok();
+  });
+  if (!st.ok()) {
+    return impl_->Context(st);
   }
 
   auto history = db.Prepare("SELECT guid, sid FROM sid_history ORDER BY guid, seq");
   if (!history.ok()) {
     return impl_->Context(history.status());
   }
-  for (;;) {
-    auto row = history->Step();
-    if (!row.ok()) {
-      return impl_->Context(row.status());
-    }
-    if (!*row) {
-      break;
-    }
-    auto it = by_guid.find(history->ColumnBlob(0));
+  st = history->ForEachRow([&](const sql::Statement& row) {
+    auto it = by_guid.find(row.ColumnBlob(0));
     if (it != by_guid.end()) {
-      objects[it->second].sid_history.push_back(history->ColumnBlob(1));
+      objects[it->second].sid_history.push_back(row.ColumnBlob(1));
     }
+    return Status::Ok();
+  });
+  if (!st.ok()) {
+    return impl_->Context(st);
   }
   return objects;
 }
@@ -678,15 +690,12 @@ Result<std::vector<Membership>> StateDb::LoadMemberships() {
     return impl_->Context(stmt.status());
   }
   std::vector<Membership> memberships;
-  for (;;) {
-    auto row = stmt->Step();
-    if (!row.ok()) {
-      return impl_->Context(row.status());
-    }
-    if (!*row) {
-      break;
-    }
-    memberships.push_back({stmt->ColumnBlob(0), stmt->ColumnBlob(1)});
+  Status st = stmt->ForEachRow([&](const sql::Statement& row) {
+    memberships.push_back({row.ColumnBlob(0), row.ColumnBlob(1)});
+    return Status::Ok();
+  });
+  if (!st.ok()) {
+    return impl_->Context(st);
   }
   return memberships;
 }
@@ -782,21 +791,17 @@ Result<std::vector<Operation>> StateDb::PendingOutbox(int64_t* run_id) {
     return impl_->Context(stmt.status());
   }
   stmt->Bind(1, id);
-  for (;;) {
-    auto next = stmt->Step();
-    if (!next.ok()) {
-      return impl_->Context(next.status());
-    }
-    if (!*next) {
-      break;
-    }
-    auto op = OperationFromJson(stmt->ColumnText(1));
+  Status st = stmt->ForEachRow([&](const sql::Statement& entry) {
+    auto op = OperationFromJson(entry.ColumnText(1));
     if (!op.ok()) {
-      return op.status().WithContext("state file " + impl_->path + ": outbox of run " +
-                                     std::to_string(id) + ", entry " +
-                                     std::to_string(stmt->ColumnInt(0)));
+      return op.status().WithContext("outbox of run " + std::to_string(id) + ", entry " +
+                                     std::to_string(entry.ColumnInt(0)));
     }
     ops.push_back(std::move(op).value());
+    return Status::Ok();
+  });
+  if (!st.ok()) {
+    return impl_->Context(st);
   }
   if (run_id != nullptr) {
     *run_id = id;
@@ -853,28 +858,24 @@ Result<std::vector<RunRecord>> StateDb::RecentRuns(int limit) {
   }
   stmt->Bind(1, static_cast<int64_t>(limit));
   std::vector<RunRecord> runs;
-  for (;;) {
-    auto row = stmt->Step();
-    if (!row.ok()) {
-      return impl_->Context(row.status());
-    }
-    if (!*row) {
-      break;
-    }
+  Status st = stmt->ForEachRow([&](const sql::Statement& row) {
     RunRecord r;
-    r.id = stmt->ColumnInt(0);
-    r.kind = stmt->ColumnText(1);
-    r.started_at = stmt->ColumnInt(2);
-    r.finished_at = stmt->ColumnInt(3);  // NULL reads as 0: still running
-    r.outcome = stmt->ColumnText(4);
-    auto counts = CountsFromJson(stmt->ColumnText(5));
+    r.id = row.ColumnInt(0);
+    r.kind = row.ColumnText(1);
+    r.started_at = row.ColumnInt(2);
+    r.finished_at = row.ColumnInt(3);  // NULL reads as 0: still running
+    r.outcome = row.ColumnText(4);
+    auto counts = CountsFromJson(row.ColumnText(5));
     if (!counts.ok()) {
-      return counts.status().WithContext("state file " + impl_->path + ": run " +
-                                         std::to_string(r.id));
+      return counts.status().WithContext("run " + std::to_string(r.id));
     }
     r.counts = std::move(counts).value();
-    r.message = stmt->ColumnText(6);
+    r.message = row.ColumnText(6);
     runs.push_back(std::move(r));
+    return Status::Ok();
+  });
+  if (!st.ok()) {
+    return impl_->Context(st);
   }
   return runs;
 }

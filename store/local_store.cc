@@ -389,37 +389,34 @@ struct LocalStore::Impl {
       stmt->Bind(1, std::string_view(param));
     }
     std::vector<StoredObject> out;
-    for (;;) {
-      auto row = stmt->Step();
-      if (!row.ok()) {
-        return row.status();
-      }
-      if (!*row) {
-        break;
-      }
-      std::string external_id = stmt->ColumnText(0);
+    Status st = stmt->ForEachRow([&](const sql::Statement& row) {
+      std::string external_id = row.ColumnText(0);
       if (out.empty() || out.back().external_id != external_id) {
         StoredObject& o = out.emplace_back();
         o.kind = kind;
         o.external_id = std::move(external_id);
-        o.name = stmt->ColumnText(1);
-        o.managed = stmt->ColumnText(2) == kManagedBy;
+        o.name = row.ColumnText(1);
+        o.managed = row.ColumnText(2) == kManagedBy;
         o.attributes[std::string(user ? kUserNameAttr : kDisplayNameAttr)] = o.name;
         if (user) {
-          ReadColumn(*stmt, 5, kDisplayNameAttr, &o.attributes);
-          ReadColumn(*stmt, 6, kGivenNameAttr, &o.attributes);
-          ReadColumn(*stmt, 7, kFamilyNameAttr, &o.attributes);
-          ReadColumn(*stmt, 8, kEmailAttr, &o.attributes);
-          if (!stmt->ColumnIsNull(9)) {
-            o.attributes[std::string(kActiveAttr)] = stmt->ColumnInt(9) != 0 ? "true" : "false";
+          ReadColumn(row, 5, kDisplayNameAttr, &o.attributes);
+          ReadColumn(row, 6, kGivenNameAttr, &o.attributes);
+          ReadColumn(row, 7, kFamilyNameAttr, &o.attributes);
+          ReadColumn(row, 8, kEmailAttr, &o.attributes);
+          if (!row.ColumnIsNull(9)) {
+            o.attributes[std::string(kActiveAttr)] = row.ColumnInt(9) != 0 ? "true" : "false";
           }
         } else {
-          ReadColumn(*stmt, 5, kDescriptionAttr, &o.attributes);
+          ReadColumn(row, 5, kDescriptionAttr, &o.attributes);
         }
       }
-      if (!stmt->ColumnIsNull(3)) {
-        out.back().attributes[stmt->ColumnText(3)] = stmt->ColumnText(4);
+      if (!row.ColumnIsNull(3)) {
+        out.back().attributes[row.ColumnText(3)] = row.ColumnText(4);
       }
+      return Status::Ok();
+    });
+    if (!st.ok()) {
+      return st;
     }
     return out;
   }
@@ -531,15 +528,12 @@ Result<std::vector<StoredObject>> LocalStore::Members(const std::string& group, 
   }
   find->Bind(1, std::string_view(group));
   std::vector<std::string> matches;
-  for (;;) {
-    auto row = find->Step();
-    if (!row.ok()) {
-      return impl_->Context(row.status());
-    }
-    if (!*row) {
-      break;
-    }
-    matches.push_back(find->ColumnText(0));
+  Status st = find->ForEachRow([&](const sql::Statement& row) {
+    matches.push_back(row.ColumnText(0));
+    return Status::Ok();
+  });
+  if (!st.ok()) {
+    return impl_->Context(st);
   }
   if (matches.empty()) {
     return Status::NotFound("no group with displayName or externalId '" + group +

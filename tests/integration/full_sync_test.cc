@@ -63,11 +63,13 @@ TEST(FullSync, StoreMatchesIndependentLdapsearch) {
   CommandResult r = run.Once();
   ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
 
+  // Same objects by objectGUID, under the same names (userName is the UPN,
+  // a group's displayName its name, by the default mapping).
   auto users = run.StoreObjects("users");
-  EXPECT_EQ(Keys(users), dc.SearchGuids(People(), kUserFilter));
+  EXPECT_EQ(users, dc.SearchGuidMap(People(), kUserFilter, "userPrincipalName"));
   EXPECT_GE(users.size(), 1600u);
   auto groups = run.StoreObjects("groups");
-  EXPECT_EQ(Keys(groups), dc.SearchGuids(Groups(), "(objectClass=group)"));
+  EXPECT_EQ(groups, dc.SearchGuidMap(Groups(), "(objectClass=group)", "name"));
 
   // More than 1,500 members, read through the range loop.
   auto big = run.StoreMembers("Big Group");
@@ -404,6 +406,65 @@ TEST(FullSync, KillDuringApplyThenRerunConvergesToAd) {
   EXPECT_EQ(Keys(run.StoreObjects("groups")), dc.SearchGuids(Groups(), "(objectClass=group)"));
   EXPECT_EQ(run.StoreMembers("Big Group").size(), 1600u);
   EXPECT_EQ(run.DryRunJson().exit_code, 0) << "converged: nothing left to do";
+}
+
+TEST(FullSync, StartTlsOnPlainPortWithVerifiedCertificate) {
+  TestDc& dc = TestDc::Get();
+  const std::string ou = dc.FreshOu("T-StartTls");
+  dc.AddUser(ou, "Tls User", "tls.user");
+  SyncdRun run(OuScope(ou), "starttls = true\n");
+  std::string config = run.BaseConfig();
+  const std::string uris = "uris = [\"" + dc.Value("URI") + "\"]";
+  config.replace(config.find(uris), uris.size(), "uris = [\"ldap://dc1.corp.example.com\"]");
+  run.WriteConfig(config);
+  CommandResult r = run.Once();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(run.StoreObjects("users").size(), 1u);
+}
+
+TEST(FullSync, GroupBasedScopeSyncsListedGroupsAndNestedMembersOnly) {
+  TestDc& dc = TestDc::Get();
+  SyncdRun run(SampleScope() + "groups = [\"CN=Nest Level 1," + Groups() + "\"]\n");
+  ASSERT_EQ(run.Once().exit_code, 0);
+  auto groups = run.StoreObjects("groups");
+  std::set<std::string> names;
+  for (const auto& [id, name] : groups) names.insert(name);
+  EXPECT_EQ(names, (std::set<std::string>{"Nest Level 1", "Nest Level 2", "Nest Level 3"}));
+  // Every user in the store is an effective member of the listed group.
+  auto effective = run.StoreMembers("Nest Level 1", true);
+  auto users = run.StoreObjects("users");
+  EXPECT_FALSE(users.empty());
+  for (const auto& [id, name] : users) EXPECT_TRUE(effective.contains(id)) << name;
+  for (const auto& dn : dc.SearchValues("CN=Nest Level 3," + Groups(), "member")) {
+    EXPECT_TRUE(users.contains(GuidOf(dn))) << dn;
+  }
+}
+
+TEST(FullSync, ObjectTheStoreRefusesIsReportedAndTheRestApplies) {
+  TestDc& dc = TestDc::Get();
+  const std::string ou = dc.FreshOu("T-Conflict");
+  dc.AddUser(ou, "Taken User", "taken.user");
+  dc.AddUser(ou, "Free User", "free.user");
+  SyncdRun run(OuScope(ou));
+  CommandResult r = run.Once();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Someone replaces syncd's account with one of their own, same userName.
+  CommandResult owned =
+      RunCommand("sqlite3 " + ShellQuote(run.store_path()) +
+                 " \"DELETE FROM users WHERE user_name = 'taken.user@corp.example.com';"
+                 " INSERT INTO users (external_id, user_name, active) VALUES ('manual-1', "
+                 "'taken.user@corp.example.com', 1);\"");
+  ASSERT_EQ(owned.exit_code, 0) << owned.err;
+  // The state still says syncd created taken.user; make AD change both users.
+  for (const char* cn : {"Taken User", "Free User"}) {
+    dc.Modify("dn: CN=" + std::string(cn) + "," + ou +
+              "\nchangetype: modify\nreplace: sn\nsn: Changed\n");
+  }
+  CommandResult second = run.Once();
+  EXPECT_EQ(second.exit_code, 1) << second.err;
+  EXPECT_NE(second.err.find("taken.user@corp.example.com"), std::string::npos) << second.err;
+  auto plan = ParsePlan(run.DryRunJson());
+  EXPECT_EQ(plan.at("operations").as_array().size(), 1u) << "only the refused update remains";
 }
 
 TEST(FullSync, GssapiBindWithKeytabNeedsNoPassword) {

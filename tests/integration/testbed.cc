@@ -175,17 +175,38 @@ void TestDc::AddUser(const std::string& ou, const std::string& cn, const std::st
 }
 
 std::set<std::string> TestDc::SearchGuids(const std::string& base, const std::string& filter) {
+  std::set<std::string> guids;
+  for (const auto& [guid, value] : SearchGuidMap(base, filter, "objectGUID")) guids.insert(guid);
+  return guids;
+}
+
+std::map<std::string, std::string> TestDc::SearchGuidMap(const std::string& base,
+                                                         const std::string& filter,
+                                                         const std::string& attribute) {
   std::string out =
       Ldap("ldapsearch", "-LLL -o ldif-wrap=no -E pr=500/noprompt -b " + ShellQuote(base) + " " +
-                             ShellQuote(filter) + " objectGUID");
-  std::set<std::string> guids;
-  std::istringstream lines(out);
-  for (std::string line; std::getline(lines, line);) {
+                             ShellQuote(filter) + " objectGUID " + attribute);
+  std::map<std::string, std::string> result;
+  std::istringstream entries(out);
+  std::string guid, value;
+  auto flush = [&] {
+    if (!guid.empty()) result[guid] = value;
+    guid.clear();
+    value.clear();
+  };
+  for (std::string line; std::getline(entries, line);) {
+    if (line.rfind("dn:", 0) == 0) flush();
     if (line.rfind("objectGUID:: ", 0) == 0) {
-      guids.insert(ldap::GuidToString(Base64Decode(line.substr(13))).value_or("?"));
+      guid = ldap::GuidToString(Base64Decode(line.substr(13))).value_or("?");
+    }
+    if (value.empty() && line.rfind(attribute + ": ", 0) == 0) {
+      value = line.substr(attribute.size() + 2);
+    } else if (value.empty() && line.rfind(attribute + ":: ", 0) == 0) {
+      value = Base64Decode(line.substr(attribute.size() + 3));
     }
   }
-  return guids;
+  flush();
+  return result;
 }
 
 std::vector<std::string> TestDc::SearchValues(const std::string& dn, const std::string& attribute) {

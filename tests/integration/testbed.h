@@ -41,6 +41,10 @@ class TestDc {
                const std::string& extra_ldif = "");
   // objectGUIDs (dashed) of the entries the filter matches under base.
   std::set<std::string> SearchGuids(const std::string& base, const std::string& filter);
+  // objectGUID (dashed) -> the first value of `attribute`, same search.
+  std::map<std::string, std::string> SearchGuidMap(const std::string& base,
+                                                   const std::string& filter,
+                                                   const std::string& attribute);
   // The values of `attribute` (e.g. member) of one entry, ranged reads included.
   std::vector<std::string> SearchValues(const std::string& dn, const std::string& attribute);
 

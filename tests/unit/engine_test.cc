@@ -3,9 +3,8 @@
 #include "syncd/engine.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
-#include <filesystem>
+#include "tests/unit/test_util.h"
 
 namespace syncd {
 namespace {
@@ -50,20 +49,18 @@ SyncObject User(const std::string& guid, const std::string& name) {
 class EngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char pattern[] = "/tmp/syncd-engine-test-XXXXXX";
-    dir_ = mkdtemp(pattern);
+    ASSERT_FALSE(dir_.path().empty());
     Reopen();
     ops_ = {{OpType::kCreate, ObjectKind::kUser, User("1", "alice"), {}, {}},
             {OpType::kCreate, ObjectKind::kUser, User("2", "bob"), {}, {}},
             {OpType::kCreate, ObjectKind::kUser, User("3", "carol"), {}, {}}};
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   void Reopen() {
     state_.reset();
     store_.reset();
-    state_ = std::move(*StateDb::Open(dir_ + "/state.db"));
-    store_ = std::move(*LocalStore::Open(dir_ + "/store.db"));
+    state_ = std::move(*StateDb::Open(dir_.path() + "/state.db"));
+    store_ = std::move(*LocalStore::Open(dir_.path() + "/store.db"));
   }
   RunRecord NewRun() { return {*state_->BeginRun("full", 1), "full", 1, 0, "ok", {}, ""}; }
   size_t StoreUsers() { return store_->List(ObjectKind::kUser)->size(); }
@@ -73,7 +70,7 @@ class EngineTest : public ::testing::Test {
     return state_->PendingOutbox(&run)->size();
   }
 
-  std::string dir_;
+  testing::TempDir dir_{"syncd-engine-test"};  // outlives state_ and store_
   std::unique_ptr<StateDb> state_;
   std::unique_ptr<LocalStore> store_;
   std::vector<Operation> ops_;

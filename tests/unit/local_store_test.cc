@@ -2,16 +2,19 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "core/sqlite.h"
+#include "tests/unit/test_util.h"
 
 namespace syncd {
 namespace {
+
+using testing::MakeOp;
+using testing::MemberOp;
 
 SyncObject User(const std::string& id, const std::string& name, Attributes extra = {}) {
   SyncObject o;
@@ -32,20 +35,6 @@ SyncObject Group(const std::string& id, const std::string& name) {
   o.name = name;
   o.attributes = {{"displayName", name}};
   return o;
-}
-
-Operation Op(OpType type, const SyncObject& object) {
-  Operation op;
-  op.op = type;
-  op.kind = object.kind;
-  op.object = object;
-  return op;
-}
-
-Operation MemberOp(OpType type, const SyncObject& group, const SyncObject& member) {
-  Operation op = Op(type, group);
-  op.member = member;
-  return op;
 }
 
 // What a listing shows, comparable in one EXPECT_EQ.
@@ -71,18 +60,11 @@ std::vector<std::string> Names(const std::vector<StoredObject>& objects) {
 class LocalStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = "/tmp/syncd-store-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    path_ = dir_ + "/store.db";
+    ASSERT_FALSE(dir_.path().empty());
+    path_ = dir_.path() + "/store.db";
     auto store = LocalStore::Open(path_);
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     store_ = std::move(store).value();
-  }
-  void TearDown() override {
-    store_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
   }
 
   void Apply(const Operation& op) {
@@ -110,16 +92,9 @@ class LocalStoreTest : public ::testing::Test {
     ASSERT_TRUE(st.ok()) << st.ToString();
   }
 
-  int64_t RawCount(const std::string& sql) {
-    auto db = sql::Database::Open(path_, true);
-    EXPECT_TRUE(db.ok());
-    auto stmt = (*db)->Prepare(sql);
-    EXPECT_TRUE(stmt.ok());
-    EXPECT_TRUE(*stmt->Step());
-    return stmt->ColumnInt(0);
-  }
+  int64_t RawCount(const std::string& sql) { return testing::QueryInt(path_, sql); }
 
-  std::string dir_;
+  testing::TempDir dir_{"syncd-store-test"};  // outlives store_
   std::string path_;
   std::unique_ptr<LocalStore> store_;
 };
@@ -129,7 +104,7 @@ TEST_F(LocalStoreTest, CreateMapsAttributesToColumnsAndExtraJson) {
       {"displayName", "Jane Doe"},     {"givenName", "Jane"}, {"familyName", "Doe"},
       {"email", "jane@example.com"},   {"active", "false"},   {"department", "Sales"},
       {"odd \"key\"", "line\nbreak\\"}};
-  Apply(Op(OpType::kCreate, User("u1", "jdoe", attrs)));
+  Apply(MakeOp(OpType::kCreate, User("u1", "jdoe", attrs)));
   attrs["userName"] = "jdoe";
   EXPECT_EQ(ListRows(ObjectKind::kUser),
             (std::vector<Row>{{ObjectKind::kUser, "u1", "jdoe", attrs, true}}));
@@ -139,14 +114,14 @@ TEST_F(LocalStoreTest, CreateMapsAttributesToColumnsAndExtraJson) {
                      "AND managed_by = 'syncd' AND created_at IS NOT NULL"),
             1);
 
-  Apply(Op(OpType::kCreate, Group("g1", "Sales Team")));
+  Apply(MakeOp(OpType::kCreate, Group("g1", "Sales Team")));
   EXPECT_EQ(RawCount("SELECT COUNT(*) FROM groups WHERE display_name = 'Sales Team' "
                      "AND extra_attributes IS NULL"),
             1);
 }
 
 TEST_F(LocalStoreTest, InvalidActiveValueIsRejectedNamingTheUser) {
-  Status st = store_->Apply(Op(OpType::kCreate, User("u1", "jdoe", {{"active", "yes"}})));
+  Status st = store_->Apply(MakeOp(OpType::kCreate, User("u1", "jdoe", {{"active", "yes"}})));
   EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
   EXPECT_NE(st.message().find("jdoe"), std::string::npos) << st.message();
   EXPECT_TRUE(ListRows(ObjectKind::kUser).empty());
@@ -156,13 +131,13 @@ TEST_F(LocalStoreTest, ApplyingEachOperationTwiceEqualsApplyingItOnce) {
   SyncObject user = User("u1", "jdoe", {{"email", "j@example.com"}});
   SyncObject group = Group("g1", "Staff");
   SyncObject updated = User("u1", "jdoe", {{"email", "new@example.com"}});
-  const std::vector<Operation> ops = {Op(OpType::kCreate, user),
-                                      Op(OpType::kCreate, group),
+  const std::vector<Operation> ops = {MakeOp(OpType::kCreate, user),
+                                      MakeOp(OpType::kCreate, group),
                                       MemberOp(OpType::kAddMember, group, user),
-                                      Op(OpType::kUpdate, updated),
+                                      MakeOp(OpType::kUpdate, updated),
                                       MemberOp(OpType::kRemoveMember, group, user),
-                                      Op(OpType::kDelete, user),
-                                      Op(OpType::kDelete, group)};
+                                      MakeOp(OpType::kDelete, user),
+                                      MakeOp(OpType::kDelete, group)};
   for (const auto& op : ops) {
     SCOPED_TRACE(OpName(op.op));
     Apply(op);
@@ -182,40 +157,41 @@ TEST_F(LocalStoreTest, ApplyingEachOperationTwiceEqualsApplyingItOnce) {
 
 TEST_F(LocalStoreTest, ReapplyingUnchangedImageKeepsUpdatedAt) {
   SyncObject user = User("u1", "jdoe", {{"email", "j@example.com"}, {"department", "Ops"}});
-  Apply(Op(OpType::kCreate, user));
+  Apply(MakeOp(OpType::kCreate, user));
   RawExec("UPDATE users SET updated_at = '2000-01-01T00:00:00Z'");
-  Apply(Op(OpType::kUpdate, user));
+  Apply(MakeOp(OpType::kUpdate, user));
   EXPECT_EQ(RawCount("SELECT COUNT(*) FROM users WHERE updated_at = '2000-01-01T00:00:00Z'"), 1);
   user.attributes["department"] = "Sales";
-  Apply(Op(OpType::kUpdate, user));
+  Apply(MakeOp(OpType::kUpdate, user));
   EXPECT_EQ(RawCount("SELECT COUNT(*) FROM users WHERE updated_at = '2000-01-01T00:00:00Z'"), 0);
 }
 
 TEST_F(LocalStoreTest, OperationFailingHalfwayLeavesRowAndMembershipsIntact) {
   SyncObject group = Group("g1", "Staff");
   SyncObject user = User("u1", "jdoe");
-  Apply(Op(OpType::kCreate, group));
-  Apply(Op(OpType::kCreate, user));
+  Apply(MakeOp(OpType::kCreate, group));
+  Apply(MakeOp(OpType::kCreate, user));
   Apply(MemberOp(OpType::kAddMember, group, user));
   // Make the second statement of the delete (its memberships) fail.
   RawExec(
       "CREATE TRIGGER no_edge_delete BEFORE DELETE ON group_members "
       "BEGIN SELECT RAISE(ABORT, 'edge delete refused'); END");
-  EXPECT_FALSE(store_->Apply(Op(OpType::kDelete, user)).ok());
+  EXPECT_FALSE(store_->Apply(MakeOp(OpType::kDelete, user)).ok());
   EXPECT_EQ(Names(*store_->List(ObjectKind::kUser)), std::vector<std::string>{"user:jdoe"});
   EXPECT_EQ(MemberNames("Staff", false), std::vector<std::string>{"user:jdoe"});
 }
 
 TEST_F(LocalStoreTest, UpdateWritesTheFullNewImageDroppingAbsentAttributes) {
-  Apply(Op(OpType::kCreate, User("u1", "jdoe", {{"email", "j@example.com"}, {"title", "Dev"}})));
-  Apply(Op(OpType::kUpdate, User("u1", "john.doe", {{"displayName", "John"}})));
+  Apply(
+      MakeOp(OpType::kCreate, User("u1", "jdoe", {{"email", "j@example.com"}, {"title", "Dev"}})));
+  Apply(MakeOp(OpType::kUpdate, User("u1", "john.doe", {{"displayName", "John"}})));
   Attributes want = {{"userName", "john.doe"}, {"displayName", "John"}};
   EXPECT_EQ(ListRows(ObjectKind::kUser),
             (std::vector<Row>{{ObjectKind::kUser, "u1", "john.doe", want, true}}));
 }
 
 TEST_F(LocalStoreTest, UpdateOfMissingRowCreatesIt) {
-  Apply(Op(OpType::kUpdate, Group("g1", "Staff")));
+  Apply(MakeOp(OpType::kUpdate, Group("g1", "Staff")));
   EXPECT_EQ(Names(*store_->List(ObjectKind::kGroup)), std::vector<std::string>{"group:Staff"});
 }
 
@@ -224,7 +200,7 @@ TEST_F(LocalStoreTest, CreateAdoptsExistingRowManagedBySyncd) {
   RawExec(
       "INSERT INTO users (external_id, user_name, display_name, managed_by) "
       "VALUES ('u1', 'old-name', 'Old', 'syncd')");
-  Apply(Op(OpType::kCreate, User("u1", "jdoe", {{"displayName", "Jane"}})));
+  Apply(MakeOp(OpType::kCreate, User("u1", "jdoe", {{"displayName", "Jane"}})));
   Attributes want = {{"userName", "jdoe"}, {"displayName", "Jane"}};
   EXPECT_EQ(ListRows(ObjectKind::kUser),
             (std::vector<Row>{{ObjectKind::kUser, "u1", "jdoe", want, true}}));
@@ -238,11 +214,11 @@ TEST_F(LocalStoreTest, OperationsOnObjectsSyncdDidNotCreateAreConflicts) {
   SyncObject admin = User("u1", "admin");
   SyncObject root = User("u2", "root");
   SyncObject admins = Group("g1", "Admins");
-  for (const auto& op :
-       {Op(OpType::kCreate, admin), Op(OpType::kUpdate, admin), Op(OpType::kDelete, admin),
-        Op(OpType::kCreate, root), Op(OpType::kDelete, admins), Op(OpType::kUpdate, admins),
-        MemberOp(OpType::kAddMember, admins, root),
-        MemberOp(OpType::kRemoveMember, admins, root)}) {
+  for (const auto& op : {MakeOp(OpType::kCreate, admin), MakeOp(OpType::kUpdate, admin),
+                         MakeOp(OpType::kDelete, admin), MakeOp(OpType::kCreate, root),
+                         MakeOp(OpType::kDelete, admins), MakeOp(OpType::kUpdate, admins),
+                         MemberOp(OpType::kAddMember, admins, root),
+                         MemberOp(OpType::kRemoveMember, admins, root)}) {
     SCOPED_TRACE(std::string(OpName(op.op)) + " " + op.object.name);
     Status st = store_->Apply(op);
     EXPECT_EQ(st.code(), Status::Code::kConflict) << st.ToString();
@@ -261,8 +237,8 @@ TEST_F(LocalStoreTest, OperationsOnObjectsSyncdDidNotCreateAreConflicts) {
 }
 
 TEST_F(LocalStoreTest, CreateWhoseUserNameBelongsToAnotherObjectIsConflictNamingBoth) {
-  Apply(Op(OpType::kCreate, User("u1", "jdoe")));
-  Status st = store_->Apply(Op(OpType::kCreate, User("u2", "jdoe")));
+  Apply(MakeOp(OpType::kCreate, User("u1", "jdoe")));
+  Status st = store_->Apply(MakeOp(OpType::kCreate, User("u2", "jdoe")));
   EXPECT_EQ(st.code(), Status::Code::kConflict) << st.ToString();
   EXPECT_NE(st.message().find("u2"), std::string::npos) << st.message();
   EXPECT_NE(st.message().find("externalId u1"), std::string::npos) << st.message();
@@ -275,17 +251,17 @@ TEST_F(LocalStoreTest, DeleteRemovesRowAndItsMembershipsAsMemberAndAsGroup) {
   SyncObject a = User("u1", "a");
   SyncObject b = User("u2", "b");
   for (const auto& op :
-       {Op(OpType::kCreate, outer), Op(OpType::kCreate, inner), Op(OpType::kCreate, a),
-        Op(OpType::kCreate, b), MemberOp(OpType::kAddMember, outer, inner),
+       {MakeOp(OpType::kCreate, outer), MakeOp(OpType::kCreate, inner), MakeOp(OpType::kCreate, a),
+        MakeOp(OpType::kCreate, b), MemberOp(OpType::kAddMember, outer, inner),
         MemberOp(OpType::kAddMember, outer, a), MemberOp(OpType::kAddMember, inner, b)}) {
     Apply(op);
   }
-  Apply(Op(OpType::kDelete, inner));
+  Apply(MakeOp(OpType::kDelete, inner));
   EXPECT_EQ(RawCount("SELECT COUNT(*) FROM group_members WHERE group_external_id = 'g2' "
                      "OR member_external_id = 'g2'"),
             0);
   EXPECT_EQ(MemberNames("Outer", false), std::vector<std::string>{"user:a"});
-  Apply(Op(OpType::kDelete, a));
+  Apply(MakeOp(OpType::kDelete, a));
   EXPECT_EQ(RawCount("SELECT COUNT(*) FROM group_members"), 0);
   EXPECT_EQ(Names(*store_->List(ObjectKind::kUser)), std::vector<std::string>{"user:b"});
 }
@@ -294,8 +270,8 @@ TEST_F(LocalStoreTest, RollbackLeavesNothingAndCommitKeepsEverything) {
   SyncObject group = Group("g1", "Staff");
   SyncObject user = User("u1", "jdoe");
   ASSERT_TRUE(store_->Begin().ok());
-  Apply(Op(OpType::kCreate, group));
-  Apply(Op(OpType::kCreate, user));
+  Apply(MakeOp(OpType::kCreate, group));
+  Apply(MakeOp(OpType::kCreate, user));
   Apply(MemberOp(OpType::kAddMember, group, user));
   store_->Rollback();
   EXPECT_TRUE(ListRows(ObjectKind::kUser).empty());
@@ -303,8 +279,8 @@ TEST_F(LocalStoreTest, RollbackLeavesNothingAndCommitKeepsEverything) {
   EXPECT_EQ(RawCount("SELECT COUNT(*) FROM group_members"), 0);
 
   ASSERT_TRUE(store_->Begin().ok());
-  Apply(Op(OpType::kCreate, group));
-  Apply(Op(OpType::kCreate, user));
+  Apply(MakeOp(OpType::kCreate, group));
+  Apply(MakeOp(OpType::kCreate, user));
   Apply(MemberOp(OpType::kAddMember, group, user));
   ASSERT_TRUE(store_->Commit().ok());
   // Reopen to see what reached the file.
@@ -317,7 +293,7 @@ TEST_F(LocalStoreTest, RollbackLeavesNothingAndCommitKeepsEverything) {
 
 TEST_F(LocalStoreTest, FailedOperationInsideBatchIsUndoneAloneAndBatchCanCommit) {
   ASSERT_TRUE(store_->Begin().ok());
-  Apply(Op(OpType::kCreate, User("u1", "jdoe")));
+  Apply(MakeOp(OpType::kCreate, User("u1", "jdoe")));
   Status st =
       store_->Apply(MemberOp(OpType::kAddMember, Group("g9", "Ghosts"), User("u1", "jdoe")));
   EXPECT_EQ(st.code(), Status::Code::kNotFound);
@@ -327,7 +303,7 @@ TEST_F(LocalStoreTest, FailedOperationInsideBatchIsUndoneAloneAndBatchCanCommit)
 }
 
 TEST_F(LocalStoreTest, ApplyWithoutBeginAutocommits) {
-  Apply(Op(OpType::kCreate, User("u1", "jdoe")));
+  Apply(MakeOp(OpType::kCreate, User("u1", "jdoe")));
   EXPECT_EQ(RawCount("SELECT COUNT(*) FROM users"), 1);
 }
 
@@ -340,7 +316,7 @@ TEST_F(LocalStoreTest, EffectiveMembersFollowNestedGroupsAndTerminateOnCycle) {
   SyncObject ub = User("ub", "user-b");
   SyncObject uc = User("uc", "user-c");
   for (const auto& o : {a, b, c, ua, ub, uc}) {
-    Apply(Op(OpType::kCreate, o));
+    Apply(MakeOp(OpType::kCreate, o));
   }
   for (const auto& [g, m] : std::vector<std::pair<SyncObject, SyncObject>>{
            {a, b}, {b, c}, {c, a}, {a, ua}, {b, ub}, {c, uc}}) {
@@ -363,9 +339,9 @@ TEST_F(LocalStoreTest, EffectiveMembersFollowNestedGroupsAndTerminateOnCycle) {
 
 TEST_F(LocalStoreTest, MembersFindsGroupByDisplayNameOrExternalIdElseNotFound) {
   SyncObject group = Group("11111111-aaaa", "Staff");
-  Apply(Op(OpType::kCreate, group));
-  Apply(Op(OpType::kCreate, User("u2", "zed")));
-  Apply(Op(OpType::kCreate, User("u1", "amy")));
+  Apply(MakeOp(OpType::kCreate, group));
+  Apply(MakeOp(OpType::kCreate, User("u2", "zed")));
+  Apply(MakeOp(OpType::kCreate, User("u1", "amy")));
   Apply(MemberOp(OpType::kAddMember, group, User("u2", "zed")));
   Apply(MemberOp(OpType::kAddMember, group, User("u1", "amy")));
   const std::vector<std::string> want = {"user:amy", "user:zed"};
@@ -380,8 +356,8 @@ TEST_F(LocalStoreTest, MembersFindsGroupByDisplayNameOrExternalIdElseNotFound) {
 }
 
 TEST_F(LocalStoreTest, MembersOfAmbiguousDisplayNameAsksForExternalId) {
-  Apply(Op(OpType::kCreate, Group("g1", "Staff")));
-  Apply(Op(OpType::kCreate, Group("g2", "Staff")));
+  Apply(MakeOp(OpType::kCreate, Group("g1", "Staff")));
+  Apply(MakeOp(OpType::kCreate, Group("g2", "Staff")));
   auto members = store_->Members("Staff", false);
   ASSERT_FALSE(members.ok());
   EXPECT_EQ(members.status().code(), Status::Code::kInvalidArgument);
@@ -390,7 +366,7 @@ TEST_F(LocalStoreTest, MembersOfAmbiguousDisplayNameAsksForExternalId) {
 }
 
 TEST_F(LocalStoreTest, ReadOnlyOpenOfMissingFileIsErrorAndCreatesNothing) {
-  const std::string missing = dir_ + "/absent.db";
+  const std::string missing = dir_.path() + "/absent.db";
   auto store = LocalStore::Open(missing, /*read_only=*/true);
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), Status::Code::kNotFound);
@@ -399,17 +375,17 @@ TEST_F(LocalStoreTest, ReadOnlyOpenOfMissingFileIsErrorAndCreatesNothing) {
 }
 
 TEST_F(LocalStoreTest, ReadOnlyOpenListsButRefusesChanges) {
-  Apply(Op(OpType::kCreate, User("u1", "jdoe")));
+  Apply(MakeOp(OpType::kCreate, User("u1", "jdoe")));
   auto ro = LocalStore::Open(path_, /*read_only=*/true);
   ASSERT_TRUE(ro.ok()) << ro.status().ToString();
   EXPECT_EQ((*ro)->List(ObjectKind::kUser)->size(), 1U);
   EXPECT_FALSE((*ro)->Begin().ok());
-  EXPECT_FALSE((*ro)->Apply(Op(OpType::kDelete, User("u1", "jdoe"))).ok());
+  EXPECT_FALSE((*ro)->Apply(MakeOp(OpType::kDelete, User("u1", "jdoe"))).ok());
   EXPECT_EQ(RawCount("SELECT COUNT(*) FROM users"), 1);
 }
 
 TEST_F(LocalStoreTest, ReadOnlyOpenOfOlderSchemaAsksForARealRunFirst) {
-  const std::string old_path = dir_ + "/old.db";
+  const std::string old_path = dir_.path() + "/old.db";
   {
     auto db = sql::Database::Open(old_path, false);  // user_version 0
     ASSERT_TRUE(db.ok());
@@ -422,7 +398,7 @@ TEST_F(LocalStoreTest, ReadOnlyOpenOfOlderSchemaAsksForARealRunFirst) {
 }
 
 TEST_F(LocalStoreTest, ReopenKeepsDataAndDoesNotRemigrate) {
-  Apply(Op(OpType::kCreate, User("u1", "jdoe")));
+  Apply(MakeOp(OpType::kCreate, User("u1", "jdoe")));
   store_.reset();
   auto store = LocalStore::Open(path_);
   ASSERT_TRUE(store.ok()) << store.status().ToString();

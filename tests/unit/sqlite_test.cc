@@ -2,10 +2,10 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <filesystem>
 #include <string>
 #include <vector>
+
+#include "tests/unit/test_util.h"
 
 namespace syncd::sql {
 namespace {
@@ -13,17 +13,10 @@ namespace {
 class SqliteTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = "/tmp/syncd-sqlite-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    auto db = Database::Open(dir_ + "/test.db", /*read_only=*/false);
+    ASSERT_FALSE(dir_.path().empty());
+    auto db = Database::Open(dir_.path() + "/test.db", /*read_only=*/false);
     ASSERT_TRUE(db.ok()) << db.status().ToString();
     db_ = std::move(db).value();
-  }
-  void TearDown() override {
-    db_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
   }
 
   int64_t Count(const std::string& table) {
@@ -33,7 +26,7 @@ class SqliteTest : public ::testing::Test {
     return stmt->ColumnInt(0);
   }
 
-  std::string dir_;
+  testing::TempDir dir_{"syncd-sqlite-test"};  // outlives db_
   std::unique_ptr<Database> db_;
 };
 
@@ -71,6 +64,55 @@ TEST_F(SqliteTest, BoundParametersRoundTripBlobWithNulAndNonUtf8Text) {
   EXPECT_EQ(select->ColumnText(3), "x");
   EXPECT_FALSE(*select->Step());
   EXPECT_EQ(Count("t"), 2);  // the hostile string was data, not SQL
+}
+
+TEST_F(SqliteTest, ForEachRowVisitsRowsInOrderAndResetsForReuse) {
+  ASSERT_TRUE(db_->Exec("CREATE TABLE t (i INTEGER); INSERT INTO t VALUES (3), (1), (2);").ok());
+  auto select = db_->Prepare("SELECT i FROM t WHERE i >= ?1 ORDER BY i");
+  ASSERT_TRUE(select.ok());
+  std::vector<int64_t> seen;
+  auto collect = [&](const Statement& row) {
+    seen.push_back(row.ColumnInt(0));
+    return Status::Ok();
+  };
+  ASSERT_TRUE(select->Bind(1, int64_t{1}).ForEachRow(collect).ok());
+  EXPECT_EQ(seen, (std::vector<int64_t>{1, 2, 3}));
+  // Reset: the statement runs again from the start with new bindings.
+  seen.clear();
+  ASSERT_TRUE(select->Bind(1, int64_t{2}).ForEachRow(collect).ok());
+  EXPECT_EQ(seen, (std::vector<int64_t>{2, 3}));
+}
+
+TEST_F(SqliteTest, ForEachRowStopsAtAndReturnsTheFirstErrorFromOnRow) {
+  ASSERT_TRUE(db_->Exec("CREATE TABLE t (i INTEGER); INSERT INTO t VALUES (1), (2), (3);").ok());
+  auto select = db_->Prepare("SELECT i FROM t ORDER BY i");
+  ASSERT_TRUE(select.ok());
+  std::vector<int64_t> seen;
+  Status st = select->ForEachRow([&](const Statement& row) {
+    seen.push_back(row.ColumnInt(0));
+    return row.ColumnInt(0) == 2 ? Status::DataLoss("row 2 is bad") : Status::Ok();
+  });
+  EXPECT_EQ(st.code(), Status::Code::kDataLoss);
+  EXPECT_EQ(st.message(), "row 2 is bad");
+  EXPECT_EQ(seen, (std::vector<int64_t>{1, 2}));
+}
+
+TEST_F(SqliteTest, ForEachRowReturnsAStepError) {
+  ASSERT_TRUE(db_->Exec("CREATE TABLE t (i INTEGER); INSERT INTO t VALUES (1), (2), (3);").ok());
+  // abs() of the smallest integer overflows, so the third Step fails. Not
+  // constant and not sorted, so the first two rows come out before it.
+  auto select = db_->Prepare(
+      "SELECT CASE WHEN i < 3 THEN i ELSE abs(i - 3 - 9223372036854775807 - 1) END FROM t "
+      "ORDER BY rowid");
+  ASSERT_TRUE(select.ok());
+  std::vector<int64_t> seen;
+  Status st = select->ForEachRow([&](const Statement& row) {
+    seen.push_back(row.ColumnInt(0));
+    return Status::Ok();
+  });
+  EXPECT_EQ(st.code(), Status::Code::kInternal);
+  EXPECT_NE(st.message().find("overflow"), std::string::npos) << st.message();
+  EXPECT_EQ(seen, (std::vector<int64_t>{1, 2}));
 }
 
 TEST_F(SqliteTest, TransactionRollsBackOnScopeExitUnlessCommitted) {

@@ -2,7 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -10,9 +9,13 @@
 #include <vector>
 
 #include "core/sqlite.h"
+#include "tests/unit/test_util.h"
 
 namespace syncd {
 namespace {
+
+using testing::MakeOp;
+using testing::MemberOp;
 
 // Raw 16-byte GUID with NUL and high bytes, so that a text round trip would show.
 std::string Guid(char tag) {
@@ -60,31 +63,11 @@ void ExpectSameOperation(const Operation& got, const Operation& want) {
   }
 }
 
-Operation MakeOp(OpType type, const SyncObject& object) {
-  Operation op;
-  op.op = type;
-  op.kind = object.kind;
-  op.object = object;
-  return op;
-}
-
-Operation MemberOp(OpType type, const SyncObject& group, const SyncObject& member) {
-  Operation op = MakeOp(type, group);
-  op.member = member;
-  return op;
-}
-
 class StateDbTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = "/tmp/syncd-state-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    path_ = dir_ + "/state.db";
-  }
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
+    ASSERT_FALSE(dir_.path().empty());
+    path_ = dir_.path() + "/state.db";
   }
 
   std::unique_ptr<StateDb> OpenState(bool read_only = false) {
@@ -94,14 +77,7 @@ class StateDbTest : public ::testing::Test {
   }
 
   // Counts rows through a separate connection, to see what is on disk.
-  int64_t RawCount(const std::string& sql) {
-    auto db = sql::Database::Open(path_, /*read_only=*/true);
-    EXPECT_TRUE(db.ok());
-    auto stmt = (*db)->Prepare(sql);
-    EXPECT_TRUE(stmt.ok());
-    EXPECT_TRUE(*stmt->Step());
-    return stmt->ColumnInt(0);
-  }
+  int64_t RawCount(const std::string& sql) { return testing::QueryInt(path_, sql); }
 
   // Runs a whole run: begin, journal, commit.
   int64_t CommitOps(StateDb& db, const std::vector<Operation>& ops) {
@@ -118,7 +94,7 @@ class StateDbTest : public ::testing::Test {
     return *id;
   }
 
-  std::string dir_;
+  testing::TempDir dir_{"syncd-state-test"};
   std::string path_;
 };
 
@@ -340,7 +316,7 @@ TEST_F(StateDbTest, ReadOnlyOpenOfMissingPathIsEmptyAndWritesNoFile) {
     EXPECT_FALSE(db->BeginRun("full", 1).ok());
   }
   EXPECT_FALSE(std::filesystem::exists(path_));
-  EXPECT_TRUE(std::filesystem::is_empty(dir_));
+  EXPECT_TRUE(std::filesystem::is_empty(dir_.path()));
 }
 
 TEST_F(StateDbTest, ReadOnlyOpenOfExistingFileReadsItAndRefusesWrites) {

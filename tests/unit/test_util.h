@@ -2,13 +2,20 @@
 #ifndef SYNCD_TESTS_UNIT_TEST_UTIL_H_
 #define SYNCD_TESTS_UNIT_TEST_UTIL_H_
 
+#include <gtest/gtest.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
+#include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <system_error>
+
+#include "core/model.h"
+#include "core/sqlite.h"
 
 namespace syncd::testing {
 
@@ -27,6 +34,64 @@ inline std::string ReadTestData(const std::string& name) {
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+// A fresh directory under /tmp, removed with everything in it on
+// destruction. path() is empty if it could not be created; check that in
+// SetUp (ASSERT_FALSE(dir.path().empty())) before using it.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix = "syncd-test") {
+    std::string tmpl = "/tmp/" + prefix + "-XXXXXX";
+    if (mkdtemp(tmpl.data()) != nullptr) {
+      path_ = std::move(tmpl);
+    }
+  }
+  ~TempDir() {
+    if (!path_.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(path_, ec);
+    }
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// The first column of the first row of `sql`, read through a separate
+// read-only connection to the database at `path`: what is on disk.
+inline int64_t QueryInt(const std::string& path, const std::string& sql) {
+  auto db = sql::Database::Open(path, /*read_only=*/true);
+  EXPECT_TRUE(db.ok()) << db.status().ToString();
+  if (!db.ok()) {
+    return -1;
+  }
+  auto stmt = (*db)->Prepare(sql);
+  EXPECT_TRUE(stmt.ok()) << stmt.status().ToString();
+  if (!stmt.ok()) {
+    return -1;
+  }
+  auto row = stmt->Step();
+  EXPECT_TRUE(row.ok() && *row) << sql;
+  return row.ok() && *row ? stmt->ColumnInt(0) : -1;
+}
+
+inline Operation MakeOp(OpType type, const SyncObject& object) {
+  Operation op;
+  op.op = type;
+  op.kind = object.kind;
+  op.object = object;
+  return op;
+}
+
+inline Operation MemberOp(OpType type, const SyncObject& group, const SyncObject& member) {
+  Operation op = MakeOp(type, group);
+  op.member = member;
+  return op;
 }
 
 }  // namespace syncd::testing
