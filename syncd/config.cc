@@ -1,10 +1,14 @@
 #include "syncd/config.h"
 
+#include <sys/stat.h>
+
 #include <toml++/toml.h>
+
 #include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
+#include "syncd/log.h"
 
 namespace syncd {
 namespace {
@@ -310,6 +314,10 @@ Result<std::string> ReadSecretFile(const std::string& path, const std::string& k
   std::getline(in, line);
   if (!line.empty() && line.back() == '\r') line.pop_back();
   if (line.empty()) return Status::InvalidArgument(key + ": " + path + " is empty");
+  struct stat info {};
+  if (stat(path.c_str(), &info) == 0 && (info.st_mode & S_IROTH) != 0) {
+    Log(LogLevel::kWarning, key + ": " + path + " is readable by every user; make it mode 0600");
+  }
   return line;
 }
 

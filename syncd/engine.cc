@@ -111,6 +111,11 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   options.tls_ca_file = config.source.tls_ca_file;
   options.starttls = config.source.starttls;
   options.tls_verify = config.source.tls_verify;
+  if (!options.tls_verify) {
+    Log(LogLevel::kWarning,
+        "TLS certificate verification is off (source.tls_verify = false): anyone on the path "
+        "can impersonate the DC");
+  }
   options.connect_timeout = std::chrono::seconds(config.source.connect_timeout);
   options.operation_timeout = std::chrono::seconds(config.source.timeout);
 

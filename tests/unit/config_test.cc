@@ -1,6 +1,9 @@
 #include "syncd/config.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
 
 #include "tests/unit/test_util.h"
 
@@ -98,6 +101,41 @@ max_delete_percent = 5.5
   const auto& rules = config->mapping.rules(ObjectKind::kUser);
   EXPECT_EQ(rules.front().sources, std::vector<std::string>{"sAMAccountName"});
   EXPECT_EQ(rules.back().store_attribute, "department");
+}
+
+}  // namespace
+}  // namespace syncd
+
+namespace syncd {
+namespace {
+
+TEST(SecretFile, ReadsFirstLineAndWarnsWhenWorldReadable) {
+  testing::TempDir dir;
+  const std::string path = dir.path() + "/password";
+  std::ofstream(path) << "s3cret\r\nignored\n";
+  chmod(path.c_str(), 0644);
+  ::testing::internal::CaptureStderr();
+  auto secret = ReadSecretFile(path, "source.password_file");
+  std::string warnings = ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(secret.ok()) << secret.status().ToString();
+  EXPECT_EQ(*secret, "s3cret");
+  EXPECT_NE(warnings.find("readable by every user"), std::string::npos) << warnings;
+  EXPECT_EQ(warnings.find("s3cret"), std::string::npos) << "the secret must never be logged";
+
+  chmod(path.c_str(), 0600);
+  ::testing::internal::CaptureStderr();
+  ASSERT_TRUE(ReadSecretFile(path, "source.password_file").ok());
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
+}
+
+TEST(SecretFile, MissingAndEmptyFilesAreClearErrors) {
+  testing::TempDir dir;
+  auto missing = ReadSecretFile(dir.path() + "/nope", "source.password_file");
+  EXPECT_NE(missing.status().message().find("source.password_file: cannot read"),
+            std::string::npos);
+  std::ofstream(dir.path() + "/empty") << "";
+  auto empty = ReadSecretFile(dir.path() + "/empty", "source.password_file");
+  EXPECT_NE(empty.status().message().find("is empty"), std::string::npos);
 }
 
 }  // namespace
