@@ -64,7 +64,8 @@ struct Operation {
   OpType op = OpType::kCreate;
   ObjectKind kind = ObjectKind::kUser;   // of the object, or of the group for memberships
   SyncObject object;                     // create/update: the full new image; delete: the
-                                         // cached image; memberships: the group
+                                         // cached image; memberships: the group's
+                                         // identity (guid, kind, external_id, name)
   std::vector<AttributeChange> changes;  // update only
   std::optional<SyncObject> member;      // add-member / remove-member: the member
 };

@@ -24,7 +24,10 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path, bool r
   return database;
 }
 
-Database::~Database() { sqlite3_close_v2(db_); }
+Database::~Database() {
+  for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+  sqlite3_close_v2(db_);
+}
 
 Status Database::Exec(const std::string& sql) {
   char* err = nullptr;
@@ -43,6 +46,16 @@ Result<Statement> Database::Prepare(std::string_view sql) {
     return Status::Internal(path_ + ": cannot prepare statement: " + ErrorMessage());
   }
   return Statement(stmt, db_);
+}
+
+Result<Statement> Database::PrepareCached(std::string_view sql) {
+  auto it = cache_.find(sql);
+  if (it == cache_.end()) {
+    auto fresh = Prepare(sql);
+    if (!fresh.ok()) return fresh.status();
+    it = cache_.emplace(std::string(sql), std::exchange(fresh->stmt_, nullptr)).first;
+  }
+  return Statement(it->second, db_, /*owned=*/false);
 }
 
 Result<int> Database::UserVersion() {
@@ -84,18 +97,30 @@ std::string Database::ErrorMessage() const { return sqlite3_errmsg(db_); }
 int64_t Database::Changes() const { return sqlite3_changes64(db_); }
 
 Statement::Statement(Statement&& other) noexcept
-    : stmt_(std::exchange(other.stmt_, nullptr)), db_(other.db_) {}
+    : stmt_(std::exchange(other.stmt_, nullptr)), db_(other.db_), owned_(other.owned_) {}
 
 Statement& Statement::operator=(Statement&& other) noexcept {
   if (this != &other) {
-    sqlite3_finalize(stmt_);
+    Release();
     stmt_ = std::exchange(other.stmt_, nullptr);
     db_ = other.db_;
+    owned_ = other.owned_;
   }
   return *this;
 }
 
-Statement::~Statement() { sqlite3_finalize(stmt_); }
+Statement::~Statement() { Release(); }
+
+void Statement::Release() {
+  if (stmt_ == nullptr) return;
+  if (owned_) {
+    sqlite3_finalize(stmt_);
+  } else {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  stmt_ = nullptr;
+}
 
 Statement& Statement::Bind(int index, int64_t value) {
   sqlite3_bind_int64(stmt_, index, value);

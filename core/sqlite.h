@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,6 +33,11 @@ class Database {
   // Runs one or more statements that take no parameters (schema, pragmas).
   Status Exec(const std::string& sql);
   Result<Statement> Prepare(std::string_view sql);
+  // Like Prepare, for statements run once per object on hot paths: the
+  // compiled statement is kept and reused. The handle returned borrows it and
+  // resets it when destroyed. Precondition: at most one live handle per SQL
+  // text at a time.
+  Result<Statement> PrepareCached(std::string_view sql);
 
   // user_version pragma, used for schema migrations.
   Result<int> UserVersion();
@@ -49,6 +55,7 @@ class Database {
   Database(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   sqlite3* db_;
   std::string path_;
+  std::map<std::string, sqlite3_stmt*, std::less<>> cache_;
 };
 
 // A prepared statement. Bind indexes start at 1, column indexes at 0.
@@ -86,9 +93,12 @@ class Statement {
 
  private:
   friend class Database;
-  Statement(sqlite3_stmt* stmt, sqlite3* db) : stmt_(stmt), db_(db) {}
+  Statement(sqlite3_stmt* stmt, sqlite3* db, bool owned = true)
+      : stmt_(stmt), db_(db), owned_(owned) {}
+  void Release();  // finalizes an owned statement, resets a borrowed one
   sqlite3_stmt* stmt_;
   sqlite3* db_;
+  bool owned_;
 };
 
 // Scoped transaction: rolls back unless Commit() succeeded.

@@ -163,9 +163,9 @@ struct LocalStore::Impl {
 
   // The managed_by of the row with this external_id; nullopt if there is none.
   Result<std::optional<std::string>> ManagedBy(ObjectKind kind, const std::string& external_id) {
-    auto stmt = db->Prepare(kind == ObjectKind::kUser
-                                ? "SELECT managed_by FROM users WHERE external_id = ?1"
-                                : "SELECT managed_by FROM groups WHERE external_id = ?1");
+    auto stmt = db->PrepareCached(kind == ObjectKind::kUser
+                                      ? "SELECT managed_by FROM users WHERE external_id = ?1"
+                                      : "SELECT managed_by FROM groups WHERE external_id = ?1");
     if (!stmt.ok()) {
       return stmt.status();
     }
@@ -221,7 +221,7 @@ struct LocalStore::Impl {
   Status UpsertUser(const SyncObject& o) {
     // userName is unique; name the holder instead of surfacing a bare
     // constraint failure.
-    auto holder = db->Prepare(
+    auto holder = db->PrepareCached(
         "SELECT external_id, managed_by FROM users WHERE user_name = ?1 AND external_id <> ?2");
     if (!holder.ok()) {
       return holder.status();
@@ -251,7 +251,7 @@ struct LocalStore::Impl {
     }
     // The WHERE keeps updated_at unchanged when nothing changed, so applying
     // the same image twice leaves the row as applying it once.
-    auto stmt = db->Prepare(
+    auto stmt = db->PrepareCached(
         "INSERT INTO users (external_id, user_name, display_name, given_name, family_name, "
         "email, active, extra_attributes, managed_by, created_at, updated_at) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, " +
@@ -286,7 +286,7 @@ struct LocalStore::Impl {
   }
 
   Status UpsertGroup(const SyncObject& o) {
-    auto stmt = db->Prepare(
+    auto stmt = db->PrepareCached(
         "INSERT INTO groups (external_id, display_name, description, extra_attributes, "
         "managed_by, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, " +
         std::string(kNow) + ", " + std::string(kNow) +
@@ -317,7 +317,7 @@ struct LocalStore::Impl {
          {kind == ObjectKind::kUser ? "DELETE FROM users WHERE external_id = ?1"
                                     : "DELETE FROM groups WHERE external_id = ?1",
           "DELETE FROM group_members WHERE group_external_id = ?1 OR member_external_id = ?1"}) {
-      auto stmt = db->Prepare(text);
+      auto stmt = db->PrepareCached(text);
       if (!stmt.ok()) {
         return stmt.status();
       }
@@ -349,10 +349,11 @@ struct LocalStore::Impl {
                               Describe(ObjectKind::kGroup, op.object) +
                               ": the group is not in local store " + path);
     }
-    auto stmt = db->Prepare(add ? "INSERT OR IGNORE INTO group_members (group_external_id, "
-                                  "member_external_id) VALUES (?1, ?2)"
-                                : "DELETE FROM group_members WHERE group_external_id = ?1 AND "
-                                  "member_external_id = ?2");
+    auto stmt =
+        db->PrepareCached(add ? "INSERT OR IGNORE INTO group_members (group_external_id, "
+                                "member_external_id) VALUES (?1, ?2)"
+                              : "DELETE FROM group_members WHERE group_external_id = ?1 AND "
+                                "member_external_id = ?2");
     if (!stmt.ok()) {
       return stmt.status();
     }
@@ -482,17 +483,22 @@ Status LocalStore::Apply(const Operation& op) {
   auto& db = *impl_->db;
   // A savepoint makes each operation all-or-nothing, inside a batch or not: a
   // failed delete leaves neither the row gone nor its memberships.
-  Status st = db.Exec("SAVEPOINT apply_op");
+  // Run once per operation: reuse the compiled statements.
+  auto run = [&db](std::string_view sql) {
+    auto stmt = db.PrepareCached(sql);
+    return stmt.ok() ? stmt->Run() : stmt.status();
+  };
+  Status st = run("SAVEPOINT apply_op");
   if (!st.ok()) {
     return impl_->Context(st);
   }
   st = impl_->ApplyOne(op);
   if (!st.ok()) {
-    (void)db.Exec("ROLLBACK TO apply_op");
-    (void)db.Exec("RELEASE apply_op");
+    (void)run("ROLLBACK TO apply_op");
+    (void)run("RELEASE apply_op");
     return st.code() == Status::Code::kInternal ? impl_->Context(st) : st;
   }
-  st = db.Exec("RELEASE apply_op");
+  st = run("RELEASE apply_op");
   return impl_->Context(st);
 }
 

@@ -20,16 +20,39 @@ int64_t Now() {
       .count();
 }
 
+// The operations of `ops` that landed: all but the refused ones.
+std::vector<Operation> Landed(const std::vector<Operation>& ops, const ApplyOutcome& outcome) {
+  std::vector<Operation> landed;
+  landed.reserve(outcome.applied);
+  auto failed = outcome.failed_indexes.begin();
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (failed != outcome.failed_indexes.end() && *failed == i) {
+      ++failed;
+    } else {
+      landed.push_back(ops[i]);
+    }
+  }
+  return landed;
+}
+
+// Records what landed without copying the batch when all of it did.
+Status CommitLanded(StateDb& state, const RunRecord& record, const std::vector<Operation>& ops,
+                    const ApplyOutcome& outcome) {
+  if (outcome.failed.empty()) return state.CommitRun(record, ops);
+  return state.CommitRun(record, Landed(ops, outcome));
+}
+
 }  // namespace
 
 Result<ApplyOutcome> ApplyBatch(IdentityStore& store, const std::vector<Operation>& ops) {
   ApplyOutcome outcome;
   Status st = store.Begin();
   if (!st.ok()) return st;
-  for (const auto& op : ops) {
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const Operation& op = ops[i];
     st = store.Apply(op);
     if (st.ok()) {
-      outcome.applied.push_back(op);
+      ++outcome.applied;
       continue;
     }
     const std::string what = std::string(OpName(op.op)) + " " + KindName(op.kind) + " " +
@@ -39,6 +62,7 @@ Result<ApplyOutcome> ApplyBatch(IdentityStore& store, const std::vector<Operatio
     if (st.code() == Status::Code::kConflict || st.code() == Status::Code::kInvalidArgument ||
         st.code() == Status::Code::kNotFound) {
       outcome.failed.push_back({op, st.WithContext(what)});
+      outcome.failed_indexes.push_back(i);
       continue;
     }
     store.Rollback();
@@ -64,19 +88,22 @@ Result<int> ResumeOutbox(StateDb& state, IdentityStore& store) {
                    0,
                    Now(),
                    outcome->failed.empty() ? "ok" : "partial",
-                   {{"resumed", static_cast<int64_t>(outcome->applied.size())}},
+                   {{"resumed", static_cast<int64_t>(outcome->applied)}},
                    "resumed after an interruption"};
-  Status st = state.CommitRun(record, outcome->applied);
+  Status st = CommitLanded(state, record, *pending, *outcome);
   if (!st.ok()) return st;
-  return static_cast<int>(outcome->applied.size());
+  return static_cast<int>(outcome->applied);
 }
 
 Result<ApplyOutcome> ApplyPlan(StateDb& state, IdentityStore& store,
                                const std::vector<Operation>& ops, RunRecord record) {
   // Journal first, then the store, then the state: see ResumeOutbox.
+  PhaseTimer timer;
   Status st = state.WriteOutbox(record.id, ops);
   if (!st.ok()) return st;
+  Log(LogLevel::kDebug, "journaled in " + timer.Elapsed());
   auto outcome = ApplyBatch(store, ops);
+  Log(LogLevel::kDebug, "store batch done at " + timer.Elapsed());
   record.finished_at = Now();
   if (!outcome.ok()) {
     record.outcome = "failed";
@@ -91,7 +118,7 @@ Result<ApplyOutcome> ApplyPlan(StateDb& state, IdentityStore& store,
     record.counts["failed"] = static_cast<int64_t>(outcome->failed.size());
     record.message = outcome->failed.front().second.message();
   }
-  st = state.CommitRun(record, outcome->applied);
+  st = CommitLanded(state, record, ops, *outcome);
   if (!st.ok()) return st;
   return outcome;
 }
@@ -133,11 +160,13 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
                : ""));
 
   ReadStats stats;
+  PhaseTimer read_timer;
   auto read = co_await ReadDirectory(**connection, config, &stats);
   if (!read.ok()) co_return read.status();
   Log(LogLevel::kInfo, "read " + std::to_string(stats.entries) + " entries in " +
                            std::to_string(stats.pages) + " pages (" +
-                           std::to_string(stats.range_reads) + " range reads)");
+                           std::to_string(stats.range_reads) + " range reads) in " +
+                           read_timer.Elapsed());
 
   // State and store are opened only now: a run that cannot read AD leaves
   // no trace, not even an empty file.
@@ -167,7 +196,10 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   if (!cached.ok()) co_return cached.status();
   auto cached_memberships = (*state)->LoadMemberships();
   if (!cached_memberships.ok()) co_return cached_memberships.status();
-  result.plan = BuildPlan(*read, *cached, *cached_memberships, config.safety);
+  PhaseTimer plan_timer;
+  result.plan = BuildPlan(std::move(*read), *cached, *cached_memberships, config.safety);
+  Log(LogLevel::kDebug, "planned " + std::to_string(result.plan.operations.size()) +
+                            " operations in " + plan_timer.Elapsed());
   if (dry_run) co_return result;
 
   auto run_id = (*state)->BeginRun("full", started);
@@ -183,7 +215,9 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
     record.message = result.plan.incomplete_reason;
   }
 
+  PhaseTimer apply_timer;
   auto outcome = ApplyPlan(**state, *store, result.plan.operations, record);
+  Log(LogLevel::kDebug, "applied in " + apply_timer.Elapsed());
   if (!outcome.ok()) co_return outcome.status();
   result.failed = std::move(outcome->failed);
   co_return result;

@@ -16,10 +16,11 @@
 namespace syncd {
 
 struct ApplyOutcome {
-  std::vector<Operation> applied;
+  size_t applied = 0;
   // Operations the store refused for their object (a conflict with an object
   // syncd does not own, a value it rejects); retried on the next run.
   std::vector<std::pair<Operation, Status>> failed;
+  std::vector<size_t> failed_indexes;  // into the batch, ascending
 };
 
 struct RunResult {

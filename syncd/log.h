@@ -3,6 +3,8 @@
 #ifndef SYNCD_SYNCD_LOG_H_
 #define SYNCD_SYNCD_LOG_H_
 
+#include <chrono>
+#include <cstdio>
 #include <iostream>
 #include <string>
 
@@ -14,6 +16,31 @@ inline LogLevel& MinLogLevel() {
   static LogLevel level = LogLevel::kInfo;
   return level;
 }
+
+// The process's resident set, for debug logs.
+inline long ResidentMb() {
+  long pages = 0, resident = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    std::fclose(f);
+  }
+  return resident * 4096 / (1024 * 1024);
+}
+
+// Measures a phase for debug logs: "<what> took N ms".
+class PhaseTimer {
+ public:
+  PhaseTimer() : start_(std::chrono::steady_clock::now()) {}
+  std::string Elapsed() const {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - start_)
+                  .count();
+    return std::to_string(ms) + " ms (RSS " + std::to_string(ResidentMb()) + " MB)";
+  }
+
+ private:
+  std::chrono::steady_clock::time_point start_;
+};
 
 inline void Log(LogLevel level, const std::string& message) {
   if (level < MinLogLevel()) return;

@@ -1,8 +1,10 @@
 #include "syncd/planner.h"
 
 #include <algorithm>
+#include <iterator>
 #include <set>
 #include <sstream>
+#include <tuple>
 #include <unordered_map>
 
 namespace syncd {
@@ -46,10 +48,15 @@ std::vector<AttributeChange> AttributeChanges(const Attributes& before, const At
   return changes;
 }
 
-bool ByName(const Operation& a, const Operation& b) {
-  const std::string& am = a.member ? a.member->name : std::string();
-  const std::string& bm = b.member ? b.member->name : std::string();
-  return std::tie(a.object.name, a.object.guid, am) < std::tie(b.object.name, b.object.guid, bm);
+// Membership operations name their two ends; the stores and the state need
+// only the identity, and a large group has many of them.
+SyncObject IdentityOf(const SyncObject& o) {
+  SyncObject id;
+  id.guid = o.guid;
+  id.kind = o.kind;
+  id.external_id = o.external_id;
+  id.name = o.name;
+  return id;
 }
 
 int Rank(const Operation& op) {
@@ -68,6 +75,16 @@ int Rank(const Operation& op) {
   return 7;
 }
 
+bool Before(const Operation& a, const Operation& b) {
+  static const std::string kNone;
+  const std::string& am = a.member ? a.member->name : kNone;
+  const std::string& bm = b.member ? b.member->name : kNone;
+  const std::string& ag = a.member ? a.member->guid : kNone;
+  const std::string& bg = b.member ? b.member->guid : kNone;
+  return std::forward_as_tuple(Rank(a), a.object.name, a.object.guid, am, ag) <
+         std::forward_as_tuple(Rank(b), b.object.name, b.object.guid, bm, bg);
+}
+
 std::string Percent(double v) {
   std::ostringstream s;
   s << v;
@@ -76,54 +93,60 @@ std::string Percent(double v) {
 
 }  // namespace
 
-Plan BuildPlan(const ReadSnapshot& read, const std::vector<SyncObject>& cached,
+Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
                const std::vector<Membership>& cached_memberships, const SafetyConfig& safety) {
   Plan plan;
   plan.read_complete = read.complete;
   plan.incomplete_reason = read.incomplete_reason;
+  auto& desired = read.desired.objects;
 
   std::unordered_map<std::string, const SyncObject*> old_by_guid, new_by_guid;
   for (const auto& o : cached) old_by_guid[o.guid] = &o;
-  for (const auto& o : read.desired.objects) new_by_guid[o.guid] = &o;
+  for (const auto& o : desired) new_by_guid[o.guid] = &o;
+  std::vector<Operation> ops, deletes, removals;
+  ops.reserve(desired.size() + read.desired.memberships.size());
 
-  std::vector<Operation> ops, deletes;
-  for (const auto& o : read.desired.objects) {
+  // Memberships first, while the desired objects are still in place. An edge
+  // whose group or member goes away is removed by the delete itself, so it
+  // gets no operation of its own.
+  std::set<Membership> before(cached_memberships.begin(), cached_memberships.end());
+  for (const auto& m : read.desired.memberships) {
+    if (before.erase(m) != 0) continue;  // what remains in `before` is gone
+    ops.push_back({OpType::kAddMember,
+                   ObjectKind::kGroup,
+                   IdentityOf(*new_by_guid.at(m.group_guid)),
+                   {},
+                   IdentityOf(*new_by_guid.at(m.member_guid))});
+  }
+  for (const auto& m : before) {
+    auto group = new_by_guid.find(m.group_guid);
+    auto member = new_by_guid.find(m.member_guid);
+    if (group == new_by_guid.end() || member == new_by_guid.end()) continue;
+    removals.push_back({OpType::kRemoveMember,
+                        ObjectKind::kGroup,
+                        IdentityOf(*group->second),
+                        {},
+                        IdentityOf(*member->second)});
+  }
+  for (const auto& o : cached) {
+    if (!new_by_guid.contains(o.guid)) deletes.push_back({OpType::kDelete, o.kind, o, {}, {}});
+  }
+  // The desired images move into their operations: a full sync creates them all.
+  for (auto& o : desired) {
     auto it = old_by_guid.find(o.guid);
     if (it == old_by_guid.end()) {
-      ops.push_back({OpType::kCreate, o.kind, o, {}, std::nullopt});
+      ops.push_back({OpType::kCreate, o.kind, std::move(o), {}, std::nullopt});
       continue;
     }
     auto changes = AttributeChanges(it->second->attributes, o.attributes);
     auto keys = KeyChanges(*it->second, o);
     changes.insert(changes.end(), keys.begin(), keys.end());
-    if (it->second->kind != o.kind)
+    if (it->second->kind != o.kind) {
       changes.push_back({"kind", KindName(it->second->kind), KindName(o.kind)});
-    if (!changes.empty()) ops.push_back({OpType::kUpdate, o.kind, o, std::move(changes), {}});
-  }
-  for (const auto& o : cached) {
-    if (!new_by_guid.contains(o.guid)) deletes.push_back({OpType::kDelete, o.kind, o, {}, {}});
-  }
-
-  // Memberships. An edge whose group or member goes away is removed by the
-  // delete itself, so it gets no operation of its own.
-  std::set<Membership> before(cached_memberships.begin(), cached_memberships.end());
-  std::set<Membership> after(read.desired.memberships.begin(), read.desired.memberships.end());
-  std::vector<Operation> removals;
-  for (const auto& m : after) {
-    if (before.contains(m)) continue;
-    ops.push_back({OpType::kAddMember,
-                   ObjectKind::kGroup,
-                   *new_by_guid.at(m.group_guid),
-                   {},
-                   *new_by_guid.at(m.member_guid)});
-  }
-  for (const auto& m : before) {
-    if (after.contains(m)) continue;
-    auto group = new_by_guid.find(m.group_guid);
-    auto member = new_by_guid.find(m.member_guid);
-    if (group == new_by_guid.end() || member == new_by_guid.end()) continue;
-    removals.push_back(
-        {OpType::kRemoveMember, ObjectKind::kGroup, *group->second, {}, *member->second});
+    }
+    if (!changes.empty()) {
+      ops.push_back({OpType::kUpdate, o.kind, std::move(o), std::move(changes), {}});
+    }
   }
 
   auto hold_all = [&](std::vector<Operation>& list, const std::string& reason) {
@@ -136,7 +159,7 @@ Plan BuildPlan(const ReadSnapshot& read, const std::vector<SyncObject>& cached,
     hold_all(removals, reason);
     hold_all(deletes, reason);
   }
-  ops.insert(ops.end(), removals.begin(), removals.end());
+  std::move(removals.begin(), removals.end(), std::back_inserter(ops));
 
   // Deletion budget, per kind, against the number of that kind syncd holds.
   for (auto kind : {ObjectKind::kUser, ObjectKind::kGroup}) {
@@ -159,18 +182,14 @@ Plan BuildPlan(const ReadSnapshot& read, const std::vector<SyncObject>& cached,
       hold_all(of_kind, std::to_string(count) + " " + KindName(kind) +
                             " deletions exceed the deletion budget (" + why + ")");
     }
-    ops.insert(ops.end(), of_kind.begin(), of_kind.end());
+    std::move(of_kind.begin(), of_kind.end(), std::back_inserter(ops));
   }
 
-  std::stable_sort(ops.begin(), ops.end(), [](const Operation& a, const Operation& b) {
-    int ra = Rank(a), rb = Rank(b);
-    return ra != rb ? ra < rb : ByName(a, b);
+  // A total order (GUIDs break ties), so an in-place sort is deterministic.
+  std::sort(ops.begin(), ops.end(), Before);
+  std::sort(plan.held.begin(), plan.held.end(), [](const HeldOperation& a, const HeldOperation& b) {
+    return Before(a.operation, b.operation);
   });
-  std::stable_sort(plan.held.begin(), plan.held.end(),
-                   [](const HeldOperation& a, const HeldOperation& b) {
-                     int ra = Rank(a.operation), rb = Rank(b.operation);
-                     return ra != rb ? ra < rb : ByName(a.operation, b.operation);
-                   });
   plan.operations = std::move(ops);
   return plan;
 }

@@ -25,7 +25,7 @@ struct ReadSnapshot {
 // user deletes, group deletes; within each, by name then GUID. Deletions and
 // membership removals are held when the read was incomplete; deletions of a
 // kind are all held when they exceed that kind's budget.
-Plan BuildPlan(const ReadSnapshot& read, const std::vector<SyncObject>& cached,
+Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
                const std::vector<Membership>& cached_memberships, const SafetyConfig& safety);
 
 // Counts per "user"/"group"/"membership" and operation name, plus "held".

@@ -22,6 +22,8 @@ asio::awaitable<Result<ReadSnapshot>> ReadDirectory(ldap::Connection& connection
     request.filter = scope::SearchFilter(config.scope, kind);
     request.attributes = scope::SearchAttributes(config.mapping, kind);
     request.page_size = config.source.page_size;
+    // Only groups carry DN-valued attributes (member) worth resolving to GUIDs.
+    request.extended_dn = !is_user;
     if (!is_user) {
       for (auto& a : request.attributes) {
         if (a == "member") a = first_window.FirstRequest();
@@ -39,6 +41,8 @@ asio::awaitable<Result<ReadSnapshot>> ReadDirectory(ldap::Connection& connection
       stats->entries += outcome->entries;
       stats->pages += outcome->pages;
       if (!outcome->complete) mark_incomplete(outcome->incomplete_reason);
+      Log(LogLevel::kDebug, "searched " + base + ": " + std::to_string(outcome->entries) +
+                                " entries, " + std::to_string(stats->pages) + " pages so far");
     }
   }
 
@@ -63,7 +67,9 @@ asio::awaitable<Result<ReadSnapshot>> ReadDirectory(ldap::Connection& connection
         co_await ldap::CompleteRangedAttribute(group, "member", config.source.range_step, fetch);
     if (!st.ok()) mark_incomplete(group.dn + ": member: " + st.message());
   }
+  PhaseTimer scope_timer;
   snapshot.desired = scope::Evaluate(config.scope, config.mapping, users, groups);
+  Log(LogLevel::kDebug, "scope evaluated in " + scope_timer.Elapsed());
   for (const auto& warning : snapshot.desired.warnings) Log(LogLevel::kWarning, warning);
   co_return snapshot;
 }

@@ -79,7 +79,7 @@ class EngineTest : public ::testing::Test {
 TEST_F(EngineTest, AppliesPlanToStoreAndState) {
   auto outcome = ApplyPlan(*state_, *store_, ops_, NewRun());
   ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
-  EXPECT_EQ(outcome->applied.size(), 3u);
+  EXPECT_EQ(outcome->applied, 3u);
   EXPECT_EQ(StoreUsers(), 3u);
   EXPECT_EQ(CachedObjects(), 3u);
   EXPECT_EQ(Pending(), 0u);
