@@ -48,7 +48,7 @@ std::optional<RangeDescription> ParseRangeDescription(std::string_view descripti
   return out;
 }
 
-RangedValues::RangedValues(std::string attribute, uint32_t step)
+RangedValues::RangedValues(const std::string& attribute, uint32_t step)
     : attribute_(Lower(attribute)), step_(step) {}
 
 std::string RangedValues::FirstRequest() const {

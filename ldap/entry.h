@@ -42,7 +42,7 @@ std::optional<RangeDescription> ParseRangeDescription(std::string_view descripti
 // step == 0 asks for open-ended windows ("L-*") and lets the server cut them.
 class RangedValues {
  public:
-  RangedValues(std::string attribute, uint32_t step);
+  RangedValues(const std::string& attribute, uint32_t step);
 
   // Takes this attribute's values out of `entry` (plain or ranged). Fails
   // with kDataLoss if a window does not start where the last one ended.

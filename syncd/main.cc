@@ -37,7 +37,7 @@ int RunSync(const syncd::Config& config, bool dry_run, bool json) {
   boost::asio::thread_pool workers(2);
   syncd::Result<syncd::RunResult> result;
   boost::asio::co_spawn(loop, syncd::RunOnce(config, workers, dry_run),
-                        [&result](std::exception_ptr e, syncd::Result<syncd::RunResult> r) {
+                        [&result](const std::exception_ptr& e, syncd::Result<syncd::RunResult> r) {
                           if (e) {
                             try {
                               std::rethrow_exception(e);

@@ -289,8 +289,10 @@ class CuttingProxy {
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     addr.sin_port = 0;
-    bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    listen(listener_, 4);
+    if (bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        listen(listener_, 4) != 0) {
+      throw std::runtime_error("proxy cannot listen on loopback");
+    }
     socklen_t len = sizeof addr;
     getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
     port_ = ntohs(addr.sin_port);
@@ -351,7 +353,7 @@ TEST(FullSync, ReadCutShortDeletesNothing) {
   ASSERT_EQ(run.Once().exit_code, 0);
   const size_t before = run.StoreObjects("users").size();
 
-  CuttingProxy proxy(64 * 1024);  // past the TLS handshake and bind, mid-way through users
+  CuttingProxy proxy(size_t{64} * 1024);  // past the TLS handshake and bind, mid-way through users
   std::string config = run.BaseConfig();
   const std::string uris = "uris = [\"" + dc.Value("URI") + "\"]";
   config.replace(config.find(uris), uris.size(),

@@ -160,7 +160,7 @@ std::string TestDc::Ldap(const std::string& tool, const std::string& args,
 void TestDc::Modify(const std::string& ldif) { Ldap("ldapmodify", "", ldif); }
 
 std::string TestDc::FreshOu(const std::string& name) {
-  const std::string dn = "OU=" + name + "," + SyncOu();
+  std::string dn = "OU=" + name + "," + SyncOu();
   RunCommand(ShellQuote(SourceDir() + "/scripts/testdc.sh") + " ldap " + ShellQuote(dir_) +
              " ldapdelete -r " + ShellQuote(dn));
   Modify("dn: " + dn + "\nchangetype: add\nobjectClass: organizationalUnit\n");

@@ -12,9 +12,9 @@ namespace {
 const std::string kDomainSid = "S-1-5-21-100-200-300";
 
 std::string Guid(int n) {
-  char text[40];
-  std::snprintf(text, sizeof text, "00000000-0000-0000-0000-%012d", n);
-  return *ldap::GuidFromString(text);
+  std::string digits = std::to_string(n);
+  return *ldap::GuidFromString("00000000-0000-0000-0000-" + std::string(12 - digits.size(), '0') +
+                               digits);
 }
 
 std::string Sid(int rid) { return *ldap::SidFromString(kDomainSid + "-" + std::to_string(rid)); }
@@ -32,7 +32,7 @@ ldap::Entry User(int n, const std::string& sam, const std::string& ou = "People"
   return e;
 }
 
-ldap::Entry Group(int n, const std::string& name, std::vector<const ldap::Entry*> members) {
+ldap::Entry Group(int n, const std::string& name, const std::vector<const ldap::Entry*>& members) {
   ldap::Entry e;
   e.dn = "CN=" + name + ",OU=Groups,DC=corp";
   e.attributes["objectguid"] = {Guid(n)};
