@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Style checks: clang-format on every C++ file; clang-tidy (.clang-tidy) on
-# every .cc unless --format-only. Needs a configured build/ for clang-tidy.
+# every .cc unless --format-only. Needs a configured build dir for clang-tidy
+# (build/, or SYNCD_BUILD_DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mapfile -t files < <(git ls-files '*.h' '*.cc')
@@ -9,5 +10,6 @@ clang-format --dry-run --Werror "${files[@]}"
 echo "lint: clang-format clean (${#files[@]} files)"
 [ "${1:-}" = --format-only ] && exit 0
 mapfile -t sources < <(printf '%s\n' "${files[@]}" | grep '\.cc$' | grep -v '^ldap/asio_impl.cc$')
-printf '%s\n' "${sources[@]}" | xargs -P "$(nproc)" -n 4 clang-tidy -p build --quiet 2>/dev/null
+build_dir=${SYNCD_BUILD_DIR:-build}
+printf '%s\n' "${sources[@]}" | xargs -P "$(nproc)" -n 4 clang-tidy -p "$build_dir" --quiet 2>/dev/null
 echo "lint: clang-tidy clean (${#sources[@]} files)"
