@@ -36,14 +36,16 @@ set +e
 "$syncd" --config "$dir/syncd.conf" --dry-run >"$dir/plan.txt"
 rc=$?
 set -e
-head -n 40 "$dir/plan.txt"
+sed -n 1,40p "$dir/plan.txt"
 echo "... ($(wc -l <"$dir/plan.txt") lines in $dir/plan.txt; exit status $rc = changes pending)"
 
 step "syncd --once"
-"$syncd" --config "$dir/syncd.conf" --once | head -n 4
+"$syncd" --config "$dir/syncd.conf" --once >"$dir/applied.txt"
+head -n 4 "$dir/applied.txt"
 
 step "what landed: users (first 10 of $("$syncd" --config "$dir/syncd.conf" store users | wc -l))"
-"$syncd" --config "$dir/syncd.conf" store users | head -n 10
+"$syncd" --config "$dir/syncd.conf" store users >"$dir/users.txt"
+sed -n 1,10p "$dir/users.txt"
 step "groups"
 "$syncd" --config "$dir/syncd.conf" store groups
 step "effective members of 'Nest Level 1' (through nested groups)"

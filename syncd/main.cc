@@ -55,8 +55,7 @@ int RunSync(const syncd::Config& config, bool dry_run, bool json) {
   if (json) {
     syncd::PrintPlanJson(std::cout, plan);
   } else {
-    if (!dry_run) std::cout << "applied:\n";
-    syncd::PrintPlanText(std::cout, plan);
+    syncd::PrintPlanText(std::cout, plan, /*applied=*/!dry_run);
   }
   if (dry_run) return plan.empty() ? kExitNothingToDo : kExitPending;
   for (const auto& [op, why] : result->failed) syncd::Log(syncd::LogLevel::kError, why.message());

@@ -72,17 +72,21 @@ json::object OperationJson(const Operation& op) {
 
 }  // namespace
 
-void PrintPlanText(std::ostream& out, const Plan& plan) {
+void PrintPlanText(std::ostream& out, const Plan& plan, bool applied) {
   auto summary = Summarize(plan);
+  auto verb = [applied](const char* base, const char* done) {
+    return std::string(applied ? " " : " to ") + (applied ? done : base);
+  };
   for (const char* kind : {"user", "group"}) {
     auto& s = summary[kind];
-    out << kind << "s: " << s["create"] << " to create, " << s["update"] << " to update, "
-        << s["delete"] << " to delete"
+    out << kind << "s: " << s["create"] << verb("create", "created") << ", " << s["update"]
+        << verb("update", "updated") << ", " << s["delete"] << verb("delete", "deleted")
         << (s["held"] ? ", " + std::to_string(s["held"]) + " held" : "") << "\n";
   }
   auto& m = summary["membership"];
-  out << "memberships: " << m["add-member"] << " to add, " << m["remove-member"] << " to remove"
-      << (m["held"] ? ", " + std::to_string(m["held"]) + " held" : "") << "\n";
+  out << "memberships: " << m["add-member"] << verb("add", "added") << ", " << m["remove-member"]
+      << verb("remove", "removed") << (m["held"] ? ", " + std::to_string(m["held"]) + " held" : "")
+      << "\n";
   if (!plan.read_complete) out << "read incomplete: " << plan.incomplete_reason << "\n";
   for (const auto& op : plan.operations) out << "  " << Sigil(op.op) << " " << Describe(op) << "\n";
   for (const auto& held : plan.held) {

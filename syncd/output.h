@@ -12,7 +12,8 @@ namespace syncd {
 
 // A summary line per object type, then one line per operation, then the
 // held operations with their reasons.
-void PrintPlanText(std::ostream& out, const Plan& plan);
+// applied: word the summary for a plan that was applied ("3 created").
+void PrintPlanText(std::ostream& out, const Plan& plan, bool applied = false);
 
 // {"operations": [...], "held": [...], "summary": {...}, "readComplete": bool}
 void PrintPlanJson(std::ostream& out, const Plan& plan);
