@@ -205,9 +205,13 @@ bool DnIsWithin(std::string_view dn, std::string_view base) {
   if (d.size() < b.size()) return false;
   if (d.compare(d.size() - b.size(), b.size(), b) != 0) return false;
   if (d.size() == b.size()) return true;
-  // The character before the suffix must be an unescaped RDN separator.
+  // The character before the suffix must be an unescaped RDN separator: a
+  // comma preceded by an even number of backslashes.
   size_t sep = d.size() - b.size() - 1;
-  return d[sep] == ',' && (sep == 0 || d[sep - 1] != '\\');
+  if (d[sep] != ',') return false;
+  size_t backslashes = 0;
+  while (backslashes < sep && d[sep - 1 - backslashes] == '\\') ++backslashes;
+  return backslashes % 2 == 0;
 }
 
 bool IsValidUtf8(std::string_view text) {

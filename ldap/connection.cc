@@ -202,7 +202,9 @@ Result<BoundHandle> ConnectAndBind(const std::string& uri, const ConnectOptions&
       std::string msg = uri + ": GSSAPI bind failed: " + Describe(raw, rc) +
                         " [check the keytab or credential cache, krb5.conf and that the URI "
                         "names the DC by its host name]";
-      if (IsAuthFailure(rc) || rc == LDAP_LOCAL_ERROR) return Status::PermissionDenied(msg);
+      // LDAP_LOCAL_ERROR (no ticket for this DC's SPN, clock skew with it) is
+      // about this DC: the next one may work.
+      if (IsAuthFailure(rc)) return Status::PermissionDenied(msg);
       return Status::Unavailable(msg);
     }
     ber_len_t ssf = 0;
@@ -278,6 +280,7 @@ struct Connection::Impl {
   // The next message of operation `msgid`. libldap may already hold buffered
   // messages (TLS, SASL layers), so poll it before waiting on the socket.
   asio::awaitable<Result<MessagePtr>> NextMessage(int msgid) {
+    bool repolled = false;
     for (;;) {
       timeval zero{0, 0};
       LDAPMessage* raw = nullptr;
@@ -288,6 +291,16 @@ struct Connection::Impl {
         ldap_get_option(ld.get(), LDAP_OPT_RESULT_CODE, &rc);
         co_return Status::Unavailable("connection lost: " + Describe(ld.get(), rc));
       }
+      // ldap_result() reads one PDU per call; a discarded one (a late reply to
+      // an abandoned request) returns 0 with ours still buffered.
+      // Poll again once, not in a loop, in case the buffer holds a partial PDU.
+      Sockbuf* sb = nullptr;
+      if (!repolled && ldap_get_option(ld.get(), LDAP_OPT_SOCKBUF, &sb) == LDAP_OPT_SUCCESS &&
+          sb != nullptr && ber_sockbuf_ctrl(sb, LBER_SB_OPT_DATA_READY, nullptr) > 0) {
+        repolled = true;
+        continue;
+      }
+      repolled = false;
       timer.expires_after(operation_timeout);
       auto which = co_await (socket.async_wait(asio::posix::descriptor_base::wait_read,
                                                asio::as_tuple(asio::use_awaitable)) ||

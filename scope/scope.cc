@@ -53,7 +53,11 @@ class Evaluator {
     std::unordered_set<std::string> in_scope = SelectInScope();
     for (const Candidate& c : candidates_) {
       if (!in_scope.contains(c.guid)) continue;
-      if (auto object = Map(c)) result_.objects.push_back(std::move(*object));
+      if (auto object = Map(c)) {
+        result_.objects.push_back(std::move(*object));
+      } else {
+        result_.skipped.push_back(c.guid);
+      }
     }
     std::unordered_set<std::string> mapped;
     for (const auto& o : result_.objects) mapped.insert(o.guid);
@@ -147,8 +151,9 @@ class Evaluator {
         }
       }
       if (!found) {
-        result_.warnings.push_back("scope group " + wanted +
-                                   " was not found under the group bases");
+        const std::string why = "scope group " + wanted + " was not found under the group bases";
+        result_.warnings.push_back(why);
+        if (result_.incomplete_reason.empty()) result_.incomplete_reason = why;
       }
     }
     // Breadth-first through nested groups; `selected` also stops cycles.

@@ -78,6 +78,12 @@ struct ScopeResult {
   std::vector<SyncObject> objects;      // sorted by kind, then name
   std::vector<Membership> memberships;  // sorted, both ends in scope
   std::vector<std::string> warnings;    // objects or values skipped, and why
+  // Raw GUIDs of objects read but left unmapped (see warnings): they are
+  // still in AD, so their absence must not delete them.
+  std::vector<std::string> skipped;
+  // Non-empty when the scope could not be evaluated in full (a configured
+  // scope group was not found): no deletion may follow from it.
+  std::string incomplete_reason;
 };
 
 // Evaluates the scope over entries read from the directory. Entries must

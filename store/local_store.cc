@@ -349,6 +349,19 @@ struct LocalStore::Impl {
                               Describe(ObjectKind::kGroup, op.object) +
                               ": the group is not in local store " + path);
     }
+    if (add) {
+      // An edge to an object the store lacks (its create was refused) would
+      // outlive it: nothing would ever delete it.
+      auto member = ManagedBy(op.member->kind, op.member->external_id);
+      if (!member.ok()) {
+        return member.status();
+      }
+      if (!member->has_value()) {
+        return Status::NotFound("cannot add " + Describe(op.member->kind, *op.member) + " to " +
+                                Describe(ObjectKind::kGroup, op.object) +
+                                ": the member is not in local store " + path);
+      }
+    }
     auto stmt =
         db->PrepareCached(add ? "INSERT OR IGNORE INTO group_members (group_external_id, "
                                 "member_external_id) VALUES (?1, ?2)"

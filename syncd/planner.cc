@@ -6,6 +6,7 @@
 #include <sstream>
 #include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace syncd {
 namespace {
@@ -128,8 +129,16 @@ Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
                         {},
                         IdentityOf(*member->second)});
   }
+  std::unordered_set<std::string> skipped(read.desired.skipped.begin(), read.desired.skipped.end());
   for (const auto& o : cached) {
-    if (!new_by_guid.contains(o.guid)) deletes.push_back({OpType::kDelete, o.kind, o, {}, {}});
+    if (new_by_guid.contains(o.guid)) continue;
+    Operation del{OpType::kDelete, o.kind, o, {}, {}};
+    if (skipped.contains(o.guid)) {
+      plan.held.push_back(
+          {std::move(del), "still in AD but could not be mapped this run (see the warnings)"});
+    } else {
+      deletes.push_back(std::move(del));
+    }
   }
   // The desired images move into their operations: a full sync creates them all.
   for (auto& o : desired) {

@@ -71,6 +71,9 @@ asio::awaitable<Result<ReadSnapshot>> ReadDirectory(ldap::Connection& connection
   snapshot.desired = scope::Evaluate(config.scope, config.mapping, users, groups);
   Log(LogLevel::kDebug, "scope evaluated in " + scope_timer.Elapsed());
   for (const auto& warning : snapshot.desired.warnings) Log(LogLevel::kWarning, warning);
+  if (!snapshot.desired.incomplete_reason.empty()) {
+    mark_incomplete(snapshot.desired.incomplete_reason);
+  }
   co_return snapshot;
 }
 

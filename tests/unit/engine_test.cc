@@ -105,6 +105,8 @@ TEST_F(EngineTest, FailedCommitLeavesStoreAndStateAsBefore) {
   EXPECT_FALSE(ApplyPlan(*state_, faulty, ops_, NewRun()).ok());
   EXPECT_EQ(StoreUsers(), 0u);
   EXPECT_EQ(CachedObjects(), 0u);
+  EXPECT_EQ(Pending(), 0u) << "a batch that never committed leaves no journal to replay";
+  EXPECT_EQ(state_->RecentRuns(1)->front().outcome, "failed");
 }
 
 TEST_F(EngineTest, RefusedObjectIsSkippedAndTheRestApplies) {

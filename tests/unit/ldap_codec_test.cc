@@ -76,6 +76,8 @@ TEST(Dn, WithinComparesCaseInsensitivelyOnRdnBoundaries) {
   EXPECT_TRUE(DnIsWithin("OU=People,DC=corp", "OU=People,DC=corp"));
   EXPECT_FALSE(DnIsWithin("CN=a,OU=OtherPeople,DC=corp", "OU=People,DC=corp"));
   EXPECT_FALSE(DnIsWithin("CN=a\\,OU=People,DC=corp", "OU=People,DC=corp"));
+  // An RDN value ending in an escaped backslash: the comma is a separator.
+  EXPECT_TRUE(DnIsWithin("CN=a\\\\,OU=People,DC=corp", "OU=People,DC=corp"));
 }
 
 TEST(Filter, EscapesBytesAndSpecialCharacters) {

@@ -133,5 +133,18 @@ TEST(Planner, SummaryCountsPerKind) {
   EXPECT_EQ(s["user"]["held"], 0);
 }
 
+// Regression: an object that scope skipped (no value for its name) was
+// planned for deletion although it is still in AD.
+TEST(Planner, ObjectSkippedByScopeIsNotDeleted) {
+  std::vector<SyncObject> cached = {U("1", "bob"), U("2", "carol")};
+  ReadSnapshot read;
+  read.desired.objects = {U("1", "bob")};
+  read.desired.skipped = {"2"};
+  auto plan = BuildPlan(read, cached, {}, {-1, 100});
+  EXPECT_TRUE(plan.operations.empty());
+  ASSERT_EQ(plan.held.size(), 1u);
+  EXPECT_EQ(plan.held[0].operation.object.name, "carol");
+}
+
 }  // namespace
 }  // namespace syncd

@@ -202,5 +202,27 @@ TEST(Scope, SearchFilterAndAttributes) {
   EXPECT_EQ(std::count(attrs.begin(), attrs.end(), "name"), 1) << "deduplicated";
 }
 
+// Regression: a configured scope group that was renamed away left its
+// members out of scope and, the read being complete, deleted them.
+TEST(Scope, MissingScopeGroupMakesTheEvaluationIncomplete) {
+  ldap::Entry a = User(1, "a");
+  ldap::Entry g = Group(10, "Team", {&a});
+  ScopeConfig config;
+  config.groups = {"Team", "Renamed Away"};
+  auto r = Evaluate(config, AttributeMapping::Defaults(), {a}, {g});
+  EXPECT_NE(r.incomplete_reason.find("Renamed Away"), std::string::npos);
+  config.groups = {"Team"};
+  EXPECT_EQ(Evaluate(config, AttributeMapping::Defaults(), {a}, {g}).incomplete_reason, "");
+}
+
+TEST(Scope, UnmappableObjectIsReportedAsSkipped) {
+  ldap::Entry u = User(1, "noname");
+  u.attributes.erase("userprincipalname");
+  u.attributes.erase("samaccountname");
+  auto r = Evaluate({}, AttributeMapping::Defaults(), {u}, {});
+  EXPECT_TRUE(r.objects.empty());
+  EXPECT_EQ(r.skipped, std::vector<std::string>{u.First("objectguid")});
+}
+
 }  // namespace
 }  // namespace syncd::scope
