@@ -48,28 +48,53 @@ Result<ApplyOutcome> ApplyBatch(IdentityStore& store, const std::vector<Operatio
   ApplyOutcome outcome;
   Status st = store.Begin();
   if (!st.ok()) return st;
-  for (size_t i = 0; i < ops.size(); ++i) {
+  // Refusals for the object itself are skipped (and retried next run);
+  // anything else means the store failed, and the whole batch goes.
+  std::vector<std::pair<size_t, Status>> refused;
+  auto apply = [&](size_t i) -> Status {
     const Operation& op = ops[i];
-    st = store.Apply(op);
-    if (st.ok()) {
+    Status applied = store.Apply(op);
+    if (applied.ok()) {
       ++outcome.applied;
-      continue;
+      return applied;
     }
     const std::string what = std::string(OpName(op.op)) + " " + KindName(op.kind) + " " +
                              op.object.name + (op.member ? " member " + op.member->name : "");
-    // An object the store refuses is skipped and retried next run; anything
-    // else means the store itself failed, and the whole batch goes.
-    if (st.code() == Status::Code::kConflict || st.code() == Status::Code::kInvalidArgument ||
-        st.code() == Status::Code::kNotFound) {
-      outcome.failed.push_back({op, st.WithContext(what)});
-      outcome.failed_indexes.push_back(i);
-      continue;
+    if (applied.code() == Status::Code::kConflict ||
+        applied.code() == Status::Code::kInvalidArgument ||
+        applied.code() == Status::Code::kNotFound) {
+      refused.push_back({i, applied.WithContext(what)});
+      return Status::Ok();
     }
-    store.Rollback();
-    return st.WithContext(what);
+    return applied.WithContext(what);
+  };
+  for (size_t i = 0; i < ops.size(); ++i) {
+    st = apply(i);
+    if (!st.ok()) {
+      store.Rollback();
+      return st;
+    }
+  }
+  // A name freed later in the batch (an account deleted and recreated with
+  // the same UPN, a rename) lets a refused create or update through, and so
+  // do memberships of what it creates: one more pass, in plan order.
+  if (!refused.empty()) {
+    std::vector<std::pair<size_t, Status>> first_pass;
+    first_pass.swap(refused);
+    for (const auto& [i, why] : first_pass) {
+      st = apply(i);
+      if (!st.ok()) {
+        store.Rollback();
+        return st;
+      }
+    }
   }
   st = store.Commit();
   if (!st.ok()) return st;
+  for (auto& [i, why] : refused) {
+    outcome.failed.push_back({ops[i], std::move(why)});
+    outcome.failed_indexes.push_back(i);
+  }
   return outcome;
 }
 

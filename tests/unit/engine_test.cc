@@ -16,6 +16,7 @@ class FaultInjectingStore : public IdentityStore {
   Status Begin() override { return real_.Begin(); }
   Status Apply(const Operation& op) override {
     if (applies_++ == fail_apply_at) return fail_with;
+    if (op.object.name == refuse_name) return fail_with;
     return real_.Apply(op);
   }
   Status Commit() override {
@@ -27,7 +28,8 @@ class FaultInjectingStore : public IdentityStore {
   }
   void Rollback() override { real_.Rollback(); }
 
-  int fail_apply_at = -1;
+  int fail_apply_at = -1;   // fail this Apply call (0-based), once
+  std::string refuse_name;  // fail every Apply on the object with this name
   Status fail_with = Status::Unavailable("store went away");
   bool fail_commit = false;
 
@@ -111,7 +113,7 @@ TEST_F(EngineTest, FailedCommitLeavesStoreAndStateAsBefore) {
 
 TEST_F(EngineTest, RefusedObjectIsSkippedAndTheRestApplies) {
   FaultInjectingStore faulty(*store_);
-  faulty.fail_apply_at = 1;
+  faulty.refuse_name = "bob";
   faulty.fail_with = Status::Conflict("userName bob belongs to an object syncd did not create");
   auto outcome = ApplyPlan(*state_, faulty, ops_, NewRun());
   ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
@@ -120,6 +122,21 @@ TEST_F(EngineTest, RefusedObjectIsSkippedAndTheRestApplies) {
   EXPECT_EQ(StoreUsers(), 2u);
   EXPECT_EQ(CachedObjects(), 2u) << "the state must not claim what the store refused";
   EXPECT_EQ(state_->RecentRuns(1)->front().outcome, "partial");
+}
+
+// Regression: an account deleted and recreated with the same userName (a new
+// objectGUID) was refused, because creates run before deletes.
+TEST_F(EngineTest, NameFreedLaterInTheBatchIsReused) {
+  ASSERT_TRUE(ApplyPlan(*state_, *store_, {ops_[0]}, NewRun()).ok());
+  SyncObject successor = User("9", "alice");
+  std::vector<Operation> plan = {{OpType::kCreate, ObjectKind::kUser, successor, {}, {}},
+                                 {OpType::kDelete, ObjectKind::kUser, User("1", "alice"), {}, {}}};
+  auto outcome = ApplyPlan(*state_, *store_, plan, NewRun());
+  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
+  EXPECT_TRUE(outcome->failed.empty()) << outcome->failed.front().second.ToString();
+  auto users = store_->List(ObjectKind::kUser);
+  ASSERT_EQ(users->size(), 1u);
+  EXPECT_EQ(users->front().external_id, "ext-9");
 }
 
 // A crash after the store committed but before the state did: the journal
