@@ -832,7 +832,9 @@ Status StateDb::CommitRun(const RunRecord& record, const std::vector<Operation>&
                                            ", externalId " + op.object.external_id + ")"));
     }
   }
-  Status st = db.Exec("DELETE FROM outbox");
+  // Only this run's journal: never another run's.
+  auto clear = db.Prepare("DELETE FROM outbox WHERE run_id = ?1");
+  Status st = clear.ok() ? clear->Bind(1, record.id).Run() : clear.status();
   if (st.ok()) {
     st = impl_->UpdateRun(record);
   }

@@ -1,7 +1,12 @@
 #include "syncd/engine.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <boost/asio/this_coro.hpp>
 #include <chrono>
+#include <cstring>
 
 #include "ldap/connection.h"
 #include "state/state_db.h"
@@ -19,6 +24,32 @@ int64_t Now() {
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
+
+// An exclusive advisory lock on a file, held until destruction.
+class RunLock {
+ public:
+  RunLock() = default;
+  RunLock(const RunLock&) = delete;
+  RunLock& operator=(const RunLock&) = delete;
+  ~RunLock() {
+    if (fd_ >= 0) close(fd_);  // releases the lock
+  }
+
+  Status Acquire(const std::string& path) {
+    fd_ = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd_ < 0) {
+      return Status::Unavailable("cannot open lock file " + path + ": " + std::strerror(errno));
+    }
+    if (flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      return Status::Unavailable("another syncd run is applying changes (lock " + path +
+                                 " is held); try again when it has finished");
+    }
+    return Status::Ok();
+  }
+
+ private:
+  int fd_ = -1;
+};
 
 // The operations of `ops` that landed: all but the refused ones.
 std::vector<Operation> Landed(const std::vector<Operation>& ops, const ApplyOutcome& outcome) {
@@ -192,6 +223,14 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
                            std::to_string(stats.pages) + " pages (" +
                            std::to_string(stats.range_reads) + " range reads) in " +
                            read_timer.Elapsed());
+
+  // One applying run at a time per state: a second one would take the
+  // first one's live journal for an interrupted run.
+  RunLock lock;
+  if (!dry_run) {
+    Status locked = lock.Acquire(config.state_path + ".lock");
+    if (!locked.ok()) co_return locked;
+  }
 
   // State and store are opened only now: a run that cannot read AD leaves
   // no trace, not even an empty file.

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -467,6 +468,25 @@ TEST(FullSync, ObjectTheStoreRefusesIsReportedAndTheRestApplies) {
   EXPECT_NE(second.err.find("taken.user@corp.example.com"), std::string::npos) << second.err;
   auto plan = ParsePlan(run.DryRunJson());
   EXPECT_EQ(plan.at("operations").as_array().size(), 1u) << "only the refused update remains";
+}
+
+TEST(FullSync, SecondApplyingRunIsRefusedWhileOneHoldsTheLock) {
+  TestDc& dc = TestDc::Get();
+  const std::string ou = dc.FreshOu("T-Lock");
+  dc.AddUser(ou, "Lock User", "lock.user");
+  SyncdRun run(OuScope(ou));
+  const std::string lock_path = run.state_path() + ".lock";
+  int fd = open(lock_path.c_str(), O_RDWR | O_CREAT, 0600);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(flock(fd, LOCK_EX), 0);
+  CommandResult refused = run.Once();
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("another syncd run is applying changes"), std::string::npos)
+      << refused.err;
+  EXPECT_EQ(FileDigest(run.state_path()), "");
+  EXPECT_EQ(run.DryRunJson().exit_code, 2) << "a dry run needs no lock";
+  close(fd);
+  EXPECT_EQ(run.Once().exit_code, 0);
 }
 
 TEST(FullSync, GssapiBindWithKeytabNeedsNoPassword) {
