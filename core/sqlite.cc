@@ -8,7 +8,10 @@ namespace syncd::sql {
 
 Result<std::unique_ptr<Database>> Database::Open(const std::string& path, bool read_only) {
   sqlite3* db = nullptr;
-  int flags = read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  // A read-only handle still opens the file read-write (never creating it),
+  // so that it can roll back a hot journal a crashed writer left behind;
+  // query_only then refuses every write.
+  int flags = read_only ? SQLITE_OPEN_READWRITE : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   int rc = sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
@@ -17,7 +20,7 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path, bool r
   }
   auto database = std::unique_ptr<Database>(new Database(db, path));
   sqlite3_busy_timeout(db, 5000);
-  Status st = database->Exec(read_only ? "PRAGMA foreign_keys=ON;"
+  Status st = database->Exec(read_only ? "PRAGMA foreign_keys=ON; PRAGMA query_only=ON;"
                                        : "PRAGMA foreign_keys=ON; PRAGMA journal_mode=DELETE; "
                                          "PRAGMA synchronous=FULL;");
   if (!st.ok()) return st;

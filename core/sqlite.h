@@ -23,7 +23,8 @@ class Statement;
 
 class Database {
  public:
-  // Opens `path`. read_only opens an existing file without creating it.
+  // Opens `path`. read_only opens an existing file without creating it and
+  // refuses writes (it may still roll back a crashed writer's journal).
   // Sets WAL-free rollback journaling, foreign keys and a busy timeout.
   static Result<std::unique_ptr<Database>> Open(const std::string& path, bool read_only);
   ~Database();

@@ -1,7 +1,10 @@
 #include "core/sqlite.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -161,6 +164,48 @@ TEST_F(SqliteTest, FailedMigrationStepLeavesVersionAndSchemaUnchanged) {
   ASSERT_TRUE(stmt.ok());
   ASSERT_TRUE(*stmt->Step());
   EXPECT_EQ(stmt->ColumnInt(0), 0);
+}
+
+}  // namespace
+}  // namespace syncd::sql
+
+namespace syncd::sql {
+namespace {
+
+// Regression: after a writer died mid-transaction, read-only opens (dry runs,
+// `store users`) failed on the hot journal until a writing run came by.
+TEST(SqliteReadOnly, ReadsAfterACrashedWriterAndRefusesWrites) {
+  testing::TempDir dir("syncd-sqlite-ro");
+  const std::string path = dir.path() + "/crash.db";
+  {
+    auto db = Database::Open(path, /*read_only=*/false);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->Exec("CREATE TABLE t (v INTEGER); INSERT INTO t VALUES (1)").ok());
+  }
+  pid_t child = fork();
+  if (child == 0) {
+    auto db = Database::Open(path, /*read_only=*/false);
+    // Enough rows to spill to disk, then die without COMMIT or ROLLBACK.
+    (void)(*db)->Exec(
+        "PRAGMA cache_size=1; BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM "
+        "n WHERE i < 20000) INSERT INTO t SELECT i FROM n; UPDATE t SET v = v + 1;");
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(std::filesystem::exists(path + "-journal")) << "the crash left no hot journal";
+
+  auto ro = Database::Open(path, /*read_only=*/true);
+  ASSERT_TRUE(ro.ok()) << ro.status().ToString();
+  auto count = (*ro)->Prepare("SELECT COUNT(*), MAX(v) FROM t");
+  ASSERT_TRUE(count.ok());
+  auto row = count->Step();
+  ASSERT_TRUE(row.ok()) << row.status().ToString();
+  EXPECT_EQ(count->ColumnInt(0), 1) << "the crashed transaction must not be visible";
+  EXPECT_EQ(count->ColumnInt(1), 1);
+  EXPECT_FALSE((*ro)->Exec("INSERT INTO t VALUES (2)").ok()) << "read-only handles refuse writes";
+  EXPECT_FALSE(Database::Open(dir.path() + "/missing.db", /*read_only=*/true).ok());
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/missing.db"));
 }
 
 }  // namespace
