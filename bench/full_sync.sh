@@ -22,7 +22,7 @@ syncd=$PWD/build/syncd/syncd
 
 if [ -z "${BENCH_DC_DIR:-}" ]; then
   [ -d "$dc" ] && scripts/testdc.sh stop "$dc" >/dev/null 2>&1 || true
-  rm -rf "$work" && mkdir -p "$work"
+  rm -rf "$work" && mkdir -m 0700 "$work"
   scripts/testdc.sh start "$dc" >/dev/null
   scripts/gen-ldif.py --users "$n" --groups "$groups" >"$work/data.ldif"
   echo "loading $n users and $groups groups..."

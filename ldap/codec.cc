@@ -5,20 +5,13 @@
 #include <charconv>
 #include <vector>
 
+#include "core/strings.h"
+
 namespace syncd::ldap {
 namespace {
 
-constexpr char kHex[] = "0123456789abcdef";
-
 // Byte order of the dashed GUID string, as indexes into the raw bytes.
 constexpr std::array<int, 16> kGuidOrder = {3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15};
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 uint32_t ReadLe32(std::string_view raw, size_t at) {
   uint32_t v = 0;
@@ -40,15 +33,11 @@ bool SidWellFormed(std::string_view raw) {
 
 std::optional<std::string> GuidToString(std::string_view raw) {
   if (raw.size() != 16) return std::nullopt;
-  std::string out;
-  out.reserve(36);
-  for (size_t i = 0; i < kGuidOrder.size(); ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
-    auto b = static_cast<unsigned char>(raw[kGuidOrder[i]]);
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 0xf]);
-  }
-  return out;
+  std::string ordered(16, '\0');
+  for (size_t i = 0; i < kGuidOrder.size(); ++i) ordered[i] = raw[kGuidOrder[i]];
+  std::string hex = HexEncode(ordered);
+  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
+         hex.substr(16, 4) + "-" + hex.substr(20);
 }
 
 std::optional<std::string> GuidFromString(std::string_view text) {
@@ -63,8 +52,8 @@ std::optional<std::string> GuidFromString(std::string_view text) {
       ++i;
       continue;
     }
-    int hi = HexValue(text[i]);
-    int lo = HexValue(text[i + 1]);
+    int hi = HexDigitValue(text[i]);
+    int lo = HexDigitValue(text[i + 1]);
     if (hi < 0 || lo < 0) return std::nullopt;
     bytes.push_back(hi * 16 + lo);
     i += 2;
@@ -84,12 +73,7 @@ std::optional<std::string> SidToString(std::string_view raw) {
   if (authority < (1ULL << 32)) {
     out += std::to_string(authority);
   } else {
-    out += "0x";
-    for (int i = 2; i < 8; ++i) {
-      auto b = static_cast<unsigned char>(raw[i]);
-      out.push_back(kHex[b >> 4]);
-      out.push_back(kHex[b & 0xf]);
-    }
+    out += "0x" + HexEncode(raw.substr(2, 6));
   }
   for (size_t at = 8; at < raw.size(); at += 4) out += "-" + std::to_string(ReadLe32(raw, at));
   return out;
@@ -147,23 +131,17 @@ std::optional<std::string> SidWithRid(std::string_view sid, uint32_t rid) {
 std::string EscapeFilterBytes(std::string_view raw) {
   std::string out;
   out.reserve(raw.size() * 3);
-  for (unsigned char b : raw) {
-    out.push_back('\\');
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 0xf]);
-  }
+  for (char b : raw) out += "\\" + HexEncode(std::string_view(&b, 1));
   return out;
 }
 
 std::string EscapeFilterValue(std::string_view value) {
   std::string out;
-  for (unsigned char c : value) {
+  for (char c : value) {
     if (c == '*' || c == '(' || c == ')' || c == '\\' || c == 0) {
-      out.push_back('\\');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xf]);
+      out += "\\" + HexEncode(std::string_view(&c, 1));
     } else {
-      out.push_back(static_cast<char>(c));
+      out.push_back(c);
     }
   }
   return out;

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <utility>
 
+#include "core/strings.h"
 #include "ldap/codec.h"
 
 namespace syncd::ldap {
@@ -231,6 +232,27 @@ class CStringArray {
   std::vector<char*> pointers_;
 };
 
+// The outcome of a SearchResultDone: its result code and, unless success,
+// the error text with the server's diagnostic message.
+struct SearchDone {
+  int rc = LDAP_OTHER;
+  std::string text;
+};
+
+// controls: receives the response controls when non-null (caller frees).
+SearchDone ParseDone(LDAP* ld, LDAPMessage* msg, LDAPControl*** controls) {
+  SearchDone done;
+  char* diag = nullptr;
+  int parse = ldap_parse_result(ld, msg, &done.rc, nullptr, &diag, nullptr, controls, 0);
+  if (parse != LDAP_SUCCESS) done.rc = parse;
+  if (done.rc != LDAP_SUCCESS) {
+    done.text = ldap_err2string(done.rc);
+    if (diag != nullptr && *diag != '\0') done.text += std::string(" (") + diag + ")";
+  }
+  ldap_memfree(diag);
+  return done;
+}
+
 Entry ParseEntry(LDAP* ld, LDAPMessage* msg) {
   Entry entry;
   if (char* dn = ldap_get_dn(ld, msg)) {
@@ -240,9 +262,7 @@ Entry ParseEntry(LDAP* ld, LDAPMessage* msg) {
   BerElement* ber = nullptr;
   for (char* name = ldap_first_attribute(ld, msg, &ber); name != nullptr;
        name = ldap_next_attribute(ld, msg, ber)) {
-    std::string key(name);
-    for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    auto& values = entry.attributes[key];
+    auto& values = entry.attributes[AsciiLower(name)];
     if (berval** vals = ldap_get_values_len(ld, msg, name)) {
       for (berval** v = vals; *v != nullptr; ++v) values.emplace_back((*v)->bv_val, (*v)->bv_len);
       ldap_value_free_len(vals);
@@ -316,8 +336,18 @@ struct Connection::Impl {
     }
   }
 
-  // Starts a search with `controls`; returns the message id.
+  // Starts a search with `controls`, plus the Extended-DN control when the
+  // request asks for it; returns the message id.
   Result<int> StartSearch(const SearchRequest& request, std::vector<LDAPControl*> controls) {
+    ControlPtr xdn;
+    if (request.extended_dn) {
+      LDAPControl* made = nullptr;
+      if (ldap_create_extended_dn_control(ld.get(), 1, &made) != LDAP_SUCCESS) {
+        return Status::Internal("cannot build the Extended-DN control");
+      }
+      xdn.reset(made);
+      controls.push_back(xdn.get());
+    }
     CStringArray attrs(request.attributes);
     controls.push_back(nullptr);
     int msgid = 0;
@@ -329,14 +359,6 @@ struct Connection::Impl {
                                  " could not start: " + Describe(ld.get(), rc));
     }
     return msgid;
-  }
-
-  Result<ControlPtr> ExtendedDnControl() {
-    LDAPControl* ctrl = nullptr;
-    if (ldap_create_extended_dn_control(ld.get(), 1, &ctrl) != LDAP_SUCCESS) {
-      return Status::Internal("cannot build the Extended-DN control");
-    }
-    return ControlPtr(ctrl);
   }
 
   LdapHandle ld;
@@ -396,15 +418,7 @@ asio::awaitable<Result<SearchOutcome>> Connection::PagedSearch(const SearchReque
       co_return Status::Internal("cannot build the paged-results control");
     }
     ControlPtr page_ctrl(page);
-    std::vector<LDAPControl*> controls{page_ctrl.get()};
-    ControlPtr xdn;
-    if (request.extended_dn) {
-      auto made = impl_->ExtendedDnControl();
-      if (!made.ok()) co_return made.status();
-      xdn = std::move(*made);
-      controls.push_back(xdn.get());
-    }
-    Result<int> msgid = impl_->StartSearch(request, controls);
+    Result<int> msgid = impl_->StartSearch(request, {page_ctrl.get()});
     if (!msgid.ok()) co_return incomplete(msgid.status().message());
 
     for (;;) {
@@ -422,17 +436,11 @@ asio::awaitable<Result<SearchOutcome>> Connection::PagedSearch(const SearchReque
       }
       if (type != LDAP_RES_SEARCH_RESULT) continue;  // references, intermediates
 
-      int rc = LDAP_OTHER;
-      char* diag = nullptr;
       LDAPControl** response_controls = nullptr;
-      int parse =
-          ldap_parse_result(ld, msg->get(), &rc, nullptr, &diag, nullptr, &response_controls, 0);
-      std::string diagnostic = diag && *diag ? std::string(" (") + diag + ")" : "";
-      ldap_memfree(diag);
-      if (parse != LDAP_SUCCESS || rc != LDAP_SUCCESS) {
+      SearchDone done = ParseDone(ld, msg->get(), &response_controls);
+      if (done.rc != LDAP_SUCCESS) {
         ldap_controls_free(response_controls);
-        co_return incomplete(std::string(ldap_err2string(parse != LDAP_SUCCESS ? parse : rc)) +
-                             diagnostic);
+        co_return incomplete(done.text);
       }
       ++outcome.pages;
       LDAPControl* response =
@@ -459,15 +467,7 @@ asio::awaitable<Result<SearchOutcome>> Connection::PagedSearch(const SearchReque
 
 asio::awaitable<Result<std::vector<Entry>>> Connection::Search(const SearchRequest& request) {
   LDAP* ld = impl_->ld.get();
-  std::vector<LDAPControl*> controls;
-  ControlPtr xdn;
-  if (request.extended_dn) {
-    auto made = impl_->ExtendedDnControl();
-    if (!made.ok()) co_return made.status();
-    xdn = std::move(*made);
-    controls.push_back(xdn.get());
-  }
-  Result<int> msgid = impl_->StartSearch(request, controls);
+  Result<int> msgid = impl_->StartSearch(request, {});
   if (!msgid.ok()) co_return msgid.status();
   std::vector<Entry> entries;
   for (;;) {
@@ -477,16 +477,12 @@ asio::awaitable<Result<std::vector<Entry>>> Connection::Search(const SearchReque
     if (type == LDAP_RES_SEARCH_ENTRY) {
       entries.push_back(ParseEntry(ld, msg->get()));
     } else if (type == LDAP_RES_SEARCH_RESULT) {
-      int rc = LDAP_OTHER;
-      char* diag = nullptr;
-      int parse = ldap_parse_result(ld, msg->get(), &rc, nullptr, &diag, nullptr, nullptr, 0);
-      std::string diagnostic = diag && *diag ? std::string(" (") + diag + ")" : "";
-      ldap_memfree(diag);
-      if (parse != LDAP_SUCCESS) rc = parse;
-      if (rc == LDAP_NO_SUCH_OBJECT) co_return Status::NotFound(request.base + " does not exist");
-      if (rc != LDAP_SUCCESS) {
-        co_return Status::Unavailable("search under " + request.base +
-                                      " failed: " + ldap_err2string(rc) + diagnostic);
+      SearchDone done = ParseDone(ld, msg->get(), nullptr);
+      if (done.rc == LDAP_NO_SUCH_OBJECT) {
+        co_return Status::NotFound(request.base + " does not exist");
+      }
+      if (done.rc != LDAP_SUCCESS) {
+        co_return Status::Unavailable("search under " + request.base + " failed: " + done.text);
       }
       co_return entries;
     }

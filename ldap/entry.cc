@@ -3,15 +3,10 @@
 #include <algorithm>
 #include <charconv>
 
+#include "core/strings.h"
+
 namespace syncd::ldap {
 namespace {
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 bool ParseNumber(std::string_view text, uint64_t* out) {
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
@@ -21,7 +16,7 @@ bool ParseNumber(std::string_view text, uint64_t* out) {
 }  // namespace
 
 const std::vector<std::string>* Entry::Find(std::string_view name) const {
-  auto it = attributes.find(Lower(name));
+  auto it = attributes.find(AsciiLower(name));
   return it == attributes.end() ? nullptr : &it->second;
 }
 
@@ -31,7 +26,7 @@ std::string Entry::First(std::string_view name) const {
 }
 
 std::optional<RangeDescription> ParseRangeDescription(std::string_view description) {
-  std::string lower = Lower(description);
+  std::string lower = AsciiLower(description);
   size_t at = lower.find(";range=");
   if (at == std::string::npos) return std::nullopt;
   RangeDescription out;
@@ -49,7 +44,7 @@ std::optional<RangeDescription> ParseRangeDescription(std::string_view descripti
 }
 
 RangedValues::RangedValues(const std::string& attribute, uint32_t step)
-    : attribute_(Lower(attribute)), step_(step) {}
+    : attribute_(AsciiLower(attribute)), step_(step) {}
 
 std::string RangedValues::FirstRequest() const {
   if (step_ == 0) return attribute_;
@@ -104,7 +99,7 @@ boost::asio::awaitable<Status> CompleteRangedAttribute(Entry& entry, const std::
     st = ranged.Absorb(*window);
     if (!st.ok()) co_return st;
   }
-  std::string attr = Lower(attribute);
+  std::string attr = AsciiLower(attribute);
   std::erase_if(entry.attributes, [&](const auto& kv) {
     auto range = ParseRangeDescription(kv.first);
     return range && range->attribute == attr;

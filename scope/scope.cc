@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/strings.h"
 #include "ldap/codec.h"
 
 namespace syncd::scope {
@@ -18,12 +19,6 @@ constexpr uint32_t kAccountDisable = 0x2;
 const std::vector<std::string> kKeyAttributes = {
     "objectGUID", "objectSid", "sIDHistory", "sAMAccountName", "userPrincipalName", "mail", "name",
 };
-
-std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
 
 bool ParseUint32(const std::string& text, uint32_t* out) {
   // userAccountControl and primaryGroupID come as decimal, possibly signed.
@@ -94,11 +89,11 @@ class Evaluator {
   }
 
   bool IsExcluded(const ldap::Entry& entry) const {
-    std::string sam = Lower(entry.First("samaccountname"));
+    std::string sam = AsciiLower(entry.First("samaccountname"));
     for (const auto& rule : config_.exclude) {
       if (rule.find('=') != std::string::npos) {
         if (ldap::DnIsWithin(entry.dn, rule)) return true;
-      } else if (!sam.empty() && Lower(rule) == sam) {
+      } else if (!sam.empty() && AsciiLower(rule) == sam) {
         return true;
       }
     }
@@ -144,7 +139,7 @@ class Evaluator {
         if (c.kind != ObjectKind::kGroup) continue;
         bool match = wanted.find('=') != std::string::npos
                          ? ldap::NormalizeDn(wanted) == ldap::NormalizeDn(c.entry->dn)
-                         : Lower(wanted) == Lower(c.entry->First("samaccountname"));
+                         : AsciiLower(wanted) == AsciiLower(c.entry->First("samaccountname"));
         if (match) {
           found = true;
           if (selected.insert(c.guid).second) queue.push_back(c.guid);
@@ -183,7 +178,7 @@ class Evaluator {
     object.mail = entry.First("mail");
     for (const AttributeRule& rule : mapping_.rules(c.kind)) {
       for (const auto& source : rule.sources) {
-        std::string value = entry.First(Lower(source));
+        std::string value = entry.First(AsciiLower(source));
         if (value.empty()) continue;
         if (!ldap::IsValidUtf8(value)) {
           result_.warnings.push_back(entry.dn + ": " + source + " is not valid UTF-8; ignored");
@@ -247,7 +242,7 @@ Status AttributeMapping::Set(ObjectKind kind, const std::string& store_attribute
     return r.store_attribute == store_attribute;
   });
   if (it != rules.end() && it->transform == Transform::kActiveFromUserAccountControl) {
-    if (sources.size() != 1 || Lower(sources[0]) != "useraccountcontrol") {
+    if (sources.size() != 1 || AsciiLower(sources[0]) != "useraccountcontrol") {
       return Status::InvalidArgument("can only read userAccountControl");
     }
     return Status::Ok();
@@ -285,7 +280,7 @@ std::vector<std::string> SearchAttributes(const AttributeMapping& mapping, Objec
   std::set<std::string> seen;
   std::vector<std::string> unique;
   for (auto& a : attrs) {
-    if (seen.insert(Lower(a)).second) unique.push_back(std::move(a));
+    if (seen.insert(AsciiLower(a)).second) unique.push_back(std::move(a));
   }
   return unique;
 }

@@ -19,7 +19,7 @@ syncd=build/syncd/syncd
 
 step "starting a throwaway Samba AD domain (CORP.EXAMPLE.COM) in $dir"
 [ -d "$dir/dc" ] && scripts/testdc.sh stop "$dir/dc" >/dev/null 2>&1 || true
-rm -rf "$dir" && mkdir -p "$dir"
+rm -rf "$dir" && mkdir -m 0700 "$dir"  # fails, rather than reuse, if someone recreated it
 scripts/testdc.sh start "$dir/dc" >/dev/null
 scripts/gen-ldif.py --users 300 >"$dir/sample.ldif"
 scripts/testdc.sh load "$dir/dc" "$dir/sample.ldif"

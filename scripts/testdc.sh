@@ -24,7 +24,8 @@
 #
 # Environment:
 #   TESTDC_TEMPLATE   where a pristine provision is cached and copied from (default
-#                     /var/tmp/syncd-testdc-template-<samba version>); "none" provisions afresh.
+#                     /var/cache/syncd-testdc/template-<samba version>-<hash>); "none"
+#                     provisions afresh. Its directory must be root's and not writable by others.
 #   TESTDC_TIMEOUT    seconds to wait for the DC to answer (default 60).
 set -euo pipefail
 
@@ -91,7 +92,15 @@ provision_into() {
     local ver
     ver=$(samba --version | tr -c 'A-Za-z0-9.\n' '_')
     # Bump TEMPLATE_REV when provision() changes what it produces.
-    tpl=/var/tmp/syncd-testdc-template-$ver-$({ echo TEMPLATE_REV=2; provision_args; } | md5sum | cut -c1-8)
+    # Under a root-owned 0700 directory: samba runs as root on what is copied
+    # from here, so nobody else may be able to plant it.
+    install -d -m 0700 /var/cache/syncd-testdc
+    tpl=/var/cache/syncd-testdc/template-$ver-$({ echo TEMPLATE_REV=2; provision_args; } | md5sum | cut -c1-8)
+  fi
+  local parent
+  parent=$(dirname "$tpl")
+  if [ ! -O "$parent" ] || [ -n "$(find "$parent" -maxdepth 0 -perm /022)" ]; then
+    die "template directory $parent must be owned by $(id -un) and writable by nobody else"
   fi
   (
     flock 9

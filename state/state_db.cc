@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "core/sqlite.h"
+#include "core/strings.h"
 
 namespace syncd {
 namespace {
@@ -68,49 +69,6 @@ CREATE TABLE runs (
 );
 )sql",
 };
-
-constexpr std::string_view kHexDigits = "0123456789abcdef";
-
-std::string ToHex(std::string_view bytes) {
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (char c : bytes) {
-    auto b = static_cast<unsigned char>(c);
-    out.push_back(kHexDigits[b >> 4]);
-    out.push_back(kHexDigits[b & 0xF]);
-  }
-  return out;
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
-std::optional<std::string> FromHex(std::string_view hex) {
-  if (hex.size() % 2 != 0) {
-    return std::nullopt;
-  }
-  std::string out;
-  out.reserve(hex.size() / 2);
-  for (size_t i = 0; i < hex.size(); i += 2) {
-    int hi = HexValue(hex[i]);
-    int lo = HexValue(hex[i + 1]);
-    if (hi < 0 || lo < 0) {
-      return std::nullopt;
-    }
-    out.push_back(static_cast<char>((hi << 4) | lo));
-  }
-  return out;
-}
 
 std::string_view View(const json::string& s) { return {s.data(), s.size()}; }
 
@@ -184,7 +142,7 @@ Status GetHex(const json::object& obj, std::string_view key, std::string* out) {
   if (!st.ok()) {
     return st;
   }
-  auto bytes = FromHex(hex);
+  auto bytes = HexDecode(hex);
   if (!bytes) {
     return Status::DataLoss("field " + std::string(key) + " is not hex");
   }
@@ -216,16 +174,16 @@ Status ForEachEntry(const json::object& obj, std::string_view key,
 json::object ObjectToJson(const SyncObject& o) {
   json::array sid_history;
   for (const auto& sid : o.sid_history) {
-    sid_history.emplace_back(ToHex(sid));
+    sid_history.emplace_back(HexEncode(sid));
   }
   return {
-      {"guid", ToHex(o.guid)},
+      {"guid", HexEncode(o.guid)},
       {"kind", KindName(o.kind)},
       {"external_id", o.external_id},
       {"name", o.name},
       {"dn", o.dn},
       {"attributes", AttributesToJson(o.attributes)},
-      {"sid", ToHex(o.sid)},
+      {"sid", HexEncode(o.sid)},
       {"sid_history", std::move(sid_history)},
       {"sam_account_name", o.sam_account_name},
       {"user_principal_name", o.user_principal_name},
@@ -263,7 +221,7 @@ Status ObjectFromJson(const json::value& value, SyncObject* o) {
   }
   return ForEachEntry(*obj, "sid_history", [&](const json::value& entry) {
     const json::string* s = entry.if_string();
-    auto bytes = s ? FromHex(View(*s)) : std::nullopt;
+    auto bytes = s ? HexDecode(View(*s)) : std::nullopt;
     if (!bytes) {
       return Status::DataLoss("sid_history entry is not a hex string");
     }

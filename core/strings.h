@@ -1,0 +1,24 @@
+// Small string helpers shared across modules.
+#ifndef SYNCD_CORE_STRINGS_H_
+#define SYNCD_CORE_STRINGS_H_
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace syncd {
+
+// ASCII lower case; other bytes (UTF-8 included) pass through unchanged.
+// LDAP attribute descriptions compare case-insensitively this way.
+std::string AsciiLower(std::string_view text);
+
+// Lower-case hex of every byte, and back (either case). nullopt on odd
+// length or a non-hex character.
+std::string HexEncode(std::string_view bytes);
+std::optional<std::string> HexDecode(std::string_view hex);
+// 0-15 for a hex digit, -1 otherwise.
+int HexDigitValue(char c);
+
+}  // namespace syncd
+
+#endif  // SYNCD_CORE_STRINGS_H_
