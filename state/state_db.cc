@@ -473,6 +473,9 @@ struct StateDb::Impl {
   std::string path;  // as the caller named it; db->path() may be ":memory:"
   bool read_only = false;
   int schema_version = 0;
+  // The open transaction of StageRun, until CommitStaged or RollbackStaged.
+  // Declared after db: it goes first.
+  std::unique_ptr<sql::Transaction> staged;
 
   Status Context(const Status& st) const { return st.WithContext("state file " + path); }
 
@@ -482,16 +485,6 @@ struct StateDb::Impl {
     }
     return Status::Internal("state file " + path +
                             " is open read-only (dry run); refusing to write to it");
-  }
-
-  // COMMIT can fail (e.g. busy past the timeout) and leave the transaction
-  // open; roll it back so the next transaction can begin.
-  Status Commit(sql::Transaction& txn) {
-    Status st = txn.Commit();
-    if (!st.ok()) {
-      (void)db->Exec("ROLLBACK");
-    }
-    return st;
   }
 
   Status UpdateRun(const RunRecord& record) {
@@ -722,7 +715,7 @@ Status StateDb::WriteOutbox(int64_t run_id, const std::vector<Operation>& ops) {
       return impl_->Context(st);
     }
   }
-  return impl_->Context(impl_->Commit(txn));
+  return impl_->Context(txn.Commit());
 }
 
 Result<std::vector<Operation>> StateDb::PendingOutbox(int64_t* run_id) {
@@ -768,13 +761,21 @@ Result<std::vector<Operation>> StateDb::PendingOutbox(int64_t* run_id) {
 }
 
 Status StateDb::CommitRun(const RunRecord& record, const std::vector<Operation>& ops) {
+  Status st = StageRun(record, ops);
+  return st.ok() ? CommitStaged() : st;
+}
+
+Status StateDb::StageRun(const RunRecord& record, const std::vector<Operation>& ops) {
   if (Status st = impl_->CheckWritable(); !st.ok()) {
     return st;
   }
+  if (impl_->staged) {
+    return impl_->Context(Status::Internal("a staged run is still open"));
+  }
   auto& db = *impl_->db;
-  sql::Transaction txn(db);
-  if (!txn.status().ok()) {
-    return impl_->Context(txn.status());
+  auto txn = std::make_unique<sql::Transaction>(db);
+  if (!txn->status().ok()) {
+    return impl_->Context(txn->status());
   }
 
   auto writer = CacheWriter::Create(db);
@@ -799,8 +800,21 @@ Status StateDb::CommitRun(const RunRecord& record, const std::vector<Operation>&
   if (!st.ok()) {
     return impl_->Context(st);
   }
-  return impl_->Context(impl_->Commit(txn));
+  impl_->staged = std::move(txn);
+  return Status::Ok();
 }
+
+Status StateDb::CommitStaged() {
+  if (!impl_->staged) {
+    return impl_->Context(Status::Internal("no staged run to commit"));
+  }
+  // A failed COMMIT rolls back when the transaction goes.
+  Status st = impl_->staged->Commit();
+  impl_->staged.reset();
+  return impl_->Context(st);
+}
+
+void StateDb::RollbackStaged() { impl_->staged.reset(); }
 
 Status StateDb::FinishRun(const RunRecord& record) {
   if (Status st = impl_->CheckWritable(); !st.ok()) {

@@ -56,6 +56,13 @@ class StateDb {
   // counts and message.
   Status CommitRun(const RunRecord& record, const std::vector<Operation>& ops);
 
+  // CommitRun in two steps, so that the work can overlap the store's batch:
+  // StageRun does all of it in a transaction it leaves open; CommitStaged
+  // makes it durable; RollbackStaged drops it. One staged run at a time.
+  Status StageRun(const RunRecord& record, const std::vector<Operation>& ops);
+  Status CommitStaged();
+  void RollbackStaged();
+
   // Finishes a run record without touching the cache (failed or empty runs).
   Status FinishRun(const RunRecord& record);
 

@@ -4,7 +4,11 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <cstring>
 
@@ -151,32 +155,54 @@ Result<int> ResumeOutbox(StateDb& state, IdentityStore& store) {
   return static_cast<int>(outcome->applied);
 }
 
-Result<ApplyOutcome> ApplyPlan(StateDb& state, IdentityStore& store,
-                               const std::vector<Operation>& ops, RunRecord record) {
-  // Journal first, then the store, then the state: see ResumeOutbox.
+asio::awaitable<Result<ApplyOutcome>> ApplyPlan(StateDb& state, IdentityStore& store,
+                                                const std::vector<Operation>& ops, RunRecord record,
+                                                asio::thread_pool& workers) {
+  // Journal first; then the store batch and the state's update of its cache,
+  // side by side on two workers (two SQLite files); the state commits only
+  // after the store has. A crash anywhere leaves the journal: ResumeOutbox.
   PhaseTimer timer;
   Status st = state.WriteOutbox(record.id, ops);
-  if (!st.ok()) return st;
+  if (!st.ok()) co_return st;
   Log(LogLevel::kDebug, "journaled in " + timer.Elapsed());
-  auto outcome = ApplyBatch(store, ops);
-  Log(LogLevel::kDebug, "store batch done at " + timer.Elapsed());
   record.finished_at = Now();
+  auto store_batch = asio::co_spawn(
+      workers, [&]() -> asio::awaitable<Result<ApplyOutcome>> { co_return ApplyBatch(store, ops); },
+      asio::deferred);
+  auto state_stage = asio::co_spawn(
+      workers, [&]() -> asio::awaitable<Status> { co_return state.StageRun(record, ops); },
+      asio::deferred);
+  auto [order, store_error, outcome, state_error, staged] =
+      co_await asio::experimental::make_parallel_group(std::move(store_batch),
+                                                       std::move(state_stage))
+          .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+  Log(LogLevel::kDebug, "store and state staged at " + timer.Elapsed());
+  if (store_error || state_error) {
+    state.RollbackStaged();
+    co_return Status::Internal("unexpected exception while applying the plan");
+  }
   if (!outcome.ok()) {
+    state.RollbackStaged();
     record.outcome = "failed";
     record.message = outcome.status().message();
     // The batch rolled back: nothing of it landed, so the journal goes too.
     Status cleared = state.CommitRun(record, {});
     if (!cleared.ok()) Log(LogLevel::kError, cleared.message());
-    return outcome.status();
+    co_return outcome.status();
   }
   if (!outcome->failed.empty()) {
+    // The staged cache assumed everything landed: redo it with what did.
+    state.RollbackStaged();
     record.outcome = "partial";
     record.counts["failed"] = static_cast<int64_t>(outcome->failed.size());
     record.message = outcome->failed.front().second.message();
+    st = CommitLanded(state, record, ops, *outcome);
+  } else {
+    // The store batch is durable: the state may say so.
+    st = staged.ok() ? state.CommitStaged() : staged;
   }
-  st = CommitLanded(state, record, ops, *outcome);
-  if (!st.ok()) return st;
-  return outcome;
+  if (!st.ok()) co_return st;
+  co_return std::move(outcome);
 }
 
 asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_pool& workers,
@@ -280,7 +306,7 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   }
 
   PhaseTimer apply_timer;
-  auto outcome = ApplyPlan(**state, *store, result.plan.operations, record);
+  auto outcome = co_await ApplyPlan(**state, *store, result.plan.operations, record, workers);
   Log(LogLevel::kDebug, "applied in " + apply_timer.Elapsed());
   if (!outcome.ok()) co_return outcome.status();
   result.failed = std::move(outcome->failed);

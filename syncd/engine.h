@@ -45,8 +45,12 @@ Result<ApplyOutcome> ApplyBatch(IdentityStore& store, const std::vector<Operatio
 // what landed and finishes run `record.id` (from StateDb::BeginRun), in one
 // state transaction. After a crash anywhere in between, ResumeOutbox()
 // finishes the job.
-Result<ApplyOutcome> ApplyPlan(StateDb& state, IdentityStore& store,
-                               const std::vector<Operation>& ops, RunRecord record);
+// The store batch and the state's update run side by side on `workers`
+// (preconditions: state and store are used by nobody else meanwhile).
+boost::asio::awaitable<Result<ApplyOutcome>> ApplyPlan(StateDb& state, IdentityStore& store,
+                                                       const std::vector<Operation>& ops,
+                                                       RunRecord record,
+                                                       boost::asio::thread_pool& workers);
 
 // Finishes an interrupted run from its journal. The operations are
 // idempotent, so applying them again is safe whatever part landed before.

@@ -22,8 +22,9 @@ asio::awaitable<Result<ReadSnapshot>> ReadDirectory(ldap::Connection& connection
     request.filter = scope::SearchFilter(config.scope, kind);
     request.attributes = scope::SearchAttributes(config.mapping, kind);
     request.page_size = config.source.page_size;
-    // Only groups carry DN-valued attributes (member) worth resolving to GUIDs.
-    request.extended_dn = !is_user;
+    // A full read resolves member DNs against the entries it read itself,
+    // which is exact; Extended-DN would cost the DC a lookup per value.
+    request.extended_dn = false;
     if (!is_user) {
       for (auto& a : request.attributes) {
         if (a == "member") a = first_window.FirstRequest();

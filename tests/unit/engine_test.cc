@@ -2,6 +2,8 @@
 // injected through a store built on the real interface.
 #include "syncd/engine.h"
 
+#include <boost/asio/thread_pool.hpp>
+
 #include <gtest/gtest.h>
 
 #include "tests/unit/test_util.h"
@@ -64,6 +66,11 @@ class EngineTest : public ::testing::Test {
     state_ = std::move(*StateDb::Open(dir_.path() + "/state.db"));
     store_ = std::move(*LocalStore::Open(dir_.path() + "/store.db"));
   }
+  // ApplyPlan on a private loop, with the fixture's workers.
+  Result<ApplyOutcome> Apply(StateDb& state, IdentityStore& store,
+                             const std::vector<Operation>& ops) {
+    return testing::RunAwaitable(ApplyPlan(state, store, ops, NewRun(), workers_));
+  }
   RunRecord NewRun() { return {*state_->BeginRun("full", 1), "full", 1, 0, "ok", {}, ""}; }
   size_t StoreUsers() { return store_->List(ObjectKind::kUser)->size(); }
   size_t CachedObjects() { return state_->LoadObjects()->size(); }
@@ -76,10 +83,11 @@ class EngineTest : public ::testing::Test {
   std::unique_ptr<StateDb> state_;
   std::unique_ptr<LocalStore> store_;
   std::vector<Operation> ops_;
+  boost::asio::thread_pool workers_{2};
 };
 
 TEST_F(EngineTest, AppliesPlanToStoreAndState) {
-  auto outcome = ApplyPlan(*state_, *store_, ops_, NewRun());
+  auto outcome = Apply(*state_, *store_, ops_);
   ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
   EXPECT_EQ(outcome->applied, 3u);
   EXPECT_EQ(StoreUsers(), 3u);
@@ -91,7 +99,7 @@ TEST_F(EngineTest, AppliesPlanToStoreAndState) {
 TEST_F(EngineTest, StoreFailureMidBatchLeavesStoreAndStateAsBefore) {
   FaultInjectingStore faulty(*store_);
   faulty.fail_apply_at = 1;
-  auto outcome = ApplyPlan(*state_, faulty, ops_, NewRun());
+  auto outcome = Apply(*state_, faulty, ops_);
   ASSERT_FALSE(outcome.ok());
   EXPECT_NE(outcome.status().message().find("create user bob"), std::string::npos)
       << outcome.status().message();
@@ -104,7 +112,7 @@ TEST_F(EngineTest, StoreFailureMidBatchLeavesStoreAndStateAsBefore) {
 TEST_F(EngineTest, FailedCommitLeavesStoreAndStateAsBefore) {
   FaultInjectingStore faulty(*store_);
   faulty.fail_commit = true;
-  EXPECT_FALSE(ApplyPlan(*state_, faulty, ops_, NewRun()).ok());
+  EXPECT_FALSE(Apply(*state_, faulty, ops_).ok());
   EXPECT_EQ(StoreUsers(), 0u);
   EXPECT_EQ(CachedObjects(), 0u);
   EXPECT_EQ(Pending(), 0u) << "a batch that never committed leaves no journal to replay";
@@ -115,7 +123,7 @@ TEST_F(EngineTest, RefusedObjectIsSkippedAndTheRestApplies) {
   FaultInjectingStore faulty(*store_);
   faulty.refuse_name = "bob";
   faulty.fail_with = Status::Conflict("userName bob belongs to an object syncd did not create");
-  auto outcome = ApplyPlan(*state_, faulty, ops_, NewRun());
+  auto outcome = Apply(*state_, faulty, ops_);
   ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
   ASSERT_EQ(outcome->failed.size(), 1u);
   EXPECT_EQ(outcome->failed[0].first.object.name, "bob");
@@ -127,11 +135,11 @@ TEST_F(EngineTest, RefusedObjectIsSkippedAndTheRestApplies) {
 // Regression: an account deleted and recreated with the same userName (a new
 // objectGUID) was refused, because creates run before deletes.
 TEST_F(EngineTest, NameFreedLaterInTheBatchIsReused) {
-  ASSERT_TRUE(ApplyPlan(*state_, *store_, {ops_[0]}, NewRun()).ok());
+  ASSERT_TRUE(Apply(*state_, *store_, {ops_[0]}).ok());
   SyncObject successor = User("9", "alice");
   std::vector<Operation> plan = {{OpType::kCreate, ObjectKind::kUser, successor, {}, {}},
                                  {OpType::kDelete, ObjectKind::kUser, User("1", "alice"), {}, {}}};
-  auto outcome = ApplyPlan(*state_, *store_, plan, NewRun());
+  auto outcome = Apply(*state_, *store_, plan);
   ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
   EXPECT_TRUE(outcome->failed.empty()) << outcome->failed.front().second.ToString();
   auto users = store_->List(ObjectKind::kUser);
