@@ -367,7 +367,8 @@ void BindBlobOrNull(sql::Statement& stmt, int index, const std::string& bytes) {
   }
 }
 
-// The applier for one CommitRun: statements prepared once, reused per op.
+// The applier for one CommitRun: its statements come from the database's
+// statement cache, compiled once per process and reused per operation.
 class CacheWriter {
  public:
   static Result<CacheWriter> Create(sql::Database& db) {
@@ -394,7 +395,7 @@ class CacheWriter {
              {&w.delete_edge_,
               "DELETE FROM memberships WHERE group_guid = ?1 AND member_guid = ?2"},
          }) {
-      auto prepared = db.Prepare(text);
+      auto prepared = db.PrepareCached(text);
       if (!prepared.ok()) {
         return prepared.status();
       }
