@@ -80,6 +80,8 @@ struct Plan {
   std::vector<HeldOperation> held;    // not applied; reported
   bool read_complete = true;
   std::string incomplete_reason;
+  std::string run_kind;    // "full" or "incremental"
+  std::string run_reason;  // why a full reconciliation was chosen
 
   bool empty() const { return operations.empty() && held.empty(); }
 };

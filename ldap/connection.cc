@@ -348,6 +348,15 @@ struct Connection::Impl {
       xdn.reset(made);
       controls.push_back(xdn.get());
     }
+    ControlPtr deleted;
+    if (request.show_deleted) {
+      LDAPControl* made = nullptr;
+      if (ldap_create_show_deleted_control(ld.get(), &made) != LDAP_SUCCESS) {
+        return Status::Internal("cannot build the Show-Deleted control");
+      }
+      deleted.reset(made);
+      controls.push_back(deleted.get());
+    }
     CStringArray attrs(request.attributes);
     controls.push_back(nullptr);
     int msgid = 0;
@@ -486,6 +495,74 @@ asio::awaitable<Result<std::vector<Entry>>> Connection::Search(const SearchReque
       }
       co_return entries;
     }
+  }
+}
+
+asio::awaitable<Result<DirSyncPage>> Connection::DirSync(const DirSyncRequest& request,
+                                                         const EntryHandler& on_entry) {
+  LDAP* ld = impl_->ld.get();
+  // AD wants the flags INTEGER in exactly four octets (0x80000000 included);
+  // libldap encodes an int, which gives that.
+  berval cookie{request.cookie.size(),
+                request.cookie.empty() ? nullptr : const_cast<char*>(request.cookie.data())};
+  LDAPControl* made = nullptr;
+  if (ldap_create_dirsync_control(ld, static_cast<int>(request.flags), 0x100000, &cookie, &made) !=
+      LDAP_SUCCESS) {
+    co_return Status::Internal("cannot build the DirSync control");
+  }
+  ControlPtr dirsync(made);
+  SearchRequest search;
+  search.base = request.naming_context;
+  search.filter = request.filter;
+  search.attributes = request.attributes;
+  search.show_deleted = true;
+  Result<int> msgid = impl_->StartSearch(search, {dirsync.get()});
+  if (!msgid.ok()) co_return msgid.status();
+
+  DirSyncPage page;
+  for (;;) {
+    Result<MessagePtr> msg = co_await impl_->NextMessage(*msgid);
+    if (!msg.ok()) co_return msg.status().WithContext("DirSync");
+    int type = ldap_msgtype(msg->get());
+    if (type == LDAP_RES_SEARCH_ENTRY) {
+      ++page.entries;
+      Status st = on_entry(ParseEntry(ld, msg->get()));
+      if (!st.ok()) {
+        ldap_abandon_ext(ld, *msgid, nullptr, nullptr);
+        co_return st;
+      }
+      continue;
+    }
+    if (type != LDAP_RES_SEARCH_RESULT) continue;
+    LDAPControl** response_controls = nullptr;
+    SearchDone done = ParseDone(ld, msg->get(), &response_controls);
+    if (done.rc != LDAP_SUCCESS) {
+      ldap_controls_free(response_controls);
+      page.result_code = done.rc;
+      page.diagnostic = done.text;
+      co_return page;
+    }
+    LDAPControl* response = ldap_control_find(LDAP_CONTROL_X_DIRSYNC, response_controls, nullptr);
+    if (response == nullptr) {
+      ldap_controls_free(response_controls);
+      co_return Status::DataLoss("the server did not return a DirSync control");
+    }
+    // ldap_parse_dirsync_control() returns the handle's last error code even
+    // when it decoded the control: clear it first, and trust only decode errors.
+    int zero = LDAP_SUCCESS;
+    ldap_set_option(ld, LDAP_OPT_RESULT_CODE, &zero);
+    int more = 0;
+    berval next{0, nullptr};
+    int rc = ldap_parse_dirsync_control(ld, response, &more, &next);
+    ldap_controls_free(response_controls);
+    if (rc == LDAP_DECODING_ERROR || rc == LDAP_PARAM_ERROR) {
+      ber_memfree(next.bv_val);
+      co_return Status::DataLoss("the server's DirSync control does not decode");
+    }
+    page.more = more != 0;
+    if (next.bv_val != nullptr) page.cookie.assign(next.bv_val, next.bv_len);
+    ber_memfree(next.bv_val);
+    co_return page;
   }
 }
 

@@ -18,6 +18,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "core/status.h"
+#include "ldap/directory.h"
 #include "ldap/entry.h"
 
 namespace syncd::ldap {
@@ -42,31 +43,8 @@ struct ConnectOptions {
   std::chrono::seconds operation_timeout{120};  // per response message
 };
 
-enum class Scope { kBase = 0, kOneLevel = 1, kSubtree = 2 };
-
-struct SearchRequest {
-  std::string base;
-  Scope scope = Scope::kSubtree;
-  std::string filter = "(objectClass=*)";
-  std::vector<std::string> attributes;
-  int page_size = 500;      // paged searches only
-  bool extended_dn = true;  // DN values as "<GUID=..>;<SID=..>;dn"
-};
-
-// How a paged search ended. complete is true only if every page ended with
-// success; anything else (size/time limits, a dropped connection, a missing
-// base) leaves it false with the reason, and must never drive deletions.
-struct SearchOutcome {
-  bool complete = false;
-  std::string incomplete_reason;
-  int pages = 0;
-  size_t entries = 0;
-};
-
-class Connection {
+class Connection final : public Directory {
  public:
-  using EntryHandler = std::function<Status(Entry&&)>;
-
   // Connects and binds to the first URI in `options.uris` that works; failed
   // URIs are logged through `on_failover` ("uri: reason") and skipped.
   // Authentication failures stop at once: another DC will say the same.
@@ -74,20 +52,17 @@ class Connection {
       boost::asio::any_io_executor loop, boost::asio::thread_pool& workers,
       const ConnectOptions& options, const std::function<void(const std::string&)>& on_failover);
 
-  ~Connection();
+  ~Connection() override;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // Paged search; hands each entry to `on_entry` as it arrives (a non-ok
-  // Status from it aborts the search and is returned).
   boost::asio::awaitable<Result<SearchOutcome>> PagedSearch(const SearchRequest& request,
-                                                            const EntryHandler& on_entry);
+                                                            const EntryHandler& on_entry) override;
+  boost::asio::awaitable<Result<std::vector<Entry>>> Search(const SearchRequest& request) override;
+  boost::asio::awaitable<Result<DirSyncPage>> DirSync(const DirSyncRequest& request,
+                                                      const EntryHandler& on_entry) override;
+  const std::string& uri() const override { return uri_; }
 
-  // An unpaged search for small reads (rootDSE, one entry's range window).
-  // Any result other than success is an error.
-  boost::asio::awaitable<Result<std::vector<Entry>>> Search(const SearchRequest& request);
-
-  const std::string& uri() const { return uri_; }
   // The negotiated SASL security strength factor (0 for simple binds over TLS).
   int sasl_ssf() const { return sasl_ssf_; }
 

@@ -80,24 +80,12 @@ class Evaluator {
         continue;
       }
       if (index_by_guid_.contains(guid)) continue;  // read twice through overlapping bases
-      if (IsExcluded(entry)) continue;
+      if (IsExcluded(config_, entry)) continue;
       index_by_guid_[guid] = candidates_.size();
       candidates_.push_back({&entry, kind, guid, entry.First("objectsid")});
       by_dn_[ldap::NormalizeDn(entry.dn)] = guid;
       if (!candidates_.back().sid.empty()) by_sid_[candidates_.back().sid] = guid;
     }
-  }
-
-  bool IsExcluded(const ldap::Entry& entry) const {
-    std::string sam = AsciiLower(entry.First("samaccountname"));
-    for (const auto& rule : config_.exclude) {
-      if (rule.find('=') != std::string::npos) {
-        if (ldap::DnIsWithin(entry.dn, rule)) return true;
-      } else if (!sam.empty() && AsciiLower(rule) == sam) {
-        return true;
-      }
-    }
-    return false;
   }
 
   void BuildEdges() {
@@ -165,42 +153,7 @@ class Evaluator {
   }
 
   std::optional<SyncObject> Map(const Candidate& c) {
-    const ldap::Entry& entry = *c.entry;
-    SyncObject object;
-    object.guid = c.guid;
-    object.kind = c.kind;
-    object.external_id = ldap::GuidToString(c.guid).value_or("");
-    object.dn = entry.dn;
-    object.sid = c.sid;
-    if (const auto* history = entry.Find("sidhistory")) object.sid_history = *history;
-    object.sam_account_name = entry.First("samaccountname");
-    object.user_principal_name = entry.First("userprincipalname");
-    object.mail = entry.First("mail");
-    for (const AttributeRule& rule : mapping_.rules(c.kind)) {
-      for (const auto& source : rule.sources) {
-        std::string value = entry.First(AsciiLower(source));
-        if (value.empty()) continue;
-        if (!ldap::IsValidUtf8(value)) {
-          result_.warnings.push_back(entry.dn + ": " + source + " is not valid UTF-8; ignored");
-          continue;
-        }
-        if (rule.transform == Transform::kActiveFromUserAccountControl) {
-          uint32_t uac = 0;
-          if (!ParseUint32(value, &uac)) continue;
-          value = (uac & kAccountDisable) ? "false" : "true";
-        }
-        object.attributes[rule.store_attribute] = value;
-        break;
-      }
-    }
-    const char* naming = c.kind == ObjectKind::kUser ? kUserNameAttribute : kGroupNameAttribute;
-    auto name = object.attributes.find(naming);
-    if (name == object.attributes.end()) {
-      result_.warnings.push_back(entry.dn + ": skipped, no value for " + naming);
-      return std::nullopt;
-    }
-    object.name = name->second;
-    return object;
+    return MapEntry(mapping_, *c.entry, c.kind, &result_.warnings);
   }
 
   const ScopeConfig& config_;
@@ -214,6 +167,61 @@ class Evaluator {
 };
 
 }  // namespace
+
+bool IsExcluded(const ScopeConfig& config, const ldap::Entry& entry) {
+  std::string sam = AsciiLower(entry.First("samaccountname"));
+  for (const auto& rule : config.exclude) {
+    if (rule.find('=') != std::string::npos) {
+      if (ldap::DnIsWithin(entry.dn, rule)) return true;
+    } else if (!sam.empty() && AsciiLower(rule) == sam) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::optional<SyncObject> MapEntry(const AttributeMapping& mapping, const ldap::Entry& entry,
+                                   ObjectKind kind, std::vector<std::string>* warnings) {
+  SyncObject object;
+  object.guid = entry.First("objectguid");
+  if (object.guid.size() != 16) {
+    warnings->push_back(entry.dn + ": skipped, no valid objectGUID");
+    return std::nullopt;
+  }
+  object.kind = kind;
+  object.external_id = ldap::GuidToString(object.guid).value_or("");
+  object.dn = entry.dn;
+  object.sid = entry.First("objectsid");
+  if (const auto* history = entry.Find("sidhistory")) object.sid_history = *history;
+  object.sam_account_name = entry.First("samaccountname");
+  object.user_principal_name = entry.First("userprincipalname");
+  object.mail = entry.First("mail");
+  for (const AttributeRule& rule : mapping.rules(kind)) {
+    for (const auto& source : rule.sources) {
+      std::string value = entry.First(AsciiLower(source));
+      if (value.empty()) continue;
+      if (!ldap::IsValidUtf8(value)) {
+        warnings->push_back(entry.dn + ": " + source + " is not valid UTF-8; ignored");
+        continue;
+      }
+      if (rule.transform == Transform::kActiveFromUserAccountControl) {
+        uint32_t uac = 0;
+        if (!ParseUint32(value, &uac)) continue;
+        value = (uac & kAccountDisable) ? "false" : "true";
+      }
+      object.attributes[rule.store_attribute] = value;
+      break;
+    }
+  }
+  const char* naming = kind == ObjectKind::kUser ? kUserNameAttribute : kGroupNameAttribute;
+  auto name = object.attributes.find(naming);
+  if (name == object.attributes.end()) {
+    warnings->push_back(entry.dn + ": skipped, no value for " + naming);
+    return std::nullopt;
+  }
+  object.name = name->second;
+  return object;
+}
 
 AttributeMapping AttributeMapping::Defaults() {
   AttributeMapping m;

@@ -9,6 +9,7 @@
 #ifndef SYNCD_SCOPE_SCOPE_H_
 #define SYNCD_SCOPE_SCOPE_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -85,6 +86,15 @@ struct ScopeResult {
   // scope group was not found): no deletion may follow from it.
   std::string incomplete_reason;
 };
+
+// True when `entry` is excluded by `config.exclude` (a DN subtree or a
+// sAMAccountName), whatever else matches.
+bool IsExcluded(const ScopeConfig& config, const ldap::Entry& entry);
+
+// The mapped image of one entry; nullopt, with the reason appended to
+// `warnings`, when it has no valid objectGUID or no value for its name.
+std::optional<SyncObject> MapEntry(const AttributeMapping& mapping, const ldap::Entry& entry,
+                                   ObjectKind kind, std::vector<std::string>* warnings);
 
 // Evaluates the scope over entries read from the directory. Entries must
 // carry the attributes SearchAttributes() names, with `member` complete (any

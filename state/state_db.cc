@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -66,6 +67,27 @@ CREATE TABLE runs (
   outcome TEXT NOT NULL,
   counts TEXT NOT NULL DEFAULT '{}',
   message TEXT NOT NULL DEFAULT ''
+);
+)sql",
+    // A single row: the change feed's position and the DC it belongs to.
+    R"sql(
+CREATE TABLE watermark (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  feed TEXT NOT NULL,
+  naming_context TEXT NOT NULL,
+  dc_host TEXT NOT NULL,
+  dsa_dn TEXT NOT NULL,
+  invocation_id BLOB,
+  highest_usn INTEGER NOT NULL DEFAULT 0,
+  cookie BLOB,
+  object_security INTEGER NOT NULL DEFAULT 0,
+  scope_fingerprint TEXT NOT NULL,
+  last_success INTEGER NOT NULL,
+  last_full INTEGER NOT NULL,
+  tombstone_lifetime_days INTEGER NOT NULL
+);
+CREATE TABLE revisit (
+  guid BLOB PRIMARY KEY NOT NULL
 );
 )sql",
 };
@@ -488,6 +510,41 @@ struct StateDb::Impl {
                             " is open read-only (dry run); refusing to write to it");
   }
 
+  Status StoreWatermark(const Watermark& w) {
+    auto stmt = db->Prepare(
+        "INSERT OR REPLACE INTO watermark (id, feed, naming_context, dc_host, dsa_dn, "
+        "invocation_id, highest_usn, cookie, object_security, scope_fingerprint, last_success, "
+        "last_full, tombstone_lifetime_days) "
+        "VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+    if (!stmt.ok()) {
+      return stmt.status();
+    }
+    stmt->Bind(1, std::string_view(w.feed))
+        .Bind(2, std::string_view(w.naming_context))
+        .Bind(3, std::string_view(w.dc_host))
+        .Bind(4, std::string_view(w.dsa_dn));
+    BindBlobOrNull(*stmt, 5, w.invocation_id);
+    stmt->Bind(6, w.highest_usn);
+    BindBlobOrNull(*stmt, 7, w.cookie);
+    Status st = stmt->Bind(8, static_cast<int64_t>(w.object_security ? 1 : 0))
+                    .Bind(9, std::string_view(w.scope_fingerprint))
+                    .Bind(10, w.last_success)
+                    .Bind(11, w.last_full)
+                    .Bind(12, static_cast<int64_t>(w.tombstone_lifetime_days))
+                    .Run();
+    if (st.ok()) {
+      st = db->Exec("DELETE FROM revisit");
+    }
+    auto insert = db->Prepare("INSERT OR IGNORE INTO revisit (guid) VALUES (?1)");
+    if (st.ok() && !insert.ok()) {
+      st = insert.status();
+    }
+    for (size_t i = 0; st.ok() && i < w.revisit.size(); ++i) {
+      st = insert->BindBlob(1, w.revisit[i]).Run();
+    }
+    return st;
+  }
+
   Status UpdateRun(const RunRecord& record) {
     auto stmt = db->Prepare(
         "UPDATE runs SET finished_at = ?1, outcome = ?2, counts = ?3, message = ?4 WHERE id = ?5");
@@ -577,39 +634,53 @@ Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& path, bool rea
 
 int StateDb::SchemaVersion() const { return impl_->schema_version; }
 
+namespace {
+
+constexpr char kSelectObjects[] =
+    "SELECT guid, kind, external_id, name, dn, attributes, sid, sam_account_name, "
+    "user_principal_name, mail FROM objects";
+
+// One row of kSelectObjects; errors name the object.
+Status ReadObjectRow(const sql::Statement& row, SyncObject* o) {
+  o->guid = row.ColumnBlob(0);
+  o->external_id = row.ColumnText(2);
+  std::string kind = row.ColumnText(1);
+  auto parsed_kind = ParseKind(kind);
+  if (!parsed_kind) {
+    return Status::DataLoss("object " + o->external_id + ": unknown kind '" + kind + "'");
+  }
+  o->kind = *parsed_kind;
+  o->name = row.ColumnText(3);
+  o->dn = row.ColumnText(4);
+  auto attributes = ParseJson(row.ColumnText(5));
+  Status st =
+      attributes.ok() ? AttributesFromJson(*attributes, &o->attributes) : attributes.status();
+  if (!st.ok()) {
+    return st.WithContext("object " + o->external_id);
+  }
+  o->sid = row.ColumnBlob(6);
+  o->sam_account_name = row.ColumnText(7);
+  o->user_principal_name = row.ColumnText(8);
+  o->mail = row.ColumnText(9);
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<std::vector<SyncObject>> StateDb::LoadObjects() {
   auto& db = *impl_->db;
   std::vector<SyncObject> objects;
   std::unordered_map<std::string, size_t> by_guid;
-  auto stmt = db.Prepare(
-      "SELECT guid, kind, external_id, name, dn, attributes, sid, sam_account_name, "
-      "user_principal_name, mail FROM objects ORDER BY guid");
+  auto stmt = db.Prepare(std::string(kSelectObjects) + " ORDER BY guid");
   if (!stmt.ok()) {
     return impl_->Context(stmt.status());
   }
-  // Errors from a row name the object; Context adds the state file.
   Status st = stmt->ForEachRow([&](const sql::Statement& row) {
     SyncObject o;
-    o.guid = row.ColumnBlob(0);
-    o.external_id = row.ColumnText(2);
-    std::string kind = row.ColumnText(1);
-    auto parsed_kind = ParseKind(kind);
-    if (!parsed_kind) {
-      return Status::DataLoss("object " + o.external_id + ": unknown kind '" + kind + "'");
-    }
-    o.kind = *parsed_kind;
-    o.name = row.ColumnText(3);
-    o.dn = row.ColumnText(4);
-    auto attributes = ParseJson(row.ColumnText(5));
-    Status row_st =
-        attributes.ok() ? AttributesFromJson(*attributes, &o.attributes) : attributes.status();
+    Status row_st = ReadObjectRow(row, &o);
     if (!row_st.ok()) {
-      return row_st.WithContext("object " + o.external_id);
+      return row_st;
     }
-    o.sid = row.ColumnBlob(6);
-    o.sam_account_name = row.ColumnText(7);
-    o.user_principal_name = row.ColumnText(8);
-    o.mail = row.ColumnText(9);
     by_guid.emplace(o.guid, objects.size());
     objects.push_back(std::move(o));
     return Status::Ok();
@@ -633,6 +704,144 @@ Result<std::vector<SyncObject>> StateDb::LoadObjects() {
     return impl_->Context(st);
   }
   return objects;
+}
+
+Result<std::vector<SyncObject>> StateDb::LoadObjects(const std::vector<std::string>& guids) {
+  auto& db = *impl_->db;
+  auto object = db.PrepareCached(std::string(kSelectObjects) + " WHERE guid = ?1");
+  auto history = db.PrepareCached("SELECT sid FROM sid_history WHERE guid = ?1 ORDER BY seq");
+  if (!object.ok() || !history.ok()) {
+    return impl_->Context(object.ok() ? history.status() : object.status());
+  }
+  std::vector<SyncObject> objects;
+  for (const auto& guid : guids) {
+    SyncObject o;
+    bool found = false;
+    Status st = object->BindBlob(1, guid).ForEachRow([&](const sql::Statement& row) {
+      found = true;
+      return ReadObjectRow(row, &o);
+    });
+    if (st.ok() && found) {
+      st = history->BindBlob(1, guid).ForEachRow([&](const sql::Statement& row) {
+        o.sid_history.push_back(row.ColumnBlob(0));
+        return Status::Ok();
+      });
+    }
+    if (!st.ok()) {
+      return impl_->Context(st);
+    }
+    if (found) {
+      objects.push_back(std::move(o));
+    }
+  }
+  return objects;
+}
+
+Result<std::unordered_map<std::string, SyncObject>> StateDb::LoadIdentities(
+    const std::vector<std::string>& guids) {
+  auto stmt =
+      impl_->db->PrepareCached("SELECT kind, external_id, name FROM objects WHERE guid = ?1");
+  if (!stmt.ok()) {
+    return impl_->Context(stmt.status());
+  }
+  std::unordered_map<std::string, SyncObject> identities;
+  for (const auto& guid : guids) {
+    Status st = stmt->BindBlob(1, guid).ForEachRow([&](const sql::Statement& row) {
+      auto kind = ParseKind(row.ColumnText(0));
+      if (!kind) {
+        return Status::DataLoss("object " + row.ColumnText(1) + ": unknown kind");
+      }
+      SyncObject& o = identities[guid];
+      o.guid = guid;
+      o.kind = *kind;
+      o.external_id = row.ColumnText(1);
+      o.name = row.ColumnText(2);
+      return Status::Ok();
+    });
+    if (!st.ok()) {
+      return impl_->Context(st);
+    }
+  }
+  return identities;
+}
+
+Result<std::vector<Membership>> StateDb::LoadMembershipsTouching(
+    const std::vector<std::string>& guids) {
+  auto stmt = impl_->db->PrepareCached(
+      "SELECT group_guid, member_guid FROM memberships WHERE group_guid = ?1 "
+      "UNION SELECT group_guid, member_guid FROM memberships WHERE member_guid = ?1");
+  if (!stmt.ok()) {
+    return impl_->Context(stmt.status());
+  }
+  std::vector<Membership> memberships;
+  for (const auto& guid : guids) {
+    Status st = stmt->BindBlob(1, guid).ForEachRow([&](const sql::Statement& row) {
+      memberships.push_back({row.ColumnBlob(0), row.ColumnBlob(1)});
+      return Status::Ok();
+    });
+    if (!st.ok()) {
+      return impl_->Context(st);
+    }
+  }
+  std::sort(memberships.begin(), memberships.end());
+  memberships.erase(std::unique(memberships.begin(), memberships.end()), memberships.end());
+  return memberships;
+}
+
+Result<std::map<std::string, int64_t>> StateDb::CountObjects() {
+  auto stmt = impl_->db->Prepare("SELECT kind, COUNT(*) FROM objects GROUP BY kind");
+  if (!stmt.ok()) {
+    return impl_->Context(stmt.status());
+  }
+  std::map<std::string, int64_t> counts;
+  Status st = stmt->ForEachRow([&](const sql::Statement& row) {
+    counts[row.ColumnText(0)] = row.ColumnInt(1);
+    return Status::Ok();
+  });
+  if (!st.ok()) {
+    return impl_->Context(st);
+  }
+  return counts;
+}
+
+Result<std::optional<Watermark>> StateDb::LoadWatermark() {
+  auto stmt = impl_->db->Prepare(
+      "SELECT feed, naming_context, dc_host, dsa_dn, invocation_id, highest_usn, cookie, "
+      "object_security, scope_fingerprint, last_success, last_full, tombstone_lifetime_days "
+      "FROM watermark WHERE id = 1");
+  if (!stmt.ok()) {
+    return impl_->Context(stmt.status());
+  }
+  std::optional<Watermark> found;
+  Status st = stmt->ForEachRow([&](const sql::Statement& row) {
+    Watermark w;
+    w.feed = row.ColumnText(0);
+    w.naming_context = row.ColumnText(1);
+    w.dc_host = row.ColumnText(2);
+    w.dsa_dn = row.ColumnText(3);
+    w.invocation_id = row.ColumnBlob(4);
+    w.highest_usn = row.ColumnInt(5);
+    w.cookie = row.ColumnBlob(6);
+    w.object_security = row.ColumnInt(7) != 0;
+    w.scope_fingerprint = row.ColumnText(8);
+    w.last_success = row.ColumnInt(9);
+    w.last_full = row.ColumnInt(10);
+    w.tombstone_lifetime_days = static_cast<int>(row.ColumnInt(11));
+    found = std::move(w);
+    return Status::Ok();
+  });
+  if (st.ok() && found) {
+    auto revisit = impl_->db->Prepare("SELECT guid FROM revisit ORDER BY guid");
+    st = revisit.ok() ? revisit->ForEachRow([&](const sql::Statement& row) {
+      found->revisit.push_back(row.ColumnBlob(0));
+      return Status::Ok();
+    })
+                      : revisit.status();
+  }
+  if (!st.ok()) {
+    return impl_->Context(st);
+  }
+  return found;
 }
 
 Result<std::vector<Membership>> StateDb::LoadMemberships() {
@@ -761,12 +970,14 @@ Result<std::vector<Operation>> StateDb::PendingOutbox(int64_t* run_id) {
   return ops;
 }
 
-Status StateDb::CommitRun(const RunRecord& record, const std::vector<Operation>& ops) {
-  Status st = StageRun(record, ops);
+Status StateDb::CommitRun(const RunRecord& record, const std::vector<Operation>& ops,
+                          const Watermark* watermark) {
+  Status st = StageRun(record, ops, watermark);
   return st.ok() ? CommitStaged() : st;
 }
 
-Status StateDb::StageRun(const RunRecord& record, const std::vector<Operation>& ops) {
+Status StateDb::StageRun(const RunRecord& record, const std::vector<Operation>& ops,
+                         const Watermark* watermark) {
   if (Status st = impl_->CheckWritable(); !st.ok()) {
     return st;
   }
@@ -797,6 +1008,9 @@ Status StateDb::StageRun(const RunRecord& record, const std::vector<Operation>& 
   Status st = clear.ok() ? clear->Bind(1, record.id).Run() : clear.status();
   if (st.ok()) {
     st = impl_->UpdateRun(record);
+  }
+  if (st.ok() && watermark != nullptr) {
+    st = impl_->StoreWatermark(*watermark);
   }
   if (!st.ok()) {
     return impl_->Context(st);

@@ -6,7 +6,9 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/model.h"
@@ -16,12 +18,33 @@ namespace syncd {
 
 struct RunRecord {
   int64_t id = 0;
-  std::string kind;                       // "full"
+  std::string kind;                       // "full" or "incremental"
   int64_t started_at = 0;                 // unix seconds
   int64_t finished_at = 0;                // 0 while running
   std::string outcome;                    // "running", "ok", "partial", "failed"
   std::map<std::string, int64_t> counts;  // "create", "update", ..., "held"
   std::string message;
+};
+
+// Where the change feed stands. It is stored in the same transaction as the
+// cached objects it describes, so the two never disagree.
+struct Watermark {
+  std::string feed;               // "dirsync" or "usn"
+  std::string naming_context;     // the domain partition read
+  std::string dc_host;            // dnsHostName of the DC that answered
+  std::string dsa_dn;             // its dsServiceName
+  std::string invocation_id;      // raw 16 bytes, of that DC's database
+  int64_t highest_usn = 0;        // usn: highestCommittedUSN read before the query
+  std::string cookie;             // dirsync: the server's cookie, opaque
+  bool object_security = false;   // dirsync ran with OBJECT_SECURITY
+  std::string scope_fingerprint;  // of the scope and mapping that produced the cache
+  int64_t last_success = 0;       // unix seconds of the last run that advanced it
+  int64_t last_full = 0;          // unix seconds of the last complete reconciliation
+  int tombstone_lifetime_days = 0;
+  // Raw GUIDs the next incremental run re-reads whatever the feed reports:
+  // objects whose operations were held or refused, so that advancing the
+  // watermark past their change does not forget them.
+  std::vector<std::string> revisit;
 };
 
 class StateDb {
@@ -40,6 +63,22 @@ class StateDb {
   Result<std::vector<SyncObject>> LoadObjects();
   Result<std::vector<Membership>> LoadMemberships();
 
+  // The cached objects among `guids` (raw objectGUIDs), in no set order;
+  // unknown GUIDs are skipped. Costs one indexed lookup per GUID.
+  Result<std::vector<SyncObject>> LoadObjects(const std::vector<std::string>& guids);
+  // guid -> identity (guid, kind, external_id, name) of the cached objects
+  // among `guids`.
+  Result<std::unordered_map<std::string, SyncObject>> LoadIdentities(
+      const std::vector<std::string>& guids);
+  // Cached memberships whose group or member is among `guids`.
+  Result<std::vector<Membership>> LoadMembershipsTouching(const std::vector<std::string>& guids);
+  // Object counts per kind name ("user", "group").
+  Result<std::map<std::string, int64_t>> CountObjects();
+
+  // The stored watermark; nullopt when there is none (no complete run yet, or
+  // it was discarded).
+  Result<std::optional<Watermark>> LoadWatermark();
+
   // Starts a run record ("running") and returns its id.
   Result<int64_t> BeginRun(const std::string& kind, int64_t started_at);
 
@@ -52,14 +91,17 @@ class StateDb {
   Result<std::vector<Operation>> PendingOutbox(int64_t* run_id);
 
   // In one transaction: applies `ops` to the cached objects and memberships,
-  // clears the outbox and finishes the run record with `record`'s outcome,
-  // counts and message.
-  Status CommitRun(const RunRecord& record, const std::vector<Operation>& ops);
+  // clears the outbox, finishes the run record with `record`'s outcome,
+  // counts and message, and stores `watermark` when given (nullptr keeps the
+  // stored one).
+  Status CommitRun(const RunRecord& record, const std::vector<Operation>& ops,
+                   const Watermark* watermark = nullptr);
 
   // CommitRun in two steps, so that the work can overlap the store's batch:
   // StageRun does all of it in a transaction it leaves open; CommitStaged
   // makes it durable; RollbackStaged drops it. One staged run at a time.
-  Status StageRun(const RunRecord& record, const std::vector<Operation>& ops);
+  Status StageRun(const RunRecord& record, const std::vector<Operation>& ops,
+                  const Watermark* watermark = nullptr);
   Status CommitStaged();
   void RollbackStaged();
 

@@ -143,6 +143,8 @@ class TableReader {
 Status ReadSource(const std::string& src, const toml::table& table, SourceConfig* out) {
   TableReader r(src, table, "source.");
   std::string auth = "simple";
+  std::string feed = ChangeFeedName(out->change_feed);
+  int64_t reconcile = out->reconcile_interval_hours;
   int64_t page_size = out->page_size, range_step = out->range_step;
   int64_t connect_timeout = out->connect_timeout, timeout = out->timeout;
   r.Strings("uris", &out->uris);
@@ -158,6 +160,18 @@ Status ReadSource(const std::string& src, const toml::table& table, SourceConfig
   r.Integer("range_step", 0, 5000, &range_step);
   r.Integer("connect_timeout", 1, 600, &connect_timeout);
   r.Integer("timeout", 1, 3600, &timeout);
+  r.String("change_feed", &feed);
+  r.Integer("reconcile_interval_hours", 1, 24 * 366, &reconcile);
+  if (feed == "auto") {
+    out->change_feed = ChangeFeed::kAuto;
+  } else if (feed == "dirsync") {
+    out->change_feed = ChangeFeed::kDirSync;
+  } else if (feed == "usn") {
+    out->change_feed = ChangeFeed::kUsn;
+  } else if (const auto* node = table.get("change_feed")) {
+    r.Fail(*node, "change_feed", "must be \"auto\", \"dirsync\" or \"usn\", not \"" + feed + "\"");
+  }
+  out->reconcile_interval_hours = static_cast<int>(reconcile);
   if (auth == "simple") {
     out->auth = ldap::AuthMethod::kSimple;
   } else if (auth == "gssapi") {
@@ -227,6 +241,18 @@ Status ReadMapping(const std::string& src, const toml::table& table, scope::Attr
 }
 
 }  // namespace
+
+const char* ChangeFeedName(ChangeFeed feed) {
+  switch (feed) {
+    case ChangeFeed::kAuto:
+      return "auto";
+    case ChangeFeed::kDirSync:
+      return "dirsync";
+    case ChangeFeed::kUsn:
+      return "usn";
+  }
+  return "auto";
+}
 
 Result<Config> ParseConfig(const std::string& text, const std::string& source_name) {
   toml::table root;

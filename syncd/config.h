@@ -15,6 +15,11 @@ namespace syncd {
 
 inline constexpr char kDefaultConfigPath[] = "/etc/syncd/syncd.conf";
 
+// Where incremental runs learn what changed. auto: DirSync, and uSNChanged
+// polling when the DC refuses DirSync to the account.
+enum class ChangeFeed { kAuto, kDirSync, kUsn };
+const char* ChangeFeedName(ChangeFeed feed);  // "auto", "dirsync", "usn"
+
 struct SourceConfig {
   std::vector<std::string> uris;
   std::string base_dn;
@@ -29,6 +34,9 @@ struct SourceConfig {
   uint32_t range_step = 0;  // 0: let the server choose the window size
   int connect_timeout = 10;
   int timeout = 120;
+  ChangeFeed change_feed = ChangeFeed::kAuto;
+  // A full reconciliation at least this often, whatever the feed says.
+  int reconcile_interval_hours = 168;
 };
 
 struct StoreConfig {

@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
@@ -11,13 +12,18 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <cstring>
+#include <optional>
+#include <set>
 
+#include "core/strings.h"
+#include "ldap/change_feed.h"
 #include "ldap/connection.h"
 #include "state/state_db.h"
 #include "store/identity_store.h"
 #include "syncd/log.h"
 #include "syncd/planner.h"
 #include "syncd/reader.h"
+#include "syncd/sync_policy.h"
 
 namespace syncd {
 namespace asio = boost::asio;
@@ -72,9 +78,16 @@ std::vector<Operation> Landed(const std::vector<Operation>& ops, const ApplyOutc
 
 // Records what landed without copying the batch when all of it did.
 Status CommitLanded(StateDb& state, const RunRecord& record, const std::vector<Operation>& ops,
-                    const ApplyOutcome& outcome) {
-  if (outcome.failed.empty()) return state.CommitRun(record, ops);
-  return state.CommitRun(record, Landed(ops, outcome));
+                    const ApplyOutcome& outcome, const Watermark* watermark = nullptr) {
+  if (outcome.failed.empty()) return state.CommitRun(record, ops, watermark);
+  return state.CommitRun(record, Landed(ops, outcome), watermark);
+}
+
+// The objects an operation is about: the next incremental run re-reads them
+// when the operation did not land.
+void AddRevisit(const Operation& op, std::vector<std::string>* revisit) {
+  revisit->push_back(op.object.guid);
+  if (op.member) revisit->push_back(op.member->guid);
 }
 
 }  // namespace
@@ -157,7 +170,8 @@ Result<int> ResumeOutbox(StateDb& state, IdentityStore& store) {
 
 asio::awaitable<Result<ApplyOutcome>> ApplyPlan(StateDb& state, IdentityStore& store,
                                                 const std::vector<Operation>& ops, RunRecord record,
-                                                asio::thread_pool& workers) {
+                                                asio::thread_pool& workers,
+                                                const Watermark* watermark) {
   // Journal first; then the store batch and the state's update of its cache,
   // side by side on two workers (two SQLite files); the state commits only
   // after the store has. A crash anywhere leaves the journal: ResumeOutbox.
@@ -170,7 +184,8 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(StateDb& state, IdentityStore& s
       workers, [&]() -> asio::awaitable<Result<ApplyOutcome>> { co_return ApplyBatch(store, ops); },
       asio::deferred);
   auto state_stage = asio::co_spawn(
-      workers, [&]() -> asio::awaitable<Status> { co_return state.StageRun(record, ops); },
+      workers,
+      [&]() -> asio::awaitable<Status> { co_return state.StageRun(record, ops, watermark); },
       asio::deferred);
   auto [order, store_error, outcome, state_error, staged] =
       co_await asio::experimental::make_parallel_group(std::move(store_batch),
@@ -196,7 +211,12 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(StateDb& state, IdentityStore& s
     record.outcome = "partial";
     record.counts["failed"] = static_cast<int64_t>(outcome->failed.size());
     record.message = outcome->failed.front().second.message();
-    st = CommitLanded(state, record, ops, *outcome);
+    std::optional<Watermark> advanced;
+    if (watermark != nullptr) {
+      advanced = *watermark;
+      for (const auto& [op, why] : outcome->failed) AddRevisit(op, &advanced->revisit);
+    }
+    st = CommitLanded(state, record, ops, *outcome, advanced ? &*advanced : nullptr);
   } else {
     // The store batch is durable: the state may say so.
     st = staged.ok() ? state.CommitStaged() : staged;
@@ -205,16 +225,24 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(StateDb& state, IdentityStore& s
   co_return std::move(outcome);
 }
 
-asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_pool& workers,
-                                           bool dry_run) {
-  RunResult result;
+namespace {
+
+Result<ldap::ConnectOptions> ConnectOptionsFor(const Config& config,
+                                               const std::optional<Watermark>& watermark) {
   ldap::ConnectOptions options;
   options.uris = config.source.uris;
+  // Stay with the DC the watermark belongs to while it answers: another DC
+  // means a full reconciliation for uSNChanged, replays for DirSync.
+  if (watermark && !watermark->dc_host.empty()) {
+    std::stable_partition(options.uris.begin(), options.uris.end(), [&](const std::string& uri) {
+      return AsciiLower(uri).find("//" + AsciiLower(watermark->dc_host)) != std::string::npos;
+    });
+  }
   options.auth = config.source.auth;
   options.bind_dn = config.source.bind_dn;
   if (options.auth == ldap::AuthMethod::kSimple) {
     auto password = ReadSecretFile(config.source.password_file, "source.password_file");
-    if (!password.ok()) co_return password.status();
+    if (!password.ok()) return password.status();
     options.password = std::move(*password);
   }
   options.tls_ca_file = config.source.tls_ca_file;
@@ -227,28 +255,215 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   }
   options.connect_timeout = std::chrono::seconds(config.source.connect_timeout);
   options.operation_timeout = std::chrono::seconds(config.source.timeout);
+  return options;
+}
+
+// The stored watermark, read without creating or migrating anything: a run
+// that cannot reach AD must leave no file behind.
+Result<std::optional<Watermark>> PeekWatermark(const std::string& path, bool dry_run) {
+  auto state = StateDb::Open(path, /*read_only=*/true);
+  if (!state.ok()) {
+    // An older schema has no watermark; the writable open migrates it, and
+    // reports anything worse.
+    if (!dry_run) return std::optional<Watermark>();
+    return state.status();
+  }
+  return (*state)->LoadWatermark();
+}
+
+// The DirSync attributes: what either kind needs, `member` included.
+std::vector<std::string> FeedAttributes(const Config& config) {
+  auto attributes = scope::SearchAttributes(config.mapping, ObjectKind::kUser);
+  for (auto& a : scope::SearchAttributes(config.mapping, ObjectKind::kGroup)) {
+    attributes.push_back(std::move(a));
+  }
+  attributes.push_back("primaryGroupID");
+  return attributes;
+}
+
+// Decides the feed for a full reconciliation and takes its starting point
+// before the full read: a snapshot cookie (DirSync, with or without
+// OBJECT_SECURITY, whichever the account is allowed), or the
+// highestCommittedUSN read with the DC identity.
+asio::awaitable<Status> StartWatermark(ldap::Directory& directory, const Config& config,
+                                       Watermark* next) {
+  const ChangeFeed wanted = config.source.change_feed;
+  if (wanted == ChangeFeed::kUsn) {
+    next->feed = "usn";
+    co_return Status::Ok();
+  }
+  ldap::DirSyncOptions options;
+  options.naming_context = next->naming_context;
+  options.attributes = FeedAttributes(config);
+  std::string refused;
+  for (bool object_security : {false, true}) {
+    options.object_security = object_security;
+    auto snapshot = co_await ldap::DirSyncSnapshot(directory, options);
+    if (!snapshot.ok()) co_return snapshot.status();
+    if (snapshot->refusal == ldap::FeedRefusal::kNone) {
+      next->feed = "dirsync";
+      next->object_security = object_security;
+      next->cookie = std::move(snapshot->changes.cookie);
+      Log(LogLevel::kInfo,
+          object_security ? "change feed: DirSync with OBJECT_SECURITY (the account lacks the "
+                            "Replicating Directory Changes right; results follow its read access)"
+                          : "change feed: DirSync (replication right)");
+      co_return Status::Ok();
+    }
+    refused += (refused.empty() ? "" : "; ") + snapshot->diagnostic;
+  }
+  if (wanted == ChangeFeed::kDirSync) {
+    co_return Status::PermissionDenied("the DC refuses DirSync to this account (" + refused +
+                                       "); grant it Replicating Directory Changes or set "
+                                       "[source] change_feed = \"usn\"");
+  }
+  Log(LogLevel::kWarning,
+      "change feed: uSNChanged polling, since the DC refuses DirSync (" + refused + ")");
+  next->feed = "usn";
+  co_return Status::Ok();
+}
+
+// Everything an incremental plan is computed against, from the state.
+Result<CachedSlice> LoadSlice(StateDb& state, const IncrementalRead& read) {
+  std::set<std::string> named(read.absent.begin(), read.absent.end());
+  named.insert(read.skipped.begin(), read.skipped.end());
+  for (const auto& o : read.present) named.insert(o.guid);
+  std::set<std::string> touched = named;
+  for (const auto& [group, delta] : read.member_deltas) touched.insert(group);
+  for (const auto& [group, members] : read.members) touched.insert(group);
+
+  CachedSlice slice;
+  auto objects = state.LoadObjects({named.begin(), named.end()});
+  if (!objects.ok()) return objects.status();
+  for (auto& o : *objects) slice.objects.emplace(o.guid, std::move(o));
+  auto edges = state.LoadMembershipsTouching({touched.begin(), touched.end()});
+  if (!edges.ok()) return edges.status();
+  slice.memberships.insert(edges->begin(), edges->end());
+
+  std::set<std::string> others;
+  auto refer = [&](const std::string& guid) {
+    if (!named.contains(guid)) others.insert(guid);
+  };
+  for (const auto& [group, delta] : read.member_deltas) {
+    refer(group);
+    for (const auto& m : delta.added) refer(m);
+    for (const auto& m : delta.removed) refer(m);
+  }
+  for (const auto& [group, members] : read.members) {
+    for (const auto& m : members) refer(m);
+  }
+  for (const auto& [member, groups] : read.member_of) {
+    for (const auto& g : groups) refer(g);
+  }
+  auto identities = state.LoadIdentities({others.begin(), others.end()});
+  if (!identities.ok()) return identities.status();
+  slice.others = std::move(*identities);
+  auto counts = state.CountObjects();
+  if (!counts.ok()) return counts.status();
+  for (const auto& [kind, n] : *counts) {
+    if (auto parsed = ParseKind(kind)) slice.totals[*parsed] = n;
+  }
+  return slice;
+}
+
+}  // namespace
+
+asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_pool& workers,
+                                           RunOptions run) {
+  RunResult result;
+  const bool dry_run = run.dry_run;
+  auto stored = PeekWatermark(config.state_path, dry_run);
+  if (!stored.ok()) co_return stored.status();
+  auto options = ConnectOptionsFor(config, *stored);
+  if (!options.ok()) co_return options.status();
 
   auto executor = co_await asio::this_coro::executor;
   const int64_t started = Now();
   auto connection = co_await ldap::Connection::Open(
-      executor, workers, options,
+      executor, workers, *options,
       [](const std::string& why) { Log(LogLevel::kWarning, why + "; trying the next URI"); });
   if (!connection.ok()) co_return connection.status();
-  result.dc_uri = (*connection)->uri();
+  ldap::Directory& directory = **connection;
+  result.dc_uri = directory.uri();
   Log(LogLevel::kInfo,
       "connected to " + result.dc_uri +
           ((*connection)->sasl_ssf() > 0
                ? " (SASL security layer, SSF " + std::to_string((*connection)->sasl_ssf()) + ")"
                : ""));
 
+  // Who answered, read before any change query: its USN is the next lower bound.
+  auto dc = co_await ldap::ReadDcIdentity(directory);
+  if (!dc.ok()) co_return dc.status();
+  Watermark next;
+  next.naming_context = dc->naming_context;
+  next.dc_host = dc->host;
+  next.dsa_dn = dc->dsa_dn;
+  next.invocation_id = dc->invocation_id;
+  next.highest_usn = dc->highest_usn;
+  next.scope_fingerprint = ScopeFingerprint(config);
+  next.tombstone_lifetime_days = dc->tombstone_lifetime_days;
+  next.last_success = started;
+
+  RunChoice choice = ChooseRun({&*stored, &*dc, config.source.change_feed, next.scope_fingerprint,
+                                started, config.source.reconcile_interval_hours, run.force_full});
+
+  // Incremental: what changed since the watermark.
   ReadStats stats;
   PhaseTimer read_timer;
-  auto read = co_await ReadDirectory(**connection, config, &stats);
-  if (!read.ok()) co_return read.status();
-  Log(LogLevel::kInfo, "read " + std::to_string(stats.entries) + " entries in " +
-                           std::to_string(stats.pages) + " pages (" +
-                           std::to_string(stats.range_reads) + " range reads) in " +
-                           read_timer.Elapsed());
+  std::optional<ldap::ChangeSet> changes;
+  if (!choice.full) {
+    const Watermark& from = **stored;
+    next.feed = from.feed;
+    next.object_security = from.object_security;
+    next.last_full = from.last_full;
+    if (from.feed == "dirsync") {
+      ldap::DirSyncOptions feed;
+      feed.naming_context = dc->naming_context;
+      feed.attributes = FeedAttributes(config);
+      feed.cookie = from.cookie;
+      feed.object_security = from.object_security;
+      auto read = co_await ldap::ReadDirSync(directory, feed);
+      if (!read.ok()) co_return read.status();
+      if (read->refusal == ldap::FeedRefusal::kCookieRejected) {
+        choice = {true, "the DC rejected the DirSync cookie (" + read->diagnostic + ")"};
+      } else if (read->refusal == ldap::FeedRefusal::kNoRight) {
+        choice = {true,
+                  "the DC no longer allows DirSync in the stored mode (" + read->diagnostic + ")"};
+      } else {
+        changes = std::move(read->changes);
+        next.cookie = changes->cookie;
+      }
+    } else {
+      auto read = co_await ldap::ReadUsnChanges(directory, dc->naming_context, from.highest_usn,
+                                                config.source.page_size);
+      if (!read.ok()) co_return read.status();
+      changes = std::move(*read);
+    }
+    if (changes) {
+      // Objects left over from the last run (held or refused) are looked at again.
+      changes->changed.insert(from.revisit.begin(), from.revisit.end());
+      Log(LogLevel::kInfo,
+          "change feed (" + from.feed + "): " + std::to_string(changes->changed.size()) +
+              " changed, " + std::to_string(changes->deleted.size()) + " deleted, in " +
+              std::to_string(changes->rounds) + " round trips, " + read_timer.Elapsed());
+      if (!config.scope.groups.empty() && !changes->empty()) {
+        // Nested membership can carry any object in or out of a group-based
+        // scope; only a full read evaluates that.
+        choice = {true, "group-based scope: changes are evaluated over a full read"};
+        next.last_full = started;
+      }
+    }
+  }
+  if (choice.full) {
+    Log(LogLevel::kInfo, "full reconciliation: " + choice.reason);
+    if (!changes) {
+      next.last_full = started;
+      Status st = co_await StartWatermark(directory, config, &next);
+      if (!st.ok()) co_return st;
+    }
+  }
+  result.plan.run_kind = choice.full ? "full" : "incremental";
+  result.plan.run_reason = choice.reason;
 
   // One applying run at a time per state: a second one would take the
   // first one's live journal for an interrupted run.
@@ -257,7 +472,6 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
     Status locked = lock.Acquire(config.state_path + ".lock");
     if (!locked.ok()) co_return locked;
   }
-
   // State and store are opened only now: a run that cannot read AD leaves
   // no trace, not even an empty file.
   auto state = StateDb::Open(config.state_path, dry_run);
@@ -282,31 +496,67 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
     }
   }
 
-  auto cached = (*state)->LoadObjects();
-  if (!cached.ok()) co_return cached.status();
-  auto cached_memberships = (*state)->LoadMemberships();
-  if (!cached_memberships.ok()) co_return cached_memberships.status();
   PhaseTimer plan_timer;
-  result.plan = BuildPlan(std::move(*read), *cached, *cached_memberships, config.safety);
+  if (choice.full) {
+    auto read = co_await ReadDirectory(directory, config, &stats);
+    if (!read.ok()) co_return read.status();
+    Log(LogLevel::kInfo, "read " + std::to_string(stats.entries) + " entries in " +
+                             std::to_string(stats.pages) + " pages (" +
+                             std::to_string(stats.range_reads) + " range reads) in " +
+                             read_timer.Elapsed());
+    auto cached = (*state)->LoadObjects();
+    if (!cached.ok()) co_return cached.status();
+    auto cached_memberships = (*state)->LoadMemberships();
+    if (!cached_memberships.ok()) co_return cached_memberships.status();
+    plan_timer = PhaseTimer();
+    std::string kind = std::move(result.plan.run_kind), reason = std::move(result.plan.run_reason);
+    result.plan = BuildPlan(std::move(*read), *cached, *cached_memberships, config.safety);
+    result.plan.run_kind = std::move(kind);
+    result.plan.run_reason = std::move(reason);
+  } else if (!changes->empty()) {
+    StateDb& cache = **state;
+    auto is_cached = [&cache](const std::string& guid) {
+      auto found = cache.LoadIdentities({guid});
+      return found.ok() && !found->empty();
+    };
+    auto read = co_await ReadChangedObjects(directory, config, dc->naming_context, *changes,
+                                            next.feed == "usn", is_cached, &stats);
+    if (!read.ok()) co_return read.status();
+    Log(LogLevel::kInfo, "re-read " + std::to_string(stats.entries) + " entries (" +
+                             std::to_string(stats.range_reads) + " range reads); read " +
+                             read_timer.Elapsed());
+    plan_timer = PhaseTimer();
+    auto slice = LoadSlice(cache, *read);
+    if (!slice.ok()) co_return slice.status();
+    result.plan = BuildIncrementalPlan(std::move(*read), *slice, config.safety);
+    result.plan.run_kind = "incremental";
+  }
   Log(LogLevel::kDebug, "planned " + std::to_string(result.plan.operations.size()) +
                             " operations in " + plan_timer.Elapsed());
   if (dry_run) co_return result;
 
-  auto run_id = (*state)->BeginRun("full", started);
+  auto run_id = (*state)->BeginRun(result.plan.run_kind, started);
   if (!run_id.ok()) co_return run_id.status();
-  RunRecord record{*run_id, "full", started, 0, "ok", {}, ""};
+  RunRecord record{*run_id, result.plan.run_kind, started, 0, "ok", {}, result.plan.run_reason};
   for (const auto& [kind, counts] : Summarize(result.plan)) {
     for (const auto& [op, n] : counts) {
       if (n) record.counts[kind + "." + op] = n;
     }
   }
-  if (!result.plan.read_complete) {
+  // The watermark advances only past a complete read; what was held goes on
+  // the revisit list so the next incremental run decides it again.
+  const Watermark* advance = nullptr;
+  if (result.plan.read_complete) {
+    for (const auto& held : result.plan.held) AddRevisit(held.operation, &next.revisit);
+    advance = &next;
+  } else {
     record.outcome = "partial";
     record.message = result.plan.incomplete_reason;
   }
 
   PhaseTimer apply_timer;
-  auto outcome = co_await ApplyPlan(**state, *store, result.plan.operations, record, workers);
+  auto outcome =
+      co_await ApplyPlan(**state, *store, result.plan.operations, record, workers, advance);
   Log(LogLevel::kDebug, "applied in " + apply_timer.Elapsed());
   if (!outcome.ok()) co_return outcome.status();
   result.failed = std::move(outcome->failed);

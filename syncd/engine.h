@@ -30,11 +30,17 @@ struct RunResult {
   std::string dc_uri;  // the DC that answered
 };
 
-// dry_run: computes the plan and changes nothing, neither store nor state.
-// Otherwise applies it. Errors (config, auth, no DC reachable, store
-// failures) leave store and state as they were.
+struct RunOptions {
+  bool dry_run = false;     // compute the plan; change nothing, not even the watermark
+  bool force_full = false;  // a full reconciliation whatever the watermark says
+};
+
+// One run: incremental from the stored watermark when the sync policy
+// allows (syncd/sync_policy.h), else a full reconciliation. Errors (config,
+// auth, no DC reachable, store failures) leave store and state as they were.
 boost::asio::awaitable<Result<RunResult>> RunOnce(const Config& config,
-                                                  boost::asio::thread_pool& workers, bool dry_run);
+                                                  boost::asio::thread_pool& workers,
+                                                  RunOptions options);
 
 // Applies `ops` to the store as one batch. Operations the store refuses for
 // their object are skipped and reported; any other store failure rolls the
@@ -42,7 +48,8 @@ boost::asio::awaitable<Result<RunResult>> RunOnce(const Config& config,
 Result<ApplyOutcome> ApplyBatch(IdentityStore& store, const std::vector<Operation>& ops);
 
 // Journals `ops` in the state, applies them as one store batch, then records
-// what landed and finishes run `record.id` (from StateDb::BeginRun), in one
+// what landed, finishes run `record.id` (from StateDb::BeginRun) and stores
+// `watermark` (when given; refused operations join its revisit list), in one
 // state transaction. After a crash anywhere in between, ResumeOutbox()
 // finishes the job.
 // The store batch and the state's update run side by side on `workers`
@@ -50,7 +57,8 @@ Result<ApplyOutcome> ApplyBatch(IdentityStore& store, const std::vector<Operatio
 boost::asio::awaitable<Result<ApplyOutcome>> ApplyPlan(StateDb& state, IdentityStore& store,
                                                        const std::vector<Operation>& ops,
                                                        RunRecord record,
-                                                       boost::asio::thread_pool& workers);
+                                                       boost::asio::thread_pool& workers,
+                                                       const Watermark* watermark = nullptr);
 
 // Finishes an interrupted run from its journal. The operations are
 // idempotent, so applying them again is safe whatever part landed before.

@@ -1,7 +1,10 @@
 // syncd: keeps an identity store in step with Active Directory.
 //
 //   syncd [--config F] --dry-run [--json]   show the plan; change nothing
-//   syncd [--config F] --once               apply one sync run
+//   syncd [--config F] --once [--full]      apply one sync run (incremental when
+//                                           the watermark allows; --full forces
+//                                           a full reconciliation)
+//   syncd [--config F] status [--json]      change feed, watermark, last runs
 //   syncd [--config F] store users|groups [--json]
 //   syncd [--config F] store members GROUP [--effective] [--json]
 //
@@ -20,6 +23,7 @@
 #include "syncd/engine.h"
 #include "syncd/log.h"
 #include "syncd/output.h"
+#include "syncd/status.h"
 
 namespace {
 
@@ -32,11 +36,12 @@ int Fail(const syncd::Status& status) {
   return kExitError;
 }
 
-int RunSync(const syncd::Config& config, bool dry_run, bool json) {
+int RunSync(const syncd::Config& config, syncd::RunOptions options, bool json) {
+  const bool dry_run = options.dry_run;
   boost::asio::io_context loop;
   boost::asio::thread_pool workers(2);
   syncd::Result<syncd::RunResult> result;
-  boost::asio::co_spawn(loop, syncd::RunOnce(config, workers, dry_run),
+  boost::asio::co_spawn(loop, syncd::RunOnce(config, workers, options),
                         [&result](const std::exception_ptr& e, syncd::Result<syncd::RunResult> r) {
                           if (e) {
                             try {
@@ -85,10 +90,11 @@ int ShowStore(const syncd::Config& config, const std::string& what, const std::s
 int main(int argc, char** argv) {
   CLI::App app{"syncd: keeps an identity store in step with Active Directory"};
   std::string config_path = syncd::kDefaultConfigPath;
-  bool dry_run = false, once = false, json = false, verbose = false;
+  bool dry_run = false, once = false, full = false, json = false, verbose = false;
   app.add_option("--config", config_path, "configuration file")->capture_default_str();
   app.add_flag("--dry-run", dry_run, "print the plan and change nothing");
   app.add_flag("--once", once, "run one sync and exit");
+  app.add_flag("--full", full, "a full reconciliation, whatever the watermark says");
   app.add_flag("--json", json, "machine-readable output");
   app.add_flag("-v,--verbose", verbose, "debug logging");
 
@@ -101,6 +107,9 @@ int main(int argc, char** argv) {
   store_cmd->add_option("group", group, "the group, for members (displayName or externalId)");
   store_cmd->add_flag("--effective", effective, "members through nested groups too");
   store_cmd->add_flag("--json", json, "machine-readable output");
+
+  auto* status_cmd = app.add_subcommand("status", "change feed, watermark and recent runs");
+  status_cmd->add_flag("--json", json, "machine-readable output");
 
   try {
     app.parse(argc, argv);
@@ -118,6 +127,10 @@ int main(int argc, char** argv) {
     }
     return ShowStore(*config, what, group, effective, json);
   }
+  if (status_cmd->parsed()) {
+    syncd::Status st = syncd::PrintStatus(std::cout, *config, json);
+    return st.ok() ? kExitNothingToDo : Fail(st);
+  }
   if (config->source.auth == syncd::ldap::AuthMethod::kGssapi) {
     syncd::Status st = syncd::ldap::PrepareKerberos(config->source.keytab);
     if (!st.ok()) return Fail(st);
@@ -129,5 +142,5 @@ int main(int argc, char** argv) {
     return Fail(syncd::Status::InvalidArgument(
         "daemon mode is not available in this version: use --once or --dry-run"));
   }
-  return RunSync(*config, dry_run, json);
+  return RunSync(*config, {dry_run, full}, json);
 }

@@ -74,6 +74,11 @@ json::object OperationJson(const Operation& op) {
 
 void PrintPlanText(std::ostream& out, const Plan& plan, bool applied) {
   auto summary = Summarize(plan);
+  if (plan.run_kind == "full") {
+    out << "full reconciliation" << (plan.run_reason.empty() ? "" : ": " + plan.run_reason) << "\n";
+  } else if (!plan.run_kind.empty()) {
+    out << plan.run_kind << " run\n";
+  }
   auto verb = [applied](const char* base, const char* done) {
     return std::string(applied ? " " : " to ") + (applied ? done : base);
   };
@@ -114,6 +119,8 @@ void PrintPlanJson(std::ostream& out, const Plan& plan) {
   root["held"] = std::move(held);
   root["summary"] = std::move(summary);
   root["readComplete"] = plan.read_complete;
+  root["kind"] = plan.run_kind;
+  root["reason"] = plan.run_reason;
   if (!plan.read_complete) root["incompleteReason"] = plan.incomplete_reason;
   out << json::serialize(root) << "\n";
 }

@@ -92,6 +92,75 @@ std::string Percent(double v) {
   return s.str();
 }
 
+// The common end of both planners: holds removals and deletions after an
+// incomplete read, deletions of a kind over its budget (against `totals`,
+// the cached objects of each kind), then orders everything.
+void FinishPlan(std::vector<Operation> ops, std::vector<Operation> removals,
+                std::vector<Operation> deletes, bool read_complete,
+                const std::string& incomplete_reason, const std::map<ObjectKind, int64_t>& totals,
+                const SafetyConfig& safety, Plan* plan) {
+  auto hold_all = [&](std::vector<Operation>& list, const std::string& reason) {
+    for (auto& op : list) plan->held.push_back({std::move(op), reason});
+    list.clear();
+  };
+  if (!read_complete) {
+    const std::string reason = "the read was incomplete (" + incomplete_reason +
+                               "); nothing is removed after a partial read";
+    hold_all(removals, reason);
+    hold_all(deletes, reason);
+  }
+  std::move(removals.begin(), removals.end(), std::back_inserter(ops));
+
+  // Deletion budget, per kind, against the number of that kind syncd holds.
+  for (auto kind : {ObjectKind::kUser, ObjectKind::kGroup}) {
+    std::vector<Operation> of_kind, others;
+    for (auto& op : deletes) (op.kind == kind ? of_kind : others).push_back(std::move(op));
+    deletes = std::move(others);
+    const auto count = static_cast<int64_t>(of_kind.size());
+    auto found = totals.find(kind);
+    const int64_t total = found == totals.end() ? 0 : found->second;
+    const double percent =
+        total == 0 ? 0 : 100.0 * static_cast<double>(count) / static_cast<double>(total);
+    std::string why;
+    if (safety.max_deletes >= 0 && count > safety.max_deletes) {
+      why = "max_deletes = " + std::to_string(safety.max_deletes);
+    } else if (count > 0 && percent > safety.max_delete_percent) {
+      why = "max_delete_percent = " + Percent(safety.max_delete_percent) + "% (" +
+            Percent(percent) + "% of " + std::to_string(total) + ")";
+    }
+    if (!why.empty()) {
+      hold_all(of_kind, std::to_string(count) + " " + KindName(kind) +
+                            " deletions exceed the deletion budget (" + why + ")");
+    }
+    std::move(of_kind.begin(), of_kind.end(), std::back_inserter(ops));
+  }
+
+  // A total order (GUIDs break ties), so an in-place sort is deterministic.
+  std::sort(ops.begin(), ops.end(), Before);
+  std::sort(plan->held.begin(), plan->held.end(),
+            [](const HeldOperation& a, const HeldOperation& b) {
+              return Before(a.operation, b.operation);
+            });
+  plan->operations = std::move(ops);
+}
+
+// The operation that brings a cached image to `desired`, if any.
+std::optional<Operation> CreateOrUpdate(const SyncObject* cached, SyncObject desired) {
+  if (cached == nullptr) {
+    ObjectKind kind = desired.kind;
+    return Operation{OpType::kCreate, kind, std::move(desired), {}, std::nullopt};
+  }
+  auto changes = AttributeChanges(cached->attributes, desired.attributes);
+  auto keys = KeyChanges(*cached, desired);
+  changes.insert(changes.end(), keys.begin(), keys.end());
+  if (cached->kind != desired.kind) {
+    changes.push_back({"kind", KindName(cached->kind), KindName(desired.kind)});
+  }
+  if (changes.empty()) return std::nullopt;
+  ObjectKind kind = desired.kind;
+  return Operation{OpType::kUpdate, kind, std::move(desired), std::move(changes), {}};
+}
+
 }  // namespace
 
 Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
@@ -143,63 +212,79 @@ Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
   // The desired images move into their operations: a full sync creates them all.
   for (auto& o : desired) {
     auto it = old_by_guid.find(o.guid);
-    if (it == old_by_guid.end()) {
-      ops.push_back({OpType::kCreate, o.kind, std::move(o), {}, std::nullopt});
-      continue;
-    }
-    auto changes = AttributeChanges(it->second->attributes, o.attributes);
-    auto keys = KeyChanges(*it->second, o);
-    changes.insert(changes.end(), keys.begin(), keys.end());
-    if (it->second->kind != o.kind) {
-      changes.push_back({"kind", KindName(it->second->kind), KindName(o.kind)});
-    }
-    if (!changes.empty()) {
-      ops.push_back({OpType::kUpdate, o.kind, std::move(o), std::move(changes), {}});
-    }
+    auto op = CreateOrUpdate(it == old_by_guid.end() ? nullptr : it->second, std::move(o));
+    if (op) ops.push_back(std::move(*op));
   }
 
-  auto hold_all = [&](std::vector<Operation>& list, const std::string& reason) {
-    for (auto& op : list) plan.held.push_back({std::move(op), reason});
-    list.clear();
+  std::map<ObjectKind, int64_t> totals;
+  for (const auto& o : cached) ++totals[o.kind];
+  FinishPlan(std::move(ops), std::move(removals), std::move(deletes), read.complete,
+             read.incomplete_reason, totals, safety, &plan);
+  return plan;
+}
+
+Plan BuildIncrementalPlan(IncrementalRead read, const CachedSlice& cached,
+                          const SafetyConfig& safety) {
+  Plan plan;
+  std::unordered_map<std::string, const SyncObject*> present;
+  for (const auto& o : read.present) present[o.guid] = &o;
+  // The identity of `guid` after this run, or null when it is not in scope.
+  auto in_scope_after = [&](const std::string& guid) -> const SyncObject* {
+    if (auto it = present.find(guid); it != present.end()) return it->second;
+    if (read.absent.contains(guid)) return nullptr;
+    if (auto it = cached.objects.find(guid); it != cached.objects.end()) return &it->second;
+    if (auto it = cached.others.find(guid); it != cached.others.end()) return &it->second;
+    return nullptr;
   };
-  if (!read.complete) {
-    const std::string reason = "the read was incomplete (" + read.incomplete_reason +
-                               "); nothing is removed after a partial read";
-    hold_all(removals, reason);
-    hold_all(deletes, reason);
-  }
-  std::move(removals.begin(), removals.end(), std::back_inserter(ops));
 
-  // Deletion budget, per kind, against the number of that kind syncd holds.
-  for (auto kind : {ObjectKind::kUser, ObjectKind::kGroup}) {
-    std::vector<Operation> of_kind, others;
-    for (auto& op : deletes) (op.kind == kind ? of_kind : others).push_back(std::move(op));
-    deletes = std::move(others);
-    const auto count = static_cast<int64_t>(of_kind.size());
-    const auto total = std::count_if(cached.begin(), cached.end(),
-                                     [&](const SyncObject& o) { return o.kind == kind; });
-    const double percent =
-        total == 0 ? 0 : 100.0 * static_cast<double>(count) / static_cast<double>(total);
-    std::string why;
-    if (safety.max_deletes >= 0 && count > safety.max_deletes) {
-      why = "max_deletes = " + std::to_string(safety.max_deletes);
-    } else if (count > 0 && percent > safety.max_delete_percent) {
-      why = "max_delete_percent = " + Percent(safety.max_delete_percent) + "% (" +
-            Percent(percent) + "% of " + std::to_string(total) + ")";
+  // Edges: what the evidence says each one should be, latest evidence last.
+  std::map<Membership, bool> wanted;
+  for (const auto& [group, delta] : read.member_deltas) {
+    for (const auto& m : delta.added) wanted[{group, m}] = true;
+    for (const auto& m : delta.removed) wanted[{group, m}] = false;
+  }
+  for (const auto& [group, members] : read.members) {
+    for (const auto& m : cached.memberships) {
+      if (m.group_guid == group && !members.contains(m.member_guid)) wanted[m] = false;
     }
-    if (!why.empty()) {
-      hold_all(of_kind, std::to_string(count) + " " + KindName(kind) +
-                            " deletions exceed the deletion budget (" + why + ")");
+    for (const auto& member : members) wanted[{group, member}] = true;
+  }
+  for (const auto& [member, groups] : read.member_of) {
+    for (const auto& m : cached.memberships) {
+      if (m.member_guid == member && !groups.contains(m.group_guid)) wanted[m] = false;
     }
-    std::move(of_kind.begin(), of_kind.end(), std::back_inserter(ops));
+    for (const auto& group : groups) wanted[{group, member}] = true;
+  }
+  std::vector<Operation> ops, removals, deletes;
+  for (const auto& [edge, want] : wanted) {
+    const SyncObject* group = in_scope_after(edge.group_guid);
+    const SyncObject* member = in_scope_after(edge.member_guid);
+    // An edge to an object out of scope is not synced; one to an object
+    // going away goes with its delete.
+    if (group == nullptr || member == nullptr || group->kind != ObjectKind::kGroup) continue;
+    if (want == cached.memberships.contains(edge)) continue;
+    (want ? ops : removals)
+        .push_back({want ? OpType::kAddMember : OpType::kRemoveMember,
+                    ObjectKind::kGroup,
+                    IdentityOf(*group),
+                    {},
+                    IdentityOf(*member)});
   }
 
-  // A total order (GUIDs break ties), so an in-place sort is deterministic.
-  std::sort(ops.begin(), ops.end(), Before);
-  std::sort(plan.held.begin(), plan.held.end(), [](const HeldOperation& a, const HeldOperation& b) {
-    return Before(a.operation, b.operation);
-  });
-  plan.operations = std::move(ops);
+  for (const auto& guid : read.absent) {
+    auto it = cached.objects.find(guid);
+    if (it == cached.objects.end()) continue;
+    deletes.push_back({OpType::kDelete, it->second.kind, it->second, {}, {}});
+  }
+  for (auto& o : read.present) {
+    auto it = cached.objects.find(o.guid);
+    auto op = CreateOrUpdate(it == cached.objects.end() ? nullptr : &it->second, std::move(o));
+    if (op) ops.push_back(std::move(*op));
+  }
+  FinishPlan(std::move(ops), std::move(removals), std::move(deletes), read.complete,
+             read.incomplete_reason, cached.totals, safety, &plan);
+  plan.read_complete = read.complete;
+  plan.incomplete_reason = read.incomplete_reason;
   return plan;
 }
 

@@ -4,7 +4,9 @@
 #define SYNCD_SYNCD_PLANNER_H_
 
 #include <map>
+#include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/model.h"
@@ -27,6 +29,47 @@ struct ReadSnapshot {
 // kind are all held when they exceed that kind's budget.
 Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
                const std::vector<Membership>& cached_memberships, const SafetyConfig& safety);
+
+// What an incremental read learned about the objects a change feed named.
+struct IncrementalRead {
+  std::vector<SyncObject> present;  // named objects in scope now, mapped
+  // Raw GUIDs of named objects not in scope now (deleted, moved out,
+  // filtered out, excluded): their cached images go.
+  std::set<std::string> absent;
+  // Named objects read but left unmapped (see warnings): still in AD, so
+  // kept as they are, never deleted.
+  std::set<std::string> skipped;
+  // Member side, for each present object: every group it is a direct member
+  // of now (memberOf plus its primary group), by raw GUID.
+  std::map<std::string, std::set<std::string>> member_of;
+  // Group side, for groups whose whole member list was read.
+  std::map<std::string, std::set<std::string>> members;
+  // Group side, for the other changed groups: values added and removed.
+  struct Delta {
+    std::set<std::string> added, removed;
+  };
+  std::map<std::string, Delta> member_deltas;
+  bool complete = true;
+  std::string incomplete_reason;
+};
+
+// The slice of the cached state an incremental plan depends on.
+struct CachedSlice {
+  // Cached images of the named objects (present, absent or skipped).
+  std::unordered_map<std::string, SyncObject> objects;
+  // Identities (guid, kind, external_id, name) of every other cached object
+  // the read refers to (groups in member_of, members): they are in scope.
+  std::unordered_map<std::string, SyncObject> others;
+  // Every cached edge touching a named object or a group of the read.
+  std::set<Membership> memberships;
+  std::map<ObjectKind, int64_t> totals;  // cached objects per kind (deletion budget)
+};
+
+// Pure, like BuildPlan, and with the same order and safety rules; computes
+// only what the read touches. Membership evidence is applied group side
+// first, then member side (read later, so it wins where both speak).
+Plan BuildIncrementalPlan(IncrementalRead read, const CachedSlice& cached,
+                          const SafetyConfig& safety);
 
 // Counts per "user"/"group"/"membership" and operation name, plus "held".
 std::map<std::string, std::map<std::string, int>> Summarize(const Plan& plan);

@@ -1,11 +1,70 @@
 #include "syncd/reader.h"
 
+#include <charconv>
+#include <set>
+#include <unordered_map>
+
+#include "ldap/codec.h"
 #include "syncd/log.h"
 
 namespace syncd {
 namespace asio = boost::asio;
+namespace {
 
-asio::awaitable<Result<ReadSnapshot>> ReadDirectory(ldap::Connection& connection,
+// Windows of a ranged attribute beyond the first, read at base scope on the
+// entry itself.
+ldap::RangeFetch RangeFetcher(ldap::Directory& directory, ReadStats* stats) {
+  return
+      [&directory, stats](const std::string& dn,
+                          const std::string& description) -> asio::awaitable<Result<ldap::Entry>> {
+        ++stats->range_reads;
+        ldap::SearchRequest request;
+        request.base = dn;
+        request.scope = ldap::Scope::kBase;
+        request.attributes = {description};
+        Result<std::vector<ldap::Entry>> entries = co_await directory.Search(request);
+        if (!entries.ok()) co_return entries.status();
+        if (entries->size() != 1)
+          co_return Status::DataLoss(dn + " vanished during range retrieval");
+        co_return std::move(entries->front());
+      };
+}
+
+// "(|(objectGUID=\..)(objectGUID=\..))" for a slice of raw GUIDs.
+std::string GuidFilter(std::vector<std::string>::const_iterator begin,
+                       std::vector<std::string>::const_iterator end) {
+  std::string filter = "(|";
+  for (auto it = begin; it != end; ++it) {
+    filter += "(objectGUID=" + ldap::EscapeFilterBytes(*it) + ")";
+  }
+  return filter + ")";
+}
+
+// GUIDs per filter: long enough to batch, short enough for any DC's limits.
+constexpr size_t kGuidsPerSearch = 200;
+
+// A paged search collecting every entry, or the reason it was incomplete.
+asio::awaitable<Result<std::vector<ldap::Entry>>> Collect(ldap::Directory& directory,
+                                                          const ldap::SearchRequest& request,
+                                                          ReadStats* stats,
+                                                          std::string* incomplete_reason) {
+  std::vector<ldap::Entry> entries;
+  auto outcome = co_await directory.PagedSearch(request, [&entries](ldap::Entry&& e) {
+    entries.push_back(std::move(e));
+    return Status::Ok();
+  });
+  if (!outcome.ok()) co_return outcome.status();
+  stats->entries += outcome->entries;
+  stats->pages += outcome->pages;
+  if (!outcome->complete && incomplete_reason->empty()) {
+    *incomplete_reason = outcome->incomplete_reason;
+  }
+  co_return entries;
+}
+
+}  // namespace
+
+asio::awaitable<Result<ReadSnapshot>> ReadDirectory(ldap::Directory& directory,
                                                     const Config& config, ReadStats* stats) {
   ReadSnapshot snapshot;
   auto mark_incomplete = [&](const std::string& reason) {
@@ -34,7 +93,7 @@ asio::awaitable<Result<ReadSnapshot>> ReadDirectory(ldap::Connection& connection
     for (const auto& base : is_user ? config.scope.user_bases : config.scope.group_bases) {
       request.base = base;
       Result<ldap::SearchOutcome> outcome =
-          co_await connection.PagedSearch(request, [&sink](ldap::Entry&& e) {
+          co_await directory.PagedSearch(request, [&sink](ldap::Entry&& e) {
             sink.push_back(std::move(e));
             return Status::Ok();
           });
@@ -47,20 +106,7 @@ asio::awaitable<Result<ReadSnapshot>> ReadDirectory(ldap::Connection& connection
     }
   }
 
-  // Windows beyond the first, read at base scope on the group itself.
-  ldap::RangeFetch fetch =
-      [&](const std::string& dn,
-          const std::string& description) -> asio::awaitable<Result<ldap::Entry>> {
-    ++stats->range_reads;
-    ldap::SearchRequest request;
-    request.base = dn;
-    request.scope = ldap::Scope::kBase;
-    request.attributes = {description};
-    Result<std::vector<ldap::Entry>> entries = co_await connection.Search(request);
-    if (!entries.ok()) co_return entries.status();
-    if (entries->size() != 1) co_return Status::DataLoss(dn + " vanished during range retrieval");
-    co_return std::move(entries->front());
-  };
+  ldap::RangeFetch fetch = RangeFetcher(directory, stats);
   // Every group goes through it: it also folds a single complete window
   // ("member;range=0-*") back into plain `member`.
   for (auto& group : groups) {
@@ -76,6 +122,191 @@ asio::awaitable<Result<ReadSnapshot>> ReadDirectory(ldap::Connection& connection
     mark_incomplete(snapshot.desired.incomplete_reason);
   }
   co_return snapshot;
+}
+
+asio::awaitable<Result<IncrementalRead>> ReadChangedObjects(
+    ldap::Directory& directory, const Config& config, const std::string& naming_context,
+    const ldap::ChangeSet& changes, bool full_member_lists,
+    const std::function<bool(const std::string&)>& is_cached, ReadStats* stats) {
+  IncrementalRead read;
+  std::string incomplete;
+  std::set<std::string> named(changes.changed.begin(), changes.changed.end());
+  std::unordered_map<std::string, std::pair<ObjectKind, ldap::Entry>> found;
+  const ldap::RangedValues first_window("member", config.source.range_step);
+
+  // Current images of `guids` under every base of both kinds, with the
+  // configured filters: exactly what a full read would have returned.
+  auto reread = [&](const std::vector<std::string>& guids) -> asio::awaitable<Status> {
+    for (size_t at = 0; at < guids.size(); at += kGuidsPerSearch) {
+      const auto end =
+          guids.begin() + static_cast<ptrdiff_t>(std::min(guids.size(), at + kGuidsPerSearch));
+      const std::string any_of = GuidFilter(guids.begin() + static_cast<ptrdiff_t>(at), end);
+      for (auto kind : {ObjectKind::kUser, ObjectKind::kGroup}) {
+        const bool is_user = kind == ObjectKind::kUser;
+        ldap::SearchRequest request;
+        std::string filter = scope::SearchFilter(config.scope, kind);
+        request.filter = "(&" + filter + any_of + ")";
+        request.attributes = scope::SearchAttributes(config.mapping, kind);
+        request.attributes.push_back("memberOf");
+        if (!is_user) {
+          for (auto& a : request.attributes) {
+            if (a == "member") a = first_window.FirstRequest();
+          }
+        }
+        request.page_size = config.source.page_size;
+        for (const auto& base : is_user ? config.scope.user_bases : config.scope.group_bases) {
+          request.base = base;
+          auto entries = co_await Collect(directory, request, stats, &incomplete);
+          if (!entries.ok()) co_return entries.status();
+          for (auto& e : *entries) {
+            std::string guid = e.First("objectguid");
+            if (guid.size() == 16) found.try_emplace(std::move(guid), kind, std::move(e));
+          }
+        }
+      }
+    }
+    co_return Status::Ok();
+  };
+  Status st = co_await reread({named.begin(), named.end()});
+  if (!st.ok()) co_return st;
+
+  // Named objects not found may be containers: their children moved with them.
+  std::vector<std::string> unknown;
+  for (const auto& guid : named) {
+    if (!found.contains(guid)) unknown.push_back(guid);
+  }
+  std::vector<std::string> expanded;
+  for (size_t at = 0; at < unknown.size(); at += kGuidsPerSearch) {
+    ldap::SearchRequest request;
+    request.base = naming_context;
+    request.extended_dn = false;
+    request.page_size = config.source.page_size;
+    request.attributes = {"objectGUID"};
+    const auto end =
+        unknown.begin() + static_cast<ptrdiff_t>(std::min(unknown.size(), at + kGuidsPerSearch));
+    request.filter = "(&(|(objectClass=organizationalUnit)(objectClass=container))" +
+                     GuidFilter(unknown.begin() + static_cast<ptrdiff_t>(at), end) + ")";
+    auto containers = co_await Collect(directory, request, stats, &incomplete);
+    if (!containers.ok()) co_return containers.status();
+    for (const auto& container : *containers) {
+      ldap::SearchRequest below;
+      below.base = container.dn;
+      below.extended_dn = false;
+      below.page_size = config.source.page_size;
+      below.attributes = {"objectGUID"};
+      below.filter = "(|(objectClass=user)(objectClass=group))";
+      auto children = co_await Collect(directory, below, stats, &incomplete);
+      if (!children.ok()) co_return children.status();
+      for (const auto& child : *children) {
+        std::string guid = child.First("objectguid");
+        if (guid.size() == 16 && named.insert(guid).second) expanded.push_back(std::move(guid));
+      }
+    }
+  }
+  if (!expanded.empty()) {
+    Log(LogLevel::kDebug, "re-reading " + std::to_string(expanded.size()) +
+                              " objects below moved or renamed containers");
+    st = co_await reread(expanded);
+    if (!st.ok()) co_return st;
+  }
+
+  // Scope, one object at a time.
+  ldap::RangeFetch fetch = RangeFetcher(directory, stats);
+  std::unordered_map<std::string, std::string> primary_groups;  // group SID -> GUID ("" if none)
+  auto group_of_sid = [&](const std::string& sid) -> asio::awaitable<Result<std::string>> {
+    if (auto it = primary_groups.find(sid); it != primary_groups.end()) co_return it->second;
+    ldap::SearchRequest request;
+    request.base = naming_context;
+    request.extended_dn = false;
+    request.attributes = {"objectGUID"};
+    request.filter = "(&(objectClass=group)(objectSid=" + ldap::EscapeFilterBytes(sid) + "))";
+    auto groups = co_await Collect(directory, request, stats, &incomplete);
+    if (!groups.ok()) co_return groups.status();
+    std::string guid = groups->size() == 1 ? groups->front().First("objectguid") : "";
+    primary_groups[sid] = guid;
+    co_return guid;
+  };
+  std::vector<std::string> warnings;
+  for (auto& [guid, kind_entry] : found) {
+    auto& [kind, entry] = kind_entry;
+    if (scope::IsExcluded(config.scope, entry)) continue;
+    auto object = scope::MapEntry(config.mapping, entry, kind, &warnings);
+    if (!object) {
+      read.skipped.insert(guid);
+      continue;
+    }
+    // Member side: the groups it is in now, its primary group included.
+    auto& groups = read.member_of[guid];
+    if (const auto* member_of = entry.Find("memberof")) {
+      for (const auto& value : *member_of) {
+        std::string group = ldap::ParseExtendedDn(value).guid;
+        if (!group.empty()) groups.insert(std::move(group));
+      }
+    }
+    if (kind == ObjectKind::kUser && !object->sid.empty()) {
+      uint32_t rid = 0;
+      const std::string primary = entry.First("primarygroupid");
+      if (auto [p, ec] = std::from_chars(primary.data(), primary.data() + primary.size(), rid);
+          ec == std::errc() && p == primary.data() + primary.size()) {
+        if (auto sid = ldap::SidWithRid(object->sid, rid)) {
+          auto group = co_await group_of_sid(*sid);
+          if (!group.ok()) co_return group.status();
+          if (!group->empty()) groups.insert(*group);
+        }
+      }
+    }
+    // Group side: deltas when DirSync gave usable ones, else the whole list.
+    if (kind == ObjectKind::kGroup) {
+      auto delta = changes.members.find(guid);
+      if (!full_member_lists && delta != changes.members.end() && !delta->second.reread &&
+          is_cached(guid)) {
+        read.member_deltas[guid] = {delta->second.added, delta->second.removed};
+      } else {
+        st = co_await ldap::CompleteRangedAttribute(entry, "member", config.source.range_step,
+                                                    fetch);
+        if (!st.ok()) {
+          if (incomplete.empty()) incomplete = entry.dn + ": member: " + st.message();
+        } else {
+          auto& members = read.members[guid];
+          if (const auto* values = entry.Find("member")) {
+            for (const auto& value : *values) {
+              std::string member = ldap::ParseExtendedDn(value).guid;
+              if (!member.empty()) members.insert(std::move(member));
+            }
+          }
+          // Users whose primary group this is are not in `member`.
+          if (auto rid = ldap::SidRid(object->sid)) {
+            ldap::SearchRequest request;
+            request.filter = "(&" + scope::SearchFilter(config.scope, ObjectKind::kUser) +
+                             "(primaryGroupID=" + std::to_string(*rid) + "))";
+            request.attributes = {"objectGUID"};
+            request.extended_dn = false;
+            request.page_size = config.source.page_size;
+            for (const auto& base : config.scope.user_bases) {
+              request.base = base;
+              auto users = co_await Collect(directory, request, stats, &incomplete);
+              if (!users.ok()) co_return users.status();
+              for (const auto& user : *users) members.insert(user.First("objectguid"));
+            }
+          }
+        }
+      }
+    }
+    read.present.push_back(std::move(*object));
+  }
+  std::set<std::string> in_scope;
+  for (const auto& o : read.present) in_scope.insert(o.guid);
+  for (const auto& guid : named) {
+    if (!in_scope.contains(guid) && !read.skipped.contains(guid)) read.absent.insert(guid);
+  }
+  for (const auto& guid : changes.deleted) read.absent.insert(guid);
+  for (const auto& w : warnings) Log(LogLevel::kWarning, w);
+  if (!incomplete.empty()) {
+    Log(LogLevel::kWarning, "incomplete read: " + incomplete);
+    read.complete = false;
+    read.incomplete_reason = incomplete;
+  }
+  co_return read;
 }
 
 }  // namespace syncd

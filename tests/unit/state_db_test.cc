@@ -307,7 +307,7 @@ TEST_F(StateDbTest, ReadOnlyOpenOfMissingPathIsEmptyAndWritesNoFile) {
   {
     auto db = OpenState(/*read_only=*/true);
     ASSERT_TRUE(db);
-    EXPECT_EQ(db->SchemaVersion(), 1);
+    EXPECT_EQ(db->SchemaVersion(), 2);
     EXPECT_TRUE(db->LoadObjects()->empty());
     EXPECT_TRUE(db->LoadMemberships()->empty());
     int64_t run_id = -1;
@@ -359,7 +359,7 @@ TEST_F(StateDbTest, ReopenKeepsDataAndSchemaVersion) {
   }
   auto db = OpenState();
   ASSERT_TRUE(db);
-  EXPECT_EQ(db->SchemaVersion(), 1);
+  EXPECT_EQ(db->SchemaVersion(), 2);
   EXPECT_EQ(db->LoadObjects()->size(), 2U);
   EXPECT_EQ(db->LoadMemberships()->size(), 1U);
   EXPECT_EQ(db->RecentRuns(10)->size(), 1U);

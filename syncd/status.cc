@@ -1,0 +1,136 @@
+#include "syncd/status.h"
+
+#include <boost/json.hpp>
+
+#include <ctime>
+#include <map>
+#include <optional>
+
+#include "ldap/codec.h"
+#include "state/state_db.h"
+
+namespace syncd {
+namespace {
+
+namespace json = boost::json;
+
+std::string Timestamp(int64_t unix_seconds) {
+  if (unix_seconds <= 0) return "never";
+  std::time_t t = unix_seconds;
+  std::tm utc{};
+  gmtime_r(&t, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
+}
+
+json::object RunJson(const RunRecord& run) {
+  json::object counts;
+  for (const auto& [name, n] : run.counts) counts[name] = n;
+  return {{"id", run.id},
+          {"outcome", run.outcome},
+          {"started_at", run.started_at},
+          {"finished_at", run.finished_at},
+          {"duration_seconds", run.finished_at > 0 ? run.finished_at - run.started_at : 0},
+          {"counts", std::move(counts)},
+          {"message", run.message}};
+}
+
+}  // namespace
+
+Status PrintStatus(std::ostream& out, const Config& config, bool json_output) {
+  auto state = StateDb::Open(config.state_path, /*read_only=*/true);
+  if (!state.ok()) return state.status();
+  auto watermark = (*state)->LoadWatermark();
+  if (!watermark.ok()) return watermark.status();
+  // The last run of each kind, from a generous window of recent runs.
+  auto runs = (*state)->RecentRuns(500);
+  if (!runs.ok()) return runs.status();
+  std::map<std::string, RunRecord> last;
+  for (const auto& run : *runs) last.try_emplace(run.kind, run);
+  int64_t run_id = 0;
+  auto pending = (*state)->PendingOutbox(&run_id);
+  if (!pending.ok()) return pending.status();
+  auto counts = (*state)->CountObjects();
+  if (!counts.ok()) return counts.status();
+
+  const std::optional<Watermark>& w = *watermark;
+  if (json_output) {
+    json::object root;
+    root["state"] = config.state_path;
+    root["configured_feed"] = ChangeFeedName(config.source.change_feed);
+    root["feed"] = w ? json::value(w->feed) : json::value(nullptr);
+    root["object_security"] = w && w->object_security;
+    root["dc"] = w ? json::value(w->dc_host) : json::value(nullptr);
+    root["naming_context"] = w ? json::value(w->naming_context) : json::value(nullptr);
+    root["invocation_id"] =
+        w ? json::value(ldap::GuidToString(w->invocation_id).value_or("")) : json::value(nullptr);
+    json::object mark;
+    if (w) {
+      if (w->feed == "usn") mark["usn"] = w->highest_usn;
+      if (w->feed == "dirsync") mark["cookie_bytes"] = static_cast<int64_t>(w->cookie.size());
+      mark["revisit"] = static_cast<int64_t>(w->revisit.size());
+    }
+    root["watermark"] = std::move(mark);
+    root["last_success"] = w ? w->last_success : 0;
+    root["last_full"] = w ? w->last_full : 0;
+    root["tombstone_lifetime_days"] = w ? w->tombstone_lifetime_days : 0;
+    json::object by_kind;
+    for (const auto& [kind, run] : last) by_kind[kind] = RunJson(run);
+    root["runs"] = std::move(by_kind);
+    root["pending_operations"] = static_cast<int64_t>(pending->size());
+    json::object objects;
+    for (const auto& [kind, n] : *counts) objects[kind] = n;
+    root["objects"] = std::move(objects);
+    out << json::serialize(root) << "\n";
+    return Status::Ok();
+  }
+
+  out << "state: " << config.state_path << "\n";
+  if (!w) {
+    out << "change feed: none yet (configured: " << ChangeFeedName(config.source.change_feed)
+        << "); the next run is a full reconciliation\n";
+  } else {
+    out << "change feed: " << w->feed << (w->object_security ? " (OBJECT_SECURITY)" : "")
+        << ", configured " << ChangeFeedName(config.source.change_feed) << "\n";
+    out << "dc: " << w->dc_host << " (invocationId "
+        << ldap::GuidToString(w->invocation_id).value_or("?") << ")\n";
+    out << "naming context: " << w->naming_context << "\n";
+    out << "watermark: "
+        << (w->feed == "usn" ? "highestCommittedUSN " + std::to_string(w->highest_usn)
+                             : "DirSync cookie of " + std::to_string(w->cookie.size()) + " bytes")
+        << (w->revisit.empty() ? ""
+                               : ", " + std::to_string(w->revisit.size()) + " objects to revisit")
+        << "\n";
+    out << "last success: " << Timestamp(w->last_success)
+        << ", last full reconciliation: " << Timestamp(w->last_full) << ", tombstone lifetime "
+        << w->tombstone_lifetime_days << " days\n";
+  }
+  for (const char* kind : {"full", "incremental"}) {
+    auto it = last.find(kind);
+    out << "last " << kind << " run: ";
+    if (it == last.end()) {
+      out << "never\n";
+      continue;
+    }
+    const RunRecord& run = it->second;
+    out << run.outcome << " at " << Timestamp(run.started_at) << ", "
+        << (run.finished_at > 0 ? std::to_string(run.finished_at - run.started_at) + " s"
+                                : "running");
+    for (const auto& [name, n] : run.counts) out << ", " << name << " " << n;
+    if (!run.message.empty()) out << " (" << run.message << ")";
+    out << "\n";
+  }
+  out << "objects: ";
+  bool first = true;
+  for (const auto& [kind, n] : *counts) {
+    out << (first ? "" : ", ") << n << " " << kind << "s";
+    first = false;
+  }
+  out << (first ? "none" : "") << "\n";
+  out << "pending operations: " << pending->size()
+      << (pending->empty() ? "" : " (run " + std::to_string(run_id) + " was interrupted)") << "\n";
+  return Status::Ok();
+}
+
+}  // namespace syncd

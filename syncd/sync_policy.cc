@@ -1,0 +1,91 @@
+#include "syncd/sync_policy.h"
+
+#include <cstdio>
+
+#include "core/strings.h"
+
+namespace syncd {
+namespace {
+
+constexpr int64_t kDay = 86400;
+
+// FNV-1a, 64 bits: stable across builds and machines, unlike std::hash.
+uint64_t Fnv1a(const std::string& text) {
+  uint64_t h = 14695981039346656037ULL;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+void Add(std::string* canonical, const std::string& field) {
+  // Length-prefixed, so no two field lists run together the same way.
+  *canonical += std::to_string(field.size()) + ":" + field + ";";
+}
+
+}  // namespace
+
+std::string ScopeFingerprint(const Config& config) {
+  std::string canonical;
+  Add(&canonical, AsciiLower(config.source.base_dn));
+  for (const auto* list : {&config.scope.user_bases, &config.scope.group_bases,
+                           &config.scope.groups, &config.scope.exclude}) {
+    Add(&canonical, std::to_string(list->size()));
+    for (const auto& item : *list) Add(&canonical, AsciiLower(item));
+  }
+  Add(&canonical, config.scope.user_filter);
+  Add(&canonical, config.scope.group_filter);
+  for (auto kind : {ObjectKind::kUser, ObjectKind::kGroup}) {
+    for (const auto& rule : config.mapping.rules(kind)) {
+      Add(&canonical, rule.store_attribute);
+      Add(&canonical, std::to_string(static_cast<int>(rule.transform)));
+      for (const auto& source : rule.sources) Add(&canonical, AsciiLower(source));
+    }
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(Fnv1a(canonical)));
+  return hex;
+}
+
+RunChoice ChooseRun(const PolicyInputs& in) {
+  if (in.force_full) return {true, "--full given"};
+  if (!in.watermark->has_value()) return {true, "no watermark yet"};
+  const Watermark& w = **in.watermark;
+  const ldap::DcIdentity& dc = *in.dc;
+  if (AsciiLower(w.naming_context) != AsciiLower(dc.naming_context)) {
+    return {true,
+            "the source domain changed (" + w.naming_context + " -> " + dc.naming_context + ")"};
+  }
+  if (w.scope_fingerprint != in.fingerprint) return {true, "the scope configuration changed"};
+  if (in.configured_feed != ChangeFeed::kAuto && w.feed != ChangeFeedName(in.configured_feed)) {
+    return {true, std::string("change_feed changed from ") + w.feed + " to " +
+                      ChangeFeedName(in.configured_feed)};
+  }
+  const int lifetime = w.tombstone_lifetime_days > 0 ? w.tombstone_lifetime_days : 180;
+  if (in.now - w.last_success > (lifetime - kTombstoneMarginDays) * kDay) {
+    return {true, "the last successful run is older than the tombstone lifetime (" +
+                      std::to_string(lifetime) + " days) less a " +
+                      std::to_string(kTombstoneMarginDays) +
+                      "-day margin: deletions may have been forgotten"};
+  }
+  if (in.now - w.last_full >= static_cast<int64_t>(in.reconcile_interval_hours) * 3600) {
+    return {true, "scheduled reconciliation (reconcile_interval_hours = " +
+                      std::to_string(in.reconcile_interval_hours) + ")"};
+  }
+  if (AsciiLower(w.dc_host) != AsciiLower(dc.host)) {
+    return {true, "the DC changed (" + w.dc_host + " -> " + dc.host + ")"};
+  }
+  if (w.invocation_id != dc.invocation_id) {
+    return {true,
+            "the invocationId of " + dc.host + " changed: its database was restored or rebuilt"};
+  }
+  if (dc.highest_usn < w.highest_usn) {
+    return {true, "highestCommittedUSN of " + dc.host + " went backwards (" +
+                      std::to_string(w.highest_usn) + " -> " + std::to_string(dc.highest_usn) +
+                      "): a USN rollback"};
+  }
+  return {false, ""};
+}
+
+}  // namespace syncd

@@ -1,0 +1,50 @@
+// When an incremental run can be trusted, and when only a full
+// reconciliation will do. Pure functions of the stored watermark, the DC
+// that answered and the configuration, so each rule is testable alone.
+#ifndef SYNCD_SYNCD_SYNC_POLICY_H_
+#define SYNCD_SYNCD_SYNC_POLICY_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "ldap/change_feed.h"
+#include "state/state_db.h"
+#include "syncd/config.h"
+
+namespace syncd {
+
+// Garbage collection runs every 12 hours: a watermark this close to the
+// tombstone lifetime may already have lost deletions.
+inline constexpr int kTombstoneMarginDays = 2;
+
+// A stable digest of everything that decides which objects are synced and
+// how they look: bases, filters, scope groups, exclusions, attribute map.
+// A cache built under another fingerprint does not describe this scope.
+std::string ScopeFingerprint(const Config& config);
+
+struct RunChoice {
+  bool full = false;
+  std::string reason;  // why a full reconciliation; empty for incremental
+};
+
+struct PolicyInputs {
+  const std::optional<Watermark>* watermark = nullptr;
+  const ldap::DcIdentity* dc = nullptr;
+  ChangeFeed configured_feed = ChangeFeed::kAuto;
+  std::string fingerprint;
+  int64_t now = 0;  // unix seconds
+  int reconcile_interval_hours = 168;
+  bool force_full = false;
+};
+
+// Full when: --full; no watermark; another domain; the scope changed; the
+// configured feed differs from the watermark's; the last success is older
+// than the tombstone lifetime minus the margin; the reconciliation schedule
+// is due; the DC's host or invocationId changed; its highestCommittedUSN is
+// below the stored one (a restore or a USN rollback).
+RunChoice ChooseRun(const PolicyInputs& in);
+
+}  // namespace syncd
+
+#endif  // SYNCD_SYNCD_SYNC_POLICY_H_
