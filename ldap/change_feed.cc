@@ -102,11 +102,14 @@ void ChangeSet::Absorb(const Entry& entry) {
   if (AsciiLower(entry.First("isdeleted")) == "true" || entry.dn.empty()) {
     deleted.insert(guid);
     changed.erase(guid);
+    renamed.erase(guid);
     members.erase(guid);
     return;
   }
   deleted.erase(guid);  // reanimated
   changed.insert(guid);
+  // DirSync returns `name` (and the constructed parentGUID) when either moved.
+  if (entry.Find("name") != nullptr) renamed.insert(guid);
   for (const auto& [description, values] : entry.attributes) {
     const bool added = description == kMembersAdded;
     const bool removed = description == kMembersRemoved;
@@ -235,6 +238,7 @@ asio::awaitable<Result<ChangeSet>> ReadUsnChanges(Directory& directory,
     }
   }
   for (const auto& guid : changes.deleted) changes.changed.erase(guid);
+  changes.renamed = changes.changed;
   co_return changes;
 }
 

@@ -44,6 +44,9 @@ struct MemberDelta {
 struct ChangeSet {
   std::set<std::string> changed;  // raw GUIDs of live objects reported changed, any class
   std::set<std::string> deleted;  // raw GUIDs of tombstones
+  // Changed objects whose name or parent changed, or may have (uSNChanged
+  // cannot tell): if they are containers, their children moved with them.
+  std::set<std::string> renamed;
   std::map<std::string, MemberDelta> members;  // by group GUID (DirSync only)
   std::string cookie;                          // DirSync: where the next read starts
   int rounds = 0;                              // DirSync round trips / searches made

@@ -170,9 +170,10 @@ asio::awaitable<Result<IncrementalRead>> ReadChangedObjects(
   Status st = co_await reread({named.begin(), named.end()});
   if (!st.ok()) co_return st;
 
-  // Named objects not found may be containers: their children moved with them.
+  // Renamed or moved objects not found may be containers: their children
+  // moved with them, and DirSync does not report children.
   std::vector<std::string> unknown;
-  for (const auto& guid : named) {
+  for (const auto& guid : changes.renamed) {
     if (!found.contains(guid)) unknown.push_back(guid);
   }
   std::vector<std::string> expanded;

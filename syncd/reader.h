@@ -32,7 +32,7 @@ boost::asio::awaitable<Result<ReadSnapshot>> ReadDirectory(ldap::Directory& dire
 //
 // Each named GUID is re-read under the configured bases with the configured
 // filters; one found is present (or skipped, when unmappable), one not found
-// or excluded is absent. A named container (DirSync does not report the
+// or excluded is absent. A renamed or moved container (DirSync does not report the
 // children of a moved or renamed container) brings in every user and group
 // below it. Cached groups (`is_cached`) with usable deltas in
 // `changes.members` keep them; every other present group (all of them when
