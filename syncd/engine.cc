@@ -355,6 +355,12 @@ Result<CachedSlice> LoadSlice(StateDb& state, const IncrementalRead& read) {
   for (const auto& [member, groups] : read.member_of) {
     for (const auto& g : groups) refer(g);
   }
+  // Both ends of every cached edge: a member a group no longer lists must
+  // still be known to be in scope for its removal to be planned.
+  for (const auto& edge : slice.memberships) {
+    refer(edge.group_guid);
+    refer(edge.member_guid);
+  }
   auto identities = state.LoadIdentities({others.begin(), others.end()});
   if (!identities.ok()) return identities.status();
   slice.others = std::move(*identities);

@@ -20,7 +20,7 @@ std::string Timestamp(int64_t unix_seconds) {
   std::tm utc{};
   gmtime_r(&t, &utc);
   char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  if (std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc) == 0) return "?";
   return text;
 }
 

@@ -1,6 +1,5 @@
 #include "syncd/sync_policy.h"
 
-#include <cstdio>
 
 #include "core/strings.h"
 
@@ -43,8 +42,9 @@ std::string ScopeFingerprint(const Config& config) {
       for (const auto& source : rule.sources) Add(&canonical, AsciiLower(source));
     }
   }
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(Fnv1a(canonical)));
+  std::string hex(16, '0');
+  uint64_t h = Fnv1a(canonical);
+  for (int i = 15; i >= 0; --i, h >>= 4) hex[static_cast<size_t>(i)] = "0123456789abcdef"[h & 0xf];
   return hex;
 }
 

@@ -360,7 +360,7 @@ TEST(FullSync, ReadCutShortDeletesNothing) {
   config.replace(config.find(uris), uris.size(),
                  "uris = [\"ldaps://dc1.corp.example.com:" + std::to_string(proxy.port()) + "\"]");
   run.WriteConfig(config);
-  CommandResult r = run.Syncd("--once --json");
+  CommandResult r = run.Syncd("--once --full --json");
   EXPECT_EQ(r.exit_code, 2) << r.err << r.out;
   auto plan = ParsePlan(r);
   EXPECT_EQ(plan.at("readComplete"), false);

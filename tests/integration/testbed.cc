@@ -223,6 +223,13 @@ std::vector<std::string> TestDc::SearchValues(const std::string& dn, const std::
   return values;
 }
 
+void TestDc::SetPrimaryGroup(const std::string& user_dn, const std::string& group_dn) {
+  CommandResult r =
+      RunCommand(ShellQuote(SourceDir() + "/scripts/testdc.sh") + " set-primary-group " +
+                 ShellQuote(dir_) + " " + ShellQuote(user_dn) + " " + ShellQuote(group_dn));
+  EXPECT_EQ(r.exit_code, 0) << "set-primary-group " << user_dn << " " << group_dn << "\n" << r.err;
+}
+
 SyncdRun::SyncdRun(const std::string& scope_toml, const std::string& source_extra,
                    const std::string& more_tables) {
   TestDc& dc = TestDc::Get();
@@ -239,6 +246,10 @@ SyncdRun::SyncdRun(const std::string& scope_toml, const std::string& source_extr
 SyncdRun::~SyncdRun() { fs::remove_all(dir_); }
 
 void SyncdRun::WriteConfig(const std::string& text) const { std::ofstream(config_path_) << text; }
+
+CommandResult SyncdRun::StateSql(const std::string& sql) const {
+  return RunCommand("sqlite3 -batch " + ShellQuote(state_path()) + " " + ShellQuote(sql));
+}
 
 CommandResult SyncdRun::Syncd(const std::string& args) const {
   const char* binary = std::getenv("SYNCD_BINARY");

@@ -47,6 +47,8 @@ class TestDc {
                                                    const std::string& attribute);
   // The values of `attribute` (e.g. member) of one entry, ranged reads included.
   std::vector<std::string> SearchValues(const std::string& dn, const std::string& attribute);
+  // testdc.sh set-primary-group: makes the group the user's primaryGroupID.
+  void SetPrimaryGroup(const std::string& user_dn, const std::string& group_dn);
 
   void Stop();
 
@@ -78,6 +80,8 @@ class SyncdRun {
   std::string store_path() const { return dir_ + "/store.db"; }
   std::string state_path() const { return dir_ + "/state.db"; }
   void WriteConfig(const std::string& text) const;
+  // Runs SQL on the state database with the sqlite3 CLI (-batch, no header).
+  CommandResult StateSql(const std::string& sql) const;
   std::string BaseConfig() const { return base_config_; }
 
  private:
