@@ -370,32 +370,6 @@ TEST(FullSync, ReadCutShortDeletesNothing) {
   EXPECT_EQ(run.StoreObjects("users").size(), before);
 }
 
-// Runs `syncd --once` and SIGKILLs it as soon as the journal holds the plan,
-// that is while the store batch is in flight. False if the run finished
-// before that could happen.
-bool KillOnceJournaled(const SyncdRun& run) {
-  const char* binary = std::getenv("SYNCD_BINARY");
-  pid_t child = fork();
-  if (child == 0) {
-    int devnull = open("/dev/null", O_WRONLY);
-    dup2(devnull, 1);
-    dup2(devnull, 2);
-    execl(binary, binary, "--config", run.config_path().c_str(), "--once", nullptr);
-    _exit(127);
-  }
-  int status = 0;
-  for (;;) {
-    if (waitpid(child, &status, WNOHANG) == child) return false;  // finished first
-    CommandResult q = RunCommand("sqlite3 -readonly " + ShellQuote(run.state_path()) +
-                                 " 'SELECT count(*) FROM outbox' 2>/dev/null");
-    if (q.exit_code == 0 && std::atoi(q.out.c_str()) > 0) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  kill(child, SIGKILL);
-  waitpid(child, &status, 0);
-  return WIFSIGNALED(status);
-}
-
 TEST(FullSync, KillDuringApplyThenRerunConvergesToAd) {
   TestDc& dc = TestDc::Get();
   std::unique_ptr<SyncdRun> attempt;

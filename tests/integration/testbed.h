@@ -90,6 +90,11 @@ class SyncdRun {
   std::string base_config_;
 };
 
+// Runs `syncd --once` and SIGKILLs it as soon as the journal holds the plan,
+// that is while the store batch is in flight. False if the run finished
+// before that could happen.
+bool KillOnceJournaled(const SyncdRun& run);
+
 std::string Base64Decode(const std::string& in);
 std::string FileDigest(const std::string& path);  // "" if absent
 
