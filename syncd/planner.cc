@@ -249,10 +249,13 @@ Plan BuildIncrementalPlan(IncrementalRead read, const CachedSlice& cached,
     }
     for (const auto& member : members) wanted[{group, member}] = true;
   }
+  // Member side last, and over everything said before about its edges.
+  for (const auto& m : cached.memberships) wanted.try_emplace(m, true);
+  for (auto& [edge, want] : wanted) {
+    auto groups = read.member_of.find(edge.member_guid);
+    if (groups != read.member_of.end()) want = groups->second.contains(edge.group_guid);
+  }
   for (const auto& [member, groups] : read.member_of) {
-    for (const auto& m : cached.memberships) {
-      if (m.member_guid == member && !groups.contains(m.group_guid)) wanted[m] = false;
-    }
     for (const auto& group : groups) wanted[{group, member}] = true;
   }
   std::vector<Operation> ops, removals, deletes;

@@ -237,22 +237,29 @@ asio::awaitable<Result<IncrementalRead>> ReadChangedObjects(
       continue;
     }
     // Member side: the groups it is in now, its primary group included.
-    auto& groups = read.member_of[guid];
-    if (const auto* member_of = entry.Find("memberof")) {
-      for (const auto& value : *member_of) {
-        std::string group = ldap::ParseExtendedDn(value).guid;
-        if (!group.empty()) groups.insert(std::move(group));
+    // memberOf comes in range windows like member once it is long.
+    st = co_await ldap::CompleteRangedAttribute(entry, "memberof", config.source.range_step, fetch);
+    if (!st.ok()) {
+      // Without the whole list its memberships stay as they are.
+      if (incomplete.empty()) incomplete = entry.dn + ": memberOf: " + st.message();
+    } else {
+      auto& groups = read.member_of[guid];
+      if (const auto* member_of = entry.Find("memberof")) {
+        for (const auto& value : *member_of) {
+          std::string group = ldap::ParseExtendedDn(value).guid;
+          if (!group.empty()) groups.insert(std::move(group));
+        }
       }
-    }
-    if (kind == ObjectKind::kUser && !object->sid.empty()) {
-      uint32_t rid = 0;
-      const std::string primary = entry.First("primarygroupid");
-      if (auto [p, ec] = std::from_chars(primary.data(), primary.data() + primary.size(), rid);
-          ec == std::errc() && p == primary.data() + primary.size()) {
-        if (auto sid = ldap::SidWithRid(object->sid, rid)) {
-          auto group = co_await group_of_sid(*sid);
-          if (!group.ok()) co_return group.status();
-          if (!group->empty()) groups.insert(*group);
+      if (kind == ObjectKind::kUser && !object->sid.empty()) {
+        uint32_t rid = 0;
+        const std::string primary = entry.First("primarygroupid");
+        if (auto [p, ec] = std::from_chars(primary.data(), primary.data() + primary.size(), rid);
+            ec == std::errc() && p == primary.data() + primary.size()) {
+          if (auto sid = ldap::SidWithRid(object->sid, rid)) {
+            auto group = co_await group_of_sid(*sid);
+            if (!group.ok()) co_return group.status();
+            if (!group->empty()) groups.insert(*group);
+          }
         }
       }
     }
@@ -287,7 +294,10 @@ asio::awaitable<Result<IncrementalRead>> ReadChangedObjects(
               request.base = base;
               auto users = co_await Collect(directory, request, stats, &incomplete);
               if (!users.ok()) co_return users.status();
-              for (const auto& user : *users) members.insert(user.First("objectguid"));
+              for (const auto& user : *users) {
+                std::string member = user.First("objectguid");
+                if (member.size() == 16) members.insert(std::move(member));
+              }
             }
           }
         }

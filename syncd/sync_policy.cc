@@ -1,5 +1,6 @@
 #include "syncd/sync_policy.h"
 
+#include <algorithm>
 
 #include "core/strings.h"
 
@@ -62,8 +63,10 @@ RunChoice ChooseRun(const PolicyInputs& in) {
     return {true, std::string("change_feed changed from ") + w.feed + " to " +
                       ChangeFeedName(in.configured_feed)};
   }
-  const int lifetime = w.tombstone_lifetime_days > 0 ? w.tombstone_lifetime_days : 180;
-  if (in.now - w.last_success > (lifetime - kTombstoneMarginDays) * kDay) {
+  // The shorter of the lifetime then and now: a lowered one counts at once.
+  int lifetime = w.tombstone_lifetime_days > 0 ? w.tombstone_lifetime_days : 180;
+  if (dc.tombstone_lifetime_days > 0) lifetime = std::min(lifetime, dc.tombstone_lifetime_days);
+  if (in.now - w.last_success >= (lifetime - kTombstoneMarginDays) * kDay) {
     return {true, "the last successful run is older than the tombstone lifetime (" +
                       std::to_string(lifetime) + " days) less a " +
                       std::to_string(kTombstoneMarginDays) +

@@ -4,6 +4,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <optional>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -403,6 +406,302 @@ TEST_F(StateDbTest, RecentRunsAreMostRecentFirstAndFinishRunRecordsOutcome) {
   EXPECT_EQ((*runs)[1].finished_at, 250);
   EXPECT_EQ((*runs)[1].counts, failed.counts);
   EXPECT_EQ((*runs)[1].message, failed.message);
+}
+
+// --- The watermark and the incremental loads ---
+
+Watermark MakeWatermark() {
+  Watermark w;
+  w.feed = "dirsync";
+  w.naming_context = "DC=corp,DC=example";
+  w.dc_host = "dc1.corp.example";
+  w.dsa_dn = "CN=NTDS Settings,CN=DC1,CN=Servers,CN=Site,CN=Sites,CN=Configuration,DC=corp";
+  w.invocation_id =
+      std::string("\x3f\x00\x9c\xff\x6b\x7d\x4e\x88\xa0\xc4\x00\x5e\x9b\x2f\x7a\x60", 16);
+  w.highest_usn = 9'007'199'254'740'993;  // above 2^53: must not pass through a double
+  w.cookie = std::string("MSDS\x03\x00\x00\x00\xff\xfe\x00tail", 15);
+  w.object_security = true;
+  w.scope_fingerprint = "0123456789abcdef";
+  w.last_success = 1'700'000'000;
+  w.last_full = 1'699'000'000;
+  w.tombstone_lifetime_days = 60;
+  w.revisit = {Guid('a'), Guid('b'), Guid('c')};
+  return w;
+}
+
+auto WatermarkFields(const Watermark& w) {
+  return std::tie(w.feed, w.naming_context, w.dc_host, w.dsa_dn, w.invocation_id, w.highest_usn,
+                  w.cookie, w.object_security, w.scope_fingerprint, w.last_success, w.last_full,
+                  w.tombstone_lifetime_days);
+}
+
+class WatermarkTest : public StateDbTest {
+ protected:
+  // One whole run, storing `watermark` (nullptr: keeping the stored one).
+  Status Commit(StateDb& db, const std::vector<Operation>& ops, const Watermark* watermark) {
+    auto id = db.BeginRun("incremental", 2000);
+    EXPECT_TRUE(id.ok()) << id.status().ToString();
+    EXPECT_TRUE(db.WriteOutbox(*id, ops).ok());
+    RunRecord record{*id, "incremental", 2000, 2001, "ok", {}, ""};
+    return db.CommitRun(record, ops, watermark);
+  }
+
+  std::optional<Watermark> Load(StateDb& db) {
+    auto w = db.LoadWatermark();
+    EXPECT_TRUE(w.ok()) << w.status().ToString();
+    return w.ok() ? *w : std::nullopt;
+  }
+};
+
+TEST_F(WatermarkTest, NoneUntilARunStoresOne) {
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  EXPECT_FALSE(Load(*db).has_value());
+  CommitOps(*db, {MakeOp(OpType::kCreate, MakeObject('u', ObjectKind::kUser, "jdoe"))});
+  EXPECT_FALSE(Load(*db).has_value()) << "a run without a watermark stores none";
+}
+
+TEST_F(WatermarkTest, RoundTripsEveryFieldAcrossReopen) {
+  const Watermark w = MakeWatermark();
+  {
+    auto db = OpenState();
+    ASSERT_TRUE(db);
+    ASSERT_TRUE(Commit(*db, {}, &w).ok());
+  }
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  auto loaded = Load(*db);
+  ASSERT_TRUE(loaded.has_value());
+  EXPECT_TRUE(WatermarkFields(*loaded) == WatermarkFields(w));
+  EXPECT_EQ(loaded->invocation_id.size(), 16u);
+  EXPECT_EQ(loaded->cookie.size(), 15u);
+  EXPECT_EQ(loaded->revisit, w.revisit);
+}
+
+TEST_F(WatermarkTest, RevisitListIsASetOfGuids) {
+  Watermark w = MakeWatermark();
+  w.revisit = {Guid('c'), Guid('a'), Guid('c'), Guid('b'), Guid('a')};
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  ASSERT_TRUE(Commit(*db, {}, &w).ok());
+  auto loaded = Load(*db);
+  ASSERT_TRUE(loaded.has_value());
+  EXPECT_EQ(std::set<std::string>(loaded->revisit.begin(), loaded->revisit.end()),
+            (std::set<std::string>{Guid('a'), Guid('b'), Guid('c')}));
+  EXPECT_EQ(loaded->revisit.size(), 3u);
+}
+
+TEST_F(WatermarkTest, EmptyBinaryFieldsAndAUsnWatermarkRoundTrip) {
+  Watermark w = MakeWatermark();
+  w.feed = "usn";
+  w.cookie.clear();
+  w.object_security = false;
+  w.revisit.clear();
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  ASSERT_TRUE(Commit(*db, {}, &w).ok());
+  auto loaded = Load(*db);
+  ASSERT_TRUE(loaded.has_value());
+  EXPECT_TRUE(WatermarkFields(*loaded) == WatermarkFields(w));
+  EXPECT_TRUE(loaded->revisit.empty());
+}
+
+TEST_F(WatermarkTest, ANewWatermarkReplacesTheOldOneAndItsRevisitList) {
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  const Watermark first = MakeWatermark();
+  ASSERT_TRUE(Commit(*db, {}, &first).ok());
+  Watermark second = MakeWatermark();
+  second.cookie = "newer";
+  second.last_success = first.last_success + 60;
+  second.revisit = {Guid('z')};
+  ASSERT_TRUE(Commit(*db, {}, &second).ok());
+  auto loaded = Load(*db);
+  ASSERT_TRUE(loaded.has_value());
+  EXPECT_TRUE(WatermarkFields(*loaded) == WatermarkFields(second));
+  EXPECT_EQ(loaded->revisit, std::vector<std::string>{Guid('z')});
+  EXPECT_EQ(RawCount("SELECT COUNT(*) FROM watermark"), 1);
+}
+
+TEST_F(WatermarkTest, CommitRunWithoutAWatermarkKeepsTheStoredOne) {
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  const Watermark w = MakeWatermark();
+  ASSERT_TRUE(Commit(*db, {}, &w).ok());
+  SyncObject user = MakeObject('u', ObjectKind::kUser, "jdoe");
+  ASSERT_TRUE(Commit(*db, {MakeOp(OpType::kCreate, user)}, nullptr).ok());
+  auto loaded = Load(*db);
+  ASSERT_TRUE(loaded.has_value());
+  EXPECT_TRUE(WatermarkFields(*loaded) == WatermarkFields(w));
+  EXPECT_EQ(loaded->revisit, w.revisit);
+  EXPECT_EQ(db->LoadObjects()->size(), 1u);
+}
+
+TEST_F(WatermarkTest, RolledBackStageLeavesTheOldWatermarkAndCache) {
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  const Watermark old = MakeWatermark();
+  ASSERT_TRUE(Commit(*db, {}, &old).ok());
+
+  Watermark next = MakeWatermark();
+  next.cookie = "staged but never committed";
+  next.revisit = {Guid('q')};
+  SyncObject user = MakeObject('u', ObjectKind::kUser, "jdoe");
+  auto id = db->BeginRun("incremental", 3000);
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(db->WriteOutbox(*id, {MakeOp(OpType::kCreate, user)}).ok());
+  RunRecord record{*id, "incremental", 3000, 3001, "ok", {}, ""};
+  ASSERT_TRUE(db->StageRun(record, {MakeOp(OpType::kCreate, user)}, &next).ok());
+  db->RollbackStaged();
+
+  auto loaded = Load(*db);
+  ASSERT_TRUE(loaded.has_value());
+  EXPECT_TRUE(WatermarkFields(*loaded) == WatermarkFields(old));
+  EXPECT_EQ(loaded->revisit, old.revisit);
+  EXPECT_TRUE(db->LoadObjects()->empty());
+  EXPECT_EQ(RawCount("SELECT COUNT(*) FROM revisit"), 3);
+}
+
+TEST_F(WatermarkTest, CommittedStageStoresTheNewWatermark) {
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  const Watermark old = MakeWatermark();
+  ASSERT_TRUE(Commit(*db, {}, &old).ok());
+  Watermark next = MakeWatermark();
+  next.cookie = "next";
+  auto id = db->BeginRun("incremental", 3000);
+  ASSERT_TRUE(id.ok());
+  RunRecord record{*id, "incremental", 3000, 3001, "ok", {}, ""};
+  ASSERT_TRUE(db->StageRun(record, {}, &next).ok());
+  ASSERT_TRUE(db->CommitStaged().ok());
+  auto loaded = Load(*db);
+  ASSERT_TRUE(loaded.has_value());
+  EXPECT_EQ(loaded->cookie, "next");
+}
+
+TEST_F(WatermarkTest, FailedCommitRunLeavesTheOldWatermark) {
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  const Watermark old = MakeWatermark();
+  ASSERT_TRUE(Commit(*db, {}, &old).ok());
+  Watermark next = MakeWatermark();
+  next.cookie = "never stored";
+  RunRecord missing;
+  missing.id = 999;  // never begun: the run record update fails
+  EXPECT_FALSE(db->CommitRun(missing, {}, &next).ok());
+  auto loaded = Load(*db);
+  ASSERT_TRUE(loaded.has_value());
+  EXPECT_EQ(loaded->cookie, old.cookie);
+}
+
+TEST_F(WatermarkTest, ReadOnlyOpenOfMissingStateHasNoWatermarkAndEmptySlices) {
+  auto db = OpenState(/*read_only=*/true);
+  ASSERT_TRUE(db);
+  EXPECT_FALSE(Load(*db).has_value());
+  EXPECT_TRUE(db->LoadObjects(std::vector<std::string>{Guid('u')})->empty());
+  EXPECT_TRUE(db->LoadIdentities({Guid('u')})->empty());
+  EXPECT_TRUE(db->LoadMembershipsTouching({Guid('u')})->empty());
+  EXPECT_TRUE(db->CountObjects()->empty());
+}
+
+TEST_F(WatermarkTest, StateFromBeforeTheWatermarkMigratesWithNone) {
+  SyncObject user = MakeObject('u', ObjectKind::kUser, "jdoe");
+  {
+    auto db = OpenState();
+    ASSERT_TRUE(db);
+    CommitOps(*db, {MakeOp(OpType::kCreate, user)});
+  }
+  {
+    // What a schema-1 state looked like: no watermark tables.
+    auto raw = sql::Database::Open(path_, false);
+    ASSERT_TRUE(raw.ok());
+    ASSERT_TRUE((*raw)->Exec("DROP TABLE watermark; DROP TABLE revisit").ok());
+    ASSERT_TRUE((*raw)->SetUserVersion(1).ok());
+  }
+  EXPECT_FALSE(StateDb::Open(path_, /*read_only=*/true).ok())
+      << "a dry run does not migrate; the real run must first";
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  EXPECT_EQ(db->SchemaVersion(), 2);
+  EXPECT_FALSE(Load(*db).has_value());
+  EXPECT_EQ(db->LoadObjects()->size(), 1u);
+}
+
+class IncrementalLoadTest : public StateDbTest {
+ protected:
+  void SetUp() override {
+    StateDbTest::SetUp();
+    db_ = OpenState();
+    ASSERT_TRUE(db_);
+    alice_ = MakeObject('a', ObjectKind::kUser, "alice");
+    bob_ = MakeObject('b', ObjectKind::kUser, "bob");
+    carol_ = MakeObject('c', ObjectKind::kUser, "carol");
+    staff_ = MakeObject('s', ObjectKind::kGroup, "Staff");
+    admins_ = MakeObject('d', ObjectKind::kGroup, "Admins");
+    CommitOps(*db_, {MakeOp(OpType::kCreate, alice_), MakeOp(OpType::kCreate, bob_),
+                     MakeOp(OpType::kCreate, carol_), MakeOp(OpType::kCreate, staff_),
+                     MakeOp(OpType::kCreate, admins_), MemberOp(OpType::kAddMember, staff_, alice_),
+                     MemberOp(OpType::kAddMember, staff_, bob_),
+                     MemberOp(OpType::kAddMember, admins_, alice_),
+                     MemberOp(OpType::kAddMember, admins_, staff_)});
+  }
+
+  std::unique_ptr<StateDb> db_;
+  SyncObject alice_, bob_, carol_, staff_, admins_;
+};
+
+TEST_F(IncrementalLoadTest, LoadObjectsByGuidReturnsFullImagesOfKnownOnes) {
+  auto objects = db_->LoadObjects(std::vector<std::string>{bob_.guid, Guid('x'), staff_.guid});
+  ASSERT_TRUE(objects.ok()) << objects.status().ToString();
+  ASSERT_EQ(objects->size(), 2u);
+  std::map<std::string, SyncObject> by_guid;
+  for (const auto& o : *objects) by_guid[o.guid] = o;
+  ASSERT_TRUE(by_guid.contains(bob_.guid));
+  ASSERT_TRUE(by_guid.contains(staff_.guid));
+  EXPECT_TRUE(Fields(by_guid[bob_.guid]) == Fields(bob_));
+  EXPECT_TRUE(Fields(by_guid[staff_.guid]) == Fields(staff_));
+  EXPECT_TRUE(db_->LoadObjects(std::vector<std::string>{})->empty());
+  EXPECT_TRUE(db_->LoadObjects(std::vector<std::string>{Guid('x')})->empty());
+}
+
+TEST_F(IncrementalLoadTest, LoadIdentitiesCarriesKindExternalIdAndNameOnly) {
+  auto ids = db_->LoadIdentities({alice_.guid, admins_.guid, Guid('x')});
+  ASSERT_TRUE(ids.ok()) << ids.status().ToString();
+  ASSERT_EQ(ids->size(), 2u);
+  const SyncObject& alice = ids->at(alice_.guid);
+  EXPECT_EQ(alice.guid, alice_.guid);
+  EXPECT_EQ(alice.kind, ObjectKind::kUser);
+  EXPECT_EQ(alice.external_id, alice_.external_id);
+  EXPECT_EQ(alice.name, "alice");
+  EXPECT_TRUE(alice.attributes.empty());
+  EXPECT_TRUE(alice.dn.empty());
+  EXPECT_EQ(ids->at(admins_.guid).kind, ObjectKind::kGroup);
+}
+
+TEST_F(IncrementalLoadTest, LoadMembershipsTouchingFindsBothSidesOnce) {
+  // Staff is a group of two and a member of Admins.
+  auto edges = db_->LoadMembershipsTouching({staff_.guid});
+  ASSERT_TRUE(edges.ok()) << edges.status().ToString();
+  EXPECT_EQ(*edges, (std::vector<Membership>{{admins_.guid, staff_.guid},
+                                             {staff_.guid, alice_.guid},
+                                             {staff_.guid, bob_.guid}}));
+  // Both ends named: each edge still comes once.
+  auto both = db_->LoadMembershipsTouching({staff_.guid, alice_.guid, staff_.guid});
+  ASSERT_TRUE(both.ok());
+  EXPECT_EQ(*both, (std::vector<Membership>{{admins_.guid, alice_.guid},
+                                            {admins_.guid, staff_.guid},
+                                            {staff_.guid, alice_.guid},
+                                            {staff_.guid, bob_.guid}}));
+  EXPECT_TRUE(db_->LoadMembershipsTouching({carol_.guid})->empty());
+  EXPECT_TRUE(db_->LoadMembershipsTouching({})->empty());
+}
+
+TEST_F(IncrementalLoadTest, CountObjectsPerKind) {
+  auto counts = db_->CountObjects();
+  ASSERT_TRUE(counts.ok()) << counts.status().ToString();
+  EXPECT_EQ(*counts, (std::map<std::string, int64_t>{{"group", 2}, {"user", 3}}));
+  CommitOps(*db_, {MakeOp(OpType::kDelete, carol_), MakeOp(OpType::kDelete, bob_)});
+  EXPECT_EQ(*db_->CountObjects(), (std::map<std::string, int64_t>{{"group", 2}, {"user", 1}}));
 }
 
 }  // namespace

@@ -1,0 +1,312 @@
+// When an incremental run is trusted: one test per ChooseRun rule, each
+// changing one input of a watermark that would otherwise run incrementally.
+#include "syncd/sync_policy.h"
+
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <string>
+
+namespace syncd {
+namespace {
+
+constexpr int64_t kDay = 86400;
+constexpr int64_t kNow = 1'700'000'000;
+
+class ChooseRunTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Watermark w;
+    w.feed = "dirsync";
+    w.naming_context = "DC=corp,DC=example,DC=com";
+    w.dc_host = "dc1.corp.example.com";
+    w.dsa_dn = "CN=NTDS Settings,CN=DC1,CN=Servers,CN=Site,CN=Sites,CN=Configuration,DC=corp";
+    w.invocation_id =
+        std::string("\x3f\x2a\x9c\x1e\x6b\x7d\x4e\x88\xa0\xc4\x1d\x5e\x9b\x2f\x7a\x60", 16);
+    w.highest_usn = 29120;
+    w.cookie = "MSDS-cookie";
+    w.scope_fingerprint = "0123456789abcdef";
+    w.last_success = kNow - 3600;
+    w.last_full = kNow - 2 * kDay;
+    w.tombstone_lifetime_days = 180;
+    watermark_ = w;
+
+    dc_.host = w.dc_host;
+    dc_.dsa_dn = w.dsa_dn;
+    dc_.invocation_id = w.invocation_id;
+    dc_.naming_context = w.naming_context;
+    dc_.highest_usn = 29500;
+    dc_.tombstone_lifetime_days = 180;
+  }
+
+  RunChoice Choose() {
+    PolicyInputs in;
+    in.watermark = &watermark_;
+    in.dc = &dc_;
+    in.configured_feed = feed_;
+    in.fingerprint = fingerprint_;
+    in.now = kNow;
+    in.reconcile_interval_hours = interval_hours_;
+    in.force_full = force_full_;
+    return ChooseRun(in);
+  }
+
+  void ExpectFull(const std::string& reason_part) {
+    RunChoice choice = Choose();
+    EXPECT_TRUE(choice.full);
+    EXPECT_NE(choice.reason.find(reason_part), std::string::npos) << choice.reason;
+  }
+
+  void ExpectIncremental() {
+    RunChoice choice = Choose();
+    EXPECT_FALSE(choice.full) << choice.reason;
+    EXPECT_TRUE(choice.reason.empty()) << choice.reason;
+  }
+
+  std::optional<Watermark> watermark_;
+  ldap::DcIdentity dc_;
+  ChangeFeed feed_ = ChangeFeed::kAuto;
+  std::string fingerprint_ = "0123456789abcdef";
+  int interval_hours_ = 168;
+  bool force_full_ = false;
+};
+
+TEST_F(ChooseRunTest, HappyPathIsIncremental) { ExpectIncremental(); }
+
+TEST_F(ChooseRunTest, NoWatermarkIsFull) {
+  watermark_.reset();
+  ExpectFull("no watermark");
+}
+
+TEST_F(ChooseRunTest, FullFlagIsFull) {
+  force_full_ = true;
+  ExpectFull("--full");
+}
+
+TEST_F(ChooseRunTest, FullFlagWinsEvenWithoutAWatermark) {
+  force_full_ = true;
+  watermark_.reset();
+  ExpectFull("--full");
+}
+
+TEST_F(ChooseRunTest, ScopeFingerprintChangedIsFull) {
+  fingerprint_ = "fedcba9876543210";
+  ExpectFull("scope configuration changed");
+}
+
+TEST_F(ChooseRunTest, NamingContextChangedIsFull) {
+  dc_.naming_context = "DC=other,DC=example,DC=com";
+  ExpectFull("source domain changed");
+}
+
+TEST_F(ChooseRunTest, NamingContextComparesCaseInsensitively) {
+  dc_.naming_context = "dc=CORP,dc=Example,dc=com";
+  ExpectIncremental();
+}
+
+TEST_F(ChooseRunTest, ConfiguredFeedChangedIsFull) {
+  feed_ = ChangeFeed::kUsn;
+  ExpectFull("change_feed changed from dirsync to usn");
+}
+
+TEST_F(ChooseRunTest, ConfiguredFeedSameAsWatermarkIsIncremental) {
+  feed_ = ChangeFeed::kDirSync;
+  ExpectIncremental();
+}
+
+TEST_F(ChooseRunTest, AutoFeedKeepsWhateverFeedTheWatermarkHas) {
+  watermark_->feed = "usn";
+  watermark_->cookie.clear();
+  feed_ = ChangeFeed::kAuto;
+  ExpectIncremental();
+}
+
+TEST_F(ChooseRunTest, LastSuccessOlderThanTombstoneLifetimeLessMarginIsFull) {
+  watermark_->last_success = kNow - (180 - kTombstoneMarginDays) * kDay - 1;
+  watermark_->last_full = watermark_->last_success;
+  interval_hours_ = 24 * 365;  // not the schedule
+  ExpectFull("tombstone lifetime");
+}
+
+TEST_F(ChooseRunTest, LastSuccessJustInsideTombstoneLifetimeLessMarginIsIncremental) {
+  watermark_->last_success = kNow - (180 - kTombstoneMarginDays) * kDay + 1;
+  watermark_->last_full = watermark_->last_success;
+  interval_hours_ = 24 * 365;
+  ExpectIncremental();
+}
+
+TEST_F(ChooseRunTest, ShortTombstoneLifetimeIsHonoured) {
+  watermark_->tombstone_lifetime_days = 60;
+  dc_.tombstone_lifetime_days = 60;
+  watermark_->last_success = kNow - 59 * kDay;
+  watermark_->last_full = watermark_->last_success;
+  interval_hours_ = 24 * 365;
+  ExpectFull("tombstone lifetime (60 days)");
+}
+
+TEST_F(ChooseRunTest, UnsetStoredTombstoneLifetimeMeans180Days) {
+  watermark_->tombstone_lifetime_days = 0;
+  watermark_->last_success = kNow - 179 * kDay;
+  watermark_->last_full = watermark_->last_success;
+  interval_hours_ = 24 * 365;
+  ExpectFull("tombstone lifetime (180 days)");
+}
+
+// BUG (demonstrated): ChooseRun measures the watermark's age against the
+// tombstone lifetime stored with the watermark (read on the previous run), not
+// the one the DC reports now. When the forest's tombstoneLifetime is lowered
+// between runs, tombstones older than the new lifetime are already gone, yet
+// the run is trusted as incremental and those deletions are never seen.
+TEST_F(ChooseRunTest, TombstoneLifetimeLoweredSinceTheWatermarkIsHonoured) {
+  watermark_->tombstone_lifetime_days = 180;
+  dc_.tombstone_lifetime_days = 60;
+  watermark_->last_success = kNow - 100 * kDay;
+  watermark_->last_full = watermark_->last_success;
+  interval_hours_ = 24 * 365;
+  ExpectFull("tombstone lifetime (60 days)");
+}
+
+TEST_F(ChooseRunTest, ReconciliationScheduleDueIsFull) {
+  watermark_->last_full = kNow - 168 * 3600;
+  ExpectFull("scheduled reconciliation");
+}
+
+TEST_F(ChooseRunTest, ReconciliationScheduleNotYetDueIsIncremental) {
+  watermark_->last_full = kNow - 168 * 3600 + 1;
+  ExpectIncremental();
+}
+
+TEST_F(ChooseRunTest, DcHostChangedIsFull) {
+  dc_.host = "dc2.corp.example.com";
+  ExpectFull("the DC changed (dc1.corp.example.com -> dc2.corp.example.com)");
+}
+
+TEST_F(ChooseRunTest, DcHostComparesCaseInsensitively) {
+  dc_.host = "DC1.Corp.Example.com";
+  ExpectIncremental();
+}
+
+TEST_F(ChooseRunTest, InvocationIdChangedIsFull) {
+  dc_.invocation_id[15] = '\x61';
+  ExpectFull("invocationId");
+}
+
+TEST_F(ChooseRunTest, HighestCommittedUsnWentBackwardsIsFull) {
+  dc_.highest_usn = watermark_->highest_usn - 1;
+  ExpectFull("went backwards (29120 -> 29119)");
+}
+
+TEST_F(ChooseRunTest, HighestCommittedUsnUnchangedIsIncremental) {
+  dc_.highest_usn = watermark_->highest_usn;
+  ExpectIncremental();
+}
+
+TEST_F(ChooseRunTest, UsnFeedHappyPathIsIncremental) {
+  watermark_->feed = "usn";
+  watermark_->cookie.clear();
+  feed_ = ChangeFeed::kUsn;
+  ExpectIncremental();
+}
+
+// --- ScopeFingerprint ---
+
+Config BaseConfig() {
+  Config c;
+  c.source.base_dn = "DC=corp,DC=example,DC=com";
+  c.scope.user_bases = {"OU=People,DC=corp,DC=example,DC=com"};
+  c.scope.group_bases = {"OU=Groups,DC=corp,DC=example,DC=com"};
+  c.scope.user_filter = "(department=Sales)";
+  c.scope.group_filter = "";
+  c.scope.groups = {};
+  c.scope.exclude = {"OU=Contractors,OU=People,DC=corp,DC=example,DC=com", "svc-backup"};
+  return c;
+}
+
+TEST(ScopeFingerprint, StableForEqualConfigs) {
+  const std::string a = ScopeFingerprint(BaseConfig());
+  EXPECT_EQ(a, ScopeFingerprint(BaseConfig()));
+  EXPECT_EQ(a.size(), 16u);
+  EXPECT_EQ(a.find_first_not_of("0123456789abcdef"), std::string::npos) << a;
+}
+
+TEST(ScopeFingerprint, IgnoresSettingsThatDoNotShapeTheScope) {
+  Config c = BaseConfig();
+  c.source.uris = {"ldaps://dc9.corp.example.com"};
+  c.source.page_size = 10;
+  c.source.range_step = 100;
+  c.source.change_feed = ChangeFeed::kUsn;
+  c.safety.max_deletes = 1;
+  c.store.path = "/elsewhere.db";
+  EXPECT_EQ(ScopeFingerprint(c), ScopeFingerprint(BaseConfig()));
+}
+
+TEST(ScopeFingerprint, DnsCompareCaseInsensitively) {
+  Config c = BaseConfig();
+  c.source.base_dn = "dc=CORP,dc=example,dc=com";
+  c.scope.user_bases = {"ou=people,dc=corp,dc=example,dc=com"};
+  c.scope.group_bases = {"OU=GROUPS,DC=CORP,DC=EXAMPLE,DC=COM"};
+  c.scope.exclude = {"ou=contractors,ou=people,dc=corp,dc=example,dc=com", "SVC-Backup"};
+  EXPECT_EQ(ScopeFingerprint(c), ScopeFingerprint(BaseConfig()));
+}
+
+TEST(ScopeFingerprint, ChangesWithABase) {
+  const std::string before = ScopeFingerprint(BaseConfig());
+  Config users = BaseConfig();
+  users.scope.user_bases.push_back("OU=Staff,DC=corp,DC=example,DC=com");
+  EXPECT_NE(ScopeFingerprint(users), before);
+  Config groups = BaseConfig();
+  groups.scope.group_bases = {"OU=Other,DC=corp,DC=example,DC=com"};
+  EXPECT_NE(ScopeFingerprint(groups), before);
+  Config domain = BaseConfig();
+  domain.source.base_dn = "DC=other,DC=example,DC=com";
+  EXPECT_NE(ScopeFingerprint(domain), before);
+}
+
+TEST(ScopeFingerprint, ChangesWithAFilter) {
+  const std::string before = ScopeFingerprint(BaseConfig());
+  Config users = BaseConfig();
+  users.scope.user_filter = "(department=Marketing)";
+  EXPECT_NE(ScopeFingerprint(users), before);
+  Config groups = BaseConfig();
+  groups.scope.group_filter = "(groupType:1.2.840.113556.1.4.803:=2147483648)";
+  EXPECT_NE(ScopeFingerprint(groups), before);
+}
+
+TEST(ScopeFingerprint, ChangesWithScopeGroupsAndExclusions) {
+  const std::string before = ScopeFingerprint(BaseConfig());
+  Config groups = BaseConfig();
+  groups.scope.groups = {"CN=App Users,OU=Groups,DC=corp,DC=example,DC=com"};
+  EXPECT_NE(ScopeFingerprint(groups), before);
+  Config exclude = BaseConfig();
+  exclude.scope.exclude.pop_back();
+  EXPECT_NE(ScopeFingerprint(exclude), before);
+}
+
+TEST(ScopeFingerprint, ChangesWithAMappingSource) {
+  const std::string before = ScopeFingerprint(BaseConfig());
+  Config source = BaseConfig();
+  ASSERT_TRUE(source.mapping.Set(ObjectKind::kUser, "email", {"userPrincipalName"}).ok());
+  EXPECT_NE(ScopeFingerprint(source), before);
+  Config added = BaseConfig();
+  ASSERT_TRUE(added.mapping.Set(ObjectKind::kGroup, "mail", {"mail"}).ok());
+  EXPECT_NE(ScopeFingerprint(added), before);
+}
+
+TEST(ScopeFingerprint, MappingSourceNamesCompareCaseInsensitively) {
+  Config c = BaseConfig();
+  ASSERT_TRUE(c.mapping.Set(ObjectKind::kUser, "familyName", {"SN"}).ok());
+  EXPECT_EQ(ScopeFingerprint(c), ScopeFingerprint(BaseConfig()));
+}
+
+TEST(ScopeFingerprint, ListBoundariesCannotRunTogether) {
+  Config a = BaseConfig();
+  a.scope.user_bases = {"OU=A,DC=corp", "OU=B,DC=corp"};
+  a.scope.group_bases = {};
+  Config b = BaseConfig();
+  b.scope.user_bases = {"OU=A,DC=corp"};
+  b.scope.group_bases = {"OU=B,DC=corp"};
+  EXPECT_NE(ScopeFingerprint(a), ScopeFingerprint(b));
+}
+
+}  // namespace
+}  // namespace syncd
