@@ -7,6 +7,9 @@ Layout under OU=Sync,<base>:
   OU=Elsewhere  a few users and one group that a scoped config leaves out
   OU=Staging    empty; tests move objects into and out of scope through it
 
+--user-ous A,B adds OU=A and OU=B under OU=People and puts the random users there,
+round-robin (the fixed special users stay in OU=People); without it nothing changes.
+
 Output is deterministic for a given set of options (seeded). Entries come in an
 order ldapadd can follow: OUs, users, then groups with nested groups after their
 member groups.
@@ -97,6 +100,7 @@ class Gen:
         self.groups_ou = "OU=Groups," + self.sync
         self.elsewhere = "OU=Elsewhere," + self.sync
         self.staging = "OU=Staging," + self.sync
+        self.user_ous = ["OU=%s,%s" % (rdn_escape(name), self.people) for name in args.user_ous]
         self.sams = set()
         self.primary = []
         self.cns = set()
@@ -177,10 +181,13 @@ class Gen:
         for dn, ou in [(self.sync, "Sync"), (self.people, "People"), (self.groups_ou, "Groups"),
                        (self.elsewhere, "Elsewhere"), (self.staging, "Staging")]:
             self.emit(dn, [("objectClass", ["top", "organizationalUnit"]), ("ou", ou)])
+        for dn, ou in zip(self.user_ous, a.user_ous):
+            self.emit(dn, [("objectClass", ["top", "organizationalUnit"]), ("ou", ou)])
 
         # Users in OU=People: the fixed special ones first, then random names.
         users = []
         for i in range(a.users):
+            ou = self.people
             if i < len(SPECIAL_USERS):
                 given, sn, cn, sam = SPECIAL_USERS[i]
                 self.cns.add(cn)
@@ -188,8 +195,10 @@ class Gen:
             else:
                 given, sn, cn = self.random_person()
                 sam = self.unique_sam(ascii_fold(given[0] + sn))
+                if self.user_ous:
+                    ou = self.user_ous[i % len(self.user_ous)]
             disabled = i % 17 == 16  # every 17th user is disabled
-            users.append(self.user(self.people, given, sn, cn, sam, i, disabled))
+            users.append(self.user(ou, given, sn, cn, sam, i, disabled))
 
         # Extra users so that Big Group can have K members when K > N.
         bulk = []
@@ -246,9 +255,13 @@ def main():
                    help="when > 0, add 'Big Group' with K members (extra 'Bulk User' entries if K > users)")
     p.add_argument("--base", default="DC=corp,DC=example,DC=com", help="domain base DN")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.add_argument("--user-ous", default="",
+                   help="comma-separated OU names to create under OU=People and spread the "
+                        "random users over, round-robin (default: none, all in OU=People)")
     p.add_argument("--primary-group-pairs", action="store_true",
                    help="print USER_DN<TAB>GROUP_DN lines for set-primary-group instead of LDIF")
     a = p.parse_args()
+    a.user_ous = [x.strip() for x in a.user_ous.split(",") if x.strip()]
     if a.groups is None:
         a.groups = a.users // 10
     if a.users < 0 or a.groups < 0 or a.big_group_members < 0:
@@ -263,8 +276,11 @@ def main():
         for u in g.primary:
             w.write(("%s\t%s\n" % (u, gdn)).encode("utf-8"))
         return
-    w.write(("# gen-ldif.py --users %d --groups %d --big-group-members %d --base %s --seed %d\n"
-             % (a.users, a.groups, a.big_group_members, a.base, a.seed)).encode("utf-8"))
+    options = ("--users %d --groups %d --big-group-members %d --base %s --seed %d"
+               % (a.users, a.groups, a.big_group_members, a.base, a.seed))
+    if a.user_ous:
+        options += " --user-ous " + ",".join(a.user_ous)
+    w.write(("# gen-ldif.py %s\n" % options).encode("utf-8"))
     w.write(b"# entries: %d\n\n" % len(out))
     for entry in out:
         w.write(entry.encode("utf-8"))

@@ -161,7 +161,7 @@ Status ReadSource(const std::string& src, const toml::table& table, SourceConfig
   r.Integer("connect_timeout", 1, 600, &connect_timeout);
   r.Integer("timeout", 1, 3600, &timeout);
   r.String("change_feed", &feed);
-  r.Integer("reconcile_interval_hours", 1, 24 * 366, &reconcile);
+  r.Integer("reconcile_interval_hours", 1, int64_t{24} * 366, &reconcile);
   if (feed == "auto") {
     out->change_feed = ChangeFeed::kAuto;
   } else if (feed == "dirsync") {

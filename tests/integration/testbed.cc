@@ -291,6 +291,10 @@ std::set<std::string> SyncdRun::StoreMembers(const std::string& group, bool effe
 // before that could happen.
 bool KillOnceJournaled(const SyncdRun& run) {
   const char* binary = std::getenv("SYNCD_BINARY");
+  if (binary == nullptr) {
+    ADD_FAILURE() << "SYNCD_BINARY is not set";
+    return false;
+  }
   pid_t child = fork();
   if (child == 0) {
     int devnull = open("/dev/null", O_WRONLY);

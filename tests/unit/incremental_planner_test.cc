@@ -31,6 +31,7 @@ SafetyConfig NoBudget() { return {-1, 100}; }
 
 std::vector<std::string> Lines(const std::vector<Operation>& ops) {
   std::vector<std::string> out;
+  out.reserve(ops.size());
   for (const auto& op : ops) {
     out.push_back(std::string(OpName(op.op)) + " " + op.object.name +
                   (op.member ? " " + op.member->name : ""));

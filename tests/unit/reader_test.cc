@@ -194,8 +194,9 @@ TEST(ReadChangedObjects, WindowsDefaultWindowOf1500IsReadToTheEnd) {
   const std::string group = RawGuid("b16a0c5e-4d2f-4a8e-9c31-a11057aff002");
   const std::string dn = "CN=Everyone,OU=Groups,DC=corp,DC=example,DC=com";
   auto value = [](int i, std::string* guid) {
-    char dashed[37];
-    std::snprintf(dashed, sizeof dashed, "c0ffee00-1234-4abc-8def-%012d", i);
+    std::string digits = std::to_string(i);
+    const std::string dashed =
+        "c0ffee00-1234-4abc-8def-" + std::string(12 - digits.size(), '0') + digits;
     *guid = RawGuid(dashed);
     return "<GUID=" + std::string(dashed) + ">;<SID=" + kDomainSid + "-" +
            std::to_string(3000 + i) + ">;CN=u" + std::to_string(i) + "," + kPeople;
