@@ -1,27 +1,14 @@
 #include "syncd/planner.h"
+#include "tests/unit/test_util.h"
 
 #include <gtest/gtest.h>
 
 namespace syncd {
 namespace {
 
-SyncObject Obj(ObjectKind kind, const std::string& guid, const std::string& name) {
-  SyncObject o;
-  o.kind = kind;
-  o.guid = guid;
-  o.external_id = "ext-" + guid;
-  o.name = name;
-  o.attributes[kind == ObjectKind::kUser ? "userName" : "displayName"] = name;
-  o.dn = "CN=" + name + ",DC=corp";
-  return o;
-}
-
-SyncObject U(const std::string& guid, const std::string& name) {
-  return Obj(ObjectKind::kUser, guid, name);
-}
-SyncObject G(const std::string& guid, const std::string& name) {
-  return Obj(ObjectKind::kGroup, guid, name);
-}
+using testing::G;
+using testing::Obj;
+using testing::U;
 
 ReadSnapshot Read(std::vector<SyncObject> objects, std::vector<Membership> memberships = {}) {
   ReadSnapshot r;

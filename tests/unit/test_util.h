@@ -94,6 +94,25 @@ inline Operation MemberOp(OpType type, const SyncObject& group, const SyncObject
   return op;
 }
 
+// A mapped object named `name` (its userName or displayName), with an
+// externalId and DN derived from the two.
+inline SyncObject Obj(ObjectKind kind, const std::string& guid, const std::string& name) {
+  SyncObject o;
+  o.kind = kind;
+  o.guid = guid;
+  o.external_id = "ext-" + guid;
+  o.name = name;
+  o.attributes[kind == ObjectKind::kUser ? "userName" : "displayName"] = name;
+  o.dn = "CN=" + name + ",DC=corp";
+  return o;
+}
+inline SyncObject U(const std::string& guid, const std::string& name) {
+  return Obj(ObjectKind::kUser, guid, name);
+}
+inline SyncObject G(const std::string& guid, const std::string& name) {
+  return Obj(ObjectKind::kGroup, guid, name);
+}
+
 }  // namespace syncd::testing
 
 #endif  // SYNCD_TESTS_UNIT_TEST_UTIL_H_
