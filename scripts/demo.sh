@@ -50,8 +50,19 @@ step "groups"
 "$syncd" --config "$dir/syncd.conf" store groups
 step "effective members of 'Nest Level 1' (through nested groups)"
 "$syncd" --config "$dir/syncd.conf" store members "Nest Level 1" --effective
-step "a second dry run: nothing to do"
+step "a second dry run: an incremental run with nothing to do"
 "$syncd" --config "$dir/syncd.conf" --dry-run
+
+step "a change in AD, then syncd --once: only that change, from the change feed"
+scripts/testdc.sh ldap "$dir/dc" ldapmodify >/dev/null <<'EOF'
+dn: CN=Doe\, Jane,OU=People,OU=Sync,DC=corp,DC=example,DC=com
+changetype: modify
+replace: displayName
+displayName: Jane Doe (demo change)
+EOF
+"$syncd" --config "$dir/syncd.conf" --once
+step "syncd status"
+"$syncd" --config "$dir/syncd.conf" status
 
 if [ "$keep" = --keep ]; then
   echo; echo "the DC keeps running; stop it with: scripts/testdc.sh stop $dir/dc"
