@@ -193,7 +193,7 @@ ldaps_ok() {
 
 cmd_start() {
   [ $# -eq 1 ] || usage
-  local dir t0 t1 pid holder
+  local dir t0 holder
   dir=$(absdir "$1")
   [ "$(id -u)" -eq 0 ] || die "must run as root"
   case ${TESTDC_BACKEND:-tdb} in tdb | mdb) ;; *) die "TESTDC_BACKEND must be tdb or mdb" ;; esac
@@ -216,25 +216,8 @@ $holder"
   write_krb5_conf "$dir"
   (umask 077 && printf '%s' "$ADMIN_PASS" >"$dir/admin.pass")
 
-  # setsid: samba gets its own process group, so stop can signal all of it.
-  t1=$(now)
-  setsid samba -i -M single -s "$dir/etc/smb.conf" </dev/null >"$dir/samba.log" 2>&1 &
-  pid=$!
-  echo "$pid" >"$dir/samba.pid"
-
-  local deadline=$(( $(date +%s) + ${TESTDC_TIMEOUT:-60} ))
-  until [ -f "$dir/private/tls/ca.pem" ] && ldaps_ok "$dir"; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      tail -n 30 "$dir/samba.log" >&2
-      die "samba exited during startup (log: $dir/samba.log)"
-    fi
-    if [ "$(date +%s)" -ge "$deadline" ]; then
-      tail -n 30 "$dir/samba.log" >&2
-      die "no LDAPS bind after ${TESTDC_TIMEOUT:-60} s (samba pid $pid still running; log: $dir/samba.log)"
-    fi
-    sleep 0.2
-  done
-  echo "testdc: samba pid $pid ready in $(elapsed "$t1") s (total $(elapsed "$t0") s)" >&2
+  launch_samba "$dir"
+  echo "testdc: DC up in $(elapsed "$t0") s in all" >&2
   print_env "$dir"
 }
 
@@ -324,6 +307,7 @@ halt_samba() {
 }
 
 # launch_samba DIR: run samba on an already provisioned DIR and wait for an LDAPS bind.
+# setsid: samba gets its own process group, so stop can signal all of it.
 launch_samba() {
   local dir=$1 t1 pid holder deadline
   holder=$(ss -Hltnp 'sport = :636' 2>/dev/null || true)

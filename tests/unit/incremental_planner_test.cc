@@ -12,7 +12,6 @@ namespace syncd {
 namespace {
 
 using testing::G;
-using testing::Obj;
 using testing::U;
 
 SafetyConfig NoBudget() { return {-1, 100}; }

@@ -7,7 +7,6 @@ namespace syncd {
 namespace {
 
 using testing::G;
-using testing::Obj;
 using testing::U;
 
 ReadSnapshot Read(std::vector<SyncObject> objects, std::vector<Membership> memberships = {}) {
