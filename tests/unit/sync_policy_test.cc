@@ -167,12 +167,12 @@ TEST_F(ChooseRunTest, TombstoneLifetimeLoweredSinceTheWatermarkIsHonoured) {
 }
 
 TEST_F(ChooseRunTest, ReconciliationScheduleDueIsFull) {
-  watermark_->last_full = kNow - 168 * 3600;
+  watermark_->last_full = kNow - int64_t{168} * 3600;
   ExpectFull("scheduled reconciliation");
 }
 
 TEST_F(ChooseRunTest, ReconciliationScheduleNotYetDueIsIncremental) {
-  watermark_->last_full = kNow - 168 * 3600 + 1;
+  watermark_->last_full = kNow - int64_t{168} * 3600 + 1;
   ExpectIncremental();
 }
 
