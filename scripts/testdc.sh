@@ -223,23 +223,12 @@ $holder"
 
 cmd_stop() {
   [ $# -eq 1 ] || usage
-  local dir pid i
+  local dir pid
   dir=$(absdir "$1")
   [ -d "$dir" ] || die "$dir does not exist"
   is_testdc_dir "$dir" || [ -f "$dir/samba.pid" ] || die "$dir does not look like a test DC; not removing it"
   pid=$(samba_pid "$dir")
-  if [ -n "$pid" ]; then
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      echo "testdc: samba $pid ignored TERM for 10 s; killing" >&2
-      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-      sleep 0.2
-    fi
-  fi
+  halt_samba "$dir"
   rm -rf -- "$dir"
   echo "testdc: stopped${pid:+ samba $pid} and removed $dir" >&2
 }

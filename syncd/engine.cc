@@ -277,7 +277,6 @@ std::vector<std::string> FeedAttributes(const Config& config) {
   for (auto& a : scope::SearchAttributes(config.mapping, ObjectKind::kGroup)) {
     attributes.push_back(std::move(a));
   }
-  attributes.push_back("primaryGroupID");
   return attributes;
 }
 
@@ -468,8 +467,6 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
       if (!st.ok()) co_return st;
     }
   }
-  result.plan.run_kind = choice.full ? "full" : "incremental";
-  result.plan.run_reason = choice.reason;
 
   // One applying run at a time per state: a second one would take the
   // first one's live journal for an interrupted run.
@@ -515,10 +512,7 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
     auto cached_memberships = (*state)->LoadMemberships();
     if (!cached_memberships.ok()) co_return cached_memberships.status();
     plan_timer = PhaseTimer();
-    std::string kind = std::move(result.plan.run_kind), reason = std::move(result.plan.run_reason);
     result.plan = BuildPlan(std::move(*read), *cached, *cached_memberships, config.safety);
-    result.plan.run_kind = std::move(kind);
-    result.plan.run_reason = std::move(reason);
   } else if (!changes->empty()) {
     StateDb& cache = **state;
     auto is_cached = [&cache](const std::string& guid) {
@@ -535,8 +529,9 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
     auto slice = LoadSlice(cache, *read);
     if (!slice.ok()) co_return slice.status();
     result.plan = BuildIncrementalPlan(std::move(*read), *slice, config.safety);
-    result.plan.run_kind = "incremental";
   }
+  result.plan.run_kind = choice.full ? "full" : "incremental";
+  result.plan.run_reason = choice.reason;
   Log(LogLevel::kDebug, "planned " + std::to_string(result.plan.operations.size()) +
                             " operations in " + plan_timer.Elapsed());
   if (dry_run) co_return result;

@@ -40,6 +40,22 @@ std::string GuidFilter(std::vector<std::string>::const_iterator begin,
   return filter + ")";
 }
 
+// The search for `kind` under the configured filter: the mapped attributes,
+// with `member` asked for as `first_window` does.
+ldap::SearchRequest ScopeSearch(const Config& config, ObjectKind kind,
+                                const ldap::RangedValues& first_window) {
+  ldap::SearchRequest request;
+  request.filter = scope::SearchFilter(config.scope, kind);
+  request.attributes = scope::SearchAttributes(config.mapping, kind);
+  request.page_size = config.source.page_size;
+  if (kind == ObjectKind::kGroup) {
+    for (auto& a : request.attributes) {
+      if (a == "member") a = first_window.FirstRequest();
+    }
+  }
+  return request;
+}
+
 // GUIDs per filter: long enough to batch, short enough for any DC's limits.
 constexpr size_t kGuidsPerSearch = 200;
 
@@ -77,18 +93,10 @@ asio::awaitable<Result<ReadSnapshot>> ReadDirectory(ldap::Directory& directory,
   const ldap::RangedValues first_window("member", config.source.range_step);
   for (auto kind : {ObjectKind::kUser, ObjectKind::kGroup}) {
     const bool is_user = kind == ObjectKind::kUser;
-    ldap::SearchRequest request;
-    request.filter = scope::SearchFilter(config.scope, kind);
-    request.attributes = scope::SearchAttributes(config.mapping, kind);
-    request.page_size = config.source.page_size;
+    ldap::SearchRequest request = ScopeSearch(config, kind, first_window);
     // A full read resolves member DNs against the entries it read itself,
     // which is exact; Extended-DN would cost the DC a lookup per value.
     request.extended_dn = false;
-    if (!is_user) {
-      for (auto& a : request.attributes) {
-        if (a == "member") a = first_window.FirstRequest();
-      }
-    }
     auto& sink = is_user ? users : groups;
     for (const auto& base : is_user ? config.scope.user_bases : config.scope.group_bases) {
       request.base = base;
@@ -143,17 +151,9 @@ asio::awaitable<Result<IncrementalRead>> ReadChangedObjects(
       const std::string any_of = GuidFilter(guids.begin() + static_cast<ptrdiff_t>(at), end);
       for (auto kind : {ObjectKind::kUser, ObjectKind::kGroup}) {
         const bool is_user = kind == ObjectKind::kUser;
-        ldap::SearchRequest request;
-        std::string filter = scope::SearchFilter(config.scope, kind);
-        request.filter = "(&" + filter + any_of + ")";
-        request.attributes = scope::SearchAttributes(config.mapping, kind);
+        ldap::SearchRequest request = ScopeSearch(config, kind, first_window);
+        request.filter = "(&" + request.filter + any_of + ")";
         request.attributes.push_back("memberOf");
-        if (!is_user) {
-          for (auto& a : request.attributes) {
-            if (a == "member") a = first_window.FirstRequest();
-          }
-        }
-        request.page_size = config.source.page_size;
         for (const auto& base : is_user ? config.scope.user_bases : config.scope.group_bases) {
           request.base = base;
           auto entries = co_await Collect(directory, request, stats, &incomplete);
