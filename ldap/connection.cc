@@ -9,12 +9,14 @@
 #include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstring>
+#include <mutex>
 #include <utility>
 
 #include "core/strings.h"
@@ -109,11 +111,6 @@ int SaslInteract(LDAP* /*ld*/, unsigned /*flags*/, void* /*defaults*/, void* in)
   return LDAP_SUCCESS;
 }
 
-struct BoundHandle {
-  LdapHandle ld;
-  int ssf = 0;
-};
-
 Status SetOption(LDAP* ld, int option, const void* value, const std::string& what) {
   if (ldap_set_option(ld, option, value) != LDAP_OPT_SUCCESS) {
     return Status::Internal("cannot set LDAP option " + what);
@@ -121,8 +118,69 @@ Status SetOption(LDAP* ld, int option, const void* value, const std::string& wha
   return Status::Ok();
 }
 
+// How long connecting, TLS and the bind may take in all.
+std::chrono::seconds BringUpDeadline(const ConnectOptions& options) {
+  return options.connect_timeout + options.operation_timeout;
+}
+
+// Bounds the blocking bring-up from outside. libldap's TLS handshake and
+// bind wait on a DC that accepted the TCP connection but answers nothing
+// (hung, or stopped) without any timeout; the loop then shuts the socket
+// down, which makes the blocked call on the worker fail. libldap reports the
+// socket through its connection callbacks, and forgets it before closing it,
+// so a late deadline never touches a reused descriptor.
+class BringUpGuard {
+ public:
+  void Expire() {
+    std::lock_guard lock(mutex_);
+    expired_ = true;
+    if (fd_ >= 0) shutdown(fd_, SHUT_RDWR);
+  }
+  // On the worker, once bring-up succeeded: the socket is the caller's now.
+  // False if the deadline passed first.
+  bool Finish() {
+    std::lock_guard lock(mutex_);
+    fd_ = -1;
+    return !expired_;
+  }
+  bool expired() {
+    std::lock_guard lock(mutex_);
+    return expired_;
+  }
+  ldap_conncb* callbacks() { return &callbacks_; }
+
+ private:
+  static int Added(LDAP* /*ld*/, Sockbuf* sb, LDAPURLDesc* /*url*/, sockaddr* /*addr*/,
+                   ldap_conncb* ctx) {
+    auto* self = static_cast<BringUpGuard*>(ctx->lc_arg);
+    std::lock_guard lock(self->mutex_);
+    ber_sockbuf_ctrl(sb, LBER_SB_OPT_GET_FD, &self->fd_);
+    if (self->expired_ && self->fd_ >= 0) shutdown(self->fd_, SHUT_RDWR);
+    return 0;
+  }
+  static void Deleted(LDAP* /*ld*/, Sockbuf* /*sb*/, ldap_conncb* ctx) {
+    auto* self = static_cast<BringUpGuard*>(ctx->lc_arg);
+    std::lock_guard lock(self->mutex_);
+    self->fd_ = -1;
+  }
+
+  std::mutex mutex_;
+  int fd_ = -1;
+  bool expired_ = false;
+  ldap_conncb callbacks_{&Added, &Deleted, this};
+};
+
+struct BoundHandle {
+  // libldap keeps calling the guard's callbacks until the handle is freed:
+  // declared first, so it is destroyed after `ld`.
+  std::shared_ptr<BringUpGuard> guard;
+  LdapHandle ld;
+  int ssf = 0;
+};
+
 // The blocking part of bring-up: runs on a worker thread.
-Result<BoundHandle> ConnectAndBind(const std::string& uri, const ConnectOptions& options) {
+Result<BoundHandle> ConnectAndBind(const std::string& uri, const ConnectOptions& options,
+                                   BringUpGuard& guard) {
   LDAP* raw = nullptr;
   int rc = ldap_initialize(&raw, uri.c_str());
   if (rc != LDAP_SUCCESS) {
@@ -136,6 +194,18 @@ Result<BoundHandle> ConnectAndBind(const std::string& uri, const ConnectOptions&
                     SetOption(raw, LDAP_OPT_REFERRALS, LDAP_OPT_OFF, "referrals"),
                     SetOption(raw, LDAP_OPT_NETWORK_TIMEOUT, &network_timeout, "network timeout"),
                     SetOption(raw, LDAP_OPT_TIMEOUT, &op_timeout, "timeout")}) {
+    if (!st.ok()) return st;
+  }
+  // TCP keepalive: a change-notification search stays silent for hours, and
+  // only probes notice a DC that vanished without closing the connection.
+  if (ldap_set_option(raw, LDAP_OPT_CONNECT_CB, guard.callbacks()) != LDAP_OPT_SUCCESS) {
+    return Status::Internal("cannot set the LDAP connection callback");
+  }
+  const int keepalive_idle = 60, keepalive_probes = 3, keepalive_interval = 10;
+  for (Status st :
+       {SetOption(raw, LDAP_OPT_X_KEEPALIVE_IDLE, &keepalive_idle, "keepalive idle"),
+        SetOption(raw, LDAP_OPT_X_KEEPALIVE_PROBES, &keepalive_probes, "keepalive probes"),
+        SetOption(raw, LDAP_OPT_X_KEEPALIVE_INTERVAL, &keepalive_interval, "keepalive interval")}) {
     if (!st.ok()) return st;
   }
 
@@ -215,6 +285,7 @@ Result<BoundHandle> ConnectAndBind(const std::string& uri, const ConnectOptions&
     }
     bound.ssf = static_cast<int>(ssf);
   }
+  if (!guard.Finish()) return Status::Unavailable(uri + ": bring-up deadline passed");
   bound.ld = std::move(ld);
   return bound;
 }
@@ -293,13 +364,19 @@ Status PrepareKerberos(const std::string& keytab) {
 }
 
 struct Connection::Impl {
-  Impl(LdapHandle handle, const asio::any_io_executor& loop, int fd, std::chrono::seconds timeout)
-      : ld(std::move(handle)), socket(loop, fd), timer(loop), operation_timeout(timeout) {}
+  Impl(BoundHandle bound, const asio::any_io_executor& loop, int fd, std::chrono::seconds timeout)
+      : guard(std::move(bound.guard)),
+        ld(std::move(bound.ld)),
+        socket(loop, fd),
+        timer(loop),
+        operation_timeout(timeout) {}
   ~Impl() { socket.release(); }  // libldap owns the descriptor and closes it on unbind
 
-  // The next message of operation `msgid`. libldap may already hold buffered
-  // messages (TLS, SASL layers), so poll it before waiting on the socket.
-  asio::awaitable<Result<MessagePtr>> NextMessage(int msgid) {
+  // The next message of operation `msgid` (or LDAP_RES_ANY), waiting at most
+  // the operation timeout unless `deadline` is false. libldap may already
+  // hold buffered messages (TLS, SASL layers), so poll it before waiting on
+  // the socket.
+  asio::awaitable<Result<MessagePtr>> NextMessage(int msgid, bool deadline = true) {
     bool repolled = false;
     for (;;) {
       timeval zero{0, 0};
@@ -321,6 +398,12 @@ struct Connection::Impl {
         continue;
       }
       repolled = false;
+      if (!deadline) {
+        auto [ec] = co_await socket.async_wait(asio::posix::descriptor_base::wait_read,
+                                               asio::as_tuple(asio::use_awaitable));
+        if (ec) co_return Status::Unavailable("waiting for the server: " + ec.message());
+        continue;
+      }
       timer.expires_after(operation_timeout);
       auto which = co_await (socket.async_wait(asio::posix::descriptor_base::wait_read,
                                                asio::as_tuple(asio::use_awaitable)) ||
@@ -370,6 +453,7 @@ struct Connection::Impl {
     return msgid;
   }
 
+  std::shared_ptr<BringUpGuard> guard;  // outlives ld (see BoundHandle)
   LdapHandle ld;
   asio::posix::stream_descriptor socket;
   asio::steady_timer timer;
@@ -387,12 +471,28 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> Connection::Open(
   if (options.uris.empty()) co_return Status::InvalidArgument("no LDAP URIs configured");
   std::string failures;
   for (const std::string& uri : options.uris) {
+    auto guard = std::make_shared<BringUpGuard>();
+    asio::steady_timer deadline(loop, BringUpDeadline(options));
+    deadline.async_wait([guard](const boost::system::error_code& ec) {
+      if (!ec) guard->Expire();
+    });
     Result<BoundHandle> bound = co_await asio::co_spawn(
         workers,
-        [&uri, &options]() -> asio::awaitable<Result<BoundHandle>> {
-          co_return ConnectAndBind(uri, options);
+        // By reference: this frame outlives the worker's call.
+        [&uri, &options, &guard]() -> asio::awaitable<Result<BoundHandle>> {
+          Result<BoundHandle> result = ConnectAndBind(uri, options, *guard);
+          if (!result.ok() && guard->expired()) {
+            co_return Status::Unavailable(uri + ": no answer within " +
+                                          std::to_string(BringUpDeadline(options).count()) +
+                                          " s (" + result.status().message() + ")");
+          }
+          co_return result;
         },
-        asio::use_awaitable);
+        // Not cancellable: the blocking call cannot be interrupted (the
+        // deadline above bounds it), and cancelling the worker's coroutine
+        // would throw out of it.
+        asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
+    deadline.cancel();
     if (!bound.ok()) {
       const auto code = bound.status().code();
       if (code == Status::Code::kPermissionDenied || code == Status::Code::kInvalidArgument) {
@@ -406,8 +506,10 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> Connection::Open(
     if (ldap_get_option(bound->ld.get(), LDAP_OPT_DESC, &fd) != LDAP_OPT_SUCCESS || fd < 0) {
       co_return Status::Internal(uri + ": connected but libldap has no socket");
     }
-    auto impl = std::make_unique<Impl>(std::move(bound->ld), loop, fd, options.operation_timeout);
-    co_return std::unique_ptr<Connection>(new Connection(std::move(impl), uri, bound->ssf));
+    const int ssf = bound->ssf;
+    bound->guard = guard;
+    auto impl = std::make_unique<Impl>(std::move(*bound), loop, fd, options.operation_timeout);
+    co_return std::unique_ptr<Connection>(new Connection(std::move(impl), uri, ssf));
   }
   co_return Status::Unavailable("no domain controller could be reached: " + failures);
 }
@@ -563,6 +665,57 @@ asio::awaitable<Result<DirSyncPage>> Connection::DirSync(const DirSyncRequest& r
     if (next.bv_val != nullptr) page.cookie.assign(next.bv_val, next.bv_len);
     ber_memfree(next.bv_val);
     co_return page;
+  }
+}
+
+asio::awaitable<Status> Connection::WatchChanges(const std::vector<SearchRequest>& requests,
+                                                 const EntryHandler& on_change) {
+  if (requests.empty() || requests.size() > kMaxNotificationsPerConnection) {
+    co_return Status::InvalidArgument(
+        "a connection holds 1 to " + std::to_string(kMaxNotificationsPerConnection) +
+        " change notifications, not " + std::to_string(requests.size()));
+  }
+  LDAP* ld = impl_->ld.get();
+  std::vector<int> msgids;
+  // Abandons what is still registered however this returns.
+  struct Abandon {
+    LDAP* ld;
+    std::vector<int>* ids;
+    ~Abandon() {
+      for (int id : *ids) ldap_abandon_ext(ld, id, nullptr, nullptr);
+    }
+  } abandon{ld, &msgids};
+  for (const SearchRequest& request : requests) {
+    LDAPControl* made = nullptr;
+    if (ldap_create_server_notification_control(ld, &made) != LDAP_SUCCESS) {
+      co_return Status::Internal("cannot build the change-notification control");
+    }
+    ControlPtr notification(made);
+    Result<int> msgid = impl_->StartSearch(request, {notification.get()});
+    if (!msgid.ok()) co_return msgid.status();
+    msgids.push_back(*msgid);
+  }
+  for (;;) {
+    // No deadline: a quiet directory sends nothing, and TCP keepalive
+    // notices a DC that vanished.
+    Result<MessagePtr> next = co_await impl_->NextMessage(LDAP_RES_ANY, /*deadline=*/false);
+    if (!next.ok()) {
+      msgids.clear();
+      co_return next.status().WithContext(uri_ + ": change notification");
+    }
+    MessagePtr msg = std::move(*next);
+    const int type = ldap_msgtype(msg.get());
+    if (type == LDAP_RES_SEARCH_ENTRY) {
+      Status st = on_change(ParseEntry(ld, msg.get()));
+      if (!st.ok()) co_return st;
+    } else if (type == LDAP_RES_SEARCH_RESULT) {
+      const int id = ldap_msgid(msg.get());
+      std::erase(msgids, id);
+      SearchDone done = ParseDone(ld, msg.get(), nullptr);
+      co_return Status::Unavailable(
+          uri_ + ": the DC ended a change notification: " +
+          (done.rc == LDAP_SUCCESS ? std::string("without an error") : done.text));
+    }
   }
 }
 

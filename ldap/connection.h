@@ -25,6 +25,9 @@ namespace syncd::ldap {
 
 enum class AuthMethod { kSimple, kGssapi };
 
+// AD's default MaxNotificationPerConn policy.
+inline constexpr size_t kMaxNotificationsPerConnection = 5;
+
 // Points GSSAPI at `keytab` for initiator credentials, held in a private
 // in-memory credential cache so that the user's own cache is never touched.
 // An empty keytab keeps the default credential cache. Sets process
@@ -62,6 +65,18 @@ class Connection final : public Directory {
   boost::asio::awaitable<Result<DirSyncPage>> DirSync(const DirSyncRequest& request,
                                                       const EntryHandler& on_entry) override;
   const std::string& uri() const override { return uri_; }
+
+  // Registers one change-notification search (1.2.840.113556.1.4.528) per
+  // request and hands `on_change` each entry the DC reports as changed. The
+  // DC sends the object after each change to it (base scope) or to one of its
+  // children (one-level scope). Runs until the connection fails, a search
+  // ends, or the caller cancels; returns why (always an error Status).
+  // A wake-up signal only: changes made while not registered are not replayed.
+  // Preconditions: at most kMaxNotificationsPerConnection requests, and no
+  // other operation on this connection meanwhile.
+  // A non-ok Status from `on_change` ends the watch and is returned.
+  boost::asio::awaitable<Status> WatchChanges(const std::vector<SearchRequest>& requests,
+                                              const EntryHandler& on_change);
 
   // The negotiated SASL security strength factor (0 for simple binds over TLS).
   int sasl_ssf() const { return sasl_ssf_; }

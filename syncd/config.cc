@@ -1,9 +1,11 @@
 #include "syncd/config.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <toml++/toml.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <set>
@@ -140,6 +142,16 @@ class TableReader {
   Status error_;
 };
 
+// systemd hands the host keytab over as a credential (LoadCredential= in
+// conf/syncd.service) when the service user cannot read /etc/krb5.keytab.
+std::string DefaultKeytab() {
+  if (const char* dir = std::getenv("CREDENTIALS_DIRECTORY"); dir != nullptr && *dir != '\0') {
+    std::string credential = std::string(dir) + "/krb5.keytab";
+    if (access(credential.c_str(), F_OK) == 0) return credential;
+  }
+  return kDefaultKeytab;
+}
+
 Status ReadSource(const std::string& src, const toml::table& table, SourceConfig* out) {
   TableReader r(src, table, "source.");
   std::string auth = "simple";
@@ -148,11 +160,18 @@ Status ReadSource(const std::string& src, const toml::table& table, SourceConfig
   int64_t page_size = out->page_size, range_step = out->range_step;
   int64_t connect_timeout = out->connect_timeout, timeout = out->timeout;
   r.Strings("uris", &out->uris);
+  r.String("domain", &out->domain);
+  r.String("site", &out->site);
   r.String("base_dn", &out->base_dn);
   r.String("auth", &auth);
   r.String("bind_dn", &out->bind_dn);
   r.String("password_file", &out->password_file);
-  r.String("keytab", &out->keytab);
+  if (table.contains("keytab")) {
+    r.String("keytab", &out->keytab);
+  } else {
+    out->keytab = DefaultKeytab();
+  }
+  r.String("principal", &out->principal);
   r.String("tls_ca_file", &out->tls_ca_file);
   r.Bool("starttls", &out->starttls);
   r.Bool("tls_verify", &out->tls_verify);
@@ -187,7 +206,12 @@ Status ReadSource(const std::string& src, const toml::table& table, SourceConfig
   if (!st.ok()) return st;
 
   const std::string where = src + ": [source] ";
-  if (out->uris.empty()) return Status::InvalidArgument(where + "uris is required");
+  if (out->uris.empty() && out->domain.empty()) {
+    return Status::InvalidArgument(where + "uris or domain (for DNS SRV discovery) is required");
+  }
+  if (!out->site.empty() && out->domain.empty()) {
+    return Status::InvalidArgument(where + "site needs domain");
+  }
   for (const auto& uri : out->uris) {
     if (uri.rfind("ldap://", 0) != 0 && uri.rfind("ldaps://", 0) != 0) {
       return Status::InvalidArgument(where + "uris: \"" + uri +
@@ -196,6 +220,9 @@ Status ReadSource(const std::string& src, const toml::table& table, SourceConfig
   }
   if (out->base_dn.empty()) return Status::InvalidArgument(where + "base_dn is required");
   if (out->auth == ldap::AuthMethod::kSimple) {
+    if (!out->principal.empty()) {
+      return Status::InvalidArgument(where + "principal needs auth = \"gssapi\"");
+    }
     if (out->bind_dn.empty() || out->password_file.empty()) {
       return Status::InvalidArgument(where + "auth = \"simple\" needs bind_dn and password_file");
     }
@@ -238,6 +265,39 @@ Status ReadMapping(const std::string& src, const toml::table& table, scope::Attr
     }
   }
   return r.Finish();
+}
+
+Status ReadDaemon(const std::string& src, const toml::table& table, DaemonConfig* out) {
+  TableReader r(src, table, "daemon.");
+  constexpr int64_t kDay = 86400;
+  int64_t interval = out->interval, jitter = out->jitter, backoff_initial = out->backoff_initial,
+          backoff_max = out->backoff_max, run_timeout = out->run_timeout,
+          shutdown_timeout = out->shutdown_timeout, coalesce_ms = out->coalesce_ms,
+          notify_containers = out->notify_containers;
+  r.Integer("interval", 1, kDay, &interval);
+  r.Integer("jitter", 0, kDay, &jitter);
+  r.Integer("backoff_initial", 1, kDay, &backoff_initial);
+  r.Integer("backoff_max", 1, kDay, &backoff_max);
+  r.Integer("run_timeout", 10, kDay, &run_timeout);
+  r.Integer("shutdown_timeout", 1, 3600, &shutdown_timeout);
+  r.Bool("notify", &out->notify);
+  r.Integer("coalesce_ms", 0, 60000, &coalesce_ms);
+  r.Integer("notify_containers", 1, 1000, &notify_containers);
+  r.String("metrics_listen", &out->metrics_listen);
+  Status st = r.Finish();
+  if (!st.ok()) return st;
+  out->interval = static_cast<int>(interval);
+  out->jitter = static_cast<int>(jitter);
+  out->backoff_initial = static_cast<int>(backoff_initial);
+  out->backoff_max = static_cast<int>(backoff_max);
+  out->run_timeout = static_cast<int>(run_timeout);
+  out->shutdown_timeout = static_cast<int>(shutdown_timeout);
+  out->coalesce_ms = static_cast<int>(coalesce_ms);
+  out->notify_containers = static_cast<int>(notify_containers);
+  if (out->backoff_max < out->backoff_initial) {
+    return Status::InvalidArgument(src + ": [daemon] backoff_max must be at least backoff_initial");
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -308,6 +368,10 @@ Result<Config> ParseConfig(const std::string& text, const std::string& source_na
     TableReader r(source_name, *state, "state.");
     r.String("path", &config.state_path);
     st = r.Finish();
+    if (!st.ok()) return st;
+  }
+  if (const auto* daemon = top.Table("daemon")) {
+    st = ReadDaemon(source_name, *daemon, &config.daemon);
     if (!st.ok()) return st;
   }
   if (const auto* safety = top.Table("safety")) {

@@ -20,13 +20,24 @@ inline constexpr char kDefaultConfigPath[] = "/etc/syncd/syncd.conf";
 enum class ChangeFeed { kAuto, kDirSync, kUsn };
 const char* ChangeFeedName(ChangeFeed feed);  // "auto", "dirsync", "usn"
 
+inline constexpr char kDefaultKeytab[] = "/etc/krb5.keytab";
+
 struct SourceConfig {
+  // Either explicit URIs (tried in order), or `domain` (and optionally `site`)
+  // for DNS SRV discovery of its DCs.
   std::vector<std::string> uris;
+  std::string domain;
+  std::string site;
   std::string base_dn;
   ldap::AuthMethod auth = ldap::AuthMethod::kSimple;
   std::string bind_dn;
   std::string password_file;
-  std::string keytab;
+  // auth = "gssapi": credentials from this keytab for `principal` (default:
+  // the host's machine account, HOST$). Unset: the systemd credential
+  // $CREDENTIALS_DIRECTORY/krb5.keytab when present, else /etc/krb5.keytab.
+  // Set to "": the caller's own credential cache (after kinit).
+  std::string keytab = kDefaultKeytab;
+  std::string principal;
   std::string tls_ca_file;
   bool starttls = false;
   bool tls_verify = true;
@@ -49,9 +60,25 @@ struct SafetyConfig {
   double max_delete_percent = 50;  // of that type's objects in the store; 100 disables
 };
 
+// The daemon's schedule (syncd/schedule.h) and its services. Seconds unless
+// the name says otherwise.
+struct DaemonConfig {
+  int interval = 300;          // between incremental runs
+  int jitter = 30;             // up to this much added, so hosts do not align
+  int backoff_initial = 5;     // after the first failed run
+  int backoff_max = 300;       // the backoff doubles up to this
+  int run_timeout = 3600;      // a run taking longer is abandoned
+  int shutdown_timeout = 30;   // SIGTERM: how long a run in flight may finish
+  bool notify = true;          // AD change notifications wake the loop early
+  int coalesce_ms = 300;       // notifications within this window make one run
+  int notify_containers = 50;  // containers watched (5 per connection)
+  std::string metrics_listen;  // "127.0.0.1:9469" serves /metrics; empty: off
+};
+
 struct Config {
   std::string path;  // where it was read from
   SourceConfig source;
+  DaemonConfig daemon;
   scope::ScopeConfig scope;
   scope::AttributeMapping mapping = scope::AttributeMapping::Defaults();
   StoreConfig store;

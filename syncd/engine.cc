@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
@@ -190,7 +191,10 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(StateDb& state, IdentityStore& s
   auto [order, store_error, outcome, state_error, staged] =
       co_await asio::experimental::make_parallel_group(std::move(store_batch),
                                                        std::move(state_stage))
-          .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+          // Not cancellable: a batch once started lands (or rolls back) whole,
+          // and cancelling the workers' coroutines would throw out of them.
+          .async_wait(asio::experimental::wait_for_all(),
+                      asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
   Log(LogLevel::kDebug, "store and state staged at " + timer.Elapsed());
   if (store_error || state_error) {
     state.RollbackStaged();
@@ -225,12 +229,10 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(StateDb& state, IdentityStore& s
   co_return std::move(outcome);
 }
 
-namespace {
-
-Result<ldap::ConnectOptions> ConnectOptionsFor(const Config& config,
+Result<ldap::ConnectOptions> ConnectOptionsFor(const Config& config, std::vector<std::string> uris,
                                                const std::optional<Watermark>& watermark) {
   ldap::ConnectOptions options;
-  options.uris = config.source.uris;
+  options.uris = uris.empty() ? config.source.uris : std::move(uris);
   // Stay with the DC the watermark belongs to while it answers: another DC
   // means a full reconciliation for uSNChanged, replays for DirSync.
   if (watermark && !watermark->dc_host.empty()) {
@@ -257,6 +259,8 @@ Result<ldap::ConnectOptions> ConnectOptionsFor(const Config& config,
   options.operation_timeout = std::chrono::seconds(config.source.timeout);
   return options;
 }
+
+namespace {
 
 // The stored watermark, read without creating or migrating anything: a run
 // that cannot reach AD must leave no file behind.
@@ -379,7 +383,7 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   const bool dry_run = run.dry_run;
   auto stored = PeekWatermark(config.state_path, dry_run);
   if (!stored.ok()) co_return stored.status();
-  auto options = ConnectOptionsFor(config, *stored);
+  auto options = ConnectOptionsFor(config, run.uris, *stored);
   if (!options.ok()) co_return options.status();
 
   auto executor = co_await asio::this_coro::executor;

@@ -7,8 +7,13 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <optional>
+#include <string>
+#include <vector>
+
 #include "core/model.h"
 #include "core/status.h"
+#include "ldap/connection.h"
 #include "state/state_db.h"
 #include "store/identity_store.h"
 #include "syncd/config.h"
@@ -33,7 +38,15 @@ struct RunResult {
 struct RunOptions {
   bool dry_run = false;     // compute the plan; change nothing, not even the watermark
   bool force_full = false;  // a full reconciliation whatever the watermark says
+  // The DCs to try, in order (the daemon's discovery and failover); empty:
+  // [source] uris. The watermark's DC still goes first among them.
+  std::vector<std::string> uris;
 };
+
+// How to reach the DCs in `uris` with the configured credentials (the
+// password file read now), with the watermark's DC first when it is there.
+Result<ldap::ConnectOptions> ConnectOptionsFor(const Config& config, std::vector<std::string> uris,
+                                               const std::optional<Watermark>& watermark);
 
 // One run: incremental from the stored watermark when the sync policy
 // allows (syncd/sync_policy.h), else a full reconciliation. Errors (config,

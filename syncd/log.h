@@ -1,5 +1,6 @@
-// Minimal logging to stderr. Messages never carry secrets: callers pass
-// file paths, never the contents of secret files.
+// Logging: to the journal, with structured fields, when stderr is connected
+// to it (a systemd service); plain lines on stderr otherwise. Messages never
+// carry secrets: callers pass file paths, never the contents of secret files.
 #ifndef SYNCD_SYNCD_LOG_H_
 #define SYNCD_SYNCD_LOG_H_
 
@@ -7,6 +8,8 @@
 #include <cstdio>
 #include <iostream>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace syncd {
 
@@ -42,11 +45,11 @@ class PhaseTimer {
   std::chrono::steady_clock::time_point start_;
 };
 
-inline void Log(LogLevel level, const std::string& message) {
-  if (level < MinLogLevel()) return;
-  static const char* const kNames[] = {"debug", "info", "warning", "error"};
-  std::cerr << "syncd: " << kNames[static_cast<int>(level)] << ": " << message << "\n";
-}
+// Extra journal fields, e.g. {"RUN_KIND", "incremental"}: stored as
+// SYNCD_RUN_KIND=incremental. Plain-text logs show only the message.
+using LogFields = std::vector<std::pair<std::string, std::string>>;
+
+void Log(LogLevel level, const std::string& message, const LogFields& fields = {});
 
 }  // namespace syncd
 

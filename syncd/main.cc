@@ -1,5 +1,6 @@
 // syncd: keeps an identity store in step with Active Directory.
 //
+//   syncd [--config F]                      run as a daemon (syncd/daemon.h)
 //   syncd [--config F] --dry-run [--json]   show the plan; change nothing
 //   syncd [--config F] --once [--full]      apply one sync run (incremental when
 //                                           the watermark allows; --full forces
@@ -20,6 +21,7 @@
 
 #include "store/identity_store.h"
 #include "syncd/config.h"
+#include "syncd/daemon.h"
 #include "syncd/engine.h"
 #include "syncd/log.h"
 #include "syncd/output.h"
@@ -139,8 +141,13 @@ int main(int argc, char** argv) {
     return Fail(syncd::Status::InvalidArgument("--dry-run and --once exclude each other"));
   }
   if (!dry_run && !once) {
-    return Fail(syncd::Status::InvalidArgument(
-        "daemon mode is not available in this version: use --once or --dry-run"));
+    if (full || json) {
+      return Fail(syncd::Status::InvalidArgument("--full and --json go with --once or --dry-run"));
+    }
+    return syncd::RunDaemon(config_path, std::move(*config));
   }
-  return RunSync(*config, {dry_run, full}, json);
+  syncd::RunOptions options;
+  options.dry_run = dry_run;
+  options.force_full = full;
+  return RunSync(*config, std::move(options), json);
 }

@@ -72,6 +72,24 @@ json::object OperationJson(const Operation& op) {
 
 }  // namespace
 
+std::string SummaryLine(const Plan& plan) {
+  auto summary = Summarize(plan);
+  std::string line;
+  int held = 0;
+  for (const char* kind : {"user", "group"}) {
+    auto& s = summary[kind];
+    line += std::string(kind) + "s +" + std::to_string(s["create"]) + " ~" +
+            std::to_string(s["update"]) + " -" + std::to_string(s["delete"]) + ", ";
+    held += s["held"];
+  }
+  auto& m = summary["membership"];
+  line +=
+      "memberships +" + std::to_string(m["add-member"]) + " -" + std::to_string(m["remove-member"]);
+  held += m["held"];
+  if (held > 0) line += ", " + std::to_string(held) + " held";
+  return line;
+}
+
 void PrintPlanText(std::ostream& out, const Plan& plan, bool applied) {
   auto summary = Summarize(plan);
   if (plan.run_kind == "full") {

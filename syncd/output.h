@@ -3,6 +3,7 @@
 #define SYNCD_SYNCD_OUTPUT_H_
 
 #include <ostream>
+#include <string>
 #include <vector>
 
 #include "core/model.h"
@@ -14,6 +15,10 @@ namespace syncd {
 // held operations with their reasons.
 // applied: word the summary for a plan that was applied ("3 created").
 void PrintPlanText(std::ostream& out, const Plan& plan, bool applied = false);
+
+// One line for logs: "users +2 ~1 -0, groups +0 ~0 -0, memberships +3 -1"
+// (created, updated, deleted; added, removed), plus ", N held" if any.
+std::string SummaryLine(const Plan& plan);
 
 // {"operations": [...], "held": [...], "summary": {...}, "readComplete": bool}
 void PrintPlanJson(std::ostream& out, const Plan& plan);

@@ -138,6 +138,29 @@ void TestDc::Start() {
   }
 }
 
+void TestDc::Halt() {
+  CommandResult r =
+      RunCommand(ShellQuote(SourceDir() + "/scripts/testdc.sh") + " halt " + ShellQuote(dir_));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+}
+
+void TestDc::Resume() {
+  CommandResult r =
+      RunCommand(ShellQuote(SourceDir() + "/scripts/testdc.sh") + " resume " + ShellQuote(dir_));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+}
+
+namespace {
+void SignalSamba(const std::string& dir, int signal) {
+  const int pid = std::atoi(Slurp(dir + "/samba.pid").c_str());
+  ASSERT_GT(pid, 0) << "no samba.pid in " << dir;
+  ASSERT_EQ(kill(-pid, signal), 0) << "cannot signal samba's process group " << pid;
+}
+}  // namespace
+
+void TestDc::Freeze() { SignalSamba(dir_, SIGSTOP); }
+void TestDc::Thaw() { SignalSamba(dir_, SIGCONT); }
+
 void TestDc::Stop() {
   if (owned_) {
     RunCommand(ShellQuote(SourceDir() + "/scripts/testdc.sh") + " stop " + ShellQuote(dir_));
@@ -289,6 +312,73 @@ std::set<std::string> SyncdRun::StoreMembers(const std::string& group, bool effe
 // Runs `syncd --once` and SIGKILLs it as soon as the journal holds the plan,
 // that is while the store batch is in flight. False if the run finished
 // before that could happen.
+DaemonProcess::DaemonProcess(const SyncdRun& run, const std::vector<std::string>& env) {
+  const char* binary = std::getenv("SYNCD_BINARY");
+  if (binary == nullptr) {
+    ADD_FAILURE() << "SYNCD_BINARY is not set";
+    return;
+  }
+  log_path_ = run.config_path() + ".daemon.log";
+  pid_ = fork();
+  if (pid_ == 0) {
+    int log = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
+    int devnull = open("/dev/null", O_RDWR);
+    dup2(devnull, 0);
+    dup2(log, 1);
+    dup2(log, 2);
+    for (const auto& entry : env) putenv(const_cast<char*>(entry.c_str()));
+    execl(binary, binary, "--config", run.config_path().c_str(), "-v", nullptr);
+    _exit(127);
+  }
+}
+
+DaemonProcess::~DaemonProcess() {
+  if (pid_ > 0 && WaitExit(std::chrono::milliseconds(0)) == -1 && pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+}
+
+std::string DaemonProcess::Log() const { return Slurp(log_path_); }
+
+int DaemonProcess::Count(const std::string& text) const {
+  const std::string log = Log();
+  int n = 0;
+  for (size_t at = log.find(text); at != std::string::npos; at = log.find(text, at + 1)) ++n;
+  return n;
+}
+
+bool DaemonProcess::WaitForLog(const std::string& text, int times,
+                               std::chrono::milliseconds timeout) const {
+  return Eventually([&] { return Count(text) >= times; }, timeout);
+}
+
+void DaemonProcess::Signal(int signal) const { kill(pid_, signal); }
+
+int DaemonProcess::WaitExit(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return exit_status_;
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : -2;
+      return exit_status_;
+    }
+    if (std::chrono::steady_clock::now() >= until) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+bool Eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (condition()) return true;
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
 bool KillOnceJournaled(const SyncdRun& run) {
   const char* binary = std::getenv("SYNCD_BINARY");
   if (binary == nullptr) {

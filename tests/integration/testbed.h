@@ -3,6 +3,8 @@
 #ifndef SYNCD_TESTS_INTEGRATION_TESTBED_H_
 #define SYNCD_TESTS_INTEGRATION_TESTBED_H_
 
+#include <chrono>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -50,6 +52,15 @@ class TestDc {
   // testdc.sh set-primary-group: makes the group the user's primaryGroupID.
   void SetPrimaryGroup(const std::string& user_dn, const std::string& group_dn);
 
+  // Stops the DC's samba, keeping its data (testdc.sh halt), and starts it
+  // again (testdc.sh resume): an outage and a restart.
+  void Halt();
+  void Resume();
+  // SIGSTOP / SIGCONT to samba's process group: a DC that accepts nothing
+  // and answers nothing, the connection left open.
+  void Freeze();
+  void Thaw();
+
   void Stop();
 
  private:
@@ -89,6 +100,38 @@ class SyncdRun {
   std::string config_path_;
   std::string base_config_;
 };
+
+// syncd running as a daemon (`syncd --config F -v`), stderr captured to a
+// file the test reads. Killed when destroyed if still running.
+class DaemonProcess {
+ public:
+  // `env`: extra NAME=VALUE entries for the daemon's environment.
+  explicit DaemonProcess(const SyncdRun& run, const std::vector<std::string>& env = {});
+  ~DaemonProcess();
+  DaemonProcess(const DaemonProcess&) = delete;
+  DaemonProcess& operator=(const DaemonProcess&) = delete;
+
+  std::string Log() const;
+  // How often `text` occurs in the log.
+  int Count(const std::string& text) const;
+  // Waits until `text` occurs at least `times` times; false after `timeout`.
+  bool WaitForLog(const std::string& text, int times = 1,
+                  std::chrono::milliseconds timeout = std::chrono::seconds(30)) const;
+  void Signal(int signal) const;
+  // The exit status once the daemon exited, or -1 if it is still running
+  // after `timeout` (-2: killed by a signal).
+  int WaitExit(std::chrono::milliseconds timeout);
+  int pid() const { return pid_; }
+
+ private:
+  int pid_ = -1;
+  int exit_status_ = -1;
+  std::string log_path_;
+};
+
+// Polls `condition` every 50 ms until it holds or `timeout` passes.
+bool Eventually(const std::function<bool()>& condition,
+                std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 // Runs `syncd --once` and SIGKILLs it as soon as the journal holds the plan,
 // that is while the store batch is in flight. False if the run finished

@@ -64,10 +64,78 @@ TEST(Config, SyntaxErrorNamesLine) { ExpectError(kMinimal + "[scope\n", "test.co
 
 TEST(Config, MissingRequiredKeys) {
   ExpectError("", "[source] table is required");
-  ExpectError("[source]\nbase_dn = \"DC=x\"\n", "uris is required");
+  ExpectError("[source]\nbase_dn = \"DC=x\"\n",
+              "uris or domain (for DNS SRV discovery) is required");
   ExpectError("[source]\nuris = \"ldaps://x\"\n", "base_dn is required");
   ExpectError("[source]\nuris = \"ldaps://x\"\nbase_dn = \"DC=x\"\n",
               "needs bind_dn and password_file");
+}
+
+TEST(Config, DaemonDefaultsAndOverrides) {
+  auto defaults = ParseConfig(kMinimal, "test.conf");
+  ASSERT_TRUE(defaults.ok()) << defaults.status().ToString();
+  EXPECT_EQ(defaults->daemon.interval, 300);
+  EXPECT_EQ(defaults->daemon.jitter, 30);
+  EXPECT_TRUE(defaults->daemon.notify);
+  EXPECT_EQ(defaults->daemon.metrics_listen, "");
+
+  auto set = ParseConfig(kMinimal +
+                             "[daemon]\ninterval = 60\njitter = 0\nbackoff_initial = 2\n"
+                             "backoff_max = 30\nnotify = false\ncoalesce_ms = 50\n"
+                             "metrics_listen = \"127.0.0.1:9469\"\nshutdown_timeout = 5\n",
+                         "test.conf");
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  EXPECT_EQ(set->daemon.interval, 60);
+  EXPECT_EQ(set->daemon.jitter, 0);
+  EXPECT_EQ(set->daemon.backoff_max, 30);
+  EXPECT_FALSE(set->daemon.notify);
+  EXPECT_EQ(set->daemon.coalesce_ms, 50);
+  EXPECT_EQ(set->daemon.metrics_listen, "127.0.0.1:9469");
+  EXPECT_EQ(set->daemon.shutdown_timeout, 5);
+
+  ExpectError(kMinimal + "[daemon]\ninterval = 0\n", "line 7: daemon.interval must be between");
+  ExpectError(kMinimal + "[daemon]\nintervall = 5\n", "daemon.intervall is not a known key");
+  ExpectError(kMinimal + "[daemon]\nbackoff_initial = 60\nbackoff_max = 10\n",
+              "backoff_max must be at least backoff_initial");
+}
+
+TEST(Config, DomainDiscoveryAndKerberosKeys) {
+  const std::string gssapi = R"([source]
+domain = "corp.example.com"
+site = "Paris"
+base_dn = "DC=corp,DC=example,DC=com"
+auth = "gssapi"
+)";
+  auto config = ParseConfig(gssapi, "test.conf");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_TRUE(config->source.uris.empty());
+  EXPECT_EQ(config->source.domain, "corp.example.com");
+  EXPECT_EQ(config->source.site, "Paris");
+  EXPECT_EQ(config->source.keytab, "/etc/krb5.keytab");  // unset: the host keytab
+  EXPECT_EQ(config->source.principal, "");               // the machine account
+
+  auto ccache = ParseConfig(gssapi + "keytab = \"\"\nprincipal = \"svc-sync\"\n", "test.conf");
+  ASSERT_TRUE(ccache.ok()) << ccache.status().ToString();
+  EXPECT_EQ(ccache->source.keytab, "");  // explicitly empty: the caller's credential cache
+  EXPECT_EQ(ccache->source.principal, "svc-sync");
+
+  ExpectError("[source]\nsite = \"Paris\"\nuris = \"ldaps://x\"\nbase_dn = \"DC=x\"\n",
+              "site needs domain");
+  ExpectError(kMinimal + "principal = \"svc\"\n", "principal needs auth = \"gssapi\"");
+}
+
+TEST(Config, KeytabDefaultsToTheSystemdCredential) {
+  testing::TempDir dir;
+  const std::string keytab = dir.path() + "/krb5.keytab";
+  std::ofstream(keytab) << "x";
+  setenv("CREDENTIALS_DIRECTORY", dir.path().c_str(), 1);
+  auto config = ParseConfig(
+      "[source]\ndomain = \"corp.example.com\"\nbase_dn = \"DC=x\"\n"
+      "auth = \"gssapi\"\n",
+      "test.conf");
+  unsetenv("CREDENTIALS_DIRECTORY");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->source.keytab, keytab);
 }
 
 TEST(Config, RefusesCleartextSimpleBind) {

@@ -1,0 +1,522 @@
+#include "syncd/daemon.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <csignal>
+#include <memory>
+#include <random>
+#include <set>
+
+#include "core/strings.h"
+#include "ldap/change_feed.h"
+#include "ldap/connection.h"
+#include "state/state_db.h"
+#include "syncd/engine.h"
+#include "syncd/log.h"
+#include "syncd/output.h"
+#include "syncd/schedule.h"
+#include "syncd/systemd.h"
+
+namespace syncd {
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;  // NOLINT(google-build-using-namespace)
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+int64_t Milliseconds(Clock::duration d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+}
+
+std::string Seconds(Clock::duration d) {
+  char text[32];
+  const int n =
+      std::snprintf(text, sizeof text, "%.1f s", static_cast<double>(Milliseconds(d)) / 1000);
+  return n > 0 ? text : "?";
+}
+
+// Where change notifications are registered: the scope's bases, then the
+// containers below them (a one-level notification sees only direct
+// children), at most `limit` in all.
+asio::awaitable<Result<std::vector<std::string>>> ContainersToWatch(ldap::Directory& directory,
+                                                                    const Config& config,
+                                                                    size_t limit) {
+  std::vector<std::string> bases;
+  std::set<std::string> seen;
+  auto add = [&](const std::string& dn, std::vector<std::string>* into) {
+    if (seen.insert(AsciiLower(dn)).second) into->push_back(dn);
+  };
+  for (const auto& base : config.scope.user_bases) add(base, &bases);
+  for (const auto& base : config.scope.group_bases) add(base, &bases);
+  std::vector<std::string> containers = bases;
+  for (const auto& base : bases) {
+    ldap::SearchRequest request;
+    request.base = base;
+    request.filter = "(|(objectClass=organizationalUnit)(objectClass=container))";
+    request.attributes = {"1.1"};
+    request.extended_dn = false;
+    request.page_size = config.source.page_size;
+    auto searched = co_await directory.PagedSearch(request, [&](ldap::Entry&& entry) {
+      add(entry.dn, &containers);
+      return Status::Ok();
+    });
+    if (!searched.ok()) co_return searched.status();
+  }
+  if (containers.size() > limit) {
+    Log(LogLevel::kWarning,
+        "change notifications cover " + std::to_string(limit) + " of " +
+            std::to_string(containers.size()) +
+            " containers in scope ([daemon] notify_containers); changes in the others are "
+            "picked up by the scheduled runs");
+    containers.resize(limit);
+  }
+  co_return containers;
+}
+
+bool IsContainer(const ldap::Entry& entry) {
+  const auto* classes = entry.Find("objectclass");
+  if (classes == nullptr) return false;
+  for (const auto& value : *classes) {
+    const std::string lower = AsciiLower(value);
+    if (lower == "organizationalunit" || lower == "container") return true;
+  }
+  return false;
+}
+
+class Daemon {
+ public:
+  Daemon(asio::io_context& loop, asio::thread_pool& workers, std::string path, Config config)
+      : loop_(loop),
+        workers_(workers),
+        path_(std::move(path)),
+        config_(std::make_shared<const Config>(std::move(config))),
+        schedule_(Schedule::FromConfig(config_->daemon)),
+        wake_(loop),
+        run_deadline_timer_(loop),
+        signals_(loop, SIGHUP, SIGTERM, SIGINT),
+        watchdog_(loop),
+        random_(std::random_device{}()) {}
+
+  asio::awaitable<int> Main() {
+    // The state is opened (created, migrated) once up front, so that a
+    // broken state file stops the service before READY rather than failing
+    // every run.
+    auto state = StateDb::Open(config_->state_path);
+    if (!state.ok()) {
+      Log(LogLevel::kError, state.status().message());
+      co_return 1;
+    }
+    state->reset();
+    Spawn(HandleSignals(), "signal handler");
+    if (auto period = systemd_.WatchdogPeriod()) Spawn(KeepWatchdog(*period), "watchdog");
+    StartWatcher();
+    Log(LogLevel::kInfo, "daemon started: a run every " + std::to_string(config_->daemon.interval) +
+                             " s (+ up to " + std::to_string(config_->daemon.jitter) +
+                             " s jitter)" +
+                             (config_->daemon.notify ? ", and on AD change notifications" : ""));
+    systemd_.Ready("started; first run now");
+    next_run_ = Clock::now();
+    co_await Scheduler();
+    watchdog_.cancel();
+    Log(LogLevel::kInfo, "daemon stopped");
+    co_return 0;
+  }
+
+ private:
+  template <typename Awaitable>
+  void Spawn(Awaitable task, const std::string& what) {
+    asio::co_spawn(loop_, std::move(task), [what](const std::exception_ptr& e) {
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const boost::system::system_error& error) {
+        if (error.code() == asio::error::operation_aborted) return;  // cancelled
+        Log(LogLevel::kError, what + " failed: " + error.what());
+      } catch (const std::exception& error) {
+        Log(LogLevel::kError, what + " failed: " + error.what());
+      }
+    });
+  }
+
+  // Waits on `timer` until `when`, which others may move (and cancel the
+  // timer to make it look again). Returns early when this coroutine is
+  // cancelled.
+  static asio::awaitable<void> WaitUntil(asio::steady_timer& timer, const Clock::time_point& when) {
+    while (Clock::now() < when) {
+      timer.expires_at(when);
+      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      auto cancelled = (co_await asio::this_coro::cancellation_state).cancelled();
+      if (cancelled != asio::cancellation_type::none) co_return;
+    }
+  }
+
+  // Asio 1.81's co_spawn entry point awaits once more after its coroutine
+  // returns, and that await throws (out of io_context::run) when the
+  // coroutine was cancelled. Every coroutine that can be cancelled as a
+  // whole (a branch of ||, a watch) ends with this.
+  static asio::awaitable<void> ClearCancellation() {
+    co_await asio::this_coro::reset_cancellation_state();
+  }
+
+  asio::awaitable<void> Scheduler() {
+    for (;;) {
+      co_await WaitUntil(wake_, next_run_);
+      if (stopping_) co_return;
+      co_await RunOne();
+      if (stopping_) co_return;
+      auto delay = schedule_.NextDelay(failures_, std::uniform_real_distribution<>(0, 1)(random_));
+      if (wake_after_run_ && failures_ == 0) {
+        delay = std::chrono::milliseconds(config_->daemon.coalesce_ms);
+      }
+      wake_after_run_ = false;
+      next_run_ = Clock::now() + delay;
+      Log(LogLevel::kDebug, "next run in " + Seconds(delay));
+    }
+  }
+
+  // A run that cannot throw: exceptions (cancellation included) become errors.
+  asio::awaitable<Result<RunResult>> GuardedRun(std::shared_ptr<const Config> config,
+                                                RunOptions options) {
+    Result<RunResult> result = Status::Unavailable("the run did not start");
+    try {
+      result = co_await RunOnce(*config, workers_, std::move(options));
+    } catch (const std::exception& e) {
+      result = Status::Unavailable(std::string("the run was interrupted: ") + e.what());
+    }
+    co_await ClearCancellation();
+    co_return result;
+  }
+
+  asio::awaitable<void> DeadlineReached() {
+    co_await WaitUntil(run_deadline_timer_, run_deadline_);
+    co_await ClearCancellation();
+  }
+
+  asio::awaitable<void> RunOne() {
+    // This run's configuration, whatever a reload does meanwhile.
+    std::shared_ptr<const Config> config = config_;
+    const auto started = Clock::now();
+    run_deadline_ = started + schedule_.run_timeout;
+    run_in_flight_ = true;
+    systemd_.Status("running (" + std::to_string(runs_) + " runs so far)");
+    auto outcome = co_await (GuardedRun(config, {}) || DeadlineReached());
+    run_in_flight_ = false;
+    ++runs_;
+    const auto took = Clock::now() - started;
+    if (outcome.index() == 1) {
+      ++failures_;
+      const std::string why = stopping_
+                                  ? "abandoned at shutdown after " + Seconds(took)
+                                  : "abandoned after " + Seconds(took) + " ([daemon] run_timeout)";
+      Log(LogLevel::kError,
+          "run " + why + "; an interrupted apply is finished from its journal by the next run",
+          {{"RUN_OUTCOME", "abandoned"}, {"RUN_DURATION_MS", std::to_string(Milliseconds(took))}});
+      systemd_.Status("last run " + why);
+      co_return;
+    }
+    Result<RunResult>& result = std::get<0>(outcome);
+    if (!result.ok()) {
+      ++failures_;
+      Log(LogLevel::kError,
+          "run failed after " + Seconds(took) + ": " + result.status().message() + " (attempt " +
+              std::to_string(failures_) + "; retrying with backoff)",
+          {{"RUN_OUTCOME", "failed"}, {"RUN_DURATION_MS", std::to_string(Milliseconds(took))}});
+      systemd_.Status("last run failed: " + result.status().message());
+      co_return;
+    }
+    failures_ = 0;
+    const Plan& plan = result->plan;
+    const std::string outcome_name = !result->failed.empty() ? "partial"
+                                     : !plan.read_complete   ? "incomplete"
+                                                             : "ok";
+    const std::string line =
+        plan.run_kind + " run " + outcome_name + ": " + SummaryLine(plan) +
+        (result->failed.empty() ? "" : ", " + std::to_string(result->failed.size()) + " refused") +
+        " in " + Seconds(took) + " from " + result->dc_uri;
+    Log(result->failed.empty() ? LogLevel::kInfo : LogLevel::kWarning, line,
+        {{"RUN_KIND", plan.run_kind},
+         {"RUN_OUTCOME", outcome_name},
+         {"RUN_OPERATIONS", std::to_string(plan.operations.size())},
+         {"RUN_HELD", std::to_string(plan.held.size())},
+         {"RUN_REFUSED", std::to_string(result->failed.size())},
+         {"RUN_DURATION_MS", std::to_string(Milliseconds(took))},
+         {"DC", result->dc_uri}});
+    for (const auto& [op, why] : result->failed) Log(LogLevel::kWarning, why.message());
+    systemd_.Status("last run: " + line);
+  }
+
+  // Asks for a run `delay` from now (sooner than scheduled), or right after
+  // the run in flight. Requests within the delay make one run.
+  void RequestRun(Clock::duration delay, const std::string& why) {
+    if (stopping_) return;
+    if (run_in_flight_) {
+      wake_after_run_ = true;
+      return;
+    }
+    const auto at = Clock::now() + delay;
+    if (at < next_run_) {
+      Log(LogLevel::kDebug, "run requested: " + why);
+      next_run_ = at;
+      wake_.cancel();
+    }
+  }
+
+  asio::awaitable<void> HandleSignals() {
+    for (;;) {
+      auto [ec, signal] = co_await signals_.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return;
+      if (signal == SIGHUP) {
+        Reload();
+        continue;
+      }
+      Stop(signal == SIGTERM ? "SIGTERM" : "SIGINT");
+      co_return;
+    }
+  }
+
+  void Reload() {
+    systemd_.Reloading();
+    auto fresh = LoadConfig(path_);
+    if (!fresh.ok()) {
+      Log(LogLevel::kError,
+          "reload rejected, keeping the running configuration: " + fresh.status().message());
+      systemd_.Ready("reload rejected: " + fresh.status().message());
+      return;
+    }
+    config_ = std::make_shared<const Config>(std::move(*fresh));
+    schedule_ = Schedule::FromConfig(config_->daemon);
+    StopWatcher();
+    StartWatcher();
+    Log(LogLevel::kInfo, "configuration reloaded from " + path_);
+    systemd_.Ready("configuration reloaded");
+    RequestRun(std::chrono::milliseconds(config_->daemon.coalesce_ms), "configuration reloaded");
+  }
+
+  // Finishes the run in flight (up to shutdown_timeout), then stops.
+  void Stop(const std::string& why) {
+    stopping_ = true;
+    systemd_.Stopping();
+    StopWatcher();
+    if (run_in_flight_) {
+      const auto limit = std::chrono::seconds(config_->daemon.shutdown_timeout);
+      Log(LogLevel::kInfo, why + ": letting the run in flight finish (up to " +
+                               std::to_string(limit.count()) + " s)");
+      run_deadline_ = std::min(run_deadline_, Clock::now() + limit);
+      run_deadline_timer_.cancel();
+    } else {
+      Log(LogLevel::kInfo, why + ": stopping");
+    }
+    next_run_ = Clock::now();
+    wake_.cancel();
+  }
+
+  asio::awaitable<void> KeepWatchdog(std::chrono::microseconds period) {
+    for (;;) {
+      systemd_.Watchdog();
+      watchdog_.expires_after(period);
+      auto [ec] = co_await watchdog_.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return;
+    }
+  }
+
+  void StartWatcher() {
+    if (!config_->daemon.notify || stopping_) return;
+    // A signal must outlive the coroutine bound to it: old ones are kept.
+    watcher_cancels_.push_back(std::make_unique<asio::cancellation_signal>());
+    asio::co_spawn(loop_, WatchDirectory(config_),
+                   asio::bind_cancellation_slot(watcher_cancels_.back()->slot(), asio::detached));
+  }
+
+  void StopWatcher() {
+    if (!watcher_cancels_.empty()) watcher_cancels_.back()->emit(asio::cancellation_type::terminal);
+  }
+
+  // Keeps change notifications registered, re-registering (with backoff)
+  // after the connection fails. Each registration is followed by a run,
+  // since changes made while unregistered are not replayed.
+  asio::awaitable<void> WatchDirectory(std::shared_ptr<const Config> config) {
+    try {
+      co_await KeepWatching(std::move(config));
+    } catch (const std::exception& e) {
+      if (!stopping_) Log(LogLevel::kDebug, std::string("change notifications ended: ") + e.what());
+    }
+    co_await ClearCancellation();
+  }
+
+  asio::awaitable<void> KeepWatching(std::shared_ptr<const Config> config) {
+    int failures = 0;
+    bool first = true;
+    asio::steady_timer backoff(loop_);
+    for (;;) {
+      const auto began = Clock::now();
+      Status why = co_await WatchSession(*config, first);
+      if ((co_await asio::this_coro::cancellation_state).cancelled() !=
+              asio::cancellation_type::none ||
+          stopping_) {
+        co_return;
+      }
+      first = false;
+      if (Clock::now() - began > std::chrono::minutes(1)) failures = 0;
+      ++failures;
+      auto delay = schedule_.NextDelay(failures, std::uniform_real_distribution<>(0, 1)(random_));
+      Log(LogLevel::kWarning, "change notifications stopped: " + why.message() +
+                                  "; registering again in " + Seconds(delay) +
+                                  " (scheduled runs continue)");
+      const auto until = Clock::now() + delay;
+      co_await WaitUntil(backoff, until);
+    }
+  }
+
+  // One connection's notifications; the first to end cancels the others.
+  static asio::awaitable<Status> GuardedWatch(ldap::Connection& connection,
+                                              const std::vector<ldap::SearchRequest>& requests,
+                                              const ldap::Directory::EntryHandler& on_change) {
+    Status status;
+    try {
+      status = co_await connection.WatchChanges(requests, on_change);
+    } catch (const std::exception& e) {
+      status = Status::Unavailable(std::string("change notification: ") + e.what());
+    }
+    co_await ClearCancellation();
+    co_return status;
+  }
+
+  // One registration: connections with up to five notifications each, on
+  // the containers in scope and on Deleted Objects (a deletion moves the
+  // object out of its container). Returns when one connection fails.
+  asio::awaitable<Status> WatchSession(const Config& config, bool first) {
+    auto options = ConnectOptionsFor(config, {}, std::nullopt);
+    if (!options.ok()) co_return options.status();
+    auto executor = co_await asio::this_coro::executor;
+    auto opened = co_await ldap::Connection::Open(executor, workers_, *options, nullptr);
+    if (!opened.ok()) co_return opened.status();
+    auto dc = co_await ldap::ReadDcIdentity(**opened);
+    if (!dc.ok()) co_return dc.status();
+    auto containers = co_await ContainersToWatch(
+        **opened, config, static_cast<size_t>(config.daemon.notify_containers));
+    if (!containers.ok()) co_return containers.status();
+
+    std::vector<ldap::SearchRequest> requests;
+    for (const auto& dn : *containers) {
+      ldap::SearchRequest request;
+      request.base = dn;
+      request.scope = ldap::Scope::kOneLevel;
+      request.attributes = {"objectClass"};
+      request.extended_dn = false;
+      requests.push_back(std::move(request));
+    }
+    ldap::SearchRequest deleted;
+    deleted.base = "CN=Deleted Objects," + dc->naming_context;
+    deleted.scope = ldap::Scope::kOneLevel;
+    deleted.attributes = {"objectClass"};
+    deleted.extended_dn = false;
+    deleted.show_deleted = true;
+    requests.push_back(std::move(deleted));
+
+    std::vector<std::unique_ptr<ldap::Connection>> connections;
+    connections.push_back(std::move(*opened));
+    const size_t per = ldap::kMaxNotificationsPerConnection;
+    while (connections.size() * per < requests.size()) {
+      options->uris = {connections.front()->uri()};  // one DC for the whole session
+      auto more = co_await ldap::Connection::Open(executor, workers_, *options, nullptr);
+      if (!more.ok()) co_return more.status();
+      connections.push_back(std::move(*more));
+    }
+    std::vector<std::vector<ldap::SearchRequest>> batches(connections.size());
+    for (size_t i = 0; i < requests.size(); ++i) batches[i / per].push_back(requests[i]);
+
+    // Outlives the watches: they hold a reference to it.
+    const ldap::Directory::EntryHandler on_change = [this, &config](ldap::Entry&& entry) {
+      Log(LogLevel::kDebug, "change notification: " + entry.dn);
+      RequestRun(std::chrono::milliseconds(config.daemon.coalesce_ms), "change in " + entry.dn);
+      // A new or renamed container is not watched yet: register again.
+      if (IsContainer(entry)) return Status::Unavailable("container " + entry.dn + " changed");
+      return Status::Ok();
+    };
+    using Watch =
+        decltype(asio::co_spawn(executor, std::declval<asio::awaitable<Status>>(), asio::deferred));
+    std::vector<Watch> watches;
+    for (size_t i = 0; i < connections.size(); ++i) {
+      watches.push_back(asio::co_spawn(
+          executor, GuardedWatch(*connections[i], batches[i], on_change), asio::deferred));
+    }
+    Log(first ? LogLevel::kInfo : LogLevel::kWarning,
+        "change notifications registered on " + std::to_string(requests.size()) +
+            " containers of " + connections.front()->uri() + " over " +
+            std::to_string(connections.size()) + " connections");
+    // Changes made while nothing was registered are not replayed.
+    if (!first) RequestRun(std::chrono::milliseconds(config.daemon.coalesce_ms), "re-registered");
+    auto [order, exceptions, statuses] =
+        co_await asio::experimental::make_parallel_group(std::move(watches))
+            .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
+    const size_t ended = order.front();
+    if (exceptions[ended]) {
+      try {
+        std::rethrow_exception(exceptions[ended]);
+      } catch (const std::exception& e) {
+        co_return Status::Unavailable(std::string("change notification: ") + e.what());
+      }
+    }
+    co_return statuses[ended];
+  }
+
+  asio::io_context& loop_;
+  asio::thread_pool& workers_;
+  const std::string path_;
+  std::shared_ptr<const Config> config_;
+  Schedule schedule_;
+  ServiceManager systemd_;
+  asio::steady_timer wake_;  // cancelled to make the scheduler look at next_run_ again
+  Clock::time_point next_run_;
+  asio::steady_timer run_deadline_timer_;
+  Clock::time_point run_deadline_;
+  asio::signal_set signals_;
+  asio::steady_timer watchdog_;
+  std::vector<std::unique_ptr<asio::cancellation_signal>> watcher_cancels_;
+  bool stopping_ = false;
+  bool run_in_flight_ = false;
+  bool wake_after_run_ = false;  // a change was notified while a run was in flight
+  int failures_ = 0;             // consecutive failed runs
+  int64_t runs_ = 0;
+  std::mt19937 random_;
+};
+
+}  // namespace
+
+int RunDaemon(const std::string& config_path, Config config) {
+  asio::io_context loop(1);
+  asio::thread_pool workers(2);
+  int exit_code = 1;
+  {
+    Daemon daemon(loop, workers, config_path, std::move(config));
+    asio::co_spawn(loop, daemon.Main(), [&exit_code](const std::exception_ptr& e, int code) {
+      if (e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& error) {
+          Log(LogLevel::kError, std::string("daemon failed: ") + error.what());
+        }
+        return;
+      }
+      exit_code = code;
+    });
+    loop.run();
+  }
+  workers.join();
+  return exit_code;
+}
+
+}  // namespace syncd
