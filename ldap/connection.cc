@@ -346,23 +346,6 @@ Entry ParseEntry(LDAP* ld, LDAPMessage* msg) {
 
 }  // namespace
 
-Status PrepareKerberos(const std::string& keytab) {
-  if (keytab.empty()) return Status::Ok();
-  int fd = open(keytab.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    return Status::InvalidArgument("source.keytab: cannot read " + keytab + ": " +
-                                   std::strerror(errno));
-  }
-  close(fd);
-  // MIT krb5 acquires (and renews) initial credentials from the client
-  // keytab when the cache is empty; the first keytab principal is the client.
-  if (setenv("KRB5_CLIENT_KTNAME", ("FILE:" + keytab).c_str(), 1) != 0 ||
-      setenv("KRB5CCNAME", "MEMORY:syncd", 1) != 0) {
-    return Status::Internal("cannot set the Kerberos environment");
-  }
-  return Status::Ok();
-}
-
 struct Connection::Impl {
   Impl(BoundHandle bound, const asio::any_io_executor& loop, int fd, std::chrono::seconds timeout)
       : guard(std::move(bound.guard)),
@@ -467,7 +450,7 @@ Connection::~Connection() = default;
 
 asio::awaitable<Result<std::unique_ptr<Connection>>> Connection::Open(
     asio::any_io_executor loop, asio::thread_pool& workers, const ConnectOptions& options,
-    const std::function<void(const std::string&)>& on_failover) {
+    const std::function<void(const std::string& uri, const Status& why)>& on_failover) {
   if (options.uris.empty()) co_return Status::InvalidArgument("no LDAP URIs configured");
   std::string failures;
   for (const std::string& uri : options.uris) {
@@ -498,7 +481,7 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> Connection::Open(
       if (code == Status::Code::kPermissionDenied || code == Status::Code::kInvalidArgument) {
         co_return bound.status();
       }
-      if (on_failover) on_failover(bound.status().message());
+      if (on_failover) on_failover(uri, bound.status());
       failures += (failures.empty() ? "" : "; ") + bound.status().message();
       continue;
     }

@@ -28,12 +28,6 @@ enum class AuthMethod { kSimple, kGssapi };
 // AD's default MaxNotificationPerConn policy.
 inline constexpr size_t kMaxNotificationsPerConnection = 5;
 
-// Points GSSAPI at `keytab` for initiator credentials, held in a private
-// in-memory credential cache so that the user's own cache is never touched.
-// An empty keytab keeps the default credential cache. Sets process
-// environment: call once, before any thread starts.
-Status PrepareKerberos(const std::string& keytab);
-
 struct ConnectOptions {
   std::vector<std::string> uris;  // tried in order; the first that binds wins
   AuthMethod auth = AuthMethod::kSimple;
@@ -49,11 +43,12 @@ struct ConnectOptions {
 class Connection final : public Directory {
  public:
   // Connects and binds to the first URI in `options.uris` that works; failed
-  // URIs are logged through `on_failover` ("uri: reason") and skipped.
+  // URIs are reported through `on_failover` (the URI, and why) and skipped.
   // Authentication failures stop at once: another DC will say the same.
   static boost::asio::awaitable<Result<std::unique_ptr<Connection>>> Open(
       boost::asio::any_io_executor loop, boost::asio::thread_pool& workers,
-      const ConnectOptions& options, const std::function<void(const std::string&)>& on_failover);
+      const ConnectOptions& options,
+      const std::function<void(const std::string& uri, const Status& why)>& on_failover);
 
   ~Connection() override;
   Connection(const Connection&) = delete;

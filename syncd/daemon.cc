@@ -26,6 +26,7 @@
 #include "state/state_db.h"
 #include "syncd/engine.h"
 #include "syncd/log.h"
+#include "syncd/metrics.h"
 #include "syncd/output.h"
 #include "syncd/schedule.h"
 #include "syncd/systemd.h"
@@ -119,7 +120,19 @@ class Daemon {
       Log(LogLevel::kError, state.status().message());
       co_return 1;
     }
+    auto counts = (*state)->CountObjects();
+    if (counts.ok()) objects_ = std::move(*counts);
     state->reset();
+    auto kerberos = AcquireKerberos(config_->source);
+    if (!kerberos.ok()) {
+      Log(LogLevel::kError, kerberos.status().message());
+      co_return 1;
+    }
+    kerberos_ = std::move(*kerberos);
+    if (Status st = StartMetrics(); !st.ok()) {
+      Log(LogLevel::kError, st.message());
+      co_return 1;
+    }
     Spawn(HandleSignals(), "signal handler");
     if (auto period = systemd_.WatchdogPeriod()) Spawn(KeepWatchdog(*period), "watchdog");
     StartWatcher();
@@ -131,6 +144,7 @@ class Daemon {
     next_run_ = Clock::now();
     co_await Scheduler();
     watchdog_.cancel();
+    if (metrics_server_) metrics_server_->Stop();
     Log(LogLevel::kInfo, "daemon stopped");
     co_return 0;
   }
@@ -212,10 +226,25 @@ class Daemon {
     run_deadline_ = started + schedule_.run_timeout;
     run_in_flight_ = true;
     systemd_.Status("running (" + std::to_string(runs_) + " runs so far)");
-    auto outcome = co_await (GuardedRun(config, {}) || DeadlineReached());
+    metrics_.SetRunInProgress(true);
+    if (Status renewed = RenewKerberos(); !renewed.ok()) {
+      ++failures_;
+      run_in_flight_ = false;
+      Log(LogLevel::kError, renewed.message() + " (attempt " + std::to_string(failures_) +
+                                "; retrying with backoff)");
+      systemd_.Status("Kerberos: " + renewed.message());
+      metrics_.RecordRun("", "failed", Plan{}, {}, Clock::now() - started, 0, objects_, "");
+      co_return;
+    }
+    RunOptions options;
+    options.dc_failures = &dc_failures_;
+    auto outcome = co_await (GuardedRun(config, std::move(options)) || DeadlineReached());
     run_in_flight_ = false;
     ++runs_;
     const auto took = Clock::now() - started;
+    if (outcome.index() == 1 || !std::get<0>(outcome).ok()) {
+      metrics_.RecordRun("", "failed", Plan{}, {}, took, 0, objects_, "");
+    }
     if (outcome.index() == 1) {
       ++failures_;
       const std::string why = stopping_
@@ -256,6 +285,14 @@ class Daemon {
          {"DC", result->dc_uri}});
     for (const auto& [op, why] : result->failed) Log(LogLevel::kWarning, why.message());
     systemd_.Status("last run: " + line);
+    if (auto state = StateDb::Open(config->state_path, /*read_only=*/true); state.ok()) {
+      if (auto counts = (*state)->CountObjects(); counts.ok()) objects_ = std::move(*counts);
+    }
+    const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    metrics_.RecordRun(*result, result->failed.empty() ? "ok" : "partial", took,
+                       plan.read_complete ? now : 0, objects_);
   }
 
   // Asks for a run `delay` from now (sooner than scheduled), or right after
@@ -296,8 +333,29 @@ class Daemon {
       systemd_.Ready("reload rejected: " + fresh.status().message());
       return;
     }
+    const SourceConfig& running = config_->source;
+    if (fresh->source.keytab != running.keytab || fresh->source.principal != running.principal ||
+        fresh->source.auth != running.auth) {
+      kerberos_.reset();  // one credential object per cache at a time
+      auto kerberos = AcquireKerberos(fresh->source);
+      if (!kerberos.ok()) {
+        if (auto restored = AcquireKerberos(running); restored.ok())
+          kerberos_ = std::move(*restored);
+        Log(LogLevel::kError,
+            "reload rejected, keeping the running configuration: " + kerberos.status().message());
+        systemd_.Ready("reload rejected: " + kerberos.status().message());
+        return;
+      }
+      kerberos_ = std::move(*kerberos);
+    }
+    const bool metrics_moved = fresh->daemon.metrics_listen != config_->daemon.metrics_listen;
     config_ = std::make_shared<const Config>(std::move(*fresh));
     schedule_ = Schedule::FromConfig(config_->daemon);
+    if (metrics_moved) {
+      if (metrics_server_) metrics_server_->Stop();
+      metrics_server_.reset();
+      if (Status st = StartMetrics(); !st.ok()) Log(LogLevel::kError, st.message());
+    }
     StopWatcher();
     StartWatcher();
     Log(LogLevel::kInfo, "configuration reloaded from " + path_);
@@ -322,6 +380,23 @@ class Daemon {
     next_run_ = Clock::now();
     wake_.cancel();
   }
+
+  Status StartMetrics() {
+    if (config_->daemon.metrics_listen.empty()) return Status::Ok();
+    MetricsServerOptions options;
+    options.listen = config_->daemon.metrics_listen;
+    metrics_server_ = std::make_unique<MetricsServer>(loop_.get_executor(), metrics_, options);
+    Status st = metrics_server_->Start();
+    if (!st.ok()) {
+      metrics_server_.reset();
+      return st.WithContext("[daemon] metrics_listen");
+    }
+    Log(LogLevel::kInfo, "metrics on http://" + config_->daemon.metrics_listen + "/metrics");
+    return Status::Ok();
+  }
+
+  // Tickets from the keytab are renewed before they run out.
+  Status RenewKerberos() { return kerberos_ ? kerberos_->RenewIfNeeded() : Status::Ok(); }
 
   asio::awaitable<void> KeepWatchdog(std::chrono::microseconds period) {
     for (;;) {
@@ -398,7 +473,10 @@ class Daemon {
   // the containers in scope and on Deleted Objects (a deletion moves the
   // object out of its container). Returns when one connection fails.
   asio::awaitable<Status> WatchSession(const Config& config, bool first) {
-    auto options = ConnectOptionsFor(config, {}, std::nullopt);
+    if (Status renewed = RenewKerberos(); !renewed.ok()) co_return renewed;
+    auto uris = SourceUris(config.source, &dc_failures_);
+    if (!uris.ok()) co_return uris.status();
+    auto options = ConnectOptionsFor(config, std::move(*uris), std::nullopt);
     if (!options.ok()) co_return options.status();
     auto executor = co_await asio::this_coro::executor;
     auto opened = co_await ldap::Connection::Open(executor, workers_, *options, nullptr);
@@ -492,6 +570,11 @@ class Daemon {
   int failures_ = 0;             // consecutive failed runs
   int64_t runs_ = 0;
   std::mt19937 random_;
+  std::unique_ptr<ldap::KerberosCredentials> kerberos_;
+  DcFailures dc_failures_;                  // shared by runs and the watcher: failed DCs go last
+  std::map<std::string, int64_t> objects_;  // cached objects per kind, for metrics
+  Metrics metrics_{SYNCD_VERSION};
+  std::unique_ptr<MetricsServer> metrics_server_;  // after metrics_: it reads them
 };
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "core/strings.h"
 #include "ldap/change_feed.h"
 #include "ldap/connection.h"
+#include "ldap/dc_discovery.h"
 #include "state/state_db.h"
 #include "store/identity_store.h"
 #include "syncd/log.h"
@@ -229,10 +230,57 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(StateDb& state, IdentityStore& s
   co_return std::move(outcome);
 }
 
+namespace {
+
+// "ldaps://dc1.corp.example.com:636" -> "dc1.corp.example.com".
+std::string UriHost(const std::string& uri) {
+  const auto scheme = uri.find("://");
+  std::string host = uri.substr(scheme == std::string::npos ? 0 : scheme + 3);
+  return AsciiLower(host.substr(0, host.find_first_of(":/")));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ldap::KerberosCredentials>> AcquireKerberos(const SourceConfig& source) {
+  if (source.auth != ldap::AuthMethod::kGssapi || source.keytab.empty()) {
+    return std::unique_ptr<ldap::KerberosCredentials>();
+  }
+  ldap::KerberosOptions options;
+  options.keytab = source.keytab;
+  options.principal = source.principal;
+  auto credentials = ldap::KerberosCredentials::Acquire(options);
+  if (!credentials.ok()) return credentials.status();
+  Log(LogLevel::kInfo,
+      "Kerberos: credentials for " + (*credentials)->principal() + " from " + source.keytab);
+  return std::move(*credentials);
+}
+
+Result<std::vector<std::string>> SourceUris(const SourceConfig& source,
+                                            const DcFailures* failures) {
+  if (source.domain.empty() || !source.uris.empty()) return source.uris;
+  ldap::DiscoveryOptions discovery;
+  discovery.domain = source.domain;
+  discovery.site = source.site;
+  discovery.on_warning = [](const std::string& why) { Log(LogLevel::kWarning, why); };
+  auto found = ldap::DiscoverDcs(discovery);
+  if (!found.ok()) return found.status().WithContext("[source] domain: DC discovery");
+  std::vector<ldap::DcCandidate> candidates = std::move(*found);
+  if (failures != nullptr && !failures->empty()) {
+    candidates = ldap::PreferredOrder(candidates, *failures, std::chrono::system_clock::now(),
+                                      kRetryPreferredDcAfter);
+  }
+  const bool ldaps = source.auth == ldap::AuthMethod::kSimple && !source.starttls;
+  auto uris = ldap::CandidateUris(candidates, ldaps);
+  std::string listed;
+  for (const auto& uri : uris) listed += (listed.empty() ? "" : ", ") + uri;
+  Log(LogLevel::kDebug, "DCs of " + source.domain + ": " + listed);
+  return uris;
+}
+
 Result<ldap::ConnectOptions> ConnectOptionsFor(const Config& config, std::vector<std::string> uris,
                                                const std::optional<Watermark>& watermark) {
   ldap::ConnectOptions options;
-  options.uris = uris.empty() ? config.source.uris : std::move(uris);
+  options.uris = std::move(uris);
   // Stay with the DC the watermark belongs to while it answers: another DC
   // means a full reconciliation for uSNChanged, replays for DirSync.
   if (watermark && !watermark->dc_host.empty()) {
@@ -383,14 +431,20 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   const bool dry_run = run.dry_run;
   auto stored = PeekWatermark(config.state_path, dry_run);
   if (!stored.ok()) co_return stored.status();
-  auto options = ConnectOptionsFor(config, run.uris, *stored);
+  auto uris = SourceUris(config.source, run.dc_failures);
+  if (!uris.ok()) co_return uris.status();
+  auto options = ConnectOptionsFor(config, std::move(*uris), *stored);
   if (!options.ok()) co_return options.status();
 
   auto executor = co_await asio::this_coro::executor;
   const int64_t started = Now();
   auto connection = co_await ldap::Connection::Open(
-      executor, workers, *options,
-      [](const std::string& why) { Log(LogLevel::kWarning, why + "; trying the next URI"); });
+      executor, workers, *options, [&run](const std::string& uri, const Status& why) {
+        Log(LogLevel::kWarning, why.message() + "; trying the next DC");
+        if (run.dc_failures != nullptr) {
+          (*run.dc_failures)[UriHost(uri)] = std::chrono::system_clock::now();
+        }
+      });
   if (!connection.ok()) co_return connection.status();
   ldap::Directory& directory = **connection;
   result.dc_uri = directory.uri();

@@ -7,6 +7,9 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <chrono>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,6 +17,7 @@
 #include "core/model.h"
 #include "core/status.h"
 #include "ldap/connection.h"
+#include "ldap/kerberos.h"
 #include "state/state_db.h"
 #include "store/identity_store.h"
 #include "syncd/config.h"
@@ -35,13 +39,31 @@ struct RunResult {
   std::string dc_uri;  // the DC that answered
 };
 
+// Hosts (lower case) -> when a connection to them last failed.
+using DcFailures = std::map<std::string, std::chrono::system_clock::time_point>;
+// How long a DC that failed is tried after the others.
+inline constexpr std::chrono::minutes kRetryPreferredDcAfter{10};
+
 struct RunOptions {
   bool dry_run = false;     // compute the plan; change nothing, not even the watermark
   bool force_full = false;  // a full reconciliation whatever the watermark says
-  // The DCs to try, in order (the daemon's discovery and failover); empty:
-  // [source] uris. The watermark's DC still goes first among them.
-  std::vector<std::string> uris;
+  // DCs that failed recently (host -> when), kept by the daemon across runs
+  // so that it tries them last; this run adds to it. Null: no memory.
+  DcFailures* dc_failures = nullptr;
 };
+
+// For auth = "gssapi" with a keytab: credentials for [source] principal
+// (default the machine account) from [source] keytab, in a private cache
+// that KRB5CCNAME then names. Null when not needed (simple binds; keytab = ""
+// for the caller's own cache). Call from the loop thread before any bind.
+Result<std::unique_ptr<ldap::KerberosCredentials>> AcquireKerberos(const SourceConfig& source);
+
+// The DCs to try, in order: [source] uris as written, or the DCs DNS SRV
+// records name for [source] domain (site first, RFC 2782 order; ldap:// for
+// GSSAPI and StartTLS, ldaps:// otherwise). Hosts in `failures` that failed
+// within kRetryPreferredDcAfter go last.
+Result<std::vector<std::string>> SourceUris(const SourceConfig& source,
+                                            const DcFailures* failures = nullptr);
 
 // How to reach the DCs in `uris` with the configured credentials (the
 // password file read now), with the watermark's DC first when it is there.

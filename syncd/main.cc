@@ -6,6 +6,8 @@
 //                                           the watermark allows; --full forces
 //                                           a full reconciliation)
 //   syncd [--config F] status [--json]      change feed, watermark, last runs
+//   syncd [--config F] explain NAME [--json]
+//                                           in scope or not, and why (offline)
 //   syncd [--config F] store users|groups [--json]
 //   syncd [--config F] store members GROUP [--effective] [--json]
 //
@@ -23,6 +25,7 @@
 #include "syncd/config.h"
 #include "syncd/daemon.h"
 #include "syncd/engine.h"
+#include "syncd/explain.h"
 #include "syncd/log.h"
 #include "syncd/output.h"
 #include "syncd/status.h"
@@ -113,6 +116,13 @@ int main(int argc, char** argv) {
   auto* status_cmd = app.add_subcommand("status", "change feed, watermark and recent runs");
   status_cmd->add_flag("--json", json, "machine-readable output");
 
+  auto* explain_cmd = app.add_subcommand(
+      "explain", "whether a user or group is in scope and why, from the cached state");
+  std::string explain_name;
+  explain_cmd->add_option("name", explain_name, "sAMAccountName, UPN, name, DN or objectGUID")
+      ->required();
+  explain_cmd->add_flag("--json", json, "machine-readable output");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -129,13 +139,19 @@ int main(int argc, char** argv) {
     }
     return ShowStore(*config, what, group, effective, json);
   }
+  if (explain_cmd->parsed()) {
+    auto explanation = syncd::Explain(*config, explain_name);
+    if (!explanation.ok()) return Fail(explanation.status());
+    if (json) {
+      syncd::PrintExplanationJson(std::cout, *explanation);
+    } else {
+      syncd::PrintExplanationText(std::cout, *explanation);
+    }
+    return kExitNothingToDo;
+  }
   if (status_cmd->parsed()) {
     syncd::Status st = syncd::PrintStatus(std::cout, *config, json);
     return st.ok() ? kExitNothingToDo : Fail(st);
-  }
-  if (config->source.auth == syncd::ldap::AuthMethod::kGssapi) {
-    syncd::Status st = syncd::ldap::PrepareKerberos(config->source.keytab);
-    if (!st.ok()) return Fail(st);
   }
   if (dry_run && once) {
     return Fail(syncd::Status::InvalidArgument("--dry-run and --once exclude each other"));
@@ -146,6 +162,9 @@ int main(int argc, char** argv) {
     }
     return syncd::RunDaemon(config_path, std::move(*config));
   }
+  // Held for the run: its destructor drops the private credential cache.
+  auto kerberos = syncd::AcquireKerberos(config->source);
+  if (!kerberos.ok()) return Fail(kerberos.status());
   syncd::RunOptions options;
   options.dry_run = dry_run;
   options.force_full = full;

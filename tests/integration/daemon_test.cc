@@ -4,6 +4,7 @@
 // finishes (or abandons, at the deadline) the run in flight and exits 0, and
 // the sd_notify protocol is spoken on a real NOTIFY_SOCKET.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -304,6 +305,103 @@ TEST(Daemon, SpeaksTheSdNotifyProtocol) {
   daemon.Signal(SIGTERM);
   EXPECT_EQ(daemon.WaitExit(seconds(20)), 0) << daemon.Log();
   EXPECT_GE(socket.Find("STOPPING=1"), 0) << socket.All();
+}
+
+// A port nobody listens on right now.
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  close(fd);
+  return ntohs(address.sin_port);
+}
+
+// GET /metrics, parsed: "name{labels}" -> value. Empty if it cannot connect.
+std::map<std::string, double> Scrape(int port) {
+  std::map<std::string, double> samples;
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    close(fd);
+    return samples;
+  }
+  const std::string request = "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n";
+  EXPECT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+  std::string response;
+  char buffer[4096];
+  for (ssize_t n; (n = read(fd, buffer, sizeof buffer)) > 0;) response.append(buffer, n);
+  close(fd);
+  EXPECT_EQ(response.rfind("HTTP/1.1 200", 0), 0u) << response;
+  std::istringstream lines(response.substr(response.find("\r\n\r\n") + 4));
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    const auto space = line.rfind(' ');
+    samples[line.substr(0, space)] = std::stod(line.substr(space + 1));
+  }
+  return samples;
+}
+
+TEST(Daemon, ServesPrometheusMetrics) {
+  const int port = FreePort();
+  DaemonFixture f("DaemonMetrics", "metrics_listen = \"127.0.0.1:" + std::to_string(port) + "\"\n");
+  f.dc.AddUser(f.ou, "Metrics One", "metrics.one");
+  f.dc.AddUser(f.ou, "Metrics Two", "metrics.two");
+  DaemonProcess daemon(f.run);
+  ASSERT_TRUE(daemon.WaitForLog("full run ok")) << daemon.Log();
+  ASSERT_TRUE(daemon.WaitForLog("change notifications registered")) << daemon.Log();
+
+  auto metrics = Scrape(port);
+  EXPECT_EQ(metrics["syncd_runs_total{kind=\"full\",outcome=\"ok\"}"], 1) << daemon.Log();
+  EXPECT_EQ(metrics["syncd_operations_total{kind=\"user\",op=\"create\",outcome=\"applied\"}"], 2);
+  EXPECT_EQ(metrics["syncd_objects_in_scope{kind=\"user\"}"], 2);
+  EXPECT_EQ(metrics["syncd_dc_in_use{uri=\"" + f.dc.Value("URI") + "\"}"], 1);
+  EXPECT_EQ(metrics["syncd_run_in_progress"], 0);
+  EXPECT_GT(metrics["syncd_last_success_timestamp_seconds"], 1.7e9);
+  EXPECT_TRUE(metrics.contains("syncd_last_run_duration_seconds"));
+
+  // A change: one more incremental run, one more user, counted.
+  f.dc.AddUser(f.ou, "Metrics Three", "metrics.three");
+  ASSERT_TRUE(daemon.WaitForLog("incremental run ok: users +1", 1, seconds(15))) << daemon.Log();
+  metrics = Scrape(port);
+  EXPECT_EQ(metrics["syncd_runs_total{kind=\"incremental\",outcome=\"ok\"}"], 1);
+  EXPECT_EQ(metrics["syncd_operations_total{kind=\"user\",op=\"create\",outcome=\"applied\"}"], 3);
+  EXPECT_EQ(metrics["syncd_objects_in_scope{kind=\"user\"}"], 3);
+
+  daemon.Signal(SIGTERM);
+  EXPECT_EQ(daemon.WaitExit(seconds(20)), 0) << daemon.Log();
+  EXPECT_TRUE(Scrape(port).empty()) << "the endpoint closes with the daemon";
+}
+
+TEST(Explain, InScopeOutOfScopeAndExcluded) {
+  TestDc& dc = TestDc::Get();
+  const std::string ou = dc.FreshOu("ExplainCli");
+  dc.AddUser(ou, "Explain In", "explain.in");
+  dc.AddUser(ou, "Explain Out", "explain.out");
+  SyncdRun run("user_bases = [\"" + ou + "\"]\ngroup_bases = [\"" + ou +
+               "\"]\nexclude = [\"explain.out\"]\n");
+  ASSERT_EQ(run.Once().exit_code, 0);
+
+  CommandResult in = run.Syncd("explain explain.in");
+  EXPECT_EQ(in.exit_code, 0) << in.err;
+  EXPECT_NE(in.out.find("in scope"), std::string::npos) << in.out;
+  EXPECT_NE(in.out.find(ou), std::string::npos) << in.out;  // the base that brings it in
+
+  CommandResult excluded = run.Syncd("explain explain.out --json");
+  EXPECT_EQ(excluded.exit_code, 0) << excluded.err;
+  EXPECT_NE(excluded.out.find("\"excluded\""), std::string::npos) << excluded.out;
+  EXPECT_NE(excluded.out.find("scope.exclude"), std::string::npos) << excluded.out;
+
+  CommandResult outside =
+      run.Syncd("explain " + ShellQuote("CN=Administrator,CN=Users," + dc.BaseDn()));
+  EXPECT_EQ(outside.exit_code, 0) << outside.err;
+  EXPECT_NE(outside.out.find("outside every configured base"), std::string::npos) << outside.out;
 }
 
 }  // namespace

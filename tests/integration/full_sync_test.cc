@@ -496,7 +496,8 @@ TEST(FullSync, GssapiBindWithKeytabNeedsNoPassword) {
   ASSERT_EQ(exported.exit_code, 0) << exported.err;
 
   const std::string source = "[source]\nuris = [\"ldap://dc1.corp.example.com\"]\nbase_dn = \"" +
-                             dc.BaseDn() + "\"\nauth = \"gssapi\"\nkeytab = \"" + keytab + "\"\n";
+                             dc.BaseDn() + "\"\nauth = \"gssapi\"\nkeytab = \"" + keytab +
+                             "\"\nprincipal = \"svc-krb\"\n";
   std::string config = run.BaseConfig();
   config.replace(0, config.find("[scope]"), source);
   run.WriteConfig(config);
@@ -507,6 +508,19 @@ TEST(FullSync, GssapiBindWithKeytabNeedsNoPassword) {
   EXPECT_NE(r.err.find("connected to ldap://dc1.corp.example.com"), std::string::npos) << r.err;
   EXPECT_EQ(run.StoreObjects("users").size(), 2u);
 
+  // The daemon with the same keytab: Kerberos for its runs and for its
+  // change-notification connections, no password anywhere.
+  {
+    DaemonProcess daemon(run, {"KRB5_CONFIG=" + dc.Value("KRB5_CONFIG")});
+    EXPECT_TRUE(daemon.WaitForLog("incremental run ok")) << daemon.Log();
+    EXPECT_TRUE(daemon.WaitForLog("change notifications registered")) << daemon.Log();
+    EXPECT_NE(daemon.Log().find("Kerberos: credentials for svc-krb@CORP.EXAMPLE.COM"),
+              std::string::npos)
+        << daemon.Log();
+    daemon.Signal(SIGTERM);
+    EXPECT_EQ(daemon.WaitExit(std::chrono::seconds(20)), 0) << daemon.Log();
+  }
+
   // A keytab that is not there: a clear error, nothing created.
   std::string missing = config;
   missing.replace(missing.find(keytab), keytab.size(), "/nonexistent/syncd.keytab");
@@ -516,7 +530,8 @@ TEST(FullSync, GssapiBindWithKeytabNeedsNoPassword) {
   CommandResult bad = RunCommand(env + ShellQuote(std::getenv("SYNCD_BINARY")) + " --config " +
                                  ShellQuote(run.config_path()) + " --once");
   EXPECT_EQ(bad.exit_code, 1);
-  EXPECT_NE(bad.err.find("source.keytab: cannot read /nonexistent/syncd.keytab"), std::string::npos)
+  EXPECT_NE(bad.err.find("source.keytab: /nonexistent/syncd.keytab does not exist"),
+            std::string::npos)
       << bad.err;
   EXPECT_EQ(FileDigest(run.state_path()), "");
 }
