@@ -237,7 +237,7 @@ awk -F'\t' 'NR == FNR { t0[NR] = $2; t1[NR] = $4; n = NR; next }
   { ts = $0; sub(/ .*/, "", ts); line = substr($0, length(ts) + 2)
     for (i = n; i >= 1; i--) if (ts + 0 >= t0[i] + 0) break
     if (i < 1) next
-    if (!(i in notif) && line ~ /change notification: /) notif[i] = ts
+    if (!(i in notif) && line ~ /debug: change notification: /) notif[i] = ts
     if (!(i in run) && line ~ /incremental run (ok|partial|incomplete)/) {
       run[i] = ts; d = line; sub(/.* in /, "", d); sub(/ s from .*/, "", d); took[i] = d * 1000 } }
   END { for (i = 1; i <= n; i++)
@@ -270,6 +270,8 @@ echo "  e.g. ${sample_run#syncd: info: }"
 echo "idle: ${idle} s with no changes in AD..."
 samba_pid=$(cat "$dc/samba.pid" 2>/dev/null || true)
 lines_before=$(wc -l <"$log")
+# Registered now (the last word on notifications is a registration, not a stop)?
+watching=$(grep -E 'change notifications (registered|stopped)' "$log" | tail -n 1 | grep -q registered && echo yes || echo no)
 c0=$(cpu_ticks "$daemon_pid"); r0=$(status_kib "$daemon_pid" VmRSS)
 s0=$( [ -n "$samba_pid" ] && group_ticks "$samba_pid" || echo 0)
 i0=$(now_us)
@@ -287,10 +289,20 @@ samba_cpu=$(awk -v t="$((s1 - s0))" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }
 samba_pct=$(awk -v t="$((s1 - s0))" -v hz="$hz" -v w="$window" 'BEGIN { printf "%.3f", 100 * t / hz / w }')
 printf '  daemon CPU %s s over %s s (%s%% of one core; clock ticks of %s ms); %s runs, %s notifications in the window\n' \
   "$idle_cpu" "$window" "$idle_pct" "$((1000 / hz))" "$idle_runs" "$idle_notifs"
+printf '  change notifications registered at the start of the window: %s\n' "$watching"
 printf '  daemon RSS %s MB at the start, %s MB at the end, peak (VmHWM) %s MB; %s threads\n' \
   "$(mb "$r0")" "$(mb "$r1")" "$(mb "$hwm")" "$threads"
 printf '  for reference, the DC (samba, all its processes) over the same window: %s s CPU (%s%%)\n' \
   "$samba_cpu" "$samba_pct"
+
+# Changes that missed BENCH_TIMEOUT: in the store by now (a later run took them)?
+late=0
+while IFS=$'\t' read -r _ _ _ t1 _ upn _; do
+  [ "$t1" = - ] && in_store "$upn" && late=$((late + 1))
+done <"$work/latency.tsv"
+# What ended the notification registrations, if anything did.
+notify_stops=$(grep -c 'change notifications stopped' "$log" || true)
+notify_why=$(grep -m1 'change notifications stopped' "$log" | sed 's/.*change notifications stopped: //; s/; registering again.*//' || true)
 
 # Stop the daemon (SIGTERM: it finishes and logs "daemon stopped").
 kill -TERM "$daemon_pid"
@@ -305,14 +317,15 @@ printf '  first (full) run in the daemon:        %s\n' "$(sed -E 's/.*full run o
 printf '  daemon RSS after the first run:        %s MB (peak %s MB)\n' "$(mb "$rss_after_full")" "$(mb "$hwm_after_full")"
 printf '  latency, %d changes (ms):              %s\n' "$changes" "$(printf '%s\n' "$lat_ms" | paste -sd' ')"
 printf '  latency median / worst:                %s ms / %s ms%s\n' "$lat_median" "$lat_worst" \
-  "$([ "$lost" -eq 0 ] || echo " ($lost not in the store after $timeout s)")"
+  "$([ "$lost" -eq 0 ] || echo " ($lost not in the store after $timeout s; $late of them by the end of the bench)")"
 printf '  median notification after t0:          %s ms; incremental run (syncd): %s ms; ldapmodify: %s ms\n' \
   "${notif_median:--}" "${run_median:--}" "$ldapmodify_median"
 printf '  baseline: one raw ldapsearch (LDAPS):  %s ms median; latency/ldapsearch %s\n' \
   "$ldapsearch_median" "$(ratio "$lat_median" "$ldapsearch_median")"
 printf '  runs during the latency phase:         %s (%s)\n' "$runs_in_phase" "${run_kinds:-none}"
-printf '  idle %s s: daemon CPU                  %s s (%s%% of one core); DC %s s (%s%%)\n' \
-  "$window" "$idle_cpu" "$idle_pct" "$samba_cpu" "$samba_pct"
+printf '  notification registrations ended:      %s%s\n' "$notify_stops" "${notify_why:+ (first: $notify_why)}"
+printf '  idle %s s: daemon CPU                  %s s (%s%% of one core); DC %s s (%s%%); notifications registered: %s\n' \
+  "$window" "$idle_cpu" "$idle_pct" "$samba_cpu" "$samba_pct" "$watching"
 printf '  idle: daemon RSS start / end / peak:   %s / %s / %s MB\n' "$(mb "$r0")" "$(mb "$r1")" "$(mb "$hwm")"
 printf '  daemon stopped cleanly on SIGTERM:     %s\n' "$([ "$stopped" -gt 0 ] && echo yes || echo no)"
 echo "  goal: median latency under 2 s: $(pass "$lat_median" 2000) (${lat_median:-?} ms)"

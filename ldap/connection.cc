@@ -381,13 +381,11 @@ struct Connection::Impl {
         continue;
       }
       repolled = false;
-      if (!deadline) {
-        auto [ec] = co_await socket.async_wait(asio::posix::descriptor_base::wait_read,
-                                               asio::as_tuple(asio::use_awaitable));
-        if (ec) co_return Status::Unavailable("waiting for the server: " + ec.message());
-        continue;
+      if (deadline) {
+        timer.expires_after(operation_timeout);
+      } else {
+        timer.expires_at(asio::steady_timer::time_point::max());
       }
-      timer.expires_after(operation_timeout);
       auto which = co_await (socket.async_wait(asio::posix::descriptor_base::wait_read,
                                                asio::as_tuple(asio::use_awaitable)) ||
                              timer.async_wait(asio::as_tuple(asio::use_awaitable)));

@@ -13,6 +13,8 @@ packages=(
   libgtest-dev libgmock-dev
   # the AD test bed and its tools
   samba samba-dsdb-modules samba-ad-provision samba-vfs-modules ldb-tools ldap-utils krb5-user sqlite3 time bc
+  # systemd-analyze, for the unit file check
+  systemd
 )
 
 missing=()

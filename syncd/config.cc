@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 #include "syncd/log.h"
+#include "syncd/metrics.h"
 
 namespace syncd {
 namespace {
@@ -294,6 +295,13 @@ Status ReadDaemon(const std::string& src, const toml::table& table, DaemonConfig
   out->shutdown_timeout = static_cast<int>(shutdown_timeout);
   out->coalesce_ms = static_cast<int>(coalesce_ms);
   out->notify_containers = static_cast<int>(notify_containers);
+  if (!out->metrics_listen.empty()) {
+    if (auto parsed = ParseListenAddress(out->metrics_listen, /*allow_non_loopback=*/false);
+        !parsed.ok()) {
+      return Status::InvalidArgument(Where(src, *table.get("metrics_listen")) +
+                                     ": daemon.metrics_listen " + parsed.status().message());
+    }
+  }
   if (out->backoff_max < out->backoff_initial) {
     return Status::InvalidArgument(src + ": [daemon] backoff_max must be at least backoff_initial");
   }

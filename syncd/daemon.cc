@@ -206,7 +206,7 @@ class Daemon {
                                                 RunOptions options) {
     Result<RunResult> result = Status::Unavailable("the run did not start");
     try {
-      result = co_await RunOnce(*config, workers_, std::move(options));
+      result = co_await RunOnce(*config, workers_, options);
     } catch (const std::exception& e) {
       result = Status::Unavailable(std::string("the run was interrupted: ") + e.what());
     }
@@ -238,7 +238,7 @@ class Daemon {
     }
     RunOptions options;
     options.dc_failures = &dc_failures_;
-    auto outcome = co_await (GuardedRun(config, std::move(options)) || DeadlineReached());
+    auto outcome = co_await (GuardedRun(config, options) || DeadlineReached());
     run_in_flight_ = false;
     ++runs_;
     const auto took = Clock::now() - started;

@@ -168,5 +168,5 @@ int main(int argc, char** argv) {
   syncd::RunOptions options;
   options.dry_run = dry_run;
   options.force_full = full;
-  return RunSync(*config, std::move(options), json);
+  return RunSync(*config, options, json);
 }

@@ -95,6 +95,9 @@ TEST(Config, DaemonDefaultsAndOverrides) {
 
   ExpectError(kMinimal + "[daemon]\ninterval = 0\n", "line 7: daemon.interval must be between");
   ExpectError(kMinimal + "[daemon]\nintervall = 5\n", "daemon.intervall is not a known key");
+  ExpectError(kMinimal + "[daemon]\nmetrics_listen = \"0.0.0.0:9469\"\n",
+              "line 7: daemon.metrics_listen");
+  ExpectError(kMinimal + "[daemon]\nmetrics_listen = \"localhost\"\n", "daemon.metrics_listen");
   ExpectError(kMinimal + "[daemon]\nbackoff_initial = 60\nbackoff_max = 10\n",
               "backoff_max must be at least backoff_initial");
 }
