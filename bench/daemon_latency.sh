@@ -231,21 +231,20 @@ while IFS= read -r dnline; do
 done <"$work/chosen.dn"
 t_latency_end=$(now_us)
 
-# Per change, from the time-stamped log: the first notification after t0, and the end
-# of the first incremental run after it (and syncd's own duration for that run).
+# Per change, from the time-stamped log (ms after t0): the first notification, the
+# start of the first run after it (its "connected to" line) and that run's end.
 awk -F'\t' 'NR == FNR { t0[NR] = $2; t1[NR] = $4; n = NR; next }
   { ts = $0; sub(/ .*/, "", ts); line = substr($0, length(ts) + 2)
     for (i = n; i >= 1; i--) if (ts + 0 >= t0[i] + 0) break
-    if (i < 1) next
+    if (i < 1 || (i in end)) next
     if (!(i in notif) && line ~ /debug: change notification: /) notif[i] = ts
-    if (!(i in run) && line ~ /incremental run (ok|partial|incomplete)/) {
-      run[i] = ts; d = line; sub(/.* in /, "", d); sub(/ s from .*/, "", d); took[i] = d * 1000 } }
+    if (!(i in start) && line ~ /info: connected to /) start[i] = ts
+    if ((i in start) && line ~ / run (ok|partial|incomplete|failed)/) end[i] = ts }
+  function ms(t, i) { return (t != "") ? sprintf("%.0f", (t - t0[i]) / 1000) : "-" }
   END { for (i = 1; i <= n; i++)
-    printf "%d %s %s %s %s\n", i,
-      (i in notif) ? sprintf("%.0f", (notif[i] - t0[i]) / 1000) : "-",
-      (i in run) ? sprintf("%.0f", (run[i] - t0[i]) / 1000) : "-",
-      (i in took) ? sprintf("%.0f", took[i]) : "-",
-      (t1[i] != "-") ? sprintf("%.0f", (t1[i] - t0[i]) / 1000) : "-" }' \
+    printf "%d %s %s %s %s %s\n", i, ms(notif[i], i), ms(start[i], i), ms(end[i], i),
+      (start[i] != "" && end[i] != "") ? sprintf("%.0f", (end[i] - start[i]) / 1000) : "-",
+      (t1[i] != "-") ? ms(t1[i], i) : "-" }' \
   "$work/latency.tsv" <(grep -v '^$' "$log") >"$work/breakdown.txt"
 
 lat_ms=$(awk -F'\t' '$4 != "-" { printf "%.0f\n", ($4 - $2) / 1000 }' "$work/latency.tsv")
@@ -256,13 +255,15 @@ lat_worst=$(printf '%s\n' "$lat_ms" | grep . | worst || true)
 ldapsearch_median=$(cut -f5 "$work/latency.tsv" | median)
 ldapmodify_median=$(awk -F'\t' '{ printf "%.0f\n", ($3 - $2) / 1000 }' "$work/latency.tsv" | median)
 notif_median=$(awk '$2 != "-" { print $2 }' "$work/breakdown.txt" | median)
-run_median=$(awk '$4 != "-" { print $4 }' "$work/breakdown.txt" | median)
+start_median=$(awk '$3 != "-" { print $3 }' "$work/breakdown.txt" | median)
+end_median=$(awk '$4 != "-" { print $4 }' "$work/breakdown.txt" | median)
+run_median=$(awk '$5 != "-" { print $5 }' "$work/breakdown.txt" | median)
 runs_in_phase=$(awk -v a="$t_first" -v b="$t_latency_end" '$1 + 0 >= a + 0 && $1 + 0 <= b + 0 && / run (ok|partial|incomplete|failed)/' "$log" | wc -l)
 run_kinds=$(awk -v a="$t_first" -v b="$t_latency_end" '$1 + 0 >= a + 0 && $1 + 0 <= b + 0' "$log" |
   grep -Eo '(full|incremental) run (ok|partial|incomplete)' | sort | uniq -c | sed 's/^ *\([0-9]*\) \(.*\)/\2 x\1/' | paste -sd, | sed 's/,/, /g')
 sample_run=$(awk -v a="$t_first" '$1 + 0 >= a + 0' "$log" | grep -m1 'incremental run' | cut -d' ' -f2- || true)
-echo "per change (ms after t0): notification received, incremental run ended (syncd's run time), in the store"
-awk '{ printf "  change %2d: notified %5s, run ended %5s (run %4s), visible %5s\n", $1, $2, $3, $4, $5 }' \
+echo "per change, ms after t0 (from the daemon's log): notification received, run started, run ended (its length), in the store"
+awk '{ printf "  change %2d: notified %5s, run started %5s, ended %5s (%4s ms), visible %5s\n", $1, $2, $3, $4, $5, $6 }' \
   "$work/breakdown.txt"
 echo "  e.g. ${sample_run#syncd: info: }"
 
@@ -287,8 +288,8 @@ idle_cpu=$(awk -v t="$((c1 - c0))" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }'
 idle_pct=$(awk -v t="$((c1 - c0))" -v hz="$hz" -v w="$window" 'BEGIN { printf "%.3f", 100 * t / hz / w }')
 samba_cpu=$(awk -v t="$((s1 - s0))" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }')
 samba_pct=$(awk -v t="$((s1 - s0))" -v hz="$hz" -v w="$window" 'BEGIN { printf "%.3f", 100 * t / hz / w }')
-printf '  daemon CPU %s s over %s s (%s%% of one core; clock ticks of %s ms); %s runs, %s notifications in the window\n' \
-  "$idle_cpu" "$window" "$idle_pct" "$((1000 / hz))" "$idle_runs" "$idle_notifs"
+printf '  daemon CPU %s s (%d clock ticks of %s ms) over %s s: %s%% of one core; %s runs, %s notifications in the window\n' \
+  "$idle_cpu" "$((c1 - c0))" "$((1000 / hz))" "$window" "$idle_pct" "$idle_runs" "$idle_notifs"
 printf '  change notifications registered at the start of the window: %s\n' "$watching"
 printf '  daemon RSS %s MB at the start, %s MB at the end, peak (VmHWM) %s MB; %s threads\n' \
   "$(mb "$r0")" "$(mb "$r1")" "$(mb "$hwm")" "$threads"
@@ -318,8 +319,8 @@ printf '  daemon RSS after the first run:        %s MB (peak %s MB)\n' "$(mb "$r
 printf '  latency, %d changes (ms):              %s\n' "$changes" "$(printf '%s\n' "$lat_ms" | paste -sd' ')"
 printf '  latency median / worst:                %s ms / %s ms%s\n' "$lat_median" "$lat_worst" \
   "$([ "$lost" -eq 0 ] || echo " ($lost not in the store after $timeout s; $late of them by the end of the bench)")"
-printf '  median notification after t0:          %s ms; incremental run (syncd): %s ms; ldapmodify: %s ms\n' \
-  "${notif_median:--}" "${run_median:--}" "$ldapmodify_median"
+printf '  medians after t0 (ms):                 ldapmodify done %s, notified %s, run started %s, run ended %s (run %s ms)\n' \
+  "$ldapmodify_median" "${notif_median:--}" "${start_median:--}" "${end_median:--}" "${run_median:--}"
 printf '  baseline: one raw ldapsearch (LDAPS):  %s ms median; latency/ldapsearch %s\n' \
   "$ldapsearch_median" "$(ratio "$lat_median" "$ldapsearch_median")"
 printf '  runs during the latency phase:         %s (%s)\n' "$runs_in_phase" "${run_kinds:-none}"

@@ -1,5 +1,7 @@
 #include "core/strings.h"
 
+#include <ctime>
+
 namespace syncd {
 
 std::string AsciiLower(std::string_view text) {
@@ -39,6 +41,16 @@ std::optional<std::string> HexDecode(std::string_view hex) {
     out.push_back(static_cast<char>((hi << 4) | lo));
   }
   return out;
+}
+
+std::string UtcTimestamp(int64_t unix_seconds) {
+  if (unix_seconds <= 0) return "never";
+  std::time_t t = unix_seconds;
+  std::tm utc{};
+  gmtime_r(&t, &utc);
+  char text[32];
+  if (std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc) == 0) return "?";
+  return text;
 }
 
 }  // namespace syncd

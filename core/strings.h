@@ -2,6 +2,7 @@
 #ifndef SYNCD_CORE_STRINGS_H_
 #define SYNCD_CORE_STRINGS_H_
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -11,6 +12,9 @@ namespace syncd {
 // ASCII lower case; other bytes (UTF-8 included) pass through unchanged.
 // LDAP attribute descriptions compare case-insensitively this way.
 std::string AsciiLower(std::string_view text);
+
+// Unix seconds as "2026-11-22T10:30:00Z"; "never" for 0 or less.
+std::string UtcTimestamp(int64_t unix_seconds);
 
 // Lower-case hex of every byte, and back (either case). nullopt on odd
 // length or a non-hex character.

@@ -29,16 +29,6 @@ constexpr char kGroupFilterKey[] = "scope.group_filter";
 constexpr char kGroupsKey[] = "scope.groups";
 constexpr char kExcludeKey[] = "scope.exclude";
 
-std::string Timestamp(int64_t unix_seconds) {
-  if (unix_seconds <= 0) return "never";
-  std::time_t t = unix_seconds;
-  std::tm utc{};
-  gmtime_r(&t, &utc);
-  char text[32];
-  if (std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc) == 0) return "?";
-  return text;
-}
-
 std::string Quoted(const std::string& text) { return "\"" + text + "\""; }
 
 std::string List(const std::vector<std::string>& items) {
@@ -333,7 +323,7 @@ void ExplainAbsent(const Config& config, const Cache& cache, const std::string& 
                               : ", or is not a nested member of a group in " +
                                     std::string(kGroupsKey) + " " + List(scope.groups)) +
         ", or does not exist, or changed since " +
-        (cache.last_success > 0 ? "the last successful run at " + Timestamp(cache.last_success)
+        (cache.last_success > 0 ? "the last successful run at " + UtcTimestamp(cache.last_success)
                                 : "the last run (no run has succeeded yet)");
     return;
   }
@@ -347,7 +337,7 @@ void ExplainAbsent(const Config& config, const Cache& cache, const std::string& 
   out->verdict = Verdict::kNotFound;
   out->reason = "not found in the cached state (" +
                 (cache.last_run > 0
-                     ? "last run at " + Timestamp(cache.last_run) + ", " + cache.last_run_outcome
+                     ? "last run at " + UtcTimestamp(cache.last_run) + ", " + cache.last_run_outcome
                      : std::string("no run yet")) +
                 ")";
   for (const auto& entry : scope.groups) {

@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 
+#include "core/strings.h"
 #include "ldap/codec.h"
 #include "state/state_db.h"
 
@@ -13,16 +14,6 @@ namespace syncd {
 namespace {
 
 namespace json = boost::json;
-
-std::string Timestamp(int64_t unix_seconds) {
-  if (unix_seconds <= 0) return "never";
-  std::time_t t = unix_seconds;
-  std::tm utc{};
-  gmtime_r(&t, &utc);
-  char text[32];
-  if (std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc) == 0) return "?";
-  return text;
-}
 
 json::object RunJson(const RunRecord& run) {
   json::object counts;
@@ -102,8 +93,8 @@ Status PrintStatus(std::ostream& out, const Config& config, bool json_output) {
         << (w->revisit.empty() ? ""
                                : ", " + std::to_string(w->revisit.size()) + " objects to revisit")
         << "\n";
-    out << "last success: " << Timestamp(w->last_success)
-        << ", last full reconciliation: " << Timestamp(w->last_full) << ", tombstone lifetime "
+    out << "last success: " << UtcTimestamp(w->last_success)
+        << ", last full reconciliation: " << UtcTimestamp(w->last_full) << ", tombstone lifetime "
         << w->tombstone_lifetime_days << " days\n";
   }
   for (const char* kind : {"full", "incremental"}) {
@@ -114,7 +105,7 @@ Status PrintStatus(std::ostream& out, const Config& config, bool json_output) {
       continue;
     }
     const RunRecord& run = it->second;
-    out << run.outcome << " at " << Timestamp(run.started_at) << ", "
+    out << run.outcome << " at " << UtcTimestamp(run.started_at) << ", "
         << (run.finished_at > 0 ? std::to_string(run.finished_at - run.started_at) + " s"
                                 : "running");
     for (const auto& [name, n] : run.counts) out << ", " << name << " " << n;

@@ -226,7 +226,7 @@ TEST(FullSync, DownUriFallsOverToNext) {
   CommandResult r = run.Once();
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("ldaps://dc1.corp.example.com:1"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("trying the next URI"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("trying the next DC"), std::string::npos) << r.err;
   EXPECT_EQ(run.StoreObjects("users").size(), 1u);
 }
 

@@ -26,6 +26,7 @@
 
 #include "ldap/connection.h"
 #include "tests/integration/testbed.h"
+#include "tests/unit/test_util.h"
 
 namespace syncd::testing {
 namespace {
@@ -82,19 +83,6 @@ std::string ShortHostUpper() {
   out = out.substr(0, out.find('.'));
   for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return out;
-}
-
-std::optional<std::string> GetEnv(const char* name) {
-  const char* value = std::getenv(name);
-  return value != nullptr ? std::optional<std::string>(value) : std::nullopt;
-}
-
-void RestoreEnv(const char* name, const std::optional<std::string>& value) {
-  if (value.has_value()) {
-    setenv(name, value->c_str(), 1);
-  } else {
-    unsetenv(name);
-  }
 }
 
 // The server principals of the tickets in a credential cache.

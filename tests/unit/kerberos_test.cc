@@ -19,22 +19,11 @@
 namespace syncd::ldap {
 namespace {
 
+using testing::GetEnv;
+using testing::RestoreEnv;
 using testing::TempDir;
 
 constexpr char kRealm[] = "CORP.EXAMPLE.COM";
-
-std::optional<std::string> GetEnv(const char* name) {
-  const char* value = std::getenv(name);
-  return value != nullptr ? std::optional<std::string>(value) : std::nullopt;
-}
-
-void RestoreEnv(const char* name, const std::optional<std::string>& value) {
-  if (value.has_value()) {
-    setenv(name, value->c_str(), 1);
-  } else {
-    unsetenv(name);
-  }
-}
 
 class KerberosTest : public ::testing::Test {
  protected:

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <system_error>
@@ -39,6 +40,21 @@ inline std::string ReadTestData(const std::string& name) {
 // A fresh directory under /tmp, removed with everything in it on
 // destruction. path() is empty if it could not be created; check that in
 // SetUp (ASSERT_FALSE(dir.path().empty())) before using it.
+// An environment variable's value, or nothing if unset.
+inline std::optional<std::string> GetEnv(const char* name) {
+  const char* value = std::getenv(name);
+  return value != nullptr ? std::optional<std::string>(value) : std::nullopt;
+}
+
+// Puts back what GetEnv() saw.
+inline void RestoreEnv(const char* name, const std::optional<std::string>& value) {
+  if (value.has_value()) {
+    setenv(name, value->c_str(), 1);
+  } else {
+    unsetenv(name);
+  }
+}
+
 class TempDir {
  public:
   explicit TempDir(const std::string& prefix = "syncd-test") {
