@@ -16,6 +16,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <memory>
 #include <random>
 #include <set>
@@ -146,7 +147,7 @@ class Daemon {
     watchdog_.cancel();
     if (metrics_server_) metrics_server_->Stop();
     Log(LogLevel::kInfo, "daemon stopped");
-    co_return 0;
+    co_return exit_code_;
   }
 
  private:
@@ -230,6 +231,14 @@ class Daemon {
     if (Status renewed = RenewKerberos(); !renewed.ok()) {
       ++failures_;
       run_in_flight_ = false;
+      if (KeytabIsStaleCopy(renewed)) {
+        Log(LogLevel::kError, renewed.message() +
+                                  "; exiting so that systemd restarts syncd with a fresh copy "
+                                  "of the keytab (the machine password may have changed)");
+        exit_code_ = 1;
+        Stop("stale keytab");
+        co_return;
+      }
       Log(LogLevel::kError, renewed.message() + " (attempt " + std::to_string(failures_) +
                                 "; retrying with backoff)");
       systemd_.Status("Kerberos: " + renewed.message());
@@ -398,6 +407,14 @@ class Daemon {
   // Tickets from the keytab are renewed before they run out.
   Status RenewKerberos() { return kerberos_ ? kerberos_->RenewIfNeeded() : Status::Ok(); }
 
+  // systemd copies a LoadCredential= keytab once, at start: when the KDC
+  // refuses its key, only a restart brings the host's current keytab.
+  bool KeytabIsStaleCopy(const Status& why) const {
+    const char* credentials = std::getenv("CREDENTIALS_DIRECTORY");
+    return why.code() == Status::Code::kPermissionDenied && credentials != nullptr &&
+           *credentials != '\0' && config_->source.keytab.rfind(credentials, 0) == 0;
+  }
+
   asio::awaitable<void> KeepWatchdog(std::chrono::microseconds period) {
     for (;;) {
       systemd_.Watchdog();
@@ -437,13 +454,19 @@ class Daemon {
     asio::steady_timer backoff(loop_);
     for (;;) {
       const auto began = Clock::now();
-      Status why = co_await WatchSession(*config, first);
+      WatchEnd end = co_await WatchSession(*config, /*catch_up=*/!first);
       if ((co_await asio::this_coro::cancellation_state).cancelled() !=
               asio::cancellation_type::none ||
           stopping_) {
         co_return;
       }
       first = false;
+      if (end.containers_changed) {
+        Log(LogLevel::kInfo, "registering change notifications again: " + end.why.message());
+        failures = 0;
+        continue;
+      }
+      const Status& why = end.why;
       if (Clock::now() - began > std::chrono::minutes(1)) failures = 0;
       ++failures;
       auto delay = schedule_.NextDelay(failures, std::uniform_real_distribution<>(0, 1)(random_));
@@ -469,23 +492,29 @@ class Daemon {
     co_return status;
   }
 
+  struct WatchEnd {
+    Status why;
+    bool containers_changed = false;  // not a failure: register again at once
+  };
+
   // One registration: connections with up to five notifications each, on
   // the containers in scope and on Deleted Objects (a deletion moves the
   // object out of its container). Returns when one connection fails.
-  asio::awaitable<Status> WatchSession(const Config& config, bool first) {
-    if (Status renewed = RenewKerberos(); !renewed.ok()) co_return renewed;
+  // `catch_up`: run once registered, for what changed while not registered.
+  asio::awaitable<WatchEnd> WatchSession(const Config& config, bool catch_up) {
+    if (Status renewed = RenewKerberos(); !renewed.ok()) co_return WatchEnd{renewed};
     auto uris = SourceUris(config.source, &dc_failures_);
-    if (!uris.ok()) co_return uris.status();
+    if (!uris.ok()) co_return WatchEnd{uris.status()};
     auto options = ConnectOptionsFor(config, std::move(*uris), std::nullopt);
-    if (!options.ok()) co_return options.status();
+    if (!options.ok()) co_return WatchEnd{options.status()};
     auto executor = co_await asio::this_coro::executor;
     auto opened = co_await ldap::Connection::Open(executor, workers_, *options, nullptr);
-    if (!opened.ok()) co_return opened.status();
+    if (!opened.ok()) co_return WatchEnd{opened.status()};
     auto dc = co_await ldap::ReadDcIdentity(**opened);
-    if (!dc.ok()) co_return dc.status();
+    if (!dc.ok()) co_return WatchEnd{dc.status()};
     auto containers = co_await ContainersToWatch(
         **opened, config, static_cast<size_t>(config.daemon.notify_containers));
-    if (!containers.ok()) co_return containers.status();
+    if (!containers.ok()) co_return WatchEnd{containers.status()};
 
     std::vector<ldap::SearchRequest> requests;
     for (const auto& dn : *containers) {
@@ -510,18 +539,23 @@ class Daemon {
     while (connections.size() * per < requests.size()) {
       options->uris = {connections.front()->uri()};  // one DC for the whole session
       auto more = co_await ldap::Connection::Open(executor, workers_, *options, nullptr);
-      if (!more.ok()) co_return more.status();
+      if (!more.ok()) co_return WatchEnd{more.status()};
       connections.push_back(std::move(*more));
     }
     std::vector<std::vector<ldap::SearchRequest>> batches(connections.size());
     for (size_t i = 0; i < requests.size(); ++i) batches[i / per].push_back(requests[i]);
 
     // Outlives the watches: they hold a reference to it.
-    const ldap::Directory::EntryHandler on_change = [this, &config](ldap::Entry&& entry) {
+    bool containers_changed = false;
+    const ldap::Directory::EntryHandler on_change = [this, &config,
+                                                     &containers_changed](ldap::Entry&& entry) {
       Log(LogLevel::kDebug, "change notification: " + entry.dn);
       RequestRun(std::chrono::milliseconds(config.daemon.coalesce_ms), "change in " + entry.dn);
       // A new or renamed container is not watched yet: register again.
-      if (IsContainer(entry)) return Status::Unavailable("container " + entry.dn + " changed");
+      if (IsContainer(entry)) {
+        containers_changed = true;
+        return Status::Unavailable("container " + entry.dn + " changed");
+      }
       return Status::Ok();
     };
     using Watch =
@@ -531,24 +565,16 @@ class Daemon {
       watches.push_back(asio::co_spawn(
           executor, GuardedWatch(*connections[i], batches[i], on_change), asio::deferred));
     }
-    Log(first ? LogLevel::kInfo : LogLevel::kWarning,
-        "change notifications registered on " + std::to_string(requests.size()) +
-            " containers of " + connections.front()->uri() + " over " +
-            std::to_string(connections.size()) + " connections");
+    Log(LogLevel::kInfo, "change notifications registered on " + std::to_string(requests.size()) +
+                             " containers of " + connections.front()->uri() + " over " +
+                             std::to_string(connections.size()) + " connections");
     // Changes made while nothing was registered are not replayed.
-    if (!first) RequestRun(std::chrono::milliseconds(config.daemon.coalesce_ms), "re-registered");
+    if (catch_up) RequestRun(std::chrono::milliseconds(config.daemon.coalesce_ms), "re-registered");
     auto [order, exceptions, statuses] =
         co_await asio::experimental::make_parallel_group(std::move(watches))
             .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
-    const size_t ended = order.front();
-    if (exceptions[ended]) {
-      try {
-        std::rethrow_exception(exceptions[ended]);
-      } catch (const std::exception& e) {
-        co_return Status::Unavailable(std::string("change notification: ") + e.what());
-      }
-    }
-    co_return statuses[ended];
+    // GuardedWatch throws nothing.
+    co_return WatchEnd{statuses[order.front()], containers_changed};
   }
 
   asio::io_context& loop_;
@@ -568,6 +594,7 @@ class Daemon {
   bool run_in_flight_ = false;
   bool wake_after_run_ = false;  // a change was notified while a run was in flight
   int failures_ = 0;             // consecutive failed runs
+  int exit_code_ = 0;
   int64_t runs_ = 0;
   std::mt19937 random_;
   std::unique_ptr<ldap::KerberosCredentials> kerberos_;

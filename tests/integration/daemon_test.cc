@@ -93,6 +93,19 @@ TEST(Daemon, ChangeNotificationsDeliverChangesLongBeforeTheInterval) {
       seconds(15)))
       << daemon.Log();
 
+  // A new OU below the base: watched once it appears (the notification on
+  // its parent makes the daemon register again), so a user created in it
+  // arrives the same way.
+  const std::string sub = "OU=NotifySub," + f.ou;
+  f.dc.Modify("dn: " + sub + "\nchangetype: add\nobjectClass: organizationalUnit\n");
+  EXPECT_TRUE(daemon.WaitForLog("registering change notifications again", 1, seconds(15)))
+      << daemon.Log();
+  EXPECT_TRUE(daemon.WaitForLog("change notifications registered", 2, seconds(15))) << daemon.Log();
+  f.dc.AddUser(sub, "Notify Deep", "notify.deep");
+  const std::string deep = *f.dc.SearchGuids(sub, kUserFilter).begin();
+  EXPECT_TRUE(Eventually([&] { return f.StoreUsers().contains(deep); }, seconds(15)))
+      << daemon.Log();
+
   const std::string one = f.UserGuid("Notify One");
   f.dc.Ldap("ldapdelete", ShellQuote("CN=Notify One," + f.ou));
   EXPECT_TRUE(Eventually([&] { return !f.StoreUsers().contains(one); }, seconds(15)))
