@@ -64,6 +64,26 @@ EOF
 step "syncd status"
 "$syncd" --config "$dir/syncd.conf" status
 
+step "the daemon: a change in AD reaches the store through a change notification"
+"$syncd" --config "$dir/syncd.conf" 2>"$dir/daemon.log" &
+daemon=$!
+for _ in $(seq 100); do grep -q "change notifications registered" "$dir/daemon.log" && break; sleep 0.1; done
+start=$(date +%s.%N)
+scripts/testdc.sh ldap "$dir/dc" ldapmodify >/dev/null <<'EOF'
+dn: CN=Doe\, Jane,OU=People,OU=Sync,DC=corp,DC=example,DC=com
+changetype: modify
+replace: userPrincipalName
+userPrincipalName: jane.doe.daemon@corp.example.com
+EOF
+for _ in $(seq 200); do
+  "$syncd" --config "$dir/syncd.conf" store users | grep -q jane.doe.daemon && break
+  sleep 0.05
+done
+echo "in the store $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }') s after the ldapmodify (the run interval is 300 s)"
+kill -TERM "$daemon" && wait "$daemon"
+echo "daemon log:"
+sed 's/^/  /' "$dir/daemon.log"
+
 if [ "$keep" = --keep ]; then
   echo; echo "the DC keeps running; stop it with: scripts/testdc.sh stop $dir/dc"
 else
