@@ -93,6 +93,8 @@ cleanup() {
   if [ -n "$halt_dc" ]; then testdc halt "$halt_dc" 2>/dev/null || true; fi
 }
 trap cleanup EXIT
+set -E  # a failing command names its line, instead of a silent exit under set -e
+trap 'echo "daemon_latency: line $LINENO: exit status $? (logs in $work)" >&2' ERR
 
 # The DC: bench/incremental_sync.sh's for this N (same spec line in DIR/bench-data),
 # resumed if halted; else provisioned and bulk-loaded as that script does.
@@ -247,11 +249,14 @@ awk -F'\t' 'NR == FNR { t0[NR] = $2; t1[NR] = $4; n = NR; next }
       (t1[i] != "-") ? ms(t1[i], i) : "-" }' \
   "$work/latency.tsv" <(grep -v '^$' "$log") >"$work/breakdown.txt"
 
-lat_ms=$(awk -F'\t' '$4 != "-" { printf "%.0f\n", ($4 - $2) / 1000 }' "$work/latency.tsv")
 lost=$(awk -F'\t' '$4 == "-"' "$work/latency.tsv" | wc -l)
-lat_median=$(printf '%s\n' "$lat_ms" | grep . | median || true)
-lat_worst=$(printf '%s\n' "$lat_ms" | grep . | worst || true)
-[ "$lost" -eq 0 ] || lat_worst=">${timeout}000"
+# A change not in the store after BENCH_TIMEOUT counts as slower than any other.
+never=999999999
+lat_median=$(awk -F'\t' -v x="$never" '{ if ($4 == "-") print x; else printf "%.0f\n", ($4 - $2) / 1000 }' \
+  "$work/latency.tsv" | median)
+lat_worst=$(awk -F'\t' -v x="$never" '{ if ($4 == "-") print x; else printf "%.0f\n", ($4 - $2) / 1000 }' \
+  "$work/latency.tsv" | worst)
+shown() { if [ "$1" = "$never" ]; then echo ">$((timeout * 1000))"; else echo "$1"; fi; }
 ldapsearch_median=$(cut -f5 "$work/latency.tsv" | median)
 ldapmodify_median=$(awk -F'\t' '{ printf "%.0f\n", ($3 - $2) / 1000 }' "$work/latency.tsv" | median)
 notif_median=$(awk '$2 != "-" { print $2 }' "$work/breakdown.txt" | median)
@@ -282,7 +287,7 @@ s1=$( [ -n "$samba_pid" ] && group_ticks "$samba_pid" || echo 0)
 i1=$(now_us)
 threads=$(status_kib "$daemon_pid" Threads)
 idle_runs=$(tail -n +"$((lines_before + 1))" "$log" | grep -Ec ' run (ok|partial|incomplete|failed)' || true)
-idle_notifs=$(tail -n +"$((lines_before + 1))" "$log" | grep -c 'change notification: ' || true)
+idle_notifs=$(tail -n +"$((lines_before + 1))" "$log" | grep -c 'debug: change notification: ' || true)
 window=$(awk -v a="$i0" -v b="$i1" 'BEGIN { printf "%.1f", (b - a) / 1e6 }')
 idle_cpu=$(awk -v t="$((c1 - c0))" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }')
 idle_pct=$(awk -v t="$((c1 - c0))" -v hz="$hz" -v w="$window" 'BEGIN { printf "%.3f", 100 * t / hz / w }')
@@ -316,25 +321,23 @@ echo
 echo "Summary (N = $n, DC on ${backend:-?}, [daemon] interval 300 s, coalesce_ms 300; $(date '+%F %T')):"
 printf '  first (full) run in the daemon:        %s\n' "$(sed -E 's/.*full run ok: //' <<<"$first_line")"
 printf '  daemon RSS after the first run:        %s MB (peak %s MB)\n' "$(mb "$rss_after_full")" "$(mb "$hwm_after_full")"
-printf '  latency, %d changes (ms):              %s\n' "$changes" "$(printf '%s\n' "$lat_ms" | paste -sd' ')"
-printf '  latency median / worst:                %s ms / %s ms%s\n' "$lat_median" "$lat_worst" \
+printf '  latency, %d changes (ms):              %s\n' "$changes" \
+  "$(awk -F'\t' -v t="$timeout" '{ if ($4 == "-") print ">" t * 1000; else printf "%.0f\n", ($4 - $2) / 1000 }' \
+    "$work/latency.tsv" | paste -sd' ')"
+printf '  latency median / worst:                %s ms / %s ms%s\n' "$(shown "$lat_median")" "$(shown "$lat_worst")" \
   "$([ "$lost" -eq 0 ] || echo " ($lost not in the store after $timeout s; $late of them by the end of the bench)")"
 printf '  medians after t0 (ms):                 ldapmodify done %s, notified %s, run started %s, run ended %s (run %s ms)\n' \
   "$ldapmodify_median" "${notif_median:--}" "${start_median:--}" "${end_median:--}" "${run_median:--}"
 printf '  baseline: one raw ldapsearch (LDAPS):  %s ms median; latency/ldapsearch %s\n' \
-  "$ldapsearch_median" "$(ratio "$lat_median" "$ldapsearch_median")"
+  "$ldapsearch_median" "$(ratio "$([ "$lat_median" = "$never" ] || echo "$lat_median")" "$ldapsearch_median")"
 printf '  runs during the latency phase:         %s (%s)\n' "$runs_in_phase" "${run_kinds:-none}"
 printf '  notification registrations ended:      %s%s\n' "$notify_stops" "${notify_why:+ (first: $notify_why)}"
 printf '  idle %s s: daemon CPU                  %s s (%s%% of one core); DC %s s (%s%%); notifications registered: %s\n' \
   "$window" "$idle_cpu" "$idle_pct" "$samba_cpu" "$samba_pct" "$watching"
 printf '  idle: daemon RSS start / end / peak:   %s / %s / %s MB\n' "$(mb "$r0")" "$(mb "$r1")" "$(mb "$hwm")"
 printf '  daemon stopped cleanly on SIGTERM:     %s\n' "$([ "$stopped" -gt 0 ] && echo yes || echo no)"
-echo "  goal: median latency under 2 s: $(pass "$lat_median" 2000) (${lat_median:-?} ms)"
-if [ "$lost" -eq 0 ]; then
-  echo "  goal: worst latency under 5 s:  $(pass "$lat_worst" 5000) ($lat_worst ms)"
-else
-  echo "  goal: worst latency under 5 s:  FAIL ($lost changes not in the store after $timeout s)"
-fi
+echo "  goal: median latency under 2 s: $(pass "$lat_median" 2000) ($(shown "$lat_median") ms)"
+echo "  goal: worst latency under 5 s:  $(pass "$lat_worst" 5000) ($(shown "$lat_worst") ms)"
 echo "  logs and figures: $work (daemon.log, latency.tsv, breakdown.txt)"
 if [ -n "$halt_dc" ]; then
   testdc halt "$halt_dc" 2>/dev/null

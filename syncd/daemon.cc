@@ -88,6 +88,10 @@ asio::awaitable<Result<std::vector<std::string>>> ContainersToWatch(ldap::Direct
   co_return containers;
 }
 
+// One under AD's MaxNotificationPerConn: Samba counts the search it is
+// re-running against the limit (adminLimitExceeded every 5 s at five).
+constexpr size_t kNotificationsPerConnection = ldap::kMaxNotificationsPerConnection - 1;
+
 bool IsContainer(const ldap::Entry& entry) {
   const auto* classes = entry.Find("objectclass");
   if (classes == nullptr) return false;
@@ -535,7 +539,7 @@ class Daemon {
 
     std::vector<std::unique_ptr<ldap::Connection>> connections;
     connections.push_back(std::move(*opened));
-    const size_t per = ldap::kMaxNotificationsPerConnection;
+    const size_t per = kNotificationsPerConnection;
     while (connections.size() * per < requests.size()) {
       options->uris = {connections.front()->uri()};  // one DC for the whole session
       auto more = co_await ldap::Connection::Open(executor, workers_, *options, nullptr);

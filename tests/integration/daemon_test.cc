@@ -117,6 +117,33 @@ TEST(Daemon, ChangeNotificationsDeliverChangesLongBeforeTheInterval) {
   EXPECT_EQ(daemon.WaitExit(seconds(20)), 0) << daemon.Log();
 }
 
+// Regression: with five notification searches on one connection, Samba
+// ended them every 5 s (MaxNotificationPerConn reached, counting the search
+// it re-runs), and changes waited for the next registration.
+TEST(Daemon, FiveNotificationsOnOneConnectionAreNotDropped) {
+  DaemonFixture f("DaemonFiveWatches");
+  std::vector<std::string> subs;
+  for (int i = 1; i <= 4; ++i) {  // the base, four sub-OUs and Deleted Objects: six searches
+    subs.push_back("OU=Watch" + std::to_string(i) + "," + f.ou);
+    f.dc.Modify("dn: " + subs.back() + "\nchangetype: add\nobjectClass: organizationalUnit\n");
+  }
+  DaemonProcess daemon(f.run);
+  ASSERT_TRUE(daemon.WaitForLog("change notifications registered on 6 containers")) << daemon.Log();
+  std::this_thread::sleep_for(seconds(7));  // past Samba's 5 s re-run of pending notifications
+  EXPECT_EQ(daemon.Count("change notifications stopped"), 0) << daemon.Log();
+  for (const auto& sub : subs) {
+    const std::string cn = "Watched " + sub.substr(3, 6);
+    f.dc.AddUser(sub, cn, "watched." + sub.substr(3, 6));
+    const std::string guid = *f.dc.SearchGuids("CN=" + cn + "," + sub, kUserFilter).begin();
+    EXPECT_TRUE(Eventually([&] { return f.StoreUsers().contains(guid); }, seconds(5)))
+        << sub << "\n"
+        << daemon.Log();
+  }
+  EXPECT_EQ(daemon.Count("change notifications stopped"), 0) << daemon.Log();
+  daemon.Signal(SIGTERM);
+  EXPECT_EQ(daemon.WaitExit(seconds(20)), 0) << daemon.Log();
+}
+
 TEST(Daemon, DcOutageIsRiddenOutWithBackoffAndNothingIsLost) {
   DaemonFixture f("DaemonOutage", "interval = 2\n");
   f.dc.AddUser(f.ou, "Outage One", "outage.one");
