@@ -56,11 +56,10 @@ idle=${BENCH_IDLE_SECONDS:-60}
 timeout=${BENCH_TIMEOUT:-30}
 work=${BENCH_WORK:-/tmp/syncd-bench-daemon}/$n
 dc=${BENCH_DC_DIR:-/tmp/syncd-bench-incremental/$n/dc}
-groups=$((n / 10))
-sub_ous=(East West)  # as bench/incremental_sync.sh loads them
 
 die() { echo "daemon_latency: $*" >&2; exit 1; }
-testdc() { "$repo/scripts/testdc.sh" "$@"; }
+# shellcheck source=bench/lib.sh
+source "$repo/bench/lib.sh"
 now_us() { local t=$EPOCHREALTIME; echo "${t/[.,]/}"; }  # wall clock, microseconds, no fork
 ms_between() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (b - a) / 1000 }'; }
 median() { sort -g | awk '{v[NR]=$1} END {print (NR ? v[int((NR+1)/2)] : "")}'; }
@@ -96,29 +95,9 @@ trap cleanup EXIT
 set -E  # a failing command names its line, instead of a silent exit under set -e
 trap 'echo "daemon_latency: line $LINENO: exit status $? (logs in $work)" >&2' ERR
 
-# The DC: bench/incremental_sync.sh's for this N (same spec line in DIR/bench-data),
-# resumed if halted; else provisioned and bulk-loaded as that script does.
-spec="gen-ldif.py --users $n --groups $groups --user-ous $(IFS=,; echo "${sub_ous[*]}"); backend ${BENCH_BACKEND:-mdb}"
+# The DC: bench/incremental_sync.sh's for this N, resumed if halted (bench/lib.sh).
 echo "== N = $n"
-if [ -n "${BENCH_DC_DIR:-}" ] || [ "$(cat "$dc/bench-data" 2>/dev/null)" = "$spec" ]; then
-  [ -f "$dc/admin.pass" ] || die "$dc is not a test DC"
-  if [ -z "$(cat "$dc/samba.pid" 2>/dev/null)" ] || ! kill -0 "$(cat "$dc/samba.pid")" 2>/dev/null; then
-    halt_dc=$dc
-    testdc resume "$dc" >/dev/null
-  fi
-  echo "reusing the DC in $dc ($(cat "$dc/bench-data" 2>/dev/null || echo 'not loaded by a bench script'))"
-else
-  [ -d "$dc" ] && { testdc stop "$dc" >/dev/null 2>&1 || true; }
-  mkdir -p "$(dirname "$dc")"
-  halt_dc=$dc
-  TESTDC_BACKEND=${BENCH_BACKEND:-mdb} testdc start "$dc" >/dev/null
-  "$repo/scripts/gen-ldif.py" --users "$n" --groups "$groups" --user-ous "$(IFS=,; echo "${sub_ous[*]}")" \
-    >"$work/data.ldif"
-  echo "loading $n users and $groups groups (testdc.sh bulk-load)..."
-  testdc bulk-load "$dc" "$work/data.ldif" 2>&1 | sed 's/^/  /'
-  echo "$spec" >"$dc/bench-data"
-  rm -f "$work/data.ldif"
-fi
+bench_dc "$dc" "$work" "$n"
 eval "$(testdc env "$dc")"
 backend=$(ldbsearch -H "$dc/private/sam.ldb" -b @PARTITION -s base backendStore 2>/dev/null |
   sed -n 's/^backendStore: //p')

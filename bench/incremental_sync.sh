@@ -56,10 +56,11 @@ if [ -n "${BENCH_DC_DIR:-}" ] && [ ${#sizes[@]} -ne 1 ]; then
   echo "incremental_sync: BENCH_DC_DIR names one DC: give exactly one N" >&2
   exit 2
 fi
-sub_ous=(East West)
 
 die() { echo "incremental_sync: $*" >&2; exit 1; }
-testdc() { "$repo/scripts/testdc.sh" "$@"; }
+# shellcheck source=bench/lib.sh
+source "$repo/bench/lib.sh"
+sub_ous=("${bench_sub_ous[@]}")
 now_ns() { date +%s%N; }
 secs_since() { awk -v a="$1" -v b="$(now_ns)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }'; }
 # median FILE COLUMN
@@ -356,34 +357,12 @@ cleanup() {
 trap cleanup EXIT
 
 bench_one() {
-  local n=$1 groups spec t0
-  groups=$((n / 10))
+  local n=$1
   work=$root/$n
   dc=${BENCH_DC_DIR:-$work/dc}
   mkdir -p "$work"
-  spec="gen-ldif.py --users $n --groups $groups --user-ous $(IFS=,; echo "${sub_ous[*]}"); backend ${BENCH_BACKEND:-mdb}"
   echo "== N = $n"
-  if [ -n "${BENCH_DC_DIR:-}" ] ||
-    { [ "${BENCH_FRESH:-0}" != 1 ] && [ "$(cat "$dc/bench-data" 2>/dev/null)" = "$spec" ]; }; then
-    [ -f "$dc/admin.pass" ] || die "$dc is not a test DC"
-    if [ -z "$(cat "$dc/samba.pid" 2>/dev/null)" ] || ! kill -0 "$(cat "$dc/samba.pid")" 2>/dev/null; then
-      halt_dc=$dc
-      testdc resume "$dc" >/dev/null
-    fi
-    echo "reusing the DC in $dc ($(cat "$dc/bench-data" 2>/dev/null || echo 'not loaded by this script'))"
-  else
-    [ -d "$dc" ] && { testdc stop "$dc" >/dev/null 2>&1 || true; }
-    halt_dc=$dc
-    TESTDC_BACKEND=${BENCH_BACKEND:-mdb} testdc start "$dc" >/dev/null
-    "$repo/scripts/gen-ldif.py" --users "$n" --groups "$groups" --user-ous "$(IFS=,; echo "${sub_ous[*]}")" \
-      >"$work/data.ldif"
-    echo "loading $n users and $groups groups (testdc.sh bulk-load)..."
-    t0=$(now_ns)
-    testdc bulk-load "$dc" "$work/data.ldif" 2>&1 | sed 's/^/  /'
-    echo "  load and restart: $(secs_since "$t0") s"
-    echo "$spec" >"$dc/bench-data"
-    rm -f "$work/data.ldif"
-  fi
+  bench_dc "$dc" "$work" "$n"
   eval "$(testdc env "$dc")"
   backend=$(ldbsearch -H "$dc/private/sam.ldb" -b @PARTITION -s base backendStore 2>/dev/null |
     sed -n 's/^backendStore: //p')
