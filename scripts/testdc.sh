@@ -16,6 +16,8 @@
 #   testdc.sh syncd-config DIR WORK       print a syncd.conf for the sample scope (store, state in WORK)
 #   testdc.sh set-primary-group DIR USER_DN GROUP_DN
 #                                         make GROUP the user's primaryGroupID (adds membership first)
+#   testdc.sh add-sid-history DIR USER_DN SID
+#                                         add SID to the account's sIDHistory (as a migration would)
 #   testdc.sh kinit DIR                   get a TGT for Administrator into DIR/krb5cc
 #   testdc.sh keytab DIR PRINCIPAL FILE   export PRINCIPAL's keys (samba-tool domain exportkeytab)
 #
@@ -34,15 +36,24 @@
 #                     provisions afresh. Its directory must be root's and not writable by others.
 #   TESTDC_TIMEOUT    seconds to wait for the DC to answer (default 60).
 #   TESTDC_BACKEND    sam.ldb's store for start: tdb (default) or mdb (LMDB, ordered indexes)
+#   TESTDC_REALM      the realm start provisions (default CORP.EXAMPLE.COM); the NetBIOS
+#                     domain, base DN and DC name (dc1.<realm>) follow from it. Commands
+#                     on an existing DIR use its own realm.
 set -euo pipefail
 
-REALM=CORP.EXAMPLE.COM
-DOMAIN=CORP
-HOST=dc1
-FQDN=dc1.corp.example.com
-BASE_DN=DC=corp,DC=example,DC=com
-BIND_DN=CN=Administrator,CN=Users,$BASE_DN
-URI=ldaps://$FQDN
+# set_realm REALM: the domain's names, all derived from its DNS realm.
+set_realm() {
+  REALM=${1^^}
+  DNS_DOMAIN=${1,,}
+  DOMAIN=${REALM%%.*}
+  DOMAIN=${DOMAIN:0:15}  # a NetBIOS name
+  HOST=dc1
+  FQDN=$HOST.$DNS_DOMAIN
+  BASE_DN=DC=${DNS_DOMAIN//./,DC=}
+  BIND_DN=CN=Administrator,CN=Users,$BASE_DN
+  URI=ldaps://$FQDN
+}
+set_realm "${TESTDC_REALM:-CORP.EXAMPLE.COM}"
 # Fixed test password; meets the default complexity policy (Samba enforces it on resets).
 ADMIN_PASS='Syncd-Test-Adm1n!'
 
@@ -151,8 +162,8 @@ write_krb5_conf() {
         kpasswd_server = 127.0.0.1
     }
 [domain_realm]
-    .corp.example.com = $REALM
-    corp.example.com = $REALM
+    .$DNS_DOMAIN = $REALM
+    $DNS_DOMAIN = $REALM
 EOF
 }
 
@@ -432,6 +443,21 @@ cmd_set_primary_group() {
   echo "testdc: primaryGroupID=$rid ($group_dn) set on $user_dn" >&2
 }
 
+# sIDHistory cannot be written over LDAP (it is what a migration tool sets);
+# ldbmodify --relax on the DC's own sam.ldb can, even while the DC runs.
+cmd_add_sid_history() {
+  [ $# -eq 3 ] || usage
+  local dir user_dn sid
+  dir=$(absdir "$1")
+  user_dn=$2
+  sid=$3
+  [[ $sid =~ ^S-1-[0-9]+(-[0-9]+)+$ ]] || die "not a SID: $sid"
+  printf 'dn: %s\nchangetype: modify\nadd: sIDHistory\nsIDHistory: %s\n' "$user_dn" "$sid" |
+    ldbmodify --relax -H "$dir/private/sam.ldb" >/dev/null ||
+    die "cannot add sIDHistory $sid to $user_dn"
+  echo "testdc: sIDHistory $sid added to $user_dn" >&2
+}
+
 cmd_kinit() {
   [ $# -eq 1 ] || usage
   local dir
@@ -479,6 +505,10 @@ cmd_keytab() {
 [ $# -ge 1 ] || usage
 sub=$1
 shift
+# A command on an existing DC works with that DC's realm, whatever TESTDC_REALM says.
+if [ $# -ge 1 ] && [ -f "$1/etc/smb.conf" ]; then
+  set_realm "$(sed -n 's/^[[:space:]]*realm = //p' "$1/etc/smb.conf" | head -n 1)"
+fi
 case $sub in
   start) cmd_start "$@" ;;
   stop) cmd_stop "$@" ;;
@@ -489,6 +519,7 @@ case $sub in
   halt) cmd_halt "$@" ;;
   resume) cmd_resume "$@" ;;
   set-primary-group) cmd_set_primary_group "$@" ;;
+  add-sid-history) cmd_add_sid_history "$@" ;;
   kinit) cmd_kinit "$@" ;;
   keytab) cmd_keytab "$@" ;;
   syncd-config) cmd_syncd_config "$@" ;;

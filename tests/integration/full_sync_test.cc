@@ -88,6 +88,25 @@ TEST(FullSync, StoreMatchesIndependentLdapsearch) {
             dc.SearchValues("CN=Équipe Café," + Groups(), "member").size());
 }
 
+// A migrated account carries its old domain's SID in sIDHistory (set here
+// the way testdc.sh can: ldbmodify --relax on the DC's sam.ldb). The state
+// keeps it as an identity key, picked up by the next incremental run.
+TEST(FullSync, SidHistoryIsCachedAsAnIdentityKey) {
+  TestDc& dc = TestDc::Get();
+  const std::string ou = dc.FreshOu("SidHistory");
+  dc.AddUser(ou, "Migrated Mia", "migrated.mia");
+  SyncdRun run(OuScope(ou));
+  ASSERT_EQ(run.Once().exit_code, 0);
+  EXPECT_EQ(run.StateSql("SELECT count(*) FROM sid_history").out, "0\n");
+
+  dc.AddSidHistory("CN=Migrated Mia," + ou, "S-1-5-21-1-2-3-1001");
+  CommandResult again = run.Once();
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  // S-1-5-21-1-2-3-1001 in binary: revision 1, 5 sub-authorities, authority 5.
+  EXPECT_EQ(run.StateSql("SELECT hex(sid) FROM sid_history").out,
+            "010500000000000515000000010000000200000003000000E9030000\n");
+}
+
 TEST(FullSync, NestedGroupsAndPrimaryGroupMembership) {
   TestDc& dc = TestDc::Get();
   SyncdRun run(SampleScope());

@@ -138,6 +138,13 @@ void TestDc::Start() {
   }
 }
 
+void TestDc::AddSidHistory(const std::string& user_dn, const std::string& sid) {
+  CommandResult r =
+      RunCommand(ShellQuote(SourceDir() + "/scripts/testdc.sh") + " add-sid-history " +
+                 ShellQuote(dir_) + " " + ShellQuote(user_dn) + " " + ShellQuote(sid));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+}
+
 void TestDc::Halt() {
   CommandResult r =
       RunCommand(ShellQuote(SourceDir() + "/scripts/testdc.sh") + " halt " + ShellQuote(dir_));

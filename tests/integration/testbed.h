@@ -52,6 +52,10 @@ class TestDc {
   // testdc.sh set-primary-group: makes the group the user's primaryGroupID.
   void SetPrimaryGroup(const std::string& user_dn, const std::string& group_dn);
 
+  // testdc.sh add-sid-history: adds `sid` ("S-1-5-21-...") to the account's
+  // sIDHistory, as a domain migration would (not writable over LDAP).
+  void AddSidHistory(const std::string& user_dn, const std::string& sid);
+
   // Stops the DC's samba, keeping its data (testdc.sh halt), and starts it
   // again (testdc.sh resume): an outage and a restart.
   void Halt();
