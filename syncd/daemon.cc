@@ -512,7 +512,8 @@ class Daemon {
     auto options = ConnectOptionsFor(config, std::move(*uris), std::nullopt);
     if (!options.ok()) co_return WatchEnd{options.status()};
     auto executor = co_await asio::this_coro::executor;
-    auto opened = co_await ldap::Connection::Open(executor, workers_, *options, nullptr);
+    auto opened =
+        co_await ldap::Connection::Open(executor, workers_, *options, OnDcFailover(&dc_failures_));
     if (!opened.ok()) co_return WatchEnd{opened.status()};
     auto dc = co_await ldap::ReadDcIdentity(**opened);
     if (!dc.ok()) co_return WatchEnd{dc.status()};
@@ -542,7 +543,8 @@ class Daemon {
     const size_t per = kNotificationsPerConnection;
     while (connections.size() * per < requests.size()) {
       options->uris = {connections.front()->uri()};  // one DC for the whole session
-      auto more = co_await ldap::Connection::Open(executor, workers_, *options, nullptr);
+      auto more = co_await ldap::Connection::Open(executor, workers_, *options,
+                                                  OnDcFailover(&dc_failures_));
       if (!more.ok()) co_return WatchEnd{more.status()};
       connections.push_back(std::move(*more));
     }

@@ -255,6 +255,13 @@ Result<std::unique_ptr<ldap::KerberosCredentials>> AcquireKerberos(const SourceC
   return std::move(*credentials);
 }
 
+std::function<void(const std::string& uri, const Status& why)> OnDcFailover(DcFailures* failures) {
+  return [failures](const std::string& uri, const Status& why) {
+    Log(LogLevel::kWarning, why.message() + "; trying the next DC");
+    if (failures != nullptr) (*failures)[UriHost(uri)] = std::chrono::system_clock::now();
+  };
+}
+
 Result<std::vector<std::string>> SourceUris(const SourceConfig& source,
                                             const DcFailures* failures) {
   if (source.domain.empty() || !source.uris.empty()) return source.uris;
@@ -438,13 +445,8 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
 
   auto executor = co_await asio::this_coro::executor;
   const int64_t started = Now();
-  auto connection = co_await ldap::Connection::Open(
-      executor, workers, *options, [&run](const std::string& uri, const Status& why) {
-        Log(LogLevel::kWarning, why.message() + "; trying the next DC");
-        if (run.dc_failures != nullptr) {
-          (*run.dc_failures)[UriHost(uri)] = std::chrono::system_clock::now();
-        }
-      });
+  auto connection =
+      co_await ldap::Connection::Open(executor, workers, *options, OnDcFailover(run.dc_failures));
   if (!connection.ok()) co_return connection.status();
   ldap::Directory& directory = **connection;
   result.dc_uri = directory.uri();

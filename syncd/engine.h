@@ -8,6 +8,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -64,6 +65,10 @@ Result<std::unique_ptr<ldap::KerberosCredentials>> AcquireKerberos(const SourceC
 // within kRetryPreferredDcAfter go last.
 Result<std::vector<std::string>> SourceUris(const SourceConfig& source,
                                             const DcFailures* failures = nullptr);
+
+// What to do when a DC fails and the next one is tried (Connection::Open's
+// on_failover): log it, and remember it in `failures` when given.
+std::function<void(const std::string& uri, const Status& why)> OnDcFailover(DcFailures* failures);
 
 // How to reach the DCs in `uris` with the configured credentials (the
 // password file read now), with the watermark's DC first when it is there.

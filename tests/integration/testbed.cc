@@ -319,7 +319,8 @@ std::set<std::string> SyncdRun::StoreMembers(const std::string& group, bool effe
 // Runs `syncd --once` and SIGKILLs it as soon as the journal holds the plan,
 // that is while the store batch is in flight. False if the run finished
 // before that could happen.
-DaemonProcess::DaemonProcess(const SyncdRun& run, const std::vector<std::string>& env) {
+DaemonProcess::DaemonProcess(const SyncdRun& run, const std::vector<std::string>& env,
+                             const std::vector<std::string>& wrapper) {
   const char* binary = std::getenv("SYNCD_BINARY");
   if (binary == nullptr) {
     ADD_FAILURE() << "SYNCD_BINARY is not set";
@@ -334,7 +335,14 @@ DaemonProcess::DaemonProcess(const SyncdRun& run, const std::vector<std::string>
     dup2(log, 1);
     dup2(log, 2);
     for (const auto& entry : env) putenv(const_cast<char*>(entry.c_str()));
-    execl(binary, binary, "--config", run.config_path().c_str(), "-v", nullptr);
+    std::vector<std::string> args = wrapper;
+    for (const char* arg : {binary, "--config", run.config_path().c_str(), "-v"}) {
+      args.emplace_back(arg);
+    }
+    std::vector<char*> argv;
+    for (auto& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    execvp(argv[0], argv.data());
     _exit(127);
   }
 }

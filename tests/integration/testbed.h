@@ -110,7 +110,10 @@ class SyncdRun {
 class DaemonProcess {
  public:
   // `env`: extra NAME=VALUE entries for the daemon's environment.
-  explicit DaemonProcess(const SyncdRun& run, const std::vector<std::string>& env = {});
+  // `wrapper`: a command that ends by exec'ing its arguments (the daemon's
+  // command line is appended), e.g. to run it in a private mount namespace.
+  explicit DaemonProcess(const SyncdRun& run, const std::vector<std::string>& env = {},
+                         const std::vector<std::string>& wrapper = {});
   ~DaemonProcess();
   DaemonProcess(const DaemonProcess&) = delete;
   DaemonProcess& operator=(const DaemonProcess&) = delete;
