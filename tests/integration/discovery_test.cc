@@ -29,17 +29,14 @@ class FakeDns {
  public:
   FakeDns(const std::string& dir, const std::vector<std::string>& records) {
     const std::string ready = dir + "/dns.ready";
+    const char* source_dir = std::getenv("SYNCD_SOURCE_DIR");
     const std::string script =
-        std::string(std::getenv("SYNCD_SOURCE_DIR")) + "/tests/integration/fake_dns.py";
+        std::string(source_dir != nullptr ? source_dir : ".") + "/tests/integration/fake_dns.py";
     pid_ = fork();
     if (pid_ == 0) {
       std::vector<std::string> args = {"python3", script, kDnsAddress, ready};
       args.insert(args.end(), records.begin(), records.end());
-      std::vector<char*> argv;
-      for (auto& arg : args) argv.push_back(arg.data());
-      argv.push_back(nullptr);
-      execvp(argv[0], argv.data());
-      _exit(127);
+      ExecChild(args);
     }
     ready_ = Eventually([&] { return std::filesystem::exists(ready); }, seconds(10));
     // syncd's resolver: only the fake server, answering fast.
@@ -91,8 +88,10 @@ TEST(Discovery, SrvRecordsFindTheDcsAndADeadOneIsSkipped) {
       {qname + " 0 100 389 dc9.corp.example.com", qname + " 10 100 389 dc1.corp.example.com"});
   ASSERT_TRUE(dns.ready());
 
-  CommandResult once = RunCommand(dns.ShellWrapper() + ShellQuote(std::getenv("SYNCD_BINARY")) +
-                                  " --config " + ShellQuote(run.config_path()) + " --once -v");
+  const char* binary = std::getenv("SYNCD_BINARY");
+  ASSERT_NE(binary, nullptr) << "SYNCD_BINARY is not set";
+  CommandResult once = RunCommand(dns.ShellWrapper() + ShellQuote(binary) + " --config " +
+                                  ShellQuote(run.config_path()) + " --once -v");
   ASSERT_EQ(once.exit_code, 0) << once.err;
   EXPECT_NE(once.err.find("DCs of corp.example.com: ldaps://dc9.corp.example.com:636, "
                           "ldaps://dc1.corp.example.com:636"),

@@ -339,11 +339,7 @@ DaemonProcess::DaemonProcess(const SyncdRun& run, const std::vector<std::string>
     for (const char* arg : {binary, "--config", run.config_path().c_str(), "-v"}) {
       args.emplace_back(arg);
     }
-    std::vector<char*> argv;
-    for (auto& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    execvp(argv[0], argv.data());
-    _exit(127);
+    ExecChild(args);
   }
 }
 
@@ -383,6 +379,15 @@ int DaemonProcess::WaitExit(std::chrono::milliseconds timeout) {
     if (std::chrono::steady_clock::now() >= until) return -1;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+}
+
+void ExecChild(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
+  for (const auto& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+  execvp(argv[0], argv.data());
+  _exit(127);
 }
 
 bool Eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {

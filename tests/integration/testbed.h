@@ -136,6 +136,10 @@ class DaemonProcess {
   std::string log_path_;
 };
 
+// In a forked child: replaces it with `args` (args[0] found on PATH); exits
+// 127 if that fails.
+[[noreturn]] void ExecChild(const std::vector<std::string>& args);
+
 // Polls `condition` every 50 ms until it holds or `timeout` passes.
 bool Eventually(const std::function<bool()>& condition,
                 std::chrono::milliseconds timeout = std::chrono::seconds(30));
