@@ -1,5 +1,6 @@
 #include "syncd/daemon.h"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -243,10 +244,7 @@ class Daemon {
         Stop("stale keytab");
         co_return;
       }
-      Log(LogLevel::kError, renewed.message() + " (attempt " + std::to_string(failures_) +
-                                "; retrying with backoff)");
-      systemd_.Status("Kerberos: " + renewed.message());
-      metrics_.RecordRun("", "failed", Plan{}, {}, Clock::now() - started, 0, objects_, "");
+      RunFailed("failed", "Kerberos: " + renewed.message(), Clock::now() - started);
       co_return;
     }
     RunOptions options;
@@ -255,28 +253,16 @@ class Daemon {
     run_in_flight_ = false;
     ++runs_;
     const auto took = Clock::now() - started;
-    if (outcome.index() == 1 || !std::get<0>(outcome).ok()) {
-      metrics_.RecordRun("", "failed", Plan{}, {}, took, 0, objects_, "");
-    }
     if (outcome.index() == 1) {
-      ++failures_;
-      const std::string why = stopping_
-                                  ? "abandoned at shutdown after " + Seconds(took)
-                                  : "abandoned after " + Seconds(took) + " ([daemon] run_timeout)";
-      Log(LogLevel::kError,
-          "run " + why + "; an interrupted apply is finished from its journal by the next run",
-          {{"RUN_OUTCOME", "abandoned"}, {"RUN_DURATION_MS", std::to_string(Milliseconds(took))}});
-      systemd_.Status("last run " + why);
+      RunFailed("abandoned",
+                stopping_ ? "abandoned at shutdown after " + Seconds(took)
+                          : "abandoned after " + Seconds(took) + " ([daemon] run_timeout)",
+                took);
       co_return;
     }
     Result<RunResult>& result = std::get<0>(outcome);
     if (!result.ok()) {
-      ++failures_;
-      Log(LogLevel::kError,
-          "run failed after " + Seconds(took) + ": " + result.status().message() + " (attempt " +
-              std::to_string(failures_) + "; retrying with backoff)",
-          {{"RUN_OUTCOME", "failed"}, {"RUN_DURATION_MS", std::to_string(Milliseconds(took))}});
-      systemd_.Status("last run failed: " + result.status().message());
+      RunFailed("failed", "failed after " + Seconds(took) + ": " + result.status().message(), took);
       co_return;
     }
     failures_ = 0;
@@ -298,14 +284,33 @@ class Daemon {
          {"DC", result->dc_uri}});
     for (const auto& [op, why] : result->failed) Log(LogLevel::kWarning, why.message());
     systemd_.Status("last run: " + line);
-    if (auto state = StateDb::Open(config->state_path, /*read_only=*/true); state.ok()) {
-      if (auto counts = (*state)->CountObjects(); counts.ok()) objects_ = std::move(*counts);
+    // Only creates and deletes change how many objects are in scope.
+    const bool recount = std::any_of(
+        plan.operations.begin(), plan.operations.end(),
+        [](const auto& op) { return op.op == OpType::kCreate || op.op == OpType::kDelete; });
+    if (recount) {
+      if (auto state = StateDb::Open(config->state_path, /*read_only=*/true); state.ok()) {
+        if (auto counts = (*state)->CountObjects(); counts.ok()) objects_ = std::move(*counts);
+      }
     }
-    const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
     metrics_.RecordRun(*result, result->failed.empty() ? "ok" : "partial", took,
-                       plan.read_complete ? now : 0, objects_);
+                       plan.read_complete ? result->started_at : 0, objects_);
+  }
+
+  // A run that did not finish: counted, logged ("run <why>"), shown in
+  // STATUS, and the next one waits out the backoff. outcome: "failed" or
+  // "abandoned" (its apply, if any, is finished from the journal next time).
+  void RunFailed(const std::string& outcome, const std::string& why, Clock::duration took) {
+    ++failures_;
+    const std::string next =
+        outcome == "abandoned"
+            ? "; an interrupted apply is finished from its journal by the "
+              "next run"
+            : " (attempt " + std::to_string(failures_) + "; retrying with backoff)";
+    Log(LogLevel::kError, "run " + why + next,
+        {{"RUN_OUTCOME", outcome}, {"RUN_DURATION_MS", std::to_string(Milliseconds(took))}});
+    systemd_.Status("last run " + why);
+    metrics_.RecordRun("", "failed", Plan{}, {}, took, 0, objects_, "");
   }
 
   // Asks for a run `delay` from now (sooner than scheduled), or right after
@@ -341,9 +346,7 @@ class Daemon {
     systemd_.Reloading();
     auto fresh = LoadConfig(path_);
     if (!fresh.ok()) {
-      Log(LogLevel::kError,
-          "reload rejected, keeping the running configuration: " + fresh.status().message());
-      systemd_.Ready("reload rejected: " + fresh.status().message());
+      RejectReload(fresh.status());
       return;
     }
     const SourceConfig& running = config_->source;
@@ -354,9 +357,7 @@ class Daemon {
       if (!kerberos.ok()) {
         if (auto restored = AcquireKerberos(running); restored.ok())
           kerberos_ = std::move(*restored);
-        Log(LogLevel::kError,
-            "reload rejected, keeping the running configuration: " + kerberos.status().message());
-        systemd_.Ready("reload rejected: " + kerberos.status().message());
+        RejectReload(kerberos.status());
         return;
       }
       kerberos_ = std::move(*kerberos);
@@ -374,6 +375,11 @@ class Daemon {
     Log(LogLevel::kInfo, "configuration reloaded from " + path_);
     systemd_.Ready("configuration reloaded");
     RequestRun(std::chrono::milliseconds(config_->daemon.coalesce_ms), "configuration reloaded");
+  }
+
+  void RejectReload(const Status& why) {
+    Log(LogLevel::kError, "reload rejected, keeping the running configuration: " + why.message());
+    systemd_.Ready("reload rejected: " + why.message());
   }
 
   // Finishes the run in flight (up to shutdown_timeout), then stops.

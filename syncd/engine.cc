@@ -450,6 +450,7 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   if (!connection.ok()) co_return connection.status();
   ldap::Directory& directory = **connection;
   result.dc_uri = directory.uri();
+  result.started_at = started;
   Log(LogLevel::kInfo,
       "connected to " + result.dc_uri +
           ((*connection)->sasl_ssf() > 0

@@ -36,8 +36,9 @@ struct ApplyOutcome {
 struct RunResult {
   Plan plan;  // what was (or, in a dry run, would be) applied
   std::vector<std::pair<Operation, Status>> failed;
-  int resumed = 0;     // operations re-applied from an interrupted run
-  std::string dc_uri;  // the DC that answered
+  int resumed = 0;         // operations re-applied from an interrupted run
+  std::string dc_uri;      // the DC that answered
+  int64_t started_at = 0;  // unix seconds; the watermark's last_success when it advances
 };
 
 // Hosts (lower case) -> when a connection to them last failed.
