@@ -3,6 +3,8 @@
 #include <array>
 #include <utility>
 
+#include "core/strings.h"
+
 namespace syncd {
 namespace {
 
@@ -36,6 +38,37 @@ std::optional<OpType> ParseOp(const std::string& name) {
     if (name == op_name) return type;
   }
   return std::nullopt;
+}
+
+std::string DomainSidOf(std::string_view sid) {
+  // Revision 1, a sub-authority count, a 6-byte authority, then 4 bytes each.
+  if (sid.size() < 8 || sid[0] != 1) return "";
+  const auto count = static_cast<unsigned char>(sid[1]);
+  if (count == 0 || sid.size() != 8 + 4 * size_t{count}) return "";
+  std::string domain(sid.substr(0, sid.size() - 4));
+  domain[1] = static_cast<char>(count - 1);
+  return domain;
+}
+
+std::string DnsDomainOf(std::string_view dn) {
+  std::string domain;
+  size_t start = 0;
+  for (size_t i = 0; i <= dn.size(); ++i) {
+    if (i < dn.size() && dn[i] == '\\') {
+      ++i;  // an escaped character never ends a component
+      continue;
+    }
+    if (i < dn.size() && dn[i] != ',') continue;
+    std::string_view rdn = dn.substr(start, i - start);
+    start = i + 1;
+    while (!rdn.empty() && rdn.front() == ' ') rdn.remove_prefix(1);
+    if (rdn.size() < 3 || (rdn[0] | 0x20) != 'd' || (rdn[1] | 0x20) != 'c' || rdn[2] != '=') {
+      continue;
+    }
+    if (!domain.empty()) domain += '.';
+    domain += AsciiLower(rdn.substr(3));
+  }
+  return domain;
 }
 
 }  // namespace syncd

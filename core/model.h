@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace syncd {
@@ -37,7 +38,15 @@ struct SyncObject {
   std::string sam_account_name;
   std::string user_principal_name;
   std::string mail;
+  std::string consistency_guid;  // raw mS-DS-ConsistencyGuid; survives forest moves
 };
+
+// The domain part of an account SID (raw bytes, the last sub-authority
+// dropped); "" when `sid` is not a well-formed SID with a sub-authority.
+std::string DomainSidOf(std::string_view sid);
+// The DNS domain of a DN: "corp.example.com" for ...,DC=corp,DC=example,DC=com
+// (lower case); "" when the DN has no DC= component.
+std::string DnsDomainOf(std::string_view dn);
 
 // A direct membership edge between two in-scope objects, both by raw GUID.
 struct Membership {

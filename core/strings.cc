@@ -53,4 +53,12 @@ std::string UtcTimestamp(int64_t unix_seconds) {
   return text;
 }
 
+std::optional<int64_t> ParseUtcTimestamp(std::string_view text) {
+  const std::string copy(text);
+  std::tm utc{};
+  const char* end = strptime(copy.c_str(), "%Y-%m-%dT%H:%M:%SZ", &utc);
+  if (end == nullptr || *end != '\0' || copy.size() != 20) return std::nullopt;
+  return static_cast<int64_t>(timegm(&utc));
+}
+
 }  // namespace syncd

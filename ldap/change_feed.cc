@@ -185,6 +185,15 @@ asio::awaitable<Result<DcIdentity>> ReadDcIdentity(Directory& directory) {
     co_return Status::DataLoss(id.dsa_dn + " has no valid invocationId");
   }
 
+  SearchRequest head;
+  head.base = id.naming_context;
+  head.scope = Scope::kBase;
+  head.extended_dn = false;
+  head.attributes = {"objectSid"};
+  auto domain = co_await directory.Search(head);
+  if (!domain.ok()) co_return domain.status().WithContext("reading the domain's objectSid");
+  if (domain->size() == 1) id.domain_sid = domain->front().First("objectsid");
+
   const std::string config_nc = dse.First("configurationnamingcontext");
   if (!config_nc.empty()) {
     SearchRequest ds;

@@ -29,6 +29,7 @@ struct DcIdentity {
   std::string naming_context;         // defaultNamingContext
   int64_t highest_usn = 0;            // highestCommittedUSN, read before any change query
   int tombstone_lifetime_days = 180;  // the forest's tombstoneLifetime; 180 when unset
+  std::string domain_sid;             // raw objectSid of the naming context's head
 };
 boost::asio::awaitable<Result<DcIdentity>> ReadDcIdentity(Directory& directory);
 

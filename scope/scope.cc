@@ -17,7 +17,14 @@ constexpr uint32_t kAccountDisable = 0x2;
 
 // Attributes read for every object, whatever the mapping says.
 const std::vector<std::string> kKeyAttributes = {
-    "objectGUID", "objectSid", "sIDHistory", "sAMAccountName", "userPrincipalName", "mail", "name",
+    "objectGUID",
+    "objectSid",
+    "sIDHistory",
+    "sAMAccountName",
+    "userPrincipalName",
+    "mail",
+    "mS-DS-ConsistencyGuid",
+    "name",
 };
 
 bool ParseUint32(const std::string& text, uint32_t* out) {
@@ -196,6 +203,7 @@ std::optional<SyncObject> MapEntry(const AttributeMapping& mapping, const ldap::
   object.sam_account_name = entry.First("samaccountname");
   object.user_principal_name = entry.First("userprincipalname");
   object.mail = entry.First("mail");
+  object.consistency_guid = entry.First("ms-ds-consistencyguid");
   for (const AttributeRule& rule : mapping.rules(kind)) {
     for (const auto& source : rule.sources) {
       std::string value = entry.First(AsciiLower(source));

@@ -90,6 +90,38 @@ CREATE TABLE revisit (
   guid BLOB PRIMARY KEY NOT NULL
 );
 )sql",
+    // Assignments, the identity keys that find their principal again after a
+    // source switch (mS-DS-ConsistencyGuid, the source's domain SID).
+    // One active row per (principal, target); rows that are no longer active
+    // stay as the record of what was granted.
+    R"sql(
+ALTER TABLE objects ADD COLUMN consistency_guid BLOB;
+ALTER TABLE watermark ADD COLUMN domain_sid BLOB;
+CREATE TABLE assignments (
+  id INTEGER PRIMARY KEY,
+  target TEXT NOT NULL,
+  status TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  changed_at INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  guid BLOB NOT NULL,
+  external_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  dn TEXT NOT NULL,
+  display_name TEXT,
+  sid BLOB,
+  sid_history TEXT NOT NULL,
+  consistency_guid BLOB,
+  user_principal_name TEXT,
+  sam_account_name TEXT,
+  mail TEXT,
+  domain_sid BLOB,
+  domain_name TEXT
+);
+CREATE INDEX assignments_guid ON assignments(guid);
+CREATE UNIQUE INDEX assignments_active ON assignments(guid, target) WHERE status = 'active';
+)sql",
 };
 
 std::string_view View(const json::string& s) { return {s.data(), s.size()}; }
@@ -210,6 +242,7 @@ json::object ObjectToJson(const SyncObject& o) {
       {"sam_account_name", o.sam_account_name},
       {"user_principal_name", o.user_principal_name},
       {"mail", o.mail},
+      {"consistency_guid", HexEncode(o.consistency_guid)},
   };
 }
 
@@ -225,7 +258,8 @@ Status ObjectFromJson(const json::value& value, SyncObject* o) {
         GetString(*obj, "dn", &o->dn), GetHex(*obj, "sid", &o->sid),
         GetString(*obj, "sam_account_name", &o->sam_account_name),
         GetString(*obj, "user_principal_name", &o->user_principal_name),
-        GetString(*obj, "mail", &o->mail)}) {
+        GetString(*obj, "mail", &o->mail),
+        GetHex(*obj, "consistency_guid", &o->consistency_guid)}) {
     if (!st.ok()) {
       return st;
     }
@@ -389,23 +423,79 @@ void BindBlobOrNull(sql::Statement& stmt, int index, const std::string& bytes) {
   }
 }
 
+// The principal's identity keys in a ledger row, kept current with the
+// cached object: ?1 guid, then ?2.. as BindLedgerKeys binds them.
+constexpr char kRefreshLedger[] =
+    "UPDATE assignments SET external_id = ?2, name = ?3, dn = ?4, display_name = ?5, sid = ?6, "
+    "sid_history = ?7, consistency_guid = ?8, user_principal_name = ?9, sam_account_name = ?10, "
+    "mail = ?11, domain_sid = ?12, domain_name = ?13 WHERE guid = ?1 AND status = 'active'";
+
+std::string JoinHex(const std::vector<std::string>& values) {
+  std::string out;
+  for (const auto& v : values) out += (out.empty() ? "" : ",") + HexEncode(v);
+  return out;
+}
+
+Result<std::vector<std::string>> SplitHex(std::string_view text) {
+  std::vector<std::string> values;
+  while (!text.empty()) {
+    const size_t comma = std::min(text.find(','), text.size());
+    auto bytes = HexDecode(text.substr(0, comma));
+    if (!bytes) return Status::DataLoss("sid_history is not a list of hex values");
+    values.push_back(std::move(*bytes));
+    text.remove_prefix(std::min(comma + 1, text.size()));
+  }
+  return values;
+}
+
+std::string DisplayNameOf(const SyncObject& o) {
+  auto it = o.attributes.find("displayName");
+  return it == o.attributes.end() ? "" : it->second;
+}
+
+// Binds ?1 (guid) to ?13 of kRefreshLedger from `o`; the domain comes from
+// the object's own SID and DN.
+void BindLedgerKeys(sql::Statement& s, const SyncObject& o) {
+  s.BindBlob(1, o.guid)
+      .Bind(2, std::string_view(o.external_id))
+      .Bind(3, std::string_view(o.name))
+      .Bind(4, std::string_view(o.dn));
+  BindTextOrNull(s, 5, DisplayNameOf(o));
+  BindBlobOrNull(s, 6, o.sid);
+  s.Bind(7, std::string_view(JoinHex(o.sid_history)));
+  BindBlobOrNull(s, 8, o.consistency_guid);
+  BindTextOrNull(s, 9, o.user_principal_name);
+  BindTextOrNull(s, 10, o.sam_account_name);
+  BindTextOrNull(s, 11, o.mail);
+  BindBlobOrNull(s, 12, DomainSidOf(o.sid));
+  BindTextOrNull(s, 13, DnsDomainOf(o.dn));
+}
+
 // The applier for one CommitRun: its statements come from the database's
 // statement cache, compiled once per process and reused per operation.
 class CacheWriter {
  public:
-  static Result<CacheWriter> Create(sql::Database& db) {
+  // Ledger rows of principals the run deletes become orphaned at `now`
+  // (unix seconds) with `removal_reason`.
+  static Result<CacheWriter> Create(sql::Database& db, int64_t now, std::string removal_reason) {
     CacheWriter w;
+    w.now_ = now;
+    w.removal_reason_ = std::move(removal_reason);
     for (auto [stmt, text] : {
              std::pair{&w.upsert_,
                        "INSERT INTO objects (guid, kind, external_id, name, dn, attributes, sid, "
-                       "sam_account_name, user_principal_name, mail) "
-                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+                       "sam_account_name, user_principal_name, mail, consistency_guid) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
                        "ON CONFLICT (guid) DO UPDATE SET kind = excluded.kind, "
                        "external_id = excluded.external_id, name = excluded.name, "
                        "dn = excluded.dn, attributes = excluded.attributes, sid = excluded.sid, "
                        "sam_account_name = excluded.sam_account_name, "
                        "user_principal_name = excluded.user_principal_name, "
-                       "mail = excluded.mail"},
+                       "mail = excluded.mail, consistency_guid = excluded.consistency_guid"},
+             {&w.refresh_ledger_, kRefreshLedger},
+             {&w.orphan_ledger_,
+              "UPDATE assignments SET status = 'orphaned', changed_at = ?2, reason = ?3 "
+              "WHERE guid = ?1 AND status = 'active'"},
              {&w.delete_object_, "DELETE FROM objects WHERE guid = ?1"},
              {&w.delete_sid_history_, "DELETE FROM sid_history WHERE guid = ?1"},
              {&w.insert_sid_history_,
@@ -441,6 +531,12 @@ class CacheWriter {
           st = delete_sid_history_->BindBlob(1, o.guid).Run();
         }
         if (st.ok()) {
+          st = orphan_ledger_->BindBlob(1, o.guid)
+                   .Bind(2, now_)
+                   .Bind(3, std::string_view(removal_reason_))
+                   .Run();
+        }
+        if (st.ok()) {
           st = delete_edges_of_->BindBlob(1, o.guid).Run();
         }
         return st;
@@ -472,7 +568,12 @@ class CacheWriter {
     BindTextOrNull(s, 8, o.sam_account_name);
     BindTextOrNull(s, 9, o.user_principal_name);
     BindTextOrNull(s, 10, o.mail);
+    BindBlobOrNull(s, 11, o.consistency_guid);
     Status st = s.Run();
+    if (st.ok()) {
+      BindLedgerKeys(*refresh_ledger_, o);
+      st = refresh_ledger_->Run();
+    }
     if (st.ok()) {
       st = delete_sid_history_->BindBlob(1, o.guid).Run();
     }
@@ -486,7 +587,9 @@ class CacheWriter {
   }
 
   std::optional<sql::Statement> upsert_, delete_object_, delete_sid_history_, insert_sid_history_,
-      delete_edges_of_, insert_edge_, delete_edge_;
+      delete_edges_of_, insert_edge_, delete_edge_, refresh_ledger_, orphan_ledger_;
+  int64_t now_ = 0;
+  std::string removal_reason_;
 };
 
 }  // namespace
@@ -514,8 +617,8 @@ struct StateDb::Impl {
     auto stmt = db->Prepare(
         "INSERT OR REPLACE INTO watermark (id, feed, naming_context, dc_host, dsa_dn, "
         "invocation_id, highest_usn, cookie, object_security, scope_fingerprint, last_success, "
-        "last_full, tombstone_lifetime_days) "
-        "VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+        "last_full, tombstone_lifetime_days, domain_sid) "
+        "VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
     if (!stmt.ok()) {
       return stmt.status();
     }
@@ -531,6 +634,7 @@ struct StateDb::Impl {
                     .Bind(10, w.last_success)
                     .Bind(11, w.last_full)
                     .Bind(12, static_cast<int64_t>(w.tombstone_lifetime_days))
+                    .BindBlob(13, w.domain_sid)
                     .Run();
     if (st.ok()) {
       st = db->Exec("DELETE FROM revisit");
@@ -638,7 +742,7 @@ namespace {
 
 constexpr char kSelectObjects[] =
     "SELECT guid, kind, external_id, name, dn, attributes, sid, sam_account_name, "
-    "user_principal_name, mail FROM objects";
+    "user_principal_name, mail, consistency_guid FROM objects";
 
 // One row of kSelectObjects; errors name the object.
 Status ReadObjectRow(const sql::Statement& row, SyncObject* o) {
@@ -662,6 +766,7 @@ Status ReadObjectRow(const sql::Statement& row, SyncObject* o) {
   o->sam_account_name = row.ColumnText(7);
   o->user_principal_name = row.ColumnText(8);
   o->mail = row.ColumnText(9);
+  o->consistency_guid = row.ColumnBlob(10);
   return Status::Ok();
 }
 
@@ -807,8 +912,8 @@ Result<std::map<std::string, int64_t>> StateDb::CountObjects() {
 Result<std::optional<Watermark>> StateDb::LoadWatermark() {
   auto stmt = impl_->db->Prepare(
       "SELECT feed, naming_context, dc_host, dsa_dn, invocation_id, highest_usn, cookie, "
-      "object_security, scope_fingerprint, last_success, last_full, tombstone_lifetime_days "
-      "FROM watermark WHERE id = 1");
+      "object_security, scope_fingerprint, last_success, last_full, tombstone_lifetime_days, "
+      "domain_sid FROM watermark WHERE id = 1");
   if (!stmt.ok()) {
     return impl_->Context(stmt.status());
   }
@@ -827,6 +932,7 @@ Result<std::optional<Watermark>> StateDb::LoadWatermark() {
     w.last_success = row.ColumnInt(9);
     w.last_full = row.ColumnInt(10);
     w.tombstone_lifetime_days = static_cast<int>(row.ColumnInt(11));
+    w.domain_sid = row.ColumnBlob(12);
     found = std::move(w);
     return Status::Ok();
   });
@@ -990,7 +1096,10 @@ Status StateDb::StageRun(const RunRecord& record, const std::vector<Operation>& 
     return impl_->Context(txn->status());
   }
 
-  auto writer = CacheWriter::Create(db);
+  auto writer = CacheWriter::Create(db, record.finished_at,
+                                    record.removal_reason.empty()
+                                        ? "left the store in run " + std::to_string(record.id)
+                                        : record.removal_reason);
   if (!writer.ok()) {
     return impl_->Context(writer.status());
   }
@@ -1067,6 +1176,154 @@ Result<std::vector<RunRecord>> StateDb::RecentRuns(int limit) {
     return impl_->Context(st);
   }
   return runs;
+}
+
+const char* LedgerStatusName(LedgerStatus status) {
+  switch (status) {
+    case LedgerStatus::kActive:
+      return "active";
+    case LedgerStatus::kOrphaned:
+      return "orphaned";
+    case LedgerStatus::kRemoved:
+      return "removed";
+  }
+  return "?";
+}
+
+std::optional<LedgerStatus> ParseLedgerStatus(const std::string& name) {
+  for (auto status : {LedgerStatus::kActive, LedgerStatus::kOrphaned, LedgerStatus::kRemoved}) {
+    if (name == LedgerStatusName(status)) return status;
+  }
+  return std::nullopt;
+}
+
+LedgerEntry LedgerEntryFor(const SyncObject& principal, std::string target) {
+  LedgerEntry entry;
+  entry.target = std::move(target);
+  entry.principal = IdentityKeysOf(principal);
+  entry.domain_sid = DomainSidOf(principal.sid);
+  entry.domain_name = DnsDomainOf(principal.dn);
+  return entry;
+}
+
+SyncObject IdentityKeysOf(const SyncObject& o) {
+  SyncObject keys = o;
+  keys.attributes.clear();
+  if (std::string display = DisplayNameOf(o); !display.empty()) {
+    keys.attributes["displayName"] = std::move(display);
+  }
+  return keys;
+}
+
+Result<std::vector<LedgerEntry>> StateDb::LoadLedger() {
+  auto stmt = impl_->db->Prepare(
+      "SELECT id, target, status, created_at, changed_at, reason, kind, guid, external_id, name, "
+      "dn, display_name, sid, sid_history, consistency_guid, user_principal_name, "
+      "sam_account_name, mail, domain_sid, domain_name FROM assignments ORDER BY id");
+  if (!stmt.ok()) {
+    return impl_->Context(stmt.status());
+  }
+  std::vector<LedgerEntry> entries;
+  Status st = stmt->ForEachRow([&](const sql::Statement& row) {
+    LedgerEntry e;
+    e.id = row.ColumnInt(0);
+    const std::string where = "assignment " + std::to_string(e.id);
+    e.target = row.ColumnText(1);
+    auto status = ParseLedgerStatus(row.ColumnText(2));
+    auto kind = ParseKind(row.ColumnText(6));
+    if (!status || !kind) {
+      return Status::DataLoss(where + ": unknown status or kind");
+    }
+    e.status = *status;
+    e.created_at = row.ColumnInt(3);
+    e.changed_at = row.ColumnInt(4);
+    e.reason = row.ColumnText(5);
+    SyncObject& p = e.principal;
+    p.kind = *kind;
+    p.guid = row.ColumnBlob(7);
+    p.external_id = row.ColumnText(8);
+    p.name = row.ColumnText(9);
+    p.dn = row.ColumnText(10);
+    if (std::string display = row.ColumnText(11); !display.empty()) {
+      p.attributes["displayName"] = std::move(display);
+    }
+    p.sid = row.ColumnBlob(12);
+    auto history = SplitHex(row.ColumnText(13));
+    if (!history.ok()) {
+      return history.status().WithContext(where);
+    }
+    p.sid_history = std::move(*history);
+    p.consistency_guid = row.ColumnBlob(14);
+    p.user_principal_name = row.ColumnText(15);
+    p.sam_account_name = row.ColumnText(16);
+    p.mail = row.ColumnText(17);
+    e.domain_sid = row.ColumnBlob(18);
+    e.domain_name = row.ColumnText(19);
+    entries.push_back(std::move(e));
+    return Status::Ok();
+  });
+  if (!st.ok()) {
+    return impl_->Context(st);
+  }
+  return entries;
+}
+
+Status StateDb::SaveLedger(std::vector<LedgerEntry>* entries) {
+  if (Status st = impl_->CheckWritable(); !st.ok()) {
+    return st;
+  }
+  auto& db = *impl_->db;
+  sql::Transaction txn(db);
+  if (!txn.status().ok()) {
+    return impl_->Context(txn.status());
+  }
+  // ?1 .. ?13 as BindLedgerKeys, then the entry's own fields; id NULL inserts.
+  auto upsert = db.Prepare(
+      "INSERT INTO assignments (guid, external_id, name, dn, display_name, sid, sid_history, "
+      "consistency_guid, user_principal_name, sam_account_name, mail, domain_sid, domain_name, "
+      "id, target, status, created_at, changed_at, reason, kind) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
+      "?19, ?20) "
+      "ON CONFLICT (id) DO UPDATE SET guid = ?1, external_id = ?2, name = ?3, dn = ?4, "
+      "display_name = ?5, sid = ?6, sid_history = ?7, consistency_guid = ?8, "
+      "user_principal_name = ?9, sam_account_name = ?10, mail = ?11, domain_sid = ?12, "
+      "domain_name = ?13, target = ?15, status = ?16, changed_at = ?18, reason = ?19, kind = ?20 "
+      "RETURNING id");
+  if (!upsert.ok()) {
+    return impl_->Context(upsert.status());
+  }
+  for (auto& e : *entries) {
+    if (e.principal.guid.empty()) {
+      return Status::InvalidArgument("assignment of " + e.target + " has no principal objectGUID");
+    }
+    sql::Statement& s = *upsert;
+    BindLedgerKeys(s, e.principal);
+    // The entry's own domain wins: an imported one may have no SID or DN.
+    BindBlobOrNull(s, 12, e.domain_sid);
+    BindTextOrNull(s, 13, e.domain_name);
+    if (e.id == 0) {
+      s.BindNull(14);
+    } else {
+      s.Bind(14, e.id);
+    }
+    s.Bind(15, std::string_view(e.target))
+        .Bind(16, std::string_view(LedgerStatusName(e.status)))
+        .Bind(17, e.created_at)
+        .Bind(18, e.changed_at)
+        .Bind(19, std::string_view(e.reason))
+        .Bind(20, std::string_view(KindName(e.principal.kind)));
+    auto row = s.Step();
+    if (!row.ok()) {
+      return impl_->Context(row.status().WithContext("assignment of " + e.target + " to " +
+                                                     KindName(e.principal.kind) + " " +
+                                                     e.principal.name));
+    }
+    if (*row) e.id = s.ColumnInt(0);
+    if (Status st = s.Run(); !st.ok()) {
+      return impl_->Context(st);
+    }
+  }
+  return impl_->Context(txn.Commit());
 }
 
 }  // namespace syncd

@@ -24,6 +24,9 @@ struct RunRecord {
   std::string outcome;                    // "running", "ok", "partial", "failed"
   std::map<std::string, int64_t> counts;  // "create", "update", ..., "held"
   std::string message;
+  // Why the objects this run deletes left the store, as the assignment ledger
+  // records it; empty: "left the store in run N". Not stored with the run.
+  std::string removal_reason;
 };
 
 // Where the change feed stands. It is stored in the same transaction as the
@@ -41,11 +44,45 @@ struct Watermark {
   int64_t last_success = 0;       // unix seconds of the last run that advanced it
   int64_t last_full = 0;          // unix seconds of the last complete reconciliation
   int tombstone_lifetime_days = 0;
+  std::string domain_sid;  // raw objectSid of the naming context's head: which domain
   // Raw GUIDs the next incremental run re-reads whatever the feed reports:
   // objects whose operations were held or refused, so that advancing the
   // watermark past their change does not forget them.
   std::vector<std::string> revisit;
 };
+
+// Where an assignment stands in the ledger.
+//   active:   its principal is in the store and holds the target (a store
+//             that lacks it has drifted);
+//   orphaned: its principal left the store (deleted, out of scope, a source
+//             switch); it waits to be matched to a principal again;
+//   removed:  unassigned; kept as the record of what was granted.
+enum class LedgerStatus { kActive, kOrphaned, kRemoved };
+const char* LedgerStatusName(LedgerStatus status);
+std::optional<LedgerStatus> ParseLedgerStatus(const std::string& name);
+
+// One assignment: `target` (an opaque string naming what is granted)
+// granted to `principal`.
+struct LedgerEntry {
+  int64_t id = 0;  // 0 until saved
+  std::string target;
+  LedgerStatus status = LedgerStatus::kActive;
+  int64_t created_at = 0;  // unix seconds
+  int64_t changed_at = 0;  // unix seconds, of the last status change
+  std::string reason;      // why the status last changed
+  // The principal's identity keys as last seen (IdentityKeysOf): kept
+  // current by every run while it is active, frozen when it leaves.
+  SyncObject principal;
+  std::string domain_sid;   // raw SID of its source domain
+  std::string domain_name;  // DNS name of its source domain
+};
+
+// The identity keys of `o`: everything but the mapped attributes, of which
+// only displayName is kept.
+SyncObject IdentityKeysOf(const SyncObject& o);
+// An active entry granting `target` to `principal` (a cached object), with
+// its source domain taken from its SID and DN. Times and reason unset.
+LedgerEntry LedgerEntryFor(const SyncObject& principal, std::string target);
 
 class StateDb {
  public:
@@ -110,6 +147,13 @@ class StateDb {
 
   // Most recent first.
   Result<std::vector<RunRecord>> RecentRuns(int limit);
+
+  // The assignment ledger, every status, oldest entry first.
+  Result<std::vector<LedgerEntry>> LoadLedger();
+  // Inserts the entries with id 0 (setting their id) and overwrites the
+  // others by id, in one transaction. Fails, saving none, when it would leave
+  // two active entries for one principal and target.
+  Status SaveLedger(std::vector<LedgerEntry>* entries);
 
  private:
   struct Impl;

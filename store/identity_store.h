@@ -31,6 +31,28 @@ class IdentityStore {
   virtual void Rollback() = 0;
 };
 
+// A target granted to a principal of the store (a user or a group, by
+// externalId). The target is opaque: a permission set, a role, an app.
+struct StoredAssignment {
+  ObjectKind kind = ObjectKind::kUser;
+  std::string external_id;
+  std::string target;
+  auto operator<=>(const StoredAssignment&) const = default;
+};
+
+// A sink that holds assignments. Assign and Unassign are idempotent and go
+// inside Begin/Commit like operations; deleting a principal drops its
+// assignments, as identity services do when a source switch deletes users.
+class AssignmentSink {
+ public:
+  virtual ~AssignmentSink() = default;
+
+  virtual Result<std::vector<StoredAssignment>> ListAssignments() = 0;
+  // NotFound when the store has no such principal.
+  virtual Status Assign(const StoredAssignment& assignment) = 0;
+  virtual Status Unassign(const StoredAssignment& assignment) = 0;
+};
+
 // An object as the store holds it.
 struct StoredObject {
   ObjectKind kind = ObjectKind::kUser;
@@ -41,8 +63,8 @@ struct StoredObject {
 };
 
 // The embedded identity store: one SQLite file with users, groups, direct
-// memberships and an effective (transitive) membership view.
-class LocalStore : public IdentityStore {
+// memberships, an effective (transitive) membership view and assignments.
+class LocalStore : public IdentityStore, public AssignmentSink {
  public:
   // Opens or creates the store at `path`, migrating its schema.
   // With read_only, a missing file is an error and nothing is written.
@@ -56,6 +78,11 @@ class LocalStore : public IdentityStore {
   Status Apply(const Operation& op) override;
   Status Commit() override;
   void Rollback() override;
+
+  // Sorted by externalId, then target.
+  Result<std::vector<StoredAssignment>> ListAssignments() override;
+  Status Assign(const StoredAssignment& assignment) override;
+  Status Unassign(const StoredAssignment& assignment) override;
 
   // Listings, sorted by name.
   Result<std::vector<StoredObject>> List(ObjectKind kind);

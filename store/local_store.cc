@@ -58,6 +58,15 @@ CREATE VIEW effective_members (group_external_id, member_external_id) AS
   SELECT group_external_id, member_external_id FROM closure
    WHERE group_external_id <> member_external_id;
 )sql",
+    R"sql(
+CREATE TABLE assignments (
+  principal_external_id TEXT NOT NULL,
+  principal_type TEXT NOT NULL,
+  target TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (principal_external_id, target)
+);
+)sql",
 };
 
 constexpr std::string_view kNow = "strftime('%Y-%m-%dT%H:%M:%SZ', 'now')";
@@ -316,7 +325,8 @@ struct LocalStore::Impl {
     for (std::string_view text :
          {kind == ObjectKind::kUser ? "DELETE FROM users WHERE external_id = ?1"
                                     : "DELETE FROM groups WHERE external_id = ?1",
-          "DELETE FROM group_members WHERE group_external_id = ?1 OR member_external_id = ?1"}) {
+          "DELETE FROM group_members WHERE group_external_id = ?1 OR member_external_id = ?1",
+          "DELETE FROM assignments WHERE principal_external_id = ?1"}) {
       auto stmt = db->PrepareCached(text);
       if (!stmt.ok()) {
         return stmt.status();
@@ -526,6 +536,67 @@ Status LocalStore::Commit() {
 }
 
 void LocalStore::Rollback() { (void)impl_->db->Exec("ROLLBACK"); }
+
+Result<std::vector<StoredAssignment>> LocalStore::ListAssignments() {
+  auto stmt = impl_->db->Prepare(
+      "SELECT principal_type, principal_external_id, target FROM assignments "
+      "ORDER BY principal_external_id, target");
+  if (!stmt.ok()) {
+    return impl_->Context(stmt.status());
+  }
+  std::vector<StoredAssignment> out;
+  Status st = stmt->ForEachRow([&](const sql::Statement& row) {
+    auto kind = ParseKind(row.ColumnText(0));
+    if (!kind) {
+      return Status::DataLoss("assignment of " + row.ColumnText(2) + " to " + row.ColumnText(1) +
+                              ": unknown principal_type '" + row.ColumnText(0) + "'");
+    }
+    out.push_back({*kind, row.ColumnText(1), row.ColumnText(2)});
+    return Status::Ok();
+  });
+  if (!st.ok()) {
+    return impl_->Context(st);
+  }
+  return out;
+}
+
+Status LocalStore::Assign(const StoredAssignment& a) {
+  if (Status st = impl_->CheckWritable(); !st.ok()) {
+    return st;
+  }
+  auto present = impl_->ManagedBy(a.kind, a.external_id);
+  if (!present.ok()) {
+    return impl_->Context(present.status());
+  }
+  if (!present->has_value()) {
+    return Status::NotFound("cannot assign " + a.target + ": no " + KindName(a.kind) +
+                            " with externalId " + a.external_id + " in local store " + impl_->path);
+  }
+  auto stmt = impl_->db->PrepareCached(
+      "INSERT OR IGNORE INTO assignments (principal_external_id, principal_type, target, "
+      "created_at) VALUES (?1, ?2, ?3, " +
+      std::string(kNow) + ")");
+  if (!stmt.ok()) {
+    return impl_->Context(stmt.status());
+  }
+  return impl_->Context(stmt->Bind(1, std::string_view(a.external_id))
+                            .Bind(2, KindName(a.kind))
+                            .Bind(3, std::string_view(a.target))
+                            .Run());
+}
+
+Status LocalStore::Unassign(const StoredAssignment& a) {
+  if (Status st = impl_->CheckWritable(); !st.ok()) {
+    return st;
+  }
+  auto stmt = impl_->db->PrepareCached(
+      "DELETE FROM assignments WHERE principal_external_id = ?1 AND target = ?2");
+  if (!stmt.ok()) {
+    return impl_->Context(stmt.status());
+  }
+  return impl_->Context(
+      stmt->Bind(1, std::string_view(a.external_id)).Bind(2, std::string_view(a.target)).Run());
+}
 
 Result<std::vector<StoredObject>> LocalStore::List(ObjectKind kind) {
   auto objects = impl_->Read(kind, "", "");

@@ -5,11 +5,14 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
+
+#include "core/strings.h"
 #include "syncd/log.h"
 #include "syncd/metrics.h"
 
@@ -268,6 +271,38 @@ Status ReadMapping(const std::string& src, const toml::table& table, scope::Attr
   return r.Finish();
 }
 
+Status ReadAssignments(const std::string& src, const toml::table& table, AssignmentsConfig* out) {
+  TableReader r(src, table, "assignments.");
+  std::string reapply = out->auto_reapply ? "auto" : "manual";
+  std::vector<std::string> match;
+  r.String("reapply", &reapply);
+  r.Strings("match", &match);
+  if (reapply == "auto" || reapply == "manual") {
+    out->auto_reapply = reapply == "auto";
+  } else if (const auto* node = table.get("reapply")) {
+    r.Fail(*node, "reapply", "must be \"auto\" or \"manual\", not \"" + reapply + "\"");
+  }
+  if (const auto* node = table.get("match")) {
+    std::vector<MatchKey> keys;
+    for (const auto& name : match) {
+      auto key = ParseMatchKey(name);
+      if (!key) {
+        r.Fail(*node, "match",
+               "holds \"" + name +
+                   "\"; the keys are objectGUID, sIDHistory, mS-DS-ConsistencyGuid, "
+                   "userPrincipalName, mail and sAMAccountName");
+      } else if (std::find(keys.begin(), keys.end(), *key) != keys.end()) {
+        r.Fail(*node, "match", std::string("names ") + MatchKeyName(*key) + " twice");
+      } else {
+        keys.push_back(*key);
+      }
+    }
+    if (keys.empty()) r.Fail(*node, "match", "must name at least one key");
+    out->match = std::move(keys);
+  }
+  return r.Finish();
+}
+
 Status ReadDaemon(const std::string& src, const toml::table& table, DaemonConfig* out) {
   TableReader r(src, table, "daemon.");
   constexpr int64_t kDay = 86400;
@@ -309,6 +344,31 @@ Status ReadDaemon(const std::string& src, const toml::table& table, DaemonConfig
 }
 
 }  // namespace
+
+namespace {
+constexpr std::pair<MatchKey, const char*> kMatchKeyNames[] = {
+    {MatchKey::kObjectGuid, "objectGUID"},
+    {MatchKey::kSidHistory, "sIDHistory"},
+    {MatchKey::kConsistencyGuid, "mS-DS-ConsistencyGuid"},
+    {MatchKey::kUserPrincipalName, "userPrincipalName"},
+    {MatchKey::kMail, "mail"},
+    {MatchKey::kSamAccountName, "sAMAccountName"},
+};
+}  // namespace
+
+const char* MatchKeyName(MatchKey key) {
+  for (const auto& [k, name] : kMatchKeyNames) {
+    if (k == key) return name;
+  }
+  return "?";
+}
+
+std::optional<MatchKey> ParseMatchKey(std::string_view name) {
+  for (const auto& [k, known] : kMatchKeyNames) {
+    if (AsciiLower(name) == AsciiLower(known)) return k;
+  }
+  return std::nullopt;
+}
 
 const char* ChangeFeedName(ChangeFeed feed) {
   switch (feed) {
@@ -387,6 +447,10 @@ Result<Config> ParseConfig(const std::string& text, const std::string& source_na
     r.Integer("max_deletes", -1, INT32_MAX, &config.safety.max_deletes);
     r.Number("max_delete_percent", 0, 100, &config.safety.max_delete_percent);
     st = r.Finish();
+    if (!st.ok()) return st;
+  }
+  if (const auto* assignments = top.Table("assignments")) {
+    st = ReadAssignments(source_name, *assignments, &config.assignments);
     if (!st.ok()) return st;
   }
   st = top.Finish();

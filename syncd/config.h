@@ -4,7 +4,9 @@
 #define SYNCD_SYNCD_CONFIG_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/status.h"
@@ -75,6 +77,30 @@ struct DaemonConfig {
   std::string metrics_listen;  // "127.0.0.1:9469" serves /metrics; empty: off
 };
 
+// The identity keys that find an assignment's principal again after a source
+// switch (syncd/assignments.h), in their configured order.
+enum class MatchKey {
+  kObjectGuid,         // the same object (moves within a forest keep it)
+  kSidHistory,         // the old objectSid in the new principal's sIDHistory (ADMT)
+  kConsistencyGuid,    // mS-DS-ConsistencyGuid equal to the old one or the old objectGUID
+  kUserPrincipalName,  // these three compare case-insensitively
+  kMail,
+  kSamAccountName,
+};
+// "objectGUID", "sIDHistory", "mS-DS-ConsistencyGuid", "userPrincipalName",
+// "mail", "sAMAccountName"; parsing ignores case.
+const char* MatchKeyName(MatchKey key);
+std::optional<MatchKey> ParseMatchKey(std::string_view name);
+
+struct AssignmentsConfig {
+  // After a source switch, reapply the ledger by itself (auto), or leave it
+  // to `syncd assignments reapply` once its --dry-run plan was reviewed.
+  bool auto_reapply = false;
+  std::vector<MatchKey> match = {
+      MatchKey::kObjectGuid,        MatchKey::kSidHistory, MatchKey::kConsistencyGuid,
+      MatchKey::kUserPrincipalName, MatchKey::kMail,       MatchKey::kSamAccountName};
+};
+
 struct Config {
   std::string path;  // where it was read from
   SourceConfig source;
@@ -84,6 +110,7 @@ struct Config {
   StoreConfig store;
   std::string state_path = "/var/lib/syncd/state.db";
   SafetyConfig safety;
+  AssignmentsConfig assignments;
 };
 
 // Parses and validates. Errors name the file, the key and its line.

@@ -22,6 +22,7 @@
 #include "ldap/dc_discovery.h"
 #include "state/state_db.h"
 #include "store/identity_store.h"
+#include "syncd/assignments.h"
 #include "syncd/log.h"
 #include "syncd/planner.h"
 #include "syncd/reader.h"
@@ -36,32 +37,6 @@ int64_t Now() {
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
-
-// An exclusive advisory lock on a file, held until destruction.
-class RunLock {
- public:
-  RunLock() = default;
-  RunLock(const RunLock&) = delete;
-  RunLock& operator=(const RunLock&) = delete;
-  ~RunLock() {
-    if (fd_ >= 0) close(fd_);  // releases the lock
-  }
-
-  Status Acquire(const std::string& path) {
-    fd_ = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd_ < 0) {
-      return Status::Unavailable("cannot open lock file " + path + ": " + std::strerror(errno));
-    }
-    if (flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      return Status::Unavailable("another syncd run is applying changes (lock " + path +
-                                 " is held); try again when it has finished");
-    }
-    return Status::Ok();
-  }
-
- private:
-  int fd_ = -1;
-};
 
 // The operations of `ops` that landed: all but the refused ones.
 std::vector<Operation> Landed(const std::vector<Operation>& ops, const ApplyOutcome& outcome) {
@@ -164,7 +139,8 @@ Result<int> ResumeOutbox(StateDb& state, IdentityStore& store) {
                    Now(),
                    outcome->failed.empty() ? "ok" : "partial",
                    {{"resumed", static_cast<int64_t>(outcome->applied)}},
-                   "resumed after an interruption"};
+                   "resumed after an interruption",
+                   ""};
   Status st = CommitLanded(state, record, *pending, *outcome);
   if (!st.ok()) return st;
   return static_cast<int>(outcome->applied);
@@ -432,6 +408,22 @@ Result<CachedSlice> LoadSlice(StateDb& state, const IncrementalRead& read) {
 
 }  // namespace
 
+RunLock::~RunLock() {
+  if (fd_ >= 0) close(fd_);  // releases the lock
+}
+
+Status RunLock::Acquire(const std::string& path) {
+  fd_ = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd_ < 0) {
+    return Status::Unavailable("cannot open lock file " + path + ": " + std::strerror(errno));
+  }
+  if (flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    return Status::Unavailable("another syncd run is applying changes (lock " + path +
+                               " is held); try again when it has finished");
+  }
+  return Status::Ok();
+}
+
 asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_pool& workers,
                                            RunOptions run) {
   RunResult result;
@@ -468,6 +460,7 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   next.highest_usn = dc->highest_usn;
   next.scope_fingerprint = ScopeFingerprint(config);
   next.tombstone_lifetime_days = dc->tombstone_lifetime_days;
+  next.domain_sid = dc->domain_sid;
   next.last_success = started;
 
   RunChoice choice = ChooseRun({&*stored, &*dc, config.source.change_feed, next.scope_fingerprint,
@@ -573,7 +566,8 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
     auto cached_memberships = (*state)->LoadMemberships();
     if (!cached_memberships.ok()) co_return cached_memberships.status();
     plan_timer = PhaseTimer();
-    result.plan = BuildPlan(std::move(*read), *cached, *cached_memberships, config.safety);
+    result.plan = BuildPlan(std::move(*read), *cached, *cached_memberships, config.safety,
+                            choice.source_switch);
   } else if (!changes->empty()) {
     StateDb& cache = **state;
     auto is_cached = [&cache](const std::string& guid) {
@@ -599,7 +593,14 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
 
   auto run_id = (*state)->BeginRun(result.plan.run_kind, started);
   if (!run_id.ok()) co_return run_id.status();
-  RunRecord record{*run_id, result.plan.run_kind, started, 0, "ok", {}, result.plan.run_reason};
+  RunRecord record{*run_id,
+                   result.plan.run_kind,
+                   started,
+                   0,
+                   "ok",
+                   {},
+                   result.plan.run_reason,
+                   choice.source_switch ? choice.reason : ""};
   for (const auto& [kind, counts] : Summarize(result.plan)) {
     for (const auto& [op, n] : counts) {
       if (n) record.counts[kind + "." + op] = n;
@@ -622,6 +623,12 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   Log(LogLevel::kDebug, "applied in " + apply_timer.Elapsed());
   if (!outcome.ok()) co_return outcome.status();
   result.failed = std::move(outcome->failed);
+  if (choice.source_switch && result.plan.read_complete) {
+    // The old source's principals took their assignments with them: the
+    // ledger puts them back, or says what waits.
+    Status st = AfterSourceSwitch(**state, *store, config.assignments, Now());
+    if (!st.ok()) co_return st;
+  }
   co_return result;
 }
 

@@ -76,6 +76,22 @@ std::function<void(const std::string& uri, const Status& why)> OnDcFailover(DcFa
 Result<ldap::ConnectOptions> ConnectOptionsFor(const Config& config, std::vector<std::string> uris,
                                                const std::optional<Watermark>& watermark);
 
+// One writer of store and state at a time: runs, and the assignment
+// commands, hold an flock on "<state path>.lock" while they change them.
+class RunLock {
+ public:
+  RunLock() = default;
+  RunLock(const RunLock&) = delete;
+  RunLock& operator=(const RunLock&) = delete;
+  ~RunLock();
+
+  // Unavailable when another process holds it; never waits.
+  Status Acquire(const std::string& path);
+
+ private:
+  int fd_ = -1;
+};
+
 // One run: incremental from the stored watermark when the sync policy
 // allows (syncd/sync_policy.h), else a full reconciliation. Errors (config,
 // auth, no DC reachable, store failures) leave store and state as they were.

@@ -147,10 +147,10 @@ ExplainedGroup GroupRef(const Cache& cache, const std::string& guid) {
   return {it->second->name, it->second->dn, it->second->external_id};
 }
 
-// The cached objects `name` designates, with the key that matched: the
-// first key, in the order below, that matches anything.
-std::pair<std::string, std::vector<const SyncObject*>> FindMatches(const Cache& cache,
-                                                                   const std::string& name) {
+}  // namespace
+
+std::pair<std::string, std::vector<const SyncObject*>> FindObjects(
+    const std::vector<SyncObject>& objects, const std::string& name) {
   const std::string lower = AsciiLower(name);
   const std::optional<std::string> guid = ldap::GuidFromString(name);
   const bool is_dn = IsDnRule(name);
@@ -185,13 +185,15 @@ std::pair<std::string, std::vector<const SyncObject*>> FindMatches(const Cache& 
     const std::string& text = std::string_view(key) == "DN" ? dn : lower;
     if (std::string_view(key) == "DN" && !is_dn) continue;
     std::vector<const SyncObject*> found;
-    for (const auto& o : cache.objects) {
+    for (const auto& o : objects) {
       if (matches(o, guid.value_or(""), text)) found.push_back(&o);
     }
     if (!found.empty()) return {key, std::move(found)};
   }
   return {"", {}};
 }
+
+namespace {
 
 // Group-based scope: the scope.groups entry and shortest chain of cached
 // groups that bring `guid` in. Breadth-first from every scope group at once
@@ -444,7 +446,7 @@ Result<Explanation> Explain(const Config& config, const std::string& name) {
   out.last_success = cache->last_success;
   out.last_run = cache->last_run;
   out.last_run_outcome = cache->last_run_outcome;
-  auto [matched_by, matches] = FindMatches(*cache, name);
+  auto [matched_by, matches] = FindObjects(cache->objects, name);
   if (matches.empty()) {
     ExplainAbsent(config, *cache, name, &out);
     return out;

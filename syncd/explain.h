@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/model.h"
@@ -82,6 +83,13 @@ struct Explanation {
 // Explains `name` (a sAMAccountName, userPrincipalName, name, display name,
 // cn, DN or objectGUID) from the state at config.state_path, opened read-only
 // (a missing state reads as empty), and the scope in `config`.
+// The objects among `objects` that `name` designates, with the key that
+// matched: the first of objectGUID, DN, sAMAccountName, userPrincipalName,
+// name (userName, displayName or the RDN) that matches anything. The
+// pointers are into `objects`.
+std::pair<std::string, std::vector<const SyncObject*>> FindObjects(
+    const std::vector<SyncObject>& objects, const std::string& name);
+
 Result<Explanation> Explain(const Config& config, const std::string& name);
 
 void PrintExplanationText(std::ostream& out, const Explanation& explanation);

@@ -10,6 +10,11 @@
 //                                           in scope or not, and why (offline)
 //   syncd [--config F] store users|groups [--json]
 //   syncd [--config F] store members GROUP [--effective] [--json]
+//   syncd [--config F] assign user:NAME|group:NAME TARGET
+//   syncd [--config F] unassign user:NAME|group:NAME TARGET
+//   syncd [--config F] assignments list|check [--json]
+//   syncd [--config F] assignments reapply [--dry-run] [--json]
+//   syncd [--config F] assignments export|import FILE
 //
 // Exit status: 0 nothing (left) to do, 2 changes pending (a dry run with a
 // non-empty plan, or a run that held operations back), 1 error (including a
@@ -22,6 +27,7 @@
 #include <iostream>
 
 #include "store/identity_store.h"
+#include "syncd/assignments.h"
 #include "syncd/config.h"
 #include "syncd/daemon.h"
 #include "syncd/engine.h"
@@ -123,6 +129,32 @@ int main(int argc, char** argv) {
       ->required();
   explain_cmd->add_flag("--json", json, "machine-readable output");
 
+  std::string principal, target, ledger_file;
+  auto* assign_cmd = app.add_subcommand("assign", "record and grant TARGET to a user or group");
+  auto* unassign_cmd =
+      app.add_subcommand("unassign", "take TARGET back; the ledger keeps the record");
+  for (auto* cmd : {assign_cmd, unassign_cmd}) {
+    cmd->add_option("principal", principal, "user:NAME or group:NAME")->required();
+    cmd->add_option("target", target, "what is granted, e.g. app:payroll")->required();
+  }
+  auto* assignments_cmd = app.add_subcommand(
+      "assignments", "the assignment ledger: list, check, reapply, export, import");
+  assignments_cmd->require_subcommand(1);
+  auto* list_cmd = assignments_cmd->add_subcommand("list", "every assignment the ledger records");
+  auto* check_cmd = assignments_cmd->add_subcommand(
+      "check", "drift between ledger and store, and assignments waiting to be reapplied");
+  auto* reapply_cmd = assignments_cmd->add_subcommand(
+      "reapply", "match each assignment to its principal and restore what the store lacks");
+  auto* export_cmd = assignments_cmd->add_subcommand("export", "write the ledger to FILE (JSON)");
+  auto* import_cmd = assignments_cmd->add_subcommand("import", "add the entries of an export FILE");
+  for (auto* cmd : {list_cmd, check_cmd, reapply_cmd}) {
+    cmd->add_flag("--json", json, "machine-readable output");
+  }
+  reapply_cmd->add_flag("--dry-run", dry_run, "show the plan; change nothing");
+  for (auto* cmd : {export_cmd, import_cmd}) {
+    cmd->add_option("file", ledger_file, "the JSON file")->required();
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -148,6 +180,25 @@ int main(int argc, char** argv) {
       syncd::PrintExplanationText(std::cout, *explanation);
     }
     return kExitNothingToDo;
+  }
+  if (assign_cmd->parsed() || unassign_cmd->parsed() || assignments_cmd->parsed()) {
+    syncd::Result<int> code = 0;
+    if (assign_cmd->parsed()) {
+      code = syncd::AssignCommand(*config, principal, target, std::cout);
+    } else if (unassign_cmd->parsed()) {
+      code = syncd::UnassignCommand(*config, principal, target, std::cout);
+    } else if (list_cmd->parsed()) {
+      code = syncd::ListCommand(*config, json, std::cout);
+    } else if (check_cmd->parsed()) {
+      code = syncd::CheckCommand(*config, json, std::cout);
+    } else if (reapply_cmd->parsed()) {
+      code = syncd::ReapplyCommand(*config, dry_run, json, std::cout);
+    } else if (export_cmd->parsed()) {
+      code = syncd::ExportCommand(*config, ledger_file, std::cout);
+    } else {
+      code = syncd::ImportCommand(*config, ledger_file, std::cout);
+    }
+    return code.ok() ? *code : Fail(code.status());
   }
   if (status_cmd->parsed()) {
     syncd::Status st = syncd::PrintStatus(std::cout, *config, json);

@@ -27,6 +27,9 @@ std::vector<AttributeChange> KeyChanges(const SyncObject& before, const SyncObje
   compare("userPrincipalName", before.user_principal_name, after.user_principal_name);
   compare("mail", before.mail, after.mail);
   if (before.sid != after.sid) changes.push_back({"objectSid", std::nullopt, std::nullopt});
+  if (before.consistency_guid != after.consistency_guid) {
+    changes.push_back({"mS-DS-ConsistencyGuid", std::nullopt, std::nullopt});
+  }
   if (before.sid_history != after.sid_history) {
     changes.push_back({"sIDHistory", std::nullopt, std::nullopt});
   }
@@ -98,7 +101,7 @@ std::string Percent(double v) {
 void FinishPlan(std::vector<Operation> ops, std::vector<Operation> removals,
                 std::vector<Operation> deletes, bool read_complete,
                 const std::string& incomplete_reason, const std::map<ObjectKind, int64_t>& totals,
-                const SafetyConfig& safety, Plan* plan) {
+                const SafetyConfig& safety, Plan* plan, bool source_switch = false) {
   auto hold_all = [&](std::vector<Operation>& list, const std::string& reason) {
     for (auto& op : list) plan->held.push_back({std::move(op), reason});
     list.clear();
@@ -122,7 +125,9 @@ void FinishPlan(std::vector<Operation> ops, std::vector<Operation> removals,
     const double percent =
         total == 0 ? 0 : 100.0 * static_cast<double>(count) / static_cast<double>(total);
     std::string why;
-    if (safety.max_deletes >= 0 && count > safety.max_deletes) {
+    if (source_switch) {
+      // Checked by the caller: the new source's read is complete and not empty.
+    } else if (safety.max_deletes >= 0 && count > safety.max_deletes) {
       why = "max_deletes = " + std::to_string(safety.max_deletes);
     } else if (count > 0 && percent > safety.max_delete_percent) {
       why = "max_delete_percent = " + Percent(safety.max_delete_percent) + "% (" +
@@ -137,6 +142,10 @@ void FinishPlan(std::vector<Operation> ops, std::vector<Operation> removals,
 
   // A total order (GUIDs break ties), so an in-place sort is deterministic.
   std::sort(ops.begin(), ops.end(), Before);
+  if (source_switch) {
+    std::stable_partition(ops.begin(), ops.end(),
+                          [](const Operation& op) { return op.op == OpType::kDelete; });
+  }
   std::sort(plan->held.begin(), plan->held.end(),
             [](const HeldOperation& a, const HeldOperation& b) {
               return Before(a.operation, b.operation);
@@ -164,7 +173,8 @@ std::optional<Operation> CreateOrUpdate(const SyncObject* cached, SyncObject des
 }  // namespace
 
 Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
-               const std::vector<Membership>& cached_memberships, const SafetyConfig& safety) {
+               const std::vector<Membership>& cached_memberships, const SafetyConfig& safety,
+               bool source_switch) {
   Plan plan;
   plan.read_complete = read.complete;
   plan.incomplete_reason = read.incomplete_reason;
@@ -218,8 +228,11 @@ Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
 
   std::map<ObjectKind, int64_t> totals;
   for (const auto& o : cached) ++totals[o.kind];
+  // An empty read of the new source is more likely a wrong base or filter
+  // than a migration: it gets the budget like any other run.
+  const bool switch_wholesale = source_switch && read.complete && !desired.empty();
   FinishPlan(std::move(ops), std::move(removals), std::move(deletes), read.complete,
-             read.incomplete_reason, totals, safety, &plan);
+             read.incomplete_reason, totals, safety, &plan, switch_wholesale);
   return plan;
 }
 

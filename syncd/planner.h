@@ -27,8 +27,14 @@ struct ReadSnapshot {
 // user deletes, group deletes; within each, by name then GUID. Deletions and
 // membership removals are held when the read was incomplete; deletions of a
 // kind are all held when they exceed that kind's budget.
+//
+// source_switch: the read comes from another domain than the cache (a
+// deliberate change of [source]). The old source's objects leave the store
+// first, so that migrated accounts can take their names, and the deletion
+// budget does not hold them back; a partial or empty read still does.
 Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
-               const std::vector<Membership>& cached_memberships, const SafetyConfig& safety);
+               const std::vector<Membership>& cached_memberships, const SafetyConfig& safety,
+               bool source_switch = false);
 
 // What an incremental read learned about the objects a change feed named.
 struct IncrementalRead {

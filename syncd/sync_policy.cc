@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/strings.h"
+#include "ldap/codec.h"
 
 namespace syncd {
 namespace {
@@ -50,14 +51,25 @@ std::string ScopeFingerprint(const Config& config) {
 }
 
 RunChoice ChooseRun(const PolicyInputs& in) {
-  if (in.force_full) return {true, "--full given"};
-  if (!in.watermark->has_value()) return {true, "no watermark yet"};
+  if (!in.watermark->has_value())
+    return {true, in.force_full ? "--full given" : "no watermark yet"};
   const Watermark& w = **in.watermark;
   const ldap::DcIdentity& dc = *in.dc;
-  if (AsciiLower(w.naming_context) != AsciiLower(dc.naming_context)) {
+  // A domain rebuilt under the same name has a new SID; a state from before
+  // the SID was recorded compares by name only.
+  const bool other_sid =
+      !w.domain_sid.empty() && !dc.domain_sid.empty() && w.domain_sid != dc.domain_sid;
+  if (AsciiLower(w.naming_context) != AsciiLower(dc.naming_context) || other_sid) {
+    auto describe = [](const std::string& nc, const std::string& sid) {
+      auto text = ldap::SidToString(sid);
+      return nc + (text ? " (" + *text + ")" : "");
+    };
     return {true,
-            "the source domain changed (" + w.naming_context + " -> " + dc.naming_context + ")"};
+            "the source changed from " + describe(w.naming_context, w.domain_sid) + " to " +
+                describe(dc.naming_context, dc.domain_sid),
+            true};
   }
+  if (in.force_full) return {true, "--full given"};
   if (w.scope_fingerprint != in.fingerprint) return {true, "the scope configuration changed"};
   if (in.configured_feed != ChangeFeed::kAuto && w.feed != ChangeFeedName(in.configured_feed)) {
     return {true, std::string("change_feed changed from ") + w.feed + " to " +

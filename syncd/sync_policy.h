@@ -26,6 +26,9 @@ std::string ScopeFingerprint(const Config& config);
 struct RunChoice {
   bool full = false;
   std::string reason;  // why a full reconciliation; empty for incremental
+  // The source is another domain than the one the state was built from (its
+  // naming context or domain SID differ): the new source is authoritative.
+  bool source_switch = false;
 };
 
 struct PolicyInputs {
@@ -38,7 +41,8 @@ struct PolicyInputs {
   bool force_full = false;
 };
 
-// Full when: --full; no watermark; another domain; the scope changed; the
+// Full when: --full; no watermark; another domain (a source switch: the
+// naming context or the domain SID differs); the scope changed; the
 // configured feed differs from the watermark's; the last success is older
 // than the tombstone lifetime minus the margin; the reconciliation schedule
 // is due; the DC's host or invocationId changed; its highestCommittedUSN is

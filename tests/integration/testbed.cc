@@ -95,14 +95,23 @@ TestDc& TestDc::Get() {
   return *dc;
 }
 
-void TestDc::Start() {
+std::unique_ptr<TestDc> TestDc::StartRealm(const std::string& realm) {
+  std::unique_ptr<TestDc> dc(new TestDc());
+  dc->Start(realm);
+  return dc;
+}
+
+void TestDc::Start(const std::string& realm) {
   const std::string script = SourceDir() + "/scripts/testdc.sh";
-  if (const char* reuse = std::getenv("SYNCD_TEST_DC_DIR")) {
+  const char* reuse = realm.empty() ? std::getenv("SYNCD_TEST_DC_DIR") : nullptr;
+  if (reuse != nullptr) {
     dir_ = reuse;
   } else {
     dir_ = MakeTempDir("syncd-it-dc-");
     owned_ = true;
-    CommandResult started = RunCommand(ShellQuote(script) + " start " + ShellQuote(dir_));
+    CommandResult started =
+        RunCommand((realm.empty() ? "" : "TESTDC_REALM=" + ShellQuote(realm) + " ") +
+                   ShellQuote(script) + " start " + ShellQuote(dir_));
     if (started.exit_code != 0) {
       throw std::runtime_error("testdc.sh start failed:\n" + started.out + started.err);
     }
@@ -114,6 +123,7 @@ void TestDc::Start() {
     if (eq != std::string::npos) env_[line.substr(0, eq)] = line.substr(eq + 1);
   }
   if (!env_.contains("BASE_DN")) throw std::runtime_error("testdc.sh env printed: " + env.out);
+  if (!realm.empty()) return;  // another domain: the test brings its own data
   // Sample data: loaded once; a reused DC already has it.
   if (RunCommand(ShellQuote(script) + " ldap " + ShellQuote(dir_) + " ldapsearch -LLL -s base -b " +
                  ShellQuote(SyncOu()) + " dn")

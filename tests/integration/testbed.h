@@ -6,6 +6,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -27,6 +28,11 @@ class TestDc {
   // Starts the shared DC (or adopts SYNCD_TEST_DC_DIR when set, for fast
   // local iteration) and loads the sample data once.
   static TestDc& Get();
+  // Provisions and starts a DC for another domain (TESTDC_REALM=realm), with
+  // no sample data; stopped and removed when destroyed. It takes the
+  // loopback ports: Halt() the shared DC first.
+  static std::unique_ptr<TestDc> StartRealm(const std::string& realm);
+  ~TestDc() { Stop(); }
 
   const std::string& dir() const { return dir_; }
   std::string Value(const std::string& key) const { return env_.at(key); }
@@ -68,7 +74,9 @@ class TestDc {
   void Stop();
 
  private:
-  void Start();
+  TestDc() = default;
+  // realm empty: the shared DC (SYNCD_TEST_DC_DIR is honoured).
+  void Start(const std::string& realm = "");
   std::string dir_;
   bool owned_ = false;
   std::map<std::string, std::string> env_;

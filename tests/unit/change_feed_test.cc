@@ -525,7 +525,7 @@ class DcIdentityTest : public ::testing::Test {
  protected:
   void SetUp() override {
     directory_.Load(Recording("dc_identity_windows.json"));
-    ASSERT_EQ(directory_.search_answers.size(), 3u);
+    ASSERT_EQ(directory_.search_answers.size(), 4u);
   }
   ReplayDirectory::SearchAnswer& RootDse() { return directory_.search_answers[0]; }
   ReplayDirectory::SearchAnswer& NtdsSettings() { return directory_.search_answers[1]; }
@@ -543,16 +543,19 @@ TEST_F(DcIdentityTest, ReadsRootDseInvocationIdAndTombstoneLifetime) {
             "CN=Configuration,DC=corp,DC=example,DC=com");
   EXPECT_EQ(id->invocation_id, RawGuid("3f2a9c1e-6b7d-4e88-a0c4-1d5e9b2f7a60"));
   EXPECT_EQ(id->naming_context, "DC=corp,DC=example,DC=com");
+  EXPECT_EQ(ldap::SidToString(id->domain_sid), "S-1-5-21-3623811015-3361044348-30300820");
   EXPECT_EQ(id->highest_usn, 29120);
   EXPECT_EQ(id->tombstone_lifetime_days, 60);
 
-  ASSERT_EQ(directory_.search_requests.size(), 3u);
+  ASSERT_EQ(directory_.search_requests.size(), 4u);
   const SearchRequest& root = directory_.search_requests[0];
   EXPECT_EQ(root.base, "");
   EXPECT_EQ(root.scope, Scope::kBase);
   EXPECT_FALSE(root.extended_dn);
   EXPECT_EQ(directory_.search_requests[1].base, id->dsa_dn);
   EXPECT_EQ(directory_.search_requests[1].scope, Scope::kBase);
+  EXPECT_EQ(directory_.search_requests[2].base, id->naming_context);
+  EXPECT_EQ(directory_.search_requests[2].attributes, std::vector<std::string>{"objectSid"});
   EXPECT_EQ(directory_.search_requests[2].scope, Scope::kBase);
 }
 

@@ -71,7 +71,7 @@ class EngineTest : public ::testing::Test {
                              const std::vector<Operation>& ops) {
     return testing::RunAwaitable(ApplyPlan(state, store, ops, NewRun(), workers_));
   }
-  RunRecord NewRun() { return {*state_->BeginRun("full", 1), "full", 1, 0, "ok", {}, ""}; }
+  RunRecord NewRun() { return {*state_->BeginRun("full", 1), "full", 1, 0, "ok", {}, "", ""}; }
   size_t StoreUsers() { return store_->List(ObjectKind::kUser)->size(); }
   size_t CachedObjects() { return state_->LoadObjects()->size(); }
   size_t Pending() {

@@ -121,7 +121,7 @@ class ExplainTest : public ::testing::Test {
     w.last_success = kLastSuccess;
     w.last_full = kLastSuccess;
     w.revisit = {ray.guid};
-    RunRecord record{*run, "full", kLastSuccess - 10, kLastSuccess, "ok", {}, ""};
+    RunRecord record{*run, "full", kLastSuccess - 10, kLastSuccess, "ok", {}, "", ""};
     Status st = db.CommitRun(record, ops, &w);
     ASSERT_TRUE(st.ok()) << st.ToString();
 

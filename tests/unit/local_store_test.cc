@@ -413,7 +413,7 @@ TEST_F(LocalStoreTest, ReopenKeepsDataAndDoesNotRemigrate) {
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   store_ = std::move(store).value();
   EXPECT_EQ(ListRows(ObjectKind::kUser).size(), 1U);
-  EXPECT_EQ(RawCount("PRAGMA user_version"), 1);
+  EXPECT_EQ(RawCount("PRAGMA user_version"), 2);
 }
 
 }  // namespace

@@ -100,6 +100,32 @@ TEST(Planner, DeletionsOverCountBudgetAreHeldPerKind) {
   EXPECT_NE(plan.held[0].reason.find("max_deletes = 2"), std::string::npos);
 }
 
+TEST(Planner, SourceSwitchDeletesTheOldSourceFirstAndPastTheBudget) {
+  std::vector<SyncObject> cached = {U("1", "alice"), U("2", "bob"), G("9", "staff")};
+  SafetyConfig budget{1, 10};
+  auto plan = BuildPlan(Read({U("5", "alice"), G("8", "staff")}, {{"8", "5"}}), cached, {}, budget,
+                        /*source_switch=*/true);
+  // The old alice must be gone before the new one takes her userName.
+  EXPECT_EQ(Lines(plan),
+            (std::vector<std::string>{"delete alice", "delete bob", "delete staff", "create staff",
+                                      "create alice", "add-member staff alice"}));
+  EXPECT_TRUE(plan.held.empty());
+}
+
+TEST(Planner, SourceSwitchWithAnEmptyOrPartialReadKeepsTheBudget) {
+  std::vector<SyncObject> cached = {U("1", "alice"), U("2", "bob")};
+  SafetyConfig budget{1, 10};
+  auto empty = BuildPlan(Read({}), cached, {}, budget, /*source_switch=*/true);
+  EXPECT_TRUE(empty.operations.empty());
+  EXPECT_EQ(empty.held.size(), 2u);
+  ReadSnapshot partial = Read({U("5", "carol")});
+  partial.complete = false;
+  partial.incomplete_reason = "connection lost";
+  auto plan = BuildPlan(partial, cached, {}, budget, /*source_switch=*/true);
+  EXPECT_EQ(Lines(plan), std::vector<std::string>{"create carol"});
+  EXPECT_EQ(plan.held.size(), 2u);
+}
+
 TEST(Planner, DeletionsOverPercentBudgetAreHeld) {
   std::vector<SyncObject> cached = {U("1", "a"), U("2", "b"), U("3", "c"), U("4", "d")};
   auto plan = BuildPlan(Read({U("1", "a"), U("2", "b")}), cached, {}, {-1, 25});

@@ -195,7 +195,7 @@ TEST_F(StateDbTest, CommitRunAppliesCreatesAndMembershipsAndClearsOutbox) {
   auto run = db->BeginRun("full", 1000);
   ASSERT_TRUE(run.ok());
   ASSERT_TRUE(db->WriteOutbox(*run, ops).ok());
-  RunRecord record{*run, "full", 1000, 1005, "ok", {{"create", 2}, {"add-member", 1}}, "done"};
+  RunRecord record{*run, "full", 1000, 1005, "ok", {{"create", 2}, {"add-member", 1}}, "done", ""};
   ASSERT_TRUE(db->CommitRun(record, ops).ok());
 
   auto objects = db->LoadObjects();
@@ -310,7 +310,7 @@ TEST_F(StateDbTest, ReadOnlyOpenOfMissingPathIsEmptyAndWritesNoFile) {
   {
     auto db = OpenState(/*read_only=*/true);
     ASSERT_TRUE(db);
-    EXPECT_EQ(db->SchemaVersion(), 2);
+    EXPECT_EQ(db->SchemaVersion(), 3);
     EXPECT_TRUE(db->LoadObjects()->empty());
     EXPECT_TRUE(db->LoadMemberships()->empty());
     int64_t run_id = -1;
@@ -362,7 +362,7 @@ TEST_F(StateDbTest, ReopenKeepsDataAndSchemaVersion) {
   }
   auto db = OpenState();
   ASSERT_TRUE(db);
-  EXPECT_EQ(db->SchemaVersion(), 2);
+  EXPECT_EQ(db->SchemaVersion(), 3);
   EXPECT_EQ(db->LoadObjects()->size(), 2U);
   EXPECT_EQ(db->LoadMemberships()->size(), 1U);
   EXPECT_EQ(db->RecentRuns(10)->size(), 1U);
@@ -388,7 +388,7 @@ TEST_F(StateDbTest, RecentRunsAreMostRecentFirstAndFinishRunRecordsOutcome) {
   for (int64_t t : {100, 200, 300}) {
     ASSERT_TRUE(db->BeginRun("full", t).ok());
   }
-  RunRecord failed{2, "full", 200, 250, "failed", {{"held", 3}}, "ldap://dc1: timeout"};
+  RunRecord failed{2, "full", 200, 250, "failed", {{"held", 3}}, "ldap://dc1: timeout", ""};
   ASSERT_TRUE(db->FinishRun(failed).ok());
   RunRecord unknown;
   unknown.id = 77;
@@ -442,7 +442,7 @@ class WatermarkTest : public StateDbTest {
     auto id = db.BeginRun("incremental", 2000);
     EXPECT_TRUE(id.ok()) << id.status().ToString();
     EXPECT_TRUE(db.WriteOutbox(*id, ops).ok());
-    RunRecord record{*id, "incremental", 2000, 2001, "ok", {}, ""};
+    RunRecord record{*id, "incremental", 2000, 2001, "ok", {}, "", ""};
     return db.CommitRun(record, ops, watermark);
   }
 
@@ -550,7 +550,7 @@ TEST_F(WatermarkTest, RolledBackStageLeavesTheOldWatermarkAndCache) {
   auto id = db->BeginRun("incremental", 3000);
   ASSERT_TRUE(id.ok());
   ASSERT_TRUE(db->WriteOutbox(*id, {MakeOp(OpType::kCreate, user)}).ok());
-  RunRecord record{*id, "incremental", 3000, 3001, "ok", {}, ""};
+  RunRecord record{*id, "incremental", 3000, 3001, "ok", {}, "", ""};
   ASSERT_TRUE(db->StageRun(record, {MakeOp(OpType::kCreate, user)}, &next).ok());
   db->RollbackStaged();
 
@@ -571,7 +571,7 @@ TEST_F(WatermarkTest, CommittedStageStoresTheNewWatermark) {
   next.cookie = "next";
   auto id = db->BeginRun("incremental", 3000);
   ASSERT_TRUE(id.ok());
-  RunRecord record{*id, "incremental", 3000, 3001, "ok", {}, ""};
+  RunRecord record{*id, "incremental", 3000, 3001, "ok", {}, "", ""};
   ASSERT_TRUE(db->StageRun(record, {}, &next).ok());
   ASSERT_TRUE(db->CommitStaged().ok());
   auto loaded = Load(*db);
@@ -615,14 +615,17 @@ TEST_F(WatermarkTest, StateFromBeforeTheWatermarkMigratesWithNone) {
     // What a schema-1 state looked like: no watermark tables.
     auto raw = sql::Database::Open(path_, false);
     ASSERT_TRUE(raw.ok());
-    ASSERT_TRUE((*raw)->Exec("DROP TABLE watermark; DROP TABLE revisit").ok());
+    ASSERT_TRUE((*raw)
+                    ->Exec("DROP TABLE watermark; DROP TABLE revisit; DROP TABLE assignments; "
+                           "ALTER TABLE objects DROP COLUMN consistency_guid")
+                    .ok());
     ASSERT_TRUE((*raw)->SetUserVersion(1).ok());
   }
   EXPECT_FALSE(StateDb::Open(path_, /*read_only=*/true).ok())
       << "a dry run does not migrate; the real run must first";
   auto db = OpenState();
   ASSERT_TRUE(db);
-  EXPECT_EQ(db->SchemaVersion(), 2);
+  EXPECT_EQ(db->SchemaVersion(), 3);
   EXPECT_FALSE(Load(*db).has_value());
   EXPECT_EQ(db->LoadObjects()->size(), 1u);
 }

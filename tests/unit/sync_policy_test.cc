@@ -94,9 +94,29 @@ TEST_F(ChooseRunTest, ScopeFingerprintChangedIsFull) {
   ExpectFull("scope configuration changed");
 }
 
-TEST_F(ChooseRunTest, NamingContextChangedIsFull) {
+TEST_F(ChooseRunTest, NamingContextChangedIsASourceSwitch) {
   dc_.naming_context = "DC=other,DC=example,DC=com";
-  ExpectFull("source domain changed");
+  ExpectFull("source changed from DC=corp,DC=example,DC=com to DC=other,DC=example,DC=com");
+  EXPECT_TRUE(Choose().source_switch);
+}
+
+TEST_F(ChooseRunTest, DomainSidChangedUnderTheSameNameIsASourceSwitch) {
+  // S-1-5-21-1-2-3 then S-1-5-21-1-2-4: a domain rebuilt under its old name.
+  const std::string head(
+      "\x01\x04\x00\x00\x00\x00\x00\x05\x15\x00\x00\x00\x01\x00\x00\x00\x02\x00\x00\x00", 20);
+  watermark_->domain_sid = head + std::string("\x03\x00\x00\x00", 4);
+  dc_.domain_sid = head + std::string("\x04\x00\x00\x00", 4);
+  ExpectFull("(S-1-5-21-1-2-3) to DC=corp,DC=example,DC=com (S-1-5-21-1-2-4)");
+  EXPECT_TRUE(Choose().source_switch);
+  force_full_ = true;  // --full does not hide the switch
+  EXPECT_TRUE(Choose().source_switch);
+}
+
+TEST_F(ChooseRunTest, UnrecordedDomainSidIsNoSwitch) {
+  dc_.domain_sid = std::string("\x01\x01\x00\x00\x00\x00\x00\x05\x15\x00\x00\x00", 12);
+  ExpectIncremental();
+  force_full_ = true;
+  EXPECT_FALSE(Choose().source_switch);
 }
 
 TEST_F(ChooseRunTest, NamingContextComparesCaseInsensitively) {
