@@ -180,6 +180,28 @@ max_delete_percent = 5.5
 namespace syncd {
 namespace {
 
+TEST(Config, AssignmentsReapplyAndMatchOrder) {
+  auto defaults = ParseConfig(kMinimal, "test.conf");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_FALSE(defaults->assignments.auto_reapply);
+  EXPECT_EQ(defaults->assignments.match.size(), 6u);
+  EXPECT_EQ(defaults->assignments.match.front(), MatchKey::kObjectGuid);
+  auto config = ParseConfig(
+      kMinimal + "[assignments]\nreapply = \"auto\"\nmatch = [\"sidhistory\", \"mail\"]\n",
+      "test.conf");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_TRUE(config->assignments.auto_reapply);
+  EXPECT_EQ(config->assignments.match,
+            (std::vector<MatchKey>{MatchKey::kSidHistory, MatchKey::kMail}));
+  ExpectError(kMinimal + "[assignments]\nreapply = \"always\"\n",
+              "assignments.reapply must be \"auto\" or \"manual\"");
+  ExpectError(kMinimal + "[assignments]\nmatch = [\"employeeID\"]\n",
+              "assignments.match holds \"employeeID\"");
+  ExpectError(kMinimal + "[assignments]\nmatch = [\"mail\", \"MAIL\"]\n",
+              "assignments.match names mail twice");
+  ExpectError(kMinimal + "[assignments]\nmatch = []\n", "must name at least one key");
+}
+
 TEST(SecretFile, ReadsFirstLineAndWarnsWhenWorldReadable) {
   testing::TempDir dir;
   const std::string path = dir.path() + "/password";
