@@ -41,6 +41,12 @@ std::string Describe(const SyncObject& p, const std::string& domain_name = "") {
 
 std::string Describe(const LedgerEntry& e) { return Describe(e.principal, e.domain_name); }
 
+// Entra Connect's source anchor: mS-DS-ConsistencyGuid when set, else the
+// objectGUID (which migration tools copy into the new object's attribute).
+const std::string& Anchor(const SyncObject& p) {
+  return p.consistency_guid.empty() ? p.guid : p.consistency_guid;
+}
+
 // Every principal of the store under each key, for one lookup per entry.
 class PrincipalIndex {
  public:
@@ -49,7 +55,8 @@ class PrincipalIndex {
       const SyncObject& p = principals[i];
       Add(MatchKey::kObjectGuid, p.guid, i);
       for (const auto& sid : p.sid_history) Add(MatchKey::kSidHistory, sid, i);
-      Add(MatchKey::kConsistencyGuid, p.consistency_guid, i);
+      if (!p.sid.empty()) by_sid_[p.sid].push_back(i);
+      Add(MatchKey::kConsistencyGuid, Anchor(p), i);
       Add(MatchKey::kUserPrincipalName, AsciiLower(p.user_principal_name), i);
       Add(MatchKey::kMail, AsciiLower(p.mail), i);
       Add(MatchKey::kSamAccountName, AsciiLower(p.sam_account_name), i);
@@ -60,19 +67,25 @@ class PrincipalIndex {
   std::vector<size_t> Find(MatchKey key, const SyncObject& old,
                            const std::vector<SyncObject>& principals) const {
     std::vector<std::string> values;
+    std::set<size_t> found;
     switch (key) {
       case MatchKey::kObjectGuid:
         values = {old.guid};
         break;
       case MatchKey::kSidHistory:
-        // The old SID, and the SIDs it carried from earlier migrations.
+        // The old SID (or one it carried from an earlier migration) in the
+        // new principal's sIDHistory; or, back across a migration, the new
+        // principal's SID in the old one's history.
         values = old.sid_history;
         values.push_back(old.sid);
+        for (const auto& sid : old.sid_history) {
+          if (auto it = by_sid_.find(sid); it != by_sid_.end()) {
+            found.insert(it->second.begin(), it->second.end());
+          }
+        }
         break;
       case MatchKey::kConsistencyGuid:
-        // Entra Connect's anchor: the old value, or the old objectGUID that
-        // migration tools copy into it.
-        values = {old.consistency_guid, old.guid};
+        values = {Anchor(old)};
         break;
       case MatchKey::kUserPrincipalName:
         values = {AsciiLower(old.user_principal_name)};
@@ -84,17 +97,17 @@ class PrincipalIndex {
         values = {AsciiLower(old.sam_account_name)};
         break;
     }
-    std::set<size_t> found;
     const auto& index = by_key_[static_cast<size_t>(key)];
     for (const auto& value : values) {
       if (value.empty()) continue;
       auto it = index.find(value);
-      if (it == index.end()) continue;
-      for (size_t i : it->second) {
-        if (principals[i].kind == old.kind) found.insert(i);
-      }
+      if (it != index.end()) found.insert(it->second.begin(), it->second.end());
     }
-    return {found.begin(), found.end()};
+    std::vector<size_t> of_kind;
+    for (size_t i : found) {
+      if (principals[i].kind == old.kind) of_kind.push_back(i);
+    }
+    return of_kind;
   }
 
  private:
@@ -103,6 +116,7 @@ class PrincipalIndex {
   }
 
   std::unordered_map<std::string, std::vector<size_t>> by_key_[6];
+  std::unordered_map<std::string, std::vector<size_t>> by_sid_;  // objectSid
 };
 
 // Why an entry now belongs to its matched principal, for the ledger.
@@ -110,7 +124,9 @@ std::string RelinkReason(const ReapplyPlan& plan, const ReapplyStep& step) {
   const LedgerEntry& e = plan.ledger[step.entry];
   const SyncObject& p = plan.principals[*step.principal];
   if (p.guid == e.principal.guid) {
-    return "restored to " + Describe(p) + ": the store had lost it";
+    return "restored to " + Describe(p) +
+           (e.status == LedgerStatus::kActive ? ": the store had lost it"
+                                              : ": its principal is back in the store");
   }
   return "reapplied to " + Describe(p, DnsDomainOf(p.dn)) + ", matched by " +
          MatchKeyName(*step.key) + "; was " + Describe(e);

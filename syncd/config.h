@@ -81,8 +81,9 @@ struct DaemonConfig {
 // switch (syncd/assignments.h), in their configured order.
 enum class MatchKey {
   kObjectGuid,         // the same object (moves within a forest keep it)
-  kSidHistory,         // the old objectSid in the new principal's sIDHistory (ADMT)
-  kConsistencyGuid,    // mS-DS-ConsistencyGuid equal to the old one or the old objectGUID
+  kSidHistory,         // the old objectSid in the new principal's sIDHistory (ADMT), or
+                       // the new objectSid in the old one's (a migration rolled back)
+  kConsistencyGuid,    // the same source anchor: mS-DS-ConsistencyGuid, else objectGUID
   kUserPrincipalName,  // these three compare case-insensitively
   kMail,
   kSamAccountName,

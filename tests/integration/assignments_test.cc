@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -124,7 +125,8 @@ TEST(Assignments, SourceSwitchReappliesEachAssignmentByTheFirstKeyThatMatches) {
   Assign(run, "user:erin", "app:wiki");
   Assign(run, "user:frank", "app:payroll");
   Assign(run, "group:Engineers", "aws:account/111111111111/permission-set/PowerUser");
-  ASSERT_EQ(StoreAssignments(run).size(), 8u);
+  const std::set<std::string> granted_in_a = StoreAssignments(run);
+  ASSERT_EQ(granted_in_a.size(), 8u);
   // Assigning again is a no-op, and so is the ledger.
   Assign(run, "user:alice", "app:payroll");
   EXPECT_EQ(Ledger(run).size(), 8u);
@@ -140,7 +142,8 @@ TEST(Assignments, SourceSwitchReappliesEachAssignmentByTheFirstKeyThatMatches) {
   ASSERT_FALSE(alice_sid.empty());
 
   // Domain B: the migrated accounts.
-  HaltedDc halted;
+  std::optional<HaltedDc> halted;
+  halted.emplace();
   auto b = TestDc::StartRealm("NEWCORP.EXAMPLE.NET");
   const std::string b_ou = "OU=Migrated," + b->BaseDn();
   b->Modify("dn: " + b_ou + "\nchangetype: add\nobjectClass: organizationalUnit\n");
@@ -259,6 +262,23 @@ TEST(Assignments, SourceSwitchReappliesEachAssignmentByTheFirstKeyThatMatches) {
   EXPECT_EQ(applied_again.at("relinked").as_int64(), 0);
   EXPECT_EQ(StoreAssignments(run), store_before);
   EXPECT_EQ(run.Syncd("assignments list --json").out, ledger_before);
+
+  // Back to domain A, reapplying by itself: every assignment returns to the
+  // object it was first made for, through the same links the other way
+  // (objectGUID for the two never matched in B).
+  b.reset();
+  halted.reset();
+  run.WriteConfig(run.BaseConfig() + "[assignments]\nreapply = \"auto\"\n");
+  CommandResult back = run.Once();
+  ASSERT_EQ(back.exit_code, 0) << back.err;
+  EXPECT_NE(back.err.find("reapplied assignments after the source switch: 8 to restore"),
+            std::string::npos)
+      << back.err;
+  EXPECT_EQ(StoreAssignments(run), granted_in_a);
+  for (const auto& line : Ledger(run)) EXPECT_EQ(line.rfind("active ", 0), 0u) << line;
+  EXPECT_NE(std::string(Entry(run, "app:wiki", "erin@corp.example.com").at("reason").as_string())
+                .find("its principal is back in the store"),
+            std::string::npos);
 }
 
 TEST(Assignments, ExportWipeImportReapplyRestoresEverything) {

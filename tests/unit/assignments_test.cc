@@ -136,6 +136,26 @@ TEST(PlanReapply, InPlaceDriftRelinkAndDuplicates) {
   EXPECT_EQ(plan.unrecorded[0].target, "app:extra");
 }
 
+TEST(PlanReapply, SwitchingBackMatchesTheOriginalsThroughTheSameLinks) {
+  // What a first switch left in the ledger: the migrated principals' keys.
+  SyncObject alice_b = Principal('A', ObjectKind::kUser, "alice.b");
+  alice_b.sid = Sid("S-1-5-21-7-8-9-1104");
+  alice_b.sid_history = {Sid("S-1-5-21-1-2-3-1104")};
+  SyncObject francis = Principal('F', ObjectKind::kUser, "francis");
+  francis.consistency_guid = Guid('f');
+  // The originals, back in scope.
+  SyncObject alice = Principal('a', ObjectKind::kUser, "alice");
+  alice.sid = Sid("S-1-5-21-1-2-3-1104");
+  SyncObject frank = Principal('f', ObjectKind::kUser, "frank");
+  auto plan = PlanReapply({Entry(alice_b, "app:payroll", LedgerStatus::kOrphaned, 1),
+                           Entry(francis, "app:payroll", LedgerStatus::kOrphaned, 2)},
+                          {alice, frank}, {}, kDefaultOrder);
+  EXPECT_EQ(Outcomes(plan), (std::map<int64_t, std::string>{
+                                {1, "restore sIDHistory alice"},
+                                {2, "restore mS-DS-ConsistencyGuid frank"},
+                            }));
+}
+
 class LedgerStateTest : public ::testing::Test {
  protected:
   void SetUp() override {
