@@ -64,6 +64,15 @@ EOF
 step "syncd status"
 "$syncd" --config "$dir/syncd.conf" status
 
+step "assignments: recorded in the ledger with every identity key, so they survive a source switch"
+"$syncd" --config "$dir/syncd.conf" assign user:jdoe aws:account/123456789012/permission-set/AdminAccess
+"$syncd" --config "$dir/syncd.conf" assign "group:Nest Level 1" app:payroll
+"$syncd" --config "$dir/syncd.conf" assignments list
+sqlite3 "$dir/store.db" "DELETE FROM assignments WHERE target = 'app:payroll'"
+echo "(app:payroll removed from the store behind syncd's back)"
+"$syncd" --config "$dir/syncd.conf" assignments check || echo "(exit status $? = drift found)"
+"$syncd" --config "$dir/syncd.conf" assignments reapply
+
 step "the daemon: a change in AD reaches the store through a change notification"
 "$syncd" --config "$dir/syncd.conf" 2>"$dir/daemon.log" &
 daemon=$!

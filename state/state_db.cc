@@ -97,6 +97,7 @@ CREATE TABLE revisit (
     R"sql(
 ALTER TABLE objects ADD COLUMN consistency_guid BLOB;
 ALTER TABLE watermark ADD COLUMN domain_sid BLOB;
+ALTER TABLE watermark ADD COLUMN reapply_pending INTEGER NOT NULL DEFAULT 0;
 CREATE TABLE assignments (
   id INTEGER PRIMARY KEY,
   target TEXT NOT NULL,
@@ -617,8 +618,8 @@ struct StateDb::Impl {
     auto stmt = db->Prepare(
         "INSERT OR REPLACE INTO watermark (id, feed, naming_context, dc_host, dsa_dn, "
         "invocation_id, highest_usn, cookie, object_security, scope_fingerprint, last_success, "
-        "last_full, tombstone_lifetime_days, domain_sid) "
-        "VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
+        "last_full, tombstone_lifetime_days, domain_sid, reapply_pending) "
+        "VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)");
     if (!stmt.ok()) {
       return stmt.status();
     }
@@ -635,6 +636,7 @@ struct StateDb::Impl {
                     .Bind(11, w.last_full)
                     .Bind(12, static_cast<int64_t>(w.tombstone_lifetime_days))
                     .BindBlob(13, w.domain_sid)
+                    .Bind(14, static_cast<int64_t>(w.reapply_pending ? 1 : 0))
                     .Run();
     if (st.ok()) {
       st = db->Exec("DELETE FROM revisit");
@@ -913,7 +915,7 @@ Result<std::optional<Watermark>> StateDb::LoadWatermark() {
   auto stmt = impl_->db->Prepare(
       "SELECT feed, naming_context, dc_host, dsa_dn, invocation_id, highest_usn, cookie, "
       "object_security, scope_fingerprint, last_success, last_full, tombstone_lifetime_days, "
-      "domain_sid FROM watermark WHERE id = 1");
+      "domain_sid, reapply_pending FROM watermark WHERE id = 1");
   if (!stmt.ok()) {
     return impl_->Context(stmt.status());
   }
@@ -933,6 +935,7 @@ Result<std::optional<Watermark>> StateDb::LoadWatermark() {
     w.last_full = row.ColumnInt(10);
     w.tombstone_lifetime_days = static_cast<int>(row.ColumnInt(11));
     w.domain_sid = row.ColumnBlob(12);
+    w.reapply_pending = row.ColumnInt(13) != 0;
     found = std::move(w);
     return Status::Ok();
   });
@@ -1215,6 +1218,13 @@ SyncObject IdentityKeysOf(const SyncObject& o) {
   return keys;
 }
 
+Status StateDb::ClearReapplyPending() {
+  if (Status st = impl_->CheckWritable(); !st.ok()) {
+    return st;
+  }
+  return impl_->Context(impl_->db->Exec("UPDATE watermark SET reapply_pending = 0"));
+}
+
 Result<std::vector<LedgerEntry>> StateDb::LoadLedger() {
   auto stmt = impl_->db->Prepare(
       "SELECT id, target, status, created_at, changed_at, reason, kind, guid, external_id, name, "
@@ -1318,10 +1328,11 @@ Status StateDb::SaveLedger(std::vector<LedgerEntry>* entries) {
                                                      KindName(e.principal.kind) + " " +
                                                      e.principal.name));
     }
-    if (*row) e.id = s.ColumnInt(0);
-    if (Status st = s.Run(); !st.ok()) {
-      return impl_->Context(st);
+    if (!*row) {
+      return impl_->Context(Status::Internal("assignment upsert returned no id"));
     }
+    e.id = s.ColumnInt(0);
+    s.Reset();
   }
   return impl_->Context(txn.Commit());
 }

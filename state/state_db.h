@@ -45,6 +45,10 @@ struct Watermark {
   int64_t last_full = 0;          // unix seconds of the last complete reconciliation
   int tombstone_lifetime_days = 0;
   std::string domain_sid;  // raw objectSid of the naming context's head: which domain
+  // A source switch was applied and its assignments are still to be
+  // reapplied (or reported): set with the switch's watermark, so a crash in
+  // between does not forget it; cleared by ClearReapplyPending.
+  bool reapply_pending = false;
   // Raw GUIDs the next incremental run re-reads whatever the feed reports:
   // objects whose operations were held or refused, so that advancing the
   // watermark past their change does not forget them.
@@ -147,6 +151,9 @@ class StateDb {
 
   // Most recent first.
   Result<std::vector<RunRecord>> RecentRuns(int limit);
+
+  // The stored watermark no longer asks for a reapply.
+  Status ClearReapplyPending();
 
   // The assignment ledger, every status, oldest entry first.
   Result<std::vector<LedgerEntry>> LoadLedger();

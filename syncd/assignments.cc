@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <sstream>
@@ -316,12 +317,21 @@ ReapplyPlan PlanReapply(std::vector<LedgerEntry> ledger, std::vector<SyncObject>
   std::set<std::pair<std::string, std::string>> stored;  // (externalId, target)
   for (const auto& a : in_store) stored.emplace(a.external_id, a.target);
 
-  // Active entries first, so that what is in force keeps its claim over an
-  // orphaned entry that matches the same principal and target.
+  // Claims go first to active entries whose principal is still in the store
+  // (they are that principal), then to the other active ones, then to the
+  // orphaned: what is in force keeps its claim over anything that matches
+  // the same principal and target through another key.
+  std::set<std::string> present;
+  for (const auto& p : plan.principals) present.insert(p.guid);
+  auto rank = [&](size_t i) {
+    const LedgerEntry& e = plan.ledger[i];
+    if (e.status != LedgerStatus::kActive) return 2;
+    return present.contains(e.principal.guid) ? 0 : 1;
+  };
   std::vector<size_t> order_of_entries(plan.ledger.size());
   for (size_t i = 0; i < order_of_entries.size(); ++i) order_of_entries[i] = i;
-  std::stable_partition(order_of_entries.begin(), order_of_entries.end(),
-                        [&](size_t i) { return plan.ledger[i].status == LedgerStatus::kActive; });
+  std::stable_sort(order_of_entries.begin(), order_of_entries.end(),
+                   [&](size_t x, size_t y) { return rank(x) < rank(y); });
 
   std::map<std::pair<std::string, std::string>, int64_t> claimed;  // (guid, target) -> id
   std::vector<ReapplyStep> steps(plan.ledger.size());
@@ -413,7 +423,10 @@ Result<ReapplyOutcome> ApplyReapply(StateDb& state, IdentityStore& batch, Assign
     if (Status st = batch.Commit(); !st.ok()) return st;
   }
 
-  std::vector<LedgerEntry> changed;
+  // Retired entries are saved before the ones they give way to: an entry
+  // becomes active only once no other active one holds its principal and
+  // target (the ledger's unique index).
+  std::vector<LedgerEntry> retired, changed;
   for (size_t i = 0; i < plan.steps.size(); ++i) {
     const ReapplyStep& step = plan.steps[i];
     LedgerEntry e = plan.ledger[step.entry];
@@ -421,8 +434,12 @@ Result<ReapplyOutcome> ApplyReapply(StateDb& state, IdentityStore& batch, Assign
       e.status = LedgerStatus::kRemoved;
       e.reason = "merged into assignment #" + std::to_string(step.duplicate_of) +
                  ", which brings the same target to " + Describe(plan.principals[*step.principal]);
+      e.changed_at = now;
+      retired.push_back(std::move(e));
       ++outcome.merged;
-    } else if (landed[i] || step.action == ReapplyAction::kRelink) {
+      continue;
+    }
+    if (landed[i] || step.action == ReapplyAction::kRelink) {
       const SyncObject& p = plan.principals[*step.principal];
       e.reason = RelinkReason(plan, step);
       LedgerEntry keys = LedgerEntryFor(p, e.target);
@@ -437,6 +454,8 @@ Result<ReapplyOutcome> ApplyReapply(StateDb& state, IdentityStore& batch, Assign
     e.changed_at = now;
     changed.push_back(std::move(e));
   }
+  changed.insert(changed.begin(), std::make_move_iterator(retired.begin()),
+                 std::make_move_iterator(retired.end()));
   if (!changed.empty()) {
     if (Status st = state.SaveLedger(&changed); !st.ok()) return st;
   }
@@ -509,28 +528,40 @@ Result<int> UnassignCommand(const Config& config, const std::string& principal,
   auto ledger = state.LoadLedger();
   if (!ledger.ok()) return ledger.status();
   // By the ledger's keys: the principal may have left the store already.
-  std::vector<LedgerEntry> holding;
-  std::vector<SyncObject> principals;
-  std::set<std::string> seen;
-  for (const auto& e : *ledger) {
-    if (e.status == LedgerStatus::kRemoved || e.target != target) continue;
-    holding.push_back(e);
-    if (seen.insert(e.principal.guid).second) principals.push_back(e.principal);
+  // Entries already removed count only when nothing else does, so that an
+  // unassign the store did not take can be run again.
+  auto holders = [&](bool removed) {
+    std::vector<SyncObject> principals;
+    std::set<std::string> seen;
+    for (const auto& e : *ledger) {
+      if ((e.status == LedgerStatus::kRemoved) != removed || e.target != target) continue;
+      if (seen.insert(e.principal.guid).second) principals.push_back(e.principal);
+    }
+    return principals;
+  };
+  const std::string where = "holds " + target + " in the ledger (syncd assignments list shows it)";
+  const std::vector<SyncObject> holding = holders(false);
+  auto found = FindOne(holding, spec->first, spec->second, where);
+  std::vector<SyncObject> removed;
+  if (found.status().code() == Status::Code::kNotFound) {
+    removed = holders(true);
+    found = FindOne(removed, spec->first, spec->second, where);
   }
-  auto found = FindOne(principals, spec->first, spec->second,
-                       "holds " + target + " in the ledger (syncd assignments list shows it)");
   if (!found.ok()) return found.status();
-  const std::string guid = (*found)->guid;
+  const SyncObject p = **found;
   std::vector<LedgerEntry> changed;
-  for (auto& e : holding) {
-    if (e.principal.guid != guid) continue;
-    e.status = LedgerStatus::kRemoved;
-    e.changed_at = Now();
-    e.reason = "unassigned with syncd unassign";
+  for (const auto& e : *ledger) {
+    if (e.status == LedgerStatus::kRemoved || e.target != target || e.principal.guid != p.guid) {
+      continue;
+    }
     changed.push_back(e);
+    changed.back().status = LedgerStatus::kRemoved;
+    changed.back().changed_at = Now();
+    changed.back().reason = "unassigned with syncd unassign";
   }
-  if (Status st = state.SaveLedger(&changed); !st.ok()) return st;
-  const SyncObject& p = changed.front().principal;
+  if (!changed.empty()) {
+    if (Status st = state.SaveLedger(&changed); !st.ok()) return st;
+  }
   Status st = store.Begin();
   if (st.ok()) st = store.Unassign({p.kind, p.external_id, target});
   if (st.ok()) {
@@ -543,7 +574,8 @@ Result<int> UnassignCommand(const Config& config, const std::string& principal,
         "removed from the ledger, but not from the store; "
         "`syncd assignments check` reports it");
   }
-  out << "unassigned: " << target << " from " << Describe(changed.front()) << "\n";
+  out << "unassigned: " << target << " from " << Describe(p)
+      << (changed.empty() ? " (the ledger had it removed already)" : "") << "\n";
   return kExitDone;
 }
 
@@ -654,8 +686,18 @@ Result<int> ImportCommand(const Config& config, const std::string& file, std::os
   // skipped, so importing twice changes nothing.
   std::set<std::tuple<std::string, std::string, LedgerStatus>> known;
   for (const auto& e : *ledger) known.emplace(e.principal.guid, e.target, e.status);
+  std::vector<std::string> guids;
+  for (const auto& e : *entries) guids.push_back(e.principal.guid);
+  auto present = state.LoadIdentities(guids);
+  if (!present.ok()) return present.status();
   std::vector<LedgerEntry> fresh;
   for (auto& e : *entries) {
+    if (e.status == LedgerStatus::kActive && !present->contains(e.principal.guid)) {
+      // Active means in force on a principal of this store; this one waits
+      // for reapply to find it.
+      e.status = LedgerStatus::kOrphaned;
+      e.reason = "imported from " + file + "; its principal is not in the store";
+    }
     if (known.emplace(e.principal.guid, e.target, e.status).second) fresh.push_back(std::move(e));
   }
   if (!fresh.empty()) {

@@ -534,6 +534,19 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   auto state = StateDb::Open(config.state_path, dry_run);
   if (!state.ok()) co_return state.status();
   std::unique_ptr<LocalStore> store;
+  // Reapplies (or reports) what a source switch left in the ledger. The
+  // watermark's flag goes only once that worked: a failure or a crash
+  // before it is retried by the next run.
+  auto settle_switch = [&state, &store, &config]() {
+    Status st = AfterSourceSwitch(**state, *store, config.assignments, Now());
+    if (st.ok()) st = (*state)->ClearReapplyPending();
+    if (!st.ok()) {
+      Log(LogLevel::kError,
+          "assignments after the source switch: " + st.message() + "; the next run tries again");
+    }
+    return st.ok();
+  };
+  bool reapply_pending = stored->has_value() && (*stored)->reapply_pending;
   if (!dry_run) {
     auto opened = LocalStore::Open(config.store.path);
     if (!opened.ok()) co_return opened.status();
@@ -541,6 +554,7 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
     auto resumed = ResumeOutbox(**state, *store);
     if (!resumed.ok()) co_return resumed.status();
     result.resumed = *resumed;
+    if (reapply_pending) reapply_pending = !settle_switch();
   } else {
     int64_t run_id = 0;
     auto pending = (*state)->PendingOutbox(&run_id);
@@ -609,6 +623,7 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   // The watermark advances only past a complete read; what was held goes on
   // the revisit list so the next incremental run decides it again.
   const Watermark* advance = nullptr;
+  next.reapply_pending = reapply_pending || choice.source_switch;
   if (result.plan.read_complete) {
     for (const auto& held : result.plan.held) AddRevisit(held.operation, &next.revisit);
     advance = &next;
@@ -623,12 +638,9 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   Log(LogLevel::kDebug, "applied in " + apply_timer.Elapsed());
   if (!outcome.ok()) co_return outcome.status();
   result.failed = std::move(outcome->failed);
-  if (choice.source_switch && result.plan.read_complete) {
-    // The old source's principals took their assignments with them: the
-    // ledger puts them back, or says what waits.
-    Status st = AfterSourceSwitch(**state, *store, config.assignments, Now());
-    if (!st.ok()) co_return st;
-  }
+  // The old source's principals took their assignments with them: the
+  // ledger puts them back, or says what waits.
+  if (choice.source_switch && result.plan.read_complete) settle_switch();
   co_return result;
 }
 

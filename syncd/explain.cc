@@ -99,6 +99,7 @@ struct Cache {
   std::map<std::string, std::vector<std::string>> members;    // group -> direct members
   std::map<std::string, std::vector<std::string>> member_of;  // member -> direct groups
   std::vector<Operation> pending;
+  std::vector<LedgerEntry> ledger;
   int64_t pending_run_id = 0;
   std::unordered_set<std::string> revisit;
   int64_t last_success = 0;
@@ -126,6 +127,9 @@ Result<Cache> LoadCache(const std::string& state_path) {
   auto pending = db.PendingOutbox(&cache.pending_run_id);
   if (!pending.ok()) return pending.status();
   cache.pending = std::move(*pending);
+  auto ledger = db.LoadLedger();
+  if (!ledger.ok()) return ledger.status();
+  cache.ledger = std::move(*ledger);
   auto watermark = db.LoadWatermark();
   if (!watermark.ok()) return watermark.status();
   if (*watermark) {
@@ -282,6 +286,9 @@ ExplainedObject ExplainObject(const Config& config, const Cache& cache, const Sy
     }
   }
   e.revisit = cache.revisit.contains(o.guid);
+  for (const auto& entry : cache.ledger) {
+    if (entry.principal.guid == o.guid) e.assignments.push_back(entry);
+  }
   return e;
 }
 
@@ -413,6 +420,15 @@ json::object ObjectJson(const ExplainedObject& e, int64_t pending_run_id) {
   obj["pending"] = std::move(pending);
   if (!e.pending.empty()) obj["pendingRunId"] = pending_run_id;
   obj["revisit"] = e.revisit;
+  json::array assignments;
+  for (const auto& a : e.assignments) {
+    assignments.push_back({{"id", a.id},
+                           {"target", a.target},
+                           {"status", LedgerStatusName(a.status)},
+                           {"since", UtcTimestamp(a.changed_at)},
+                           {"reason", a.reason}});
+  }
+  obj["assignments"] = std::move(assignments);
   json::array notes;
   for (const auto& n : e.notes) notes.emplace_back(n);
   obj["notes"] = std::move(notes);
@@ -494,6 +510,11 @@ void PrintExplanationText(std::ostream& out, const Explanation& explanation) {
           << explanation.pending_run_id << "; the next run finishes it)\n";
     }
     if (e.pending.empty()) out << "  pending: none\n";
+    for (const auto& a : e.assignments) {
+      out << "  assignment #" << a.id << ": " << a.target << " (" << LedgerStatusName(a.status)
+          << " since " << UtcTimestamp(a.changed_at) << ": " << a.reason << ")\n";
+    }
+    if (e.assignments.empty()) out << "  assignments: none in the ledger\n";
     out << "  revisit: "
         << (e.revisit ? "yes: an operation was held or refused; the next incremental run "
                         "re-reads it"

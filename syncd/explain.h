@@ -12,6 +12,7 @@
 
 #include "core/model.h"
 #include "core/status.h"
+#include "state/state_db.h"
 #include "syncd/config.h"
 
 namespace syncd {
@@ -50,6 +51,10 @@ struct ExplainedObject {
   // did not commit, and whether the next incremental run re-reads it.
   std::vector<Operation> pending;
   bool revisit = false;
+
+  // The assignment ledger's entries for it (active: granted; removed:
+  // history), oldest first.
+  std::vector<LedgerEntry> assignments;
 
   // Where the config disagrees with the cached state (it changed since the
   // last run): no base covers it, an exclusion now covers it, ...

@@ -44,6 +44,10 @@ Status PrintStatus(std::ostream& out, const Config& config, bool json_output) {
   if (!pending.ok()) return pending.status();
   auto counts = (*state)->CountObjects();
   if (!counts.ok()) return counts.status();
+  auto ledger = (*state)->LoadLedger();
+  if (!ledger.ok()) return ledger.status();
+  std::map<std::string, int64_t> assignments;  // status -> entries
+  for (const auto& e : *ledger) ++assignments[LedgerStatusName(e.status)];
 
   const std::optional<Watermark>& w = *watermark;
   if (json_output) {
@@ -54,6 +58,8 @@ Status PrintStatus(std::ostream& out, const Config& config, bool json_output) {
     root["object_security"] = w && w->object_security;
     root["dc"] = w ? json::value(w->dc_host) : json::value(nullptr);
     root["naming_context"] = w ? json::value(w->naming_context) : json::value(nullptr);
+    root["domain_sid"] =
+        w ? json::value(ldap::SidToString(w->domain_sid).value_or("")) : json::value(nullptr);
     root["invocation_id"] =
         w ? json::value(ldap::GuidToString(w->invocation_id).value_or("")) : json::value(nullptr);
     json::object mark;
@@ -73,6 +79,9 @@ Status PrintStatus(std::ostream& out, const Config& config, bool json_output) {
     json::object objects;
     for (const auto& [kind, n] : *counts) objects[kind] = n;
     root["objects"] = std::move(objects);
+    json::object ledger_counts;
+    for (const auto& [status, n] : assignments) ledger_counts[status] = n;
+    root["assignments"] = std::move(ledger_counts);
     out << json::serialize(root) << "\n";
     return Status::Ok();
   }
@@ -86,7 +95,9 @@ Status PrintStatus(std::ostream& out, const Config& config, bool json_output) {
         << ", configured " << ChangeFeedName(config.source.change_feed) << "\n";
     out << "dc: " << w->dc_host << " (invocationId "
         << ldap::GuidToString(w->invocation_id).value_or("?") << ")\n";
-    out << "naming context: " << w->naming_context << "\n";
+    out << "naming context: " << w->naming_context;
+    if (auto sid = ldap::SidToString(w->domain_sid)) out << " (domain SID " << *sid << ")";
+    out << "\n";
     out << "watermark: "
         << (w->feed == "usn" ? "highestCommittedUSN " + std::to_string(w->highest_usn)
                              : "DirSync cookie of " + std::to_string(w->cookie.size()) + " bytes")
@@ -121,6 +132,13 @@ Status PrintStatus(std::ostream& out, const Config& config, bool json_output) {
   out << (first ? "none" : "") << "\n";
   out << "pending operations: " << pending->size()
       << (pending->empty() ? "" : " (run " + std::to_string(run_id) + " was interrupted)") << "\n";
+  out << "assignments: ";
+  first = true;
+  for (const auto& [status, n] : assignments) {
+    out << (first ? "" : ", ") << n << " " << status;
+    first = false;
+  }
+  out << (first ? "none recorded" : "") << "\n";
   return Status::Ok();
 }
 

@@ -43,6 +43,11 @@ std::string ScopeFingerprint(const Config& config) {
       Add(&canonical, std::to_string(static_cast<int>(rule.transform)));
       for (const auto& source : rule.sources) Add(&canonical, AsciiLower(source));
     }
+    // What is read for every object: a cache built before an identity key
+    // was added (mS-DS-ConsistencyGuid) lacks it until a full read.
+    for (const auto& attribute : scope::SearchAttributes(config.mapping, kind)) {
+      Add(&canonical, AsciiLower(attribute));
+    }
   }
   std::string hex(16, '0');
   uint64_t h = Fnv1a(canonical);

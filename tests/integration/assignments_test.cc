@@ -351,6 +351,9 @@ TEST(Assignments, DriftIsReportedAndRepaired) {
   Assign(run, "user:ivan", "app:payroll");
   CommandResult clean = run.Syncd("assignments check");
   EXPECT_EQ(clean.exit_code, 0) << clean.out;
+  EXPECT_NE(run.Syncd("status").out.find("assignments: 1 active\n"), std::string::npos);
+  EXPECT_NE(run.Syncd("explain ivan").out.find("  assignment #1: app:payroll (active since"),
+            std::string::npos);
 
   // Someone removes it from the store behind syncd's back.
   ASSERT_EQ(RunCommand("sqlite3 " + ShellQuote(run.store_path()) + " 'DELETE FROM assignments'")
@@ -380,6 +383,43 @@ TEST(Assignments, DriftIsReportedAndRepaired) {
   EXPECT_NE(unrecorded.out.find("unrecorded  app:shadow"), std::string::npos) << unrecorded.out;
   EXPECT_EQ(run.Syncd("assignments reapply").exit_code, 0);
   EXPECT_EQ(StoreAssignments(run).size(), 2u);
+
+  // An unassign the store did not take can be run again.
+  Assign(run, "user:ivan", "app:temp");
+  ASSERT_EQ(run.Syncd("unassign user:ivan app:temp").exit_code, 0);
+  ASSERT_EQ(RunCommand("sqlite3 " + ShellQuote(run.store_path()) +
+                       " \"INSERT INTO assignments SELECT principal_external_id, principal_type, "
+                       "'app:temp', created_at FROM assignments LIMIT 1\"")
+                .exit_code,
+            0);
+  CommandResult again = run.Syncd("unassign user:ivan app:temp");
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("the ledger had it removed already"), std::string::npos) << again.out;
+  EXPECT_EQ(StoreAssignments(run).size(), 2u);
+}
+
+// Regression: a crash (or an error) between a source switch's commit and
+// its reapply left the assignments orphaned for good; the watermark now
+// keeps the reapply pending until it has been done.
+TEST(Assignments, ReapplyLeftPendingBySwitchIsDoneByTheNextRun) {
+  TestDc& dc = TestDc::Get();
+  const std::string ou = dc.FreshOu("LedgerPending");
+  dc.AddUser(ou, "Judy", "judy");
+  SyncdRun run(LedgerScope(ou), "", "[assignments]\nreapply = \"auto\"\n");
+  ASSERT_EQ(run.Once().exit_code, 0);
+  Assign(run, "user:judy", "app:payroll");
+  // What the crash leaves: the switch committed, the store without the grant.
+  ASSERT_EQ(RunCommand("sqlite3 " + ShellQuote(run.store_path()) + " 'DELETE FROM assignments'")
+                .exit_code,
+            0);
+  ASSERT_EQ(run.StateSql("UPDATE watermark SET reapply_pending = 1").exit_code, 0);
+  CommandResult next = run.Once();
+  ASSERT_EQ(next.exit_code, 0) << next.err;
+  EXPECT_NE(next.err.find("reapplied assignments after the source switch: 1 to restore"),
+            std::string::npos)
+      << next.err;
+  EXPECT_EQ(StoreAssignments(run).size(), 1u);
+  EXPECT_EQ(run.StateSql("SELECT reapply_pending FROM watermark").out, "0\n");
 }
 
 }  // namespace

@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -247,6 +249,67 @@ TEST_F(LedgerStateTest, AfterASwitchManualWaitsAndAutoReapplies) {
   EXPECT_NE(ledger[0].reason.find("matched by sAMAccountName; was user alice (corp.example.com)"),
             std::string::npos)
       << ledger[0].reason;
+}
+
+// Regression: an active entry whose principal is not in the store (as
+// imported) matched a principal by another key before the entry already in
+// force there was seen; saving it active broke the ledger's unique index and
+// every reapply failed.
+TEST_F(LedgerStateTest, ActiveEntryAwayFromTheStoreDoesNotTakeTheClaimOfOneInPlace) {
+  SyncObject old_alice = Principal('a', ObjectKind::kUser, "alice");
+  old_alice.sid = Sid("S-1-5-21-1-2-3-1104");
+  SyncObject alice = Principal('A', ObjectKind::kUser, "alice.b");
+  alice.sid_history = {old_alice.sid};
+  Run({Op(OpType::kCreate, alice)});
+  std::vector<LedgerEntry> entries = {LedgerEntryFor(old_alice, "app:payroll"),
+                                      LedgerEntryFor(alice, "app:payroll")};
+  ASSERT_TRUE(state_->SaveLedger(&entries).ok());
+  ASSERT_TRUE(store_->Begin().ok());
+  ASSERT_TRUE(store_->Assign({ObjectKind::kUser, alice.external_id, "app:payroll"}).ok());
+  ASSERT_TRUE(store_->Commit().ok());
+
+  auto plan = LoadReapplyPlan(*state_, *store_, config_.assignments);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(Outcomes(*plan), (std::map<int64_t, std::string>{
+                                 {1, "duplicate sIDHistory alice.b"},
+                                 {2, "in-place objectGUID alice.b"},
+                             }));
+  auto outcome = ApplyReapply(*state_, *store_, *store_, std::move(*plan), 300);
+  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
+  auto ledger = *state_->LoadLedger();
+  EXPECT_EQ(ledger[0].status, LedgerStatus::kRemoved);
+  EXPECT_EQ(ledger[1].status, LedgerStatus::kActive);
+}
+
+TEST_F(LedgerStateTest, ImportedActiveEntriesAwayFromTheStoreArriveOrphaned) {
+  SyncObject here = Principal('h', ObjectKind::kUser, "here");
+  SyncObject away = Principal('w', ObjectKind::kUser, "away");
+  Run({Op(OpType::kCreate, here)});
+  LedgerEntry a = LedgerEntryFor(here, "app:a"), b = LedgerEntryFor(away, "app:b");
+  a.created_at = a.changed_at = b.created_at = b.changed_at = 100;
+  const std::string file = dir_.path() + "/export.json";
+  std::ofstream(file) << LedgerFileJson({a, b}, 200);
+  std::ostringstream out;
+  auto code = ImportCommand(config_, file, out);
+  ASSERT_TRUE(code.ok()) << code.status().ToString();
+  auto ledger = *state_->LoadLedger();
+  ASSERT_EQ(ledger.size(), 2u);
+  EXPECT_EQ(ledger[0].status, LedgerStatus::kActive);
+  EXPECT_EQ(ledger[1].status, LedgerStatus::kOrphaned);
+  EXPECT_NE(ledger[1].reason.find("its principal is not in the store"), std::string::npos);
+}
+
+TEST_F(LedgerStateTest, ReapplyPendingSurvivesInTheWatermarkUntilCleared) {
+  Watermark w;
+  w.feed = "usn";
+  w.naming_context = "DC=newcorp,DC=example,DC=net";
+  w.reapply_pending = true;
+  auto id = state_->BeginRun("full", 100);
+  RunRecord record{*id, "full", 100, 200, "ok", {}, "", ""};
+  ASSERT_TRUE(state_->CommitRun(record, {}, &w).ok());
+  EXPECT_TRUE((*state_->LoadWatermark())->reapply_pending);
+  ASSERT_TRUE(state_->ClearReapplyPending().ok());
+  EXPECT_FALSE((*state_->LoadWatermark())->reapply_pending);
 }
 
 TEST(LedgerFile, RoundTripsEveryKey) {

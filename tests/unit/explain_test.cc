@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/strings.h"
 #include "ldap/codec.h"
 #include "state/state_db.h"
 #include "tests/unit/test_util.h"
@@ -360,6 +361,35 @@ TEST_F(ExplainTest, PendingOperationsAndRevisit) {
   EXPECT_TRUE(ray.revisit);
   EXPECT_TRUE(ray.pending.empty());
   EXPECT_NE(Text(Run("ray")).find("  revisit: yes"), std::string::npos);
+}
+
+TEST_F(ExplainTest, AssignmentsOfTheObjectAreShown) {
+  {
+    auto db = StateDb::Open(config_.state_path);
+    ASSERT_TRUE(db.ok());
+    auto objects = (*db)->LoadObjects();
+    const SyncObject* jdoe = nullptr;
+    for (const auto& o : *objects) {
+      if (o.sam_account_name == "jdoe") jdoe = &o;
+    }
+    ASSERT_NE(jdoe, nullptr);
+    std::vector<LedgerEntry> entries = {LedgerEntryFor(*jdoe, "app:payroll"),
+                                        LedgerEntryFor(*jdoe, "app:retired")};
+    entries[0].changed_at = entries[1].changed_at = kLastSuccess;
+    entries[0].reason = "assigned with syncd assign";
+    entries[1].status = LedgerStatus::kRemoved;
+    entries[1].reason = "unassigned with syncd unassign";
+    ASSERT_TRUE((*db)->SaveLedger(&entries).ok());
+  }
+  ExplainedObject jdoe = One("jdoe");
+  ASSERT_EQ(jdoe.assignments.size(), 2u);
+  const std::string text = Text(Run("jdoe"));
+  EXPECT_NE(text.find("  assignment #1: app:payroll (active since " + UtcTimestamp(kLastSuccess) +
+                      ": assigned with syncd assign)\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("  assignment #2: app:retired (removed since"), std::string::npos) << text;
+  EXPECT_NE(Text(Run("carol")).find("  assignments: none in the ledger\n"), std::string::npos);
 }
 
 TEST_F(ExplainTest, ConfigChangedSinceTheRunIsNoted) {
