@@ -151,14 +151,30 @@ asio::awaitable<Result<DirSyncResult>> DirSyncSnapshot(Directory& directory,
                                 "(objectGUID=" + EscapeFilterBytes(std::string(16, '\0')) + ")");
 }
 
+namespace {
+// What ReadDcIdentity reads of each entry. Constants, because GCC 12 rejects a
+// braced list passed to a coroutine ("array used as initializer").
+const std::vector<std::string> kRootDseAttributes = {"dnsHostName", "dsServiceName",
+                                                     "highestCommittedUSN", "defaultNamingContext",
+                                                     "configurationNamingContext"};
+const std::vector<std::string> kInvocationId = {"invocationId"};
+const std::vector<std::string> kObjectSid = {"objectSid"};
+const std::vector<std::string> kTombstoneLifetime = {"tombstoneLifetime"};
+
+// `attributes` of the one entry at `dn` (a base-scope search).
+asio::awaitable<Result<std::vector<Entry>>> ReadEntry(Directory& directory, const std::string& dn,
+                                                      const std::vector<std::string>& attributes) {
+  SearchRequest request;
+  request.base = dn;
+  request.scope = Scope::kBase;
+  request.extended_dn = false;
+  request.attributes = attributes;
+  co_return co_await directory.Search(request);
+}
+}  // namespace
+
 asio::awaitable<Result<DcIdentity>> ReadDcIdentity(Directory& directory) {
-  SearchRequest root;
-  root.base = "";
-  root.scope = Scope::kBase;
-  root.extended_dn = false;
-  root.attributes = {"dnsHostName", "dsServiceName", "highestCommittedUSN", "defaultNamingContext",
-                     "configurationNamingContext"};
-  auto rootdse = co_await directory.Search(root);
+  auto rootdse = co_await ReadEntry(directory, std::string(), kRootDseAttributes);
   if (!rootdse.ok()) co_return rootdse.status().WithContext("reading the rootDSE");
   if (rootdse->size() != 1) co_return Status::DataLoss("the rootDSE read returned no entry");
   const Entry& dse = rootdse->front();
@@ -173,35 +189,22 @@ asio::awaitable<Result<DcIdentity>> ReadDcIdentity(Directory& directory) {
   }
   id.highest_usn = *usn;
 
-  SearchRequest dsa;
-  dsa.base = id.dsa_dn;
-  dsa.scope = Scope::kBase;
-  dsa.extended_dn = false;
-  dsa.attributes = {"invocationId"};
-  auto settings = co_await directory.Search(dsa);
+  auto settings = co_await ReadEntry(directory, id.dsa_dn, kInvocationId);
   if (!settings.ok()) co_return settings.status().WithContext("reading the DC's invocationId");
   if (settings->size() == 1) id.invocation_id = settings->front().First("invocationid");
   if (id.invocation_id.size() != 16) {
     co_return Status::DataLoss(id.dsa_dn + " has no valid invocationId");
   }
 
-  SearchRequest head;
-  head.base = id.naming_context;
-  head.scope = Scope::kBase;
-  head.extended_dn = false;
-  head.attributes = {"objectSid"};
-  auto domain = co_await directory.Search(head);
+  auto domain = co_await ReadEntry(directory, id.naming_context, kObjectSid);
   if (!domain.ok()) co_return domain.status().WithContext("reading the domain's objectSid");
   if (domain->size() == 1) id.domain_sid = domain->front().First("objectsid");
 
   const std::string config_nc = dse.First("configurationnamingcontext");
   if (!config_nc.empty()) {
-    SearchRequest ds;
-    ds.base = "CN=Directory Service,CN=Windows NT,CN=Services," + config_nc;
-    ds.scope = Scope::kBase;
-    ds.extended_dn = false;
-    ds.attributes = {"tombstoneLifetime"};
-    auto service = co_await directory.Search(ds);
+    auto service =
+        co_await ReadEntry(directory, "CN=Directory Service,CN=Windows NT,CN=Services," + config_nc,
+                           kTombstoneLifetime);
     if (service.ok() && service->size() == 1) {
       auto days = ParseInt(service->front().First("tombstonelifetime"));
       if (days && *days > 0) id.tombstone_lifetime_days = static_cast<int>(*days);

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <set>
@@ -249,6 +250,18 @@ Result<std::unique_ptr<Opened>> Open(const Config& config, bool write) {
   if (!store.ok()) return store.status();
   opened->store = std::move(*store);
   return opened;
+}
+
+// `change` inside Begin/Commit of `store`; rolled back when it fails.
+Status InOneBatch(LocalStore& store, const std::function<Status()>& change) {
+  Status st = store.Begin();
+  if (!st.ok()) return st;
+  st = change();
+  if (!st.ok()) {
+    store.Rollback();
+    return st;
+  }
+  return store.Commit();
 }
 
 // The one object of `kind` that NAME designates among `objects`.
@@ -500,13 +513,7 @@ Result<int> AssignCommand(const Config& config, const std::string& principal,
     entry[0].reason = "assigned with syncd assign";
     if (Status st = state.SaveLedger(&entry); !st.ok()) return st;
   }
-  Status st = store.Begin();
-  if (st.ok()) st = store.Assign({p.kind, p.external_id, target});
-  if (st.ok()) {
-    st = store.Commit();
-  } else {
-    store.Rollback();
-  }
+  Status st = InOneBatch(store, [&] { return store.Assign({p.kind, p.external_id, target}); });
   if (!st.ok()) {
     return st.WithContext(
         "recorded in the ledger, but the store did not take it; "
@@ -562,13 +569,7 @@ Result<int> UnassignCommand(const Config& config, const std::string& principal,
   if (!changed.empty()) {
     if (Status st = state.SaveLedger(&changed); !st.ok()) return st;
   }
-  Status st = store.Begin();
-  if (st.ok()) st = store.Unassign({p.kind, p.external_id, target});
-  if (st.ok()) {
-    st = store.Commit();
-  } else {
-    store.Rollback();
-  }
+  Status st = InOneBatch(store, [&] { return store.Unassign({p.kind, p.external_id, target}); });
   if (!st.ok()) {
     return st.WithContext(
         "removed from the ledger, but not from the store; "

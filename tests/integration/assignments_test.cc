@@ -84,6 +84,11 @@ json::object Entry(const SyncdRun& run, const std::string& target, const std::st
   return {};
 }
 
+void AddGroup(TestDc& dc, const std::string& ou, const std::string& name) {
+  dc.Modify("dn: CN=" + name + "," + ou +
+            "\nchangetype: add\nobjectClass: group\nsAMAccountName: " + name + "\n");
+}
+
 void Assign(const SyncdRun& run, const std::string& principal, const std::string& target) {
   CommandResult r = run.Syncd("assign " + ShellQuote(principal) + " " + ShellQuote(target));
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -111,9 +116,7 @@ TEST(Assignments, SourceSwitchReappliesEachAssignmentByTheFirstKeyThatMatches) {
   a.AddUser(ou, "Dave", "dave", "mail: dave@example.com\n");
   a.AddUser(ou, "Erin", "erin");
   a.AddUser(ou, "Frank", "frank");
-  a.Modify("dn: CN=Engineers," + ou +
-           "\nchangetype: add\nobjectClass: group\n"
-           "sAMAccountName: Engineers\n");
+  AddGroup(a, ou, "Engineers");
   SyncdRun run(LedgerScope(ou));
   ASSERT_EQ(run.Once().exit_code, 0);
 
@@ -163,9 +166,7 @@ TEST(Assignments, SourceSwitchReappliesEachAssignmentByTheFirstKeyThatMatches) {
       "mS-DS-ConsistencyGuid:: " + Base64(*ldap::GuidFromString(frank_guid)) + "\n");
   add("Dave One", "dave.one", "dave.one@newcorp.example.net", "mail: dave@example.com\n");
   add("Dave Two", "dave.two", "dave.two@newcorp.example.net", "mail: dave@example.com\n");
-  b->Modify("dn: CN=Engineers," + b_ou +
-            "\nchangetype: add\nobjectClass: group\n"
-            "sAMAccountName: Engineers\n");  // by sAMAccountName
+  AddGroup(*b, b_ou, "Engineers");  // by sAMAccountName
   // erin has no counterpart.
 
   run.WriteConfig("[source]\nuris = [\"" + b->Value("URI") + "\"]\nbase_dn = \"" + b->BaseDn() +
@@ -286,9 +287,7 @@ TEST(Assignments, ExportWipeImportReapplyRestoresEverything) {
   const std::string ou = dc.FreshOu("LedgerExport");
   dc.AddUser(ou, "Gina", "gina");
   dc.AddUser(ou, "Hank", "hank");
-  dc.Modify("dn: CN=Auditors," + ou +
-            "\nchangetype: add\nobjectClass: group\n"
-            "sAMAccountName: Auditors\n");
+  AddGroup(dc, ou, "Auditors");
   SyncdRun run(LedgerScope(ou));
   ASSERT_EQ(run.Once().exit_code, 0);
   Assign(run, "user:gina", "app:payroll");
