@@ -36,8 +36,8 @@ group_ou="OU=Groups,OU=Sync,$BASE_DN"
 scripts/testdc.sh syncd-config "$dc" "$work" >"$work/syncd.conf"
 
 # The attributes syncd asks for (scope::SearchAttributes with the default mapping).
-user_attrs="objectGUID objectSid sIDHistory sAMAccountName userPrincipalName mail name primaryGroupID userAccountControl displayName givenName sn"
-group_attrs="objectGUID objectSid sIDHistory sAMAccountName userPrincipalName mail name member description"
+user_attrs="objectGUID objectSid sIDHistory sAMAccountName userPrincipalName mail mS-DS-ConsistencyGuid name primaryGroupID userAccountControl displayName givenName sn"
+group_attrs="objectGUID objectSid sIDHistory sAMAccountName userPrincipalName mail mS-DS-ConsistencyGuid name member description"
 
 baseline() {
   LDAPTLS_CACERT=$CA_FILE ldapsearch -LLL -x -H "$URI" -D "$BIND_DN" -y "$PASSWORD_FILE" \

@@ -482,6 +482,19 @@ class CacheWriter {
     CacheWriter w;
     w.now_ = now;
     w.removal_reason_ = std::move(removal_reason);
+    // Most runs touch no principal with an assignment: skip the per-object
+    // ledger statements when there is none.
+    auto active =
+        db.PrepareCached("SELECT EXISTS (SELECT 1 FROM assignments WHERE status = 'active')");
+    if (!active.ok()) {
+      return active.status();
+    }
+    auto row = active->Step();
+    if (!row.ok()) {
+      return row.status();
+    }
+    w.ledger_active_ = *row && active->ColumnInt(0) != 0;
+    active->Reset();
     for (auto [stmt, text] : {
              std::pair{&w.upsert_,
                        "INSERT INTO objects (guid, kind, external_id, name, dn, attributes, sid, "
@@ -531,7 +544,7 @@ class CacheWriter {
         if (st.ok()) {
           st = delete_sid_history_->BindBlob(1, o.guid).Run();
         }
-        if (st.ok()) {
+        if (st.ok() && ledger_active_) {
           st = orphan_ledger_->BindBlob(1, o.guid)
                    .Bind(2, now_)
                    .Bind(3, std::string_view(removal_reason_))
@@ -571,7 +584,7 @@ class CacheWriter {
     BindTextOrNull(s, 10, o.mail);
     BindBlobOrNull(s, 11, o.consistency_guid);
     Status st = s.Run();
-    if (st.ok()) {
+    if (st.ok() && ledger_active_) {
       BindLedgerKeys(*refresh_ledger_, o);
       st = refresh_ledger_->Run();
     }
@@ -591,6 +604,7 @@ class CacheWriter {
       delete_edges_of_, insert_edge_, delete_edge_, refresh_ledger_, orphan_ledger_;
   int64_t now_ = 0;
   std::string removal_reason_;
+  bool ledger_active_ = false;  // the ledger holds an active entry
 };
 
 }  // namespace
