@@ -156,7 +156,9 @@ json::object StepJson(const ReapplyPlan& plan, const ReapplyStep& step) {
   return out;
 }
 
-void PrintPlanText(std::ostream& out, const ReapplyPlan& plan, const char* title) {
+}  // namespace
+
+void PrintReapplyText(std::ostream& out, const ReapplyPlan& plan, const std::string& title) {
   out << title << ": " << plan.Count(ReapplyAction::kRestore) << " to restore, "
       << plan.Count(ReapplyAction::kRelink) << " to relink, "
       << plan.Count(ReapplyAction::kDuplicate) << " duplicate, "
@@ -202,6 +204,8 @@ void PrintPlanText(std::ostream& out, const ReapplyPlan& plan, const char* title
         << ": in the store, not in the ledger; left alone (syncd assign records it)\n";
   }
 }
+
+namespace {
 
 void PrintPlanJson(std::ostream& out, const ReapplyPlan& plan, const ReapplyOutcome* outcome) {
   json::object summary;
@@ -476,6 +480,29 @@ Result<ReapplyOutcome> ApplyReapply(StateDb& state, IdentityStore& batch, Assign
   return outcome;
 }
 
+Result<ReapplyPlan> PreviewReapply(StateDb& state, const Plan& switch_plan, const Config& config) {
+  auto ledger = state.LoadLedger();
+  if (!ledger.ok()) return ledger.status();
+  std::vector<SyncObject> principals;
+  std::set<std::string> deleted;  // externalIds
+  for (const auto& op : switch_plan.operations) {
+    if (op.op == OpType::kCreate || op.op == OpType::kUpdate) principals.push_back(op.object);
+    if (op.op == OpType::kDelete) deleted.insert(op.object.external_id);
+  }
+  std::vector<StoredAssignment> kept;
+  std::error_code ec;
+  if (std::filesystem::exists(config.store.path, ec)) {
+    auto store = LocalStore::Open(config.store.path, /*read_only=*/true);
+    if (!store.ok()) return store.status();
+    auto in_store = (*store)->ListAssignments();
+    if (!in_store.ok()) return in_store.status();
+    for (auto& a : *in_store) {
+      if (!deleted.contains(a.external_id)) kept.push_back(std::move(a));
+    }
+  }
+  return PlanReapply(std::move(*ledger), std::move(principals), kept, config.assignments.match);
+}
+
 Result<std::pair<ObjectKind, std::string>> ParsePrincipal(const std::string& text) {
   const size_t colon = text.find(':');
   auto kind = colon == std::string::npos ? std::nullopt : ParseKind(text.substr(0, colon));
@@ -608,7 +635,7 @@ Result<int> CheckCommand(const Config& config, bool json, std::ostream& out) {
   if (json) {
     PrintPlanJson(out, *plan, nullptr);
   } else {
-    PrintPlanText(out, *plan, "assignments check");
+    PrintReapplyText(out, *plan, "assignments check");
   }
   const bool clean = plan->Settled() && plan->unrecorded.empty() &&
                      plan->Count(ReapplyAction::kAmbiguous) == 0 &&
@@ -627,7 +654,7 @@ Result<int> ReapplyCommand(const Config& config, bool dry_run, bool json, std::o
     if (json) {
       PrintPlanJson(out, *plan, nullptr);
     } else {
-      PrintPlanText(out, *plan, "reapply plan (dry run)");
+      PrintReapplyText(out, *plan, "reapply plan (dry run)");
     }
     return plan->Settled() && !unresolved ? kExitDone : kExitPending;
   }
@@ -637,7 +664,7 @@ Result<int> ReapplyCommand(const Config& config, bool dry_run, bool json, std::o
   if (json) {
     PrintPlanJson(out, outcome->plan, &*outcome);
   } else {
-    PrintPlanText(out, outcome->plan, "reapply");
+    PrintReapplyText(out, outcome->plan, "reapply");
     out << "applied: " << outcome->restored << " restored, " << outcome->relinked << " relinked, "
         << outcome->merged << " merged\n";
     for (const auto& why : outcome->failed) out << "  failed: " << why << "\n";
@@ -729,7 +756,7 @@ Status AfterSourceSwitch(StateDb& state, LocalStore& store, const AssignmentsCon
   auto outcome = ApplyReapply(state, store, store, std::move(*plan), now);
   if (!outcome.ok()) return outcome.status().WithContext("reapplying assignments");
   std::ostringstream lines;
-  PrintPlanText(lines, outcome->plan, "reapplied assignments after the source switch");
+  PrintReapplyText(lines, outcome->plan, "reapplied assignments after the source switch");
   Log(LogLevel::kInfo, lines.str());
   for (const auto& why : outcome->failed) Log(LogLevel::kError, why);
   return Status::Ok();

@@ -87,6 +87,15 @@ Result<ReapplyOutcome> ApplyReapply(StateDb& state, IdentityStore& batch, Assign
 // "user:NAME" or "group:NAME" -> kind and NAME.
 Result<std::pair<ObjectKind, std::string>> ParsePrincipal(const std::string& text);
 
+// What reapply would do once `switch_plan`, the plan of a source switch, is
+// applied: the principals are the objects it creates or updates, and the
+// store keeps the assignments of the principals it does not delete. For
+// `syncd --dry-run`, before anything changes. The store is read if it exists.
+Result<ReapplyPlan> PreviewReapply(StateDb& state, const Plan& switch_plan, const Config& config);
+
+// A summary line per action, then a line per entry that is not in place.
+void PrintReapplyText(std::ostream& out, const ReapplyPlan& plan, const std::string& title);
+
 // The CLI. Each opens state and store itself; the changing ones take the
 // RunLock. Output goes to `out`. Return the exit status: 0 done or nothing
 // to do, 2 something is left (drift, orphaned or unresolved entries), or an

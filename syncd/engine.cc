@@ -603,7 +603,14 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   result.plan.run_reason = choice.reason;
   Log(LogLevel::kDebug, "planned " + std::to_string(result.plan.operations.size()) +
                             " operations in " + plan_timer.Elapsed());
-  if (dry_run) co_return result;
+  if (dry_run) {
+    if (choice.source_switch) {
+      auto preview = PreviewReapply(**state, result.plan, config);
+      if (!preview.ok()) co_return preview.status();
+      result.reapply_preview = std::move(*preview);
+    }
+    co_return result;
+  }
 
   auto run_id = (*state)->BeginRun(result.plan.run_kind, started);
   if (!run_id.ok()) co_return run_id.status();

@@ -21,6 +21,7 @@
 #include "ldap/kerberos.h"
 #include "state/state_db.h"
 #include "store/identity_store.h"
+#include "syncd/assignments.h"
 #include "syncd/config.h"
 
 namespace syncd {
@@ -39,6 +40,9 @@ struct RunResult {
   int resumed = 0;         // operations re-applied from an interrupted run
   std::string dc_uri;      // the DC that answered
   int64_t started_at = 0;  // unix seconds; the watermark's last_success when it advances
+  // A dry run of a source switch: how the ledger's assignments would be
+  // reapplied once the switch is applied (PreviewReapply).
+  std::optional<ReapplyPlan> reapply_preview;
 };
 
 // Hosts (lower case) -> when a connection to them last failed.

@@ -72,6 +72,15 @@ int RunSync(const syncd::Config& config, syncd::RunOptions options, bool json) {
     syncd::PrintPlanJson(std::cout, plan);
   } else {
     syncd::PrintPlanText(std::cout, plan, /*applied=*/!dry_run);
+    if (result->reapply_preview) {
+      syncd::PrintReapplyText(
+          std::cout, *result->reapply_preview,
+          config.assignments.auto_reapply
+              ? "\nafter this source switch, the run reapplies the assignment ledger "
+                "([assignments] reapply = \"auto\")"
+              : "\nafter this source switch, `syncd assignments reapply` would reapply the "
+                "assignment ledger ([assignments] reapply = \"manual\")");
+    }
   }
   if (dry_run) return plan.empty() ? kExitNothingToDo : kExitPending;
   for (const auto& [op, why] : result->failed) syncd::Log(syncd::LogLevel::kError, why.message());

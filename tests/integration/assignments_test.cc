@@ -174,6 +174,21 @@ TEST(Assignments, SourceSwitchReappliesEachAssignmentByTheFirstKeyThatMatches) {
                   b->Value("PASSWORD_FILE") + "\"\ntls_ca_file = \"" + b->Value("CA_FILE") +
                   "\"\n[scope]\n" + LedgerScope(b_ou) + "[store]\npath = \"" + run.store_path() +
                   "\"\n[state]\npath = \"" + run.state_path() + "\"\n");
+  // Before anything changes, the dry run shows the switch and what reapply
+  // would do after it.
+  CommandResult preview = run.Syncd("--dry-run");
+  EXPECT_EQ(preview.exit_code, 2) << preview.err;
+  EXPECT_NE(preview.out.find("would reapply the assignment ledger"), std::string::npos)
+      << preview.out;
+  EXPECT_NE(preview.out.find(": 6 to restore, 0 to relink, 0 duplicate, 0 in place, 1 ambiguous, "
+                             "1 missing"),
+            std::string::npos)
+      << preview.out;
+  EXPECT_NE(preview.out.find("-> user francis@newcorp.example.net (newcorp.example.net) (by "
+                             "mS-DS-ConsistencyGuid)"),
+            std::string::npos)
+      << preview.out;
+  EXPECT_EQ(StoreAssignments(run).size(), 8u) << "a dry run changes nothing";
   CommandResult switched = run.Once();
   ASSERT_EQ(switched.exit_code, 0) << switched.err;
   EXPECT_NE(switched.err.find("the source changed from DC=corp,DC=example,DC=com"),

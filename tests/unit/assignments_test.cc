@@ -299,6 +299,33 @@ TEST_F(LedgerStateTest, ImportedActiveEntriesAwayFromTheStoreArriveOrphaned) {
   EXPECT_NE(ledger[1].reason.find("its principal is not in the store"), std::string::npos);
 }
 
+TEST_F(LedgerStateTest, PreviewOfASwitchMatchesAgainstThePlannedObjects) {
+  SyncObject old_alice = Principal('a', ObjectKind::kUser, "alice");
+  SyncObject kept = Principal('k', ObjectKind::kUser, "kept");  // the same object in both
+  Run({Op(OpType::kCreate, old_alice), Op(OpType::kCreate, kept)});
+  std::vector<LedgerEntry> entries = {LedgerEntryFor(old_alice, "app:payroll"),
+                                      LedgerEntryFor(kept, "app:wiki")};
+  ASSERT_TRUE(state_->SaveLedger(&entries).ok());
+  ASSERT_TRUE(store_->Begin().ok());
+  for (const auto* p : {&old_alice, &kept}) {
+    ASSERT_TRUE(
+        store_->Assign({ObjectKind::kUser, p->external_id, p == &kept ? "app:wiki" : "app:payroll"})
+            .ok());
+  }
+  ASSERT_TRUE(store_->Commit().ok());
+  SyncObject alice = Principal('A', ObjectKind::kUser, "alice");  // by sAMAccountName
+  Plan plan;
+  plan.operations = {Op(OpType::kDelete, old_alice), Op(OpType::kCreate, alice),
+                     Op(OpType::kUpdate, kept)};
+  auto preview = PreviewReapply(*state_, plan, config_);
+  ASSERT_TRUE(preview.ok()) << preview.status().ToString();
+  EXPECT_EQ(Outcomes(*preview), (std::map<int64_t, std::string>{
+                                    {1, "restore sAMAccountName alice"},
+                                    {2, "in-place objectGUID kept"},
+                                }));
+  EXPECT_EQ(store_->ListAssignments()->size(), 2u) << "a preview changes nothing";
+}
+
 TEST_F(LedgerStateTest, ReapplyPendingSurvivesInTheWatermarkUntilCleared) {
   Watermark w;
   w.feed = "usn";
