@@ -1,5 +1,6 @@
 #include "core/strings.h"
 
+#include <chrono>
 #include <ctime>
 
 namespace syncd {
@@ -51,6 +52,12 @@ std::string UtcTimestamp(int64_t unix_seconds) {
   char text[32];
   if (std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc) == 0) return "?";
   return text;
+}
+
+int64_t UnixNow() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 std::optional<int64_t> ParseUtcTimestamp(std::string_view text) {

@@ -13,6 +13,9 @@ namespace syncd {
 // LDAP attribute descriptions compare case-insensitively this way.
 std::string AsciiLower(std::string_view text);
 
+// The current time in unix seconds.
+int64_t UnixNow();
+
 // Unix seconds as "2026-11-22T10:30:00Z"; "never" for 0 or less.
 std::string UtcTimestamp(int64_t unix_seconds);
 // The inverse, for exactly that form; nullopt for anything else.

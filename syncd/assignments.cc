@@ -3,7 +3,6 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
-#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -28,12 +27,6 @@ namespace json = boost::json;
 
 constexpr int kExitDone = 0;
 constexpr int kExitPending = 2;
-
-int64_t Now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // "user alice (corp.example.com)": how a principal is named in output.
 std::string Describe(const SyncObject& p, const std::string& domain_name = "") {
@@ -65,7 +58,7 @@ class PrincipalIndex {
     }
   }
 
-  // The principals of `kind` that `keys` (an old principal) has at `key`.
+  // The principals of old's kind that share old's value at `key`.
   std::vector<size_t> Find(MatchKey key, const SyncObject& old,
                            const std::vector<SyncObject>& principals) const {
     std::vector<std::string> values;
@@ -117,7 +110,8 @@ class PrincipalIndex {
     if (!value.empty()) by_key_[static_cast<size_t>(key)][value].push_back(i);
   }
 
-  std::unordered_map<std::string, std::vector<size_t>> by_key_[6];
+  static constexpr size_t kKeys = static_cast<size_t>(MatchKey::kSamAccountName) + 1;
+  std::unordered_map<std::string, std::vector<size_t>> by_key_[kKeys];
   std::unordered_map<std::string, std::vector<size_t>> by_sid_;  // objectSid
 };
 
@@ -207,7 +201,7 @@ void PrintReapplyText(std::ostream& out, const ReapplyPlan& plan, const std::str
 
 namespace {
 
-void PrintPlanJson(std::ostream& out, const ReapplyPlan& plan, const ReapplyOutcome* outcome) {
+void PrintReapplyJson(std::ostream& out, const ReapplyPlan& plan, const ReapplyOutcome* outcome) {
   json::object summary;
   for (auto action :
        {ReapplyAction::kRestore, ReapplyAction::kRelink, ReapplyAction::kDuplicate,
@@ -536,7 +530,7 @@ Result<int> AssignCommand(const Config& config, const std::string& principal,
     // The ledger first: a store that fails after it shows as drift, which
     // reapply repairs; the reverse would be a grant nobody recorded.
     std::vector<LedgerEntry> entry = {LedgerEntryFor(p, target)};
-    entry[0].created_at = entry[0].changed_at = Now();
+    entry[0].created_at = entry[0].changed_at = UnixNow();
     entry[0].reason = "assigned with syncd assign";
     if (Status st = state.SaveLedger(&entry); !st.ok()) return st;
   }
@@ -590,7 +584,7 @@ Result<int> UnassignCommand(const Config& config, const std::string& principal,
     }
     changed.push_back(e);
     changed.back().status = LedgerStatus::kRemoved;
-    changed.back().changed_at = Now();
+    changed.back().changed_at = UnixNow();
     changed.back().reason = "unassigned with syncd unassign";
   }
   if (!changed.empty()) {
@@ -633,7 +627,7 @@ Result<int> CheckCommand(const Config& config, bool json, std::ostream& out) {
   auto plan = LoadReapplyPlan(*(*opened)->state, *(*opened)->store, config.assignments);
   if (!plan.ok()) return plan.status();
   if (json) {
-    PrintPlanJson(out, *plan, nullptr);
+    PrintReapplyJson(out, *plan, nullptr);
   } else {
     PrintReapplyText(out, *plan, "assignments check");
   }
@@ -652,17 +646,17 @@ Result<int> ReapplyCommand(const Config& config, bool dry_run, bool json, std::o
       plan->Count(ReapplyAction::kAmbiguous) > 0 || plan->Count(ReapplyAction::kMissing) > 0;
   if (dry_run) {
     if (json) {
-      PrintPlanJson(out, *plan, nullptr);
+      PrintReapplyJson(out, *plan, nullptr);
     } else {
       PrintReapplyText(out, *plan, "reapply plan (dry run)");
     }
     return plan->Settled() && !unresolved ? kExitDone : kExitPending;
   }
   auto outcome = ApplyReapply(*(*opened)->state, *(*opened)->store, *(*opened)->store,
-                              std::move(*plan), Now());
+                              std::move(*plan), UnixNow());
   if (!outcome.ok()) return outcome.status();
   if (json) {
-    PrintPlanJson(out, outcome->plan, &*outcome);
+    PrintReapplyJson(out, outcome->plan, &*outcome);
   } else {
     PrintReapplyText(out, outcome->plan, "reapply");
     out << "applied: " << outcome->restored << " restored, " << outcome->relinked << " relinked, "
@@ -682,7 +676,7 @@ Result<int> ExportCommand(const Config& config, const std::string& file, std::os
   const std::string partial = file + ".partial";
   {
     std::ofstream os(partial, std::ios::binary | std::ios::trunc);
-    os << LedgerFileJson(*ledger, Now());
+    os << LedgerFileJson(*ledger, UnixNow());
     os.close();
     if (!os) return Status::Unavailable("cannot write " + partial);
   }

@@ -86,7 +86,7 @@ enum class MatchKey {
   kConsistencyGuid,    // the same source anchor: mS-DS-ConsistencyGuid, else objectGUID
   kUserPrincipalName,  // these three compare case-insensitively
   kMail,
-  kSamAccountName,
+  kSamAccountName,  // the last: PrincipalIndex sizes its tables by it
 };
 // "objectGUID", "sIDHistory", "mS-DS-ConsistencyGuid", "userPrincipalName",
 // "mail", "sAMAccountName"; parsing ignores case.

@@ -32,12 +32,6 @@ namespace syncd {
 namespace asio = boost::asio;
 namespace {
 
-int64_t Now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // The operations of `ops` that landed: all but the refused ones.
 std::vector<Operation> Landed(const std::vector<Operation>& ops, const ApplyOutcome& outcome) {
   std::vector<Operation> landed;
@@ -136,7 +130,7 @@ Result<int> ResumeOutbox(StateDb& state, IdentityStore& store) {
   RunRecord record{run_id,
                    "full",
                    0,
-                   Now(),
+                   UnixNow(),
                    outcome->failed.empty() ? "ok" : "partial",
                    {{"resumed", static_cast<int64_t>(outcome->applied)}},
                    "resumed after an interruption",
@@ -157,7 +151,7 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(StateDb& state, IdentityStore& s
   Status st = state.WriteOutbox(record.id, ops);
   if (!st.ok()) co_return st;
   Log(LogLevel::kDebug, "journaled in " + timer.Elapsed());
-  record.finished_at = Now();
+  record.finished_at = UnixNow();
   auto store_batch = asio::co_spawn(
       workers, [&]() -> asio::awaitable<Result<ApplyOutcome>> { co_return ApplyBatch(store, ops); },
       asio::deferred);
@@ -436,7 +430,7 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   if (!options.ok()) co_return options.status();
 
   auto executor = co_await asio::this_coro::executor;
-  const int64_t started = Now();
+  const int64_t started = UnixNow();
   auto connection =
       co_await ldap::Connection::Open(executor, workers, *options, OnDcFailover(run.dc_failures));
   if (!connection.ok()) co_return connection.status();
@@ -538,7 +532,7 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   // watermark's flag goes only once that worked: a failure or a crash
   // before it is retried by the next run.
   auto settle_switch = [&state, &store, &config]() {
-    Status st = AfterSourceSwitch(**state, *store, config.assignments, Now());
+    Status st = AfterSourceSwitch(**state, *store, config.assignments, UnixNow());
     if (st.ok()) st = (*state)->ClearReapplyPending();
     if (!st.ok()) {
       Log(LogLevel::kError,
