@@ -99,8 +99,7 @@ trap 'echo "daemon_latency: line $LINENO: exit status $? (logs in $work)" >&2' E
 echo "== N = $n"
 bench_dc "$dc" "$work" "$n"
 eval "$(testdc env "$dc")"
-backend=$(ldbsearch -H "$dc/private/sam.ldb" -b @PARTITION -s base backendStore 2>/dev/null |
-  sed -n 's/^backendStore: //p')
+backend=$(dc_backend "$dc")
 people="OU=People,OU=Sync,$BASE_DN"
 search() { LDAPTLS_CACERT=$CA_FILE ldapsearch -LLL -o ldif-wrap=no -x -H "$URI" -D "$BIND_DN" -y "$PASSWORD_FILE" "$@"; }
 

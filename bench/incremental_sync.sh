@@ -364,8 +364,7 @@ bench_one() {
   echo "== N = $n"
   bench_dc "$dc" "$work" "$n"
   eval "$(testdc env "$dc")"
-  backend=$(ldbsearch -H "$dc/private/sam.ldb" -b @PARTITION -s base backendStore 2>/dev/null |
-    sed -n 's/^backendStore: //p')
+  backend=$(dc_backend "$dc")
   people="OU=People,OU=Sync,$BASE_DN"
   group_ou="OU=Groups,OU=Sync,$BASE_DN"
   local ous=() o

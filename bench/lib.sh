@@ -4,6 +4,11 @@
 # EXIT trap halts when set).
 
 testdc() { "$repo/scripts/testdc.sh" "$@"; }
+# dc_backend DIR: the store sam.ldb uses (tdb or mdb); empty if unknown.
+dc_backend() {
+  ldbsearch -H "$1/private/sam.ldb" -b @PARTITION -s base backendStore 2>/dev/null |
+    sed -n 's/^backendStore: //p'
+}
 
 # The sub-OUs of OU=People the benches' sample data holds.
 bench_sub_ous=(East West)
