@@ -123,6 +123,11 @@ CREATE TABLE assignments (
 CREATE INDEX assignments_guid ON assignments(guid);
 CREATE UNIQUE INDEX assignments_active ON assignments(guid, target) WHERE status = 'active';
 )sql",
+    // The store the cache describes (its StoreIdentity id): a replaced or
+    // recreated store is reconciled in full.
+    R"sql(
+ALTER TABLE watermark ADD COLUMN store_id TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 std::string_view View(const json::string& s) { return {s.data(), s.size()}; }
@@ -632,8 +637,8 @@ struct StateDb::Impl {
     auto stmt = db->Prepare(
         "INSERT OR REPLACE INTO watermark (id, feed, naming_context, dc_host, dsa_dn, "
         "invocation_id, highest_usn, cookie, object_security, scope_fingerprint, last_success, "
-        "last_full, tombstone_lifetime_days, domain_sid, reapply_pending) "
-        "VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)");
+        "last_full, tombstone_lifetime_days, domain_sid, reapply_pending, store_id) "
+        "VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)");
     if (!stmt.ok()) {
       return stmt.status();
     }
@@ -651,6 +656,7 @@ struct StateDb::Impl {
                     .Bind(12, static_cast<int64_t>(w.tombstone_lifetime_days))
                     .BindBlob(13, w.domain_sid)
                     .Bind(14, static_cast<int64_t>(w.reapply_pending ? 1 : 0))
+                    .Bind(15, std::string_view(w.store_id))
                     .Run();
     if (st.ok()) {
       st = db->Exec("DELETE FROM revisit");
@@ -929,7 +935,7 @@ Result<std::optional<Watermark>> StateDb::LoadWatermark() {
   auto stmt = impl_->db->Prepare(
       "SELECT feed, naming_context, dc_host, dsa_dn, invocation_id, highest_usn, cookie, "
       "object_security, scope_fingerprint, last_success, last_full, tombstone_lifetime_days, "
-      "domain_sid, reapply_pending FROM watermark WHERE id = 1");
+      "domain_sid, reapply_pending, store_id FROM watermark WHERE id = 1");
   if (!stmt.ok()) {
     return impl_->Context(stmt.status());
   }
@@ -950,6 +956,7 @@ Result<std::optional<Watermark>> StateDb::LoadWatermark() {
     w.tombstone_lifetime_days = static_cast<int>(row.ColumnInt(11));
     w.domain_sid = row.ColumnBlob(12);
     w.reapply_pending = row.ColumnInt(13) != 0;
+    w.store_id = row.ColumnText(14);
     found = std::move(w);
     return Status::Ok();
   });

@@ -49,6 +49,9 @@ struct Watermark {
   // reapplied (or reported): set with the switch's watermark, so a crash in
   // between does not forget it; cleared by ClearReapplyPending.
   bool reapply_pending = false;
+  // The store the cache describes (StoreIdentity::id); empty in a state
+  // from before stores had one.
+  std::string store_id;
   // Raw GUIDs the next incremental run re-reads whatever the feed reports:
   // objects whose operations were held or refused, so that advancing the
   // watermark past their change does not forget them.

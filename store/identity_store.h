@@ -3,7 +3,9 @@
 #ifndef SYNCD_STORE_IDENTITY_STORE_H_
 #define SYNCD_STORE_IDENTITY_STORE_H_
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,6 +13,38 @@
 #include "core/status.h"
 
 namespace syncd {
+
+// An object as the store holds it.
+struct StoredObject {
+  ObjectKind kind = ObjectKind::kUser;
+  std::string external_id;
+  std::string name;  // userName / displayName
+  Attributes attributes;
+  bool managed = true;  // created by syncd
+};
+
+// Who a store is: an identifier made once, when the store was created, so a
+// state can tell that its store was replaced or recreated, and how many
+// objects of syncd's own (created or adopted) it holds.
+struct StoreIdentity {
+  std::string id;
+  int64_t owned_objects = 0;
+};
+
+// A direct membership as a store holds it, by externalId.
+struct StoredMembership {
+  std::string group_external_id;
+  std::string member_external_id;
+  auto operator<=>(const StoredMembership&) const = default;
+};
+
+// What a store holds of syncd's own objects: the truth a full
+// reconciliation diffs against, so that a lost state, a wiped store or
+// values changed behind syncd's back converge.
+struct OwnedContents {
+  std::vector<StoredObject> objects;          // syncd's own only
+  std::vector<StoredMembership> memberships;  // of syncd's own groups
+};
 
 // A sink for plan operations. Operations are idempotent: create adopts an
 // object syncd already created with the same externalId, delete of an absent
@@ -29,6 +63,10 @@ class IdentityStore {
   virtual Status Apply(const Operation& op) = 0;
   virtual Status Commit() = 0;
   virtual void Rollback() = 0;
+
+  virtual Result<StoreIdentity> Identify() = 0;
+  // Every object syncd owns in the store, and the memberships of its groups.
+  virtual Result<OwnedContents> ReadOwned() = 0;
 };
 
 // A target granted to a principal of the store (a user or a group, by
@@ -53,15 +91,6 @@ class AssignmentSink {
   virtual Status Unassign(const StoredAssignment& assignment) = 0;
 };
 
-// An object as the store holds it.
-struct StoredObject {
-  ObjectKind kind = ObjectKind::kUser;
-  std::string external_id;
-  std::string name;  // userName / displayName
-  Attributes attributes;
-  bool managed = true;  // created by syncd
-};
-
 // The embedded identity store: one SQLite file with users, groups, direct
 // memberships, an effective (transitive) membership view and assignments.
 class LocalStore : public IdentityStore, public AssignmentSink {
@@ -69,6 +98,11 @@ class LocalStore : public IdentityStore, public AssignmentSink {
   // Opens or creates the store at `path`, migrating its schema.
   // With read_only, a missing file is an error and nothing is written.
   static Result<std::unique_ptr<LocalStore>> Open(const std::string& path, bool read_only = false);
+
+  // Who the store at `path` is, without creating or migrating anything:
+  // nullopt when there is no file; an empty or never-migrated file holds
+  // nothing; a store from before stores had ids has an empty id.
+  static Result<std::optional<StoreIdentity>> Peek(const std::string& path);
 
   ~LocalStore() override;
   LocalStore(const LocalStore&) = delete;
@@ -78,6 +112,8 @@ class LocalStore : public IdentityStore, public AssignmentSink {
   Status Apply(const Operation& op) override;
   Status Commit() override;
   void Rollback() override;
+  Result<StoreIdentity> Identify() override;
+  Result<OwnedContents> ReadOwned() override;
 
   // Sorted by externalId, then target.
   Result<std::vector<StoredAssignment>> ListAssignments() override;

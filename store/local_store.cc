@@ -1,6 +1,8 @@
 #include "store/identity_store.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <iterator>
 #include <optional>
 #include <string_view>
 #include <system_error>
@@ -66,6 +68,17 @@ CREATE TABLE assignments (
   created_at TEXT NOT NULL,
   PRIMARY KEY (principal_external_id, target)
 );
+)sql",
+    // Who this store is: made once, so that a state can tell its store was
+    // replaced or recreated (an existing store gets its id on migration).
+    R"sql(
+CREATE TABLE store_meta (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  store_id TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+INSERT INTO store_meta (id, store_id, created_at)
+  VALUES (1, lower(hex(randomblob(16))), strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));
 )sql",
 };
 
@@ -152,6 +165,27 @@ void ReadColumn(const sql::Statement& stmt, int col, std::string_view name,
   if (!stmt.ColumnIsNull(col)) {
     (*attributes)[std::string(name)] = stmt.ColumnText(col);
   }
+}
+
+// The store's id (empty when `has_id` is false: a store from before ids)
+// and how many objects syncd owns in it.
+Result<StoreIdentity> ReadIdentity(sql::Database& db, bool has_id) {
+  auto stmt = db.Prepare(
+      std::string(has_id ? "SELECT (SELECT store_id FROM store_meta), " : "SELECT '', ") +
+      "(SELECT count(*) FROM users WHERE managed_by = ?1) + "
+      "(SELECT count(*) FROM groups WHERE managed_by = ?1)");
+  if (!stmt.ok()) {
+    return stmt.status();
+  }
+  stmt->Bind(1, kManagedBy);
+  auto row = stmt->Step();
+  if (!row.ok()) {
+    return row.status();
+  }
+  StoreIdentity identity;
+  identity.id = stmt->ColumnText(0);
+  identity.owned_objects = stmt->ColumnInt(1);
+  return identity;
 }
 
 }  // namespace
@@ -492,6 +526,34 @@ Result<std::unique_ptr<LocalStore>> LocalStore::Open(const std::string& path, bo
   return std::unique_ptr<LocalStore>(new LocalStore(std::move(impl)));
 }
 
+Result<std::optional<StoreIdentity>> LocalStore::Peek(const std::string& path) {
+  std::error_code ec;
+  const bool exists = std::filesystem::exists(path, ec);
+  if (ec) {
+    return Status::Unavailable("cannot check local store " + path + ": " + ec.message());
+  }
+  if (!exists) {
+    return std::optional<StoreIdentity>();
+  }
+  auto db = sql::Database::Open(path, /*read_only=*/true);
+  if (!db.ok()) {
+    return db.status();
+  }
+  auto version = (*db)->UserVersion();
+  if (!version.ok()) {
+    return version.status().WithContext("local store " + path);
+  }
+  if (*version == 0) {
+    return std::optional(StoreIdentity{});
+  }
+  // The id arrived with migration 3; the tables with the first.
+  auto identity = ReadIdentity(**db, /*has_id=*/*version >= 3);
+  if (!identity.ok()) {
+    return identity.status().WithContext("local store " + path);
+  }
+  return std::optional(*identity);
+}
+
 Status LocalStore::Begin() {
   if (Status st = impl_->CheckWritable(); !st.ok()) {
     return st;
@@ -536,6 +598,43 @@ Status LocalStore::Commit() {
 }
 
 void LocalStore::Rollback() { (void)impl_->db->Exec("ROLLBACK"); }
+
+Result<StoreIdentity> LocalStore::Identify() {
+  auto identity = ReadIdentity(*impl_->db, /*has_id=*/true);
+  if (!identity.ok()) {
+    return impl_->Context(identity.status());
+  }
+  return identity;
+}
+
+Result<OwnedContents> LocalStore::ReadOwned() {
+  OwnedContents owned;
+  for (auto kind : {ObjectKind::kUser, ObjectKind::kGroup}) {
+    auto objects = impl_->Read(
+        kind, kind == ObjectKind::kUser ? "WHERE u.managed_by = ?1 " : "WHERE g.managed_by = ?1 ",
+        std::string(kManagedBy));
+    if (!objects.ok()) {
+      return impl_->Context(objects.status());
+    }
+    std::move(objects->begin(), objects->end(), std::back_inserter(owned.objects));
+  }
+  auto edges = impl_->db->Prepare(
+      "SELECT m.group_external_id, m.member_external_id FROM group_members m "
+      "JOIN groups g ON g.external_id = m.group_external_id WHERE g.managed_by = ?1 "
+      "ORDER BY m.group_external_id, m.member_external_id");
+  if (!edges.ok()) {
+    return impl_->Context(edges.status());
+  }
+  edges->Bind(1, kManagedBy);
+  Status st = edges->ForEachRow([&](const sql::Statement& row) {
+    owned.memberships.push_back({row.ColumnText(0), row.ColumnText(1)});
+    return Status::Ok();
+  });
+  if (!st.ok()) {
+    return impl_->Context(st);
+  }
+  return owned;
+}
 
 Result<std::vector<StoredAssignment>> LocalStore::ListAssignments() {
   auto stmt = impl_->db->Prepare(

@@ -382,6 +382,29 @@ const char* ChangeFeedName(ChangeFeed feed) {
   return "auto";
 }
 
+// [safety.max_change_percent_by_attribute]: store attribute -> percent, for
+// attributes the mapping writes.
+Status ReadChangeLimits(const std::string& source_name, const toml::table& table,
+                        const scope::AttributeMapping& mapping, SafetyConfig* safety) {
+  TableReader r(source_name, table, "safety.max_change_percent_by_attribute.");
+  for (const auto& [key, node] : table) {
+    const std::string attribute(key.str());
+    bool mapped = false;
+    for (auto kind : {ObjectKind::kUser, ObjectKind::kGroup}) {
+      for (const auto& rule : mapping.rules(kind))
+        mapped = mapped || rule.store_attribute == attribute;
+    }
+    if (!mapped) {
+      r.Fail(node, attribute, "is not a store attribute of the mapping");
+      break;
+    }
+    double limit = safety->max_change_percent;
+    r.Number(attribute.c_str(), 0, 100, &limit);
+    safety->max_change_percent_by_attribute[attribute] = limit;
+  }
+  return r.Finish();
+}
+
 Result<Config> ParseConfig(const std::string& text, const std::string& source_name) {
   toml::table root;
   try {
@@ -446,6 +469,12 @@ Result<Config> ParseConfig(const std::string& text, const std::string& source_na
     TableReader r(source_name, *safety, "safety.");
     r.Integer("max_deletes", -1, INT32_MAX, &config.safety.max_deletes);
     r.Number("max_delete_percent", 0, 100, &config.safety.max_delete_percent);
+    r.Number("max_change_percent", 0, 100, &config.safety.max_change_percent);
+    r.Integer("change_budget_floor", 0, INT32_MAX, &config.safety.change_budget_floor);
+    if (const auto* by_attribute = r.Table("max_change_percent_by_attribute")) {
+      st = ReadChangeLimits(source_name, *by_attribute, config.mapping, &config.safety);
+      if (!st.ok()) return st;
+    }
     st = r.Finish();
     if (!st.ok()) return st;
   }

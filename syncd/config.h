@@ -4,6 +4,7 @@
 #define SYNCD_SYNCD_CONFIG_H_
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -60,6 +61,13 @@ struct StoreConfig {
 struct SafetyConfig {
   int64_t max_deletes = 500;       // per object type; -1 disables the count check
   double max_delete_percent = 50;  // of that type's objects in the store; 100 disables
+  // The change budget: updates that change or clear one attribute on more
+  // than this percentage of a type's objects are held (100 disables) ...
+  double max_change_percent = 20;
+  // ... or more than this attribute's own percentage, where one is set ...
+  std::map<std::string, double> max_change_percent_by_attribute;
+  // ... unless they touch at most this many objects.
+  int64_t change_budget_floor = 10;
 };
 
 // The daemon's schedule (syncd/schedule.h) and its services. Seconds unless

@@ -287,17 +287,43 @@ Result<ldap::ConnectOptions> ConnectOptionsFor(const Config& config, std::vector
 
 namespace {
 
-// The stored watermark, read without creating or migrating anything: a run
-// that cannot reach AD must leave no file behind.
-Result<std::optional<Watermark>> PeekWatermark(const std::string& path, bool dry_run) {
+// What the state holds before the run: its watermark and how many objects
+// it caches.
+struct StateView {
+  std::optional<Watermark> watermark;
+  int64_t cached_objects = 0;
+};
+
+// The state, read without creating or migrating anything: a run that cannot
+// reach AD must leave no file behind.
+Result<StateView> PeekState(const std::string& path, bool dry_run) {
   auto state = StateDb::Open(path, /*read_only=*/true);
   if (!state.ok()) {
     // An older schema has no watermark; the writable open migrates it, and
     // reports anything worse.
-    if (!dry_run) return std::optional<Watermark>();
+    if (!dry_run) return StateView{};
     return state.status();
   }
-  return (*state)->LoadWatermark();
+  StateView view;
+  auto watermark = (*state)->LoadWatermark();
+  if (!watermark.ok()) return watermark.status();
+  view.watermark = std::move(*watermark);
+  auto counts = (*state)->CountObjects();
+  if (!counts.ok()) return counts.status();
+  for (const auto& [kind, n] : *counts) view.cached_objects += n;
+  return view;
+}
+
+// What a full reconciliation diffs against: the objects the store holds of
+// syncd's own (`store` is null in a dry run: the store is read without
+// creating or migrating it; a missing or empty one holds nothing).
+Result<OwnedContents> ReadOwnedObjects(IdentityStore* store, const std::string& path,
+                                       const std::optional<StoreIdentity>& peeked) {
+  if (store != nullptr) return store->ReadOwned();
+  if (!peeked || peeked->owned_objects == 0) return OwnedContents{};
+  auto opened = LocalStore::Open(path, /*read_only=*/true);
+  if (!opened.ok()) return opened.status();
+  return (*opened)->ReadOwned();
 }
 
 // The DirSync attributes: what either kind needs, `member` included.
@@ -422,8 +448,11 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
                                            RunOptions run) {
   RunResult result;
   const bool dry_run = run.dry_run;
-  auto stored = PeekWatermark(config.state_path, dry_run);
-  if (!stored.ok()) co_return stored.status();
+  auto peeked = PeekState(config.state_path, dry_run);
+  if (!peeked.ok()) co_return peeked.status();
+  const std::optional<Watermark>* stored = &peeked->watermark;
+  auto peeked_store = LocalStore::Peek(config.store.path);
+  if (!peeked_store.ok()) co_return peeked_store.status();
   auto uris = SourceUris(config.source, run.dc_failures);
   if (!uris.ok()) co_return uris.status();
   auto options = ConnectOptionsFor(config, std::move(*uris), *stored);
@@ -457,8 +486,9 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   next.domain_sid = dc->domain_sid;
   next.last_success = started;
 
-  RunChoice choice = ChooseRun({&*stored, &*dc, config.source.change_feed, next.scope_fingerprint,
-                                started, config.source.reconcile_interval_hours, run.force_full});
+  RunChoice choice = ChooseRun({stored, &*dc, config.source.change_feed, next.scope_fingerprint,
+                                started, config.source.reconcile_interval_hours, run.force_full,
+                                &*peeked_store, peeked->cached_objects});
 
   // Incremental: what changed since the watermark.
   ReadStats stats;
@@ -508,7 +538,8 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
     }
   }
   if (choice.full) {
-    Log(LogLevel::kInfo, "full reconciliation: " + choice.reason);
+    Log(choice.store_mismatch ? LogLevel::kWarning : LogLevel::kInfo,
+        "full reconciliation: " + choice.reason);
     if (!changes) {
       next.last_full = started;
       Status st = co_await StartWatermark(directory, config, &next);
@@ -540,11 +571,14 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
     }
     return st.ok();
   };
-  bool reapply_pending = stored->has_value() && (*stored)->reapply_pending;
+  bool reapply_pending = stored->has_value() && (**stored).reapply_pending;
   if (!dry_run) {
     auto opened = LocalStore::Open(config.store.path);
     if (!opened.ok()) co_return opened.status();
     store = std::move(*opened);
+    auto identity = store->Identify();
+    if (!identity.ok()) co_return identity.status();
+    next.store_id = identity->id;
     auto resumed = ResumeOutbox(**state, *store);
     if (!resumed.ok()) co_return resumed.status();
     result.resumed = *resumed;
@@ -573,9 +607,19 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
     if (!cached.ok()) co_return cached.status();
     auto cached_memberships = (*state)->LoadMemberships();
     if (!cached_memberships.ok()) co_return cached_memberships.status();
+    // The store is the truth a full reconciliation checks: the cache alone
+    // would miss what a lost state forgot and what changed in the store.
+    auto owned = ReadOwnedObjects(store.get(), config.store.path, *peeked_store);
+    if (!owned.ok()) co_return owned.status();
     plan_timer = PhaseTimer();
-    result.plan = BuildPlan(std::move(*read), *cached, *cached_memberships, config.safety,
-                            choice.source_switch);
+    Baseline baseline = ReconcileBaseline(*owned, *cached, *cached_memberships, *read);
+    for (const auto& what : baseline.unreadable) {
+      Log(LogLevel::kWarning, "the store's " + what +
+                                  " is marked as syncd's but its externalId is not an "
+                                  "objectGUID; left alone");
+    }
+    result.plan = BuildPlan(std::move(*read), baseline.objects, baseline.memberships, config.safety,
+                            choice.source_switch, &*cached);
   } else if (!changes->empty()) {
     StateDb& cache = **state;
     auto is_cached = [&cache](const std::string& guid) {

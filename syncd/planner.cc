@@ -8,6 +8,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "ldap/codec.h"
+
 namespace syncd {
 namespace {
 
@@ -153,6 +155,64 @@ void FinishPlan(std::vector<Operation> ops, std::vector<Operation> removals,
   plan->operations = std::move(ops);
 }
 
+// The limit of the change budget for `attribute`, in percent.
+double ChangeLimit(const SafetyConfig& safety, const std::string& attribute) {
+  auto it = safety.max_change_percent_by_attribute.find(attribute);
+  return it == safety.max_change_percent_by_attribute.end() ? safety.max_change_percent
+                                                            : it->second;
+}
+
+// Holds the updates of `ops` that change an attribute, relative to what
+// syncd last applied (`last_applied` of a GUID, or null when it never
+// applied that object), on more than its budget of `totals` of their kind.
+template <typename LastApplied>
+void HoldOverChangeBudget(std::vector<Operation>* ops, const LastApplied& last_applied,
+                          const std::map<ObjectKind, int64_t>& totals, const SafetyConfig& safety,
+                          Plan* plan) {
+  // (kind, attribute) -> indexes into ops of the updates that change it.
+  std::map<std::pair<ObjectKind, std::string>, std::vector<size_t>> changing;
+  for (size_t i = 0; i < ops->size(); ++i) {
+    const Operation& op = (*ops)[i];
+    if (op.op != OpType::kUpdate) continue;
+    const SyncObject* last = last_applied(op.object.guid);
+    if (last == nullptr) continue;
+    for (const auto& change : AttributeChanges(last->attributes, op.object.attributes)) {
+      changing[{op.kind, change.attribute}].push_back(i);
+    }
+  }
+  std::map<size_t, std::string> held;  // op index -> why
+  for (const auto& [key, indexes] : changing) {
+    const auto& [kind, attribute] = key;
+    const auto count = static_cast<int64_t>(indexes.size());
+    auto found = totals.find(kind);
+    const int64_t total = found == totals.end() ? 0 : found->second;
+    if (count <= safety.change_budget_floor || total == 0) continue;
+    const double percent = 100.0 * static_cast<double>(count) / static_cast<double>(total);
+    const double limit = ChangeLimit(safety, attribute);
+    if (percent <= limit) continue;
+    const std::string why =
+        std::to_string(count) + " " + KindName(kind) + " updates change " + attribute + " on " +
+        Percent(percent) + "% of " + std::to_string(total) + " " + KindName(kind) +
+        "s, over the change budget (max_change_percent = " + Percent(limit) +
+        "%): held, in case a mapping mistake would overwrite every value; raise [safety] "
+        "max_change_percent (or max_change_percent_by_attribute." +
+        attribute + ") if the change is meant";
+    for (size_t i : indexes) held.try_emplace(i, why);
+  }
+  if (held.empty()) return;
+  std::vector<Operation> kept;
+  kept.reserve(ops->size() - held.size());
+  for (size_t i = 0; i < ops->size(); ++i) {
+    auto it = held.find(i);
+    if (it == held.end()) {
+      kept.push_back(std::move((*ops)[i]));
+    } else {
+      plan->held.push_back({std::move((*ops)[i]), it->second});
+    }
+  }
+  *ops = std::move(kept);
+}
+
 // The operation that brings a cached image to `desired`, if any.
 std::optional<Operation> CreateOrUpdate(const SyncObject* cached, SyncObject desired) {
   if (cached == nullptr) {
@@ -174,7 +234,7 @@ std::optional<Operation> CreateOrUpdate(const SyncObject* cached, SyncObject des
 
 Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
                const std::vector<Membership>& cached_memberships, const SafetyConfig& safety,
-               bool source_switch) {
+               bool source_switch, const std::vector<SyncObject>* last_applied) {
   Plan plan;
   plan.read_complete = read.complete;
   plan.incomplete_reason = read.incomplete_reason;
@@ -228,6 +288,25 @@ Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
 
   std::map<ObjectKind, int64_t> totals;
   for (const auto& o : cached) ++totals[o.kind];
+  if (last_applied == nullptr) {
+    HoldOverChangeBudget(
+        &ops,
+        [&](const std::string& guid) -> const SyncObject* {
+          auto it = old_by_guid.find(guid);
+          return it == old_by_guid.end() ? nullptr : it->second;
+        },
+        totals, safety, &plan);
+  } else {
+    std::unordered_map<std::string, const SyncObject*> applied_by_guid;
+    for (const auto& o : *last_applied) applied_by_guid[o.guid] = &o;
+    HoldOverChangeBudget(
+        &ops,
+        [&](const std::string& guid) -> const SyncObject* {
+          auto it = applied_by_guid.find(guid);
+          return it == applied_by_guid.end() ? nullptr : it->second;
+        },
+        totals, safety, &plan);
+  }
   // An empty read of the new source is more likely a wrong base or filter
   // than a migration: it gets the budget like any other run.
   const bool switch_wholesale = source_switch && read.complete && !desired.empty();
@@ -297,11 +376,68 @@ Plan BuildIncrementalPlan(IncrementalRead read, const CachedSlice& cached,
     auto op = CreateOrUpdate(it == cached.objects.end() ? nullptr : &it->second, std::move(o));
     if (op) ops.push_back(std::move(*op));
   }
+  HoldOverChangeBudget(
+      &ops,
+      [&](const std::string& guid) -> const SyncObject* {
+        auto it = cached.objects.find(guid);
+        return it == cached.objects.end() ? nullptr : &it->second;
+      },
+      cached.totals, safety, &plan);
   FinishPlan(std::move(ops), std::move(removals), std::move(deletes), read.complete,
              read.incomplete_reason, cached.totals, safety, &plan);
   plan.read_complete = read.complete;
   plan.incomplete_reason = read.incomplete_reason;
   return plan;
+}
+
+Baseline ReconcileBaseline(const OwnedContents& owned, const std::vector<SyncObject>& cached,
+                           const std::vector<Membership>& cached_memberships,
+                           const ReadSnapshot& read) {
+  Baseline baseline;
+  std::unordered_map<std::string, const SyncObject*> cached_by_guid;
+  for (const auto& o : cached) cached_by_guid[o.guid] = &o;
+  std::unordered_set<std::string> desired;
+  for (const auto& o : read.desired.objects) desired.insert(o.guid);
+
+  std::unordered_map<std::string, std::string> guid_of;  // store externalId -> raw GUID
+  std::unordered_set<std::string> in_store;
+  baseline.objects.reserve(owned.objects.size());
+  for (const auto& stored : owned.objects) {
+    auto guid = ldap::GuidFromString(stored.external_id);
+    if (!guid) {
+      baseline.unreadable.push_back(std::string(KindName(stored.kind)) + " " + stored.name +
+                                    " (externalId " + stored.external_id + ")");
+      continue;
+    }
+    SyncObject o;
+    if (auto it = cached_by_guid.find(*guid); it != cached_by_guid.end()) o = *it->second;
+    o.guid = *guid;
+    o.kind = stored.kind;
+    o.external_id = stored.external_id;
+    o.name = stored.name;
+    o.attributes = stored.attributes;
+    guid_of.emplace(stored.external_id, o.guid);
+    in_store.insert(o.guid);
+    baseline.objects.push_back(std::move(o));
+  }
+  for (const auto& o : cached) {
+    if (!in_store.contains(o.guid) && !desired.contains(o.guid)) baseline.objects.push_back(o);
+  }
+
+  std::set<Membership> store_edges;
+  for (const auto& m : owned.memberships) {
+    auto group = guid_of.find(m.group_external_id);
+    auto member = guid_of.find(m.member_external_id);
+    if (group != guid_of.end() && member != guid_of.end()) {
+      store_edges.insert({group->second, member->second});
+    }
+  }
+  std::set<Membership> wanted(read.desired.memberships.begin(), read.desired.memberships.end());
+  baseline.memberships.assign(store_edges.begin(), store_edges.end());
+  for (const auto& m : cached_memberships) {
+    if (!store_edges.contains(m) && !wanted.contains(m)) baseline.memberships.push_back(m);
+  }
+  return baseline;
 }
 
 std::map<std::string, std::map<std::string, int>> Summarize(const Plan& plan) {

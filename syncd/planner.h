@@ -11,6 +11,7 @@
 
 #include "core/model.h"
 #include "scope/scope.h"
+#include "store/identity_store.h"
 #include "syncd/config.h"
 
 namespace syncd {
@@ -32,9 +33,34 @@ struct ReadSnapshot {
 // deliberate change of [source]). The old source's objects leave the store
 // first, so that migrated accounts can take their names, and the deletion
 // budget does not hold them back; a partial or empty read still does.
+//
+// Change budget: updates that change or clear one store attribute on more
+// than [safety] max_change_percent (or that attribute's own limit) of a
+// kind's objects, and on more than change_budget_floor of them, are held.
+// Changes count against `last_applied`, what syncd last wrote (the state
+// cache; null: `cached` is it), so that repairing drift in the store is not
+// mistaken for a mapping mistake.
 Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
                const std::vector<Membership>& cached_memberships, const SafetyConfig& safety,
-               bool source_switch = false);
+               bool source_switch = false, const std::vector<SyncObject>* last_applied = nullptr);
+
+// What a full reconciliation diffs the read against: the objects the store
+// holds of syncd's own, with the identity keys the state caches for them,
+// and their memberships; plus the cached objects and edges the store lacks
+// and the read no longer has (their deletions and removals drop them from
+// the cache and find nothing to do in the store). So an object the store
+// lost is created again, one deleted in AD is deleted from the store even
+// when the state forgot it, and a value changed in the store is set back.
+struct Baseline {
+  std::vector<SyncObject> objects;
+  std::vector<Membership> memberships;
+  // Owned store objects whose externalId is not an objectGUID: not syncd's
+  // to judge; left alone and reported.
+  std::vector<std::string> unreadable;
+};
+Baseline ReconcileBaseline(const OwnedContents& owned, const std::vector<SyncObject>& cached,
+                           const std::vector<Membership>& cached_memberships,
+                           const ReadSnapshot& read);
 
 // What an incremental read learned about the objects a change feed named.
 struct IncrementalRead {

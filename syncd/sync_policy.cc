@@ -55,9 +55,39 @@ std::string ScopeFingerprint(const Config& config) {
   return hex;
 }
 
+namespace {
+
+// Why the store cannot be trusted to be what the state describes; empty when
+// it can.
+std::string StoreMismatch(const PolicyInputs& in, const Watermark& w) {
+  if (in.store == nullptr) return "";
+  if (!in.store->has_value()) {
+    return "the store is missing (the state caches " + std::to_string(in.cached_objects) +
+           " objects): it is rebuilt from AD";
+  }
+  const StoreIdentity& store = **in.store;
+  if (!w.store_id.empty() && !store.id.empty() && w.store_id != store.id) {
+    return "the store is not the one the state was built with (store id " + store.id +
+           ", the state's " + w.store_id + "): it was replaced or recreated";
+  }
+  if (store.owned_objects == 0 && in.cached_objects > 0) {
+    return "the store holds none of syncd's objects while the state caches " +
+           std::to_string(in.cached_objects) + ": it is rebuilt from AD";
+  }
+  return "";
+}
+
+}  // namespace
+
 RunChoice ChooseRun(const PolicyInputs& in) {
-  if (!in.watermark->has_value())
-    return {true, in.force_full ? "--full given" : "no watermark yet"};
+  if (!in.watermark->has_value()) {
+    std::string reason = in.force_full ? "--full given" : "no watermark yet";
+    if (in.store != nullptr && in.store->has_value() && (*in.store)->owned_objects > 0) {
+      reason += "; the store's " + std::to_string((*in.store)->owned_objects) +
+                " objects are compared with AD";
+    }
+    return {true, reason};
+  }
   const Watermark& w = **in.watermark;
   const ldap::DcIdentity& dc = *in.dc;
   // A domain rebuilt under the same name has a new SID; a state from before
@@ -74,6 +104,7 @@ RunChoice ChooseRun(const PolicyInputs& in) {
                 describe(dc.naming_context, dc.domain_sid),
             true};
   }
+  if (std::string why = StoreMismatch(in, w); !why.empty()) return {true, why, false, true};
   if (in.force_full) return {true, "--full given"};
   if (w.scope_fingerprint != in.fingerprint) return {true, "the scope configuration changed"};
   if (in.configured_feed != ChangeFeed::kAuto && w.feed != ChangeFeedName(in.configured_feed)) {

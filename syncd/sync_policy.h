@@ -10,6 +10,7 @@
 
 #include "ldap/change_feed.h"
 #include "state/state_db.h"
+#include "store/identity_store.h"
 #include "syncd/config.h"
 
 namespace syncd {
@@ -29,6 +30,8 @@ struct RunChoice {
   // The source is another domain than the one the state was built from (its
   // naming context or domain SID differ): the new source is authoritative.
   bool source_switch = false;
+  // The store is missing, another one, or empty while the state is not.
+  bool store_mismatch = false;
 };
 
 struct PolicyInputs {
@@ -39,6 +42,10 @@ struct PolicyInputs {
   int64_t now = 0;  // unix seconds
   int reconcile_interval_hours = 168;
   bool force_full = false;
+  // The store as found before the run (nullptr or nullopt: there is none),
+  // and how many objects the state caches.
+  const std::optional<StoreIdentity>* store = nullptr;
+  int64_t cached_objects = 0;
 };
 
 // Full when: --full; no watermark; another domain (a source switch: the
@@ -46,7 +53,9 @@ struct PolicyInputs {
 // configured feed differs from the watermark's; the last success is older
 // than the tombstone lifetime minus the margin; the reconciliation schedule
 // is due; the DC's host or invocationId changed; its highestCommittedUSN is
-// below the stored one (a restore or a USN rollback).
+// below the stored one (a restore or a USN rollback); the store is missing,
+// is another store than the one the state was built with (replaced or
+// recreated), or holds none of syncd's objects while the state caches some.
 RunChoice ChooseRun(const PolicyInputs& in);
 
 }  // namespace syncd

@@ -32,19 +32,7 @@ std::string Groups() { return "OU=Groups," + TestDc::Get().SyncOu(); }
 std::string SampleScope() {
   return "user_bases = [\"" + People() + "\"]\ngroup_bases = [\"" + Groups() + "\"]\n";
 }
-std::string OuScope(const std::string& ou) {
-  return "user_bases = [\"" + ou + "\"]\ngroup_bases = [\"" + ou + "\"]\n";
-}
 const char kUserFilter[] = "(&(objectCategory=person)(objectClass=user))";
-
-boost::json::object ParsePlan(const CommandResult& r) {
-  EXPECT_FALSE(r.out.empty()) << r.err;
-  return boost::json::parse(r.out).as_object();
-}
-
-int Count(const boost::json::object& plan, const char* kind, const char* op) {
-  return static_cast<int>(plan.at("summary").at(kind).at(op).as_int64());
-}
 
 std::set<std::string> Keys(const std::map<std::string, std::string>& m) {
   std::set<std::string> keys;

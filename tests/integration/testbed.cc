@@ -63,6 +63,19 @@ CommandResult RunCommand(const std::string& command) {
   return r;
 }
 
+std::string OuScope(const std::string& ou) {
+  return "user_bases = [\"" + ou + "\"]\ngroup_bases = [\"" + ou + "\"]\n";
+}
+
+boost::json::object ParsePlan(const CommandResult& r) {
+  EXPECT_FALSE(r.out.empty()) << r.err;
+  return boost::json::parse(r.out).as_object();
+}
+
+int Count(const boost::json::object& plan, const char* kind, const char* op) {
+  return static_cast<int>(plan.at("summary").at(kind).at(op).as_int64());
+}
+
 std::string Base64Decode(const std::string& in) {
   static const std::string kChars =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

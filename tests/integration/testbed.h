@@ -3,6 +3,7 @@
 #ifndef SYNCD_TESTS_INTEGRATION_TESTBED_H_
 #define SYNCD_TESTS_INTEGRATION_TESTBED_H_
 
+#include <boost/json/object.hpp>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -156,6 +157,13 @@ bool Eventually(const std::function<bool()>& condition,
 // that is while the store batch is in flight. False if the run finished
 // before that could happen.
 bool KillOnceJournaled(const SyncdRun& run);
+
+// A [scope] that syncs the users and groups of one OU.
+std::string OuScope(const std::string& ou);
+// The plan of `--dry-run --json` or `--once --json`; fails the test when empty.
+boost::json::object ParsePlan(const CommandResult& r);
+// summary.<kind>.<op> of a JSON plan.
+int Count(const boost::json::object& plan, const char* kind, const char* op);
 
 std::string Base64Decode(const std::string& in);
 std::string FileDigest(const std::string& path);  // "" if absent

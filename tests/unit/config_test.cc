@@ -174,6 +174,33 @@ max_delete_percent = 5.5
   EXPECT_EQ(rules.back().store_attribute, "department");
 }
 
+TEST(Config, ChangeBudgetDefaultsAndPerAttributeLimits) {
+  auto defaults = ParseConfig(kMinimal, "test.conf");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_DOUBLE_EQ(defaults->safety.max_change_percent, 20);
+  EXPECT_EQ(defaults->safety.change_budget_floor, 10);
+  auto config = ParseConfig(kMinimal + R"(
+[mapping.user]
+department = "department"
+[safety]
+max_change_percent = 5
+change_budget_floor = 0
+[safety.max_change_percent_by_attribute]
+email = 50
+department = 100
+)",
+                            "test.conf");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_DOUBLE_EQ(config->safety.max_change_percent, 5);
+  EXPECT_EQ(config->safety.change_budget_floor, 0);
+  EXPECT_EQ(config->safety.max_change_percent_by_attribute,
+            (std::map<std::string, double>{{"department", 100}, {"email", 50}}));
+  ExpectError(kMinimal + "[safety.max_change_percent_by_attribute]\nemial = 50\n",
+              "line 7: safety.max_change_percent_by_attribute.emial is not a store attribute");
+  ExpectError(kMinimal + "[safety.max_change_percent_by_attribute]\nemail = 500\n",
+              "safety.max_change_percent_by_attribute.email must be between 0 and 100");
+}
+
 }  // namespace
 }  // namespace syncd
 

@@ -29,6 +29,8 @@ class FaultInjectingStore : public IdentityStore {
     return real_.Commit();
   }
   void Rollback() override { real_.Rollback(); }
+  Result<StoreIdentity> Identify() override { return real_.Identify(); }
+  Result<OwnedContents> ReadOwned() override { return real_.ReadOwned(); }
 
   int fail_apply_at = -1;   // fail this Apply call (0-based), once
   std::string refuse_name;  // fail every Apply on the object with this name

@@ -6,15 +6,16 @@
 #include <vector>
 
 #include "syncd/planner.h"
+#include "tests/unit/safety_util.h"
 #include "tests/unit/test_util.h"
 
 namespace syncd {
 namespace {
 
+using testing::Budget;
 using testing::G;
+using testing::NoBudget;
 using testing::U;
-
-SafetyConfig NoBudget() { return {-1, 100}; }
 
 std::vector<std::string> Lines(const std::vector<Operation>& ops) {
   std::vector<std::string> out;
@@ -248,7 +249,8 @@ TEST(IncrementalPlanner, DeletionsOverTheCountBudgetAreHeld) {
   read.absent = {"1", "2", "3", "9"};
   read.present = {U("4", "new")};
   auto plan = BuildIncrementalPlan(
-      read, Cache({U("1", "a"), U("2", "b"), U("3", "c"), G("9", "g")}, {U("5", "e")}), {2, 100});
+      read, Cache({U("1", "a"), U("2", "b"), U("3", "c"), G("9", "g")}, {U("5", "e")}),
+      Budget(2, 100));
   // Three user deletes exceed max_deletes = 2; the one group delete does not.
   EXPECT_EQ(Lines(plan), (std::vector<std::string>{"create new", "delete g"}));
   ASSERT_EQ(plan.held.size(), 3u);
@@ -261,7 +263,7 @@ TEST(IncrementalPlanner, DeletionsOverThePercentBudgetAreHeldAgainstTheWholeCach
   IncrementalRead read;
   read.absent = {"1", "2"};
   auto plan = BuildIncrementalPlan(
-      read, Cache({U("1", "a"), U("2", "b")}, {U("3", "c"), U("4", "d")}), {-1, 25});
+      read, Cache({U("1", "a"), U("2", "b")}, {U("3", "c"), U("4", "d")}), Budget(-1, 25));
   EXPECT_TRUE(plan.operations.empty());
   ASSERT_EQ(plan.held.size(), 2u);
   EXPECT_NE(plan.held[0].reason.find("50% of 4"), std::string::npos) << plan.held[0].reason;
@@ -269,7 +271,7 @@ TEST(IncrementalPlanner, DeletionsOverThePercentBudgetAreHeldAgainstTheWholeCach
   IncrementalRead one;
   one.absent = {"1"};
   auto within = BuildIncrementalPlan(
-      one, Cache({U("1", "a")}, {U("2", "b"), U("3", "c"), U("4", "d")}), {-1, 25});
+      one, Cache({U("1", "a")}, {U("2", "b"), U("3", "c"), U("4", "d")}), Budget(-1, 25));
   EXPECT_EQ(Lines(within), std::vector<std::string>{"delete a"});
 }
 
@@ -313,6 +315,31 @@ TEST(IncrementalPlanner, SameInputsGiveTheSamePlan) {
   const CachedSlice cache = Cache({G("9", "staff")});
   EXPECT_EQ(Lines(BuildIncrementalPlan(read, cache, NoBudget())),
             Lines(BuildIncrementalPlan(read, cache, NoBudget())));
+}
+
+// The change budget holds an incremental plan too (the held objects are
+// re-read by the next run, as held deletions are), against the whole cache.
+TEST(IncrementalPlanner, UpdatesOverTheChangeBudgetAreHeld) {
+  std::vector<SyncObject> cached;
+  IncrementalRead read;
+  for (int i = 0; i < 12; ++i) {
+    SyncObject u = U(std::to_string(i), "u" + std::to_string(i));
+    u.attributes["email"] = u.name + "@x";
+    cached.push_back(u);
+    u.attributes["email"] = "";
+    read.present.push_back(u);
+  }
+  CachedSlice slice = Cache(cached);
+  slice.totals[ObjectKind::kUser] = 50;
+  SafetyConfig safety = NoBudget();
+  safety.max_change_percent = 20;
+  auto plan = BuildIncrementalPlan(read, slice, safety);
+  EXPECT_TRUE(plan.operations.empty());
+  ASSERT_EQ(plan.held.size(), 12u);
+  EXPECT_NE(plan.held[0].reason.find("change email on 24% of 50 users"), std::string::npos)
+      << plan.held[0].reason;
+  slice.totals[ObjectKind::kUser] = 60;  // 20%: within the budget
+  EXPECT_EQ(BuildIncrementalPlan(read, slice, safety).operations.size(), 12u);
 }
 
 }  // namespace

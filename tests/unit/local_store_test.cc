@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -413,7 +414,56 @@ TEST_F(LocalStoreTest, ReopenKeepsDataAndDoesNotRemigrate) {
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   store_ = std::move(store).value();
   EXPECT_EQ(ListRows(ObjectKind::kUser).size(), 1U);
-  EXPECT_EQ(RawCount("PRAGMA user_version"), 2);
+  EXPECT_EQ(RawCount("PRAGMA user_version"), 3);
+}
+
+// Issue 14: the state records which store it describes; the id is made once
+// and survives reopening, and another store has another.
+TEST_F(LocalStoreTest, IdentityIsStableAndOwnCountsOnlySyncdsObjects) {
+  Apply(MakeOp(OpType::kCreate, User("u1", "jdoe")));
+  Apply(MakeOp(OpType::kCreate, Group("g1", "staff")));
+  RawExec("INSERT INTO users (external_id, user_name, managed_by) VALUES ('x', 'hand', 'hr')");
+  auto first = store_->Identify();
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->id.size(), 32U);
+  EXPECT_EQ(first->owned_objects, 2);
+  store_.reset();
+  auto peeked = LocalStore::Peek(path_);
+  ASSERT_TRUE(peeked.ok() && peeked->has_value());
+  EXPECT_EQ((*peeked)->id, first->id);
+  EXPECT_EQ((*peeked)->owned_objects, 2);
+
+  auto other = LocalStore::Open(dir_.path() + "/other.db");
+  ASSERT_TRUE(other.ok());
+  EXPECT_NE((*other)->Identify()->id, first->id);
+}
+
+TEST_F(LocalStoreTest, PeekCreatesNothingAndReadsAnEmptyFileAsHoldingNothing) {
+  const std::string missing = dir_.path() + "/missing.db";
+  auto none = LocalStore::Peek(missing);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  EXPECT_FALSE(std::filesystem::exists(missing));
+  std::ofstream(dir_.path() + "/empty.db").flush();
+  auto empty = LocalStore::Peek(dir_.path() + "/empty.db");
+  ASSERT_TRUE(empty.ok() && empty->has_value());
+  EXPECT_EQ((*empty)->id, "");
+  EXPECT_EQ((*empty)->owned_objects, 0);
+}
+
+TEST_F(LocalStoreTest, ReadOwnedListsSyncdsObjectsAndTheirGroupsMemberships) {
+  Apply(MakeOp(OpType::kCreate, User("u1", "jdoe", {{"email", "j@x"}})));
+  Apply(MakeOp(OpType::kCreate, Group("g1", "staff")));
+  Apply(MemberOp(OpType::kAddMember, Group("g1", "staff"), User("u1", "jdoe")));
+  RawExec(
+      "INSERT INTO users (external_id, user_name, managed_by) VALUES ('x', 'hand', 'hr');"
+      "INSERT INTO groups (external_id, display_name, managed_by) VALUES ('hg', 'hand', 'hr');"
+      "INSERT INTO group_members VALUES ('hg', 'u1')");
+  auto owned = store_->ReadOwned();
+  ASSERT_TRUE(owned.ok()) << owned.status().ToString();
+  EXPECT_EQ(Names(owned->objects), (std::vector<std::string>{"user:jdoe", "group:staff"}));
+  EXPECT_EQ(owned->objects[0].attributes, (Attributes{{"email", "j@x"}, {"userName", "jdoe"}}));
+  EXPECT_EQ(owned->memberships, (std::vector<StoredMembership>{{"g1", "u1"}}));
 }
 
 }  // namespace

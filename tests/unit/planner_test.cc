@@ -1,4 +1,6 @@
 #include "syncd/planner.h"
+#include "ldap/codec.h"
+#include "tests/unit/safety_util.h"
 #include "tests/unit/test_util.h"
 
 #include <gtest/gtest.h>
@@ -6,7 +8,9 @@
 namespace syncd {
 namespace {
 
+using testing::Budget;
 using testing::G;
+using testing::NoBudget;
 using testing::U;
 
 ReadSnapshot Read(std::vector<SyncObject> objects, std::vector<Membership> memberships = {}) {
@@ -15,8 +19,6 @@ ReadSnapshot Read(std::vector<SyncObject> objects, std::vector<Membership> membe
   r.desired.memberships = std::move(memberships);
   return r;
 }
-
-SafetyConfig NoBudget() { return {-1, 100}; }
 
 std::vector<std::string> Lines(const Plan& plan) {
   std::vector<std::string> out;
@@ -93,7 +95,7 @@ TEST(Planner, IncompleteReadHoldsDeletesAndRemovalsButAppliesTheRest) {
 
 TEST(Planner, DeletionsOverCountBudgetAreHeldPerKind) {
   std::vector<SyncObject> cached = {U("1", "a"), U("2", "b"), U("3", "c"), G("9", "g")};
-  auto plan = BuildPlan(Read({U("4", "new")}), cached, {}, {2, 100});
+  auto plan = BuildPlan(Read({U("4", "new")}), cached, {}, Budget(2, 100));
   // Three user deletes exceed max_deletes = 2; the one group delete does not.
   EXPECT_EQ(Lines(plan), (std::vector<std::string>{"create new", "delete g"}));
   ASSERT_EQ(plan.held.size(), 3u);
@@ -102,7 +104,7 @@ TEST(Planner, DeletionsOverCountBudgetAreHeldPerKind) {
 
 TEST(Planner, SourceSwitchDeletesTheOldSourceFirstAndPastTheBudget) {
   std::vector<SyncObject> cached = {U("1", "alice"), U("2", "bob"), G("9", "staff")};
-  SafetyConfig budget{1, 10};
+  SafetyConfig budget = Budget(1, 10);
   auto plan = BuildPlan(Read({U("5", "alice"), G("8", "staff")}, {{"8", "5"}}), cached, {}, budget,
                         /*source_switch=*/true);
   // The old alice must be gone before the new one takes her userName.
@@ -114,7 +116,7 @@ TEST(Planner, SourceSwitchDeletesTheOldSourceFirstAndPastTheBudget) {
 
 TEST(Planner, SourceSwitchWithAnEmptyOrPartialReadKeepsTheBudget) {
   std::vector<SyncObject> cached = {U("1", "alice"), U("2", "bob")};
-  SafetyConfig budget{1, 10};
+  SafetyConfig budget = Budget(1, 10);
   auto empty = BuildPlan(Read({}), cached, {}, budget, /*source_switch=*/true);
   EXPECT_TRUE(empty.operations.empty());
   EXPECT_EQ(empty.held.size(), 2u);
@@ -128,11 +130,12 @@ TEST(Planner, SourceSwitchWithAnEmptyOrPartialReadKeepsTheBudget) {
 
 TEST(Planner, DeletionsOverPercentBudgetAreHeld) {
   std::vector<SyncObject> cached = {U("1", "a"), U("2", "b"), U("3", "c"), U("4", "d")};
-  auto plan = BuildPlan(Read({U("1", "a"), U("2", "b")}), cached, {}, {-1, 25});
+  auto plan = BuildPlan(Read({U("1", "a"), U("2", "b")}), cached, {}, Budget(-1, 25));
   EXPECT_TRUE(plan.operations.empty());
   ASSERT_EQ(plan.held.size(), 2u);
   EXPECT_NE(plan.held[0].reason.find("50% of 4"), std::string::npos);
-  auto within = BuildPlan(Read({U("1", "a"), U("2", "b"), U("3", "c")}), cached, {}, {-1, 25});
+  auto within =
+      BuildPlan(Read({U("1", "a"), U("2", "b"), U("3", "c")}), cached, {}, Budget(-1, 25));
   EXPECT_EQ(Lines(within), std::vector<std::string>{"delete d"});
 }
 
@@ -152,10 +155,148 @@ TEST(Planner, ObjectSkippedByScopeIsNotDeleted) {
   ReadSnapshot read;
   read.desired.objects = {U("1", "bob")};
   read.desired.skipped = {"2"};
-  auto plan = BuildPlan(read, cached, {}, {-1, 100});
+  auto plan = BuildPlan(read, cached, {}, Budget(-1, 100));
   EXPECT_TRUE(plan.operations.empty());
   ASSERT_EQ(plan.held.size(), 1u);
   EXPECT_EQ(plan.held[0].operation.object.name, "carol");
+}
+
+// An object whose objectGUID is 16 bytes of `n`, as the store and the read
+// have it (externalId: the GUID's string form).
+SyncObject Real(ObjectKind kind, char n, const std::string& name) {
+  SyncObject o =
+      kind == ObjectKind::kUser ? U(std::string(16, n), name) : G(std::string(16, n), name);
+  o.external_id = *ldap::GuidToString(o.guid);
+  return o;
+}
+
+StoredObject Stored(const SyncObject& o) {
+  StoredObject s;
+  s.kind = o.kind;
+  s.external_id = o.external_id;
+  s.name = o.name;
+  s.attributes = o.attributes;
+  return s;
+}
+
+// Users with email "<name>@x" in `count` numbered objects.
+std::vector<SyncObject> Mailed(int count) {
+  std::vector<SyncObject> users;
+  for (int i = 0; i < count; ++i) {
+    SyncObject u = Real(ObjectKind::kUser, static_cast<char>('a' + i), "u" + std::to_string(i));
+    u.attributes["email"] = u.name + "@x";
+    users.push_back(u);
+  }
+  return users;
+}
+
+SafetyConfig ChangeBudget(double percent, int64_t floor) {
+  SafetyConfig safety = NoBudget();
+  safety.max_change_percent = percent;
+  safety.change_budget_floor = floor;
+  return safety;
+}
+
+// Issue 14: with the state lost, a full reconciliation diffed AD against an
+// empty cache, created nothing (the store had it all) and deleted nothing.
+TEST(ReconcileBaseline, LostStateDeletesFromTheStoreWhatAdNoLongerHas) {
+  SyncObject kept = Real(ObjectKind::kUser, 'k', "kept");
+  SyncObject gone = Real(ObjectKind::kUser, 'g', "gone");
+  SyncObject staff = Real(ObjectKind::kGroup, 's', "staff");
+  OwnedContents owned;
+  owned.objects = {Stored(kept), Stored(gone), Stored(staff)};
+  owned.memberships = {{staff.external_id, kept.external_id},
+                       {staff.external_id, gone.external_id}};
+  ReadSnapshot read = Read({kept, staff}, {{staff.guid, kept.guid}});
+  Baseline baseline = ReconcileBaseline(owned, {}, {}, read);
+  EXPECT_EQ(baseline.objects.size(), 3u);
+  EXPECT_EQ(baseline.memberships.size(), 2u);
+  std::vector<SyncObject> no_cache;
+  auto plan = BuildPlan(read, baseline.objects, baseline.memberships, NoBudget(), false, &no_cache);
+  // The state learns the objects it forgot (their DN) and loses nothing else.
+  EXPECT_EQ(Lines(plan), (std::vector<std::string>{"update kept", "update staff", "delete gone"}));
+}
+
+TEST(ReconcileBaseline, WipedStoreIsCreatedAgainWithItsMemberships) {
+  SyncObject a = Real(ObjectKind::kUser, 'a', "a");
+  SyncObject staff = Real(ObjectKind::kGroup, 's', "staff");
+  std::vector<SyncObject> cached = {a, staff};
+  std::vector<Membership> edges = {{staff.guid, a.guid}};
+  ReadSnapshot read = Read(cached, edges);
+  Baseline baseline = ReconcileBaseline({}, cached, edges, read);
+  EXPECT_TRUE(baseline.objects.empty());
+  EXPECT_TRUE(baseline.memberships.empty());
+  auto plan = BuildPlan(read, baseline.objects, baseline.memberships, NoBudget(), false, &cached);
+  EXPECT_EQ(Lines(plan),
+            (std::vector<std::string>{"create staff", "create a", "add-member staff a"}));
+}
+
+TEST(ReconcileBaseline, DriftIsRepairedAndNotCountedAgainstTheChangeBudget) {
+  std::vector<SyncObject> users = Mailed(20);
+  OwnedContents owned;
+  for (const auto& u : users) {
+    StoredObject s = Stored(u);
+    s.attributes.erase("email");  // cleared behind syncd's back
+    owned.objects.push_back(s);
+  }
+  ReadSnapshot read = Read(users);
+  Baseline baseline = ReconcileBaseline(owned, users, {}, read);
+  auto plan = BuildPlan(read, baseline.objects, {}, ChangeBudget(20, 0), false, &users);
+  EXPECT_EQ(plan.operations.size(), 20u);
+  EXPECT_TRUE(plan.held.empty());
+  ASSERT_FALSE(plan.operations.empty());
+  EXPECT_EQ(plan.operations[0].changes,
+            (std::vector<AttributeChange>{{"email", std::nullopt, "u0@x"}}));
+}
+
+TEST(ReconcileBaseline, StaleCacheEntriesGoAndForeignObjectsStayOut) {
+  SyncObject stale = Real(ObjectKind::kUser, 'z', "stale");
+  SyncObject staff = Real(ObjectKind::kGroup, 's', "staff");
+  SyncObject a = Real(ObjectKind::kUser, 'a', "a");
+  OwnedContents owned;
+  owned.objects = {Stored(staff), Stored(a)};
+  StoredObject odd;
+  odd.external_id = "not-a-guid";
+  odd.name = "odd";
+  owned.objects.push_back(odd);
+  // The cache remembers an edge the store lost and AD no longer has.
+  std::vector<SyncObject> cached = {stale, staff, a};
+  std::vector<Membership> cached_edges = {{staff.guid, a.guid}};
+  ReadSnapshot read = Read({staff, a});
+  Baseline baseline = ReconcileBaseline(owned, cached, cached_edges, read);
+  EXPECT_EQ(baseline.unreadable, std::vector<std::string>{"user odd (externalId not-a-guid)"});
+  auto plan = BuildPlan(read, baseline.objects, baseline.memberships, NoBudget(), false, &cached);
+  EXPECT_EQ(Lines(plan), (std::vector<std::string>{"remove-member staff a", "delete stale"}));
+}
+
+TEST(ChangeBudget, MappingMistakeClearingEveryEmailIsHeld) {
+  std::vector<SyncObject> before = Mailed(20);
+  std::vector<SyncObject> after = before;
+  for (auto& u : after) u.attributes.erase("email");
+  after[0].attributes["displayName"] = "renamed";
+  auto plan = BuildPlan(Read(after), before, {}, ChangeBudget(20, 10));
+  EXPECT_TRUE(plan.operations.empty());
+  ASSERT_EQ(plan.held.size(), 20u);
+  EXPECT_NE(plan.held[0].reason.find("20 user updates change email on 100% of 20 users"),
+            std::string::npos)
+      << plan.held[0].reason;
+  // Within the floor, or the attribute's own limit, nothing is held.
+  EXPECT_TRUE(BuildPlan(Read(after), before, {}, ChangeBudget(20, 20)).held.empty());
+  SafetyConfig email_free = ChangeBudget(20, 10);
+  email_free.max_change_percent_by_attribute["email"] = 100;
+  auto allowed = BuildPlan(Read(after), before, {}, email_free);
+  EXPECT_TRUE(allowed.held.empty());
+  EXPECT_EQ(allowed.operations.size(), 20u);
+}
+
+TEST(ChangeBudget, ChangesOnAFewObjectsApply) {
+  std::vector<SyncObject> before = Mailed(20);
+  std::vector<SyncObject> after = before;
+  for (int i = 0; i < 4; ++i) after[i].attributes["email"] = "new" + std::to_string(i) + "@x";
+  auto plan = BuildPlan(Read(after), before, {}, ChangeBudget(20, 0));
+  EXPECT_EQ(plan.operations.size(), 4u) << "4 of 20 is 20%, not over it";
+  after[4].attributes["email"] = "new4@x";
+  EXPECT_EQ(BuildPlan(Read(after), before, {}, ChangeBudget(20, 0)).held.size(), 5u);
 }
 
 }  // namespace

@@ -310,7 +310,7 @@ TEST_F(StateDbTest, ReadOnlyOpenOfMissingPathIsEmptyAndWritesNoFile) {
   {
     auto db = OpenState(/*read_only=*/true);
     ASSERT_TRUE(db);
-    EXPECT_EQ(db->SchemaVersion(), 3);
+    EXPECT_EQ(db->SchemaVersion(), 4);
     EXPECT_TRUE(db->LoadObjects()->empty());
     EXPECT_TRUE(db->LoadMemberships()->empty());
     int64_t run_id = -1;
@@ -362,7 +362,7 @@ TEST_F(StateDbTest, ReopenKeepsDataAndSchemaVersion) {
   }
   auto db = OpenState();
   ASSERT_TRUE(db);
-  EXPECT_EQ(db->SchemaVersion(), 3);
+  EXPECT_EQ(db->SchemaVersion(), 4);
   EXPECT_EQ(db->LoadObjects()->size(), 2U);
   EXPECT_EQ(db->LoadMemberships()->size(), 1U);
   EXPECT_EQ(db->RecentRuns(10)->size(), 1U);
@@ -425,6 +425,7 @@ Watermark MakeWatermark() {
   w.last_success = 1'700'000'000;
   w.last_full = 1'699'000'000;
   w.tombstone_lifetime_days = 60;
+  w.store_id = "9c1e5f0c";
   w.revisit = {Guid('a'), Guid('b'), Guid('c')};
   return w;
 }
@@ -432,7 +433,7 @@ Watermark MakeWatermark() {
 auto WatermarkFields(const Watermark& w) {
   return std::tie(w.feed, w.naming_context, w.dc_host, w.dsa_dn, w.invocation_id, w.highest_usn,
                   w.cookie, w.object_security, w.scope_fingerprint, w.last_success, w.last_full,
-                  w.tombstone_lifetime_days);
+                  w.tombstone_lifetime_days, w.store_id);
 }
 
 class WatermarkTest : public StateDbTest {
@@ -625,7 +626,7 @@ TEST_F(WatermarkTest, StateFromBeforeTheWatermarkMigratesWithNone) {
       << "a dry run does not migrate; the real run must first";
   auto db = OpenState();
   ASSERT_TRUE(db);
-  EXPECT_EQ(db->SchemaVersion(), 3);
+  EXPECT_EQ(db->SchemaVersion(), 4);
   EXPECT_FALSE(Load(*db).has_value());
   EXPECT_EQ(db->LoadObjects()->size(), 1u);
 }

@@ -29,7 +29,9 @@ class ChooseRunTest : public ::testing::Test {
     w.last_success = kNow - 3600;
     w.last_full = kNow - 2 * kDay;
     w.tombstone_lifetime_days = 180;
+    w.store_id = "5f0c";
     watermark_ = w;
+    store_ = StoreIdentity{"5f0c", 12};
 
     dc_.host = w.dc_host;
     dc_.dsa_dn = w.dsa_dn;
@@ -48,6 +50,8 @@ class ChooseRunTest : public ::testing::Test {
     in.now = kNow;
     in.reconcile_interval_hours = interval_hours_;
     in.force_full = force_full_;
+    in.store = &store_;
+    in.cached_objects = cached_objects_;
     return ChooseRun(in);
   }
 
@@ -69,6 +73,8 @@ class ChooseRunTest : public ::testing::Test {
   std::string fingerprint_ = "0123456789abcdef";
   int interval_hours_ = 168;
   bool force_full_ = false;
+  std::optional<StoreIdentity> store_;
+  int64_t cached_objects_ = 12;
 };
 
 TEST_F(ChooseRunTest, HappyPathIsIncremental) { ExpectIncremental(); }
@@ -326,6 +332,37 @@ TEST(ScopeFingerprint, ListBoundariesCannotRunTogether) {
   b.scope.user_bases = {"OU=A,DC=corp"};
   b.scope.group_bases = {"OU=B,DC=corp"};
   EXPECT_NE(ScopeFingerprint(a), ScopeFingerprint(b));
+}
+
+// Issue 14: the state and its store know each other.
+TEST_F(ChooseRunTest, MissingStoreIsRebuiltInFull) {
+  store_.reset();
+  ExpectFull("the store is missing (the state caches 12 objects)");
+  EXPECT_TRUE(Choose().store_mismatch);
+}
+
+TEST_F(ChooseRunTest, AnotherStoreIsReconciledInFull) {
+  store_->id = "77aa";
+  ExpectFull("not the one the state was built with (store id 77aa, the state's 5f0c)");
+}
+
+TEST_F(ChooseRunTest, EmptyStoreUnderAFullCacheIsRebuiltInFull) {
+  store_ = StoreIdentity{};  // a file truncated to 0 bytes
+  ExpectFull("holds none of syncd's objects while the state caches 12");
+  cached_objects_ = 0;
+  ExpectIncremental();
+}
+
+TEST_F(ChooseRunTest, StateFromBeforeStoreIdsTrustsItsStore) {
+  watermark_->store_id.clear();
+  store_->id = "77aa";
+  ExpectIncremental();
+  EXPECT_FALSE(Choose().store_mismatch);
+}
+
+TEST_F(ChooseRunTest, LostStateSaysTheStoreIsComparedWithAd) {
+  watermark_.reset();
+  ExpectFull("no watermark yet; the store's 12 objects are compared with AD");
 }
 
 }  // namespace
