@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 
 #include "tests/integration/testbed.h"
@@ -46,11 +47,15 @@ CommandResult StoreSql(const SyncdRun& run, const std::string& sql) {
   return RunCommand("sqlite3 -batch " + ShellQuote(run.store_path()) + " " + ShellQuote(sql));
 }
 
-// The store holds exactly AD's users of `ou` (by objectGUID and userName),
-// and the group exactly AD's members.
-void ExpectStoreEqualsAd(const SyncdRun& run, const std::string& ou, const std::string& name) {
+// The store holds exactly AD's users of `ou` (by objectGUID and userName)
+// besides the `foreign` ones (externalId -> userName) that syncd did not
+// make, and the group exactly AD's members.
+void ExpectStoreEqualsAd(const SyncdRun& run, const std::string& ou, const std::string& name,
+                         const std::map<std::string, std::string>& foreign = {}) {
   TestDc& dc = TestDc::Get();
-  EXPECT_EQ(run.StoreObjects("users"), dc.SearchGuidMap(ou, kUserFilter, "userPrincipalName"));
+  auto expected = dc.SearchGuidMap(ou, kUserFilter, "userPrincipalName");
+  expected.insert(foreign.begin(), foreign.end());
+  EXPECT_EQ(run.StoreObjects("users"), expected);
   std::set<std::string> members;
   for (const auto& dn : dc.SearchValues("CN=" + name + " Staff," + ou, "member")) {
     auto guids = dc.SearchGuids(dn, "(objectClass=*)");
@@ -176,7 +181,7 @@ TEST(StoreTruth, FullReconciliationRepairsDriftAndLeavesForeignObjects) {
 
   CommandResult r = run.Syncd("--once --full");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  ExpectStoreEqualsAd(run, ou, "Drift");
+  ExpectStoreEqualsAd(run, ou, "Drift", {{"hand-made", "visitor@example.com"}});
   EXPECT_EQ(StoreSql(run, "SELECT count(*) FROM users WHERE email IS NULL").out, "0\n");
   EXPECT_EQ(
       StoreSql(run, "SELECT email, managed_by FROM users WHERE external_id = 'hand-made'").out,
