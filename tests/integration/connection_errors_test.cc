@@ -7,11 +7,11 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cstring>
 #include <fstream>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -95,10 +95,11 @@ class FaultProxy {
         if (!from_dc && fault_ == Fault::kRefuseStartTls) {
           // Same length, so the BER lengths stay right; the DC knows no such
           // extended operation and says so.
-          std::string data(buf, static_cast<size_t>(n));
-          const std::string oid = "1.3.6.1.4.1.1466.20037";
-          if (size_t at = data.find(oid); at != std::string::npos) data[at + oid.size() - 1] = '8';
-          std::memcpy(buf, data.data(), data.size());
+          const std::string_view data(buf, static_cast<size_t>(n));
+          const std::string_view oid = "1.3.6.1.4.1.1466.20037";
+          if (size_t at = data.find(oid); at != std::string_view::npos) {
+            buf[at + oid.size() - 1] = '8';
+          }
         }
         if (write(fds[1 - i].fd, buf, static_cast<size_t>(n)) != n) return;
       }
