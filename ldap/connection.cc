@@ -19,6 +19,7 @@
 #include <mutex>
 #include <utility>
 
+#include "core/input_file.h"
 #include "core/strings.h"
 #include "ldap/codec.h"
 
@@ -62,11 +63,13 @@ std::string Describe(LDAP* ld, int rc) {
 }
 
 // Whether a TCP connection to the URI's host and port opens within the
-// timeout. libldap reports a refused port and a failed TLS handshake alike
-// ("Can't contact LDAP server"); this tells the two apart for the message.
-bool TcpReachable(const std::string& uri, std::chrono::seconds timeout) {
+// timeout, and if not, why. libldap reports a refused port and a failed TLS
+// handshake alike ("Can't contact LDAP server"); this tells them apart.
+Status TcpConnect(const std::string& uri, std::chrono::seconds timeout) {
   LDAPURLDesc* url = nullptr;
-  if (ldap_url_parse(uri.c_str(), &url) != LDAP_URL_SUCCESS) return false;
+  if (ldap_url_parse(uri.c_str(), &url) != LDAP_URL_SUCCESS) {
+    return Status::InvalidArgument("not a usable LDAP URI");
+  }
   std::string host = url->lud_host ? url->lud_host : "localhost";
   int port =
       url->lud_port != 0 ? url->lud_port : (std::strcmp(url->lud_scheme, "ldaps") == 0 ? 636 : 389);
@@ -74,24 +77,35 @@ bool TcpReachable(const std::string& uri, std::chrono::seconds timeout) {
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* addrs = nullptr;
-  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &addrs) != 0) return false;
-  bool reachable = false;
-  for (addrinfo* a = addrs; a != nullptr && !reachable; a = a->ai_next) {
+  if (int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &addrs); rc != 0) {
+    return Status::Unavailable("cannot resolve " + host + ": " + gai_strerror(rc));
+  }
+  Status why = Status::Unavailable("no address for " + host);
+  for (addrinfo* a = addrs; a != nullptr; a = a->ai_next) {
     int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
     if (fd < 0) continue;
-    if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
-      reachable = true;
-    } else if (errno == EINPROGRESS) {
+    int error = connect(fd, a->ai_addr, a->ai_addrlen) == 0 ? 0 : errno;
+    if (error == EINPROGRESS) {
       pollfd pfd{fd, POLLOUT, 0};
-      int error = 0;
       socklen_t len = sizeof error;
-      reachable = poll(&pfd, 1, static_cast<int>(timeout.count() * 1000)) == 1 &&
-                  getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) == 0 && error == 0;
+      if (poll(&pfd, 1, static_cast<int>(timeout.count() * 1000)) != 1) {
+        error = ETIMEDOUT;
+      } else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0) {
+        error = errno;
+      }
     }
     close(fd);
+    if (error == 0) {
+      why = Status::Ok();
+      break;
+    }
+    why = Status::Unavailable(error == ETIMEDOUT ? "no TCP connection to " + host + " port " +
+                                                       std::to_string(port) + " within " +
+                                                       std::to_string(timeout.count()) + " s"
+                                                 : std::string(std::strerror(error)));
   }
   freeaddrinfo(addrs);
-  return reachable;
+  return why;
 }
 
 bool IsAuthFailure(int rc) {
@@ -116,6 +130,48 @@ Status SetOption(LDAP* ld, int option, const void* value, const std::string& wha
     return Status::Internal("cannot set LDAP option " + what);
   }
   return Status::Ok();
+}
+
+// The TLS settings of every handshake; `verify` off only for the probe below
+// or when the config turns verification off.
+Status SetTlsOptions(LDAP* ld, const ConnectOptions& options, bool verify) {
+  if (!options.tls_ca_file.empty()) {
+    Status st = SetOption(ld, LDAP_OPT_X_TLS_CACERTFILE, options.tls_ca_file.c_str(), "CA file");
+    if (!st.ok()) return st;
+  }
+  const int require = verify ? LDAP_OPT_X_TLS_DEMAND : LDAP_OPT_X_TLS_NEVER;
+  const int min_protocol = LDAP_OPT_X_TLS_PROTOCOL_TLS1_2;
+  for (Status st : {SetOption(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &require, "TLS verification"),
+                    SetOption(ld, LDAP_OPT_X_TLS_PROTOCOL_MIN, &min_protocol, "TLS minimum")}) {
+    if (!st.ok()) return st;
+  }
+  const int new_context = 0;
+  if (ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &new_context) != LDAP_OPT_SUCCESS) {
+    // The CA file was checked for PEM certificates (CheckCaFile); what is
+    // left is a certificate that does not decode.
+    if (!options.tls_ca_file.empty()) {
+      return Status::InvalidArgument("source.tls_ca_file: " + options.tls_ca_file +
+                                     ": its certificates cannot be loaded (libldap cannot build "
+                                     "a TLS context with them)");
+    }
+    return Status::Internal("cannot set LDAP option TLS context");
+  }
+  return Status::Ok();
+}
+
+// libldap reads PEM only, and reports a file it cannot use as a failed TLS
+// context; this names the key and the file's fault instead.
+Status CheckCaFile(const std::string& path) {
+  auto text = ReadInputFile(path, "source.tls_ca_file", "a PEM file of CA certificates");
+  if (!text.ok()) return text.status();
+  for (const char* label : {"-----BEGIN CERTIFICATE-----", "-----BEGIN X509 CERTIFICATE-----",
+                            "-----BEGIN TRUSTED CERTIFICATE-----"}) {
+    if (text->find(label) != std::string::npos) return Status::Ok();
+  }
+  return Status::InvalidArgument(
+      "source.tls_ca_file: " + path +
+      " holds no PEM certificate (\"-----BEGIN CERTIFICATE-----\"), expected the CA "
+      "certificate(s) that signed the DCs' certificates");
 }
 
 // How long connecting, TLS and the bind may take in all.
@@ -178,6 +234,53 @@ struct BoundHandle {
   int ssf = 0;
 };
 
+// Connects to `uri` and sets up TLS (LDAPS, or StartTLS) without checking the
+// DC's certificate, sending no credentials; closes at once. When this works
+// and the checked handshake did not, the certificate was the fault (its CA,
+// or the names in it), and only then are the CA and name hints right.
+bool HandshakeWithoutVerification(const std::string& uri, const ConnectOptions& options,
+                                  BringUpGuard& guard) {
+  LDAP* raw = nullptr;
+  if (ldap_initialize(&raw, uri.c_str()) != LDAP_SUCCESS) return false;
+  LdapHandle ld(raw);
+  const int version = LDAP_VERSION3;
+  timeval network_timeout{static_cast<time_t>(options.connect_timeout.count()), 0};
+  timeval op_timeout{static_cast<time_t>(options.operation_timeout.count()), 0};
+  for (const Status& st :
+       {SetOption(raw, LDAP_OPT_PROTOCOL_VERSION, &version, "protocol version"),
+        SetOption(raw, LDAP_OPT_NETWORK_TIMEOUT, &network_timeout, "network timeout"),
+        SetOption(raw, LDAP_OPT_TIMEOUT, &op_timeout, "timeout"),
+        SetTlsOptions(raw, options, /*verify=*/false)}) {
+    if (!st.ok()) return false;
+  }
+  // Under the same deadline as the real attempt.
+  if (ldap_set_option(raw, LDAP_OPT_CONNECT_CB, guard.callbacks()) != LDAP_OPT_SUCCESS) {
+    return false;
+  }
+  const int rc =
+      uri.rfind("ldaps://", 0) == 0 ? ldap_connect(raw) : ldap_start_tls_s(raw, nullptr, nullptr);
+  return rc == LDAP_SUCCESS;
+}
+
+// Why the TLS handshake (`what`: "TLS handshake" or "StartTLS") failed:
+// the certificate, with hints on what to check, only when a handshake
+// without verification succeeds; otherwise the connection's fault.
+Status HandshakeFailure(const std::string& uri, const ConnectOptions& options, BringUpGuard& guard,
+                        const std::string& what, const std::string& why) {
+  if (options.tls_verify && HandshakeWithoutVerification(uri, options, guard)) {
+    return Status::Unavailable(
+        uri + ": " + what + " failed: the DC's certificate was not accepted: " + why +
+        " [check that tls_ca_file (" +
+        (options.tls_ca_file.empty() ? "unset: system store" : options.tls_ca_file) +
+        ") holds the CA that signed the DC's certificate and that the URI names the host in "
+        "the certificate]");
+  }
+  return Status::Unavailable(uri + ": " + what + " failed: " + why +
+                             " [the DC accepted the TCP connection, but no TLS session could be "
+                             "set up even without checking its certificate: the connection was "
+                             "dropped, or the port does not speak TLS]");
+}
+
 // The blocking part of bring-up: runs on a worker thread.
 Result<BoundHandle> ConnectAndBind(const std::string& uri, const ConnectOptions& options,
                                    BringUpGuard& guard) {
@@ -212,40 +315,47 @@ Result<BoundHandle> ConnectAndBind(const std::string& uri, const ConnectOptions&
   const bool ldaps = uri.rfind("ldaps://", 0) == 0;
   if (ldaps || options.starttls) {
     if (!options.tls_ca_file.empty()) {
-      if (access(options.tls_ca_file.c_str(), R_OK) != 0) {
-        return Status::InvalidArgument("tls_ca_file " + options.tls_ca_file +
-                                       " cannot be read: " + std::strerror(errno));
-      }
-      Status st = SetOption(raw, LDAP_OPT_X_TLS_CACERTFILE, options.tls_ca_file.c_str(), "CA file");
+      Status st = CheckCaFile(options.tls_ca_file);
       if (!st.ok()) return st;
     }
-    const int require = options.tls_verify ? LDAP_OPT_X_TLS_DEMAND : LDAP_OPT_X_TLS_NEVER;
-    const int min_protocol = LDAP_OPT_X_TLS_PROTOCOL_TLS1_2;
-    const int new_context = 0;
-    for (Status st : {SetOption(raw, LDAP_OPT_X_TLS_REQUIRE_CERT, &require, "TLS verification"),
-                      SetOption(raw, LDAP_OPT_X_TLS_PROTOCOL_MIN, &min_protocol, "TLS minimum"),
-                      SetOption(raw, LDAP_OPT_X_TLS_NEWCTX, &new_context, "TLS context")}) {
-      if (!st.ok()) return st;
-    }
+    Status st = SetTlsOptions(raw, options, options.tls_verify);
+    if (!st.ok()) return st;
   }
-  const std::string tls_hint =
-      " [check that tls_ca_file (" +
-      (options.tls_ca_file.empty() ? "unset: system store" : options.tls_ca_file) +
-      ") holds the CA that signed the DC's certificate and that the URI names the host in "
-      "the certificate]";
 
+  // After a failure past the deadline the caller says "no answer within";
+  // probing further would only wait again.
   if (ldaps) {
     rc = ldap_connect(raw);
     if (rc != LDAP_SUCCESS) {
-      if (TcpReachable(uri, options.connect_timeout)) {
-        return Status::Unavailable(uri + ": TLS handshake failed: " + Describe(raw, rc) + tls_hint);
+      const std::string why = Describe(raw, rc);
+      if (guard.expired()) return Status::Unavailable(uri + ": TLS handshake failed: " + why);
+      if (Status tcp = TcpConnect(uri, options.connect_timeout); !tcp.ok()) {
+        return Status::Unavailable(uri + ": cannot connect: " + tcp.message());
       }
-      return Status::Unavailable(uri + ": cannot connect: " + Describe(raw, rc));
+      return HandshakeFailure(uri, options, guard, "TLS handshake", why);
     }
   } else if (options.starttls) {
     rc = ldap_start_tls_s(raw, nullptr, nullptr);
     if (rc != LDAP_SUCCESS) {
-      return Status::Unavailable(uri + ": StartTLS failed: " + Describe(raw, rc) + tls_hint);
+      const std::string why = Describe(raw, rc);
+      if (guard.expired()) return Status::Unavailable(uri + ": StartTLS failed: " + why);
+      switch (rc) {
+        case LDAP_CONNECT_ERROR:  // the DC agreed; the handshake failed
+          return HandshakeFailure(uri, options, guard, "StartTLS", why);
+        case LDAP_SERVER_DOWN:
+          if (Status tcp = TcpConnect(uri, options.connect_timeout); !tcp.ok()) {
+            return Status::Unavailable(uri + ": cannot connect: " + tcp.message());
+          }
+          return Status::Unavailable(uri +
+                                     ": StartTLS failed: the connection was closed before "
+                                     "the DC answered: " +
+                                     why);
+        case LDAP_TIMEOUT:
+          return Status::Unavailable(uri + ": StartTLS failed: no answer within " +
+                                     std::to_string(options.operation_timeout.count()) + " s");
+        default:  // the DC's answer to the StartTLS request
+          return Status::Unavailable(uri + ": the DC refused StartTLS: " + why);
+      }
     }
   }
 

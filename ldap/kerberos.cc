@@ -1,6 +1,5 @@
 #include "ldap/kerberos.h"
 
-#include <fcntl.h>
 #include <krb5.h>
 #include <unistd.h>
 
@@ -11,6 +10,8 @@
 #include <optional>
 #include <utility>
 #include <vector>
+
+#include "core/input_file.h"
 
 namespace syncd::ldap {
 namespace {
@@ -36,27 +37,6 @@ std::string Unparse(krb5_context ctx, krb5_const_principal principal) {
 std::chrono::system_clock::time_point FromKrb5Time(krb5_timestamp t) {
   // krb5_timestamp is a 32-bit value that MIT reads as unsigned (past 2038).
   return std::chrono::system_clock::from_time_t(static_cast<time_t>(static_cast<uint32_t>(t)));
-}
-
-// Opens and reads a byte of the keytab file, for an error that names the
-// file and the reason before krb5 sees it.
-Status CheckReadable(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int err = errno;
-    if (err == ENOENT) return Status::InvalidArgument("source.keytab: " + path + " does not exist");
-    return Status::InvalidArgument("source.keytab: " + path +
-                                   " cannot be read: " + std::strerror(err));
-  }
-  char byte = 0;
-  const ssize_t n = read(fd, &byte, 1);  // EISDIR for a directory
-  const int err = errno;
-  close(fd);
-  if (n < 0) {
-    return Status::InvalidArgument("source.keytab: " + path +
-                                   " cannot be read: " + std::strerror(err));
-  }
-  return Status::Ok();
 }
 
 // What a failed AS exchange means for the caller: whether retrying can help.
@@ -152,7 +132,10 @@ Result<std::unique_ptr<KerberosCredentials>> KerberosCredentials::Acquire(
   std::string path = options.keytab;
   if (path.rfind("FILE:", 0) == 0) path.erase(0, 5);
   if (path.empty()) return Status::InvalidArgument("source.keytab: no keytab configured");
-  if (Status st = CheckReadable(path); !st.ok()) return st;
+  // Before krb5 sees it: an error that names the file and what is wrong with it.
+  if (Status st = CheckInputFile(path, "source.keytab", "a Kerberos keytab file"); !st.ok()) {
+    return st;
+  }
 
   auto krb5 = std::make_unique<Krb5>();
   if (krb5_error_code rc = krb5_init_context(&krb5->ctx); rc != 0) {

@@ -9,6 +9,7 @@
 
 #include "core/strings.h"
 #include "ldap/codec.h"
+#include "ldap/syntax.h"
 
 namespace syncd::scope {
 namespace {
@@ -253,6 +254,12 @@ Status AttributeMapping::Set(ObjectKind kind, const std::string& store_attribute
   if (sources.empty()) {
     return Status::InvalidArgument("names no AD attribute");
   }
+  for (const auto& source : sources) {
+    if (!ldap::IsAttributeDescription(source)) {
+      return Status::InvalidArgument("must name AD attributes; \"" + source +
+                                     "\" is not an attribute name (RFC 4512)");
+    }
+  }
   auto& rules = kind == ObjectKind::kUser ? user_ : group_;
   auto it = std::find_if(rules.begin(), rules.end(), [&](const AttributeRule& r) {
     return r.store_attribute == store_attribute;
@@ -280,6 +287,12 @@ std::string SearchFilter(const ScopeConfig& config, ObjectKind kind) {
     base += extra.front() == '(' ? extra : "(" + extra + ")";
   }
   return "(&" + base + ")";
+}
+
+Status CheckExtraFilter(std::string_view extra) {
+  // SearchFilter's rule: text that starts with "(" is spliced in as it is.
+  return extra.front() == '(' ? ldap::CheckFilterList(extra)
+                              : ldap::CheckFilterWithoutParentheses(extra);
 }
 
 std::vector<std::string> SearchAttributes(const AttributeMapping& mapping, ObjectKind kind) {

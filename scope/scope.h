@@ -11,6 +11,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/model.h"
@@ -57,9 +58,10 @@ class AttributeMapping {
   //   group displayName <- name;  description <- description
   static AttributeMapping Defaults();
 
-  // Replaces or adds the rule for `store_attribute`. `active` keeps its
-  // userAccountControl transform and accepts only that source. The error
-  // message is a predicate for the caller to prefix with the key.
+  // Replaces or adds the rule for `store_attribute`; each source must be an
+  // LDAP attribute description. `active` keeps its userAccountControl
+  // transform and accepts only that source. The error message is a predicate
+  // for the caller to prefix with the key.
   Status Set(ObjectKind kind, const std::string& store_attribute, std::vector<std::string> sources);
 
   const std::vector<AttributeRule>& rules(ObjectKind kind) const {
@@ -73,6 +75,10 @@ class AttributeMapping {
 
 // The LDAP filter and attribute list the reader uses for each kind.
 std::string SearchFilter(const ScopeConfig& config, ObjectKind kind);
+// Whether `extra` (user_filter or group_filter, not empty) joins
+// SearchFilter's AND as a filter: one or more "(...)", or one without its
+// parentheses. The message is a predicate for the caller to prefix with the key.
+Status CheckExtraFilter(std::string_view extra);
 std::vector<std::string> SearchAttributes(const AttributeMapping& mapping, ObjectKind kind);
 
 struct ScopeResult {

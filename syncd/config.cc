@@ -6,13 +6,16 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
-#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
+#include <utility>
 
+#include "core/input_file.h"
 #include "core/strings.h"
+#include "ldap/syntax.h"
 #include "syncd/log.h"
 #include "syncd/metrics.h"
 
@@ -24,17 +27,24 @@ std::string Where(const std::string& source, const toml::node& node) {
   return source + " line " + std::to_string(begin.line);
 }
 
+// Checks a string value's syntax beyond its type; the message is a predicate
+// for the key ("must be a DN ...").
+using SyntaxCheck = Status (*)(std::string_view);
+
 // Walks one table, checking that every key is known and every value has the
-// right type. Errors collect in `error_` (the first one wins).
+// right type. Types are strict: TOML's own conversions (an integer as a
+// boolean, a float as an integer) are never used, so `tls_verify = 0` and
+// `page_size = 6E40` are errors, not false and an overflow. Errors collect in
+// `error_` (the first one wins).
 class TableReader {
  public:
   TableReader(const std::string& source, const toml::table& table, std::string prefix)
       : source_(source), table_(table), prefix_(std::move(prefix)) {}
 
-  void String(const char* key, std::string* out) {
+  void String(const char* key, std::string* out, SyntaxCheck check = nullptr) {
     if (const auto* node = Take(key)) {
-      if (auto v = node->value<std::string>()) {
-        *out = *v;
+      if (auto v = node->value_exact<std::string>()) {
+        if (Checked(*node, key, *v, check)) *out = std::move(*v);
       } else {
         Fail(*node, key, "must be a string");
       }
@@ -43,7 +53,7 @@ class TableReader {
 
   void Bool(const char* key, bool* out) {
     if (const auto* node = Take(key)) {
-      if (auto v = node->value<bool>()) {
+      if (auto v = node->value_exact<bool>()) {
         *out = *v;
       } else {
         Fail(*node, key, "must be true or false");
@@ -51,23 +61,31 @@ class TableReader {
     }
   }
 
-  void Integer(const char* key, int64_t min, int64_t max, int64_t* out) {
+  // A TOML integer in [min, max], which `T` must hold.
+  template <typename T>
+  void Integer(const char* key, int64_t min, int64_t max, T* out) {
     if (const auto* node = Take(key)) {
-      auto v = node->value<int64_t>();
-      if (!v || !node->is_integer()) {
+      auto v = node->value_exact<int64_t>();
+      if (!v) {
         Fail(*node, key, "must be an integer");
-      } else if (*v < min || *v > max) {
+      } else if (*v < min || *v > max || !std::in_range<T>(*v)) {
         Fail(*node, key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
       } else {
-        *out = *v;
+        *out = static_cast<T>(*v);
       }
     }
   }
 
+  // A TOML integer or float in [min, max]; nan is not a number here.
   void Number(const char* key, double min, double max, double* out) {
     if (const auto* node = Take(key)) {
-      auto v = node->value<double>();
-      if (!v || !(node->is_integer() || node->is_floating_point())) {
+      std::optional<double> v;
+      if (auto i = node->value_exact<int64_t>()) {
+        v = static_cast<double>(*i);
+      } else if (node->is_floating_point()) {
+        v = node->as_floating_point()->get();
+      }
+      if (!v || std::isnan(*v)) {
         Fail(*node, key, "must be a number");
       } else if (*v < min || *v > max) {
         Fail(*node, key, "must be between " + Format(min) + " and " + Format(max));
@@ -77,12 +95,12 @@ class TableReader {
     }
   }
 
-  // A string or an array of strings.
-  void Strings(const char* key, std::vector<std::string>* out) {
+  // A string or an array of strings; `check` applies to each.
+  void Strings(const char* key, std::vector<std::string>* out, SyntaxCheck check = nullptr) {
     const auto* node = Take(key);
     if (node == nullptr) return;
-    if (auto v = node->value<std::string>()) {
-      *out = {*v};
+    if (auto v = node->value_exact<std::string>()) {
+      if (Checked(*node, key, *v, check)) *out = {std::move(*v)};
       return;
     }
     const auto* array = node->as_array();
@@ -92,12 +110,13 @@ class TableReader {
     }
     out->clear();
     for (const auto& item : *array) {
-      auto v = item.value<std::string>();
+      auto v = item.value_exact<std::string>();
       if (!v) {
         Fail(item, key, "must hold only strings");
         return;
       }
-      out->push_back(*v);
+      if (!Checked(item, key, *v, check)) return;
+      out->push_back(std::move(*v));
     }
   }
 
@@ -134,6 +153,14 @@ class TableReader {
     return s.str();
   }
 
+  bool Checked(const toml::node& node, const char* key, const std::string& value,
+               SyntaxCheck check) {
+    if (check == nullptr) return true;
+    Status st = check(value);
+    if (!st.ok()) Fail(node, key, st.message());
+    return st.ok();
+  }
+
   const toml::node* Take(const char* key) {
     taken_.insert(key);
     return table_.get(key);
@@ -145,6 +172,39 @@ class TableReader {
   std::set<std::string> taken_;
   Status error_;
 };
+
+// A simple bind's name: a DN, or what AD also takes, user@domain or DOMAIN\user.
+Status CheckBindName(std::string_view name) {
+  if (name.find('=') != std::string_view::npos) return ldap::CheckDn(name);
+  for (char separator : {'@', '\\'}) {
+    const size_t at = name.find(separator);
+    if (at != std::string_view::npos && at > 0 && at + 1 < name.size() &&
+        name.size() <= ldap::kMaxDnLength) {
+      return Status::Ok();
+    }
+  }
+  return Status::InvalidArgument(
+      "must be a DN such as \"CN=svc-syncd,OU=Service Accounts,DC=corp,DC=example,DC=com\", "
+      "or user@domain or DOMAIN\\user");
+}
+
+// scope.groups and scope.exclude: a DN (it has a "=", scope.cc's rule) or a
+// sAMAccountName, which holds none of "/\[]:;|=,+*?<>.
+Status CheckDnOrAccountName(std::string_view name) {
+  if (name.find('=') != std::string_view::npos) return ldap::CheckDn(name);
+  constexpr size_t kMaxAccountName = 256;
+  if (!name.empty() && name.size() <= kMaxAccountName &&
+      name.find_first_of("\"/\\[]:;|,+*?<>") == std::string_view::npos) {
+    return Status::Ok();
+  }
+  return Status::InvalidArgument("must hold DNs or sAMAccountNames; \"" +
+                                 std::string(name.substr(0, 80)) + "\" is neither");
+}
+
+// user_filter, group_filter: empty means no extra condition.
+Status CheckOptionalFilter(std::string_view filter) {
+  return filter.empty() ? Status::Ok() : scope::CheckExtraFilter(filter);
+}
 
 // systemd hands the host keytab over as a credential (LoadCredential= in
 // conf/syncd.service) when the service user cannot read /etc/krb5.keytab.
@@ -160,15 +220,12 @@ Status ReadSource(const std::string& src, const toml::table& table, SourceConfig
   TableReader r(src, table, "source.");
   std::string auth = "simple";
   std::string feed = ChangeFeedName(out->change_feed);
-  int64_t reconcile = out->reconcile_interval_hours;
-  int64_t page_size = out->page_size, range_step = out->range_step;
-  int64_t connect_timeout = out->connect_timeout, timeout = out->timeout;
   r.Strings("uris", &out->uris);
   r.String("domain", &out->domain);
   r.String("site", &out->site);
-  r.String("base_dn", &out->base_dn);
+  r.String("base_dn", &out->base_dn, ldap::CheckDn);
   r.String("auth", &auth);
-  r.String("bind_dn", &out->bind_dn);
+  r.String("bind_dn", &out->bind_dn, CheckBindName);
   r.String("password_file", &out->password_file);
   if (table.contains("keytab")) {
     r.String("keytab", &out->keytab);
@@ -179,12 +236,12 @@ Status ReadSource(const std::string& src, const toml::table& table, SourceConfig
   r.String("tls_ca_file", &out->tls_ca_file);
   r.Bool("starttls", &out->starttls);
   r.Bool("tls_verify", &out->tls_verify);
-  r.Integer("page_size", 1, 1000, &page_size);
-  r.Integer("range_step", 0, 5000, &range_step);
-  r.Integer("connect_timeout", 1, 600, &connect_timeout);
-  r.Integer("timeout", 1, 3600, &timeout);
+  r.Integer("page_size", 1, 1000, &out->page_size);
+  r.Integer("range_step", 0, 5000, &out->range_step);
+  r.Integer("connect_timeout", 1, 600, &out->connect_timeout);
+  r.Integer("timeout", 1, 3600, &out->timeout);
   r.String("change_feed", &feed);
-  r.Integer("reconcile_interval_hours", 1, int64_t{24} * 366, &reconcile);
+  r.Integer("reconcile_interval_hours", 1, int64_t{24} * 366, &out->reconcile_interval_hours);
   if (feed == "auto") {
     out->change_feed = ChangeFeed::kAuto;
   } else if (feed == "dirsync") {
@@ -194,7 +251,6 @@ Status ReadSource(const std::string& src, const toml::table& table, SourceConfig
   } else if (const auto* node = table.get("change_feed")) {
     r.Fail(*node, "change_feed", "must be \"auto\", \"dirsync\" or \"usn\", not \"" + feed + "\"");
   }
-  out->reconcile_interval_hours = static_cast<int>(reconcile);
   if (auth == "simple") {
     out->auth = ldap::AuthMethod::kSimple;
   } else if (auth == "gssapi") {
@@ -202,10 +258,6 @@ Status ReadSource(const std::string& src, const toml::table& table, SourceConfig
   } else if (const auto* node = table.get("auth")) {
     r.Fail(*node, "auth", "must be \"simple\" or \"gssapi\", not \"" + auth + "\"");
   }
-  out->page_size = static_cast<int>(page_size);
-  out->range_step = static_cast<uint32_t>(range_step);
-  out->connect_timeout = static_cast<int>(connect_timeout);
-  out->timeout = static_cast<int>(timeout);
   Status st = r.Finish();
   if (!st.ok()) return st;
 
@@ -249,11 +301,11 @@ Status ReadMapping(const std::string& src, const toml::table& table, scope::Attr
     if (rules == nullptr) continue;
     for (const auto& [key, node] : *rules) {
       std::vector<std::string> sources;
-      if (auto v = node.value<std::string>()) {
+      if (auto v = node.value_exact<std::string>()) {
         sources = {*v};
       } else if (const auto* array = node.as_array()) {
         for (const auto& item : *array) {
-          if (auto s = item.value<std::string>()) sources.push_back(*s);
+          if (auto s = item.value_exact<std::string>()) sources.push_back(*s);
         }
         if (sources.size() != array->size()) sources.clear();
       }
@@ -306,30 +358,18 @@ Status ReadAssignments(const std::string& src, const toml::table& table, Assignm
 Status ReadDaemon(const std::string& src, const toml::table& table, DaemonConfig* out) {
   TableReader r(src, table, "daemon.");
   constexpr int64_t kDay = 86400;
-  int64_t interval = out->interval, jitter = out->jitter, backoff_initial = out->backoff_initial,
-          backoff_max = out->backoff_max, run_timeout = out->run_timeout,
-          shutdown_timeout = out->shutdown_timeout, coalesce_ms = out->coalesce_ms,
-          notify_containers = out->notify_containers;
-  r.Integer("interval", 1, kDay, &interval);
-  r.Integer("jitter", 0, kDay, &jitter);
-  r.Integer("backoff_initial", 1, kDay, &backoff_initial);
-  r.Integer("backoff_max", 1, kDay, &backoff_max);
-  r.Integer("run_timeout", 10, kDay, &run_timeout);
-  r.Integer("shutdown_timeout", 1, 3600, &shutdown_timeout);
+  r.Integer("interval", 1, kDay, &out->interval);
+  r.Integer("jitter", 0, kDay, &out->jitter);
+  r.Integer("backoff_initial", 1, kDay, &out->backoff_initial);
+  r.Integer("backoff_max", 1, kDay, &out->backoff_max);
+  r.Integer("run_timeout", 10, kDay, &out->run_timeout);
+  r.Integer("shutdown_timeout", 1, 3600, &out->shutdown_timeout);
   r.Bool("notify", &out->notify);
-  r.Integer("coalesce_ms", 0, 60000, &coalesce_ms);
-  r.Integer("notify_containers", 1, 1000, &notify_containers);
+  r.Integer("coalesce_ms", 0, 60000, &out->coalesce_ms);
+  r.Integer("notify_containers", 1, 1000, &out->notify_containers);
   r.String("metrics_listen", &out->metrics_listen);
   Status st = r.Finish();
   if (!st.ok()) return st;
-  out->interval = static_cast<int>(interval);
-  out->jitter = static_cast<int>(jitter);
-  out->backoff_initial = static_cast<int>(backoff_initial);
-  out->backoff_max = static_cast<int>(backoff_max);
-  out->run_timeout = static_cast<int>(run_timeout);
-  out->shutdown_timeout = static_cast<int>(shutdown_timeout);
-  out->coalesce_ms = static_cast<int>(coalesce_ms);
-  out->notify_containers = static_cast<int>(notify_containers);
   if (!out->metrics_listen.empty()) {
     if (auto parsed = ParseListenAddress(out->metrics_listen, /*allow_non_loopback=*/false);
         !parsed.ok()) {
@@ -428,12 +468,12 @@ Result<Config> ParseConfig(const std::string& text, const std::string& source_na
 
   if (const auto* scope = top.Table("scope")) {
     TableReader r(source_name, *scope, "scope.");
-    r.Strings("user_bases", &config.scope.user_bases);
-    r.String("user_filter", &config.scope.user_filter);
-    r.Strings("group_bases", &config.scope.group_bases);
-    r.String("group_filter", &config.scope.group_filter);
-    r.Strings("groups", &config.scope.groups);
-    r.Strings("exclude", &config.scope.exclude);
+    r.Strings("user_bases", &config.scope.user_bases, ldap::CheckDn);
+    r.String("user_filter", &config.scope.user_filter, CheckOptionalFilter);
+    r.Strings("group_bases", &config.scope.group_bases, ldap::CheckDn);
+    r.String("group_filter", &config.scope.group_filter, CheckOptionalFilter);
+    r.Strings("groups", &config.scope.groups, CheckDnOrAccountName);
+    r.Strings("exclude", &config.scope.exclude, CheckDnOrAccountName);
     st = r.Finish();
     if (!st.ok()) return st;
   }
@@ -491,20 +531,21 @@ Result<Config> ParseConfig(const std::string& text, const std::string& source_na
 }
 
 Result<Config> LoadConfig(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::InvalidArgument("cannot read config file " + path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return ParseConfig(text.str(), path);
+  auto text = ReadInputFile(path, "config file", "a TOML config file");
+  if (!text.ok()) return text.status();
+  return ParseConfig(*text, path);
 }
 
 Result<std::string> ReadSecretFile(const std::string& path, const std::string& key) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::InvalidArgument(key + ": cannot read " + path);
-  std::string line;
-  std::getline(in, line);
+  auto text = ReadInputFile(path, key, "a file whose first line is the secret");
+  if (!text.ok()) return text.status();
+  std::string line = text->substr(0, text->find('\n'));
   if (!line.empty() && line.back() == '\r') line.pop_back();
-  if (line.empty()) return Status::InvalidArgument(key + ": " + path + " is empty");
+  if (line.empty()) {
+    return Status::InvalidArgument(key + ": " + path +
+                                   (text->empty() ? " is empty" : " has an empty first line") +
+                                   ", expected the secret on its first line");
+  }
   struct stat info {};
   if (stat(path.c_str(), &info) == 0 && (info.st_mode & S_IROTH) != 0) {
     Log(LogLevel::kWarning, key + ": " + path + " is readable by every user; make it mode 0600");

@@ -118,7 +118,7 @@ TEST_F(KerberosTest, DirectoryIsNotReadableAsKeytab) {
   ASSERT_FALSE(creds.ok());
   EXPECT_EQ(creds.status().code(), Status::Code::kInvalidArgument);
   EXPECT_EQ(creds.status().message(),
-            "source.keytab: " + dir_.path() + " cannot be read: Is a directory");
+            "source.keytab: " + dir_.path() + " is a directory, expected a Kerberos keytab file");
 }
 
 TEST_F(KerberosTest, UnreadableKeytabSaysPermissionDenied) {
