@@ -8,9 +8,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <sstream>
+#include <system_error>
 #include <utility>
 
 #include "core/input_file.h"
@@ -533,7 +535,24 @@ Result<Config> ParseConfig(const std::string& text, const std::string& source_na
 Result<Config> LoadConfig(const std::string& path) {
   auto text = ReadInputFile(path, "config file", "a TOML config file");
   if (!text.ok()) return text.status();
-  return ParseConfig(*text, path);
+  auto config = ParseConfig(*text, path);
+  if (!config.ok()) return config;
+  // Relative paths are the config file's neighbours, not the current
+  // directory's: run from elsewhere, a relative store.path would silently
+  // make a second store.
+  std::error_code ec;
+  const std::filesystem::path dir = std::filesystem::absolute(path, ec).parent_path();
+  if (ec) return Status::InvalidArgument("config file " + path + ": " + ec.message());
+  for (std::string* file : {&config->store.path, &config->state_path, &config->source.password_file,
+                            &config->source.tls_ca_file, &config->source.keytab}) {
+    if (!file->empty() && std::filesystem::path(*file).is_relative()) {
+      *file = (dir / *file).lexically_normal().string();
+    }
+  }
+  if (config->store.path == config->state_path) {
+    return Status::InvalidArgument(path + ": store.path and state.path must differ");
+  }
+  return config;
 }
 
 Result<std::string> ReadSecretFile(const std::string& path, const std::string& key) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "tests/unit/test_util.h"
@@ -449,6 +450,22 @@ TEST(SecretFile, DirectoryOrEmptyFirstLineSaysWhatWasExpected) {
   EXPECT_NE(blank.status().message().find("has an empty first line"), std::string::npos)
       << blank.status().message();
   EXPECT_EQ(blank.status().message().find("secret on line two"), std::string::npos);
+}
+
+// Issue 14: a relative store.path made a second store wherever syncd was run
+// from. Relative paths are the config file's neighbours.
+TEST(Config, RelativePathsAreRelativeToTheConfigFile) {
+  testing::TempDir dir;
+  std::filesystem::create_directory(dir.path() + "/etc");
+  const std::string path = dir.path() + "/etc/syncd.conf";
+  std::ofstream(path) << kMinimal << "tls_ca_file = \"ca.pem\"\n"
+                      << "[store]\npath = \"../var/store.db\"\n[state]\npath = \"state.db\"\n";
+  auto config = LoadConfig(path);
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->store.path, dir.path() + "/var/store.db");
+  EXPECT_EQ(config->state_path, dir.path() + "/etc/state.db");
+  EXPECT_EQ(config->source.tls_ca_file, dir.path() + "/etc/ca.pem");
+  EXPECT_EQ(config->source.password_file, "/etc/syncd/password") << "absolute stays";
 }
 
 }  // namespace
