@@ -9,6 +9,8 @@
 #include "core/strings.h"
 #include "ldap/codec.h"
 #include "state/state_db.h"
+#include "store/identity_store.h"
+#include "syncd/sync_policy.h"
 
 namespace syncd {
 namespace {
@@ -48,6 +50,12 @@ Status PrintStatus(std::ostream& out, const Config& config, bool json_output) {
   if (!ledger.ok()) return ledger.status();
   std::map<std::string, int64_t> assignments;  // status -> entries
   for (const auto& e : *ledger) ++assignments[LedgerStatusName(e.status)];
+  auto store = LocalStore::Peek(config.store.path);
+  if (!store.ok()) return store.status();
+  int64_t cached = 0;
+  for (const auto& [kind, n] : *counts) cached += n;
+  // Whether the store is still the one the state describes (ChooseRun's rule).
+  const std::string mismatch = *watermark ? StoreMismatch(**watermark, *store, cached) : "";
 
   const std::optional<Watermark>& w = *watermark;
   if (json_output) {
@@ -82,11 +90,25 @@ Status PrintStatus(std::ostream& out, const Config& config, bool json_output) {
     json::object ledger_counts;
     for (const auto& [status, n] : assignments) ledger_counts[status] = n;
     root["assignments"] = std::move(ledger_counts);
+    json::object store_json{{"path", config.store.path},
+                            {"exists", store->has_value()},
+                            {"id", *store ? (*store)->id : ""},
+                            {"owned_objects", *store ? (*store)->owned_objects : 0},
+                            {"state_records", w ? w->store_id : ""},
+                            {"mismatch", mismatch}};
+    root["store"] = std::move(store_json);
     out << json::serialize(root) << "\n";
     return Status::Ok();
   }
 
   out << "state: " << config.state_path << "\n";
+  out << "store: " << config.store.path;
+  if (*store) {
+    out << " (id " << ((*store)->id.empty() ? "none yet" : (*store)->id) << ", "
+        << (*store)->owned_objects << " objects of syncd's)";
+  }
+  out << (mismatch.empty() ? "" : "; " + mismatch + ": the next run is a full reconciliation")
+      << "\n";
   if (!w) {
     out << "change feed: none yet (configured: " << ChangeFeedName(config.source.change_feed)
         << "); the next run is a full reconciliation\n";

@@ -55,29 +55,22 @@ std::string ScopeFingerprint(const Config& config) {
   return hex;
 }
 
-namespace {
-
-// Why the store cannot be trusted to be what the state describes; empty when
-// it can.
-std::string StoreMismatch(const PolicyInputs& in, const Watermark& w) {
-  if (in.store == nullptr) return "";
-  if (!in.store->has_value()) {
-    return "the store is missing (the state caches " + std::to_string(in.cached_objects) +
+std::string StoreMismatch(const Watermark& w, const std::optional<StoreIdentity>& store,
+                          int64_t cached_objects) {
+  if (!store) {
+    return "the store is missing (the state caches " + std::to_string(cached_objects) +
            " objects): it is rebuilt from AD";
   }
-  const StoreIdentity& store = **in.store;
-  if (!w.store_id.empty() && !store.id.empty() && w.store_id != store.id) {
-    return "the store is not the one the state was built with (store id " + store.id +
+  if (!w.store_id.empty() && !store->id.empty() && w.store_id != store->id) {
+    return "the store is not the one the state was built with (store id " + store->id +
            ", the state's " + w.store_id + "): it was replaced or recreated";
   }
-  if (store.owned_objects == 0 && in.cached_objects > 0) {
+  if (store->owned_objects == 0 && cached_objects > 0) {
     return "the store holds none of syncd's objects while the state caches " +
-           std::to_string(in.cached_objects) + ": it is rebuilt from AD";
+           std::to_string(cached_objects) + ": it is rebuilt from AD";
   }
   return "";
 }
-
-}  // namespace
 
 RunChoice ChooseRun(const PolicyInputs& in) {
   if (!in.watermark->has_value()) {
@@ -104,7 +97,11 @@ RunChoice ChooseRun(const PolicyInputs& in) {
                 describe(dc.naming_context, dc.domain_sid),
             true};
   }
-  if (std::string why = StoreMismatch(in, w); !why.empty()) return {true, why, false, true};
+  if (in.store != nullptr) {
+    if (std::string why = StoreMismatch(w, *in.store, in.cached_objects); !why.empty()) {
+      return {true, why, false, true};
+    }
+  }
   if (in.force_full) return {true, "--full given"};
   if (w.scope_fingerprint != in.fingerprint) return {true, "the scope configuration changed"};
   if (in.configured_feed != ChangeFeed::kAuto && w.feed != ChangeFeedName(in.configured_feed)) {

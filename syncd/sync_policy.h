@@ -58,6 +58,13 @@ struct PolicyInputs {
 // recreated), or holds none of syncd's objects while the state caches some.
 RunChoice ChooseRun(const PolicyInputs& in);
 
+// Why `store` (nullopt: there is none) is not the store the state with
+// watermark `w` and `cached_objects` describes: missing, another store
+// (replaced or recreated), or holding none of syncd's objects while the
+// state caches some. Empty when it is.
+std::string StoreMismatch(const Watermark& w, const std::optional<StoreIdentity>& store,
+                          int64_t cached_objects);
+
 }  // namespace syncd
 
 #endif  // SYNCD_SYNCD_SYNC_POLICY_H_
