@@ -14,7 +14,11 @@ namespace {
 // fake a line of the plan. JSON output escapes on its own.
 
 std::string Quote(const std::optional<std::string>& v) {
-  return v ? "\"" + TerminalSafe(*v) + "\"" : "(none)";
+  if (!v) return "(none)";
+  std::string quoted = "\"";
+  quoted += TerminalSafe(*v);
+  quoted += '"';
+  return quoted;
 }
 
 std::string Describe(const Operation& op) {

@@ -94,7 +94,8 @@ TEST(Cli, DirectoryTextCannotSteerTheTerminal) {
       << dry.out;
   // JSON keeps the value exactly.
   CommandResult json = run.Syncd("--dry-run --json");
-  const auto& ops = boost::json::parse(json.out).at("operations").as_array();
+  const boost::json::value plan = boost::json::parse(json.out);
+  const auto& ops = plan.at("operations").as_array();
   ASSERT_EQ(ops.size(), 1u) << json.out;
   EXPECT_EQ(ops[0].at("changes").at("displayName").at("new").as_string(), hostile);
 
