@@ -56,6 +56,34 @@ else()
   install(FILES "${PROJECT_SOURCE_DIR}/docs/syncd.8" DESTINATION "${CMAKE_INSTALL_MANDIR}/man8")
 endif()
 
+# Debian policy's documentation: the copyright file, and the changelog
+# (gzipped; a native package's is changelog.gz). The changelog's latest
+# entry must be this version, or the package would contradict itself.
+file(STRINGS "${PROJECT_SOURCE_DIR}/debian/changelog" _syncd_changelog_top LIMIT_COUNT 1)
+if(NOT _syncd_changelog_top MATCHES "^syncd \\(${PROJECT_VERSION}\\) ")
+  message(FATAL_ERROR "debian/changelog's latest entry is not version ${PROJECT_VERSION} "
+                      "(the project() version): add an entry for it")
+endif()
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
+             "${PROJECT_SOURCE_DIR}/debian/changelog")
+set(SYNCD_DOC_DIR "${CMAKE_INSTALL_DATAROOTDIR}/doc/syncd")
+install(FILES "${PROJECT_SOURCE_DIR}/debian/copyright" DESTINATION "${SYNCD_DOC_DIR}")
+if(GZIP_PROGRAM)
+  add_custom_command(
+    OUTPUT "${PROJECT_BINARY_DIR}/changelog.gz"
+    COMMAND "${CMAKE_COMMAND}" -E copy "${PROJECT_SOURCE_DIR}/debian/changelog"
+            "${PROJECT_BINARY_DIR}/changelog"
+    COMMAND "${GZIP_PROGRAM}" -9 -n -f "${PROJECT_BINARY_DIR}/changelog"
+    DEPENDS "${PROJECT_SOURCE_DIR}/debian/changelog"
+    COMMENT "Compressing the changelog"
+    VERBATIM)
+  add_custom_target(syncd_changelog ALL DEPENDS "${PROJECT_BINARY_DIR}/changelog.gz")
+  install(FILES "${PROJECT_BINARY_DIR}/changelog.gz" DESTINATION "${SYNCD_DOC_DIR}")
+else()
+  add_custom_target(syncd_changelog)
+  install(FILES "${PROJECT_SOURCE_DIR}/debian/changelog" DESTINATION "${SYNCD_DOC_DIR}")
+endif()
+
 # Maintainer scripts. The service is neither enabled nor started on install:
 # the example configuration must be edited first (`systemctl enable --now
 # syncd` afterwards). An upgrade restarts it only if it was running.

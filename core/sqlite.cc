@@ -1,12 +1,37 @@
 #include "core/sqlite.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <utility>
 
 namespace syncd::sql {
 
+namespace {
+
+// SQLite creates a database as 0644 less the umask, so a run by hand under
+// umask 022 left the identity data world-readable. Created here first, owner
+// only; SQLite gives its -journal (and -wal, -shm) files the database's mode.
+// An existing file keeps the mode it has.
+Status CreateOwnerOnly(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return Status::Unavailable("cannot create SQLite database " + path + ": " +
+                               std::strerror(errno));
+  }
+  close(fd);
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Database>> Database::Open(const std::string& path, bool read_only) {
+  if (!read_only && !path.empty() && path != ":memory:") {
+    if (Status st = CreateOwnerOnly(path); !st.ok()) return st;
+  }
   sqlite3* db = nullptr;
   // A read-only handle still opens the file read-write (never creating it),
   // so that it can roll back a hot journal a crashed writer left behind;

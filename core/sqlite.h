@@ -26,6 +26,8 @@ class Database {
   // Opens `path`. read_only opens an existing file without creating it and
   // refuses writes (it may still roll back a crashed writer's journal).
   // Sets WAL-free rollback journaling, foreign keys and a busy timeout.
+  // A file it creates is owner-only (0600) whatever the umask, and so are
+  // its journal files.
   static Result<std::unique_ptr<Database>> Open(const std::string& path, bool read_only);
   ~Database();
   Database(const Database&) = delete;

@@ -44,6 +44,83 @@ std::optional<std::string> HexDecode(std::string_view hex) {
   return out;
 }
 
+namespace {
+
+// The length of the well-formed UTF-8 sequence at the start of `text` (1-4),
+// or 0 when it is not one (a stray continuation byte, a truncated or
+// overlong sequence, a surrogate, or past U+10FFFF). *code_point gets it.
+size_t Utf8SequenceLength(std::string_view text, uint32_t* code_point) {
+  const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
+  const unsigned char lead = byte(0);
+  size_t length = 0;
+  uint32_t value = 0, min = 0;
+  if (lead < 0x80) {
+    *code_point = lead;
+    return 1;
+  } else if ((lead & 0xe0) == 0xc0) {
+    length = 2, value = lead & 0x1f, min = 0x80;
+  } else if ((lead & 0xf0) == 0xe0) {
+    length = 3, value = lead & 0x0f, min = 0x800;
+  } else if ((lead & 0xf8) == 0xf0) {
+    length = 4, value = lead & 0x07, min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (text.size() < length) return 0;
+  for (size_t i = 1; i < length; ++i) {
+    if ((byte(i) & 0xc0) != 0x80) return 0;
+    value = (value << 6) | (byte(i) & 0x3f);
+  }
+  if (value < min || value > 0x10ffff || (value >= 0xd800 && value <= 0xdfff)) return 0;
+  *code_point = value;
+  return length;
+}
+
+// Code points a terminal acts on instead of printing, or that make a line
+// read differently from what it holds.
+bool IsControl(uint32_t c) {
+  return c < 0x20 || (c >= 0x7f && c <= 0x9f) || c == 0x2028 || c == 0x2029 ||
+         (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
+}
+
+}  // namespace
+
+std::string TerminalSafe(std::string_view text) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  const auto escape_byte = [&out](unsigned char b) {
+    out += "\\x";
+    out.push_back(kDigits[b >> 4]);
+    out.push_back(kDigits[b & 0xf]);
+  };
+  for (size_t i = 0; i < text.size();) {
+    uint32_t c = 0;
+    const size_t length = Utf8SequenceLength(text.substr(i), &c);
+    if (length == 0) {
+      escape_byte(static_cast<unsigned char>(text[i]));
+      ++i;
+      continue;
+    }
+    if (!IsControl(c)) {
+      out.append(text.substr(i, length));
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x80) {
+      escape_byte(static_cast<unsigned char>(c));
+    } else {
+      out += "\\u";
+      for (int shift = 12; shift >= 0; shift -= 4) out.push_back(kDigits[(c >> shift) & 0xf]);
+    }
+    i += length;
+  }
+  return out;
+}
+
 std::string UtcTimestamp(int64_t unix_seconds) {
   if (unix_seconds <= 0) return "never";
   std::time_t t = unix_seconds;

@@ -13,6 +13,16 @@ namespace syncd {
 // LDAP attribute descriptions compare case-insensitively this way.
 std::string AsciiLower(std::string_view text);
 
+// `text` made safe to print on a terminal or a log line: valid UTF-8 that
+// prints passes unchanged; every control character (C0, DEL, C1), Unicode
+// line and paragraph separators and bidirectional overrides, and every byte
+// of invalid UTF-8 are shown escaped: "\n", "\r", "\t", "\x1b", "\u202e".
+// For directory text (names, DNs, attribute values) in human output: it can
+// neither move the cursor, retitle the window nor fake a line of its own.
+// A backslash is left alone (DNs escape with it); the result is for reading,
+// not for parsing back.
+std::string TerminalSafe(std::string_view text);
+
 // The current time in unix seconds.
 int64_t UnixNow();
 

@@ -470,6 +470,10 @@ struct Connection::Impl {
   // hold buffered messages (TLS, SASL layers), so poll it before waiting on
   // the socket.
   asio::awaitable<Result<MessagePtr>> NextMessage(int msgid, bool deadline = true) {
+    // A server that let one answer time out (hung, or stopped) is given up:
+    // every later operation fails at once instead of waiting out its own
+    // timeout, so a run ends within one timeout of the DC going silent.
+    if (!silent.empty()) co_return Status::Unavailable(silent);
     bool repolled = false;
     for (;;) {
       timeval zero{0, 0};
@@ -501,8 +505,9 @@ struct Connection::Impl {
                              timer.async_wait(asio::as_tuple(asio::use_awaitable)));
       if (which.index() == 1) {
         ldap_abandon_ext(ld.get(), msgid, nullptr, nullptr);
-        co_return Status::Unavailable("no answer from the server within " +
-                                      std::to_string(operation_timeout.count()) + " s");
+        silent =
+            "no answer from the server within " + std::to_string(operation_timeout.count()) + " s";
+        co_return Status::Unavailable(silent);
       }
       if (auto [ec] = std::get<0>(which); ec) {
         co_return Status::Unavailable("waiting for the server: " + ec.message());
@@ -549,6 +554,7 @@ struct Connection::Impl {
   asio::posix::stream_descriptor socket;
   asio::steady_timer timer;
   std::chrono::seconds operation_timeout;
+  std::string silent;  // why the server is given up; empty while it answers
 };
 
 Connection::Connection(std::unique_ptr<Impl> impl, std::string uri, int ssf)

@@ -6,7 +6,7 @@
 #   SYNCD_PACKAGE_JOBS=N   parallel build jobs (default 1)
 #
 # Configures a Release build for prefix /usr, builds only what the package
-# holds (the syncd binary and the man page, not the tests), stages an install
+# holds (the syncd binary, the man page and the changelog, not the tests), stages an install
 # with DESTDIR and lists it, then runs `cpack -G DEB`, shows the package's
 # contents and control data, and fails if an expected file is missing.
 # The config, unit and sysusers paths are absolute (/etc, /lib, /usr/lib),
@@ -24,7 +24,7 @@ done
 # building `all` (which includes every test binary) first.
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
   -DCMAKE_SKIP_INSTALL_ALL_DEPENDENCY=ON >/dev/null
-cmake --build "$build_dir" --target syncd syncd_man -j "$jobs"
+cmake --build "$build_dir" --target syncd syncd_man syncd_changelog -j "$jobs"
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
@@ -44,7 +44,8 @@ dpkg-deb -I "$deb"
 contents=$(dpkg-deb -c "$deb" | awk '{print $6}')
 status=0
 for path in ./usr/bin/syncd ./lib/systemd/system/syncd.service ./etc/syncd/syncd.conf \
-            ./usr/share/man/man8/syncd.8.gz ./usr/lib/sysusers.d/syncd.conf; do
+            ./usr/share/man/man8/syncd.8.gz ./usr/lib/sysusers.d/syncd.conf \
+            ./usr/share/doc/syncd/copyright ./usr/share/doc/syncd/changelog.gz; do
   if grep -qxF "$path" <<<"$contents"; then
     echo "package: ok       $path"
   else

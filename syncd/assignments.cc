@@ -162,25 +162,26 @@ void PrintReapplyText(std::ostream& out, const ReapplyPlan& plan, const std::str
   for (const auto& step : plan.steps) {
     if (step.action == ReapplyAction::kInPlace) continue;
     const LedgerEntry& e = plan.ledger[step.entry];
-    out << "  " << ReapplyActionName(step.action) << "  #" << e.id << " " << e.target << "  "
-        << Describe(e);
+    out << "  " << ReapplyActionName(step.action) << "  #" << e.id << " " << TerminalSafe(e.target)
+        << "  " << TerminalSafe(Describe(e));
     switch (step.action) {
       case ReapplyAction::kRestore:
       case ReapplyAction::kRelink: {
         const SyncObject& p = plan.principals[*step.principal];
-        out << " -> " << Describe(p, DnsDomainOf(p.dn)) << " (by " << MatchKeyName(*step.key)
-            << ")";
+        out << " -> " << TerminalSafe(Describe(p, DnsDomainOf(p.dn))) << " (by "
+            << MatchKeyName(*step.key) << ")";
         break;
       }
       case ReapplyAction::kDuplicate:
         out << ": assignment #" << step.duplicate_of << " already brings it to "
-            << Describe(plan.principals[*step.principal]);
+            << TerminalSafe(Describe(plan.principals[*step.principal]));
         break;
       case ReapplyAction::kAmbiguous: {
         out << ": " << step.candidates.size() << " candidates by " << MatchKeyName(*step.key)
             << ":";
         for (size_t i : step.candidates) {
-          out << " " << plan.principals[i].name << " <" << plan.principals[i].dn << ">";
+          out << " " << TerminalSafe(plan.principals[i].name) << " <"
+              << TerminalSafe(plan.principals[i].dn) << ">";
         }
         out << "; left alone";
         break;
@@ -194,7 +195,8 @@ void PrintReapplyText(std::ostream& out, const ReapplyPlan& plan, const std::str
     out << "\n";
   }
   for (const auto& a : plan.unrecorded) {
-    out << "  unrecorded  " << a.target << "  " << KindName(a.kind) << " " << a.external_id
+    out << "  unrecorded  " << TerminalSafe(a.target) << "  " << KindName(a.kind) << " "
+        << TerminalSafe(a.external_id)
         << ": in the store, not in the ledger; left alone (syncd assign records it)\n";
   }
 }
@@ -540,8 +542,8 @@ Result<int> AssignCommand(const Config& config, const std::string& principal,
         "recorded in the ledger, but the store did not take it; "
         "`syncd assignments reapply` retries");
   }
-  out << (recorded ? "already assigned: " : "assigned: ") << target << " to " << Describe(p) << " <"
-      << p.dn << ">\n";
+  out << (recorded ? "already assigned: " : "assigned: ") << TerminalSafe(target) << " to "
+      << TerminalSafe(Describe(p)) << " <" << TerminalSafe(p.dn) << ">\n";
   return kExitDone;
 }
 
@@ -596,7 +598,7 @@ Result<int> UnassignCommand(const Config& config, const std::string& principal,
         "removed from the ledger, but not from the store; "
         "`syncd assignments check` reports it");
   }
-  out << "unassigned: " << target << " from " << Describe(p)
+  out << "unassigned: " << TerminalSafe(target) << " from " << TerminalSafe(Describe(p))
       << (changed.empty() ? " (the ledger had it removed already)" : "") << "\n";
   return kExitDone;
 }
@@ -613,9 +615,9 @@ Result<int> ListCommand(const Config& config, bool json, std::ostream& out) {
     return kExitDone;
   }
   for (const auto& e : *ledger) {
-    out << "#" << e.id << "  " << LedgerStatusName(e.status) << "  " << e.target << "  "
-        << Describe(e) << "  since " << UtcTimestamp(e.changed_at)
-        << (e.status == LedgerStatus::kActive ? "" : ": " + e.reason) << "\n";
+    out << "#" << e.id << "  " << LedgerStatusName(e.status) << "  " << TerminalSafe(e.target)
+        << "  " << TerminalSafe(Describe(e)) << "  since " << UtcTimestamp(e.changed_at)
+        << (e.status == LedgerStatus::kActive ? "" : ": " + TerminalSafe(e.reason)) << "\n";
   }
   if (ledger->empty()) out << "the ledger holds no assignments\n";
   return kExitDone;
@@ -661,7 +663,7 @@ Result<int> ReapplyCommand(const Config& config, bool dry_run, bool json, std::o
     PrintReapplyText(out, outcome->plan, "reapply");
     out << "applied: " << outcome->restored << " restored, " << outcome->relinked << " relinked, "
         << outcome->merged << " merged\n";
-    for (const auto& why : outcome->failed) out << "  failed: " << why << "\n";
+    for (const auto& why : outcome->failed) out << "  failed: " << TerminalSafe(why) << "\n";
   }
   if (!outcome->failed.empty()) return Status::Unavailable("some assignments were not restored");
   return unresolved ? kExitPending : kExitDone;

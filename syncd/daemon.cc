@@ -265,16 +265,22 @@ class Daemon {
       RunFailed("failed", "failed after " + Seconds(took) + ": " + result.status().message(), took);
       co_return;
     }
-    failures_ = 0;
     const Plan& plan = result->plan;
+    // A read cut short (the DC's connection lost mid-search) applied what it
+    // read, but counts as a failed run for the schedule: retried with
+    // backoff, not after a whole interval.
+    failures_ = plan.read_complete ? 0 : failures_ + 1;
     const std::string outcome_name = !result->failed.empty() ? "partial"
                                      : !plan.read_complete   ? "incomplete"
                                                              : "ok";
     const std::string line =
         plan.run_kind + " run " + outcome_name + ": " + SummaryLine(plan) +
         (result->failed.empty() ? "" : ", " + std::to_string(result->failed.size()) + " refused") +
-        " in " + Seconds(took) + " from " + result->dc_uri;
-    Log(result->failed.empty() ? LogLevel::kInfo : LogLevel::kWarning, line,
+        " in " + Seconds(took) + " from " + result->dc_uri +
+        (plan.read_complete ? ""
+                            : " (read incomplete: " + plan.incomplete_reason + "; attempt " +
+                                  std::to_string(failures_) + "; retrying with backoff)");
+    Log(result->failed.empty() && plan.read_complete ? LogLevel::kInfo : LogLevel::kWarning, line,
         {{"RUN_KIND", plan.run_kind},
          {"RUN_OUTCOME", outcome_name},
          {"RUN_OPERATIONS", std::to_string(plan.operations.size())},

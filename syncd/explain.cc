@@ -478,41 +478,49 @@ Result<Explanation> Explain(const Config& config, const std::string& name) {
 }
 
 void PrintExplanationText(std::ostream& out, const Explanation& explanation) {
-  out << explanation.query << ": " << explanation.reason << "\n";
+  out << TerminalSafe(explanation.query) << ": " << TerminalSafe(explanation.reason) << "\n";
   for (const auto& e : explanation.objects) {
     const SyncObject& o = e.object;
-    out << KindName(o.kind) << " " << o.name << " (matched by " << e.matched_by << ")\n";
-    out << "  dn: " << o.dn << "\n";
-    out << "  objectGUID: " << o.external_id << "\n";
-    if (!o.sam_account_name.empty()) out << "  sAMAccountName: " << o.sam_account_name << "\n";
+    out << KindName(o.kind) << " " << TerminalSafe(o.name) << " (matched by " << e.matched_by
+        << ")\n";
+    out << "  dn: " << TerminalSafe(o.dn) << "\n";
+    out << "  objectGUID: " << TerminalSafe(o.external_id) << "\n";
+    if (!o.sam_account_name.empty())
+      out << "  sAMAccountName: " << TerminalSafe(o.sam_account_name) << "\n";
     if (!o.user_principal_name.empty()) {
-      out << "  userPrincipalName: " << o.user_principal_name << "\n";
+      out << "  userPrincipalName: " << TerminalSafe(o.user_principal_name) << "\n";
     }
-    out << "  base: " << (e.base.empty() ? "(none)" : e.base) << " (" << e.base_key << ")\n";
-    out << "  filter: " << e.filter << " ("
-        << (e.configured_filter.empty() ? e.filter_key + " not set"
-                                        : e.filter_key + " = " + Quoted(e.configured_filter))
+    out << "  base: " << (e.base.empty() ? "(none)" : TerminalSafe(e.base)) << " (" << e.base_key
+        << ")\n";
+    out << "  filter: " << TerminalSafe(e.filter) << " ("
+        << (e.configured_filter.empty()
+                ? e.filter_key + " not set"
+                : e.filter_key + " = " + TerminalSafe(Quoted(e.configured_filter)))
         << ")\n";
     if (!e.scope_group.empty()) {
-      out << "  scope group: " << kGroupsKey << " entry " << Quoted(e.scope_group)
-          << (e.chain.empty() ? " is this group" : ", via " + Chain(e)) << "\n";
+      out << "  scope group: " << kGroupsKey << " entry " << TerminalSafe(Quoted(e.scope_group))
+          << (e.chain.empty() ? " is this group" : ", via " + TerminalSafe(Chain(e))) << "\n";
     }
     out << "  attributes:\n";
-    for (const auto& [k, v] : o.attributes) out << "    " << k << ": " << v << "\n";
+    for (const auto& [k, v] : o.attributes) {
+      out << "    " << TerminalSafe(k) << ": " << TerminalSafe(v) << "\n";
+    }
     out << "  member of: ";
     for (size_t i = 0; i < e.member_of.size(); ++i) {
-      out << (i > 0 ? ", " : "") << e.member_of[i].name;
+      out << (i > 0 ? ", " : "") << TerminalSafe(e.member_of[i].name);
     }
     out << (e.member_of.empty() ? "(no cached group)" : "") << "\n";
     if (o.kind == ObjectKind::kGroup) out << "  direct members: " << e.member_count << "\n";
     for (const auto& op : e.pending) {
-      out << "  pending: " << DescribeOperation(op) << " (journaled by interrupted run "
-          << explanation.pending_run_id << "; the next run finishes it)\n";
+      out << "  pending: " << TerminalSafe(DescribeOperation(op))
+          << " (journaled by interrupted run " << explanation.pending_run_id
+          << "; the next run finishes it)\n";
     }
     if (e.pending.empty()) out << "  pending: none\n";
     for (const auto& a : e.assignments) {
-      out << "  assignment #" << a.id << ": " << a.target << " (" << LedgerStatusName(a.status)
-          << " since " << UtcTimestamp(a.changed_at) << ": " << a.reason << ")\n";
+      out << "  assignment #" << a.id << ": " << TerminalSafe(a.target) << " ("
+          << LedgerStatusName(a.status) << " since " << UtcTimestamp(a.changed_at) << ": "
+          << TerminalSafe(a.reason) << ")\n";
     }
     if (e.assignments.empty()) out << "  assignments: none in the ledger\n";
     out << "  revisit: "
@@ -520,7 +528,7 @@ void PrintExplanationText(std::ostream& out, const Explanation& explanation) {
                         "re-reads it"
                       : "no")
         << "\n";
-    for (const auto& note : e.notes) out << "  note: " << note << "\n";
+    for (const auto& note : e.notes) out << "  note: " << TerminalSafe(note) << "\n";
   }
 }
 

@@ -8,6 +8,8 @@
 
 #include <cstdlib>
 
+#include "core/strings.h"
+
 namespace syncd {
 namespace {
 
@@ -53,13 +55,16 @@ void SendToJournal(LogLevel level, const std::string& message, const LogFields& 
 
 void Log(LogLevel level, const std::string& message, const LogFields& fields) {
   if (level < MinLogLevel()) return;
+  // Messages carry directory text (names, DNs, DC errors): one line each,
+  // with nothing a terminal or journal viewer would act on.
+  const std::string line = TerminalSafe(message);
   static const bool journal = StderrIsJournal();
   if (journal) {
-    SendToJournal(level, message, fields);
+    SendToJournal(level, line, fields);
     return;
   }
   static const char* const kNames[] = {"debug", "info", "warning", "error"};
-  std::cerr << "syncd: " << kNames[static_cast<int>(level)] << ": " << message << "\n";
+  std::cerr << "syncd: " << kNames[static_cast<int>(level)] << ": " << line << "\n";
 }
 
 }  // namespace syncd

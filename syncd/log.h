@@ -49,6 +49,8 @@ class PhaseTimer {
 // SYNCD_RUN_KIND=incremental. Plain-text logs show only the message.
 using LogFields = std::vector<std::pair<std::string, std::string>>;
 
+// The message is written as one line, made TerminalSafe (core/strings.h);
+// fields go to the journal as they are.
 void Log(LogLevel level, const std::string& message, const LogFields& fields = {});
 
 }  // namespace syncd

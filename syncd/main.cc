@@ -1,6 +1,7 @@
 // syncd: keeps an identity store in step with Active Directory.
 //
 //   syncd [--config F]                      run as a daemon (syncd/daemon.h)
+//   syncd --version                         "syncd X.Y.Z" (CMake's project version)
 //   syncd [--config F] --dry-run [--json]   show the plan; change nothing
 //   syncd [--config F] --once [--full]      apply one sync run (incremental when
 //                                           the watermark allows; --full forces
@@ -18,8 +19,11 @@
 //
 // Exit status: 0 nothing (left) to do, 2 changes pending (a dry run with a
 // non-empty plan, or a run that held operations back), 1 error (including a
-// run where the store refused some operations; the rest applied).
+// run where the store refused some operations, the rest applied, and a read
+// cut short, what was read applied and deletions held).
+#include <signal.h>
 #include <CLI/CLI.hpp>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -82,8 +86,17 @@ int RunSync(const syncd::Config& config, syncd::RunOptions options, bool json) {
                 "assignment ledger ([assignments] reapply = \"manual\")");
     }
   }
-  if (dry_run) return plan.empty() ? kExitNothingToDo : kExitPending;
   for (const auto& [op, why] : result->failed) syncd::Log(syncd::LogLevel::kError, why.message());
+  // A read cut short (the DC's connection lost or stalled mid-search, or a
+  // server limit) is a failed run: the plan cannot be trusted to be whole.
+  if (!plan.read_complete) {
+    return Fail(syncd::Status::Unavailable(
+        "the read from the DC was incomplete: " + plan.incomplete_reason +
+        (dry_run ? " (the plan above is partial)"
+                 : " (the run applied what it read and held every deletion; the next run reads "
+                   "again)")));
+  }
+  if (dry_run) return plan.empty() ? kExitNothingToDo : kExitPending;
   if (!result->failed.empty()) return kExitError;
   return plan.held.empty() ? kExitNothingToDo : kExitPending;
 }
@@ -108,6 +121,17 @@ int ShowStore(const syncd::Config& config, const std::string& what, const std::s
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A peer that resets the connection must fail the run, not kill the
+  // process: libldap (and GnuTLS under it) write to their sockets without
+  // MSG_NOSIGNAL, so a write after a DC's reset raises SIGPIPE, whose default
+  // action ends syncd with status 141 and no message. Ignored here, before
+  // any thread or connection exists, for every command and the daemon, the
+  // write fails with EPIPE and the LDAP call returns an error. (Inherited by
+  // no child: syncd starts none.)
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  sigaction(SIGPIPE, &ignore, nullptr);
+
   CLI::App app{"syncd: keeps an identity store in step with Active Directory"};
   std::string config_path = syncd::kDefaultConfigPath;
   bool dry_run = false, once = false, full = false, json = false, verbose = false;
@@ -117,6 +141,8 @@ int main(int argc, char** argv) {
   app.add_flag("--full", full, "a full reconciliation, whatever the watermark says");
   app.add_flag("--json", json, "machine-readable output");
   app.add_flag("-v,--verbose", verbose, "debug logging");
+  app.set_version_flag("--version", std::string("syncd ") + SYNCD_VERSION,
+                       "print the version and exit");
 
   auto* store_cmd = app.add_subcommand("store", "show the local identity store");
   std::string what, group;

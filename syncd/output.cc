@@ -2,25 +2,38 @@
 
 #include <boost/json.hpp>
 
+#include "core/strings.h"
 #include "syncd/planner.h"
 
 namespace syncd {
 namespace json = boost::json;
 namespace {
 
-std::string Quote(const std::optional<std::string>& v) { return v ? "\"" + *v + "\"" : "(none)"; }
+// Directory text (names, values, reasons) goes through TerminalSafe on its
+// way into text output: AD data must not steer the operator's terminal or
+// fake a line of the plan. JSON output escapes on its own.
+
+std::string Quote(const std::optional<std::string>& v) {
+  if (!v) return "(none)";
+  std::string quoted = "\"";
+  quoted += TerminalSafe(*v);
+  quoted += '"';
+  return quoted;
+}
 
 std::string Describe(const Operation& op) {
-  std::string line = std::string(OpName(op.op)) + " " + KindName(op.kind) + " " + op.object.name;
+  std::string line =
+      std::string(OpName(op.op)) + " " + KindName(op.kind) + " " + TerminalSafe(op.object.name);
   if (op.member) {
     line += (op.op == OpType::kAddMember ? " <- " : " -/- ") +
-            std::string(KindName(op.member->kind)) + " " + op.member->name;
+            std::string(KindName(op.member->kind)) + " " + TerminalSafe(op.member->name);
   }
   if (op.op == OpType::kCreate || op.op == OpType::kDelete) {
-    line += " (" + op.object.external_id + ")";
+    line += " (" + TerminalSafe(op.object.external_id) + ")";
   }
   for (const auto& c : op.changes) {
-    line += "\n      " + c.attribute + ": " + Quote(c.old_value) + " -> " + Quote(c.new_value);
+    line += "\n      " + TerminalSafe(c.attribute) + ": " + Quote(c.old_value) + " -> " +
+            Quote(c.new_value);
   }
   return line;
 }
@@ -93,7 +106,8 @@ std::string SummaryLine(const Plan& plan) {
 void PrintPlanText(std::ostream& out, const Plan& plan, bool applied) {
   auto summary = Summarize(plan);
   if (plan.run_kind == "full") {
-    out << "full reconciliation" << (plan.run_reason.empty() ? "" : ": " + plan.run_reason) << "\n";
+    out << "full reconciliation"
+        << (plan.run_reason.empty() ? "" : ": " + TerminalSafe(plan.run_reason)) << "\n";
   } else if (!plan.run_kind.empty()) {
     out << plan.run_kind << " run\n";
   }
@@ -110,10 +124,13 @@ void PrintPlanText(std::ostream& out, const Plan& plan, bool applied) {
   out << "memberships: " << m["add-member"] << verb("add", "added") << ", " << m["remove-member"]
       << verb("remove", "removed") << (m["held"] ? ", " + std::to_string(m["held"]) + " held" : "")
       << "\n";
-  if (!plan.read_complete) out << "read incomplete: " << plan.incomplete_reason << "\n";
+  if (!plan.read_complete) {
+    out << "read incomplete: " << TerminalSafe(plan.incomplete_reason) << "\n";
+  }
   for (const auto& op : plan.operations) out << "  " << Sigil(op.op) << " " << Describe(op) << "\n";
   for (const auto& held : plan.held) {
-    out << "  ! held: " << Describe(held.operation) << "\n      reason: " << held.reason << "\n";
+    out << "  ! held: " << Describe(held.operation)
+        << "\n      reason: " << TerminalSafe(held.reason) << "\n";
   }
   if (plan.empty()) out << "nothing to do\n";
 }
@@ -145,10 +162,10 @@ void PrintPlanJson(std::ostream& out, const Plan& plan) {
 
 void PrintObjectsText(std::ostream& out, const std::vector<StoredObject>& objects) {
   for (const auto& o : objects) {
-    out << KindName(o.kind) << "\t" << o.name << "\t" << o.external_id;
+    out << KindName(o.kind) << "\t" << TerminalSafe(o.name) << "\t" << TerminalSafe(o.external_id);
     for (const auto& [k, v] : o.attributes) {
       if (k != "userName" && !(o.kind == ObjectKind::kGroup && k == "displayName")) {
-        out << "\t" << k << "=" << v;
+        out << "\t" << TerminalSafe(k) << "=" << TerminalSafe(v);
       }
     }
     out << "\n";

@@ -115,9 +115,9 @@ Status PrintStatus(std::ostream& out, const Config& config, bool json_output) {
   } else {
     out << "change feed: " << w->feed << (w->object_security ? " (OBJECT_SECURITY)" : "")
         << ", configured " << ChangeFeedName(config.source.change_feed) << "\n";
-    out << "dc: " << w->dc_host << " (invocationId "
+    out << "dc: " << TerminalSafe(w->dc_host) << " (invocationId "
         << ldap::GuidToString(w->invocation_id).value_or("?") << ")\n";
-    out << "naming context: " << w->naming_context;
+    out << "naming context: " << TerminalSafe(w->naming_context);
     if (auto sid = ldap::SidToString(w->domain_sid)) out << " (domain SID " << *sid << ")";
     out << "\n";
     out << "watermark: "
@@ -142,7 +142,7 @@ Status PrintStatus(std::ostream& out, const Config& config, bool json_output) {
         << (run.finished_at > 0 ? std::to_string(run.finished_at - run.started_at) + " s"
                                 : "running");
     for (const auto& [name, n] : run.counts) out << ", " << name << " " << n;
-    if (!run.message.empty()) out << " (" << run.message << ")";
+    if (!run.message.empty()) out << " (" << TerminalSafe(run.message) << ")";
     out << "\n";
   }
   out << "objects: ";

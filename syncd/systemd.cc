@@ -4,6 +4,7 @@
 
 #include <ctime>
 
+#include "core/strings.h"
 #include "syncd/log.h"
 
 namespace syncd {
@@ -15,9 +16,15 @@ void ServiceManager::Send(const std::string& message) const {
   }
 }
 
-void ServiceManager::Ready(const std::string& status) const { Send("READY=1\nSTATUS=" + status); }
+// The notify protocol is one assignment per line: a status carrying a line
+// break from directory text (a DC's message, a DN) must not add assignments.
+void ServiceManager::Ready(const std::string& status) const {
+  Send("READY=1\nSTATUS=" + TerminalSafe(status));
+}
 
-void ServiceManager::Status(const std::string& status) const { Send("STATUS=" + status); }
+void ServiceManager::Status(const std::string& status) const {
+  Send("STATUS=" + TerminalSafe(status));
+}
 
 void ServiceManager::Reloading() const {
   timespec now{};

@@ -14,7 +14,8 @@ class ServiceManager {
  public:
   // READY=1 with a status line: configuration loaded, state open.
   void Ready(const std::string& status) const;
-  // STATUS=: shown by `systemctl status`, e.g. the last run's outcome.
+  // STATUS=: shown by `systemctl status`, e.g. the last run's outcome; made
+  // TerminalSafe, so it stays one line of the protocol.
   void Status(const std::string& status) const;
   // RELOADING=1 (with MONOTONIC_USEC); Ready() ends the reload.
   void Reloading() const;

@@ -1,6 +1,7 @@
 #include "core/sqlite.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -206,6 +207,43 @@ TEST(SqliteReadOnly, ReadsAfterACrashedWriterAndRefusesWrites) {
   EXPECT_FALSE((*ro)->Exec("INSERT INTO t VALUES (2)").ok()) << "read-only handles refuse writes";
   EXPECT_FALSE(Database::Open(dir.path() + "/missing.db", /*read_only=*/true).ok());
   EXPECT_FALSE(std::filesystem::exists(dir.path() + "/missing.db"));
+}
+
+// The permission bits of `path`, or -1 if it does not exist.
+int ModeOf(const std::string& path) {
+  struct stat info {};
+  return stat(path.c_str(), &info) == 0 ? static_cast<int>(info.st_mode & 07777) : -1;
+}
+
+// Regression (issue 14): under umask 022 SQLite created the database (and
+// its journal) 0644, world-readable.
+TEST(SqliteFileMode, DatabaseAndJournalAreOwnerOnlyWhateverTheUmask) {
+  testing::TempDir dir("syncd-sqlite-mode");
+  const std::string path = dir.path() + "/mode.db";
+  const mode_t saved = umask(022);
+  auto db = Database::Open(path, /*read_only=*/false);
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  // A write transaction that spills to disk: the rollback journal exists
+  // until COMMIT.
+  ASSERT_TRUE((*db)
+                  ->Exec("PRAGMA cache_size=1; CREATE TABLE t (v TEXT); BEGIN; "
+                         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n "
+                         "WHERE i < 20000) INSERT INTO t SELECT hex(randomblob(64)) FROM n")
+                  .ok());
+  const int journal = ModeOf(path + "-journal");
+  ASSERT_TRUE((*db)->Exec("COMMIT").ok());
+  umask(saved);
+  EXPECT_EQ(ModeOf(path), 0600);
+  EXPECT_EQ(journal, 0600) << "the journal takes the database's mode";
+}
+
+TEST(SqliteFileMode, AnExistingFileKeepsItsMode) {
+  testing::TempDir dir("syncd-sqlite-mode");
+  const std::string path = dir.path() + "/kept.db";
+  ASSERT_TRUE(Database::Open(path, /*read_only=*/false).ok());
+  ASSERT_EQ(chmod(path.c_str(), 0640), 0);
+  ASSERT_TRUE(Database::Open(path, /*read_only=*/false).ok());
+  EXPECT_EQ(ModeOf(path), 0640);
 }
 
 }  // namespace
