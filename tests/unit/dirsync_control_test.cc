@@ -35,7 +35,10 @@ std::string ControlValue(bool more, const std::string& cookie) {
 }
 
 TEST_F(DirSyncControlTest, DecodesMoreAndCookie) {
-  const std::string cookie("MSDS\x03\x00\x00\x00cookie", 14);
+  const std::string cookie(
+      "MSDS\x03\x00\x00\x00"
+      "cookie",
+      14);
   auto parsed = Parse(ControlValue(true, cookie));
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
   EXPECT_TRUE(parsed->more);
