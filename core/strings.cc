@@ -142,7 +142,10 @@ std::optional<int64_t> ParseUtcTimestamp(std::string_view text) {
   std::tm utc{};
   const char* end = strptime(copy.c_str(), "%Y-%m-%dT%H:%M:%SZ", &utc);
   if (end == nullptr || *end != '\0' || copy.size() != 20) return std::nullopt;
-  return static_cast<int64_t>(timegm(&utc));
+  const int64_t seconds = timegm(&utc);
+  // UtcTimestamp writes no time at or before the epoch ("never").
+  if (seconds <= 0) return std::nullopt;
+  return seconds;
 }
 
 }  // namespace syncd

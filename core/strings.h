@@ -28,7 +28,8 @@ int64_t UnixNow();
 
 // Unix seconds as "2026-11-22T10:30:00Z"; "never" for 0 or less.
 std::string UtcTimestamp(int64_t unix_seconds);
-// The inverse, for exactly that form; nullopt for anything else.
+// The inverse, for exactly that form and a time after the epoch; nullopt for
+// anything else.
 std::optional<int64_t> ParseUtcTimestamp(std::string_view text);
 
 // Lower-case hex of every byte, and back (either case). nullopt on odd

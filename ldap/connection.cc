@@ -22,6 +22,7 @@
 #include "core/input_file.h"
 #include "core/strings.h"
 #include "ldap/codec.h"
+#include "ldap/dirsync_control.h"
 
 namespace syncd::ldap {
 namespace asio = boost::asio;
@@ -741,26 +742,11 @@ asio::awaitable<Result<DirSyncPage>> Connection::DirSync(const DirSyncRequest& r
       page.diagnostic = done.text;
       co_return page;
     }
-    LDAPControl* response = ldap_control_find(LDAP_CONTROL_X_DIRSYNC, response_controls, nullptr);
-    if (response == nullptr) {
-      ldap_controls_free(response_controls);
-      co_return Status::DataLoss("the server did not return a DirSync control");
-    }
-    // ldap_parse_dirsync_control() returns the handle's last error code even
-    // when it decoded the control: clear it first, and trust only decode errors.
-    int zero = LDAP_SUCCESS;
-    ldap_set_option(ld, LDAP_OPT_RESULT_CODE, &zero);
-    int more = 0;
-    berval next{0, nullptr};
-    int rc = ldap_parse_dirsync_control(ld, response, &more, &next);
+    Result<DirSyncControl> control = ParseDirSyncControl(ld, response_controls);
     ldap_controls_free(response_controls);
-    if (rc == LDAP_DECODING_ERROR || rc == LDAP_PARAM_ERROR) {
-      ber_memfree(next.bv_val);
-      co_return Status::DataLoss("the server's DirSync control does not decode");
-    }
-    page.more = more != 0;
-    if (next.bv_val != nullptr) page.cookie.assign(next.bv_val, next.bv_len);
-    ber_memfree(next.bv_val);
+    if (!control.ok()) co_return control.status();
+    page.more = control->more;
+    page.cookie = std::move(control->cookie);
     co_return page;
   }
 }

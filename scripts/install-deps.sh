@@ -6,6 +6,10 @@ set -euo pipefail
 packages=(
   # toolchain
   build-essential cmake ninja-build pkg-config
+  # the fuzz build (scripts/fuzz.sh): clang with libFuzzer, llvm-symbolizer
+  clang-14 libclang-rt-14-dev llvm-14
+  # scripts/lint.sh
+  clang-format clang-tidy
   # libraries
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libldap-dev libsasl2-dev libsasl2-modules-gssapi-mit libkrb5-dev

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Style checks: clang-format on every C++ file; clang-tidy (.clang-tidy) on
 # every .cc unless --format-only. Needs a configured build dir for clang-tidy
-# (build/, or SYNCD_BUILD_DIR).
+# (build/, or SYNCD_BUILD_DIR). fuzz/ is only in the fuzz build's compile
+# commands: `clang-tidy -p build-fuzz fuzz/*.cc` after scripts/fuzz.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mapfile -t files < <(git ls-files '*.h' '*.cc')
-[ ${#files[@]} -gt 0 ] || mapfile -t files < <(find core ldap scope state store syncd tests -name '*.h' -o -name '*.cc')
+[ ${#files[@]} -gt 0 ] || mapfile -t files < <(find core ldap scope state store syncd tests fuzz -name '*.h' -o -name '*.cc')
 clang-format --dry-run --Werror "${files[@]}"
 echo "lint: clang-format clean (${#files[@]} files)"
 [ "${1:-}" = --format-only ] && exit 0
-mapfile -t sources < <(printf '%s\n' "${files[@]}" | grep '\.cc$' | grep -v '^ldap/asio_impl.cc$')
+mapfile -t sources < <(printf '%s\n' "${files[@]}" | grep '\.cc$' | grep -v -e '^ldap/asio_impl.cc$' -e '^fuzz/')
 build_dir=${SYNCD_BUILD_DIR:-build}
 printf '%s\n' "${sources[@]}" | xargs -P "$(nproc)" -n 4 clang-tidy -p "$build_dir" --quiet 2>/dev/null
 echo "lint: clang-tidy clean (${#sources[@]} files)"

@@ -7,6 +7,7 @@
 #   SYNCD_SANITIZE=1 scripts/test.sh   the same under AddressSanitizer/UBSan (build-asan/)
 #   scripts/test.sh -L unit         extra arguments go to ctest
 #   SYNCD_LINT=format scripts/test.sh  skip clang-tidy (clang-format still runs)
+#   SYNCD_FUZZ_SECONDS=0 scripts/test.sh  skip the fuzzers (default: 30 s per target)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "test.sh: run as root (the test DC binds ports 88/389/636)" >&2; exit 1; }
@@ -20,5 +21,10 @@ if [ "${SYNCD_LINT:-all}" = format ]; then
 else
   SYNCD_BUILD_DIR=$build_dir scripts/lint.sh
 fi
-cd "$build_dir"
-ctest --output-on-failure --timeout 1800 "$@"
+(cd "$build_dir" && ctest --output-on-failure --timeout 1800 "$@")
+# Every fuzz target for a bounded time (scripts/fuzz.sh builds build-fuzz/):
+# a crash or sanitizer report fails the suite.
+fuzz_seconds=${SYNCD_FUZZ_SECONDS:-30}
+if [ "$fuzz_seconds" != 0 ]; then
+  scripts/fuzz.sh "$fuzz_seconds"
+fi

@@ -60,7 +60,9 @@ class FieldReader {
     std::string text;
     if (Status st = String(key, &text, /*required=*/true); !st.ok()) return st;
     auto seconds = ParseUtcTimestamp(text);
-    if (!seconds) return Error(key, "\"" + text + "\" is not a time like 2026-11-22T10:30:00Z");
+    if (!seconds)
+      return Error(key,
+                   "\"" + text + "\" is not a time like 2026-11-22T10:30:00Z (UTC, after 1970)");
     *out = *seconds;
     return Status::Ok();
   }

@@ -406,6 +406,23 @@ TEST(LedgerFile, MalformedInputNamesTheBadPart) {
             std::string::npos);
 }
 
+// Found by fuzz/fuzz_ledger.cc: a createdAt before 1970 was imported, then
+// exported as "never", which the next import refused.
+TEST(LedgerFile, TimeBeforeTheEpochIsRefusedNotExportedAsNever) {
+  const std::string file =
+      R"({"format":"syncd-assignments","version":1,"assignments":[{"target":"app:a",)"
+      R"("status":"active","createdAt":"1013-11-22T10:00:00Z","changedAt":"2026-11-22T10:00:00Z",)"
+      R"("principal":{"kind":"user","name":"alice","objectGUID":"61616161-6161-6161-6161-616161616161"}}]})";
+  auto parsed = ParseLedgerFile(file);
+  ASSERT_FALSE(parsed.ok()) << LedgerFileJson(*parsed, 0);
+  EXPECT_NE(parsed.status().message().find(
+                "assignments[0].createdAt: \"1013-11-22T10:00:00Z\" is not a time"),
+            std::string::npos)
+      << parsed.status().message();
+  EXPECT_FALSE(ParseUtcTimestamp("1970-01-01T00:00:00Z"));
+  EXPECT_EQ(ParseUtcTimestamp("1970-01-01T00:00:01Z"), 1);
+}
+
 TEST(CoreKeys, DomainSidAndDnsDomain) {
   EXPECT_EQ(ldap::SidToString(DomainSidOf(Sid("S-1-5-21-1-2-3-1104"))), "S-1-5-21-1-2-3");
   EXPECT_EQ(DomainSidOf("short"), "");
