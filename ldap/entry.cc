@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdint>
 
 #include "core/strings.h"
 
@@ -71,6 +72,12 @@ Status RangedValues::Absorb(const Entry& entry) {
     if (!range->high) {
       complete_ = true;
     } else {
+      // A window ending at the last representable index would send the next
+      // request back to value 0: a hostile or broken DC could keep syncd
+      // reading forever. (ParseRangeDescription refuses high < low.)
+      if (*range->high == UINT64_MAX) {
+        return Status::DataLoss(entry.dn + ": " + description + " is not a window of values");
+      }
       next_low_ = *range->high + 1;
       if (values.empty()) {
         return Status::DataLoss(entry.dn + ": " + description + " returned no values");

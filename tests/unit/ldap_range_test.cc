@@ -79,6 +79,25 @@ TEST(RangedValues, GapBetweenWindowsIsDataLoss) {
   EXPECT_EQ(st.code(), Status::Code::kDataLoss);
 }
 
+// Found by fuzz_range: a window ending at 2^64 - 1 made the next request
+// start again at 0: a DC answering that way kept syncd re-reading the same
+// values forever.
+TEST(RangedValues, WindowThatWouldRestartTheReadIsDataLoss) {
+  auto window = [](const std::string& description) {
+    Entry entry;
+    entry.dn = "CN=g";
+    entry.attributes[description] = {"a"};
+    return entry;
+  };
+  RangedValues wrapping("member", 2);
+  EXPECT_EQ(wrapping.Absorb(window("member;range=0-18446744073709551615")).code(),
+            Status::Code::kDataLoss);
+  RangedValues one_value("member", 2);
+  EXPECT_TRUE(one_value.Absorb(window("member;range=0-0")).ok());
+  EXPECT_TRUE(one_value.Absorb(window("member;range=1-*")).ok());
+  EXPECT_TRUE(one_value.complete());
+}
+
 TEST(RangedValues, FetchErrorPropagates) {
   Entry first;
   first.dn = "CN=g";
