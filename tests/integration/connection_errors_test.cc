@@ -114,10 +114,6 @@ class FaultProxy {
   std::thread thread_;
 };
 
-std::string OuScope(const std::string& ou) {
-  return "user_bases = [\"" + ou + "\"]\ngroup_bases = [\"" + ou + "\"]\n";
-}
-
 // A run against the test DC with each `from` in its config replaced by `to`.
 std::unique_ptr<SyncdRun> RunWith(const std::string& ou,
                                   const std::vector<std::pair<std::string, std::string>>& edits,
