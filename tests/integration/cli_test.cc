@@ -22,10 +22,6 @@ std::string Binary() {
   return binary ? binary : "syncd";
 }
 
-std::string OuScope(const std::string& ou) {
-  return "user_bases = [\"" + ou + "\"]\ngroup_bases = [\"" + ou + "\"]\n";
-}
-
 std::string Base64Encode(const std::string& in) {
   static const char kChars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;

@@ -47,7 +47,7 @@ void PointAt(const SyncdRun& run, const std::string& uri) {
   config.replace(config.find(dc_uri), dc_uri.size(), "uris = [\"" + uri + "\"]");
   run.WriteConfig(config);
 }
-std::string ProxyUri(const ResettingProxy& proxy) {
+std::string ProxyUri(const FaultProxy& proxy) {
   return TestDc::Get().Value("URI") + ":" + std::to_string(proxy.port());
 }
 
@@ -61,7 +61,7 @@ bool HasErrorMessage(const CommandResult& r) {
 TEST(DcFaults, ConnectionResetAtRandomOffsetsFailsEachRunWithAMessageThenConverges) {
   TestDc& dc = TestDc::Get();
   SyncdRun run(SampleScope(), "connect_timeout = 5\ntimeout = 10\n");
-  ResettingProxy proxy(kLdapsPort, ResettingProxy::kNever);
+  FaultProxy proxy(kLdapsPort, FaultProxy::Fault::kNone);
   PointAt(run, ProxyUri(proxy));
 
   // What a full read costs, server to client, through the proxy (a dry run
@@ -82,12 +82,12 @@ TEST(DcFaults, ConnectionResetAtRandomOffsetsFailsEachRunWithAMessageThenConverg
   const auto loop_started = std::chrono::steady_clock::now();
   for (int i = 0; i < 20; ++i) {
     const size_t offset = offsets(random);
-    proxy.SetResetAfter(offset);
-    const int resets = proxy.Resets();
+    proxy.SetFault(FaultProxy::Fault::kResetAfter, offset);
+    const int cuts = proxy.Cuts();
     CommandResult r = run.Syncd("--once --full");
     EXPECT_EQ(r.exit_code, 1) << "reset after " << offset << " of " << total << " bytes\n" << r.err;
     EXPECT_TRUE(HasErrorMessage(r)) << "reset after " << offset << " bytes: no message\n" << r.err;
-    EXPECT_GT(proxy.Resets(), resets) << "the proxy never reset at " << offset;
+    EXPECT_GT(proxy.Cuts(), cuts) << "the proxy never reset at " << offset;
   }
   const auto loop_took = std::chrono::steady_clock::now() - loop_started;
   EXPECT_LT(loop_took, seconds(60));
@@ -108,7 +108,7 @@ TEST(DcFaults, ConnectionResetAtRandomOffsetsFailsEachRunWithAMessageThenConverg
 TEST(DcFaults, DcStoppedMidRunFailsWithATimeoutWithinTheConfiguredTimeout) {
   TestDc& dc = TestDc::Get();
   SyncdRun run(SampleScope(), "connect_timeout = 2\ntimeout = 3\n");
-  ResettingProxy proxy(kLdapsPort, ResettingProxy::kNever);  // only to see the read begin
+  FaultProxy proxy(kLdapsPort, FaultProxy::Fault::kNone);  // only to see the read begin
   PointAt(run, ProxyUri(proxy));
   auto syncd = std::async(std::launch::async, [&run] { return run.Syncd("--once --full"); });
   // Frozen once past the handshake and bind, mid-way through the users.
@@ -138,18 +138,18 @@ TEST(DcFaults, DaemonBehindAResettingProxyBacksOffAndCarriesOn) {
                "connect_timeout = 2\ntimeout = 3\n",
                "[daemon]\ninterval = 600\njitter = 0\nbackoff_initial = 1\nbackoff_max = 1\n"
                "coalesce_ms = 100\n");
-  ResettingProxy proxy(kLdapsPort, ResettingProxy::kNever);
+  FaultProxy proxy(kLdapsPort, FaultProxy::Fault::kNone);
   PointAt(run, ProxyUri(proxy));
   CommandResult measured = run.Syncd("--dry-run");
   ASSERT_EQ(measured.exit_code, 2) << measured.err;
   const size_t total = proxy.BytesToClient();
 
   // Each run cut somewhere else: in the handshake, the bind, the read.
-  proxy.SetResetAfter(total / 2);
+  proxy.SetFault(FaultProxy::Fault::kResetAfter, total / 2);
   DaemonProcess daemon(run);
   for (size_t offset : {total / 2, total / 4, total * 3 / 4, size_t{1}, total * 9 / 10}) {
     const int failures = daemon.Count("retrying with backoff");
-    proxy.SetResetAfter(offset);
+    proxy.SetFault(FaultProxy::Fault::kResetAfter, offset);
     EXPECT_TRUE(daemon.WaitForLog("retrying with backoff", failures + 1, seconds(20)))
         << "reset after " << offset << " of " << total << "\n"
         << daemon.Log();
@@ -157,7 +157,7 @@ TEST(DcFaults, DaemonBehindAResettingProxyBacksOffAndCarriesOn) {
   }
   EXPECT_EQ(daemon.Count("run ok"), 0) << daemon.Log();
 
-  proxy.SetResetAfter(ResettingProxy::kNever);
+  proxy.SetFault(FaultProxy::Fault::kNone);
   EXPECT_TRUE(daemon.WaitForLog("full run ok", 1, seconds(20))) << daemon.Log();
   std::set<std::string> stored;
   for (const auto& [guid, name] : run.StoreObjects("users")) stored.insert(guid);

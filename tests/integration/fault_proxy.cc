@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <stdexcept>
+#include <string_view>
 
 namespace syncd::testing {
 namespace {
@@ -32,6 +34,15 @@ void Reset(int fd) {
   close(fd);
 }
 
+// Renames the StartTLS OID in a request to one the DC does not know. Same
+// length, so the BER lengths stay right; the DC says it has no such extended
+// operation.
+void RenameStartTlsOid(char* data, size_t size) {
+  constexpr std::string_view kStartTlsOid = "1.3.6.1.4.1.1466.20037";
+  const size_t at = std::string_view(data, size).find(kStartTlsOid);
+  if (at != std::string_view::npos) data[at + kStartTlsOid.size() - 1] = '8';
+}
+
 sockaddr_in Loopback(int port) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -42,8 +53,8 @@ sockaddr_in Loopback(int port) {
 
 }  // namespace
 
-ResettingProxy::ResettingProxy(int upstream_port, size_t reset_after)
-    : reset_after_(reset_after), upstream_port_(upstream_port) {
+FaultProxy::FaultProxy(int upstream_port, Fault fault, size_t bytes)
+    : upstream_port_(upstream_port), fault_(fault), bytes_(bytes) {
   listener_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -51,7 +62,7 @@ ResettingProxy::ResettingProxy(int upstream_port, size_t reset_after)
   if (bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
       listen(listener_, 16) != 0) {
     close(listener_);
-    throw std::runtime_error("resetting proxy: cannot listen on loopback");
+    throw std::runtime_error("fault proxy: cannot listen on loopback");
   }
   socklen_t len = sizeof addr;
   getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
@@ -59,7 +70,7 @@ ResettingProxy::ResettingProxy(int upstream_port, size_t reset_after)
   acceptor_ = std::thread([this] { Accept(); });
 }
 
-ResettingProxy::~ResettingProxy() {
+FaultProxy::~FaultProxy() {
   stop_ = true;
   acceptor_.join();
   close(listener_);
@@ -67,18 +78,31 @@ ResettingProxy::~ResettingProxy() {
   for (auto& relay : relays_) relay.join();
 }
 
-void ResettingProxy::Accept() {
+void FaultProxy::SetFault(Fault fault, size_t bytes) {
+  std::lock_guard lock(fault_mutex_);
+  fault_ = fault;
+  bytes_ = bytes;
+}
+
+void FaultProxy::Accept() {
   while (!stop_) {
     pollfd ready{listener_, POLLIN, 0};
     if (poll(&ready, 1, kPollMs) <= 0) continue;
     const int client = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
     if (client < 0) continue;
+    Fault fault;
+    size_t bytes;
+    {
+      std::lock_guard lock(fault_mutex_);
+      fault = fault_;
+      bytes = bytes_;
+    }
     std::lock_guard lock(relays_mutex_);
-    relays_.emplace_back([this, client, limit = reset_after_.load()] { Relay(client, limit); });
+    relays_.emplace_back([this, client, fault, bytes] { Relay(client, fault, bytes); });
   }
 }
 
-void ResettingProxy::Relay(int client, size_t reset_after) {
+void FaultProxy::Relay(int client, Fault fault, size_t bytes) {
   const int upstream = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr = Loopback(upstream_port_);
   if (connect(upstream, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
@@ -86,6 +110,11 @@ void ResettingProxy::Relay(int client, size_t reset_after) {
     Reset(client);
     return;
   }
+  // How many bytes from the DC pass before the cut; dropping at the first
+  // reply is hanging up after none.
+  size_t cut_after = SIZE_MAX;
+  if (fault == Fault::kResetAfter || fault == Fault::kHangUpAfter) cut_after = bytes;
+  if (fault == Fault::kDropAtFirstReply) cut_after = 0;
   size_t passed = 0;
   char buffer[16384];
   pollfd fds[2] = {{client, POLLIN, 0}, {upstream, POLLIN, 0}};
@@ -100,17 +129,22 @@ void ResettingProxy::Relay(int client, size_t reset_after) {
         break;
       }
       size_t size = static_cast<size_t>(n);
-      const bool from_server = i == 1;
-      if (from_server) size = std::min(size, reset_after - passed);
+      const bool from_dc = i == 1;
+      if (from_dc && fault == Fault::kSwallowReplies) continue;
+      if (!from_dc && fault == Fault::kRefuseStartTls) RenameStartTlsOid(buffer, size);
+      if (from_dc) size = std::min(size, cut_after - passed);
       if (!SendAll(fds[1 - i].fd, buffer, size)) open = false;
-      if (from_server) {
+      if (from_dc) {
         passed += size;
         bytes_to_client_ += size;
-        if (passed == reset_after) {
-          ++resets_;
-          Reset(client);
-          Reset(upstream);
-          return;
+        if (passed == cut_after) {
+          ++cuts_;
+          if (fault == Fault::kResetAfter) {
+            Reset(client);
+            Reset(upstream);
+            return;
+          }
+          open = false;  // a hang-up: both sides closed below, each gets a FIN
         }
       }
     }

@@ -2,19 +2,15 @@
 // ldapsearch of the same scope, and every failure mode must change nothing.
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/file.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
 #include <filesystem>
-#include <thread>
 
+#include "tests/integration/fault_proxy.h"
 #include "tests/integration/testbed.h"
 
 namespace syncd::testing {
@@ -285,83 +281,14 @@ TEST(FullSync, ErrorsAreClearAndChangeNothing) {
   EXPECT_EQ(FileDigest(malformed->store_path()), "");
 }
 
-// A TCP relay to the DC's LDAPS port that hangs up after passing `limit`
-// bytes from the server: a read cut short mid-search.
-class CuttingProxy {
- public:
-  explicit CuttingProxy(size_t limit) : limit_(limit) {
-    listener_ = socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    if (bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        listen(listener_, 4) != 0) {
-      throw std::runtime_error("proxy cannot listen on loopback");
-    }
-    socklen_t len = sizeof addr;
-    getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    thread_ = std::thread([this] { Serve(); });
-  }
-  ~CuttingProxy() {
-    stop_ = true;
-    shutdown(listener_, SHUT_RDWR);
-    close(listener_);
-    thread_.join();
-  }
-  int port() const { return port_; }
-
- private:
-  void Serve() {
-    while (!stop_) {
-      int client = accept(listener_, nullptr, nullptr);
-      if (client < 0) return;
-      int upstream = socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in addr{};
-      addr.sin_family = AF_INET;
-      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      addr.sin_port = htons(636);
-      if (connect(upstream, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-        Relay(client, upstream);
-      }
-      close(upstream);
-      close(client);
-    }
-  }
-  void Relay(int client, int upstream) {
-    size_t passed = 0;
-    char buf[4096];
-    pollfd fds[2] = {{client, POLLIN, 0}, {upstream, POLLIN, 0}};
-    while (!stop_ && poll(fds, 2, 200) >= 0) {
-      for (int i = 0; i < 2; ++i) {
-        if (!(fds[i].revents & (POLLIN | POLLHUP))) continue;
-        ssize_t n = read(fds[i].fd, buf, sizeof buf);
-        if (n <= 0) return;
-        if (i == 1) {
-          passed += static_cast<size_t>(n);
-          if (passed > limit_) return;  // hang up mid-stream
-        }
-        if (write(fds[1 - i].fd, buf, static_cast<size_t>(n)) != n) return;
-      }
-    }
-  }
-  size_t limit_;
-  int listener_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
-
 TEST(FullSync, ReadCutShortDeletesNothing) {
   TestDc& dc = TestDc::Get();
   SyncdRun run(SampleScope(), "", "[safety]\nmax_deletes = -1\nmax_delete_percent = 100\n");
   ASSERT_EQ(run.Once().exit_code, 0);
   const size_t before = run.StoreObjects("users").size();
 
-  CuttingProxy proxy(size_t{64} * 1024);  // past the TLS handshake and bind, mid-way through users
+  // A DC that hangs up past the TLS handshake and bind, mid-way through users.
+  FaultProxy proxy(636, FaultProxy::Fault::kHangUpAfter, size_t{64} * 1024);
   std::string config = run.BaseConfig();
   const std::string uris = "uris = [\"" + dc.Value("URI") + "\"]";
   config.replace(config.find(uris), uris.size(),
