@@ -127,6 +127,7 @@ CREATE UNIQUE INDEX assignments_active ON assignments(guid, target) WHERE status
     // recreated store is reconciled in full.
     R"sql(
 ALTER TABLE watermark ADD COLUMN store_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE watermark ADD COLUMN reconcile_pending INTEGER NOT NULL DEFAULT 0;
 )sql",
 };
 
@@ -637,8 +638,9 @@ struct StateDb::Impl {
     auto stmt = db->Prepare(
         "INSERT OR REPLACE INTO watermark (id, feed, naming_context, dc_host, dsa_dn, "
         "invocation_id, highest_usn, cookie, object_security, scope_fingerprint, last_success, "
-        "last_full, tombstone_lifetime_days, domain_sid, reapply_pending, store_id) "
-        "VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)");
+        "last_full, tombstone_lifetime_days, domain_sid, reapply_pending, store_id, "
+        "reconcile_pending) "
+        "VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)");
     if (!stmt.ok()) {
       return stmt.status();
     }
@@ -657,6 +659,7 @@ struct StateDb::Impl {
                     .BindBlob(13, w.domain_sid)
                     .Bind(14, static_cast<int64_t>(w.reapply_pending ? 1 : 0))
                     .Bind(15, std::string_view(w.store_id))
+                    .Bind(16, static_cast<int64_t>(w.reconcile_pending ? 1 : 0))
                     .Run();
     if (st.ok()) {
       st = db->Exec("DELETE FROM revisit");
@@ -935,7 +938,7 @@ Result<std::optional<Watermark>> StateDb::LoadWatermark() {
   auto stmt = impl_->db->Prepare(
       "SELECT feed, naming_context, dc_host, dsa_dn, invocation_id, highest_usn, cookie, "
       "object_security, scope_fingerprint, last_success, last_full, tombstone_lifetime_days, "
-      "domain_sid, reapply_pending, store_id FROM watermark WHERE id = 1");
+      "domain_sid, reapply_pending, store_id, reconcile_pending FROM watermark WHERE id = 1");
   if (!stmt.ok()) {
     return impl_->Context(stmt.status());
   }
@@ -957,6 +960,7 @@ Result<std::optional<Watermark>> StateDb::LoadWatermark() {
     w.domain_sid = row.ColumnBlob(12);
     w.reapply_pending = row.ColumnInt(13) != 0;
     w.store_id = row.ColumnText(14);
+    w.reconcile_pending = row.ColumnInt(15) != 0;
     found = std::move(w);
     return Status::Ok();
   });

@@ -52,6 +52,9 @@ struct Watermark {
   // The store the cache describes (StoreIdentity::id); empty in a state
   // from before stores had one.
   std::string store_id;
+  // The last full reconciliation held operations on objects the cache does
+  // not know (only the store has them): only another full one sees them.
+  bool reconcile_pending = false;
   // Raw GUIDs the next incremental run re-reads whatever the feed reports:
   // objects whose operations were held or refused, so that advancing the
   // watermark past their change does not forget them.

@@ -24,11 +24,12 @@ struct StoredObject {
 };
 
 // Who a store is: an identifier made once, when the store was created, so a
-// state can tell that its store was replaced or recreated, and how many
-// objects of syncd's own (created or adopted) it holds.
+// state can tell that its store was replaced or recreated, and whether it
+// holds any object of syncd's own (created or adopted). Cheap: every run
+// asks.
 struct StoreIdentity {
   std::string id;
-  int64_t owned_objects = 0;
+  bool holds_owned = false;
 };
 
 // A direct membership as a store holds it, by externalId.

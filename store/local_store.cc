@@ -168,12 +168,12 @@ void ReadColumn(const sql::Statement& stmt, int col, std::string_view name,
 }
 
 // The store's id (empty when `has_id` is false: a store from before ids)
-// and how many objects syncd owns in it.
+// and whether syncd owns anything in it (EXISTS: no scan of the tables).
 Result<StoreIdentity> ReadIdentity(sql::Database& db, bool has_id) {
   auto stmt = db.Prepare(
       std::string(has_id ? "SELECT (SELECT store_id FROM store_meta), " : "SELECT '', ") +
-      "(SELECT count(*) FROM users WHERE managed_by = ?1) + "
-      "(SELECT count(*) FROM groups WHERE managed_by = ?1)");
+      "EXISTS (SELECT 1 FROM users WHERE managed_by = ?1) OR "
+      "EXISTS (SELECT 1 FROM groups WHERE managed_by = ?1)");
   if (!stmt.ok()) {
     return stmt.status();
   }
@@ -184,7 +184,7 @@ Result<StoreIdentity> ReadIdentity(sql::Database& db, bool has_id) {
   }
   StoreIdentity identity;
   identity.id = stmt->ColumnText(0);
-  identity.owned_objects = stmt->ColumnInt(1);
+  identity.holds_owned = stmt->ColumnInt(1) != 0;
   return identity;
 }
 

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <optional>
 #include <set>
+#include <unordered_set>
 
 #include "core/strings.h"
 #include "ldap/change_feed.h"
@@ -320,7 +321,7 @@ Result<StateView> PeekState(const std::string& path, bool dry_run) {
 Result<OwnedContents> ReadOwnedObjects(IdentityStore* store, const std::string& path,
                                        const std::optional<StoreIdentity>& peeked) {
   if (store != nullptr) return store->ReadOwned();
-  if (!peeked || peeked->owned_objects == 0) return OwnedContents{};
+  if (!peeked || !peeked->holds_owned) return OwnedContents{};
   auto opened = LocalStore::Open(path, /*read_only=*/true);
   if (!opened.ok()) return opened.status();
   return (*opened)->ReadOwned();
@@ -620,6 +621,15 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
     }
     result.plan = BuildPlan(std::move(*read), baseline.objects, baseline.memberships, config.safety,
                             choice.source_switch, &*cached);
+    // A held operation is revisited by the next run, which is incremental and
+    // plans against the cache: for an object only the store holds (a
+    // deletion held by the budget after the state was lost), that would find
+    // nothing. Another full reconciliation will.
+    std::unordered_set<std::string> cached_guids;
+    for (const auto& o : *cached) cached_guids.insert(o.guid);
+    next.reconcile_pending = std::any_of(
+        result.plan.held.begin(), result.plan.held.end(),
+        [&](const auto& held) { return !cached_guids.contains(held.operation.object.guid); });
   } else if (!changes->empty()) {
     StateDb& cache = **state;
     auto is_cached = [&cache](const std::string& guid) {

@@ -286,8 +286,16 @@ Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
     if (op) ops.push_back(std::move(*op));
   }
 
+  // The deletion budget's base: the objects syncd holds, the larger of what
+  // the baseline and the cache count (a wiped store must not make the
+  // cache's leftovers 100% of it).
   std::map<ObjectKind, int64_t> totals;
   for (const auto& o : cached) ++totals[o.kind];
+  if (last_applied != nullptr) {
+    std::map<ObjectKind, int64_t> applied;
+    for (const auto& o : *last_applied) ++applied[o.kind];
+    for (const auto& [kind, n] : applied) totals[kind] = std::max(totals[kind], n);
+  }
   if (last_applied == nullptr) {
     HoldOverChangeBudget(
         &ops,
@@ -396,8 +404,8 @@ Baseline ReconcileBaseline(const OwnedContents& owned, const std::vector<SyncObj
   Baseline baseline;
   std::unordered_map<std::string, const SyncObject*> cached_by_guid;
   for (const auto& o : cached) cached_by_guid[o.guid] = &o;
-  std::unordered_set<std::string> desired;
-  for (const auto& o : read.desired.objects) desired.insert(o.guid);
+  std::unordered_map<std::string, const SyncObject*> desired;
+  for (const auto& o : read.desired.objects) desired[o.guid] = &o;
 
   std::unordered_map<std::string, std::string> guid_of;  // store externalId -> raw GUID
   std::unordered_set<std::string> in_store;
@@ -410,12 +418,22 @@ Baseline ReconcileBaseline(const OwnedContents& owned, const std::vector<SyncObj
       continue;
     }
     SyncObject o;
-    if (auto it = cached_by_guid.find(*guid); it != cached_by_guid.end()) o = *it->second;
+    auto cached_image = cached_by_guid.find(*guid);
+    if (cached_image != cached_by_guid.end()) o = *cached_image->second;
     o.guid = *guid;
     o.kind = stored.kind;
     o.external_id = stored.external_id;
     o.name = stored.name;
-    o.attributes = stored.attributes;
+    // The store's values, so that drift is repaired; but where the store
+    // already has what AD wants and the cache does not, the cached ones, so
+    // that an update teaches the cache (incremental runs trust it). An
+    // object the cache lacks has no DN here: its update teaches it too.
+    auto wanted_image = desired.find(*guid);
+    const bool cache_behind = cached_image != cached_by_guid.end() &&
+                              wanted_image != desired.end() &&
+                              stored.attributes == wanted_image->second->attributes &&
+                              cached_image->second->attributes != stored.attributes;
+    if (!cache_behind) o.attributes = stored.attributes;
     guid_of.emplace(stored.external_id, o.guid);
     in_store.insert(o.guid);
     baseline.objects.push_back(std::move(o));
@@ -433,8 +451,13 @@ Baseline ReconcileBaseline(const OwnedContents& owned, const std::vector<SyncObj
     }
   }
   std::set<Membership> wanted(read.desired.memberships.begin(), read.desired.memberships.end());
-  baseline.memberships.assign(store_edges.begin(), store_edges.end());
-  for (const auto& m : cached_memberships) {
+  std::set<Membership> cached_edges(cached_memberships.begin(), cached_memberships.end());
+  // A wanted edge the store has and the cache lacks stays out, so that its
+  // add-member (nothing to do in the store) teaches the cache.
+  for (const auto& m : store_edges) {
+    if (cached_edges.contains(m) || !wanted.contains(m)) baseline.memberships.push_back(m);
+  }
+  for (const auto& m : cached_edges) {
     if (!store_edges.contains(m) && !wanted.contains(m)) baseline.memberships.push_back(m);
   }
   return baseline;

@@ -51,6 +51,9 @@ Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
 // the cache and find nothing to do in the store). So an object the store
 // lost is created again, one deleted in AD is deleted from the store even
 // when the state forgot it, and a value changed in the store is set back.
+// Where the store already matches AD but the cache does not (a lost state),
+// the baseline takes the cache's side, so the plan's no-op operations bring
+// the cache up to date: incremental runs rely on it.
 struct Baseline {
   std::vector<SyncObject> objects;
   std::vector<Membership> memberships;

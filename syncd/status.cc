@@ -93,7 +93,7 @@ Status PrintStatus(std::ostream& out, const Config& config, bool json_output) {
     json::object store_json{{"path", config.store.path},
                             {"exists", store->has_value()},
                             {"id", *store ? (*store)->id : ""},
-                            {"owned_objects", *store ? (*store)->owned_objects : 0},
+                            {"holds_owned", *store && (*store)->holds_owned},
                             {"state_records", w ? w->store_id : ""},
                             {"mismatch", mismatch}};
     root["store"] = std::move(store_json);
@@ -105,7 +105,8 @@ Status PrintStatus(std::ostream& out, const Config& config, bool json_output) {
   out << "store: " << config.store.path;
   if (*store) {
     out << " (id " << ((*store)->id.empty() ? "none yet" : (*store)->id) << ", "
-        << (*store)->owned_objects << " objects of syncd's)";
+        << ((*store)->holds_owned ? "holds syncd's objects" : "holds none of syncd's objects")
+        << ")";
   }
   out << (mismatch.empty() ? "" : "; " + mismatch + ": the next run is a full reconciliation")
       << "\n";

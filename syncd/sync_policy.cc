@@ -65,7 +65,7 @@ std::string StoreMismatch(const Watermark& w, const std::optional<StoreIdentity>
     return "the store is not the one the state was built with (store id " + store->id +
            ", the state's " + w.store_id + "): it was replaced or recreated";
   }
-  if (store->owned_objects == 0 && cached_objects > 0) {
+  if (!store->holds_owned && cached_objects > 0) {
     return "the store holds none of syncd's objects while the state caches " +
            std::to_string(cached_objects) + ": it is rebuilt from AD";
   }
@@ -75,9 +75,8 @@ std::string StoreMismatch(const Watermark& w, const std::optional<StoreIdentity>
 RunChoice ChooseRun(const PolicyInputs& in) {
   if (!in.watermark->has_value()) {
     std::string reason = in.force_full ? "--full given" : "no watermark yet";
-    if (in.store != nullptr && in.store->has_value() && (*in.store)->owned_objects > 0) {
-      reason += "; the store's " + std::to_string((*in.store)->owned_objects) +
-                " objects are compared with AD";
+    if (in.store != nullptr && in.store->has_value() && (*in.store)->holds_owned) {
+      reason += "; what the store holds of syncd's objects is compared with AD";
     }
     return {true, reason};
   }
@@ -103,6 +102,9 @@ RunChoice ChooseRun(const PolicyInputs& in) {
     }
   }
   if (in.force_full) return {true, "--full given"};
+  if (w.reconcile_pending) {
+    return {true, "the last full reconciliation held operations on objects only the store holds"};
+  }
   if (w.scope_fingerprint != in.fingerprint) return {true, "the scope configuration changed"};
   if (in.configured_feed != ChangeFeed::kAuto && w.feed != ChangeFeedName(in.configured_feed)) {
     return {true, std::string("change_feed changed from ") + w.feed + " to " +

@@ -53,7 +53,9 @@ struct PolicyInputs {
 // configured feed differs from the watermark's; the last success is older
 // than the tombstone lifetime minus the margin; the reconciliation schedule
 // is due; the DC's host or invocationId changed; its highestCommittedUSN is
-// below the stored one (a restore or a USN rollback); the store is missing,
+// below the stored one (a restore or a USN rollback); the last full
+// reconciliation held operations on objects only the store holds; the store
+// is missing,
 // is another store than the one the state was built with (replaced or
 // recreated), or holds none of syncd's objects while the state caches some.
 RunChoice ChooseRun(const PolicyInputs& in);

@@ -419,19 +419,19 @@ TEST_F(LocalStoreTest, ReopenKeepsDataAndDoesNotRemigrate) {
 
 // Issue 14: the state records which store it describes; the id is made once
 // and survives reopening, and another store has another.
-TEST_F(LocalStoreTest, IdentityIsStableAndOwnCountsOnlySyncdsObjects) {
+TEST_F(LocalStoreTest, IdentityIsStableAndOwnsOnlySyncdsObjects) {
   Apply(MakeOp(OpType::kCreate, User("u1", "jdoe")));
   Apply(MakeOp(OpType::kCreate, Group("g1", "staff")));
   RawExec("INSERT INTO users (external_id, user_name, managed_by) VALUES ('x', 'hand', 'hr')");
   auto first = store_->Identify();
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   EXPECT_EQ(first->id.size(), 32U);
-  EXPECT_EQ(first->owned_objects, 2);
+  EXPECT_TRUE(first->holds_owned);
   store_.reset();
   auto peeked = LocalStore::Peek(path_);
   ASSERT_TRUE(peeked.ok() && peeked->has_value());
   EXPECT_EQ((*peeked)->id, first->id);
-  EXPECT_EQ((*peeked)->owned_objects, 2);
+  EXPECT_TRUE((*peeked)->holds_owned);
 
   auto other = LocalStore::Open(dir_.path() + "/other.db");
   ASSERT_TRUE(other.ok());
@@ -448,7 +448,7 @@ TEST_F(LocalStoreTest, PeekCreatesNothingAndReadsAnEmptyFileAsHoldingNothing) {
   auto empty = LocalStore::Peek(dir_.path() + "/empty.db");
   ASSERT_TRUE(empty.ok() && empty->has_value());
   EXPECT_EQ((*empty)->id, "");
-  EXPECT_EQ((*empty)->owned_objects, 0);
+  EXPECT_FALSE((*empty)->holds_owned);
 }
 
 TEST_F(LocalStoreTest, ReadOwnedListsSyncdsObjectsAndTheirGroupsMemberships) {

@@ -210,11 +210,43 @@ TEST(ReconcileBaseline, LostStateDeletesFromTheStoreWhatAdNoLongerHas) {
   ReadSnapshot read = Read({kept, staff}, {{staff.guid, kept.guid}});
   Baseline baseline = ReconcileBaseline(owned, {}, {}, read);
   EXPECT_EQ(baseline.objects.size(), 3u);
-  EXPECT_EQ(baseline.memberships.size(), 2u);
+  // The edge AD still wants is left out: the cache must learn it.
+  EXPECT_EQ(baseline.memberships, (std::vector<Membership>{{staff.guid, gone.guid}}));
   std::vector<SyncObject> no_cache;
   auto plan = BuildPlan(read, baseline.objects, baseline.memberships, NoBudget(), false, &no_cache);
-  // The state learns the objects it forgot (their DN) and loses nothing else.
-  EXPECT_EQ(Lines(plan), (std::vector<std::string>{"update kept", "update staff", "delete gone"}));
+  // The state learns the objects and memberships it forgot (no-ops in the
+  // store) and loses nothing else.
+  EXPECT_EQ(Lines(plan), (std::vector<std::string>{"update kept", "update staff",
+                                                   "add-member staff kept", "delete gone"}));
+}
+
+// Review finding: where the store already equals AD but the cache is behind
+// (a store newer than the state), no operation meant the cache stayed stale
+// and incremental runs planned against wrong values.
+TEST(ReconcileBaseline, CacheBehindAStoreThatMatchesAdIsBroughtUpToDate) {
+  SyncObject now = Real(ObjectKind::kUser, 'a', "a");
+  now.attributes["email"] = "new@x";
+  SyncObject before = now;
+  before.attributes["email"] = "old@x";
+  OwnedContents owned;
+  owned.objects = {Stored(now)};
+  std::vector<SyncObject> cached = {before};
+  ReadSnapshot read = Read({now});
+  Baseline baseline = ReconcileBaseline(owned, cached, {}, read);
+  auto plan = BuildPlan(read, baseline.objects, {}, NoBudget(), false, &cached);
+  EXPECT_EQ(Lines(plan), std::vector<std::string>{"update a"});
+}
+
+// Review finding: with the store wiped, the deletions of cached objects AD
+// no longer has were 100% of a baseline holding only them, and were held.
+TEST(ReconcileBaseline, WipedStoreKeepsTheDeletionBudgetsBaseAtWhatSyncdHeld) {
+  std::vector<SyncObject> cached = Mailed(20);
+  ReadSnapshot read = Read({cached.begin() + 2, cached.end()});
+  Baseline baseline = ReconcileBaseline({}, cached, {}, read);
+  auto plan = BuildPlan(read, baseline.objects, {}, Budget(500, 50), false, &cached);
+  EXPECT_TRUE(plan.held.empty()) << plan.held.front().reason;
+  EXPECT_EQ(Summarize(plan)["user"]["delete"], 2);
+  EXPECT_EQ(Summarize(plan)["user"]["create"], 18);
 }
 
 TEST(ReconcileBaseline, WipedStoreIsCreatedAgainWithItsMemberships) {

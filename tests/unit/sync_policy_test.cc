@@ -31,7 +31,7 @@ class ChooseRunTest : public ::testing::Test {
     w.tombstone_lifetime_days = 180;
     w.store_id = "5f0c";
     watermark_ = w;
-    store_ = StoreIdentity{"5f0c", 12};
+    store_ = StoreIdentity{"5f0c", true};
 
     dc_.host = w.dc_host;
     dc_.dsa_dn = w.dsa_dn;
@@ -353,6 +353,11 @@ TEST_F(ChooseRunTest, EmptyStoreUnderAFullCacheIsRebuiltInFull) {
   ExpectIncremental();
 }
 
+TEST_F(ChooseRunTest, FullRunThatHeldStoreOnlyObjectsIsFollowedByAnother) {
+  watermark_->reconcile_pending = true;
+  ExpectFull("held operations on objects only the store holds");
+}
+
 TEST_F(ChooseRunTest, StateFromBeforeStoreIdsTrustsItsStore) {
   watermark_->store_id.clear();
   store_->id = "77aa";
@@ -362,7 +367,7 @@ TEST_F(ChooseRunTest, StateFromBeforeStoreIdsTrustsItsStore) {
 
 TEST_F(ChooseRunTest, LostStateSaysTheStoreIsComparedWithAd) {
   watermark_.reset();
-  ExpectFull("no watermark yet; the store's 12 objects are compared with AD");
+  ExpectFull("no watermark yet; what the store holds of syncd's objects is compared with AD");
 }
 
 }  // namespace
