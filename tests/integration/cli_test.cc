@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
-#include <regex>
 #include <sstream>
 #include <string>
 
@@ -138,13 +137,19 @@ TEST(Cli, VersionPrintsTheProjectVersionAndExitsZero) {
   std::ifstream cmake(std::string(source ? source : ".") + "/CMakeLists.txt");
   std::stringstream text;
   text << cmake.rdbuf();
-  std::smatch version;
+  // Plain string search: GCC 12 under ASan warns inside <regex> (maybe-uninitialized).
   const std::string lists = text.str();
-  ASSERT_TRUE(std::regex_search(lists, version, std::regex(R"(project\(syncd VERSION ([0-9.]+))")));
+  const std::string marker = "project(syncd VERSION ";
+  const size_t at = lists.find(marker);
+  ASSERT_NE(at, std::string::npos);
+  const size_t from = at + marker.size();
+  const std::string version =
+      lists.substr(from, lists.find_first_not_of("0123456789.", from) - from);
+  ASSERT_FALSE(version.empty());
   // No configuration is read: --version works before one exists.
   CommandResult r = RunCommand(ShellQuote(Binary()) + " --config /nonexistent --version");
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out, "syncd " + version[1].str() + "\n");
+  EXPECT_EQ(r.out, "syncd " + version + "\n");
   EXPECT_EQ(r.err, "");
 }
 
