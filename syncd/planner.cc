@@ -291,30 +291,25 @@ Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
   // cache's leftovers 100% of it).
   std::map<ObjectKind, int64_t> totals;
   for (const auto& o : cached) ++totals[o.kind];
+  // What syncd last wrote: the cache, which is the baseline unless the
+  // store's contents are.
+  std::unordered_map<std::string, const SyncObject*> applied_by_guid;
   if (last_applied != nullptr) {
     std::map<ObjectKind, int64_t> applied;
-    for (const auto& o : *last_applied) ++applied[o.kind];
+    for (const auto& o : *last_applied) {
+      ++applied[o.kind];
+      applied_by_guid[o.guid] = &o;
+    }
     for (const auto& [kind, n] : applied) totals[kind] = std::max(totals[kind], n);
   }
-  if (last_applied == nullptr) {
-    HoldOverChangeBudget(
-        &ops,
-        [&](const std::string& guid) -> const SyncObject* {
-          auto it = old_by_guid.find(guid);
-          return it == old_by_guid.end() ? nullptr : it->second;
-        },
-        totals, safety, &plan);
-  } else {
-    std::unordered_map<std::string, const SyncObject*> applied_by_guid;
-    for (const auto& o : *last_applied) applied_by_guid[o.guid] = &o;
-    HoldOverChangeBudget(
-        &ops,
-        [&](const std::string& guid) -> const SyncObject* {
-          auto it = applied_by_guid.find(guid);
-          return it == applied_by_guid.end() ? nullptr : it->second;
-        },
-        totals, safety, &plan);
-  }
+  const auto& applied_index = last_applied == nullptr ? old_by_guid : applied_by_guid;
+  HoldOverChangeBudget(
+      &ops,
+      [&](const std::string& guid) -> const SyncObject* {
+        auto it = applied_index.find(guid);
+        return it == applied_index.end() ? nullptr : it->second;
+      },
+      totals, safety, &plan);
   // An empty read of the new source is more likely a wrong base or filter
   // than a migration: it gets the budget like any other run.
   const bool switch_wholesale = source_switch && read.complete && !desired.empty();
