@@ -37,24 +37,31 @@ install(FILES "${PROJECT_SOURCE_DIR}/conf/syncd.sysusers" DESTINATION "${SYNCD_S
 install(FILES "${PROJECT_SOURCE_DIR}/conf/syncd.conf"
         DESTINATION "${CMAKE_INSTALL_FULL_SYSCONFDIR}/syncd")
 
-# The man page, gzipped as Debian policy asks (-n: no name or time stamp, so
-# the output is reproducible). Built with `all`, or alone as syncd_man.
+# Installs SOURCE gzipped as Debian policy asks (-n: no name or time stamp,
+# so the output is reproducible), built by TARGET with `all`; plain when
+# there is no gzip.
 find_program(GZIP_PROGRAM gzip)
-if(GZIP_PROGRAM)
-  add_custom_command(
-    OUTPUT "${PROJECT_BINARY_DIR}/syncd.8.gz"
-    COMMAND "${CMAKE_COMMAND}" -E copy "${PROJECT_SOURCE_DIR}/docs/syncd.8"
-            "${PROJECT_BINARY_DIR}/syncd.8"
-    COMMAND "${GZIP_PROGRAM}" -9 -n -f "${PROJECT_BINARY_DIR}/syncd.8"
-    DEPENDS "${PROJECT_SOURCE_DIR}/docs/syncd.8"
-    COMMENT "Compressing the man page syncd.8"
-    VERBATIM)
-  add_custom_target(syncd_man ALL DEPENDS "${PROJECT_BINARY_DIR}/syncd.8.gz")
-  install(FILES "${PROJECT_BINARY_DIR}/syncd.8.gz" DESTINATION "${CMAKE_INSTALL_MANDIR}/man8")
-else()
-  add_custom_target(syncd_man)
-  install(FILES "${PROJECT_SOURCE_DIR}/docs/syncd.8" DESTINATION "${CMAKE_INSTALL_MANDIR}/man8")
-endif()
+function(syncd_install_gzipped target source destination comment)
+  get_filename_component(name "${source}" NAME)
+  if(GZIP_PROGRAM)
+    add_custom_command(
+      OUTPUT "${PROJECT_BINARY_DIR}/${name}.gz"
+      COMMAND "${CMAKE_COMMAND}" -E copy "${source}" "${PROJECT_BINARY_DIR}/${name}"
+      COMMAND "${GZIP_PROGRAM}" -9 -n -f "${PROJECT_BINARY_DIR}/${name}"
+      DEPENDS "${source}"
+      COMMENT "${comment}"
+      VERBATIM)
+    add_custom_target(${target} ALL DEPENDS "${PROJECT_BINARY_DIR}/${name}.gz")
+    install(FILES "${PROJECT_BINARY_DIR}/${name}.gz" DESTINATION "${destination}")
+  else()
+    add_custom_target(${target})
+    install(FILES "${source}" DESTINATION "${destination}")
+  endif()
+endfunction()
+
+# The man page (alone: the syncd_man target).
+syncd_install_gzipped(syncd_man "${PROJECT_SOURCE_DIR}/docs/syncd.8" "${CMAKE_INSTALL_MANDIR}/man8"
+                      "Compressing the man page syncd.8")
 
 # Debian policy's documentation: the copyright file, and the changelog
 # (gzipped; a native package's is changelog.gz). The changelog's latest
@@ -68,21 +75,8 @@ set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
              "${PROJECT_SOURCE_DIR}/debian/changelog")
 set(SYNCD_DOC_DIR "${CMAKE_INSTALL_DATAROOTDIR}/doc/syncd")
 install(FILES "${PROJECT_SOURCE_DIR}/debian/copyright" DESTINATION "${SYNCD_DOC_DIR}")
-if(GZIP_PROGRAM)
-  add_custom_command(
-    OUTPUT "${PROJECT_BINARY_DIR}/changelog.gz"
-    COMMAND "${CMAKE_COMMAND}" -E copy "${PROJECT_SOURCE_DIR}/debian/changelog"
-            "${PROJECT_BINARY_DIR}/changelog"
-    COMMAND "${GZIP_PROGRAM}" -9 -n -f "${PROJECT_BINARY_DIR}/changelog"
-    DEPENDS "${PROJECT_SOURCE_DIR}/debian/changelog"
-    COMMENT "Compressing the changelog"
-    VERBATIM)
-  add_custom_target(syncd_changelog ALL DEPENDS "${PROJECT_BINARY_DIR}/changelog.gz")
-  install(FILES "${PROJECT_BINARY_DIR}/changelog.gz" DESTINATION "${SYNCD_DOC_DIR}")
-else()
-  add_custom_target(syncd_changelog)
-  install(FILES "${PROJECT_SOURCE_DIR}/debian/changelog" DESTINATION "${SYNCD_DOC_DIR}")
-endif()
+syncd_install_gzipped(syncd_changelog "${PROJECT_SOURCE_DIR}/debian/changelog" "${SYNCD_DOC_DIR}"
+                      "Compressing the changelog")
 
 # Maintainer scripts. The service is neither enabled nor started on install:
 # the example configuration must be edited first (`systemctl enable --now
