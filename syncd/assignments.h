@@ -18,7 +18,7 @@
 #include "core/model.h"
 #include "core/status.h"
 #include "state/state_db.h"
-#include "store/identity_store.h"
+#include "store/local/local_store.h"
 #include "syncd/config.h"
 
 namespace syncd {

@@ -13,6 +13,7 @@
 #include "core/status.h"
 #include "ldap/connection.h"
 #include "scope/scope.h"
+#include "store/store_config.h"
 
 namespace syncd {
 
@@ -51,11 +52,6 @@ struct SourceConfig {
   ChangeFeed change_feed = ChangeFeed::kAuto;
   // A full reconciliation at least this often, whatever the feed says.
   int reconcile_interval_hours = 168;
-};
-
-struct StoreConfig {
-  std::string kind = "local";
-  std::string path = "/var/lib/syncd/store.db";
 };
 
 struct SafetyConfig {

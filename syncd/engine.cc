@@ -22,7 +22,7 @@
 #include "ldap/connection.h"
 #include "ldap/dc_discovery.h"
 #include "state/state_db.h"
-#include "store/identity_store.h"
+#include "store/local/local_store.h"
 #include "syncd/assignments.h"
 #include "syncd/log.h"
 #include "syncd/planner.h"

@@ -20,7 +20,7 @@
 #include "ldap/connection.h"
 #include "ldap/kerberos.h"
 #include "state/state_db.h"
-#include "store/identity_store.h"
+#include "store/local/local_store.h"
 #include "syncd/assignments.h"
 #include "syncd/config.h"
 

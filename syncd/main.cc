@@ -30,7 +30,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <iostream>
 
-#include "store/identity_store.h"
+#include "store/local/local_store.h"
 #include "syncd/assignments.h"
 #include "syncd/config.h"
 #include "syncd/daemon.h"

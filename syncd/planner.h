@@ -11,7 +11,7 @@
 
 #include "core/model.h"
 #include "scope/scope.h"
-#include "store/identity_store.h"
+#include "store/local/local_store.h"
 #include "syncd/config.h"
 
 namespace syncd {

@@ -9,7 +9,7 @@
 #include "core/strings.h"
 #include "ldap/codec.h"
 #include "state/state_db.h"
-#include "store/identity_store.h"
+#include "store/local/local_store.h"
 #include "syncd/sync_policy.h"
 
 namespace syncd {

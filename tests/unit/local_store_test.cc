@@ -1,4 +1,4 @@
-#include "store/identity_store.h"
+#include "store/local/local_store.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "store/identity_store.h"
+#include "store/local/local_store.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -599,7 +599,7 @@ Status LocalStore::Commit() {
 
 void LocalStore::Rollback() { (void)impl_->db->Exec("ROLLBACK"); }
 
-Result<StoreIdentity> LocalStore::Identify() {
+Result<StoreIdentity> LocalStore::IdentifyNow() {
   auto identity = ReadIdentity(*impl_->db, /*has_id=*/true);
   if (!identity.ok()) {
     return impl_->Context(identity.status());
@@ -607,7 +607,7 @@ Result<StoreIdentity> LocalStore::Identify() {
   return identity;
 }
 
-Result<OwnedContents> LocalStore::ReadOwned() {
+Result<OwnedContents> LocalStore::ReadOwnedNow() {
   OwnedContents owned;
   for (auto kind : {ObjectKind::kUser, ObjectKind::kGroup}) {
     auto objects = impl_->Read(
@@ -634,6 +634,47 @@ Result<OwnedContents> LocalStore::ReadOwned() {
     return impl_->Context(st);
   }
   return owned;
+}
+
+const SinkCapabilities& LocalStore::capabilities() const {
+  // One SQLite file: atomic batches, any number of members per statement
+  // run, nested groups; no rate to respect.
+  static const SinkCapabilities kCapabilities{/*atomic_batches=*/true,
+                                              /*members_per_request=*/1,
+                                              /*nested_groups=*/true,
+                                              /*max_in_flight=*/1,
+                                              /*rate_limit=*/0};
+  return kCapabilities;
+}
+
+std::string LocalStore::Describe() const { return "local store " + impl_->path; }
+
+boost::asio::awaitable<Result<StoreIdentity>> LocalStore::Identify() { co_return IdentifyNow(); }
+
+boost::asio::awaitable<Result<OwnedContents>> LocalStore::ReadOwned() { co_return ReadOwnedNow(); }
+
+OpOutcome LocalStore::OutcomeOf(const Status& st) {
+  if (st.ok()) {
+    return OpOutcome::Applied();
+  }
+  switch (st.code()) {
+    case Status::Code::kConflict:
+    case Status::Code::kInvalidArgument:
+    case Status::Code::kNotFound:
+      return OpOutcome::Refused(st.message());
+    default:
+      // SQLite failing (disk full, I/O error): nothing more will land.
+      return OpOutcome::Fatal(st.message());
+  }
+}
+
+boost::asio::awaitable<std::vector<OpOutcome>> LocalStore::Apply(std::span<const SinkOp> ops) {
+  std::vector<OpOutcome> outcomes;
+  outcomes.reserve(ops.size());
+  for (const SinkOp& op : ops) {
+    outcomes.push_back(OutcomeOf(Apply(*op.op)));
+  }
+  co_return outcomes;
 }
 
 Result<std::vector<StoredAssignment>> LocalStore::ListAssignments() {
