@@ -248,10 +248,20 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(StateDb& state, Sink& sink,
 
   if (report.fatal || report.stopped) {
     record.outcome = "failed";
+    if (sink.capabilities().atomic_batches) {
+      // The batch rolled back: nothing of it landed, so the journal goes
+      // too, and the next run plans afresh.
+      record.message = report.fatal ? report.fatal->message() : "stopped before the batch committed";
+      if (Status cleared = state.CommitRun(record, {}); !cleared.ok()) co_return cleared;
+      co_return report.fatal ? *report.fatal : Status::Unavailable(record.message);
+    }
+    // Some of it may have landed: the journal says what, and the next run
+    // resumes the rest.
     record.message = report.fatal ? report.fatal->message() : Stopped(report, ops.size());
     if (Status finished = state.FinishRun(record); !finished.ok()) co_return finished;
-    co_return report.fatal ? report.fatal->WithContext(sink.Describe() + "; the next run resumes the journal")
-                           : Status::Unavailable(record.message);
+    co_return report.fatal
+        ? report.fatal->WithContext(sink.Describe() + "; the next run resumes the journal")
+        : Status::Unavailable(record.message);
   }
   Settled settled = Settle(ops, report.results, *refs, quarantine);
   settled.outcome.requests = report.requests;

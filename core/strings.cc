@@ -148,4 +148,26 @@ std::optional<int64_t> ParseUtcTimestamp(std::string_view text) {
   return seconds;
 }
 
+void StableDigest::Mix(std::string_view bytes) {
+  for (unsigned char c : bytes) {
+    hash_ ^= c;
+    hash_ *= 1099511628211ULL;
+  }
+}
+
+StableDigest& StableDigest::Add(std::string_view field) {
+  Mix(std::to_string(field.size()));
+  Mix(":");
+  Mix(field);
+  Mix(";");
+  return *this;
+}
+
+std::string StableDigest::Hex() const {
+  std::string hex(16, '0');
+  uint64_t h = hash_;
+  for (int i = 15; i >= 0; --i, h >>= 4) hex[static_cast<size_t>(i)] = "0123456789abcdef"[h & 0xf];
+  return hex;
+}
+
 }  // namespace syncd

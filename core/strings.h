@@ -32,6 +32,20 @@ std::string UtcTimestamp(int64_t unix_seconds);
 // anything else.
 std::optional<int64_t> ParseUtcTimestamp(std::string_view text);
 
+// A digest of a list of fields that is stable across builds and machines
+// (unlike std::hash): FNV-1a, 64 bits, over each field length-prefixed, so
+// no two lists run together the same way. For fingerprints that are stored.
+class StableDigest {
+ public:
+  StableDigest& Add(std::string_view field);
+  // 16 lower-case hex digits.
+  std::string Hex() const;
+
+ private:
+  void Mix(std::string_view bytes);
+  uint64_t hash_ = 14695981039346656037ULL;
+};
+
 // Lower-case hex of every byte, and back (either case). nullopt on odd
 // length or a non-hex character.
 std::string HexEncode(std::string_view bytes);

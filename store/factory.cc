@@ -27,4 +27,9 @@ boost::asio::awaitable<Result<std::optional<StoreIdentity>>> PeekStore(
   co_return Status::InvalidArgument("[store] kind = \"" + config.kind + "\" is not a known store");
 }
 
+bool FlattensGroups(const StoreConfig& config) {
+  if (!config.nested_groups.empty()) return config.nested_groups == "flatten";
+  return config.kind == "scim" && config.profile == "aws";
+}
+
 }  // namespace syncd

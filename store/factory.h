@@ -32,6 +32,11 @@ Result<OpenedStore> OpenStore(boost::asio::any_io_executor executor, const Store
 boost::asio::awaitable<Result<std::optional<StoreIdentity>>> PeekStore(
     boost::asio::any_io_executor executor, const StoreConfig& config);
 
+// Whether the configured store gets groups flattened to their effective
+// user members: [store] nested_groups, or the store kind's default (IAM
+// Identity Center has no nested groups).
+bool FlattensGroups(const StoreConfig& config);
+
 }  // namespace syncd
 
 #endif  // SYNCD_STORE_FACTORY_H_

@@ -56,6 +56,10 @@ struct StoredMembership {
 struct OwnedContents {
   std::vector<StoredObject> objects;          // syncd's own only
   std::vector<StoredMembership> memberships;  // of syncd's own groups
+  // False when the store cannot list its groups' members (IAM Identity
+  // Center's GET /Groups has none): `memberships` is then empty, and a full
+  // reconciliation takes memberships from the state's cache.
+  bool memberships_complete = true;
 };
 
 // What a sink can do. The apply module and the planner adapt to it.

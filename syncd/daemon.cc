@@ -16,6 +16,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
+#include <atomic>
 #include <csignal>
 #include <cstdlib>
 #include <memory>
@@ -249,6 +250,12 @@ class Daemon {
     }
     RunOptions options;
     options.dc_failures = &dc_failures_;
+    // Requests to the store stop early enough to commit what landed before
+    // run_timeout abandons the run; SIGTERM stops them at once.
+    const auto margin = std::min<Clock::duration>(schedule_.run_timeout / 10, std::chrono::seconds(30));
+    options.apply_deadline = run_deadline_ - margin;
+    stop_apply_ = false;
+    options.stop = &stop_apply_;
     auto outcome = co_await (GuardedRun(config, options) || DeadlineReached());
     run_in_flight_ = false;
     ++runs_;
@@ -276,6 +283,8 @@ class Daemon {
     const std::string line =
         plan.run_kind + " run " + outcome_name + ": " + SummaryLine(plan) +
         (result->failed.empty() ? "" : ", " + std::to_string(result->failed.size()) + " refused") +
+        (result->deferred.empty() ? ""
+                                  : ", " + std::to_string(result->deferred.size()) + " deferred") +
         " in " + Seconds(took) + " from " + result->dc_uri +
         (plan.read_complete ? ""
                             : " (read incomplete: " + plan.incomplete_reason + "; attempt " +
@@ -294,12 +303,18 @@ class Daemon {
     const bool recount = std::any_of(
         plan.operations.begin(), plan.operations.end(),
         [](const auto& op) { return op.op == OpType::kCreate || op.op == OpType::kDelete; });
-    if (recount) {
-      if (auto state = StateDb::Open(config->state_path, /*read_only=*/true); state.ok()) {
+    if (auto state = StateDb::Open(config->state_path, /*read_only=*/true); state.ok()) {
+      if (recount) {
         if (auto counts = (*state)->CountObjects(); counts.ok()) objects_ = std::move(*counts);
       }
+      if (auto quarantine = (*state)->LoadQuarantine(); quarantine.ok()) {
+        std::map<std::string, int64_t> by_kind;
+        for (const auto& e : *quarantine) ++by_kind[KindName(e.kind)];
+        metrics_.SetQuarantined(by_kind);
+      }
     }
-    metrics_.RecordRun(*result, result->failed.empty() ? "ok" : "partial", took,
+    for (const auto& [op, why] : result->deferred) Log(LogLevel::kWarning, why);
+    metrics_.RecordRun(*result, result->failed.empty() && result->deferred.empty() ? "ok" : "partial", took,
                        plan.read_complete ? result->started_at : 0, objects_);
   }
 
@@ -391,6 +406,9 @@ class Daemon {
   // Finishes the run in flight (up to shutdown_timeout), then stops.
   void Stop(const std::string& why) {
     stopping_ = true;
+    // The run in flight sends no more requests to the store; what it has
+    // journaled and not sent, the next run resumes.
+    stop_apply_ = true;
     systemd_.Stopping();
     StopWatcher();
     if (run_in_flight_) {
@@ -606,6 +624,7 @@ class Daemon {
   asio::steady_timer run_deadline_timer_;
   Clock::time_point run_deadline_;
   asio::signal_set signals_;
+  std::atomic<bool> stop_apply_{false};
   asio::steady_timer watchdog_;
   std::vector<std::unique_ptr<asio::cancellation_signal>> watcher_cancels_;
   bool stopping_ = false;

@@ -458,6 +458,34 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
     }
   }
 
+  // Stores without nested groups get each group's effective user members.
+  // A group's change can then change any group above it, and only a full
+  // read sees that; a user's change cannot (AD keeps membership on the
+  // group), so its member-side evidence, which names direct groups only,
+  // is set aside.
+  const bool flatten = FlattensGroups(config.store);
+  bool reconcile_store = choice.full;
+  if (flatten && !choice.full && changes && !changes->empty()) {
+    std::vector<std::string> named(changes->changed.begin(), changes->changed.end());
+    named.insert(named.end(), changes->deleted.begin(), changes->deleted.end());
+    auto known = (*state)->LoadIdentities(named);
+    if (!known.ok()) co_return known.status();
+    const bool users_only =
+        changes->members.empty() &&
+        std::all_of(changes->changed.begin(), changes->changed.end(),
+                    [&](const std::string& guid) {
+                      auto o = known->find(guid);
+                      return o != known->end() && o->second.kind == ObjectKind::kUser;
+                    }) &&
+        std::none_of(changes->deleted.begin(), changes->deleted.end(), [&](const std::string& guid) {
+          auto o = known->find(guid);
+          return o != known->end() && o->second.kind == ObjectKind::kGroup;
+        });
+    if (!users_only) {
+      choice = {true, "groups are flattened for the store: a group change is evaluated over a full read"};
+      Log(LogLevel::kInfo, "full read: " + choice.reason);
+    }
+  }
   PhaseTimer plan_timer;
   if (choice.full) {
     auto read = co_await ReadDirectory(directory, config, &stats);
@@ -472,13 +500,23 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
     if (!cached_memberships.ok()) co_return cached_memberships.status();
     // The store is the truth a full reconciliation checks: the cache alone
     // would miss what a lost state forgot and what changed in the store.
-    auto owned = co_await ReadOwnedObjects(store.sink.get(), config.store, *peeked_store);
-    if (!owned.ok()) co_return owned.status();
-    for (const auto& o : owned->objects) {
-      if (!o.ref.empty()) store_refs.emplace(o.external_id, o.ref);
+    if (flatten) FlattenNestedGroups(read->desired.objects, &read->desired.memberships);
+    Baseline baseline;
+    if (reconcile_store) {
+      auto owned = co_await ReadOwnedObjects(store.sink.get(), config.store, *peeked_store);
+      if (!owned.ok()) co_return owned.status();
+      for (const auto& o : owned->objects) {
+        if (!o.ref.empty()) store_refs.emplace(o.external_id, o.ref);
+      }
+      plan_timer = PhaseTimer();
+      baseline = ReconcileBaseline(*owned, *cached, *cached_memberships, *read);
+    } else {
+      // A full read for the change feed's sake, not a reconciliation: the
+      // cache is the baseline, as for an incremental run.
+      plan_timer = PhaseTimer();
+      baseline.objects = *cached;
+      baseline.memberships = *cached_memberships;
     }
-    plan_timer = PhaseTimer();
-    Baseline baseline = ReconcileBaseline(*owned, *cached, *cached_memberships, *read);
     for (const auto& what : baseline.unreadable) {
       Log(LogLevel::kWarning, "the store's " + what +
                                   " is marked as syncd's but its externalId is not an "
@@ -507,6 +545,11 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
     Log(LogLevel::kInfo, "re-read " + std::to_string(stats.entries) + " entries (" +
                              std::to_string(stats.range_reads) + " range reads); read " +
                              read_timer.Elapsed());
+    if (flatten) {
+      read->member_of.clear();
+      read->members.clear();
+      read->member_deltas.clear();
+    }
     plan_timer = PhaseTimer();
     auto slice = LoadSlice(cache, *read);
     if (!slice.ok()) co_return slice.status();

@@ -102,10 +102,16 @@ struct Cache {
   std::vector<LedgerEntry> ledger;
   int64_t pending_run_id = 0;
   std::unordered_set<std::string> revisit;
+  std::vector<QuarantineEntry> quarantine;
   int64_t last_success = 0;
   int64_t last_run = 0;
   std::string last_run_outcome;
 };
+
+std::string QuarantineNote(const QuarantineEntry& q) {
+  return "quarantined since " + UtcTimestamp(q.since) + ": " + q.reason +
+         "; kept out until AD changes it, or `syncd quarantine retry " + q.name + "`";
+}
 
 Result<Cache> LoadCache(const std::string& state_path) {
   auto state = StateDb::Open(state_path, /*read_only=*/true);
@@ -124,9 +130,14 @@ Result<Cache> LoadCache(const std::string& state_path) {
   }
   // Sorted adjacency: the shortest chain found is the same on every run.
   for (auto& [group, list] : cache.members) std::sort(list.begin(), list.end());
-  auto pending = db.PendingOutbox(&cache.pending_run_id);
-  if (!pending.ok()) return pending.status();
-  cache.pending = std::move(*pending);
+  auto journal = db.LoadJournal(&cache.pending_run_id);
+  if (!journal.ok()) return journal.status();
+  for (auto& entry : *journal) {
+    if (entry.status == JournalStatus::kPending) cache.pending.push_back(std::move(entry.op));
+  }
+  auto quarantine = db.LoadQuarantine();
+  if (!quarantine.ok()) return quarantine.status();
+  cache.quarantine = std::move(*quarantine);
   auto ledger = db.LoadLedger();
   if (!ledger.ok()) return ledger.status();
   cache.ledger = std::move(*ledger);
@@ -286,6 +297,9 @@ ExplainedObject ExplainObject(const Config& config, const Cache& cache, const Sy
     }
   }
   e.revisit = cache.revisit.contains(o.guid);
+  for (const auto& q : cache.quarantine) {
+    if (q.guid == o.guid) e.notes.push_back(QuarantineNote(q));
+  }
   for (const auto& entry : cache.ledger) {
     if (entry.principal.guid == o.guid) e.assignments.push_back(entry);
   }
@@ -344,6 +358,12 @@ void ExplainAbsent(const Config& config, const Cache& cache, const std::string& 
     }
   }
   out->verdict = Verdict::kNotFound;
+  for (const auto& q : cache.quarantine) {
+    if (AsciiLower(q.name) == AsciiLower(name) || q.external_id == name) {
+      out->reason = "not in the store: " + QuarantineNote(q);
+      return;
+    }
+  }
   out->reason = "not found in the cached state (" +
                 (cache.last_run > 0
                      ? "last run at " + UtcTimestamp(cache.last_run) + ", " + cache.last_run_outcome

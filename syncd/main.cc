@@ -38,6 +38,7 @@
 #include "syncd/explain.h"
 #include "syncd/log.h"
 #include "syncd/output.h"
+#include "syncd/quarantine.h"
 #include "syncd/status.h"
 
 namespace {
@@ -86,7 +87,10 @@ int RunSync(const syncd::Config& config, syncd::RunOptions options, bool json) {
                 "assignment ledger ([assignments] reapply = \"manual\")");
     }
   }
-  for (const auto& [op, why] : result->failed) syncd::Log(syncd::LogLevel::kError, why.message());
+  for (const auto& [op, why] : result->failed) {
+    syncd::Log(syncd::LogLevel::kError, why.message() + " (quarantined)");
+  }
+  for (const auto& [op, why] : result->deferred) syncd::Log(syncd::LogLevel::kWarning, why);
   // A read cut short (the DC's connection lost or stalled mid-search, or a
   // server limit) is a failed run: the plan cannot be trusted to be whole.
   if (!plan.read_complete) {
@@ -197,6 +201,16 @@ int main(int argc, char** argv) {
     cmd->add_option("file", ledger_file, "the JSON file")->required();
   }
 
+  auto* quarantine_cmd = app.add_subcommand(
+      "quarantine", "objects the store refused, kept out until AD changes them: list, retry");
+  quarantine_cmd->require_subcommand(1);
+  auto* quarantine_list = quarantine_cmd->add_subcommand("list", "every quarantined object and why");
+  quarantine_list->add_flag("--json", json, "machine-readable output");
+  auto* quarantine_retry = quarantine_cmd->add_subcommand(
+      "retry", "release NAME (userName, displayName or externalId): the next run tries again");
+  std::string quarantined_name;
+  quarantine_retry->add_option("name", quarantined_name, "the object")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -240,6 +254,12 @@ int main(int argc, char** argv) {
     } else {
       code = syncd::ImportCommand(*config, ledger_file, std::cout);
     }
+    return code.ok() ? *code : Fail(code.status());
+  }
+  if (quarantine_cmd->parsed()) {
+    auto code = quarantine_list->parsed()
+                    ? syncd::QuarantineListCommand(*config, json, std::cout)
+                    : syncd::QuarantineRetryCommand(*config, quarantined_name, std::cout);
     return code.ok() ? *code : Fail(code.status());
   }
   if (status_cmd->parsed()) {

@@ -184,6 +184,11 @@ void Metrics::RecordRun(const RunResult& result, const std::string& outcome,
             objects, result.dc_uri);
 }
 
+void Metrics::SetQuarantined(const std::map<std::string, int64_t>& by_kind) {
+  for (auto& [kind, n] : quarantined_) n = 0;
+  for (const auto& [kind, n] : by_kind) quarantined_[kind] = n;
+}
+
 std::string Metrics::Render() const {
   std::deque<Family> families;  // add() keeps references to earlier families valid
   auto add = [&families](const char* name, const char* type, const char* help) -> Family& {
@@ -207,6 +212,9 @@ std::string Metrics::Render() const {
   for (const auto& [key, n] : operations_) {
     operations.Add({{"kind", key[0]}, {"op", key[1]}, {"outcome", key[2]}}, std::to_string(n));
   }
+  Family& quarantined = add("syncd_quarantined_objects", "gauge",
+                            "Objects the store refused, kept out until AD changes them.");
+  for (const auto& [kind, n] : quarantined_) quarantined.Add({{"kind", kind}}, std::to_string(n));
   add("syncd_run_in_progress", "gauge", "1 while a sync run is in progress.")
       .Add({}, in_progress_ ? "1" : "0");
   Family& runs = add("syncd_runs_total", "counter", "Finished sync runs, by kind and outcome.");

@@ -57,6 +57,10 @@ class Metrics {
                  std::chrono::duration<double> duration, int64_t success_time,
                  const std::map<std::string, int64_t>& objects);
 
+  // syncd_quarantined_objects{kind}: objects the store refused, kept out
+  // until AD changes them (StateDb::LoadQuarantine), per kind name.
+  void SetQuarantined(const std::map<std::string, int64_t>& by_kind);
+
   // Every metric, prefixed syncd_, with HELP and TYPE lines; families sorted
   // by name, series by labels, so equal metrics render byte for byte equal.
   // Counters start at 0 for every kind, operation and outcome syncd knows.
@@ -67,6 +71,7 @@ class Metrics {
   std::map<std::array<std::string, 2>, int64_t> runs_;        // kind, outcome
   std::map<std::array<std::string, 3>, int64_t> operations_;  // kind, op, outcome
   std::map<std::string, int64_t> objects_;                    // kind
+  std::map<std::string, int64_t> quarantined_{{"group", 0}, {"user", 0}};  // kind
   int64_t last_success_ = 0;
   double last_duration_ = 0;
   bool in_progress_ = false;

@@ -100,6 +100,7 @@ std::string SummaryLine(const Plan& plan) {
       "memberships +" + std::to_string(m["add-member"]) + " -" + std::to_string(m["remove-member"]);
   held += m["held"];
   if (held > 0) line += ", " + std::to_string(held) + " held";
+  if (!plan.quarantined.empty()) line += ", " + std::to_string(plan.quarantined.size()) + " quarantined";
   return line;
 }
 
@@ -132,17 +133,25 @@ void PrintPlanText(std::ostream& out, const Plan& plan, bool applied) {
     out << "  ! held: " << Describe(held.operation)
         << "\n      reason: " << TerminalSafe(held.reason) << "\n";
   }
+  for (const auto& held : plan.quarantined) {
+    out << "  ! quarantined: " << Describe(held.operation)
+        << "\n      reason: " << TerminalSafe(held.reason) << "\n";
+  }
   if (plan.empty()) out << "nothing to do\n";
 }
 
 void PrintPlanJson(std::ostream& out, const Plan& plan) {
-  json::array operations, held;
+  json::array operations;
   for (const auto& op : plan.operations) operations.push_back(OperationJson(op));
-  for (const auto& h : plan.held) {
-    json::object o = OperationJson(h.operation);
-    o["reason"] = h.reason;
-    held.push_back(std::move(o));
-  }
+  auto with_reasons = [](const std::vector<HeldOperation>& list) {
+    json::array array;
+    for (const auto& h : list) {
+      json::object o = OperationJson(h.operation);
+      o["reason"] = h.reason;
+      array.push_back(std::move(o));
+    }
+    return array;
+  };
   json::object summary;
   for (const auto& [kind, counts] : Summarize(plan)) {
     json::object c;
@@ -151,7 +160,8 @@ void PrintPlanJson(std::ostream& out, const Plan& plan) {
   }
   json::object root;
   root["operations"] = std::move(operations);
-  root["held"] = std::move(held);
+  root["held"] = with_reasons(plan.held);
+  root["quarantined"] = with_reasons(plan.quarantined);
   root["summary"] = std::move(summary);
   root["readComplete"] = plan.read_complete;
   root["kind"] = plan.run_kind;

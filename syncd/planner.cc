@@ -437,6 +437,18 @@ Baseline ReconcileBaseline(const OwnedContents& owned, const std::vector<SyncObj
     if (!in_store.contains(o.guid) && !desired.contains(o.guid)) baseline.objects.push_back(o);
   }
 
+  if (!owned.memberships_complete) {
+    // The store cannot list its groups' members (IAM Identity Center): the
+    // cache is what syncd knows of them; only edges of objects the store
+    // holds (or that go anyway) count.
+    for (const auto& m : cached_memberships) {
+      if ((in_store.contains(m.group_guid) || !desired.contains(m.group_guid)) &&
+          (in_store.contains(m.member_guid) || !desired.contains(m.member_guid))) {
+        baseline.memberships.push_back(m);
+      }
+    }
+    return baseline;
+  }
   std::set<Membership> store_edges;
   for (const auto& m : owned.memberships) {
     auto group = guid_of.find(m.group_external_id);
@@ -474,6 +486,35 @@ std::map<std::string, std::map<std::string, int>> Summarize(const Plan& plan) {
   for (const auto& op : plan.operations) ++summary[bucket(op)][OpName(op.op)];
   for (const auto& held : plan.held) ++summary[bucket(held.operation)]["held"];
   return summary;
+}
+
+void FlattenNestedGroups(const std::vector<SyncObject>& objects,
+                         std::vector<Membership>* memberships) {
+  std::unordered_set<std::string> groups;
+  for (const auto& o : objects) {
+    if (o.kind == ObjectKind::kGroup) groups.insert(o.guid);
+  }
+  std::unordered_map<std::string, std::vector<const std::string*>> members;
+  for (const auto& m : *memberships) members[m.group_guid].push_back(&m.member_guid);
+  std::vector<Membership> flat;
+  for (const auto& [group, direct] : members) {
+    std::unordered_set<std::string> seen{group};
+    std::vector<const std::string*> todo(direct.begin(), direct.end());
+    while (!todo.empty()) {
+      const std::string* member = todo.back();
+      todo.pop_back();
+      if (!seen.insert(*member).second) continue;
+      if (!groups.contains(*member)) {
+        flat.push_back({group, *member});
+        continue;
+      }
+      if (auto nested = members.find(*member); nested != members.end()) {
+        todo.insert(todo.end(), nested->second.begin(), nested->second.end());
+      }
+    }
+  }
+  std::sort(flat.begin(), flat.end());
+  *memberships = std::move(flat);
 }
 
 }  // namespace syncd

@@ -44,6 +44,12 @@ Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
                const std::vector<Membership>& cached_memberships, const SafetyConfig& safety,
                bool source_switch = false, const std::vector<SyncObject>* last_applied = nullptr);
 
+// For stores without nested groups: each group's memberships become its
+// effective user members, through every level of nesting (cycles end);
+// groups are no longer members of groups. `objects` names the kinds.
+void FlattenNestedGroups(const std::vector<SyncObject>& objects,
+                         std::vector<Membership>* memberships);
+
 // What a full reconciliation diffs the read against: the objects the store
 // holds of syncd's own, with the identity keys the state caches for them,
 // and their memberships; plus the cached objects and edges the store lacks

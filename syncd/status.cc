@@ -45,8 +45,15 @@ Status PrintStatus(std::ostream& out, const Config& config, bool json_output) {
   std::map<std::string, RunRecord> last;
   for (const auto& run : *runs) last.try_emplace(run.kind, run);
   int64_t run_id = 0;
-  auto pending = (*state)->PendingOutbox(&run_id);
-  if (!pending.ok()) return pending.status();
+  auto journal = (*state)->LoadJournal(&run_id);
+  if (!journal.ok()) return journal.status();
+  std::vector<const JournalEntry*> pending_entries;
+  for (const auto& e : *journal) {
+    if (e.status == JournalStatus::kPending) pending_entries.push_back(&e);
+  }
+  const auto* pending = &pending_entries;
+  auto quarantine = (*state)->LoadQuarantine();
+  if (!quarantine.ok()) return quarantine.status();
   auto counts = (*state)->CountObjects();
   if (!counts.ok()) return counts.status();
   auto ledger = (*state)->LoadLedger();
@@ -93,13 +100,23 @@ Status PrintStatus(std::ostream& out, const Config& config, bool json_output) {
     for (const auto& [kind, run] : last) by_kind[kind] = RunJson(run);
     root["runs"] = std::move(by_kind);
     root["pending_operations"] = static_cast<int64_t>(pending->size());
+    json::array quarantined;
+    for (const auto& e : *quarantine) {
+      quarantined.push_back(json::object{{"kind", KindName(e.kind)},
+                                         {"name", e.name},
+                                         {"externalId", e.external_id},
+                                         {"since", UtcTimestamp(e.since)},
+                                         {"reason", e.reason}});
+    }
+    root["quarantined"] = std::move(quarantined);
     json::object objects;
     for (const auto& [kind, n] : *counts) objects[kind] = n;
     root["objects"] = std::move(objects);
     json::object ledger_counts;
     for (const auto& [status, n] : assignments) ledger_counts[status] = n;
     root["assignments"] = std::move(ledger_counts);
-    json::object store_json{{"path", config.store.path},
+    json::object store_json{{"kind", config.store.kind},
+                            {"path", config.store.kind == "local" ? config.store.path : config.store.url},
                             {"exists", store->has_value()},
                             {"id", *store ? (*store)->id : ""},
                             {"holds_owned", *store && (*store)->holds_owned},
@@ -111,7 +128,8 @@ Status PrintStatus(std::ostream& out, const Config& config, bool json_output) {
   }
 
   out << "state: " << config.state_path << "\n";
-  out << "store: " << config.store.path;
+  out << "store: " << (config.store.kind == "local" ? config.store.path
+                                                   : config.store.kind + " " + config.store.url);
   if (*store) {
     out << " (id " << ((*store)->id.empty() ? "none yet" : (*store)->id) << ", "
         << ((*store)->holds_owned ? "holds syncd's objects" : "holds none of syncd's objects")
@@ -164,6 +182,14 @@ Status PrintStatus(std::ostream& out, const Config& config, bool json_output) {
   out << (first ? "none" : "") << "\n";
   out << "pending operations: " << pending->size()
       << (pending->empty() ? "" : " (run " + std::to_string(run_id) + " was interrupted)") << "\n";
+  out << "quarantined: " << quarantine->size()
+      << (quarantine->empty() ? "" : " (kept out of the store until AD changes them; "
+                                     "syncd quarantine retry NAME sends one again)")
+      << "\n";
+  for (const auto& e : *quarantine) {
+    out << "  " << KindName(e.kind) << " " << TerminalSafe(e.name) << ": " << TerminalSafe(e.reason)
+        << "\n";
+  }
   out << "assignments: ";
   first = true;
   for (const auto& [status, n] : assignments) {

@@ -4,6 +4,7 @@
 
 #include "core/strings.h"
 #include "ldap/codec.h"
+#include "store/factory.h"
 
 namespace syncd {
 namespace {
@@ -49,6 +50,8 @@ std::string ScopeFingerprint(const Config& config) {
       Add(&canonical, AsciiLower(attribute));
     }
   }
+  // Only when set, so that the fingerprints of states from before it hold.
+  if (FlattensGroups(config.store)) Add(&canonical, "flatten-nested-groups");
   std::string hex(16, '0');
   uint64_t h = Fnv1a(canonical);
   for (int i = 15; i >= 0; --i, h >>= 4) hex[static_cast<size_t>(i)] = "0123456789abcdef"[h & 0xf];

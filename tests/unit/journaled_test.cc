@@ -1,0 +1,339 @@
+// A run's plan through the journal, against the real state and the real
+// local store, with faults injected by a sink built on the real port. The
+// same store runs both ways: with its atomic batches, and one operation at
+// a time as a remote store applies them.
+#include "apply/journaled.h"
+
+#include <boost/asio/thread_pool.hpp>
+
+#include <gtest/gtest.h>
+
+#include "store/local/local_store.h"
+#include "tests/unit/test_util.h"
+
+namespace syncd {
+namespace {
+
+namespace asio = boost::asio;
+
+// Forwards to a real store; fails the Nth operation (0-based) or the commit
+// on demand, refuses an object by name, and counts what reached the store.
+class FaultInjectingSink : public Sink {
+ public:
+  FaultInjectingSink(LocalStore& real, bool atomic) : real_(real) {
+    capabilities_ = real.capabilities();
+    capabilities_.atomic_batches = atomic;
+  }
+  const SinkCapabilities& capabilities() const override { return capabilities_; }
+  std::string Describe() const override { return "faulty " + real_.Describe(); }
+  asio::awaitable<Result<StoreIdentity>> Identify() override { return real_.Identify(); }
+  asio::awaitable<Result<OwnedContents>> ReadOwned() override { return real_.ReadOwned(); }
+  asio::awaitable<std::vector<OpOutcome>> Apply(std::span<const SinkOp> ops) override {
+    std::vector<OpOutcome> outcomes;
+    for (const SinkOp& op : ops) {
+      const int n = applies_++;
+      if (n == fail_apply_at) {
+        outcomes.push_back(OpOutcome::Fatal("store went away"));
+        continue;
+      }
+      if (op.op->object.name == refuse_name) {
+        outcomes.push_back(OpOutcome::Refused("userName " + refuse_name + " belongs to another"));
+        continue;
+      }
+      if (op.op->object.name == defer_name) {
+        outcomes.push_back(OpOutcome::Retry("HTTP 503"));
+        continue;
+      }
+      if (stop_after >= 0 && landed >= stop_after && stop != nullptr) *stop = true;
+      auto real = co_await real_.Apply(std::span<const SinkOp>(&op, 1));
+      if (real.front().kind == OpOutcome::Kind::kApplied) {
+        ++landed;
+        applied_names.push_back(op.op->object.name);
+        seen_refs.push_back(op.object_ref);
+        if (op.op->op == OpType::kCreate) real.front().ref = "ref-" + op.op->object.name;
+      }
+      outcomes.push_back(std::move(real.front()));
+    }
+    co_return outcomes;
+  }
+  Status BeginBatch() override { return real_.BeginBatch(); }
+  Status CommitBatch() override {
+    if (fail_commit) {
+      real_.AbortBatch();
+      return Status::Unavailable("disk full");
+    }
+    return real_.CommitBatch();
+  }
+  void AbortBatch() override { real_.AbortBatch(); }
+
+  int fail_apply_at = -1;   // fail this operation (0-based) fatally
+  std::string refuse_name;  // refuse every operation on the object with this name
+  std::string defer_name;   // throttle every operation on it
+  bool fail_commit = false;
+  int stop_after = -1;  // set *stop once this many operations landed
+  std::atomic<bool>* stop = nullptr;
+  int landed = 0;
+  std::vector<std::string> applied_names;
+  std::vector<std::string> seen_refs;
+
+ private:
+  LocalStore& real_;
+  SinkCapabilities capabilities_;
+  int applies_ = 0;
+};
+
+SyncObject User(const std::string& guid, const std::string& name) {
+  SyncObject o;
+  o.kind = ObjectKind::kUser;
+  o.guid = guid;
+  o.external_id = "ext-" + guid;
+  o.name = name;
+  o.attributes = {{"userName", name}, {"active", "true"}};
+  return o;
+}
+
+class JournaledTest : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(dir_.path().empty());
+    Reopen();
+    ops_ = {{OpType::kCreate, ObjectKind::kUser, User("1", "alice"), {}, {}},
+            {OpType::kCreate, ObjectKind::kUser, User("2", "bob"), {}, {}},
+            {OpType::kCreate, ObjectKind::kUser, User("3", "carol"), {}, {}}};
+    options_.backoff_base = std::chrono::milliseconds(1);
+    options_.backoff_cap = std::chrono::milliseconds(2);
+    options_.max_attempts = 2;
+  }
+  bool Atomic() const { return GetParam(); }
+
+  void Reopen() {
+    state_.reset();
+    store_.reset();
+    state_ = std::move(*StateDb::Open(dir_.path() + "/state.db"));
+    store_ = std::move(*LocalStore::Open(dir_.path() + "/store.db"));
+  }
+  Result<ApplyOutcome> Apply(Sink& sink, const std::vector<Operation>& ops,
+                             const Watermark* watermark = nullptr) {
+    return testing::RunAwaitable(
+        ApplyPlan(*state_, sink, ops, NewRun(), workers_, options_, watermark));
+  }
+  Result<ResumeOutcome> Resume(Sink& sink) {
+    return testing::RunAwaitable(ResumeJournal(*state_, sink, options_));
+  }
+  RunRecord NewRun() { return {*state_->BeginRun("full", 1), "full", 1, 0, "ok", {}, "", ""}; }
+  size_t StoreUsers() { return store_->List(ObjectKind::kUser)->size(); }
+  size_t CachedObjects() { return state_->LoadObjects()->size(); }
+  size_t Journaled(JournalStatus status) {
+    int64_t run = 0;
+    auto journal = state_->LoadJournal(&run);
+    return std::count_if(journal->begin(), journal->end(),
+                         [status](const JournalEntry& e) { return e.status == status; });
+  }
+
+  testing::TempDir dir_{"syncd-journaled-test"};  // outlives state_ and store_
+  std::unique_ptr<StateDb> state_;
+  std::unique_ptr<LocalStore> store_;
+  std::vector<Operation> ops_;
+  ApplyOptions options_;
+  asio::thread_pool workers_{2};
+};
+
+TEST_P(JournaledTest, AppliesPlanToStoreAndState) {
+  FaultInjectingSink sink(*store_, Atomic());
+  auto outcome = Apply(sink, ops_);
+  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
+  EXPECT_EQ(outcome->applied, 3u);
+  EXPECT_EQ(StoreUsers(), 3u);
+  EXPECT_EQ(CachedObjects(), 3u);
+  EXPECT_EQ(Journaled(JournalStatus::kPending), 0u);
+  EXPECT_EQ(state_->RecentRuns(1)->front().outcome, "ok");
+}
+
+TEST_P(JournaledTest, RefusedObjectIsQuarantinedAndTheRestApplies) {
+  FaultInjectingSink sink(*store_, Atomic());
+  sink.refuse_name = "bob";
+  auto outcome = Apply(sink, ops_);
+  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
+  ASSERT_EQ(outcome->failed.size(), 1u);
+  EXPECT_EQ(outcome->failed[0].first.object.name, "bob");
+  EXPECT_EQ(StoreUsers(), 2u);
+  EXPECT_EQ(CachedObjects(), 2u) << "the state must not claim what the store refused";
+  EXPECT_EQ(state_->RecentRuns(1)->front().outcome, "partial");
+  auto quarantine = state_->LoadQuarantine();
+  ASSERT_EQ(quarantine->size(), 1u);
+  EXPECT_EQ(quarantine->front().name, "bob");
+  EXPECT_EQ(quarantine->front().fingerprint, Fingerprint(ops_[1].object));
+  EXPECT_NE(quarantine->front().reason.find("belongs to another"), std::string::npos);
+}
+
+TEST_P(JournaledTest, QuarantinedObjectIsReleasedWhenItLands) {
+  FaultInjectingSink refusing(*store_, Atomic());
+  refusing.refuse_name = "bob";
+  ASSERT_TRUE(Apply(refusing, ops_).ok());
+  FaultInjectingSink sink(*store_, Atomic());
+  QuarantineView quarantine(*state_->LoadQuarantine());
+  auto outcome = testing::RunAwaitable(
+      ApplyPlan(*state_, sink, {ops_[1]}, NewRun(), workers_, options_, nullptr, &quarantine));
+  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
+  EXPECT_TRUE(state_->LoadQuarantine()->empty());
+  EXPECT_EQ(StoreUsers(), 3u);
+}
+
+TEST_P(JournaledTest, DeferredObjectGoesOnTheRevisitList) {
+  FaultInjectingSink sink(*store_, Atomic());
+  sink.defer_name = "carol";
+  Watermark watermark;
+  watermark.feed = "usn";
+  auto outcome = Apply(sink, ops_, &watermark);
+  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
+  ASSERT_EQ(outcome->deferred.size(), 1u);
+  EXPECT_NE(outcome->deferred[0].second.find("HTTP 503 (2 tries)"), std::string::npos)
+      << outcome->deferred[0].second;
+  auto stored = state_->LoadWatermark();
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  EXPECT_EQ((*stored)->revisit, std::vector<std::string>{"3"});
+  EXPECT_TRUE(state_->LoadQuarantine()->empty()) << "throttling is not a refusal";
+  EXPECT_EQ(CachedObjects(), 2u);
+}
+
+TEST_P(JournaledTest, SinkReferencesAreKeptAndHandedToLaterOperations) {
+  FaultInjectingSink sink(*store_, Atomic());
+  ASSERT_TRUE(Apply(sink, {ops_[0]}).ok());
+  auto refs = state_->LoadSinkRefs();
+  ASSERT_TRUE(refs.ok());
+  EXPECT_EQ(refs->at("1"), "ref-alice");
+  Operation update{OpType::kUpdate, ObjectKind::kUser, User("1", "alice"),
+                   {{"active", "true", "false"}}, {}};
+  update.object.attributes["active"] = "false";
+  ASSERT_TRUE(Apply(sink, {update}).ok());
+  EXPECT_EQ(sink.seen_refs.back(), "ref-alice");
+  ASSERT_TRUE(Apply(sink, {{OpType::kDelete, ObjectKind::kUser, User("1", "alice"), {}, {}}}).ok());
+  EXPECT_TRUE(state_->LoadSinkRefs()->empty()) << "a deleted object's reference goes with it";
+}
+
+// Regression: an account deleted and recreated with the same userName (a new
+// objectGUID) was refused, because creates run before deletes.
+TEST_P(JournaledTest, NameFreedLaterInTheRunIsReused) {
+  FaultInjectingSink sink(*store_, Atomic());
+  ASSERT_TRUE(Apply(sink, {ops_[0]}).ok());
+  std::vector<Operation> plan = {{OpType::kCreate, ObjectKind::kUser, User("9", "alice"), {}, {}},
+                                 {OpType::kDelete, ObjectKind::kUser, User("1", "alice"), {}, {}}};
+  auto outcome = Apply(sink, plan);
+  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
+  EXPECT_TRUE(outcome->failed.empty()) << outcome->failed.front().second.ToString();
+  auto users = store_->List(ObjectKind::kUser);
+  ASSERT_EQ(users->size(), 1u);
+  EXPECT_EQ(users->front().external_id, "ext-9");
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, JournaledTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "Atomic" : "OneAtATime"; });
+
+using AtomicJournaledTest = JournaledTest;
+using RemoteJournaledTest = JournaledTest;
+
+TEST_F(AtomicJournaledTest, StoreFailureMidBatchLeavesStoreAndStateAsBefore) {
+  FaultInjectingSink sink(*store_, /*atomic=*/true);
+  sink.fail_apply_at = 1;
+  auto outcome = Apply(sink, ops_);
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_NE(outcome.status().message().find("create user bob"), std::string::npos)
+      << outcome.status().message();
+  EXPECT_EQ(StoreUsers(), 0u);
+  EXPECT_EQ(CachedObjects(), 0u);
+  EXPECT_EQ(Journaled(JournalStatus::kPending), 0u) << "a rolled-back batch leaves no journal";
+  EXPECT_EQ(state_->RecentRuns(1)->front().outcome, "failed");
+}
+
+TEST_F(AtomicJournaledTest, FailedCommitLeavesStoreAndStateAsBefore) {
+  FaultInjectingSink sink(*store_, /*atomic=*/true);
+  sink.fail_commit = true;
+  EXPECT_FALSE(Apply(sink, ops_).ok());
+  EXPECT_EQ(StoreUsers(), 0u);
+  EXPECT_EQ(CachedObjects(), 0u);
+  EXPECT_EQ(Journaled(JournalStatus::kPending), 0u);
+  EXPECT_EQ(state_->RecentRuns(1)->front().outcome, "failed");
+}
+
+// A crash after the store committed but before the state did: the journal
+// is replayed, the store is unchanged by the replay, and the state catches up.
+TEST_F(AtomicJournaledTest, CrashBetweenStoreCommitAndStateCommitResumes) {
+  RunRecord run = NewRun();
+  ASSERT_TRUE(state_->WriteOutbox(run.id, ops_).ok());
+  ASSERT_TRUE(store_->Begin().ok());
+  for (const auto& op : ops_) ASSERT_TRUE(store_->Apply(op).ok());
+  ASSERT_TRUE(store_->Commit().ok());
+  Reopen();  // the process died here
+  EXPECT_EQ(Journaled(JournalStatus::kPending), 3u);
+  auto resumed = Resume(*store_);
+  ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
+  EXPECT_EQ(resumed->run_id, run.id);
+  EXPECT_EQ(resumed->applied, 3u);
+  EXPECT_EQ(StoreUsers(), 3u);
+  EXPECT_EQ(CachedObjects(), 3u);
+  EXPECT_EQ(Journaled(JournalStatus::kPending), 0u);
+  EXPECT_EQ(Resume(*store_)->run_id, 0) << "nothing left to resume";
+}
+
+// A crash after journaling, before the store batch committed.
+TEST_F(AtomicJournaledTest, CrashBeforeStoreCommitResumes) {
+  RunRecord run = NewRun();
+  ASSERT_TRUE(state_->WriteOutbox(run.id, ops_).ok());
+  ASSERT_TRUE(store_->Begin().ok());
+  ASSERT_TRUE(store_->Apply(ops_[0]).ok());
+  Reopen();  // died mid-batch: the store's transaction is gone
+  EXPECT_EQ(StoreUsers(), 0u);
+  ASSERT_TRUE(Resume(*store_).ok());
+  EXPECT_EQ(StoreUsers(), 3u);
+  EXPECT_EQ(CachedObjects(), 3u);
+}
+
+// A store that applies one operation at a time fails after the first: the
+// journal records what landed, and the resume sends only the rest.
+TEST_F(RemoteJournaledTest, FatalFailureResumesAtTheNextPendingOperation) {
+  FaultInjectingSink sink(*store_, /*atomic=*/false);
+  sink.fail_apply_at = 1;
+  auto outcome = Apply(sink, ops_);
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_NE(outcome.status().message().find("the next run resumes"), std::string::npos)
+      << outcome.status().message();
+  EXPECT_EQ(StoreUsers(), 1u) << "alice landed before the failure";
+  EXPECT_EQ(Journaled(JournalStatus::kApplied), 1u);
+  EXPECT_EQ(Journaled(JournalStatus::kPending), 2u);
+  EXPECT_EQ(CachedObjects(), 0u) << "the cache advances when the run commits";
+
+  FaultInjectingSink healthy(*store_, /*atomic=*/false);
+  auto resumed = Resume(healthy);
+  ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
+  EXPECT_EQ(resumed->pending, 2u);
+  EXPECT_EQ(resumed->applied, 2u);
+  EXPECT_EQ(healthy.applied_names, (std::vector<std::string>{"bob", "carol"}))
+      << "alice is never sent again";
+  EXPECT_EQ(StoreUsers(), 3u);
+  EXPECT_EQ(CachedObjects(), 3u);
+  EXPECT_EQ(state_->LoadSinkRefs()->at("1"), "ref-alice") << "the journal kept alice's reference";
+}
+
+TEST_F(RemoteJournaledTest, StopLeavesTheRestPendingAndTheResumeNeverRepeats) {
+  std::atomic<bool> stop{false};
+  options_.stop = &stop;
+  FaultInjectingSink sink(*store_, /*atomic=*/false);
+  sink.stop = &stop;
+  sink.stop_after = 1;
+  auto outcome = Apply(sink, ops_);
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_NE(outcome.status().message().find("still journaled"), std::string::npos)
+      << outcome.status().message();
+  const size_t first = sink.applied_names.size();
+  EXPECT_GE(first, 1u);
+  EXPECT_LT(first, 3u);
+  options_.stop = nullptr;
+  FaultInjectingSink healthy(*store_, /*atomic=*/false);
+  ASSERT_TRUE(Resume(healthy).ok());
+  EXPECT_EQ(first + healthy.applied_names.size(), 3u) << "every operation sent exactly once";
+  EXPECT_EQ(StoreUsers(), 3u);
+  EXPECT_EQ(CachedObjects(), 3u);
+}
+
+}  // namespace
+}  // namespace syncd
