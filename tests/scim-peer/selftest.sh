@@ -114,6 +114,10 @@ q "members.value eq \"$alice\""; req GET "$S/Groups?filter=$qs"; expect 200 "rfc
 q "members.value eq \"$eng\""; req GET "$S/Groups?filter=$qs"; expect 200 "rfc: group as member" '"totalResults":1' "\"id\":\"$all\""
 q 'displayName eq "Eng"'; req GET "$S/Groups?filter=$qs"; expect 200 "rfc: displayName folds case" '"totalResults":1'
 req GET "$S/Users/$alice"; expect 200 "rfc: user lists its groups" "\"value\":\"$eng\""
+req GET "$S/Groups?attributes=displayName"; expect 200 "rfc: group attributes" '"displayName":"eng"'; lacks "rfc: attributes=displayName drops members" '"members"'
+req GET "$S/Groups/$eng?excludedAttributes=members"; expect 200 "rfc: excludedAttributes=members" '"displayName":"eng"'; lacks "rfc: members excluded" '"members"'
+req GET "$S/Groups/$all?attributes=members"; expect 200 "rfc: attributes=members" "\"value\":\"$eng\"" '"$ref":"http://127.0.0.1'; lacks "rfc: attributes=members drops displayName" '"displayName"'
+
 PATCH='"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"]'
 req PATCH "$S/Groups/$eng" "{$PATCH,\"Operations\":[{\"op\":\"add\",\"path\":\"members\",\"value\":[{\"value\":\"$bob\"},{\"value\":\"$carol\"}]}]}"
 expect 200 "rfc: PATCH add members" "\"value\":\"$bob\"" "\"value\":\"$carol\""
