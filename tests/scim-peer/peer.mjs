@@ -340,7 +340,7 @@ control.use((req, res, next) => isLoopback(req.socket.remoteAddress) ? next() : 
 control.use(express.json({ type: () => true, limit: "50mb" }));
 const ctl = (fn) => async (req, res) => {
   try { const out = await fn(req, res); if (!res.headersSent) out === undefined ? res.status(204).end() : res.json(out); }
-  catch (ex) { res.status(ex.status ?? 500).json({ error: ex.message }); }
+  catch (ex) { res.status(ex.status ?? (ex instanceof TypeError ? 400 : 500)).json({ error: ex.message }); }
 };
 const CONTROL = { control: true };
 control.get("/health", ctl(() => ({ ok: true, profile: PROFILE })));
@@ -481,6 +481,8 @@ if (AWS) scim.use(wrap((req, res, next) => {
         if (p && !["displayname", "members", "externalid"].includes(pathRoot(p))) awsFail(`Attribute '${p}' cannot be changed on a group`);
         if (/^members$/i.test(p) && o === "replace") awsFail("Replacing all members is not supported");
         if (!op?.path && o === "replace" && op.value && Object.keys(op.value).some(k => k.toLowerCase() === "members")) awsFail("Replacing all members is not supported");
+        for (const k of !op?.path && op?.value && typeof op.value === "object" ? Object.keys(op.value) : [])
+          if (!["id", "displayname", "members", "externalid"].includes(k.toLowerCase())) awsFail(`Attribute '${k}' cannot be changed on a group`);
         if (/^members$/i.test(p) && o === "remove" && !(Array.isArray(op.value) && op.value.length)) awsFail("Removing all members is not supported; name the members to remove");
       }
       const changes = ops.reduce((a, op) => a + memberChanges(op ?? {}), 0);
@@ -600,6 +602,9 @@ if (AWS) scim.patch(/^\/Groups\/[^/]+\/?$/i, (req, res, next) => {   // AWS answ
 });
 
 scim.use(new SCIMMYRouters({ type: "bearer", handler: () => "scim-client", baseUri: (req) => `http://${req.headers.host}` }));
+// ServiceProviderConfig: what this peer really does (the routers claim bulk and sort for every server).
+SCIMMY.Config.set(AWS ? { bulk: false, sort: false, filter: AWS_PAGE_MAX, etag: false, changePassword: false }
+                      : { filter: RFC_MAX_COUNT, etag: false, changePassword: false });
 scim.use((ex, req, res, next) => {                                // errors from our own middleware
   if (res.headersSent) return next(ex);
   if (ex?.type === "entity.parse.failed") return scimError(res, 400, `Invalid JSON: ${ex.message}`, "invalidSyntax");

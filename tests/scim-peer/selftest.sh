@@ -175,6 +175,7 @@ ctl POST /faults '{"replace":1,"delay_ms":300}'
 t0="${EPOCHREALTIME/./}"; req GET "$S/Users"; t=$(( (${EPOCHREALTIME/./} - t0) / 1000 ))
 [ "$t" -ge 300 ] && ok || fail "delay fault: answer after ${t} ms, expected >= 300 ms"
 ctl POST /faults '{"bogus":1}'; expect 400 "control: unknown fault refused" "unknown fault"
+ctl POST /users '{"userName":["not","a","string"]}'; expect 400 "control: invalid user refused"
 ctl POST /reset; expect 204 "control: reset"
 ctl GET /dump; expect 200 "control: reset cleared data" '"users":[]' '"groups":[]'
 ctl GET /faults; expect 200 "control: reset cleared faults" '"delay_ms":0' '"drop_after_every":0'
@@ -204,6 +205,7 @@ q 'userName sw "u"'; req GET "$S/Users?filter=$qs"; expect 400 "aws: sw refused"
 q 'userName eq "u1" or userName eq "u2"'; req GET "$S/Users?filter=$qs"; expect 400 "aws: or refused"
 q 'title eq "x"'; req GET "$S/Users?filter=$qs"; expect 400 "aws: filter on title refused" "Unsupported filter attributes"
 q 'userName eq "u1" and externalId eq "ext-u1"'; req GET "$S/Users?filter=$qs"; expect 400 "aws: two filters refused"
+req GET "$S/ServiceProviderConfig"; expect 200 "aws: ServiceProviderConfig" '"bulk":{"supported":false' '"maxResults":50' '"sort":{"supported":false}'
 req POST "$S/.search" '{"schemas":["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]}'; expect 404 "aws: no /.search"
 req POST "$S/Bulk" '{}'; expect 404 "aws: no /Bulk"
 members101=""; for ((i = 1; i <= 101; i++)); do members101+="{\"value\":\"m$i\"},"; done; members101="[${members101%,}]"
@@ -227,6 +229,7 @@ req PATCH "$S/Groups/$g1" "{$PATCH,\"Operations\":[{\"op\":\"add\",\"path\":\"me
 req PATCH "$S/Groups/$g1" "{$PATCH,\"Operations\":[{\"op\":\"remove\",\"path\":\"members\",\"value\":[{\"value\":\"$u2\"}]}]}"; expect 204 "aws: PATCH remove value array"
 req PATCH "$S/Groups/$g1" "{$PATCH,\"Operations\":[{\"op\":\"replace\",\"value\":{\"id\":\"$g1\",\"displayName\":\"g1-renamed\"}}]}"; expect 204 "aws: path-less rename answers 204"
 ctl GET "/groups/$g1"; expect 200 "aws: rename kept members" '"displayName":"g1-renamed"' "\"value\":\"$u1\"" "\"value\":\"$u3\""; lacks "aws: u2 removed" "\"value\":\"$u2\""
+req PATCH "$S/Groups/$g1" "{$PATCH,\"Operations\":[{\"op\":\"replace\",\"value\":{\"description\":\"x\"}}]}"; expect 400 "aws: PATCH group outside displayName/members/externalId"
 req PATCH "$S/Users/$u1" "{$PATCH,\"Operations\":[{\"op\":\"remove\",\"path\":\"userName\"}]}"; expect 400 "aws: remove userName refused"
 req PATCH "$S/Users/$u1" "{$PATCH,\"Operations\":[{\"op\":\"replace\",\"path\":\"name.familyName\",\"value\":\"\"}]}"; expect 400 "aws: PATCH cannot drop a required attribute" "name.familyName"
 req PATCH "$S/Users/$u1" "{$PATCH,\"Operations\":[{\"op\":\"replace\",\"path\":\"title\",\"value\":\"Dr\"}]}"; expect 200 "aws: PATCH user" '"title":"Dr"'
