@@ -1,6 +1,8 @@
 #include "core/model.h"
 
 #include <array>
+#include <cstdint>
+#include <string_view>
 #include <utility>
 
 #include "core/strings.h"
@@ -69,6 +71,34 @@ std::string DnsDomainOf(std::string_view dn) {
     domain += AsciiLower(rdn.substr(3));
   }
   return domain;
+}
+
+std::string Fingerprint(const SyncObject& o) {
+  // FNV-1a over length-prefixed fields: unambiguous, and stable where
+  // std::hash is not.
+  uint64_t hash = 14695981039346656037ULL;
+  auto mix = [&hash](std::string_view text) {
+    const std::string length = std::to_string(text.size()) + ":";
+    for (std::string_view part : {std::string_view(length), text}) {
+      for (unsigned char c : part) {
+        hash ^= c;
+        hash *= 1099511628211ULL;
+      }
+    }
+  };
+  mix(KindName(o.kind));
+  mix(o.name);
+  for (const auto& [name, value] : o.attributes) {
+    mix(name);
+    mix(value);
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i) {
+    out[static_cast<size_t>(i)] = kHex[hash & 0xf];
+    hash >>= 4;
+  }
+  return out;
 }
 
 }  // namespace syncd

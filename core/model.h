@@ -41,6 +41,11 @@ struct SyncObject {
   std::string consistency_guid;  // raw mS-DS-ConsistencyGuid; survives forest moves
 };
 
+// A short stable digest of what syncd wants the store to hold for `o`
+// (kind, name and mapped attributes): the same image gives the same
+// fingerprint in every run and build.
+std::string Fingerprint(const SyncObject& o);
+
 // The domain part of an account SID (raw bytes, the last sub-authority
 // dropped); "" when `sid` is not a well-formed SID with a sub-authority.
 std::string DomainSidOf(std::string_view sid);
@@ -87,12 +92,15 @@ struct HeldOperation {
 struct Plan {
   std::vector<Operation> operations;  // in apply order
   std::vector<HeldOperation> held;    // not applied; reported
+  // Not applied: their object's last image was refused by the store and
+  // has not changed since (syncd quarantine); reported.
+  std::vector<HeldOperation> quarantined;
   bool read_complete = true;
   std::string incomplete_reason;
   std::string run_kind;    // "full" or "incremental"
   std::string run_reason;  // why a full reconciliation was chosen
 
-  bool empty() const { return operations.empty() && held.empty(); }
+  bool empty() const { return operations.empty() && held.empty() && quarantined.empty(); }
 };
 
 }  // namespace syncd

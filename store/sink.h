@@ -165,11 +165,16 @@ struct StoredAssignment {
 };
 
 // A store that holds assignments. Assign and Unassign are idempotent and go
-// inside a batch like operations; deleting a principal drops its
-// assignments, as identity services do when a source switch deletes users.
+// between Begin and Commit (Rollback drops what they did); deleting a
+// principal drops its assignments, as identity services do when a source
+// switch deletes users.
 class AssignmentSink {
  public:
   virtual ~AssignmentSink() = default;
+
+  virtual Status Begin() = 0;
+  virtual Status Commit() = 0;
+  virtual void Rollback() = 0;
 
   virtual Result<std::vector<StoredAssignment>> ListAssignments() = 0;
   // NotFound when the store has no such principal.

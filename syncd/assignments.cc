@@ -1,5 +1,6 @@
 #include "syncd/assignments.h"
 
+#include <boost/asio/system_executor.hpp>
 #include <boost/json.hpp>
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 
 #include "core/strings.h"
 #include "ldap/codec.h"
+#include "store/factory.h"
 #include "syncd/engine.h"
 #include "syncd/explain.h"
 #include "syncd/ledger_json.h"
@@ -235,7 +237,8 @@ void PrintReapplyJson(std::ostream& out, const ReapplyPlan& plan, const ReapplyO
 struct Opened {
   RunLock lock;
   std::unique_ptr<StateDb> state;
-  std::unique_ptr<LocalStore> store;
+  OpenedStore store;
+  AssignmentSink* assignments = nullptr;  // store's
 };
 
 Result<std::unique_ptr<Opened>> Open(const Config& config, bool write) {
@@ -246,14 +249,22 @@ Result<std::unique_ptr<Opened>> Open(const Config& config, bool write) {
   auto state = StateDb::Open(config.state_path, /*read_only=*/!write);
   if (!state.ok()) return state.status();
   opened->state = std::move(*state);
-  auto store = LocalStore::Open(config.store.path, /*read_only=*/!write);
+  // The assignment commands run no event loop: a store that needs one for
+  // its own requests holds no assignments here either.
+  auto store = OpenStore(boost::asio::system_executor(), config.store, /*read_only=*/!write);
   if (!store.ok()) return store.status();
   opened->store = std::move(*store);
+  opened->assignments = opened->store.assignments;
+  if (opened->assignments == nullptr) {
+    return Status::InvalidArgument(opened->store.sink->Describe() +
+                                   " holds no assignments syncd can manage yet; the ledger "
+                                   "(syncd assignments list) keeps what was granted");
+  }
   return opened;
 }
 
 // `change` inside Begin/Commit of `store`; rolled back when it fails.
-Status InOneBatch(LocalStore& store, const std::function<Status()>& change) {
+Status InOneBatch(AssignmentSink& store, const std::function<Status()>& change) {
   Status st = store.Begin();
   if (!st.ok()) return st;
   st = change();
@@ -409,12 +420,12 @@ Result<ReapplyPlan> LoadReapplyPlan(StateDb& state, AssignmentSink& store,
   return PlanReapply(std::move(*ledger), std::move(*principals), *in_store, config.match);
 }
 
-Result<ReapplyOutcome> ApplyReapply(StateDb& state, IdentityStore& batch, AssignmentSink& store,
+Result<ReapplyOutcome> ApplyReapply(StateDb& state, AssignmentSink& store,
                                     ReapplyPlan plan, int64_t now) {
   ReapplyOutcome outcome;
   std::vector<bool> landed(plan.steps.size(), false);
   if (plan.Count(ReapplyAction::kRestore) > 0) {
-    if (Status st = batch.Begin(); !st.ok()) return st;
+    if (Status st = store.Begin(); !st.ok()) return st;
     for (size_t i = 0; i < plan.steps.size(); ++i) {
       const ReapplyStep& step = plan.steps[i];
       if (step.action != ReapplyAction::kRestore) continue;
@@ -428,12 +439,12 @@ Result<ReapplyOutcome> ApplyReapply(StateDb& state, IdentityStore& batch, Assign
         continue;
       }
       if (!st.ok()) {
-        batch.Rollback();
+        store.Rollback();
         return st;
       }
       landed[i] = true;
     }
-    if (Status st = batch.Commit(); !st.ok()) return st;
+    if (Status st = store.Commit(); !st.ok()) return st;
   }
 
   // Retired entries are saved before the ones they give way to: an entry
@@ -476,7 +487,8 @@ Result<ReapplyOutcome> ApplyReapply(StateDb& state, IdentityStore& batch, Assign
   return outcome;
 }
 
-Result<ReapplyPlan> PreviewReapply(StateDb& state, const Plan& switch_plan, const Config& config) {
+Result<ReapplyPlan> PreviewReapply(StateDb& state, const Plan& switch_plan, const Config& config,
+                                   AssignmentSink* store) {
   auto ledger = state.LoadLedger();
   if (!ledger.ok()) return ledger.status();
   std::vector<SyncObject> principals;
@@ -486,11 +498,8 @@ Result<ReapplyPlan> PreviewReapply(StateDb& state, const Plan& switch_plan, cons
     if (op.op == OpType::kDelete) deleted.insert(op.object.external_id);
   }
   std::vector<StoredAssignment> kept;
-  std::error_code ec;
-  if (std::filesystem::exists(config.store.path, ec)) {
-    auto store = LocalStore::Open(config.store.path, /*read_only=*/true);
-    if (!store.ok()) return store.status();
-    auto in_store = (*store)->ListAssignments();
+  if (store != nullptr) {
+    auto in_store = store->ListAssignments();
     if (!in_store.ok()) return in_store.status();
     for (auto& a : *in_store) {
       if (!deleted.contains(a.external_id)) kept.push_back(std::move(a));
@@ -516,7 +525,7 @@ Result<int> AssignCommand(const Config& config, const std::string& principal,
   auto opened = Open(config, /*write=*/true);
   if (!opened.ok()) return opened.status();
   StateDb& state = *(*opened)->state;
-  LocalStore& store = *(*opened)->store;
+  AssignmentSink& store = *(*opened)->assignments;
   auto objects = state.LoadObjects();
   if (!objects.ok()) return objects.status();
   auto found = FindOne(*objects, spec->first, spec->second,
@@ -554,7 +563,7 @@ Result<int> UnassignCommand(const Config& config, const std::string& principal,
   auto opened = Open(config, /*write=*/true);
   if (!opened.ok()) return opened.status();
   StateDb& state = *(*opened)->state;
-  LocalStore& store = *(*opened)->store;
+  AssignmentSink& store = *(*opened)->assignments;
   auto ledger = state.LoadLedger();
   if (!ledger.ok()) return ledger.status();
   // By the ledger's keys: the principal may have left the store already.
@@ -626,7 +635,7 @@ Result<int> ListCommand(const Config& config, bool json, std::ostream& out) {
 Result<int> CheckCommand(const Config& config, bool json, std::ostream& out) {
   auto opened = Open(config, /*write=*/false);
   if (!opened.ok()) return opened.status();
-  auto plan = LoadReapplyPlan(*(*opened)->state, *(*opened)->store, config.assignments);
+  auto plan = LoadReapplyPlan(*(*opened)->state, *(*opened)->assignments, config.assignments);
   if (!plan.ok()) return plan.status();
   if (json) {
     PrintReapplyJson(out, *plan, nullptr);
@@ -642,7 +651,7 @@ Result<int> CheckCommand(const Config& config, bool json, std::ostream& out) {
 Result<int> ReapplyCommand(const Config& config, bool dry_run, bool json, std::ostream& out) {
   auto opened = Open(config, /*write=*/!dry_run);
   if (!opened.ok()) return opened.status();
-  auto plan = LoadReapplyPlan(*(*opened)->state, *(*opened)->store, config.assignments);
+  auto plan = LoadReapplyPlan(*(*opened)->state, *(*opened)->assignments, config.assignments);
   if (!plan.ok()) return plan.status();
   const bool unresolved =
       plan->Count(ReapplyAction::kAmbiguous) > 0 || plan->Count(ReapplyAction::kMissing) > 0;
@@ -654,7 +663,7 @@ Result<int> ReapplyCommand(const Config& config, bool dry_run, bool json, std::o
     }
     return plan->Settled() && !unresolved ? kExitDone : kExitPending;
   }
-  auto outcome = ApplyReapply(*(*opened)->state, *(*opened)->store, *(*opened)->store,
+  auto outcome = ApplyReapply(*(*opened)->state, *(*opened)->assignments,
                               std::move(*plan), UnixNow());
   if (!outcome.ok()) return outcome.status();
   if (json) {
@@ -733,7 +742,7 @@ Result<int> ImportCommand(const Config& config, const std::string& file, std::os
   return kExitDone;
 }
 
-Status AfterSourceSwitch(StateDb& state, LocalStore& store, const AssignmentsConfig& config,
+Status AfterSourceSwitch(StateDb& state, AssignmentSink& store, const AssignmentsConfig& config,
                          int64_t now) {
   auto plan = LoadReapplyPlan(state, store, config);
   if (!plan.ok()) return plan.status();
@@ -749,7 +758,7 @@ Status AfterSourceSwitch(StateDb& state, LocalStore& store, const AssignmentsCon
             "`syncd assignments reapply` ([assignments] reapply = \"manual\")");
     return Status::Ok();
   }
-  auto outcome = ApplyReapply(state, store, store, std::move(*plan), now);
+  auto outcome = ApplyReapply(state, store, std::move(*plan), now);
   if (!outcome.ok()) return outcome.status().WithContext("reapplying assignments");
   std::ostringstream lines;
   PrintReapplyText(lines, outcome->plan, "reapplied assignments after the source switch");

@@ -18,7 +18,7 @@
 #include "core/model.h"
 #include "core/status.h"
 #include "state/state_db.h"
-#include "store/local/local_store.h"
+#include "store/sink.h"
 #include "syncd/config.h"
 
 namespace syncd {
@@ -81,7 +81,7 @@ struct ReapplyOutcome {
 // principal, with its keys; duplicates become removed). A crash between the
 // two leaves entries the next reapply finds in place and relinks.
 // Preconditions: the caller holds the RunLock; `plan` came from this state.
-Result<ReapplyOutcome> ApplyReapply(StateDb& state, IdentityStore& batch, AssignmentSink& store,
+Result<ReapplyOutcome> ApplyReapply(StateDb& state, AssignmentSink& store,
                                     ReapplyPlan plan, int64_t now);
 
 // "user:NAME" or "group:NAME" -> kind and NAME.
@@ -91,7 +91,8 @@ Result<std::pair<ObjectKind, std::string>> ParsePrincipal(const std::string& tex
 // applied: the principals are the objects it creates or updates, and the
 // store keeps the assignments of the principals it does not delete. For
 // `syncd --dry-run`, before anything changes. The store is read if it exists.
-Result<ReapplyPlan> PreviewReapply(StateDb& state, const Plan& switch_plan, const Config& config);
+Result<ReapplyPlan> PreviewReapply(StateDb& state, const Plan& switch_plan, const Config& config,
+                                   AssignmentSink* store);
 
 // A summary line per action, then a line per entry that is not in place.
 void PrintReapplyText(std::ostream& out, const ReapplyPlan& plan, const std::string& title);
@@ -113,7 +114,7 @@ Result<int> ImportCommand(const Config& config, const std::string& file, std::os
 // After a run that switched the source: reapply by itself when configured
 // (auto), else say what waits. Logs either way. Preconditions as
 // ApplyReapply.
-Status AfterSourceSwitch(StateDb& state, LocalStore& store, const AssignmentsConfig& config,
+Status AfterSourceSwitch(StateDb& state, AssignmentSink& store, const AssignmentsConfig& config,
                          int64_t now);
 
 }  // namespace syncd

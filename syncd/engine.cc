@@ -22,7 +22,8 @@
 #include "ldap/connection.h"
 #include "ldap/dc_discovery.h"
 #include "state/state_db.h"
-#include "store/local/local_store.h"
+#include "apply/journaled.h"
+#include "store/factory.h"
 #include "syncd/assignments.h"
 #include "syncd/log.h"
 #include "syncd/planner.h"
@@ -31,176 +32,6 @@
 
 namespace syncd {
 namespace asio = boost::asio;
-namespace {
-
-// The operations of `ops` that landed: all but the refused ones.
-std::vector<Operation> Landed(const std::vector<Operation>& ops, const ApplyOutcome& outcome) {
-  std::vector<Operation> landed;
-  landed.reserve(outcome.applied);
-  auto failed = outcome.failed_indexes.begin();
-  for (size_t i = 0; i < ops.size(); ++i) {
-    if (failed != outcome.failed_indexes.end() && *failed == i) {
-      ++failed;
-    } else {
-      landed.push_back(ops[i]);
-    }
-  }
-  return landed;
-}
-
-// Records what landed without copying the batch when all of it did.
-Status CommitLanded(StateDb& state, const RunRecord& record, const std::vector<Operation>& ops,
-                    const ApplyOutcome& outcome, const Watermark* watermark = nullptr) {
-  if (outcome.failed.empty()) return state.CommitRun(record, ops, watermark);
-  return state.CommitRun(record, Landed(ops, outcome), watermark);
-}
-
-// The objects an operation is about: the next incremental run re-reads them
-// when the operation did not land.
-void AddRevisit(const Operation& op, std::vector<std::string>* revisit) {
-  revisit->push_back(op.object.guid);
-  if (op.member) revisit->push_back(op.member->guid);
-}
-
-}  // namespace
-
-Result<ApplyOutcome> ApplyBatch(IdentityStore& store, const std::vector<Operation>& ops) {
-  ApplyOutcome outcome;
-  Status st = store.Begin();
-  if (!st.ok()) return st;
-  // Refusals for the object itself are skipped (and retried next run);
-  // anything else means the store failed, and the whole batch goes.
-  std::vector<std::pair<size_t, Status>> refused;
-  auto apply = [&](size_t i) -> Status {
-    const Operation& op = ops[i];
-    Status applied = store.Apply(op);
-    if (applied.ok()) {
-      ++outcome.applied;
-      return applied;
-    }
-    const std::string what = std::string(OpName(op.op)) + " " + KindName(op.kind) + " " +
-                             op.object.name + (op.member ? " member " + op.member->name : "");
-    if (applied.code() == Status::Code::kConflict ||
-        applied.code() == Status::Code::kInvalidArgument ||
-        applied.code() == Status::Code::kNotFound) {
-      refused.push_back({i, applied.WithContext(what)});
-      return Status::Ok();
-    }
-    return applied.WithContext(what);
-  };
-  for (size_t i = 0; i < ops.size(); ++i) {
-    st = apply(i);
-    if (!st.ok()) {
-      store.Rollback();
-      return st;
-    }
-  }
-  // A name freed later in the batch (an account deleted and recreated with
-  // the same UPN, a rename) lets a refused create or update through, and so
-  // do memberships of what it creates: one more pass, in plan order.
-  if (!refused.empty()) {
-    std::vector<std::pair<size_t, Status>> first_pass;
-    first_pass.swap(refused);
-    for (const auto& [i, why] : first_pass) {
-      st = apply(i);
-      if (!st.ok()) {
-        store.Rollback();
-        return st;
-      }
-    }
-  }
-  st = store.Commit();
-  if (!st.ok()) return st;
-  for (auto& [i, why] : refused) {
-    outcome.failed.push_back({ops[i], std::move(why)});
-    outcome.failed_indexes.push_back(i);
-  }
-  return outcome;
-}
-
-Result<int> ResumeOutbox(StateDb& state, IdentityStore& store) {
-  int64_t run_id = 0;
-  auto pending = state.PendingOutbox(&run_id);
-  if (!pending.ok()) return pending.status();
-  if (pending->empty()) return 0;
-  Log(LogLevel::kWarning, "run " + std::to_string(run_id) + " was interrupted; re-applying its " +
-                              std::to_string(pending->size()) + " journaled operations");
-  auto outcome = ApplyBatch(store, *pending);
-  if (!outcome.ok()) return outcome.status().WithContext("resuming run " + std::to_string(run_id));
-  for (const auto& [op, why] : outcome->failed) Log(LogLevel::kError, why.message());
-  RunRecord record{run_id,
-                   "full",
-                   0,
-                   UnixNow(),
-                   outcome->failed.empty() ? "ok" : "partial",
-                   {{"resumed", static_cast<int64_t>(outcome->applied)}},
-                   "resumed after an interruption",
-                   ""};
-  Status st = CommitLanded(state, record, *pending, *outcome);
-  if (!st.ok()) return st;
-  return static_cast<int>(outcome->applied);
-}
-
-asio::awaitable<Result<ApplyOutcome>> ApplyPlan(StateDb& state, IdentityStore& store,
-                                                const std::vector<Operation>& ops, RunRecord record,
-                                                asio::thread_pool& workers,
-                                                const Watermark* watermark) {
-  // Journal first; then the store batch and the state's update of its cache,
-  // side by side on two workers (two SQLite files); the state commits only
-  // after the store has. A crash anywhere leaves the journal: ResumeOutbox.
-  PhaseTimer timer;
-  Status st = state.WriteOutbox(record.id, ops);
-  if (!st.ok()) co_return st;
-  Log(LogLevel::kDebug, "journaled in " + timer.Elapsed());
-  record.finished_at = UnixNow();
-  auto store_batch = asio::co_spawn(
-      workers, [&]() -> asio::awaitable<Result<ApplyOutcome>> { co_return ApplyBatch(store, ops); },
-      asio::deferred);
-  auto state_stage = asio::co_spawn(
-      workers,
-      [&]() -> asio::awaitable<Status> { co_return state.StageRun(record, ops, watermark); },
-      asio::deferred);
-  auto [order, store_error, outcome, state_error, staged] =
-      co_await asio::experimental::make_parallel_group(std::move(store_batch),
-                                                       std::move(state_stage))
-          // Not cancellable: a batch once started lands (or rolls back) whole,
-          // and cancelling the workers' coroutines would throw out of them.
-          .async_wait(asio::experimental::wait_for_all(),
-                      asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
-  Log(LogLevel::kDebug, "store and state staged at " + timer.Elapsed());
-  if (store_error || state_error) {
-    state.RollbackStaged();
-    co_return Status::Internal("unexpected exception while applying the plan");
-  }
-  if (!outcome.ok()) {
-    state.RollbackStaged();
-    record.outcome = "failed";
-    record.message = outcome.status().message();
-    // The batch rolled back: nothing of it landed, so the journal goes too.
-    Status cleared = state.CommitRun(record, {});
-    if (!cleared.ok()) Log(LogLevel::kError, cleared.message());
-    co_return outcome.status();
-  }
-  if (!outcome->failed.empty()) {
-    // The staged cache assumed everything landed: redo it with what did.
-    state.RollbackStaged();
-    record.outcome = "partial";
-    record.counts["failed"] = static_cast<int64_t>(outcome->failed.size());
-    record.message = outcome->failed.front().second.message();
-    std::optional<Watermark> advanced;
-    if (watermark != nullptr) {
-      advanced = *watermark;
-      for (const auto& [op, why] : outcome->failed) AddRevisit(op, &advanced->revisit);
-    }
-    st = CommitLanded(state, record, ops, *outcome, advanced ? &*advanced : nullptr);
-  } else {
-    // The store batch is durable: the state may say so.
-    st = staged.ok() ? state.CommitStaged() : staged;
-  }
-  if (!st.ok()) co_return st;
-  co_return std::move(outcome);
-}
-
 namespace {
 
 // "ldaps://dc1.corp.example.com:636" -> "dc1.corp.example.com".
@@ -318,13 +149,24 @@ Result<StateView> PeekState(const std::string& path, bool dry_run) {
 // What a full reconciliation diffs against: the objects the store holds of
 // syncd's own (`store` is null in a dry run: the store is read without
 // creating or migrating it; a missing or empty one holds nothing).
-Result<OwnedContents> ReadOwnedObjects(IdentityStore* store, const std::string& path,
-                                       const std::optional<StoreIdentity>& peeked) {
-  if (store != nullptr) return store->ReadOwned();
-  if (!peeked || !peeked->holds_owned) return OwnedContents{};
-  auto opened = LocalStore::Open(path, /*read_only=*/true);
-  if (!opened.ok()) return opened.status();
-  return (*opened)->ReadOwned();
+asio::awaitable<Result<OwnedContents>> ReadOwnedObjects(Sink* store, const StoreConfig& config,
+                                                        const std::optional<StoreIdentity>& peeked) {
+  if (store != nullptr) co_return co_await store->ReadOwned();
+  if (!peeked || !peeked->holds_owned) co_return OwnedContents{};
+  auto opened = OpenStore(co_await asio::this_coro::executor, config, /*read_only=*/true);
+  if (!opened.ok()) co_return opened.status();
+  co_return co_await opened->sink->ReadOwned();
+}
+
+// How this run paces the store: [store] settings over the sink's defaults.
+ApplyOptions ApplyOptionsFor(const StoreConfig& config, const SinkCapabilities& sink,
+                             const RunOptions& run) {
+  ApplyOptions options;
+  options.max_in_flight = config.max_in_flight > 0 ? config.max_in_flight : sink.max_in_flight;
+  options.rate_limit = config.rate_limit > 0 ? config.rate_limit : sink.rate_limit;
+  options.deadline = run.apply_deadline;
+  options.stop = run.stop;
+  return options;
 }
 
 // The DirSync attributes: what either kind needs, `member` included.
@@ -452,14 +294,14 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   auto peeked = PeekState(config.state_path, dry_run);
   if (!peeked.ok()) co_return peeked.status();
   const std::optional<Watermark>* stored = &peeked->watermark;
-  auto peeked_store = LocalStore::Peek(config.store.path);
+  auto executor = co_await asio::this_coro::executor;
+  auto peeked_store = co_await PeekStore(executor, config.store);
   if (!peeked_store.ok()) co_return peeked_store.status();
   auto uris = SourceUris(config.source, run.dc_failures);
   if (!uris.ok()) co_return uris.status();
   auto options = ConnectOptionsFor(config, std::move(*uris), *stored);
   if (!options.ok()) co_return options.status();
 
-  auto executor = co_await asio::this_coro::executor;
   const int64_t started = UnixNow();
   auto connection =
       co_await ldap::Connection::Open(executor, workers, *options, OnDcFailover(run.dc_failures));
@@ -559,12 +401,17 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   // no trace, not even an empty file.
   auto state = StateDb::Open(config.state_path, dry_run);
   if (!state.ok()) co_return state.status();
-  std::unique_ptr<LocalStore> store;
+  OpenedStore store;
+  std::unordered_map<std::string, std::string> store_refs;  // externalId -> the store's ref
   // Reapplies (or reports) what a source switch left in the ledger. The
   // watermark's flag goes only once that worked: a failure or a crash
   // before it is retried by the next run.
   auto settle_switch = [&state, &store, &config]() {
-    Status st = AfterSourceSwitch(**state, *store, config.assignments, UnixNow());
+    Status st = store.assignments != nullptr
+                    ? AfterSourceSwitch(**state, *store.assignments, config.assignments, UnixNow())
+                    : Status::Unavailable(store.sink->Describe() +
+                                          " holds no assignments syncd can reapply yet; the "
+                                          "ledger keeps them");
     if (st.ok()) st = (*state)->ClearReapplyPending();
     if (!st.ok()) {
       Log(LogLevel::kError,
@@ -573,26 +420,41 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
     return st.ok();
   };
   bool reapply_pending = stored->has_value() && (**stored).reapply_pending;
+  ApplyOptions apply_options;
   if (!dry_run) {
-    auto opened = LocalStore::Open(config.store.path);
+    auto opened = OpenStore(executor, config.store, /*read_only=*/false);
     if (!opened.ok()) co_return opened.status();
     store = std::move(*opened);
-    auto identity = store->Identify();
+    apply_options = ApplyOptionsFor(config.store, store.sink->capabilities(), run);
+    auto identity = co_await store.sink->Identify();
     if (!identity.ok()) co_return identity.status();
     next.store_id = identity->id;
-    auto resumed = ResumeOutbox(**state, *store);
+    auto resumed = co_await ResumeJournal(**state, *store.sink, apply_options);
     if (!resumed.ok()) co_return resumed.status();
-    result.resumed = *resumed;
+    if (resumed->run_id != 0) {
+      Log(LogLevel::kWarning, "run " + std::to_string(resumed->run_id) +
+                                  " was interrupted; applied " +
+                                  std::to_string(resumed->applied) + " of its " +
+                                  std::to_string(resumed->pending) +
+                                  " journaled operations that were still pending");
+      for (const auto& [op, why] : resumed->outcome.failed) Log(LogLevel::kError, why.message());
+    }
+    result.resumed = static_cast<int>(resumed->applied);
     if (reapply_pending) reapply_pending = !settle_switch();
   } else {
     int64_t run_id = 0;
-    auto pending = (*state)->PendingOutbox(&run_id);
-    if (pending.ok() && !pending->empty()) {
+    auto journal = (*state)->LoadJournal(&run_id);
+    const auto pending =
+        journal.ok() ? std::count_if(journal->begin(), journal->end(),
+                                     [](const JournalEntry& e) {
+                                       return e.status == JournalStatus::kPending;
+                                     })
+                     : 0;
+    if (pending > 0) {
       Log(LogLevel::kWarning, "run " + std::to_string(run_id) +
-                                  " was interrupted; the next run "
-                                  "re-applies its " +
-                                  std::to_string(pending->size()) +
-                                  " journaled operations before this plan");
+                                  " was interrupted; the next run applies its " +
+                                  std::to_string(pending) +
+                                  " journaled operations still pending before this plan");
     }
   }
 
@@ -610,8 +472,11 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
     if (!cached_memberships.ok()) co_return cached_memberships.status();
     // The store is the truth a full reconciliation checks: the cache alone
     // would miss what a lost state forgot and what changed in the store.
-    auto owned = ReadOwnedObjects(store.get(), config.store.path, *peeked_store);
+    auto owned = co_await ReadOwnedObjects(store.sink.get(), config.store, *peeked_store);
     if (!owned.ok()) co_return owned.status();
+    for (const auto& o : owned->objects) {
+      if (!o.ref.empty()) store_refs.emplace(o.external_id, o.ref);
+    }
     plan_timer = PhaseTimer();
     Baseline baseline = ReconcileBaseline(*owned, *cached, *cached_memberships, *read);
     for (const auto& what : baseline.unreadable) {
@@ -649,11 +514,23 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   }
   result.plan.run_kind = choice.full ? "full" : "incremental";
   result.plan.run_reason = choice.reason;
+  // What the store refused before, unchanged in AD since, is not sent again.
+  auto quarantined = (*state)->LoadQuarantine();
+  if (!quarantined.ok()) co_return quarantined.status();
+  const QuarantineView quarantine(std::move(*quarantined));
+  HoldQuarantined(quarantine, &result.plan);
   Log(LogLevel::kDebug, "planned " + std::to_string(result.plan.operations.size()) +
                             " operations in " + plan_timer.Elapsed());
   if (dry_run) {
     if (choice.source_switch) {
-      auto preview = PreviewReapply(**state, result.plan, config);
+      // What the store holds now, read without creating it.
+      OpenedStore current;
+      if (*peeked_store) {
+        auto opened = OpenStore(executor, config.store, /*read_only=*/true);
+        if (!opened.ok()) co_return opened.status();
+        current = std::move(*opened);
+      }
+      auto preview = PreviewReapply(**state, result.plan, config, current.assignments);
       if (!preview.ok()) co_return preview.status();
       result.reapply_preview = std::move(*preview);
     }
@@ -681,6 +558,10 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   next.reapply_pending = reapply_pending || choice.source_switch;
   if (result.plan.read_complete) {
     for (const auto& held : result.plan.held) AddRevisit(held.operation, &next.revisit);
+    // Quarantined objects are looked at by every run: a change in AD, or
+    // `syncd quarantine retry`, sends them again.
+    for (const auto& held : result.plan.quarantined) AddRevisit(held.operation, &next.revisit);
+    for (const auto& e : quarantine.entries()) next.revisit.push_back(e.guid);
     advance = &next;
   } else {
     record.outcome = "partial";
@@ -688,11 +569,26 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   }
 
   PhaseTimer apply_timer;
-  auto outcome =
-      co_await ApplyPlan(**state, *store, result.plan.operations, record, workers, advance);
+  // References the store gave for objects the state has none for (a lost
+  // state, objects adopted): by externalId, from the full reconciliation.
+  SinkRefs known_refs;
+  if (!store_refs.empty()) {
+    for (const auto& op : result.plan.operations) {
+      if (auto ref = store_refs.find(op.object.external_id); ref != store_refs.end()) {
+        known_refs.emplace(op.object.guid, ref->second);
+      }
+      if (!op.member) continue;
+      if (auto ref = store_refs.find(op.member->external_id); ref != store_refs.end()) {
+        known_refs.emplace(op.member->guid, ref->second);
+      }
+    }
+  }
+  auto outcome = co_await ApplyPlan(**state, *store.sink, result.plan.operations, record, workers,
+                                    apply_options, advance, &quarantine, &known_refs);
   Log(LogLevel::kDebug, "applied in " + apply_timer.Elapsed());
   if (!outcome.ok()) co_return outcome.status();
   result.failed = std::move(outcome->failed);
+  result.deferred = std::move(outcome->deferred);
   // The old source's principals took their assignments with them: the
   // ledger puts them back, or says what waits.
   if (choice.source_switch && result.plan.read_complete) settle_switch();

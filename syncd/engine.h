@@ -7,6 +7,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -20,23 +21,18 @@
 #include "ldap/connection.h"
 #include "ldap/kerberos.h"
 #include "state/state_db.h"
-#include "store/local/local_store.h"
 #include "syncd/assignments.h"
 #include "syncd/config.h"
 
 namespace syncd {
 
-struct ApplyOutcome {
-  size_t applied = 0;
-  // Operations the store refused for their object (a conflict with an object
-  // syncd does not own, a value it rejects); retried on the next run.
-  std::vector<std::pair<Operation, Status>> failed;
-  std::vector<size_t> failed_indexes;  // into the batch, ascending
-};
-
 struct RunResult {
   Plan plan;  // what was (or, in a dry run, would be) applied
+  // Refused by the store for their object (now quarantined).
   std::vector<std::pair<Operation, Status>> failed;
+  // Not sent, or not accepted, before the run's time or tries ran out: the
+  // next run brings them back.
+  std::vector<std::pair<Operation, std::string>> deferred;
   int resumed = 0;         // operations re-applied from an interrupted run
   std::string dc_uri;      // the DC that answered
   int64_t started_at = 0;  // unix seconds; the watermark's last_success when it advances
@@ -56,6 +52,11 @@ struct RunOptions {
   // DCs that failed recently (host -> when), kept by the daemon across runs
   // so that it tries them last; this run adds to it. Null: no memory.
   DcFailures* dc_failures = nullptr;
+  // Past it, no request to the store starts; what is left is deferred to
+  // the next run (the daemon's run_timeout, less a margin to commit).
+  std::optional<std::chrono::steady_clock::time_point> apply_deadline;
+  // Set (SIGTERM) to stop between store requests: the next run resumes.
+  const std::atomic<bool>* stop = nullptr;
 };
 
 // For auth = "gssapi" with a keytab: credentials for [source] principal
@@ -102,29 +103,6 @@ class RunLock {
 boost::asio::awaitable<Result<RunResult>> RunOnce(const Config& config,
                                                   boost::asio::thread_pool& workers,
                                                   RunOptions options);
-
-// Applies `ops` to the store as one batch. Operations the store refuses for
-// their object are skipped and reported; any other store failure rolls the
-// batch back and is returned.
-Result<ApplyOutcome> ApplyBatch(IdentityStore& store, const std::vector<Operation>& ops);
-
-// Journals `ops` in the state, applies them as one store batch, then records
-// what landed, finishes run `record.id` (from StateDb::BeginRun) and stores
-// `watermark` (when given; refused operations join its revisit list), in one
-// state transaction. After a crash anywhere in between, ResumeOutbox()
-// finishes the job.
-// The store batch and the state's update run side by side on `workers`
-// (preconditions: state and store are used by nobody else meanwhile).
-boost::asio::awaitable<Result<ApplyOutcome>> ApplyPlan(StateDb& state, IdentityStore& store,
-                                                       const std::vector<Operation>& ops,
-                                                       RunRecord record,
-                                                       boost::asio::thread_pool& workers,
-                                                       const Watermark* watermark = nullptr);
-
-// Finishes an interrupted run from its journal. The operations are
-// idempotent, so applying them again is safe whatever part landed before.
-// Returns how many were applied (0: nothing was pending).
-Result<int> ResumeOutbox(StateDb& state, IdentityStore& store);
 
 }  // namespace syncd
 

@@ -98,11 +98,18 @@ int RunSync(const syncd::Config& config, syncd::RunOptions options, bool json) {
   }
   if (dry_run) return plan.empty() ? kExitNothingToDo : kExitPending;
   if (!result->failed.empty()) return kExitError;
-  return plan.held.empty() ? kExitNothingToDo : kExitPending;
+  return plan.held.empty() && plan.quarantined.empty() && result->deferred.empty()
+             ? kExitNothingToDo
+             : kExitPending;
 }
 
 int ShowStore(const syncd::Config& config, const std::string& what, const std::string& group,
               bool effective, bool json) {
+  if (config.store.kind != "local") {
+    return Fail(syncd::Status::InvalidArgument(
+        "syncd store lists the local store; [store] kind = \"" + config.store.kind +
+        "\" is read in the target itself"));
+  }
   auto store = syncd::LocalStore::Open(config.store.path, /*read_only=*/true);
   if (!store.ok()) return Fail(store.status());
   syncd::Result<std::vector<syncd::StoredObject>> objects =

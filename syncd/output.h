@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "core/model.h"
-#include "store/local/local_store.h"
+#include "store/sink.h"
 
 namespace syncd {
 

@@ -11,7 +11,7 @@
 
 #include "core/model.h"
 #include "scope/scope.h"
-#include "store/local/local_store.h"
+#include "store/sink.h"
 #include "syncd/config.h"
 
 namespace syncd {

@@ -1,5 +1,8 @@
 #include "syncd/status.h"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
 #include <boost/json.hpp>
 
 #include <ctime>
@@ -9,7 +12,7 @@
 #include "core/strings.h"
 #include "ldap/codec.h"
 #include "state/state_db.h"
-#include "store/local/local_store.h"
+#include "store/factory.h"
 #include "syncd/sync_policy.h"
 
 namespace syncd {
@@ -50,7 +53,13 @@ Status PrintStatus(std::ostream& out, const Config& config, bool json_output) {
   if (!ledger.ok()) return ledger.status();
   std::map<std::string, int64_t> assignments;  // status -> entries
   for (const auto& e : *ledger) ++assignments[LedgerStatusName(e.status)];
-  auto store = LocalStore::Peek(config.store.path);
+  // The store, read without creating it; a remote one is asked over the
+  // network, on a loop of this command's own.
+  boost::asio::io_context loop;
+  auto peeked = boost::asio::co_spawn(loop, PeekStore(loop.get_executor(), config.store),
+                                      boost::asio::use_future);
+  loop.run();
+  auto store = peeked.get();
   if (!store.ok()) return store.status();
   int64_t cached = 0;
   for (const auto& [kind, n] : *counts) cached += n;

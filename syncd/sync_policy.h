@@ -10,7 +10,7 @@
 
 #include "ldap/change_feed.h"
 #include "state/state_db.h"
-#include "store/local/local_store.h"
+#include "store/sink.h"
 #include "syncd/config.h"
 
 namespace syncd {

@@ -155,7 +155,7 @@ std::optional<std::string> Attr(const Attributes& attributes, std::string_view n
   return it->second;
 }
 
-std::string Describe(ObjectKind kind, const SyncObject& o) {
+std::string DescribeObject(ObjectKind kind, const SyncObject& o) {
   return std::string(KindName(kind)) + " " + o.name + " (externalId " + o.external_id + ")";
 }
 
@@ -225,7 +225,7 @@ struct LocalStore::Impl {
 
   Status NotManaged(ObjectKind kind, const SyncObject& o, const std::string& managed_by) const {
     return Status::Conflict(
-        Describe(kind, o) + " exists in local store " + path + " but was not created by syncd" +
+        DescribeObject(kind, o) + " exists in local store " + path + " but was not created by syncd" +
         (managed_by.empty() ? "" : " (managed_by '" + managed_by + "')") +
         "; syncd will not change it. Remove it, or set its managed_by to 'syncd' to let syncd "
         "adopt it");
@@ -246,11 +246,11 @@ struct LocalStore::Impl {
 
   Status Upsert(ObjectKind kind, const SyncObject& o) {
     if (o.external_id.empty()) {
-      return Status::InvalidArgument(Describe(kind, o) + " has no externalId");
+      return Status::InvalidArgument(DescribeObject(kind, o) + " has no externalId");
     }
     if (o.name.empty()) {
       return Status::InvalidArgument(
-          Describe(kind, o) + " has no " +
+          DescribeObject(kind, o) + " has no " +
           std::string(kind == ObjectKind::kUser ? kUserNameAttr : kDisplayNameAttr));
     }
     bool exists = false;
@@ -276,7 +276,7 @@ struct LocalStore::Impl {
     }
     if (*row) {
       std::string managed_by = holder->ColumnText(1);
-      return Status::Conflict("cannot write " + Describe(ObjectKind::kUser, o) +
+      return Status::Conflict("cannot write " + DescribeObject(ObjectKind::kUser, o) +
                               " to local store " + path + ": userName " + o.name +
                               " already belongs to externalId " + holder->ColumnText(0) +
                               (managed_by == kManagedBy ? "" : ", which syncd did not create"));
@@ -286,7 +286,7 @@ struct LocalStore::Impl {
     std::optional<int64_t> active_value;
     if (active) {
       if (*active != "true" && *active != "false") {
-        return Status::InvalidArgument(Describe(ObjectKind::kUser, o) +
+        return Status::InvalidArgument(DescribeObject(ObjectKind::kUser, o) +
                                        ": active must be \"true\" or \"false\", not \"" + *active +
                                        "\"");
       }
@@ -377,7 +377,7 @@ struct LocalStore::Impl {
     const bool add = op.op == OpType::kAddMember;
     if (!op.member || op.member->external_id.empty()) {
       return Status::InvalidArgument(std::string(OpName(op.op)) + " on " +
-                                     Describe(ObjectKind::kGroup, op.object) + " names no member");
+                                     DescribeObject(ObjectKind::kGroup, op.object) + " names no member");
     }
     bool exists = false;
     Status st = CheckManaged(ObjectKind::kGroup, op.object, &exists);
@@ -389,8 +389,8 @@ struct LocalStore::Impl {
       if (!add) {
         return Status::Ok();
       }
-      return Status::NotFound("cannot add " + Describe(op.member->kind, *op.member) + " to " +
-                              Describe(ObjectKind::kGroup, op.object) +
+      return Status::NotFound("cannot add " + DescribeObject(op.member->kind, *op.member) + " to " +
+                              DescribeObject(ObjectKind::kGroup, op.object) +
                               ": the group is not in local store " + path);
     }
     if (add) {
@@ -401,8 +401,8 @@ struct LocalStore::Impl {
         return member.status();
       }
       if (!member->has_value()) {
-        return Status::NotFound("cannot add " + Describe(op.member->kind, *op.member) + " to " +
-                                Describe(ObjectKind::kGroup, op.object) +
+        return Status::NotFound("cannot add " + DescribeObject(op.member->kind, *op.member) + " to " +
+                                DescribeObject(ObjectKind::kGroup, op.object) +
                                 ": the member is not in local store " + path);
       }
     }

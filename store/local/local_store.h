@@ -49,10 +49,10 @@ class LocalStore : public Sink, public AssignmentSink {
   // The same, synchronously. A store failure (SQLite) is an error; an
   // operation wrong for the store is kConflict, kInvalidArgument or
   // kNotFound.
-  Status Begin();
+  Status Begin() override;
   Status Apply(const Operation& op);
-  Status Commit();
-  void Rollback();
+  Status Commit() override;
+  void Rollback() override;
   Result<StoreIdentity> IdentifyNow();
   Result<OwnedContents> ReadOwnedNow();
 

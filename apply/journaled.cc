@@ -1,0 +1,334 @@
+#include "apply/journaled.h"
+
+#include <algorithm>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <ctime>
+#include <unordered_set>
+
+namespace syncd {
+namespace asio = boost::asio;
+
+void AddRevisit(const Operation& op, std::vector<std::string>* revisit) {
+  revisit->push_back(op.object.guid);
+  if (op.member) revisit->push_back(op.member->guid);
+}
+
+QuarantineView::QuarantineView(std::vector<QuarantineEntry> entries)
+    : entries_(std::move(entries)) {}
+
+const QuarantineEntry* QuarantineView::Holding(const SyncObject& o) const {
+  for (const auto& e : entries_) {
+    if (e.guid == o.guid && e.fingerprint == Fingerprint(o)) return &e;
+  }
+  return nullptr;
+}
+
+bool QuarantineView::Contains(const std::string& guid) const {
+  return std::any_of(entries_.begin(), entries_.end(),
+                     [&](const QuarantineEntry& e) { return e.guid == guid; });
+}
+
+void HoldQuarantined(const QuarantineView& quarantine, Plan* plan) {
+  if (quarantine.entries().empty()) return;
+  std::unordered_set<std::string> held;  // GUIDs whose create or update waits
+  std::vector<Operation> kept;
+  kept.reserve(plan->operations.size());
+  for (auto& op : plan->operations) {
+    const bool membership = op.op == OpType::kAddMember || op.op == OpType::kRemoveMember;
+    const QuarantineEntry* entry = nullptr;
+    if (!membership && op.op != OpType::kDelete) entry = quarantine.Holding(op.object);
+    if (entry != nullptr) {
+      held.insert(op.object.guid);
+      plan->quarantined.push_back({std::move(op), "quarantined: " + entry->reason});
+      continue;
+    }
+    if (membership && (held.contains(op.object.guid) || (op.member && held.contains(op.member->guid)))) {
+      const std::string& who = held.contains(op.object.guid) ? op.object.name : op.member->name;
+      plan->quarantined.push_back({std::move(op), "waits for " + who + ", which is quarantined"});
+      continue;
+    }
+    kept.push_back(std::move(op));
+  }
+  plan->operations = std::move(kept);
+}
+
+namespace {
+
+int64_t UnixNow() { return static_cast<int64_t>(std::time(nullptr)); }
+
+JournalStatus ToJournal(ItemStatus status) {
+  switch (status) {
+    case ItemStatus::kApplied:
+      return JournalStatus::kApplied;
+    case ItemStatus::kRefused:
+      return JournalStatus::kRefused;
+    case ItemStatus::kDeferred:
+      return JournalStatus::kDeferred;
+  }
+  return JournalStatus::kPending;
+}
+
+RecordResults MarkIn(StateDb& state, int64_t run_id) {
+  return [&state, run_id](std::span<const ItemResult> results) {
+    std::vector<JournalMark> marks;
+    marks.reserve(results.size());
+    for (const auto& r : results) marks.push_back({r.seq, ToJournal(r.status), r.ref, r.reason});
+    return state.MarkJournal(run_id, marks);
+  };
+}
+
+// What a finished apply (or resume) commits: the operations that landed,
+// the references they need kept, the objects refused and released.
+struct Settled {
+  std::vector<Operation> landed;
+  RunOutcomes outcomes;
+  ApplyOutcome outcome;
+};
+
+// `ops[seq]` with `results`; `refs` holds every reference known after the
+// apply.
+Settled Settle(const std::vector<Operation>& ops, const std::vector<ItemResult>& results,
+               const SinkRefs& refs, const QuarantineView* quarantine) {
+  Settled s;
+  std::vector<const ItemResult*> by_seq(ops.size(), nullptr);
+  for (const auto& r : results) {
+    if (r.seq >= 0 && static_cast<size_t>(r.seq) < ops.size()) by_seq[r.seq] = &r;
+  }
+  const int64_t now = UnixNow();
+  std::unordered_set<std::string> quarantined;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const Operation& op = ops[i];
+    const ItemResult* r = by_seq[i];
+    if (r == nullptr) continue;  // stayed pending: not this commit's
+    switch (r->status) {
+      case ItemStatus::kApplied: {
+        s.landed.push_back(op);
+        ++s.outcome.applied;
+        const bool membership = op.op == OpType::kAddMember || op.op == OpType::kRemoveMember;
+        if (!membership && op.op != OpType::kDelete) {
+          if (auto ref = refs.find(op.object.guid); ref != refs.end() && !ref->second.empty()) {
+            s.outcomes.sink_refs.emplace_back(op.object.guid, ref->second);
+          }
+          if (quarantine != nullptr && quarantine->Contains(op.object.guid)) {
+            s.outcomes.released.push_back(op.object.guid);
+          }
+        }
+        break;
+      }
+      case ItemStatus::kRefused: {
+        s.outcome.failed.push_back({op, Status::Conflict(r->reason)});
+        const bool membership = op.op == OpType::kAddMember || op.op == OpType::kRemoveMember;
+        // A refused membership says nothing against the group itself: it
+        // is reported and revisited, not quarantined.
+        if (!membership && quarantined.insert(op.object.guid).second) {
+          QuarantineEntry e;
+          e.guid = op.object.guid;
+          e.kind = op.object.kind;
+          e.name = op.object.name;
+          e.external_id = op.object.external_id;
+          e.reason = r->reason;
+          e.since = now;
+          e.fingerprint = Fingerprint(op.object);
+          s.outcomes.quarantined.push_back(std::move(e));
+        }
+        break;
+      }
+      case ItemStatus::kDeferred:
+        s.outcome.deferred.push_back({op, r->reason});
+        break;
+    }
+  }
+  return s;
+}
+
+Status CommitSettled(StateDb& state, RunRecord record, const Settled& s,
+                     const Watermark* watermark) {
+  std::optional<Watermark> advanced;
+  if (!s.outcome.failed.empty() || !s.outcome.deferred.empty()) {
+    record.outcome = "partial";
+    record.counts["failed"] = static_cast<int64_t>(s.outcome.failed.size());
+    record.counts["deferred"] = static_cast<int64_t>(s.outcome.deferred.size());
+    record.message = !s.outcome.failed.empty() ? s.outcome.failed.front().second.message()
+                                               : s.outcome.deferred.front().second;
+    if (watermark != nullptr) {
+      advanced = *watermark;
+      for (const auto& [op, why] : s.outcome.failed) AddRevisit(op, &advanced->revisit);
+      for (const auto& [op, why] : s.outcome.deferred) AddRevisit(op, &advanced->revisit);
+      watermark = &*advanced;
+    }
+  }
+  return state.CommitRun(record, s.landed, watermark, &s.outcomes);
+}
+
+std::string Stopped(const ApplyReport& report, size_t total) {
+  const size_t left = total - std::min(total, report.results.size());
+  return "stopped with " + std::to_string(left) +
+         " operations still journaled; the next run resumes them";
+}
+
+}  // namespace
+
+asio::awaitable<Result<ApplyOutcome>> ApplyPlan(StateDb& state, Sink& sink,
+                                                const std::vector<Operation>& ops,
+                                                RunRecord record, asio::thread_pool& workers,
+                                                const ApplyOptions& options,
+                                                const Watermark* watermark,
+                                                const QuarantineView* quarantine,
+                                                const SinkRefs* known_refs) {
+  Status st = state.WriteOutbox(record.id, ops);
+  if (!st.ok()) co_return st;
+  record.finished_at = UnixNow();
+  auto refs = state.LoadSinkRefs();
+  if (!refs.ok()) co_return refs.status();
+  if (known_refs != nullptr) refs->insert(known_refs->begin(), known_refs->end());
+  std::vector<ApplyItem> items;
+  items.reserve(ops.size());
+  for (size_t i = 0; i < ops.size(); ++i) items.push_back({static_cast<int64_t>(i), &ops[i]});
+
+  ApplyReport report;
+  bool staged = false;
+  if (sink.capabilities().atomic_batches) {
+    // The store's batch and the state's update of its cache side by side on
+    // two workers (two SQLite files); the state commits only after the
+    // store has. A crash in between leaves the journal: ResumeJournal.
+    RunOutcomes assumed;  // as if everything lands
+    if (quarantine != nullptr) {
+      for (const auto& op : ops) {
+        if (quarantine->Contains(op.object.guid)) assumed.released.push_back(op.object.guid);
+      }
+    }
+    RecordResults after_commit = [](std::span<const ItemResult>) { return Status::Ok(); };
+    auto store_batch = asio::co_spawn(
+        workers,
+        [&]() -> asio::awaitable<ApplyReport> {
+          co_return co_await ApplyItems(sink, items, *refs, options, after_commit);
+        },
+        asio::deferred);
+    auto state_stage = asio::co_spawn(
+        workers,
+        [&]() -> asio::awaitable<Status> {
+          co_return state.StageRun(record, ops, watermark, &assumed);
+        },
+        asio::deferred);
+    auto [order, store_error, applied, state_error, stage] =
+        co_await asio::experimental::make_parallel_group(std::move(store_batch),
+                                                         std::move(state_stage))
+            // Not cancellable: a batch once started lands (or rolls back)
+            // whole, and cancelling the workers' coroutines would throw out
+            // of them.
+            .async_wait(asio::experimental::wait_for_all(),
+                        asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
+    if (store_error || state_error) {
+      state.RollbackStaged();
+      co_return Status::Internal("unexpected exception while applying the plan");
+    }
+    report = std::move(applied);
+    staged = stage.ok();
+    if (!stage.ok() && !report.fatal) report.fatal = stage;
+    const bool all_landed = !report.fatal && !report.stopped &&
+                            std::all_of(report.results.begin(), report.results.end(),
+                                        [](const ItemResult& r) { return r.status == ItemStatus::kApplied; });
+    if (all_landed && staged) {
+      // The store batch is durable: the state may say so.
+      st = state.CommitStaged();
+      if (!st.ok()) co_return st;
+      ApplyOutcome outcome;
+      outcome.applied = ops.size();
+      outcome.requests = report.requests;
+      co_return outcome;
+    }
+    if (staged) state.RollbackStaged();
+  } else {
+    report = co_await ApplyItems(sink, items, *refs, options, MarkIn(state, record.id));
+  }
+
+  if (report.fatal || report.stopped) {
+    record.outcome = "failed";
+    record.message = report.fatal ? report.fatal->message() : Stopped(report, ops.size());
+    if (Status finished = state.FinishRun(record); !finished.ok()) co_return finished;
+    co_return report.fatal ? report.fatal->WithContext(sink.Describe() + "; the next run resumes the journal")
+                           : Status::Unavailable(record.message);
+  }
+  Settled settled = Settle(ops, report.results, *refs, quarantine);
+  settled.outcome.requests = report.requests;
+  settled.outcome.retries = report.retries;
+  settled.outcome.throttled = report.throttled;
+  st = CommitSettled(state, record, settled, watermark);
+  if (!st.ok()) co_return st;
+  co_return std::move(settled.outcome);
+}
+
+asio::awaitable<Result<ResumeOutcome>> ResumeJournal(StateDb& state, Sink& sink,
+                                                     const ApplyOptions& options) {
+  ResumeOutcome resumed;
+  auto journal = state.LoadJournal(&resumed.run_id);
+  if (!journal.ok()) co_return journal.status();
+  if (journal->empty()) co_return resumed;
+  const int64_t run_id = resumed.run_id;
+  std::vector<Operation> ops;
+  std::vector<ItemResult> results;
+  std::vector<ApplyItem> items;
+  ops.reserve(journal->size());
+  for (auto& entry : *journal) ops.push_back(std::move(entry.op));
+  for (size_t i = 0; i < journal->size(); ++i) {
+    const JournalEntry& entry = (*journal)[i];
+    switch (entry.status) {
+      case JournalStatus::kPending:
+        items.push_back({static_cast<int64_t>(i), &ops[i]});
+        break;
+      case JournalStatus::kApplied:
+        results.push_back({static_cast<int64_t>(i), ItemStatus::kApplied, entry.sink_ref, ""});
+        break;
+      case JournalStatus::kRefused:
+        results.push_back({static_cast<int64_t>(i), ItemStatus::kRefused, "", entry.reason});
+        break;
+      case JournalStatus::kDeferred:
+        results.push_back({static_cast<int64_t>(i), ItemStatus::kDeferred, "", entry.reason});
+        break;
+    }
+  }
+  // Journal seqs are the run's plan positions; entries map to ops by index.
+  std::vector<int64_t> seq_of(journal->size());
+  for (size_t i = 0; i < journal->size(); ++i) seq_of[i] = (*journal)[i].seq;
+  auto refs = state.LoadSinkRefs();
+  if (!refs.ok()) co_return refs.status();
+  for (const auto& r : results) {
+    if (r.status == ItemStatus::kApplied && !r.ref.empty()) (*refs)[ops[r.seq].object.guid] = r.ref;
+  }
+  RecordResults record = [&state, run_id, &seq_of](std::span<const ItemResult> landed) {
+    std::vector<JournalMark> marks;
+    for (const auto& r : landed) marks.push_back({seq_of[r.seq], ToJournal(r.status), r.ref, r.reason});
+    return state.MarkJournal(run_id, marks);
+  };
+  ApplyReport report;
+  if (!items.empty()) report = co_await ApplyItems(sink, items, *refs, options, record);
+  if (report.fatal) co_return report.fatal->WithContext("resuming run " + std::to_string(run_id));
+  if (report.stopped) co_return Status::Unavailable("resuming run " + std::to_string(run_id) + ": " + Stopped(report, items.size()));
+  results.insert(results.end(), report.results.begin(), report.results.end());
+  auto quarantine = state.LoadQuarantine();
+  if (!quarantine.ok()) co_return quarantine.status();
+  QuarantineView view(std::move(*quarantine));
+  Settled settled = Settle(ops, results, *refs, &view);
+  RunRecord finished{run_id,
+                     "full",
+                     0,
+                     UnixNow(),
+                     "ok",
+                     {{"resumed", static_cast<int64_t>(report.results.size())}},
+                     "resumed after an interruption",
+                     ""};
+  Status st = CommitSettled(state, finished, settled, nullptr);
+  if (!st.ok()) co_return st;
+  resumed.pending = items.size();
+  resumed.applied = static_cast<size_t>(
+      std::count_if(report.results.begin(), report.results.end(),
+                    [](const ItemResult& r) { return r.status == ItemStatus::kApplied; }));
+  resumed.outcome = std::move(settled.outcome);
+  co_return resumed;
+}
+
+}  // namespace syncd
