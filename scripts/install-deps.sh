@@ -20,22 +20,34 @@ packages=(
   samba samba-dsdb-modules samba-ad-provision samba-vfs-modules ldb-tools ldap-utils krb5-user sqlite3 time bc
   # systemd-analyze, for the unit file check
   systemd
+  # tests/scim-peer: start.sh and selftest.sh talk to the peer with curl
+  curl
 )
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# The SCIM test peer (tests/scim-peer) runs on Node >= 18. The image ships Node 20 at /usr/bin/node
+# (not a Debian package); without it, Debian's nodejs and npm serve.
+if ! command -v node >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+elif ! command -v npm >/dev/null 2>&1; then
+  missing+=(npm)
+fi
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all packages present"
-  exit 0
+else
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # samba's package starts its own services on install; the tests run their own DC.
+  for svc in samba-ad-dc smbd nmbd winbind; do
+    systemctl disable --now "$svc" >/dev/null 2>&1 || true
+    pkill -x "$svc" >/dev/null 2>&1 || true
+  done
 fi
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}"
-# samba's package starts its own services on install; the tests run their own DC.
-for svc in samba-ad-dc smbd nmbd winbind; do
-  systemctl disable --now "$svc" >/dev/null 2>&1 || true
-  pkill -x "$svc" >/dev/null 2>&1 || true
-done
+
+# The peer's npm packages, pinned by tests/scim-peer/package-lock.json (npm ci unless node_modules matches it).
+"$(dirname "$0")/../tests/scim-peer/ensure-deps.sh"
