@@ -14,6 +14,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libldap-dev libsasl2-dev libsasl2-modules-gssapi-mit libkrb5-dev
   libsqlite3-dev libtomlplusplus-dev libcli11-dev libsystemd-dev
+  libcurl4-openssl-dev libssl-dev
   libgtest-dev libgmock-dev
   # the AD test bed and its tools
   samba samba-dsdb-modules samba-ad-provision samba-vfs-modules ldb-tools ldap-utils krb5-user sqlite3 time bc

@@ -18,6 +18,7 @@
 #include "core/input_file.h"
 #include "core/strings.h"
 #include "ldap/syntax.h"
+#include "store/scim/scim_sink.h"
 #include "syncd/log.h"
 #include "syncd/metrics.h"
 
@@ -447,6 +448,53 @@ Status ReadChangeLimits(const std::string& source_name, const toml::table& table
   return r.Finish();
 }
 
+// [store]: the local store's path, or a SCIM target (store/scim).
+Status ReadStore(const std::string& src, const toml::table& table, StoreConfig* out) {
+  TableReader r(src, table, "store.");
+  r.String("kind", &out->kind);
+  r.String("path", &out->path);
+  r.String("url", &out->url, CheckScimUrl);
+  r.String("token_file", &out->token_file);
+  r.String("profile", &out->profile);
+  r.String("tls_ca_file", &out->tls_ca_file);
+  constexpr double kMaxRate = 10000;
+  constexpr int64_t kMaxInFlight = 64;
+  r.Number("rate_limit", 0, kMaxRate, &out->rate_limit);
+  r.Integer("max_in_flight", 1, kMaxInFlight, &out->max_in_flight);
+  r.String("nested_groups", &out->nested_groups);
+  r.String("adopt", &out->adopt);
+  // A value from a list: named with its key and line when it is not one.
+  auto one_of = [&](const char* key, const std::string& value,
+                    std::initializer_list<std::string_view> allowed) {
+    const auto* node = table.get(key);
+    if (node == nullptr || std::find(allowed.begin(), allowed.end(), value) != allowed.end()) {
+      return;
+    }
+    std::string list;
+    for (auto a : allowed) list += (list.empty() ? "\"" : ", \"") + std::string(a) + "\"";
+    r.Fail(*node, key, "must be one of " + list + ", not \"" + value + "\"");
+  };
+  one_of("kind", out->kind, {"local", "scim"});
+  one_of("profile", out->profile, {"aws", "generic"});
+  one_of("nested_groups", out->nested_groups, {"flatten", "direct"});
+  one_of("adopt", out->adopt, {"externalId", "userName", "none"});
+  if (out->profile == "aws" && out->nested_groups == "direct") {
+    r.Fail(*table.get("nested_groups"), "nested_groups",
+           "cannot be \"direct\" with profile \"aws\": IAM Identity Center has no nested groups");
+  }
+  Status st = r.Finish();
+  if (!st.ok()) return st;
+  if (out->kind == "scim") {
+    for (const char* key : {"url", "token_file"}) {
+      if (table.get(key) == nullptr) {
+        return Status::InvalidArgument(Where(src, table) + ": [store] kind = \"scim\" needs " +
+                                       "store." + key);
+      }
+    }
+  }
+  return Status::Ok();
+}
+
 Result<Config> ParseConfig(const std::string& text, const std::string& source_name) {
   toml::table root;
   try {
@@ -487,15 +535,8 @@ Result<Config> ParseConfig(const std::string& text, const std::string& source_na
     if (!st.ok()) return st;
   }
   if (const auto* store = top.Table("store")) {
-    TableReader r(source_name, *store, "store.");
-    r.String("kind", &config.store.kind);
-    r.String("path", &config.store.path);
-    st = r.Finish();
+    st = ReadStore(source_name, *store, &config.store);
     if (!st.ok()) return st;
-    if (config.store.kind != "local") {
-      return Status::InvalidArgument(Where(source_name, *store->get("kind")) +
-                                     ": store.kind must be \"local\"");
-    }
   }
   if (const auto* state = top.Table("state")) {
     TableReader r(source_name, *state, "state.");
@@ -543,8 +584,10 @@ Result<Config> LoadConfig(const std::string& path) {
   std::error_code ec;
   const std::filesystem::path dir = std::filesystem::absolute(path, ec).parent_path();
   if (ec) return Status::InvalidArgument("config file " + path + ": " + ec.message());
-  for (std::string* file : {&config->store.path, &config->state_path, &config->source.password_file,
-                            &config->source.tls_ca_file, &config->source.keytab}) {
+  for (std::string* file :
+       {&config->store.path, &config->store.token_file, &config->store.tls_ca_file,
+        &config->state_path, &config->source.password_file, &config->source.tls_ca_file,
+        &config->source.keytab}) {
     if (!file->empty() && std::filesystem::path(*file).is_relative()) {
       *file = (dir / *file).lexically_normal().string();
     }

@@ -56,7 +56,8 @@ TEST(Config, BadValuesNameKeyAndLine) {
   ExpectError(kMinimal + "starttls = \"yes\"\n", "source.starttls must be true or false");
   ExpectError(kMinimal + "[safety]\nmax_delete_percent = 150\n",
               "line 7: safety.max_delete_percent must be between 0 and 100");
-  ExpectError(kMinimal + "[store]\nkind = \"ldap\"\n", "store.kind must be \"local\"");
+  ExpectError(kMinimal + "[store]\nkind = \"ldap\"\n",
+              "test.conf line 7: store.kind must be one of \"local\", \"scim\", not \"ldap\"");
   ExpectError(kMinimal + "[mapping.user]\nactive = \"description\"\n",
               "mapping.user.active can only read userAccountControl");
 }
@@ -466,6 +467,63 @@ TEST(Config, RelativePathsAreRelativeToTheConfigFile) {
   EXPECT_EQ(config->state_path, dir.path() + "/etc/state.db");
   EXPECT_EQ(config->source.tls_ca_file, dir.path() + "/etc/ca.pem");
   EXPECT_EQ(config->source.password_file, "/etc/syncd/password") << "absolute stays";
+}
+
+// Issue 11: [store] kind = "scim" and its keys.
+const std::string kScim = kMinimal + R"([store]
+kind = "scim"
+url = "https://scim.us-east-1.amazonaws.com/tenant/scim/v2"
+token_file = "scim-token"
+)";
+
+TEST(Config, ScimStore) {
+  auto config = ParseConfig(kScim + "profile = \"aws\"\ntls_ca_file = \"/etc/ssl/ca.pem\"\n" +
+                                "rate_limit = 12.5\nmax_in_flight = 8\nnested_groups = " +
+                                "\"flatten\"\nadopt = \"userName\"\n",
+                            "test.conf");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->store.kind, "scim");
+  EXPECT_EQ(config->store.url, "https://scim.us-east-1.amazonaws.com/tenant/scim/v2");
+  EXPECT_EQ(config->store.profile, "aws");
+  EXPECT_EQ(config->store.rate_limit, 12.5);
+  EXPECT_EQ(config->store.max_in_flight, 8);
+  EXPECT_EQ(config->store.nested_groups, "flatten");
+  EXPECT_EQ(config->store.adopt, "userName");
+  auto defaults = ParseConfig(kScim, "test.conf");
+  ASSERT_TRUE(defaults.ok()) << defaults.status().ToString();
+  EXPECT_EQ(defaults->store.profile, "generic");
+  EXPECT_EQ(defaults->store.adopt, "externalId");
+}
+
+TEST(Config, ScimStoreBadValuesNameKeyAndLine) {
+  ExpectError(kScim + "profile = \"okta\"\n",
+              "test.conf line 10: store.profile must be one of \"aws\", \"generic\"");
+  ExpectError(kScim + "adopt = \"always\"\n", "line 10: store.adopt must be one of");
+  ExpectError(kScim + "nested_groups = \"deep\"\n", "line 10: store.nested_groups must be one of");
+  ExpectError(kScim + "profile = \"aws\"\nnested_groups = \"direct\"\n",
+              "line 11: store.nested_groups cannot be \"direct\" with profile \"aws\"");
+  ExpectError(kScim + "max_in_flight = 0\n", "line 10: store.max_in_flight must be between 1");
+  ExpectError(kScim + "rate_limit = -1\n", "line 10: store.rate_limit must be between 0");
+  ExpectError(kScim + "bearer = \"x\"\n", "line 10: store.bearer is not a known key");
+  ExpectError(kMinimal + "[store]\nkind = \"scim\"\nurl = \"http://scim.example.com/v2\"\n",
+              "line 8: store.url must use https://; http:// is accepted only for a loopback host");
+  ExpectError(kMinimal + "[store]\nkind = \"scim\"\nurl = \"https://x/scim/v2\"\n",
+              "needs store.token_file");
+  ExpectError(kMinimal + "[store]\nkind = \"scim\"\ntoken_file = \"t\"\n", "needs store.url");
+  EXPECT_TRUE(ParseConfig(kMinimal + "[store]\nkind = \"scim\"\nurl = "
+                                     "\"http://127.0.0.1:8080/scim/v2\"\ntoken_file = \"t\"\n",
+                          "test.conf")
+                  .ok());
+}
+
+TEST(Config, ScimFilesAreRelativeToTheConfigFile) {
+  testing::TempDir dir;
+  const std::string path = dir.path() + "/syncd.conf";
+  std::ofstream(path) << kScim << "tls_ca_file = \"ca.pem\"\n";
+  auto config = LoadConfig(path);
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->store.token_file, dir.path() + "/scim-token");
+  EXPECT_EQ(config->store.tls_ca_file, dir.path() + "/ca.pem");
 }
 
 }  // namespace
