@@ -661,10 +661,16 @@ TEST_F(HttpClientTest, DestroyingTheClientCompletesRequestsInFlight) {
   loop_.run_for(300ms);
   ASSERT_EQ(results.size(), 1U);
   EXPECT_TRUE(results[0].ok()) << results[0].status().ToString();
+  // Made before, awaited after the client is gone.
+  asio::awaitable<Result<Response>> late =
+      client->Send({.method = "GET", .url = server.Url("/echo")});
   client.reset();
+  asio::co_spawn(loop_, std::move(late), [&results](std::exception_ptr, Result<Response> r) {
+    results.push_back(std::move(r));
+  });
   loop_.restart();
   loop_.run();
-  ASSERT_EQ(results.size(), 6U);
+  ASSERT_EQ(results.size(), 7U);
   for (size_t i = 1; i < results.size(); ++i) {
     ASSERT_FALSE(results[i].ok());
     EXPECT_EQ(results[i].status().code(), Status::Code::kUnavailable);
