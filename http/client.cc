@@ -383,13 +383,14 @@ void Client::Impl::Start(Request request, Completion completion) {
   if (!target.ok()) return Complete(std::move(transfer), target.status());
   transfer->target = std::move(target.value());
   if (multi_ == nullptr) {
-    return Complete(std::move(transfer),
-                    Status::Unavailable(transfer->target.where + ": the HTTP client is shut down"));
+    Status shut_down =
+        Status::Unavailable(transfer->target.where + ": the HTTP client is shut down");
+    return Complete(std::move(transfer), std::move(shut_down));
   }
   transfer->easy = curl_easy_init();
   if (transfer->easy == nullptr) {
-    return Complete(std::move(transfer),
-                    Status::Internal(transfer->target.where + ": curl_easy_init failed"));
+    Status failed = Status::Internal(transfer->target.where + ": curl_easy_init failed");
+    return Complete(std::move(transfer), std::move(failed));
   }
   if (Status configured = Configure(*transfer); !configured.ok()) {
     return Complete(std::move(transfer), configured);
@@ -612,12 +613,17 @@ Result<std::unique_ptr<Client>> Client::Create(asio::any_io_executor executor,
 }
 
 asio::awaitable<Result<Response>> Client::Send(Request request) {
-  // Only the initiation uses the client: a suspended call holds no reference,
-  // so ~Client may run while it waits.
-  Impl* impl = impl_.get();
-  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(Result<Response>)>(
-      [impl](auto handler, Request owned) {
-        impl->Start(std::move(owned), Completion(std::move(handler)));
+  // Not a coroutine: the returned awaitable runs the initiation when it is
+  // awaited, so it holds the client weakly and fails cleanly if ~Client ran.
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(Result<Response>)>(
+      [weak = std::weak_ptr<Impl>(impl_)](auto handler, Request owned) {
+        if (std::shared_ptr<Impl> impl = weak.lock()) {
+          impl->Start(std::move(owned), Completion(std::move(handler)));
+          return;
+        }
+        Status gone = Status::Unavailable(owned.method + ": the HTTP client was destroyed");
+        auto executor = asio::get_associated_executor(handler);
+        asio::post(executor, asio::append(std::move(handler), Result<Response>(std::move(gone))));
       },
       asio::use_awaitable, std::move(request));
 }

@@ -31,11 +31,13 @@ struct Header {
   std::string value;
 };
 
+// Fields not named in a designated initializer are empty ({.method = "GET",
+// .url = u} is a complete request).
 struct Request {
-  std::string method;           // "GET", "POST", "PATCH", "PUT", "DELETE"
-  std::string url;              // absolute, http:// or https://
-  std::vector<Header> headers;  // e.g. Authorization, Content-Type
-  std::string body;
+  std::string method;             // "GET", "POST", "PATCH", "PUT", "DELETE"
+  std::string url;                // absolute, http:// or https://
+  std::vector<Header> headers{};  // e.g. Authorization, Content-Type
+  std::string body{};
   std::chrono::milliseconds timeout{30000};  // whole request deadline
 };
 
@@ -91,6 +93,12 @@ class Client {
   // Cancelling the awaiting coroutine (its cancellation slot: a timer in a
   // parallel group, a bound cancellation_signal) aborts the transfer and
   // returns Unavailable("... cancelled"); the client stays usable.
+  //
+  // Inside a coroutine, build the Request in a named variable (or a function
+  // returning one): GCC 12 miscompiles a braced temporary in a co_await
+  // expression, `co_await client.Send({.method = ...})`, copying its strings
+  // bitwise into the frame (a bad free; ASan shows it). Plain functions are
+  // not affected.
   boost::asio::awaitable<Result<Response>> Send(Request request);
 
  private:
