@@ -2,8 +2,8 @@
 // Impl, the schema's migrations, the JSON codecs of stored values and the
 // binding helpers. One file per concern implements StateDb: state_db.cc
 // (open), migrations.cc, object_json.cc, object_cache.cc (the cached objects
-// and the run commit that changes them), watermark.cc, journal.cc, runs.cc,
-// ledger.cc.
+// and the run commit that changes them), watermark.cc, journal.cc,
+// sink_outcomes.cc (sink references, quarantine), runs.cc, ledger.cc.
 #ifndef SYNCD_STATE_INTERNAL_H_
 #define SYNCD_STATE_INTERNAL_H_
 
@@ -44,6 +44,9 @@ struct StateDb::Impl {
 
   // In watermark.cc: the watermark row and the revisit list, replaced.
   Status StoreWatermark(const Watermark& w);
+
+  // In sink_outcomes.cc: stores a run's outcomes (StageRun's order).
+  Status StoreOutcomes(const RunOutcomes& outcomes);
 
   // In runs.cc: finishes `record`'s run row; NotFound when it has none.
   Status UpdateRun(const RunRecord& record);

@@ -112,6 +112,29 @@ CREATE UNIQUE INDEX assignments_active ON assignments(guid, target) WHERE status
 ALTER TABLE watermark ADD COLUMN store_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE watermark ADD COLUMN reconcile_pending INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // A remote sink fails one object at a time and assigns its own ids: the
+    // outbox becomes a per-operation journal (an existing outbox reads as
+    // pending), the sink's reference is kept per object, and the objects it
+    // refused wait in quarantine.
+    R"sql(
+ALTER TABLE outbox ADD COLUMN status TEXT NOT NULL DEFAULT 'pending'
+  CHECK (status IN ('pending', 'applied', 'refused', 'deferred'));
+ALTER TABLE outbox ADD COLUMN sink_ref TEXT NOT NULL DEFAULT '';
+ALTER TABLE outbox ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+CREATE TABLE sink_refs (
+  guid BLOB PRIMARY KEY NOT NULL,
+  ref TEXT NOT NULL
+);
+CREATE TABLE quarantine (
+  guid BLOB PRIMARY KEY NOT NULL,
+  kind TEXT NOT NULL,
+  name TEXT NOT NULL,
+  external_id TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  since INTEGER NOT NULL,
+  fingerprint TEXT NOT NULL
+);
+)sql",
 };
 
 }  // namespace syncd::state_internal

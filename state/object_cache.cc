@@ -61,6 +61,8 @@ class CacheWriter {
              {&w.delete_sid_history_, "DELETE FROM sid_history WHERE guid = ?1"},
              {&w.insert_sid_history_,
               "INSERT OR IGNORE INTO sid_history (guid, sid, seq) VALUES (?1, ?2, ?3)"},
+             {&w.delete_sink_ref_, "DELETE FROM sink_refs WHERE guid = ?1"},
+             {&w.delete_quarantined_, "DELETE FROM quarantine WHERE guid = ?1"},
              {&w.delete_edges_of_,
               "DELETE FROM memberships WHERE group_guid = ?1 OR member_guid = ?1"},
              {&w.insert_edge_,
@@ -99,6 +101,13 @@ class CacheWriter {
         }
         if (st.ok()) {
           st = delete_edges_of_->BindBlob(1, o.guid).Run();
+        }
+        // What the sink said about the object goes with it.
+        if (st.ok()) {
+          st = delete_sink_ref_->BindBlob(1, o.guid).Run();
+        }
+        if (st.ok()) {
+          st = delete_quarantined_->BindBlob(1, o.guid).Run();
         }
         return st;
       }
@@ -148,7 +157,8 @@ class CacheWriter {
   }
 
   std::optional<sql::Statement> upsert_, delete_object_, delete_sid_history_, insert_sid_history_,
-      delete_edges_of_, insert_edge_, delete_edge_, refresh_ledger_, orphan_ledger_;
+      delete_edges_of_, insert_edge_, delete_edge_, refresh_ledger_, orphan_ledger_,
+      delete_sink_ref_, delete_quarantined_;
   int64_t now_ = 0;
   std::string removal_reason_;
   bool ledger_active_ = false;  // the ledger holds an active entry
@@ -341,13 +351,13 @@ Result<std::vector<Membership>> StateDb::LoadMemberships() {
 }
 
 Status StateDb::CommitRun(const RunRecord& record, const std::vector<Operation>& ops,
-                          const Watermark* watermark) {
-  Status st = StageRun(record, ops, watermark);
+                          const Watermark* watermark, const RunOutcomes* outcomes) {
+  Status st = StageRun(record, ops, watermark, outcomes);
   return st.ok() ? CommitStaged() : st;
 }
 
 Status StateDb::StageRun(const RunRecord& record, const std::vector<Operation>& ops,
-                         const Watermark* watermark) {
+                         const Watermark* watermark, const RunOutcomes* outcomes) {
   if (Status st = impl_->CheckWritable(); !st.ok()) {
     return st;
   }
@@ -360,6 +370,13 @@ Status StateDb::StageRun(const RunRecord& record, const std::vector<Operation>& 
     return impl_->Context(txn->status());
   }
 
+  // Before the operations, so that a delete among them drops what the
+  // outcomes said about its object.
+  if (outcomes != nullptr) {
+    if (Status st = impl_->StoreOutcomes(*outcomes); !st.ok()) {
+      return impl_->Context(st);
+    }
+  }
   auto writer = CacheWriter::Create(db, record.finished_at,
                                     record.removal_reason.empty()
                                         ? "left the store in run " + std::to_string(record.id)

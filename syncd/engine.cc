@@ -120,12 +120,16 @@ Result<ApplyOutcome> ApplyBatch(IdentityStore& store, const std::vector<Operatio
 
 Result<int> ResumeOutbox(StateDb& state, IdentityStore& store) {
   int64_t run_id = 0;
-  auto pending = state.PendingOutbox(&run_id);
-  if (!pending.ok()) return pending.status();
-  if (pending->empty()) return 0;
+  auto journal = state.LoadJournal(&run_id);
+  if (!journal.ok()) return journal.status();
+  std::vector<Operation> pending;
+  for (auto& entry : *journal) {
+    if (entry.status == JournalStatus::kPending) pending.push_back(std::move(entry.op));
+  }
+  if (pending.empty()) return 0;
   Log(LogLevel::kWarning, "run " + std::to_string(run_id) + " was interrupted; re-applying its " +
-                              std::to_string(pending->size()) + " journaled operations");
-  auto outcome = ApplyBatch(store, *pending);
+                              std::to_string(pending.size()) + " journaled operations");
+  auto outcome = ApplyBatch(store, pending);
   if (!outcome.ok()) return outcome.status().WithContext("resuming run " + std::to_string(run_id));
   for (const auto& [op, why] : outcome->failed) Log(LogLevel::kError, why.message());
   RunRecord record{run_id,
@@ -136,7 +140,7 @@ Result<int> ResumeOutbox(StateDb& state, IdentityStore& store) {
                    {{"resumed", static_cast<int64_t>(outcome->applied)}},
                    "resumed after an interruption",
                    ""};
-  Status st = CommitLanded(state, record, *pending, *outcome);
+  Status st = CommitLanded(state, record, pending, *outcome);
   if (!st.ok()) return st;
   return static_cast<int>(outcome->applied);
 }
@@ -586,12 +590,17 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
     if (reapply_pending) reapply_pending = !settle_switch();
   } else {
     int64_t run_id = 0;
-    auto pending = (*state)->PendingOutbox(&run_id);
-    if (pending.ok() && !pending->empty()) {
+    auto journal = (*state)->LoadJournal(&run_id);
+    const auto pending = journal.ok() ? std::count_if(journal->begin(), journal->end(),
+                                                      [](const JournalEntry& e) {
+                                                        return e.status == JournalStatus::kPending;
+                                                      })
+                                      : 0;
+    if (pending > 0) {
       Log(LogLevel::kWarning, "run " + std::to_string(run_id) +
                                   " was interrupted; the next run "
                                   "re-applies its " +
-                                  std::to_string(pending->size()) +
+                                  std::to_string(pending) +
                                   " journaled operations before this plan");
     }
   }

@@ -124,9 +124,11 @@ Result<Cache> LoadCache(const std::string& state_path) {
   }
   // Sorted adjacency: the shortest chain found is the same on every run.
   for (auto& [group, list] : cache.members) std::sort(list.begin(), list.end());
-  auto pending = db.PendingOutbox(&cache.pending_run_id);
-  if (!pending.ok()) return pending.status();
-  cache.pending = std::move(*pending);
+  auto journal = db.LoadJournal(&cache.pending_run_id);
+  if (!journal.ok()) return journal.status();
+  for (auto& entry : *journal) {
+    if (entry.status == JournalStatus::kPending) cache.pending.push_back(std::move(entry.op));
+  }
   auto ledger = db.LoadLedger();
   if (!ledger.ok()) return ledger.status();
   cache.ledger = std::move(*ledger);

@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <ctime>
 #include <map>
 #include <optional>
@@ -42,8 +43,11 @@ Status PrintStatus(std::ostream& out, const Config& config, bool json_output) {
   std::map<std::string, RunRecord> last;
   for (const auto& run : *runs) last.try_emplace(run.kind, run);
   int64_t run_id = 0;
-  auto pending = (*state)->PendingOutbox(&run_id);
-  if (!pending.ok()) return pending.status();
+  auto journal = (*state)->LoadJournal(&run_id);
+  if (!journal.ok()) return journal.status();
+  const int64_t pending =
+      std::count_if(journal->begin(), journal->end(),
+                    [](const JournalEntry& e) { return e.status == JournalStatus::kPending; });
   auto counts = (*state)->CountObjects();
   if (!counts.ok()) return counts.status();
   auto ledger = (*state)->LoadLedger();
@@ -83,7 +87,7 @@ Status PrintStatus(std::ostream& out, const Config& config, bool json_output) {
     json::object by_kind;
     for (const auto& [kind, run] : last) by_kind[kind] = RunJson(run);
     root["runs"] = std::move(by_kind);
-    root["pending_operations"] = static_cast<int64_t>(pending->size());
+    root["pending_operations"] = pending;
     json::object objects;
     for (const auto& [kind, n] : *counts) objects[kind] = n;
     root["objects"] = std::move(objects);
@@ -153,8 +157,8 @@ Status PrintStatus(std::ostream& out, const Config& config, bool json_output) {
     first = false;
   }
   out << (first ? "none" : "") << "\n";
-  out << "pending operations: " << pending->size()
-      << (pending->empty() ? "" : " (run " + std::to_string(run_id) + " was interrupted)") << "\n";
+  out << "pending operations: " << pending
+      << (pending == 0 ? "" : " (run " + std::to_string(run_id) + " was interrupted)") << "\n";
   out << "assignments: ";
   first = true;
   for (const auto& [status, n] : assignments) {

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "tests/unit/test_util.h"
 
 namespace syncd {
@@ -78,7 +80,9 @@ class EngineTest : public ::testing::Test {
   size_t CachedObjects() { return state_->LoadObjects()->size(); }
   size_t Pending() {
     int64_t run = 0;
-    return state_->PendingOutbox(&run)->size();
+    auto journal = state_->LoadJournal(&run);
+    return std::count_if(journal->begin(), journal->end(),
+                         [](const JournalEntry& e) { return e.status == JournalStatus::kPending; });
   }
 
   testing::TempDir dir_{"syncd-engine-test"};  // outlives state_ and store_
