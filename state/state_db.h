@@ -1,5 +1,6 @@
 // The SQLite state: the cached image of every object syncd applied, their
-// memberships, the outbox of a run in progress and the record of each run.
+// memberships, the journal of a run in progress, the sink's reference of each
+// object, the quarantine, the record of each run and the assignment ledger.
 #ifndef SYNCD_STATE_STATE_DB_H_
 #define SYNCD_STATE_STATE_DB_H_
 
@@ -9,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core/model.h"
@@ -59,6 +61,53 @@ struct Watermark {
   // objects whose operations were held or refused, so that advancing the
   // watermark past their change does not forget them.
   std::vector<std::string> revisit;
+};
+
+// Where a journaled operation stands.
+//   pending:  not known to have reached the sink (apply it, or check);
+//   applied:  the sink took it;
+//   refused:  the sink refused it for this object (bad data, a conflict);
+//   deferred: not applied this run (throttled, failed, the run stopped).
+enum class JournalStatus { kPending, kApplied, kRefused, kDeferred };
+const char* JournalStatusName(JournalStatus status);  // "pending", ...
+
+// One journaled operation of a run.
+struct JournalEntry {
+  int64_t seq = 0;  // position in the run's plan (apply order), from 0
+  Operation op;
+  JournalStatus status = JournalStatus::kPending;
+  std::string sink_ref;  // applied: the sink's reference for op.object (create), else ""
+  std::string reason;    // refused / deferred: why
+};
+
+// The outcome of the journaled operation `seq`, as MarkJournal records it.
+struct JournalMark {
+  int64_t seq = 0;
+  JournalStatus status = JournalStatus::kApplied;
+  std::string sink_ref;
+  std::string reason;
+};
+
+// An object the sink refused, held back from every run until its AD object
+// changes (another fingerprint) or someone releases it.
+struct QuarantineEntry {
+  std::string guid;  // raw objectGUID
+  ObjectKind kind = ObjectKind::kUser;
+  std::string name;  // as AD names it (userName / displayName)
+  std::string external_id;
+  std::string reason;  // the sink's refusal, as a person reads it
+  int64_t since = 0;   // unix seconds, first refusal
+  // Of the object image that was refused: a changed AD object is tried again.
+  std::string fingerprint;
+};
+
+// What a run learned from the sink besides the cache, stored with it.
+struct RunOutcomes {
+  std::vector<std::pair<std::string, std::string>> sink_refs;  // guid -> ref to store (upsert)
+  // Upserted by guid; an entry whose fingerprint is unchanged keeps its
+  // older `since`.
+  std::vector<QuarantineEntry> quarantined;
+  std::vector<std::string> released;  // guids leaving quarantine
 };
 
 // Where an assignment stands in the ledger.
@@ -129,28 +178,51 @@ class StateDb {
   // Starts a run record ("running") and returns its id.
   Result<int64_t> BeginRun(const std::string& kind, int64_t started_at);
 
-  // Journals the operations about to be applied, in one transaction, before
-  // the store sees any of them. Precondition: no outbox is pending.
+  // Journals the operations about to be applied, every one pending, in one
+  // transaction, before the sink sees any of them. Precondition: no journal
+  // is pending (of any run).
   Status WriteOutbox(int64_t run_id, const std::vector<Operation>& ops);
 
-  // The journaled operations of a run that did not commit (after a crash),
-  // in their original order, with that run's id; empty if none.
-  Result<std::vector<Operation>> PendingOutbox(int64_t* run_id);
+  // The journal of the run that did not commit (the lowest run id, after a
+  // crash or a stop), every status, in seq order, with that run's id in
+  // *run_id; empty with *run_id 0 when there is none.
+  Result<std::vector<JournalEntry>> LoadJournal(int64_t* run_id);
 
-  // In one transaction: applies `ops` to the cached objects and memberships,
-  // clears the outbox, finishes the run record with `record`'s outcome,
-  // counts and message, and stores `watermark` when given (nullptr keeps the
-  // stored one).
+  // Records the outcomes of journaled operations of `run_id` in one
+  // transaction, durable when it returns. A seq the run did not journal is
+  // NotFound, and nothing is recorded.
+  Status MarkJournal(int64_t run_id, const std::vector<JournalMark>& marks);
+
+  // In one transaction: stores `outcomes` when given (released first, then
+  // quarantined, then sink refs), applies `ops` to the cached objects and
+  // memberships (a delete also drops the object's sink reference and
+  // quarantine entry), clears the run's journal, finishes the run record
+  // with `record`'s outcome, counts and message, and stores `watermark` when
+  // given (nullptr keeps the stored one).
   Status CommitRun(const RunRecord& record, const std::vector<Operation>& ops,
-                   const Watermark* watermark = nullptr);
+                   const Watermark* watermark = nullptr, const RunOutcomes* outcomes = nullptr);
 
   // CommitRun in two steps, so that the work can overlap the store's batch:
   // StageRun does all of it in a transaction it leaves open; CommitStaged
   // makes it durable; RollbackStaged drops it. One staged run at a time.
   Status StageRun(const RunRecord& record, const std::vector<Operation>& ops,
-                  const Watermark* watermark = nullptr);
+                  const Watermark* watermark = nullptr, const RunOutcomes* outcomes = nullptr);
   Status CommitStaged();
   void RollbackStaged();
+
+  // guid -> the sink's reference, for the objects among `guids` (raw
+  // objectGUIDs) that have one stored; one indexed lookup per GUID.
+  Result<std::unordered_map<std::string, std::string>> LoadSinkRefs(
+      const std::vector<std::string>& guids);
+  // Every stored guid -> sink reference.
+  Result<std::unordered_map<std::string, std::string>> LoadSinkRefs();
+
+  // The quarantined objects, users before groups, then by name.
+  Result<std::vector<QuarantineEntry>> LoadQuarantine();
+  // Removes and returns the quarantined objects whose name (ignoring ASCII
+  // case) or externalId is `name_or_external_id`, in one transaction, so the
+  // next run tries them again. NotFound when none matches.
+  Result<std::vector<QuarantineEntry>> ReleaseQuarantine(const std::string& name_or_external_id);
 
   // Finishes a run record without touching the cache (failed or empty runs).
   Status FinishRun(const RunRecord& record);

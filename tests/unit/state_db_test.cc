@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -9,6 +11,7 @@
 #include <set>
 #include <string>
 #include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include "core/sqlite.h"
@@ -82,8 +85,9 @@ class StateDbTest : public ::testing::Test {
   // Counts rows through a separate connection, to see what is on disk.
   int64_t RawCount(const std::string& sql) { return testing::QueryInt(path_, sql); }
 
-  // Runs a whole run: begin, journal, commit.
-  int64_t CommitOps(StateDb& db, const std::vector<Operation>& ops) {
+  // Runs a whole run: begin, journal, commit (with `outcomes`, if any).
+  int64_t CommitOps(StateDb& db, const std::vector<Operation>& ops,
+                    const RunOutcomes* outcomes = nullptr) {
     auto id = db.BeginRun("full", 1000);
     EXPECT_TRUE(id.ok()) << id.status().ToString();
     EXPECT_TRUE(db.WriteOutbox(*id, ops).ok());
@@ -92,16 +96,30 @@ class StateDbTest : public ::testing::Test {
     record.kind = "full";
     record.finished_at = 1001;
     record.outcome = "ok";
-    Status st = db.CommitRun(record, ops);
+    Status st = db.CommitRun(record, ops, nullptr, outcomes);
     EXPECT_TRUE(st.ok()) << st.ToString();
     return *id;
+  }
+
+  // Takes the state file back to what schema 4 looked like: before the
+  // per-operation journal, sink references and the quarantine.
+  void DowngradeToSchema4() {
+    auto raw = sql::Database::Open(path_, false);
+    ASSERT_TRUE(raw.ok());
+    ASSERT_TRUE((*raw)
+                    ->Exec("DROP TABLE sink_refs; DROP TABLE quarantine; "
+                           "ALTER TABLE outbox DROP COLUMN status; "
+                           "ALTER TABLE outbox DROP COLUMN sink_ref; "
+                           "ALTER TABLE outbox DROP COLUMN reason")
+                    .ok());
+    ASSERT_TRUE((*raw)->SetUserVersion(4).ok());
   }
 
   testing::TempDir dir_{"syncd-state-test"};
   std::string path_;
 };
 
-TEST_F(StateDbTest, OutboxRoundTripsEveryOperationFieldAcrossReopen) {
+TEST_F(StateDbTest, JournalRoundTripsEveryOperationFieldAcrossReopenAsPending) {
   SyncObject user = MakeObject('u', ObjectKind::kUser, "jdoe");
   SyncObject group = MakeObject('g', ObjectKind::kGroup, "Staff");
   Operation update = MakeOp(OpType::kUpdate, user);
@@ -129,27 +147,32 @@ TEST_F(StateDbTest, OutboxRoundTripsEveryOperationFieldAcrossReopen) {
   auto db = OpenState();
   ASSERT_TRUE(db);
   int64_t run_id = -1;
-  auto pending = db->PendingOutbox(&run_id);
-  ASSERT_TRUE(pending.ok()) << pending.status().ToString();
+  auto journal = db->LoadJournal(&run_id);
+  ASSERT_TRUE(journal.ok()) << journal.status().ToString();
   EXPECT_EQ(run_id, 1);
-  ASSERT_EQ(pending->size(), ops.size());
+  ASSERT_EQ(journal->size(), ops.size());
   for (size_t i = 0; i < ops.size(); ++i) {
     SCOPED_TRACE(i);
-    ExpectSameOperation((*pending)[i], ops[i]);
+    const JournalEntry& entry = (*journal)[i];
+    EXPECT_EQ(entry.seq, static_cast<int64_t>(i));
+    EXPECT_EQ(entry.status, JournalStatus::kPending);
+    EXPECT_EQ(entry.sink_ref, "");
+    EXPECT_EQ(entry.reason, "");
+    ExpectSameOperation(entry.op, ops[i]);
   }
 }
 
-TEST_F(StateDbTest, PendingOutboxIsEmptyWithRunIdZeroWhenNothingPending) {
+TEST_F(StateDbTest, LoadJournalIsEmptyWithRunIdZeroWhenNothingPending) {
   auto db = OpenState();
   ASSERT_TRUE(db);
   int64_t run_id = -1;
-  auto pending = db->PendingOutbox(&run_id);
+  auto pending = db->LoadJournal(&run_id);
   ASSERT_TRUE(pending.ok());
   EXPECT_TRUE(pending->empty());
   EXPECT_EQ(run_id, 0);
 }
 
-TEST_F(StateDbTest, PendingOutboxReturnsLowestRunOrderedBySeq) {
+TEST_F(StateDbTest, LoadJournalReturnsLowestRunOrderedBySeq) {
   auto db = OpenState();
   ASSERT_TRUE(db);
   SyncObject a = MakeObject('a', ObjectKind::kUser, "a");
@@ -165,15 +188,17 @@ TEST_F(StateDbTest, PendingOutboxReturnsLowestRunOrderedBySeq) {
                     .ok());
   }
   int64_t run_id = 0;
-  auto pending = db->PendingOutbox(&run_id);
+  auto pending = db->LoadJournal(&run_id);
   ASSERT_TRUE(pending.ok());
   EXPECT_EQ(run_id, 3);
   ASSERT_EQ(pending->size(), 2U);
-  EXPECT_EQ((*pending)[0].object.name, "b");
-  EXPECT_EQ((*pending)[1].object.name, "a");
+  EXPECT_EQ((*pending)[0].op.object.name, "b");
+  EXPECT_EQ((*pending)[0].seq, 9);
+  EXPECT_EQ((*pending)[1].op.object.name, "a");
+  EXPECT_EQ((*pending)[1].seq, 10);
 }
 
-TEST_F(StateDbTest, WriteOutboxRefusesWhileAnotherOutboxIsPending) {
+TEST_F(StateDbTest, WriteOutboxRefusesWhileAnotherJournalIsPending) {
   auto db = OpenState();
   ASSERT_TRUE(db);
   SyncObject a = MakeObject('a', ObjectKind::kUser, "a");
@@ -184,7 +209,7 @@ TEST_F(StateDbTest, WriteOutboxRefusesWhileAnotherOutboxIsPending) {
   EXPECT_EQ(RawCount("SELECT COUNT(*) FROM outbox"), 1);
 }
 
-TEST_F(StateDbTest, CommitRunAppliesCreatesAndMembershipsAndClearsOutbox) {
+TEST_F(StateDbTest, CommitRunAppliesCreatesAndMembershipsAndClearsTheJournal) {
   auto db = OpenState();
   ASSERT_TRUE(db);
   SyncObject user = MakeObject('u', ObjectKind::kUser, "jdoe");
@@ -209,7 +234,7 @@ TEST_F(StateDbTest, CommitRunAppliesCreatesAndMembershipsAndClearsOutbox) {
   EXPECT_EQ(*memberships, (std::vector<Membership>{{group.guid, user.guid}}));
 
   int64_t pending_run = -1;
-  auto pending = db->PendingOutbox(&pending_run);
+  auto pending = db->LoadJournal(&pending_run);
   ASSERT_TRUE(pending.ok());
   EXPECT_TRUE(pending->empty());
 
@@ -292,7 +317,7 @@ TEST_F(StateDbTest, CommitRunIsAllOrNothingWhenItFails) {
   EXPECT_NE(st.message().find(path_), std::string::npos) << st.message();
   EXPECT_TRUE(db->LoadObjects()->empty());
   int64_t run_id = 0;
-  EXPECT_EQ(db->PendingOutbox(&run_id)->size(), 1U);
+  EXPECT_EQ(db->LoadJournal(&run_id)->size(), 1U);
   EXPECT_EQ(run_id, 42);
 
   // A membership op without a member fails before anything is written.
@@ -310,11 +335,11 @@ TEST_F(StateDbTest, ReadOnlyOpenOfMissingPathIsEmptyAndWritesNoFile) {
   {
     auto db = OpenState(/*read_only=*/true);
     ASSERT_TRUE(db);
-    EXPECT_EQ(db->SchemaVersion(), 4);
+    EXPECT_EQ(db->SchemaVersion(), 5);
     EXPECT_TRUE(db->LoadObjects()->empty());
     EXPECT_TRUE(db->LoadMemberships()->empty());
     int64_t run_id = -1;
-    EXPECT_TRUE(db->PendingOutbox(&run_id)->empty());
+    EXPECT_TRUE(db->LoadJournal(&run_id)->empty());
     EXPECT_TRUE(db->RecentRuns(5)->empty());
     EXPECT_FALSE(db->BeginRun("full", 1).ok());
   }
@@ -362,7 +387,7 @@ TEST_F(StateDbTest, ReopenKeepsDataAndSchemaVersion) {
   }
   auto db = OpenState();
   ASSERT_TRUE(db);
-  EXPECT_EQ(db->SchemaVersion(), 4);
+  EXPECT_EQ(db->SchemaVersion(), 5);
   EXPECT_EQ(db->LoadObjects()->size(), 2U);
   EXPECT_EQ(db->LoadMemberships()->size(), 1U);
   EXPECT_EQ(db->RecentRuns(10)->size(), 1U);
@@ -612,6 +637,7 @@ TEST_F(WatermarkTest, StateFromBeforeTheWatermarkMigratesWithNone) {
     ASSERT_TRUE(db);
     CommitOps(*db, {MakeOp(OpType::kCreate, user)});
   }
+  DowngradeToSchema4();
   {
     // What a schema-1 state looked like: no watermark tables.
     auto raw = sql::Database::Open(path_, false);
@@ -626,7 +652,7 @@ TEST_F(WatermarkTest, StateFromBeforeTheWatermarkMigratesWithNone) {
       << "a dry run does not migrate; the real run must first";
   auto db = OpenState();
   ASSERT_TRUE(db);
-  EXPECT_EQ(db->SchemaVersion(), 4);
+  EXPECT_EQ(db->SchemaVersion(), 5);
   EXPECT_FALSE(Load(*db).has_value());
   EXPECT_EQ(db->LoadObjects()->size(), 1u);
 }
@@ -706,6 +732,349 @@ TEST_F(IncrementalLoadTest, CountObjectsPerKind) {
   EXPECT_EQ(*counts, (std::map<std::string, int64_t>{{"group", 2}, {"user", 3}}));
   CommitOps(*db_, {MakeOp(OpType::kDelete, carol_), MakeOp(OpType::kDelete, bob_)});
   EXPECT_EQ(*db_->CountObjects(), (std::map<std::string, int64_t>{{"group", 2}, {"user", 1}}));
+}
+
+// --- The per-operation journal ---
+
+class JournalTest : public StateDbTest {
+ protected:
+  void SetUp() override {
+    StateDbTest::SetUp();
+    alice_ = MakeObject('a', ObjectKind::kUser, "alice");
+    bob_ = MakeObject('b', ObjectKind::kUser, "bob");
+    staff_ = MakeObject('s', ObjectKind::kGroup, "Staff");
+    ops_ = {MakeOp(OpType::kCreate, alice_), MakeOp(OpType::kCreate, bob_),
+            MakeOp(OpType::kCreate, staff_), MemberOp(OpType::kAddMember, staff_, alice_)};
+  }
+
+  // Begins a run and journals ops_; returns the run's id.
+  int64_t Journal(StateDb& db) {
+    auto run = db.BeginRun("full", 1);
+    EXPECT_TRUE(run.ok()) << run.status().ToString();
+    Status st = db.WriteOutbox(*run, ops_);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return *run;
+  }
+
+  std::vector<JournalStatus> Statuses(StateDb& db) {
+    int64_t run_id = 0;
+    auto journal = db.LoadJournal(&run_id);
+    EXPECT_TRUE(journal.ok()) << journal.status().ToString();
+    std::vector<JournalStatus> out;
+    for (const auto& e : journal.ok() ? *journal : std::vector<JournalEntry>{}) {
+      out.push_back(e.status);
+    }
+    return out;
+  }
+
+  SyncObject alice_, bob_, staff_;
+  std::vector<Operation> ops_;
+};
+
+TEST_F(JournalTest, StatusNames) {
+  EXPECT_STREQ(JournalStatusName(JournalStatus::kPending), "pending");
+  EXPECT_STREQ(JournalStatusName(JournalStatus::kApplied), "applied");
+  EXPECT_STREQ(JournalStatusName(JournalStatus::kRefused), "refused");
+  EXPECT_STREQ(JournalStatusName(JournalStatus::kDeferred), "deferred");
+}
+
+TEST_F(JournalTest, MarksSurviveReopenAndLoadInSeqOrder) {
+  int64_t run = 0;
+  {
+    auto db = OpenState();
+    ASSERT_TRUE(db);
+    run = Journal(*db);
+    // Marked out of order, in two calls; the last mark of a seq wins.
+    ASSERT_TRUE(db->MarkJournal(run, {{2, JournalStatus::kRefused, "", "displayName is missing"},
+                                      {0, JournalStatus::kDeferred, "", "429 Too Many Requests"}})
+                    .ok());
+    Status st = db->MarkJournal(run, {{0, JournalStatus::kApplied, "scim-alice", ""}});
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  int64_t run_id = 0;
+  auto journal = db->LoadJournal(&run_id);
+  ASSERT_TRUE(journal.ok()) << journal.status().ToString();
+  EXPECT_EQ(run_id, run);
+  ASSERT_EQ(journal->size(), ops_.size());
+  for (size_t i = 0; i < ops_.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ((*journal)[i].seq, static_cast<int64_t>(i));
+    ExpectSameOperation((*journal)[i].op, ops_[i]);
+  }
+  EXPECT_EQ(Statuses(*db),
+            (std::vector<JournalStatus>{JournalStatus::kApplied, JournalStatus::kPending,
+                                        JournalStatus::kRefused, JournalStatus::kPending}));
+  EXPECT_EQ((*journal)[0].sink_ref, "scim-alice");
+  EXPECT_EQ((*journal)[0].reason, "");
+  EXPECT_EQ((*journal)[2].sink_ref, "");
+  EXPECT_EQ((*journal)[2].reason, "displayName is missing");
+  EXPECT_EQ((*journal)[1].reason, "");
+}
+
+TEST_F(JournalTest, MarkOfAnUnknownSeqOrRunIsNotFoundAndRecordsNothing) {
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  const int64_t run = Journal(*db);
+  Status st = db->MarkJournal(run, {{0, JournalStatus::kApplied, "scim-alice", ""},
+                                    {4, JournalStatus::kApplied, "scim-x", ""}});
+  EXPECT_EQ(st.code(), Status::Code::kNotFound) << st.ToString();
+  EXPECT_NE(st.message().find("run " + std::to_string(run)), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("operation 4"), std::string::npos) << st.message();
+  st = db->MarkJournal(run + 1, {{0, JournalStatus::kApplied, "scim-alice", ""}});
+  EXPECT_EQ(st.code(), Status::Code::kNotFound) << st.ToString();
+  EXPECT_EQ(Statuses(*db), std::vector<JournalStatus>(ops_.size(), JournalStatus::kPending));
+  EXPECT_EQ(RawCount("SELECT COUNT(*) FROM outbox WHERE sink_ref != ''"), 0);
+}
+
+TEST_F(JournalTest, CommitRunClearsAMarkedJournal) {
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  const int64_t run = Journal(*db);
+  ASSERT_TRUE(db->MarkJournal(run, {{1, JournalStatus::kRefused, "", "conflict"}}).ok());
+  RunRecord record{run, "full", 1, 2, "partial", {}, "", ""};
+  ASSERT_TRUE(db->CommitRun(record, {ops_[0]}).ok());
+  int64_t run_id = -1;
+  EXPECT_TRUE(db->LoadJournal(&run_id)->empty());
+  EXPECT_EQ(run_id, 0);
+  EXPECT_TRUE(db->WriteOutbox(run + 1, ops_).ok()) << "the next run can journal again";
+}
+
+TEST_F(JournalTest, SchemaFourOutboxMigratesToPendingEntries) {
+  int64_t run = 0;
+  {
+    auto db = OpenState();
+    ASSERT_TRUE(db);
+    run = Journal(*db);
+  }
+  DowngradeToSchema4();
+  {
+    auto dry = StateDb::Open(path_, /*read_only=*/true);
+    ASSERT_FALSE(dry.ok()) << "a dry run does not migrate";
+    EXPECT_NE(dry.status().message().find("schema version 4"), std::string::npos)
+        << dry.status().message();
+  }
+  EXPECT_EQ(RawCount("PRAGMA user_version"), 4);
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  EXPECT_EQ(db->SchemaVersion(), 5);
+  int64_t run_id = 0;
+  auto journal = db->LoadJournal(&run_id);
+  ASSERT_TRUE(journal.ok()) << journal.status().ToString();
+  EXPECT_EQ(run_id, run);
+  ASSERT_EQ(journal->size(), ops_.size());
+  for (size_t i = 0; i < ops_.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ((*journal)[i].status, JournalStatus::kPending);
+    EXPECT_EQ((*journal)[i].sink_ref, "");
+    ExpectSameOperation((*journal)[i].op, ops_[i]);
+  }
+  EXPECT_TRUE(db->LoadSinkRefs()->empty());
+  EXPECT_TRUE(db->LoadQuarantine()->empty());
+  EXPECT_TRUE(db->MarkJournal(run, {{3, JournalStatus::kApplied, "", ""}}).ok());
+}
+
+// --- Sink references and the quarantine ---
+
+QuarantineEntry Quarantined(const SyncObject& o, const std::string& reason, int64_t since,
+                            const std::string& fingerprint) {
+  return {o.guid, o.kind, o.name, o.external_id, reason, since, fingerprint};
+}
+
+auto QuarantineFields(const QuarantineEntry& e) {
+  return std::tie(e.guid, e.kind, e.name, e.external_id, e.reason, e.since, e.fingerprint);
+}
+
+using SinkRefs = std::unordered_map<std::string, std::string>;
+
+TEST_F(JournalTest, SinkRefsAreStoredWithTheRunAndUpserted) {
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  RunOutcomes outcomes;
+  outcomes.sink_refs = {{alice_.guid, "scim-alice"}, {staff_.guid, "scim-staff"}};
+  CommitOps(*db, {ops_[0], ops_[2]}, &outcomes);
+  auto some = db->LoadSinkRefs(std::vector<std::string>{alice_.guid, bob_.guid, Guid('x')});
+  ASSERT_TRUE(some.ok()) << some.status().ToString();
+  EXPECT_EQ(*some, (SinkRefs{{alice_.guid, "scim-alice"}}));
+  EXPECT_EQ(*db->LoadSinkRefs(),
+            (SinkRefs{{alice_.guid, "scim-alice"}, {staff_.guid, "scim-staff"}}));
+
+  outcomes.sink_refs = {{alice_.guid, "scim-alice-2"}};
+  CommitOps(*db, {}, &outcomes);
+  EXPECT_EQ(*db->LoadSinkRefs(),
+            (SinkRefs{{alice_.guid, "scim-alice-2"}, {staff_.guid, "scim-staff"}}));
+  EXPECT_TRUE(db->LoadSinkRefs(std::vector<std::string>{})->empty());
+}
+
+TEST_F(JournalTest, ADeleteDropsTheObjectsSinkRefAndQuarantineEntry) {
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  RunOutcomes outcomes;
+  outcomes.sink_refs = {{alice_.guid, "scim-alice"}, {staff_.guid, "scim-staff"}};
+  outcomes.quarantined = {Quarantined(alice_, "manager unknown", 100, "f1"),
+                          Quarantined(bob_, "givenName is missing", 100, "f1")};
+  CommitOps(*db, {ops_[0], ops_[1], ops_[2]}, &outcomes);
+  ASSERT_EQ(db->LoadQuarantine()->size(), 2U);
+
+  CommitOps(*db, {MakeOp(OpType::kDelete, alice_)});
+  EXPECT_EQ(*db->LoadSinkRefs(), (SinkRefs{{staff_.guid, "scim-staff"}}));
+  auto quarantine = db->LoadQuarantine();
+  ASSERT_TRUE(quarantine.ok());
+  ASSERT_EQ(quarantine->size(), 1U);
+  EXPECT_EQ(quarantine->front().name, "bob");
+}
+
+TEST_F(JournalTest, OutcomesAreAllOrNothingWithTheRun) {
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  ASSERT_TRUE(db->WriteOutbox(42, {ops_[0]}).ok());
+  RunOutcomes outcomes;
+  outcomes.sink_refs = {{alice_.guid, "scim-alice"}};
+  outcomes.quarantined = {Quarantined(bob_, "givenName is missing", 100, "f1")};
+  RunRecord missing;
+  missing.id = 42;  // never begun: the run record's update fails last
+  Status st = db->CommitRun(missing, {ops_[0]}, nullptr, &outcomes);
+  EXPECT_EQ(st.code(), Status::Code::kNotFound) << st.ToString();
+  EXPECT_TRUE(db->LoadSinkRefs()->empty());
+  EXPECT_TRUE(db->LoadQuarantine()->empty());
+
+  // An outcome without an objectGUID is refused, naming the object.
+  outcomes.quarantined.front().guid.clear();
+  auto run = db->BeginRun("full", 1);
+  ASSERT_TRUE(run.ok());
+  RunRecord record{*run, "full", 1, 2, "ok", {}, "", ""};
+  st = db->CommitRun(record, {}, nullptr, &outcomes);
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument) << st.ToString();
+  EXPECT_NE(st.message().find("bob"), std::string::npos) << st.message();
+  EXPECT_TRUE(db->LoadSinkRefs()->empty());
+}
+
+TEST_F(JournalTest, QuarantineKeepsTheFirstRefusalUntilTheObjectChanges) {
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  RunOutcomes outcomes;
+  outcomes.quarantined = {Quarantined(bob_, "givenName is missing", 100, "f1")};
+  CommitOps(*db, {}, &outcomes);
+  // Refused again, same image: the reason is the latest, the time the first.
+  outcomes.quarantined = {Quarantined(bob_, "givenName is still missing", 200, "f1")};
+  CommitOps(*db, {}, &outcomes);
+  auto quarantine = db->LoadQuarantine();
+  ASSERT_TRUE(quarantine.ok()) << quarantine.status().ToString();
+  ASSERT_EQ(quarantine->size(), 1U);
+  EXPECT_TRUE(QuarantineFields(quarantine->front()) ==
+              QuarantineFields(Quarantined(bob_, "givenName is still missing", 100, "f1")));
+  // The AD object changed and was refused again: a new refusal.
+  bob_.name = "bob2";
+  outcomes.quarantined = {Quarantined(bob_, "familyName is missing", 300, "f2")};
+  CommitOps(*db, {}, &outcomes);
+  quarantine = db->LoadQuarantine();
+  ASSERT_EQ(quarantine->size(), 1U);
+  EXPECT_TRUE(QuarantineFields(quarantine->front()) ==
+              QuarantineFields(Quarantined(bob_, "familyName is missing", 300, "f2")));
+  // Released by the run (it applied this time).
+  outcomes.quarantined.clear();
+  outcomes.released = {bob_.guid, Guid('x')};
+  CommitOps(*db, {}, &outcomes);
+  EXPECT_TRUE(db->LoadQuarantine()->empty());
+}
+
+TEST_F(JournalTest, LoadQuarantineListsUsersThenGroupsByName) {
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  SyncObject admins = MakeObject('d', ObjectKind::kGroup, "Admins");
+  RunOutcomes outcomes;
+  outcomes.quarantined = {
+      Quarantined(staff_, "reserved name", 1, "f"), Quarantined(bob_, "no mail", 2, "f"),
+      Quarantined(admins, "reserved name", 3, "f"), Quarantined(alice_, "no mail", 4, "f")};
+  CommitOps(*db, {}, &outcomes);
+  auto quarantine = db->LoadQuarantine();
+  ASSERT_TRUE(quarantine.ok()) << quarantine.status().ToString();
+  std::vector<std::string> names;
+  for (const auto& e : *quarantine) names.push_back(e.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"alice", "bob", "Admins", "Staff"}));
+  EXPECT_EQ(quarantine->front().kind, ObjectKind::kUser);
+  EXPECT_EQ(quarantine->back().kind, ObjectKind::kGroup);
+}
+
+TEST_F(JournalTest, ReleaseQuarantineByNameIgnoringCaseOrByExternalId) {
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  RunOutcomes outcomes;
+  outcomes.quarantined = {Quarantined(alice_, "no mail", 1, "f"),
+                          Quarantined(bob_, "no mail", 2, "f"),
+                          Quarantined(staff_, "reserved name", 3, "f")};
+  CommitOps(*db, {}, &outcomes);
+
+  auto released = db->ReleaseQuarantine("ALICE");
+  ASSERT_TRUE(released.ok()) << released.status().ToString();
+  ASSERT_EQ(released->size(), 1U);
+  EXPECT_TRUE(QuarantineFields(released->front()) ==
+              QuarantineFields(Quarantined(alice_, "no mail", 1, "f")));
+
+  released = db->ReleaseQuarantine(staff_.external_id);
+  ASSERT_TRUE(released.ok()) << released.status().ToString();
+  ASSERT_EQ(released->size(), 1U);
+  EXPECT_EQ(released->front().name, "Staff");
+
+  // Gone: a second release finds nothing, and says what it looked for.
+  auto again = db->ReleaseQuarantine("alice");
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().code(), Status::Code::kNotFound);
+  EXPECT_NE(again.status().message().find("'alice'"), std::string::npos)
+      << again.status().message();
+  // An externalId matches exactly, not ignoring case.
+  std::string upper_id = bob_.external_id;
+  std::transform(upper_id.begin(), upper_id.end(), upper_id.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  EXPECT_EQ(db->ReleaseQuarantine(upper_id).status().code(), Status::Code::kNotFound);
+
+  auto left = db->LoadQuarantine();
+  ASSERT_TRUE(left.ok());
+  ASSERT_EQ(left->size(), 1U);
+  EXPECT_EQ(left->front().name, "bob");
+}
+
+TEST_F(JournalTest, ReadOnlyOpenReadsTheJournalRefsAndQuarantineAndWritesNothing) {
+  {
+    auto db = OpenState();
+    ASSERT_TRUE(db);
+    RunOutcomes outcomes;
+    outcomes.sink_refs = {{alice_.guid, "scim-alice"}};
+    outcomes.quarantined = {Quarantined(bob_, "no mail", 1, "f")};
+    CommitOps(*db, {ops_[0]}, &outcomes);
+    Journal(*db);
+  }
+  const auto before = std::filesystem::last_write_time(path_);
+  const auto size = std::filesystem::file_size(path_);
+  auto db = OpenState(/*read_only=*/true);
+  ASSERT_TRUE(db);
+  int64_t run_id = 0;
+  EXPECT_EQ(db->LoadJournal(&run_id)->size(), ops_.size());
+  EXPECT_EQ(*db->LoadSinkRefs(), (SinkRefs{{alice_.guid, "scim-alice"}}));
+  EXPECT_EQ(db->LoadQuarantine()->size(), 1U);
+
+  const RunOutcomes outcomes;
+  for (Status st : {db->MarkJournal(run_id, {{0, JournalStatus::kApplied, "x", ""}}),
+                    db->ReleaseQuarantine("bob").status(),
+                    db->CommitRun(RunRecord{}, {}, nullptr, &outcomes)}) {
+    EXPECT_FALSE(st.ok());
+    EXPECT_NE(st.message().find("read-only"), std::string::npos) << st.message();
+  }
+  EXPECT_EQ(Statuses(*db), std::vector<JournalStatus>(ops_.size(), JournalStatus::kPending));
+  EXPECT_EQ(db->LoadQuarantine()->size(), 1U);
+  EXPECT_EQ(std::filesystem::last_write_time(path_), before);
+  EXPECT_EQ(std::filesystem::file_size(path_), size);
+
+  // A missing state reads as empty and stays missing.
+  std::filesystem::remove(path_);
+  auto empty = OpenState(/*read_only=*/true);
+  ASSERT_TRUE(empty);
+  EXPECT_TRUE(empty->LoadJournal(&run_id)->empty());
+  EXPECT_TRUE(empty->LoadSinkRefs()->empty());
+  EXPECT_TRUE(empty->LoadQuarantine()->empty());
+  EXPECT_FALSE(empty->ReleaseQuarantine("bob").ok());
+  EXPECT_FALSE(std::filesystem::exists(path_));
 }
 
 }  // namespace

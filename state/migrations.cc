@@ -1,0 +1,140 @@
+#include "state/internal.h"
+
+namespace syncd::state_internal {
+
+// Migration i takes the schema from version i to i + 1; append, never edit.
+// sid_history keeps a seq column so that the cached image round-trips in the
+// order AD returned it (a reordered vector would read as an attribute change).
+const std::vector<std::string> kMigrations = {
+    R"sql(
+CREATE TABLE objects (
+  guid BLOB PRIMARY KEY NOT NULL,
+  kind TEXT NOT NULL,
+  external_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  dn TEXT NOT NULL,
+  attributes TEXT NOT NULL,
+  sid BLOB,
+  sam_account_name TEXT,
+  user_principal_name TEXT,
+  mail TEXT
+);
+CREATE INDEX objects_sid ON objects(sid);
+CREATE INDEX objects_sam_account_name ON objects(sam_account_name);
+CREATE INDEX objects_user_principal_name ON objects(user_principal_name);
+CREATE INDEX objects_mail ON objects(mail);
+CREATE TABLE sid_history (
+  guid BLOB NOT NULL,
+  sid BLOB NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY (guid, sid)
+);
+CREATE INDEX sid_history_sid ON sid_history(sid);
+CREATE TABLE memberships (
+  group_guid BLOB NOT NULL,
+  member_guid BLOB NOT NULL,
+  PRIMARY KEY (group_guid, member_guid)
+);
+CREATE INDEX memberships_member ON memberships(member_guid);
+CREATE TABLE outbox (
+  run_id INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  operation TEXT NOT NULL,
+  PRIMARY KEY (run_id, seq)
+);
+CREATE TABLE runs (
+  id INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL,
+  started_at INTEGER NOT NULL,
+  finished_at INTEGER,
+  outcome TEXT NOT NULL,
+  counts TEXT NOT NULL DEFAULT '{}',
+  message TEXT NOT NULL DEFAULT ''
+);
+)sql",
+    // A single row: the change feed's position and the DC it belongs to.
+    R"sql(
+CREATE TABLE watermark (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  feed TEXT NOT NULL,
+  naming_context TEXT NOT NULL,
+  dc_host TEXT NOT NULL,
+  dsa_dn TEXT NOT NULL,
+  invocation_id BLOB,
+  highest_usn INTEGER NOT NULL DEFAULT 0,
+  cookie BLOB,
+  object_security INTEGER NOT NULL DEFAULT 0,
+  scope_fingerprint TEXT NOT NULL,
+  last_success INTEGER NOT NULL,
+  last_full INTEGER NOT NULL,
+  tombstone_lifetime_days INTEGER NOT NULL
+);
+CREATE TABLE revisit (
+  guid BLOB PRIMARY KEY NOT NULL
+);
+)sql",
+    // Assignments, the identity keys that find their principal again after a
+    // source switch (mS-DS-ConsistencyGuid, the source's domain SID).
+    // One active row per (principal, target); rows that are no longer active
+    // stay as the record of what was granted.
+    R"sql(
+ALTER TABLE objects ADD COLUMN consistency_guid BLOB;
+ALTER TABLE watermark ADD COLUMN domain_sid BLOB;
+ALTER TABLE watermark ADD COLUMN reapply_pending INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE assignments (
+  id INTEGER PRIMARY KEY,
+  target TEXT NOT NULL,
+  status TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  changed_at INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  guid BLOB NOT NULL,
+  external_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  dn TEXT NOT NULL,
+  display_name TEXT,
+  sid BLOB,
+  sid_history TEXT NOT NULL,
+  consistency_guid BLOB,
+  user_principal_name TEXT,
+  sam_account_name TEXT,
+  mail TEXT,
+  domain_sid BLOB,
+  domain_name TEXT
+);
+CREATE INDEX assignments_guid ON assignments(guid);
+CREATE UNIQUE INDEX assignments_active ON assignments(guid, target) WHERE status = 'active';
+)sql",
+    // The store the cache describes (its StoreIdentity id): a replaced or
+    // recreated store is reconciled in full.
+    R"sql(
+ALTER TABLE watermark ADD COLUMN store_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE watermark ADD COLUMN reconcile_pending INTEGER NOT NULL DEFAULT 0;
+)sql",
+    // A remote sink fails one object at a time and assigns its own ids: the
+    // outbox becomes a per-operation journal (an existing outbox reads as
+    // pending), the sink's reference is kept per object, and the objects it
+    // refused wait in quarantine.
+    R"sql(
+ALTER TABLE outbox ADD COLUMN status TEXT NOT NULL DEFAULT 'pending'
+  CHECK (status IN ('pending', 'applied', 'refused', 'deferred'));
+ALTER TABLE outbox ADD COLUMN sink_ref TEXT NOT NULL DEFAULT '';
+ALTER TABLE outbox ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+CREATE TABLE sink_refs (
+  guid BLOB PRIMARY KEY NOT NULL,
+  ref TEXT NOT NULL
+);
+CREATE TABLE quarantine (
+  guid BLOB PRIMARY KEY NOT NULL,
+  kind TEXT NOT NULL,
+  name TEXT NOT NULL,
+  external_id TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  since INTEGER NOT NULL,
+  fingerprint TEXT NOT NULL
+);
+)sql",
+};
+
+}  // namespace syncd::state_internal
