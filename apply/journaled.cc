@@ -232,7 +232,11 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(StateDb& state, Sink& sink,
     const bool all_landed = !report.fatal && !report.stopped &&
                             std::all_of(report.results.begin(), report.results.end(),
                                         [](const ItemResult& r) { return r.status == ItemStatus::kApplied; });
-    if (all_landed && staged) {
+    // The staged update assumed no references: a store that returned some
+    // has them recorded by the slower path below.
+    const bool refs_returned = std::any_of(report.results.begin(), report.results.end(),
+                                           [](const ItemResult& r) { return !r.ref.empty(); });
+    if (all_landed && staged && !refs_returned) {
       // The store batch is durable: the state may say so.
       st = state.CommitStaged();
       if (!st.ok()) co_return st;

@@ -13,6 +13,7 @@
 
 #include "core/strings.h"
 #include "ldap/codec.h"
+#include "store/local/local_store.h"
 #include "syncd/ledger_json.h"
 #include "tests/unit/test_util.h"
 
@@ -274,7 +275,7 @@ TEST_F(LedgerStateTest, ActiveEntryAwayFromTheStoreDoesNotTakeTheClaimOfOneInPla
                                  {1, "duplicate sIDHistory alice.b"},
                                  {2, "in-place objectGUID alice.b"},
                              }));
-  auto outcome = ApplyReapply(*state_, *store_, *store_, std::move(*plan), 300);
+  auto outcome = ApplyReapply(*state_, *store_, std::move(*plan), 300);
   ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
   auto ledger = *state_->LoadLedger();
   EXPECT_EQ(ledger[0].status, LedgerStatus::kRemoved);
@@ -317,7 +318,7 @@ TEST_F(LedgerStateTest, PreviewOfASwitchMatchesAgainstThePlannedObjects) {
   Plan plan;
   plan.operations = {Op(OpType::kDelete, old_alice), Op(OpType::kCreate, alice),
                      Op(OpType::kUpdate, kept)};
-  auto preview = PreviewReapply(*state_, plan, config_);
+  auto preview = PreviewReapply(*state_, plan, config_, store_.get());
   ASSERT_TRUE(preview.ok()) << preview.status().ToString();
   EXPECT_EQ(Outcomes(*preview), (std::map<int64_t, std::string>{
                                     {1, "restore sAMAccountName alice"},

@@ -227,7 +227,7 @@ TEST_P(JournaledTest, NameFreedLaterInTheRunIsReused) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, JournaledTest, ::testing::Bool(),
-                         [](const auto& info) { return info.param ? "Atomic" : "OneAtATime"; });
+                         [](const ::testing::TestParamInfo<bool>& p) { return p.param ? "Atomic" : "OneAtATime"; });
 
 using AtomicJournaledTest = JournaledTest;
 using RemoteJournaledTest = JournaledTest;

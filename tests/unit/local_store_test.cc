@@ -423,7 +423,7 @@ TEST_F(LocalStoreTest, IdentityIsStableAndOwnsOnlySyncdsObjects) {
   Apply(MakeOp(OpType::kCreate, User("u1", "jdoe")));
   Apply(MakeOp(OpType::kCreate, Group("g1", "staff")));
   RawExec("INSERT INTO users (external_id, user_name, managed_by) VALUES ('x', 'hand', 'hr')");
-  auto first = store_->Identify();
+  auto first = store_->IdentifyNow();
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   EXPECT_EQ(first->id.size(), 32U);
   EXPECT_TRUE(first->holds_owned);
@@ -435,7 +435,7 @@ TEST_F(LocalStoreTest, IdentityIsStableAndOwnsOnlySyncdsObjects) {
 
   auto other = LocalStore::Open(dir_.path() + "/other.db");
   ASSERT_TRUE(other.ok());
-  EXPECT_NE((*other)->Identify()->id, first->id);
+  EXPECT_NE((*other)->IdentifyNow()->id, first->id);
 }
 
 TEST_F(LocalStoreTest, PeekCreatesNothingAndReadsAnEmptyFileAsHoldingNothing) {
@@ -459,7 +459,7 @@ TEST_F(LocalStoreTest, ReadOwnedListsSyncdsObjectsAndTheirGroupsMemberships) {
       "INSERT INTO users (external_id, user_name, managed_by) VALUES ('x', 'hand', 'hr');"
       "INSERT INTO groups (external_id, display_name, managed_by) VALUES ('hg', 'hand', 'hr');"
       "INSERT INTO group_members VALUES ('hg', 'u1')");
-  auto owned = store_->ReadOwned();
+  auto owned = store_->ReadOwnedNow();
   ASSERT_TRUE(owned.ok()) << owned.status().ToString();
   EXPECT_EQ(Names(owned->objects), (std::vector<std::string>{"user:jdoe", "group:staff"}));
   EXPECT_EQ(owned->objects[0].attributes, (Attributes{{"email", "j@x"}, {"userName", "jdoe"}}));

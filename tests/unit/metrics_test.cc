@@ -158,6 +158,7 @@ const std::vector<std::string> kFamilies = {
     "syncd_last_success_timestamp_seconds",
     "syncd_objects_in_scope",
     "syncd_operations_total",
+    "syncd_quarantined_objects",
     "syncd_run_in_progress",
     "syncd_runs_total",
 };
@@ -185,7 +186,7 @@ TEST(MetricsTest, FreshMetricsRenderEveryFamilyAtZero) {
   for (const char* gauge :
        {"syncd_build_info", "syncd_dc_in_use", "syncd_last_run_duration_seconds",
         "syncd_last_success_timestamp_seconds", "syncd_objects_in_scope",
-        "syncd_run_in_progress"}) {
+        "syncd_quarantined_objects", "syncd_run_in_progress"}) {
     EXPECT_EQ(e.type.at(gauge), "gauge") << gauge;
   }
   EXPECT_EQ(e.Value("syncd_build_info", {{"version", "1.2.3"}}), "1");
@@ -196,6 +197,8 @@ TEST(MetricsTest, FreshMetricsRenderEveryFamilyAtZero) {
   EXPECT_EQ(e.Value("syncd_objects_in_scope", {{"kind", "user"}}), "0");
   EXPECT_EQ(e.Value("syncd_objects_in_scope", {{"kind", "group"}}), "0");
   EXPECT_EQ(e.Family("syncd_objects_in_scope").size(), 2u);
+  EXPECT_EQ(e.Value("syncd_quarantined_objects", {{"kind", "user"}}), "0");
+  EXPECT_EQ(e.Value("syncd_quarantined_objects", {{"kind", "group"}}), "0");
 
   EXPECT_EQ(e.Family("syncd_runs_total").size(), 6u);
   for (const char* kind : {"full", "incremental"}) {
@@ -574,6 +577,17 @@ TEST(MetricsServerStartTest, AddressInUseNamesTheAddress) {
   MetricsServer running(io.get_executor(), metrics, free_options);
   ASSERT_TRUE(running.Start().ok());
   EXPECT_FALSE(running.Start().ok());
+}
+
+TEST(MetricsTest, QuarantinedObjectsPerKind) {
+  Metrics metrics("1.2.3");
+  metrics.SetQuarantined({{"user", 3}});
+  Exposition e = Parse(metrics.Render());
+  EXPECT_EQ(e.Value("syncd_quarantined_objects", {{"kind", "user"}}), "3");
+  EXPECT_EQ(e.Value("syncd_quarantined_objects", {{"kind", "group"}}), "0");
+  metrics.SetQuarantined({});
+  EXPECT_EQ(Parse(metrics.Render()).Value("syncd_quarantined_objects", {{"kind", "user"}}), "0")
+      << "objects that left quarantine leave the gauge";
 }
 
 }  // namespace
