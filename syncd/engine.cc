@@ -17,16 +17,14 @@
 #include <set>
 #include <unordered_set>
 
+#include "core/log.h"
 #include "core/strings.h"
-#include "ldap/change_feed.h"
-#include "ldap/connection.h"
-#include "ldap/dc_discovery.h"
+#include "source/ad/ad_source.h"
+#include "source/source.h"
 #include "state/state_db.h"
 #include "store/identity_store.h"
 #include "syncd/assignments.h"
-#include "syncd/log.h"
 #include "syncd/planner.h"
-#include "syncd/reader.h"
 #include "syncd/sync_policy.h"
 
 namespace syncd {
@@ -203,91 +201,6 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(StateDb& state, IdentityStore& s
 
 namespace {
 
-// "ldaps://dc1.corp.example.com:636" -> "dc1.corp.example.com".
-std::string UriHost(const std::string& uri) {
-  const auto scheme = uri.find("://");
-  std::string host = uri.substr(scheme == std::string::npos ? 0 : scheme + 3);
-  return AsciiLower(host.substr(0, host.find_first_of(":/")));
-}
-
-}  // namespace
-
-Result<std::unique_ptr<ldap::KerberosCredentials>> AcquireKerberos(const SourceConfig& source) {
-  if (source.auth != ldap::AuthMethod::kGssapi || source.keytab.empty()) {
-    return std::unique_ptr<ldap::KerberosCredentials>();
-  }
-  ldap::KerberosOptions options;
-  options.keytab = source.keytab;
-  options.principal = source.principal;
-  auto credentials = ldap::KerberosCredentials::Acquire(options);
-  if (!credentials.ok()) return credentials.status();
-  Log(LogLevel::kInfo,
-      "Kerberos: credentials for " + (*credentials)->principal() + " from " + source.keytab);
-  return std::move(*credentials);
-}
-
-std::function<void(const std::string& uri, const Status& why)> OnDcFailover(DcFailures* failures) {
-  return [failures](const std::string& uri, const Status& why) {
-    Log(LogLevel::kWarning, why.message() + "; trying the next DC");
-    if (failures != nullptr) (*failures)[UriHost(uri)] = std::chrono::system_clock::now();
-  };
-}
-
-Result<std::vector<std::string>> SourceUris(const SourceConfig& source,
-                                            const DcFailures* failures) {
-  if (source.domain.empty() || !source.uris.empty()) return source.uris;
-  ldap::DiscoveryOptions discovery;
-  discovery.domain = source.domain;
-  discovery.site = source.site;
-  discovery.on_warning = [](const std::string& why) { Log(LogLevel::kWarning, why); };
-  auto found = ldap::DiscoverDcs(discovery);
-  if (!found.ok()) return found.status().WithContext("[source] domain: DC discovery");
-  std::vector<ldap::DcCandidate> candidates = std::move(*found);
-  if (failures != nullptr && !failures->empty()) {
-    candidates = ldap::PreferredOrder(candidates, *failures, std::chrono::system_clock::now(),
-                                      kRetryPreferredDcAfter);
-  }
-  const bool ldaps = source.auth == ldap::AuthMethod::kSimple && !source.starttls;
-  auto uris = ldap::CandidateUris(candidates, ldaps);
-  std::string listed;
-  for (const auto& uri : uris) listed += (listed.empty() ? "" : ", ") + uri;
-  Log(LogLevel::kDebug, "DCs of " + source.domain + ": " + listed);
-  return uris;
-}
-
-Result<ldap::ConnectOptions> ConnectOptionsFor(const Config& config, std::vector<std::string> uris,
-                                               const std::optional<Watermark>& watermark) {
-  ldap::ConnectOptions options;
-  options.uris = std::move(uris);
-  // Stay with the DC the watermark belongs to while it answers: another DC
-  // means a full reconciliation for uSNChanged, replays for DirSync.
-  if (watermark && !watermark->dc_host.empty()) {
-    std::stable_partition(options.uris.begin(), options.uris.end(), [&](const std::string& uri) {
-      return AsciiLower(uri).find("//" + AsciiLower(watermark->dc_host)) != std::string::npos;
-    });
-  }
-  options.auth = config.source.auth;
-  options.bind_dn = config.source.bind_dn;
-  if (options.auth == ldap::AuthMethod::kSimple) {
-    auto password = ReadSecretFile(config.source.password_file, "source.password_file");
-    if (!password.ok()) return password.status();
-    options.password = std::move(*password);
-  }
-  options.tls_ca_file = config.source.tls_ca_file;
-  options.starttls = config.source.starttls;
-  options.tls_verify = config.source.tls_verify;
-  if (!options.tls_verify) {
-    Log(LogLevel::kWarning,
-        "TLS certificate verification is off (source.tls_verify = false): anyone on the path "
-        "can impersonate the DC");
-  }
-  options.connect_timeout = std::chrono::seconds(config.source.connect_timeout);
-  options.operation_timeout = std::chrono::seconds(config.source.timeout);
-  return options;
-}
-
-namespace {
-
 // What the state holds before the run: its watermark and how many objects
 // it caches.
 struct StateView {
@@ -325,57 +238,6 @@ Result<OwnedContents> ReadOwnedObjects(IdentityStore* store, const std::string& 
   auto opened = LocalStore::Open(path, /*read_only=*/true);
   if (!opened.ok()) return opened.status();
   return (*opened)->ReadOwned();
-}
-
-// The DirSync attributes: what either kind needs, `member` included.
-std::vector<std::string> FeedAttributes(const Config& config) {
-  auto attributes = scope::SearchAttributes(config.mapping, ObjectKind::kUser);
-  for (auto& a : scope::SearchAttributes(config.mapping, ObjectKind::kGroup)) {
-    attributes.push_back(std::move(a));
-  }
-  return attributes;
-}
-
-// Decides the feed for a full reconciliation and takes its starting point
-// before the full read: a snapshot cookie (DirSync, with or without
-// OBJECT_SECURITY, whichever the account is allowed), or the
-// highestCommittedUSN read with the DC identity.
-asio::awaitable<Status> StartWatermark(ldap::Directory& directory, const Config& config,
-                                       Watermark* next) {
-  const ChangeFeed wanted = config.source.change_feed;
-  if (wanted == ChangeFeed::kUsn) {
-    next->feed = "usn";
-    co_return Status::Ok();
-  }
-  ldap::DirSyncOptions options;
-  options.naming_context = next->naming_context;
-  options.attributes = FeedAttributes(config);
-  std::string refused;
-  for (bool object_security : {false, true}) {
-    options.object_security = object_security;
-    auto snapshot = co_await ldap::DirSyncSnapshot(directory, options);
-    if (!snapshot.ok()) co_return snapshot.status();
-    if (snapshot->refusal == ldap::FeedRefusal::kNone) {
-      next->feed = "dirsync";
-      next->object_security = object_security;
-      next->cookie = std::move(snapshot->changes.cookie);
-      Log(LogLevel::kInfo,
-          object_security ? "change feed: DirSync with OBJECT_SECURITY (the account lacks the "
-                            "Replicating Directory Changes right; results follow its read access)"
-                          : "change feed: DirSync (replication right)");
-      co_return Status::Ok();
-    }
-    refused += (refused.empty() ? "" : "; ") + snapshot->diagnostic;
-  }
-  if (wanted == ChangeFeed::kDirSync) {
-    co_return Status::PermissionDenied("the DC refuses DirSync to this account (" + refused +
-                                       "); grant it Replicating Directory Changes or set "
-                                       "[source] change_feed = \"usn\"");
-  }
-  Log(LogLevel::kWarning,
-      "change feed: uSNChanged polling, since the DC refuses DirSync (" + refused + ")");
-  next->feed = "usn";
-  co_return Status::Ok();
 }
 
 // Everything an incremental plan is computed against, from the state.
@@ -427,6 +289,113 @@ Result<CachedSlice> LoadSlice(StateDb& state, const IncrementalRead& read) {
   return slice;
 }
 
+// Where a run starts: its source, connected; how it goes (the policy, then
+// the source's own say); and the watermark it leaves once it lands.
+struct RunStartPoint {
+  std::unique_ptr<Source> source;
+  RunChoice choice;
+  bool nothing_changed = false;  // incremental, and the source reports no change
+  Watermark next;
+};
+
+asio::awaitable<Result<RunStartPoint>> StartRun(const Config& config, asio::thread_pool& workers,
+                                                const RunOptions& run, const StateView& state,
+                                                const std::optional<StoreIdentity>& store,
+                                                int64_t started) {
+  const Watermark* from = state.watermark ? &*state.watermark : nullptr;
+  auto source = co_await ad::OpenSource(SourceSettings(config), workers, from, run.dc_failures);
+  if (!source.ok()) co_return source.status();
+  RunStartPoint start;
+  start.source = std::move(*source);
+  start.next.scope_fingerprint = ScopeFingerprint(config);
+  start.next.last_success = started;
+  const CursorCheck cursor = from ? start.source->Check(*from, started) : CursorCheck{};
+  start.choice = ChooseRun({&state.watermark, cursor, start.next.scope_fingerprint, started,
+                            config.source.reconcile_interval_hours, run.force_full, &store,
+                            state.cached_objects});
+  if (start.choice.full) {
+    Log(start.choice.store_mismatch ? LogLevel::kWarning : LogLevel::kInfo,
+        "full reconciliation: " + start.choice.reason);
+  }
+  auto begun = co_await start.source->Begin(start.choice.full ? nullptr : from);
+  if (!begun.ok()) co_return begun.status();
+  if (!begun->full_reason.empty()) {
+    start.choice = {true, begun->full_reason};
+    Log(LogLevel::kInfo, "full reconciliation: " + start.choice.reason);
+  }
+  start.nothing_changed = begun->nothing_changed;
+  start.next.last_full = start.choice.full ? started : from->last_full;
+  start.source->Position(&start.next);
+  co_return start;
+}
+
+// A full reconciliation's plan: everything in scope against what the store
+// holds of syncd's objects and what the state caches (`store` is null in a
+// dry run). `reconcile_pending`: another full reconciliation must follow.
+struct FullPlan {
+  Plan plan;
+  bool reconcile_pending = false;
+};
+
+asio::awaitable<Result<FullPlan>> PlanFull(Source& source, StateDb& state, IdentityStore* store,
+                                           const Config& config,
+                                           const std::optional<StoreIdentity>& peeked_store,
+                                           bool source_switch) {
+  ReadStats stats;
+  auto read = co_await source.ReadAll(&stats);
+  if (!read.ok()) co_return read.status();
+  auto cached = state.LoadObjects();
+  if (!cached.ok()) co_return cached.status();
+  auto cached_memberships = state.LoadMemberships();
+  if (!cached_memberships.ok()) co_return cached_memberships.status();
+  // The store is the truth a full reconciliation checks: the cache alone
+  // would miss what a lost state forgot and what changed in the store.
+  auto owned = ReadOwnedObjects(store, config.store.path, peeked_store);
+  if (!owned.ok()) co_return owned.status();
+  PhaseTimer plan_timer;
+  Baseline baseline = ReconcileBaseline(*owned, *cached, *cached_memberships, *read);
+  for (const auto& what : baseline.unreadable) {
+    Log(LogLevel::kWarning, "the store's " + what +
+                                " is marked as syncd's but its externalId is not an "
+                                "objectGUID; left alone");
+  }
+  FullPlan full;
+  full.plan = BuildPlan(std::move(*read), baseline.objects, baseline.memberships, config.safety,
+                        source_switch, &*cached);
+  // A held operation is revisited by the next run, which is incremental and
+  // plans against the cache: for an object only the store holds (a
+  // deletion held by the budget after the state was lost), that would find
+  // nothing. Another full reconciliation will.
+  std::unordered_set<std::string> cached_guids;
+  for (const auto& o : *cached) cached_guids.insert(o.guid);
+  full.reconcile_pending = std::any_of(
+      full.plan.held.begin(), full.plan.held.end(),
+      [&](const auto& held) { return !cached_guids.contains(held.operation.object.guid); });
+  Log(LogLevel::kDebug, "planned " + std::to_string(full.plan.operations.size()) +
+                            " operations in " + plan_timer.Elapsed());
+  co_return full;
+}
+
+// An incremental run's plan: the objects the source reports changed against
+// the slice of the cache they touch.
+asio::awaitable<Result<Plan>> PlanIncremental(Source& source, StateDb& cache,
+                                              const Config& config) {
+  auto is_cached = [&cache](const std::string& guid) {
+    auto found = cache.LoadIdentities({guid});
+    return found.ok() && !found->empty();
+  };
+  ReadStats stats;
+  auto read = co_await source.ReadChanges(is_cached, &stats);
+  if (!read.ok()) co_return read.status();
+  PhaseTimer plan_timer;
+  auto slice = LoadSlice(cache, *read);
+  if (!slice.ok()) co_return slice.status();
+  Plan plan = BuildIncrementalPlan(std::move(*read), *slice, config.safety);
+  Log(LogLevel::kDebug, "planned " + std::to_string(plan.operations.size()) + " operations in " +
+                            plan_timer.Elapsed());
+  co_return plan;
+}
+
 }  // namespace
 
 RunLock::~RunLock() {
@@ -454,99 +423,15 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   const std::optional<Watermark>* stored = &peeked->watermark;
   auto peeked_store = LocalStore::Peek(config.store.path);
   if (!peeked_store.ok()) co_return peeked_store.status();
-  auto uris = SourceUris(config.source, run.dc_failures);
-  if (!uris.ok()) co_return uris.status();
-  auto options = ConnectOptionsFor(config, std::move(*uris), *stored);
-  if (!options.ok()) co_return options.status();
 
-  auto executor = co_await asio::this_coro::executor;
   const int64_t started = UnixNow();
-  auto connection =
-      co_await ldap::Connection::Open(executor, workers, *options, OnDcFailover(run.dc_failures));
-  if (!connection.ok()) co_return connection.status();
-  ldap::Directory& directory = **connection;
-  result.dc_uri = directory.uri();
+  auto start = co_await StartRun(config, workers, run, *peeked, *peeked_store, started);
+  if (!start.ok()) co_return start.status();
+  Source& source = *start->source;
+  RunChoice& choice = start->choice;
+  Watermark& next = start->next;
+  result.dc_uri = source.where();
   result.started_at = started;
-  Log(LogLevel::kInfo,
-      "connected to " + result.dc_uri +
-          ((*connection)->sasl_ssf() > 0
-               ? " (SASL security layer, SSF " + std::to_string((*connection)->sasl_ssf()) + ")"
-               : ""));
-
-  // Who answered, read before any change query: its USN is the next lower bound.
-  auto dc = co_await ldap::ReadDcIdentity(directory);
-  if (!dc.ok()) co_return dc.status();
-  Watermark next;
-  next.naming_context = dc->naming_context;
-  next.dc_host = dc->host;
-  next.dsa_dn = dc->dsa_dn;
-  next.invocation_id = dc->invocation_id;
-  next.highest_usn = dc->highest_usn;
-  next.scope_fingerprint = ScopeFingerprint(config);
-  next.tombstone_lifetime_days = dc->tombstone_lifetime_days;
-  next.domain_sid = dc->domain_sid;
-  next.last_success = started;
-
-  RunChoice choice = ChooseRun({stored, &*dc, config.source.change_feed, next.scope_fingerprint,
-                                started, config.source.reconcile_interval_hours, run.force_full,
-                                &*peeked_store, peeked->cached_objects});
-
-  // Incremental: what changed since the watermark.
-  ReadStats stats;
-  PhaseTimer read_timer;
-  std::optional<ldap::ChangeSet> changes;
-  if (!choice.full) {
-    const Watermark& from = **stored;
-    next.feed = from.feed;
-    next.object_security = from.object_security;
-    next.last_full = from.last_full;
-    if (from.feed == "dirsync") {
-      ldap::DirSyncOptions feed;
-      feed.naming_context = dc->naming_context;
-      feed.attributes = FeedAttributes(config);
-      feed.cookie = from.cookie;
-      feed.object_security = from.object_security;
-      auto read = co_await ldap::ReadDirSync(directory, feed);
-      if (!read.ok()) co_return read.status();
-      if (read->refusal == ldap::FeedRefusal::kCookieRejected) {
-        choice = {true, "the DC rejected the DirSync cookie (" + read->diagnostic + ")"};
-      } else if (read->refusal == ldap::FeedRefusal::kNoRight) {
-        choice = {true,
-                  "the DC no longer allows DirSync in the stored mode (" + read->diagnostic + ")"};
-      } else {
-        changes = std::move(read->changes);
-        next.cookie = changes->cookie;
-      }
-    } else {
-      auto read = co_await ldap::ReadUsnChanges(directory, dc->naming_context, from.highest_usn,
-                                                config.source.page_size);
-      if (!read.ok()) co_return read.status();
-      changes = std::move(*read);
-    }
-    if (changes) {
-      // Objects left over from the last run (held or refused) are looked at again.
-      changes->changed.insert(from.revisit.begin(), from.revisit.end());
-      Log(LogLevel::kInfo,
-          "change feed (" + from.feed + "): " + std::to_string(changes->changed.size()) +
-              " changed, " + std::to_string(changes->deleted.size()) + " deleted, in " +
-              std::to_string(changes->rounds) + " round trips, " + read_timer.Elapsed());
-      if (!config.scope.groups.empty() && !changes->empty()) {
-        // Nested membership can carry any object in or out of a group-based
-        // scope; only a full read evaluates that.
-        choice = {true, "group-based scope: changes are evaluated over a full read"};
-        next.last_full = started;
-      }
-    }
-  }
-  if (choice.full) {
-    Log(choice.store_mismatch ? LogLevel::kWarning : LogLevel::kInfo,
-        "full reconciliation: " + choice.reason);
-    if (!changes) {
-      next.last_full = started;
-      Status st = co_await StartWatermark(directory, config, &next);
-      if (!st.ok()) co_return st;
-    }
-  }
 
   // One applying run at a time per state: a second one would take the
   // first one's live journal for an interrupted run.
@@ -596,61 +481,19 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
     }
   }
 
-  PhaseTimer plan_timer;
   if (choice.full) {
-    auto read = co_await ReadDirectory(directory, config, &stats);
-    if (!read.ok()) co_return read.status();
-    Log(LogLevel::kInfo, "read " + std::to_string(stats.entries) + " entries in " +
-                             std::to_string(stats.pages) + " pages (" +
-                             std::to_string(stats.range_reads) + " range reads) in " +
-                             read_timer.Elapsed());
-    auto cached = (*state)->LoadObjects();
-    if (!cached.ok()) co_return cached.status();
-    auto cached_memberships = (*state)->LoadMemberships();
-    if (!cached_memberships.ok()) co_return cached_memberships.status();
-    // The store is the truth a full reconciliation checks: the cache alone
-    // would miss what a lost state forgot and what changed in the store.
-    auto owned = ReadOwnedObjects(store.get(), config.store.path, *peeked_store);
-    if (!owned.ok()) co_return owned.status();
-    plan_timer = PhaseTimer();
-    Baseline baseline = ReconcileBaseline(*owned, *cached, *cached_memberships, *read);
-    for (const auto& what : baseline.unreadable) {
-      Log(LogLevel::kWarning, "the store's " + what +
-                                  " is marked as syncd's but its externalId is not an "
-                                  "objectGUID; left alone");
-    }
-    result.plan = BuildPlan(std::move(*read), baseline.objects, baseline.memberships, config.safety,
-                            choice.source_switch, &*cached);
-    // A held operation is revisited by the next run, which is incremental and
-    // plans against the cache: for an object only the store holds (a
-    // deletion held by the budget after the state was lost), that would find
-    // nothing. Another full reconciliation will.
-    std::unordered_set<std::string> cached_guids;
-    for (const auto& o : *cached) cached_guids.insert(o.guid);
-    next.reconcile_pending = std::any_of(
-        result.plan.held.begin(), result.plan.held.end(),
-        [&](const auto& held) { return !cached_guids.contains(held.operation.object.guid); });
-  } else if (!changes->empty()) {
-    StateDb& cache = **state;
-    auto is_cached = [&cache](const std::string& guid) {
-      auto found = cache.LoadIdentities({guid});
-      return found.ok() && !found->empty();
-    };
-    auto read = co_await ReadChangedObjects(directory, config, dc->naming_context, *changes,
-                                            next.feed == "usn", is_cached, &stats);
-    if (!read.ok()) co_return read.status();
-    Log(LogLevel::kInfo, "re-read " + std::to_string(stats.entries) + " entries (" +
-                             std::to_string(stats.range_reads) + " range reads); read " +
-                             read_timer.Elapsed());
-    plan_timer = PhaseTimer();
-    auto slice = LoadSlice(cache, *read);
-    if (!slice.ok()) co_return slice.status();
-    result.plan = BuildIncrementalPlan(std::move(*read), *slice, config.safety);
+    auto planned = co_await PlanFull(source, **state, store.get(), config, *peeked_store,
+                                     choice.source_switch);
+    if (!planned.ok()) co_return planned.status();
+    result.plan = std::move(planned->plan);
+    next.reconcile_pending = planned->reconcile_pending;
+  } else if (!start->nothing_changed) {
+    auto planned = co_await PlanIncremental(source, **state, config);
+    if (!planned.ok()) co_return planned.status();
+    result.plan = std::move(*planned);
   }
   result.plan.run_kind = choice.full ? "full" : "incremental";
   result.plan.run_reason = choice.reason;
-  Log(LogLevel::kDebug, "planned " + std::to_string(result.plan.operations.size()) +
-                            " operations in " + plan_timer.Elapsed());
   if (dry_run) {
     if (choice.source_switch) {
       auto preview = PreviewReapply(**state, result.plan, config);
