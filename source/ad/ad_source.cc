@@ -191,8 +191,10 @@ asio::awaitable<Result<std::unique_ptr<Source>>> OpenSource(Settings settings,
                                                             asio::thread_pool& workers,
                                                             const Watermark* stored,
                                                             DcFailures* failures) {
-  auto connection = co_await ConnectToDc(settings.source, workers,
-                                         stored != nullptr ? stored->dc_host : "", failures);
+  // Named, not a temporary of the co_await's full expression: GCC 12 mishandles
+  // a conditional's temporaries there.
+  const std::string pinned_host = stored != nullptr ? stored->dc_host : "";
+  auto connection = co_await ConnectToDc(settings.source, workers, pinned_host, failures);
   if (!connection.ok()) co_return connection.status();
   const int ssf = (*connection)->sasl_ssf();
   Log(LogLevel::kInfo,
