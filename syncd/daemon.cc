@@ -20,10 +20,8 @@
 #include <cstdlib>
 #include <memory>
 #include <random>
-#include <set>
 
 #include "core/log.h"
-#include "core/strings.h"
 #include "source/ad/dc.h"
 #include "source/ad/watch.h"
 #include "state/state_db.h"
