@@ -7,6 +7,9 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <string>
+
+#include "core/log.h"
 
 namespace syncd {
 namespace {
@@ -66,6 +69,23 @@ Result<std::string> ReadInputFile(const std::string& path, std::string_view labe
 
 Status CheckInputFile(const std::string& path, std::string_view label, std::string_view expected) {
   return Read(path, label, expected, 1).status();
+}
+
+Result<std::string> ReadSecretFile(const std::string& path, const std::string& key) {
+  auto text = ReadInputFile(path, key, "a file whose first line is the secret");
+  if (!text.ok()) return text.status();
+  std::string line = text->substr(0, text->find('\n'));
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (line.empty()) {
+    return Status::InvalidArgument(key + ": " + path +
+                                   (text->empty() ? " is empty" : " has an empty first line") +
+                                   ", expected the secret on its first line");
+  }
+  struct stat info {};
+  if (stat(path.c_str(), &info) == 0 && (info.st_mode & S_IROTH) != 0) {
+    Log(LogLevel::kWarning, key + ": " + path + " is readable by every user; make it mode 0600");
+  }
+  return line;
 }
 
 }  // namespace syncd

@@ -28,6 +28,11 @@ Result<std::string> ReadInputFile(const std::string& path, std::string_view labe
 // directory, and a byte of it can be read (for files a library reads itself).
 Status CheckInputFile(const std::string& path, std::string_view label, std::string_view expected);
 
+// Reads a secret file: the first line, without its line ending. Errors name
+// `key` (the config key) and the path; a file other users can read is
+// allowed, with a warning.
+Result<std::string> ReadSecretFile(const std::string& path, const std::string& key);
+
 }  // namespace syncd
 
 #endif  // SYNCD_CORE_INPUT_FILE_H_

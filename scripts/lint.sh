@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mapfile -t files < <(git ls-files '*.h' '*.cc')
-[ ${#files[@]} -gt 0 ] || mapfile -t files < <(find core ldap scope state store syncd tests fuzz -name '*.h' -o -name '*.cc')
+[ ${#files[@]} -gt 0 ] || mapfile -t files < <(find core ldap scope source state store syncd tests fuzz -name '*.h' -o -name '*.cc')
 clang-format --dry-run --Werror "${files[@]}"
 echo "lint: clang-format clean (${#files[@]} files)"
 [ "${1:-}" = --format-only ] && exit 0

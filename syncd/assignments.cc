@@ -14,13 +14,13 @@
 #include <unordered_map>
 #include <utility>
 
+#include "core/log.h"
 #include "core/strings.h"
 #include "ldap/codec.h"
 #include "store/factory.h"
 #include "syncd/engine.h"
 #include "syncd/explain.h"
 #include "syncd/ledger_json.h"
-#include "syncd/log.h"
 
 namespace syncd {
 namespace {

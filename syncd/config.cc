@@ -16,10 +16,10 @@
 #include <utility>
 
 #include "core/input_file.h"
+#include "core/log.h"
 #include "core/strings.h"
 #include "ldap/syntax.h"
 #include "store/scim/scim_sink.h"
-#include "syncd/log.h"
 #include "syncd/metrics.h"
 
 namespace syncd {
@@ -413,18 +413,6 @@ std::optional<MatchKey> ParseMatchKey(std::string_view name) {
   return std::nullopt;
 }
 
-const char* ChangeFeedName(ChangeFeed feed) {
-  switch (feed) {
-    case ChangeFeed::kAuto:
-      return "auto";
-    case ChangeFeed::kDirSync:
-      return "dirsync";
-    case ChangeFeed::kUsn:
-      return "usn";
-  }
-  return "auto";
-}
-
 // [safety.max_change_percent_by_attribute]: store attribute -> percent, for
 // attributes the mapping writes.
 Status ReadChangeLimits(const std::string& source_name, const toml::table& table,
@@ -598,21 +586,8 @@ Result<Config> LoadConfig(const std::string& path) {
   return config;
 }
 
-Result<std::string> ReadSecretFile(const std::string& path, const std::string& key) {
-  auto text = ReadInputFile(path, key, "a file whose first line is the secret");
-  if (!text.ok()) return text.status();
-  std::string line = text->substr(0, text->find('\n'));
-  if (!line.empty() && line.back() == '\r') line.pop_back();
-  if (line.empty()) {
-    return Status::InvalidArgument(key + ": " + path +
-                                   (text->empty() ? " is empty" : " has an empty first line") +
-                                   ", expected the secret on its first line");
-  }
-  struct stat info {};
-  if (stat(path.c_str(), &info) == 0 && (info.st_mode & S_IROTH) != 0) {
-    Log(LogLevel::kWarning, key + ": " + path + " is readable by every user; make it mode 0600");
-  }
-  return line;
+ad::Settings SourceSettings(const Config& config) {
+  return {config.source, config.scope, config.mapping};
 }
 
 }  // namespace syncd

@@ -11,48 +11,13 @@
 #include <vector>
 
 #include "core/status.h"
-#include "ldap/connection.h"
 #include "scope/scope.h"
+#include "source/ad/config.h"
 #include "store/store_config.h"
 
 namespace syncd {
 
 inline constexpr char kDefaultConfigPath[] = "/etc/syncd/syncd.conf";
-
-// Where incremental runs learn what changed. auto: DirSync, and uSNChanged
-// polling when the DC refuses DirSync to the account.
-enum class ChangeFeed { kAuto, kDirSync, kUsn };
-const char* ChangeFeedName(ChangeFeed feed);  // "auto", "dirsync", "usn"
-
-inline constexpr char kDefaultKeytab[] = "/etc/krb5.keytab";
-
-struct SourceConfig {
-  // Either explicit URIs (tried in order), or `domain` (and optionally `site`)
-  // for DNS SRV discovery of its DCs.
-  std::vector<std::string> uris;
-  std::string domain;
-  std::string site;
-  std::string base_dn;
-  ldap::AuthMethod auth = ldap::AuthMethod::kSimple;
-  std::string bind_dn;
-  std::string password_file;
-  // auth = "gssapi": credentials from this keytab for `principal` (default:
-  // the host's machine account, HOST$). Unset: the systemd credential
-  // $CREDENTIALS_DIRECTORY/krb5.keytab when present, else /etc/krb5.keytab.
-  // Set to "": the caller's own credential cache (after kinit).
-  std::string keytab = kDefaultKeytab;
-  std::string principal;
-  std::string tls_ca_file;
-  bool starttls = false;
-  bool tls_verify = true;
-  int page_size = 500;
-  uint32_t range_step = 0;  // 0: let the server choose the window size
-  int connect_timeout = 10;
-  int timeout = 120;
-  ChangeFeed change_feed = ChangeFeed::kAuto;
-  // A full reconciliation at least this often, whatever the feed says.
-  int reconcile_interval_hours = 168;
-};
 
 struct SafetyConfig {
   int64_t max_deletes = 500;       // per object type; -1 disables the count check
@@ -122,8 +87,8 @@ struct Config {
 Result<Config> LoadConfig(const std::string& path);
 Result<Config> ParseConfig(const std::string& text, const std::string& source_name);
 
-// Reads a secret file: the first line, without its line ending.
-Result<std::string> ReadSecretFile(const std::string& path, const std::string& key);
+// The part of `config` the AD source reads by.
+ad::Settings SourceSettings(const Config& config);
 
 }  // namespace syncd
 

@@ -21,14 +21,12 @@
 #include <cstdlib>
 #include <memory>
 #include <random>
-#include <set>
 
-#include "core/strings.h"
-#include "ldap/change_feed.h"
-#include "ldap/connection.h"
+#include "core/log.h"
+#include "source/ad/dc.h"
+#include "source/ad/watch.h"
 #include "state/state_db.h"
 #include "syncd/engine.h"
-#include "syncd/log.h"
 #include "syncd/metrics.h"
 #include "syncd/output.h"
 #include "syncd/schedule.h"
@@ -50,58 +48,6 @@ std::string Seconds(Clock::duration d) {
   const int n =
       std::snprintf(text, sizeof text, "%.1f s", static_cast<double>(Milliseconds(d)) / 1000);
   return n > 0 ? text : "?";
-}
-
-// Where change notifications are registered: the scope's bases, then the
-// containers below them (a one-level notification sees only direct
-// children), at most `limit` in all.
-asio::awaitable<Result<std::vector<std::string>>> ContainersToWatch(ldap::Directory& directory,
-                                                                    const Config& config,
-                                                                    size_t limit) {
-  std::vector<std::string> bases;
-  std::set<std::string> seen;
-  auto add = [&](const std::string& dn, std::vector<std::string>* into) {
-    if (seen.insert(AsciiLower(dn)).second) into->push_back(dn);
-  };
-  for (const auto& base : config.scope.user_bases) add(base, &bases);
-  for (const auto& base : config.scope.group_bases) add(base, &bases);
-  std::vector<std::string> containers = bases;
-  for (const auto& base : bases) {
-    ldap::SearchRequest request;
-    request.base = base;
-    request.filter = "(|(objectClass=organizationalUnit)(objectClass=container))";
-    request.attributes = {"1.1"};
-    request.extended_dn = false;
-    request.page_size = config.source.page_size;
-    auto searched = co_await directory.PagedSearch(request, [&](ldap::Entry&& entry) {
-      add(entry.dn, &containers);
-      return Status::Ok();
-    });
-    if (!searched.ok()) co_return searched.status();
-  }
-  if (containers.size() > limit) {
-    Log(LogLevel::kWarning,
-        "change notifications cover " + std::to_string(limit) + " of " +
-            std::to_string(containers.size()) +
-            " containers in scope ([daemon] notify_containers); changes in the others are "
-            "picked up by the scheduled runs");
-    containers.resize(limit);
-  }
-  co_return containers;
-}
-
-// One under AD's MaxNotificationPerConn: Samba counts the search it is
-// re-running against the limit (adminLimitExceeded every 5 s at five).
-constexpr size_t kNotificationsPerConnection = ldap::kMaxNotificationsPerConnection - 1;
-
-bool IsContainer(const ldap::Entry& entry) {
-  const auto* classes = entry.Find("objectclass");
-  if (classes == nullptr) return false;
-  for (const auto& value : *classes) {
-    const std::string lower = AsciiLower(value);
-    if (lower == "organizationalunit" || lower == "container") return true;
-  }
-  return false;
 }
 
 class Daemon {
@@ -130,7 +76,7 @@ class Daemon {
     auto counts = (*state)->CountObjects();
     if (counts.ok()) objects_ = std::move(*counts);
     state->reset();
-    auto kerberos = AcquireKerberos(config_->source);
+    auto kerberos = ad::AcquireKerberos(config_->source);
     if (!kerberos.ok()) {
       Log(LogLevel::kError, kerberos.status().message());
       co_return 1;
@@ -374,9 +320,9 @@ class Daemon {
     if (fresh->source.keytab != running.keytab || fresh->source.principal != running.principal ||
         fresh->source.auth != running.auth) {
       kerberos_.reset();  // one credential object per cache at a time
-      auto kerberos = AcquireKerberos(fresh->source);
+      auto kerberos = ad::AcquireKerberos(fresh->source);
       if (!kerberos.ok()) {
-        if (auto restored = AcquireKerberos(running); restored.ok())
+        if (auto restored = ad::AcquireKerberos(running); restored.ok())
           kerberos_ = std::move(*restored);
         RejectReload(kerberos.status());
         return;
@@ -495,7 +441,7 @@ class Daemon {
         co_return;
       }
       first = false;
-      if (end.containers_changed) {
+      if (end.rewatch) {
         Log(LogLevel::kInfo, "registering change notifications again: " + end.why.message());
         failures = 0;
         continue;
@@ -512,105 +458,20 @@ class Daemon {
     }
   }
 
-  // One connection's notifications; the first to end cancels the others.
-  static asio::awaitable<Status> GuardedWatch(ldap::Connection& connection,
-                                              const std::vector<ldap::SearchRequest>& requests,
-                                              const ldap::Directory::EntryHandler& on_change) {
-    Status status;
-    try {
-      status = co_await connection.WatchChanges(requests, on_change);
-    } catch (const std::exception& e) {
-      status = Status::Unavailable(std::string("change notification: ") + e.what());
-    }
-    co_await ClearCancellation();
-    co_return status;
-  }
-
-  struct WatchEnd {
-    Status why;
-    bool containers_changed = false;  // not a failure: register again at once
-  };
-
-  // One registration: connections with up to five notifications each, on
-  // the containers in scope and on Deleted Objects (a deletion moves the
-  // object out of its container). Returns when one connection fails.
-  // `catch_up`: run once registered, for what changed while not registered.
+  // One registration (source/ad/watch.h); returns when it fails or what it
+  // watches changed. `catch_up`: run once registered, for what changed
+  // while not registered.
   asio::awaitable<WatchEnd> WatchSession(const Config& config, bool catch_up) {
     if (Status renewed = RenewKerberos(); !renewed.ok()) co_return WatchEnd{renewed};
-    auto uris = SourceUris(config.source, &dc_failures_);
-    if (!uris.ok()) co_return WatchEnd{uris.status()};
-    auto options = ConnectOptionsFor(config, std::move(*uris), std::nullopt);
-    if (!options.ok()) co_return WatchEnd{options.status()};
-    auto executor = co_await asio::this_coro::executor;
-    auto opened =
-        co_await ldap::Connection::Open(executor, workers_, *options, OnDcFailover(&dc_failures_));
-    if (!opened.ok()) co_return WatchEnd{opened.status()};
-    auto dc = co_await ldap::ReadDcIdentity(**opened);
-    if (!dc.ok()) co_return WatchEnd{dc.status()};
-    auto containers = co_await ContainersToWatch(
-        **opened, config, static_cast<size_t>(config.daemon.notify_containers));
-    if (!containers.ok()) co_return WatchEnd{containers.status()};
-
-    std::vector<ldap::SearchRequest> requests;
-    for (const auto& dn : *containers) {
-      ldap::SearchRequest request;
-      request.base = dn;
-      request.scope = ldap::Scope::kOneLevel;
-      request.attributes = {"objectClass"};
-      request.extended_dn = false;
-      requests.push_back(std::move(request));
-    }
-    ldap::SearchRequest deleted;
-    deleted.base = "CN=Deleted Objects," + dc->naming_context;
-    deleted.scope = ldap::Scope::kOneLevel;
-    deleted.attributes = {"objectClass"};
-    deleted.extended_dn = false;
-    deleted.show_deleted = true;
-    requests.push_back(std::move(deleted));
-
-    std::vector<std::unique_ptr<ldap::Connection>> connections;
-    connections.push_back(std::move(*opened));
-    const size_t per = kNotificationsPerConnection;
-    while (connections.size() * per < requests.size()) {
-      options->uris = {connections.front()->uri()};  // one DC for the whole session
-      auto more = co_await ldap::Connection::Open(executor, workers_, *options,
-                                                  OnDcFailover(&dc_failures_));
-      if (!more.ok()) co_return WatchEnd{more.status()};
-      connections.push_back(std::move(*more));
-    }
-    std::vector<std::vector<ldap::SearchRequest>> batches(connections.size());
-    for (size_t i = 0; i < requests.size(); ++i) batches[i / per].push_back(requests[i]);
-
-    // Outlives the watches: they hold a reference to it.
-    bool containers_changed = false;
-    const ldap::Directory::EntryHandler on_change = [this, &config,
-                                                     &containers_changed](ldap::Entry&& entry) {
-      Log(LogLevel::kDebug, "change notification: " + entry.dn);
-      RequestRun(std::chrono::milliseconds(config.daemon.coalesce_ms), "change in " + entry.dn);
-      // A new or renamed container is not watched yet: register again.
-      if (IsContainer(entry)) {
-        containers_changed = true;
-        return Status::Unavailable("container " + entry.dn + " changed");
-      }
-      return Status::Ok();
-    };
-    using Watch =
-        decltype(asio::co_spawn(executor, std::declval<asio::awaitable<Status>>(), asio::deferred));
-    std::vector<Watch> watches;
-    for (size_t i = 0; i < connections.size(); ++i) {
-      watches.push_back(asio::co_spawn(
-          executor, GuardedWatch(*connections[i], batches[i], on_change), asio::deferred));
-    }
-    Log(LogLevel::kInfo, "change notifications registered on " + std::to_string(requests.size()) +
-                             " containers of " + connections.front()->uri() + " over " +
-                             std::to_string(connections.size()) + " connections");
+    const auto coalesce = std::chrono::milliseconds(config.daemon.coalesce_ms);
+    ad::WatchOptions options;
+    options.max_containers = static_cast<size_t>(config.daemon.notify_containers);
+    options.failures = &dc_failures_;
+    options.on_change = [this, coalesce](const std::string& what) { RequestRun(coalesce, what); };
     // Changes made while nothing was registered are not replayed.
-    if (catch_up) RequestRun(std::chrono::milliseconds(config.daemon.coalesce_ms), "re-registered");
-    auto [order, exceptions, statuses] =
-        co_await asio::experimental::make_parallel_group(std::move(watches))
-            .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
-    // GuardedWatch throws nothing.
-    co_return WatchEnd{statuses[order.front()], containers_changed};
+    if (catch_up)
+      options.on_registered = [this, coalesce] { RequestRun(coalesce, "re-registered"); };
+    co_return co_await ad::Watch(SourceSettings(config), workers_, options);
   }
 
   asio::io_context& loop_;
@@ -635,7 +496,7 @@ class Daemon {
   int64_t runs_ = 0;
   std::mt19937 random_;
   std::unique_ptr<ldap::KerberosCredentials> kerberos_;
-  DcFailures dc_failures_;                  // shared by runs and the watcher: failed DCs go last
+  ad::DcFailures dc_failures_;              // shared by runs and the watcher: failed DCs go last
   std::map<std::string, int64_t> objects_;  // cached objects per kind, for metrics
   Metrics metrics_{SYNCD_VERSION};
   std::unique_ptr<MetricsServer> metrics_server_;  // after metrics_: it reads them

@@ -17,106 +17,19 @@
 #include <set>
 #include <unordered_set>
 
+#include "core/log.h"
 #include "core/strings.h"
-#include "ldap/change_feed.h"
-#include "ldap/connection.h"
-#include "ldap/dc_discovery.h"
+#include "source/ad/ad_source.h"
+#include "source/source.h"
 #include "state/state_db.h"
 #include "apply/journaled.h"
 #include "store/factory.h"
 #include "syncd/assignments.h"
-#include "syncd/log.h"
 #include "syncd/planner.h"
-#include "syncd/reader.h"
 #include "syncd/sync_policy.h"
 
 namespace syncd {
 namespace asio = boost::asio;
-namespace {
-
-// "ldaps://dc1.corp.example.com:636" -> "dc1.corp.example.com".
-std::string UriHost(const std::string& uri) {
-  const auto scheme = uri.find("://");
-  std::string host = uri.substr(scheme == std::string::npos ? 0 : scheme + 3);
-  return AsciiLower(host.substr(0, host.find_first_of(":/")));
-}
-
-}  // namespace
-
-Result<std::unique_ptr<ldap::KerberosCredentials>> AcquireKerberos(const SourceConfig& source) {
-  if (source.auth != ldap::AuthMethod::kGssapi || source.keytab.empty()) {
-    return std::unique_ptr<ldap::KerberosCredentials>();
-  }
-  ldap::KerberosOptions options;
-  options.keytab = source.keytab;
-  options.principal = source.principal;
-  auto credentials = ldap::KerberosCredentials::Acquire(options);
-  if (!credentials.ok()) return credentials.status();
-  Log(LogLevel::kInfo,
-      "Kerberos: credentials for " + (*credentials)->principal() + " from " + source.keytab);
-  return std::move(*credentials);
-}
-
-std::function<void(const std::string& uri, const Status& why)> OnDcFailover(DcFailures* failures) {
-  return [failures](const std::string& uri, const Status& why) {
-    Log(LogLevel::kWarning, why.message() + "; trying the next DC");
-    if (failures != nullptr) (*failures)[UriHost(uri)] = std::chrono::system_clock::now();
-  };
-}
-
-Result<std::vector<std::string>> SourceUris(const SourceConfig& source,
-                                            const DcFailures* failures) {
-  if (source.domain.empty() || !source.uris.empty()) return source.uris;
-  ldap::DiscoveryOptions discovery;
-  discovery.domain = source.domain;
-  discovery.site = source.site;
-  discovery.on_warning = [](const std::string& why) { Log(LogLevel::kWarning, why); };
-  auto found = ldap::DiscoverDcs(discovery);
-  if (!found.ok()) return found.status().WithContext("[source] domain: DC discovery");
-  std::vector<ldap::DcCandidate> candidates = std::move(*found);
-  if (failures != nullptr && !failures->empty()) {
-    candidates = ldap::PreferredOrder(candidates, *failures, std::chrono::system_clock::now(),
-                                      kRetryPreferredDcAfter);
-  }
-  const bool ldaps = source.auth == ldap::AuthMethod::kSimple && !source.starttls;
-  auto uris = ldap::CandidateUris(candidates, ldaps);
-  std::string listed;
-  for (const auto& uri : uris) listed += (listed.empty() ? "" : ", ") + uri;
-  Log(LogLevel::kDebug, "DCs of " + source.domain + ": " + listed);
-  return uris;
-}
-
-Result<ldap::ConnectOptions> ConnectOptionsFor(const Config& config, std::vector<std::string> uris,
-                                               const std::optional<Watermark>& watermark) {
-  ldap::ConnectOptions options;
-  options.uris = std::move(uris);
-  // Stay with the DC the watermark belongs to while it answers: another DC
-  // means a full reconciliation for uSNChanged, replays for DirSync.
-  if (watermark && !watermark->dc_host.empty()) {
-    std::stable_partition(options.uris.begin(), options.uris.end(), [&](const std::string& uri) {
-      return AsciiLower(uri).find("//" + AsciiLower(watermark->dc_host)) != std::string::npos;
-    });
-  }
-  options.auth = config.source.auth;
-  options.bind_dn = config.source.bind_dn;
-  if (options.auth == ldap::AuthMethod::kSimple) {
-    auto password = ReadSecretFile(config.source.password_file, "source.password_file");
-    if (!password.ok()) return password.status();
-    options.password = std::move(*password);
-  }
-  options.tls_ca_file = config.source.tls_ca_file;
-  options.starttls = config.source.starttls;
-  options.tls_verify = config.source.tls_verify;
-  if (!options.tls_verify) {
-    Log(LogLevel::kWarning,
-        "TLS certificate verification is off (source.tls_verify = false): anyone on the path "
-        "can impersonate the DC");
-  }
-  options.connect_timeout = std::chrono::seconds(config.source.connect_timeout);
-  options.operation_timeout = std::chrono::seconds(config.source.timeout);
-  return options;
-}
-
 namespace {
 
 // What the state holds before the run: its watermark and how many objects
@@ -169,57 +82,6 @@ ApplyOptions ApplyOptionsFor(const StoreConfig& config, const SinkCapabilities& 
   return options;
 }
 
-// The DirSync attributes: what either kind needs, `member` included.
-std::vector<std::string> FeedAttributes(const Config& config) {
-  auto attributes = scope::SearchAttributes(config.mapping, ObjectKind::kUser);
-  for (auto& a : scope::SearchAttributes(config.mapping, ObjectKind::kGroup)) {
-    attributes.push_back(std::move(a));
-  }
-  return attributes;
-}
-
-// Decides the feed for a full reconciliation and takes its starting point
-// before the full read: a snapshot cookie (DirSync, with or without
-// OBJECT_SECURITY, whichever the account is allowed), or the
-// highestCommittedUSN read with the DC identity.
-asio::awaitable<Status> StartWatermark(ldap::Directory& directory, const Config& config,
-                                       Watermark* next) {
-  const ChangeFeed wanted = config.source.change_feed;
-  if (wanted == ChangeFeed::kUsn) {
-    next->feed = "usn";
-    co_return Status::Ok();
-  }
-  ldap::DirSyncOptions options;
-  options.naming_context = next->naming_context;
-  options.attributes = FeedAttributes(config);
-  std::string refused;
-  for (bool object_security : {false, true}) {
-    options.object_security = object_security;
-    auto snapshot = co_await ldap::DirSyncSnapshot(directory, options);
-    if (!snapshot.ok()) co_return snapshot.status();
-    if (snapshot->refusal == ldap::FeedRefusal::kNone) {
-      next->feed = "dirsync";
-      next->object_security = object_security;
-      next->cookie = std::move(snapshot->changes.cookie);
-      Log(LogLevel::kInfo,
-          object_security ? "change feed: DirSync with OBJECT_SECURITY (the account lacks the "
-                            "Replicating Directory Changes right; results follow its read access)"
-                          : "change feed: DirSync (replication right)");
-      co_return Status::Ok();
-    }
-    refused += (refused.empty() ? "" : "; ") + snapshot->diagnostic;
-  }
-  if (wanted == ChangeFeed::kDirSync) {
-    co_return Status::PermissionDenied("the DC refuses DirSync to this account (" + refused +
-                                       "); grant it Replicating Directory Changes or set "
-                                       "[source] change_feed = \"usn\"");
-  }
-  Log(LogLevel::kWarning,
-      "change feed: uSNChanged polling, since the DC refuses DirSync (" + refused + ")");
-  next->feed = "usn";
-  co_return Status::Ok();
-}
-
 // Everything an incremental plan is computed against, from the state.
 Result<CachedSlice> LoadSlice(StateDb& state, const IncrementalRead& read) {
   std::set<std::string> named(read.absent.begin(), read.absent.end());
@@ -269,6 +131,157 @@ Result<CachedSlice> LoadSlice(StateDb& state, const IncrementalRead& read) {
   return slice;
 }
 
+// Where a run starts: its source, connected; how it goes (the policy, then
+// the source's own say); and the watermark it leaves once it lands.
+struct RunStartPoint {
+  std::unique_ptr<Source> source;
+  RunChoice choice;
+  bool nothing_changed = false;  // incremental, and the source reports no change
+  Watermark next;
+};
+
+asio::awaitable<Result<RunStartPoint>> StartRun(const Config& config, asio::thread_pool& workers,
+                                                const RunOptions& run, const StateView& state,
+                                                const std::optional<StoreIdentity>& store,
+                                                int64_t started) {
+  const Watermark* from = state.watermark ? &*state.watermark : nullptr;
+  auto source = co_await ad::OpenSource(SourceSettings(config), workers, from, run.dc_failures);
+  if (!source.ok()) co_return source.status();
+  RunStartPoint start;
+  start.source = std::move(*source);
+  start.next.scope_fingerprint = ScopeFingerprint(config);
+  start.next.last_success = started;
+  const CursorCheck cursor = from ? start.source->Check(*from, started) : CursorCheck{};
+  start.choice = ChooseRun({&state.watermark, cursor, start.next.scope_fingerprint, started,
+                            config.source.reconcile_interval_hours, run.force_full, &store,
+                            state.cached_objects});
+  if (start.choice.full) {
+    Log(start.choice.store_mismatch ? LogLevel::kWarning : LogLevel::kInfo,
+        "full reconciliation: " + start.choice.reason);
+  }
+  auto begun = co_await start.source->Begin(start.choice.full ? nullptr : from);
+  if (!begun.ok()) co_return begun.status();
+  if (!begun->full_reason.empty()) {
+    start.choice = {true, begun->full_reason};
+    Log(LogLevel::kInfo, "full reconciliation: " + start.choice.reason);
+  }
+  start.nothing_changed = begun->nothing_changed;
+  start.next.last_full = start.choice.full ? started : from->last_full;
+  start.source->Position(&start.next);
+  co_return start;
+}
+
+// A full read's plan: everything in scope against what the store holds of
+// syncd's objects and what the state caches (`store` is null in a dry run).
+// reconcile_store false: a full read for the change feed's sake (a group
+// change under flattening), planned against the cache alone, as an
+// incremental run is. `reconcile_pending`: another full reconciliation must
+// follow. `store_refs` receives the store's references by externalId.
+struct FullPlan {
+  Plan plan;
+  bool reconcile_pending = false;
+  std::unordered_map<std::string, std::string> store_refs;
+};
+
+struct FullPlanInputs {
+  Sink* store = nullptr;
+  const std::optional<StoreIdentity>* peeked_store = nullptr;
+  bool source_switch = false;
+  bool reconcile_store = true;
+  bool flatten = false;
+};
+
+asio::awaitable<Result<FullPlan>> PlanFull(Source& source, StateDb& state, const Config& config,
+                                           FullPlanInputs in) {
+  ReadStats stats;
+  auto read = co_await source.ReadAll(&stats);
+  if (!read.ok()) co_return read.status();
+  if (in.flatten) FlattenNestedGroups(read->desired.objects, &read->desired.memberships);
+  auto cached = state.LoadObjects();
+  if (!cached.ok()) co_return cached.status();
+  auto cached_memberships = state.LoadMemberships();
+  if (!cached_memberships.ok()) co_return cached_memberships.status();
+  FullPlan full;
+  PhaseTimer plan_timer;
+  Baseline baseline;
+  if (in.reconcile_store) {
+    // The store is the truth a full reconciliation checks: the cache alone
+    // would miss what a lost state forgot and what changed in the store.
+    auto owned = co_await ReadOwnedObjects(in.store, config.store, *in.peeked_store);
+    if (!owned.ok()) co_return owned.status();
+    for (const auto& o : owned->objects) {
+      if (!o.ref.empty()) full.store_refs.emplace(o.external_id, o.ref);
+    }
+    plan_timer = PhaseTimer();
+    baseline = ReconcileBaseline(*owned, *cached, *cached_memberships, *read);
+    for (const auto& what : baseline.unreadable) {
+      Log(LogLevel::kWarning, "the store's " + what +
+                                  " is marked as syncd's but its externalId is not an "
+                                  "objectGUID; left alone");
+    }
+  } else {
+    baseline.objects = *cached;
+    baseline.memberships = *cached_memberships;
+  }
+  full.plan = BuildPlan(std::move(*read), baseline.objects, baseline.memberships, config.safety,
+                        in.source_switch, &*cached);
+  // A held operation is revisited by the next run, which is incremental and
+  // plans against the cache: for an object only the store holds (a
+  // deletion held by the budget after the state was lost), that would find
+  // nothing. Another full reconciliation will.
+  std::unordered_set<std::string> cached_guids;
+  for (const auto& o : *cached) cached_guids.insert(o.guid);
+  full.reconcile_pending = std::any_of(
+      full.plan.held.begin(), full.plan.held.end(),
+      [&](const auto& held) { return !cached_guids.contains(held.operation.object.guid); });
+  Log(LogLevel::kDebug, "planned " + std::to_string(full.plan.operations.size()) +
+                            " operations in " + plan_timer.Elapsed());
+  co_return full;
+}
+
+// Under flattening a group's change can change any group above it, which
+// only a full read sees; a user's change cannot (AD keeps membership on the
+// group). True when `read` names a group, or an object the cache does not
+// know (a new one might be a group's member through nesting).
+bool NeedsFullReadToFlatten(const IncrementalRead& read, const CachedSlice& slice) {
+  if (!read.members.empty() || !read.member_deltas.empty()) return true;
+  for (const auto& o : read.present) {
+    auto cached = slice.objects.find(o.guid);
+    if (o.kind == ObjectKind::kGroup || cached == slice.objects.end()) return true;
+  }
+  return std::any_of(read.absent.begin(), read.absent.end(), [&](const std::string& guid) {
+    auto cached = slice.objects.find(guid);
+    return cached != slice.objects.end() && cached->second.kind == ObjectKind::kGroup;
+  });
+}
+
+// An incremental run's plan: the objects the source reports changed against
+// the slice of the cache they touch. nullopt: under flattening, the changes
+// need a full read (NeedsFullReadToFlatten).
+asio::awaitable<Result<std::optional<Plan>>> PlanIncremental(Source& source, StateDb& cache,
+                                                             const Config& config, bool flatten) {
+  auto is_cached = [&cache](const std::string& guid) {
+    auto found = cache.LoadIdentities({guid});
+    return found.ok() && !found->empty();
+  };
+  ReadStats stats;
+  auto read = co_await source.ReadChanges(is_cached, &stats);
+  if (!read.ok()) co_return read.status();
+  PhaseTimer plan_timer;
+  auto slice = LoadSlice(cache, *read);
+  if (!slice.ok()) co_return slice.status();
+  if (flatten) {
+    if (NeedsFullReadToFlatten(*read, *slice)) co_return std::optional<Plan>();
+    // Member-side evidence names direct groups only; under flattening the
+    // cache holds effective ones, and no group changed.
+    read->member_of.clear();
+  }
+  Plan plan = BuildIncrementalPlan(std::move(*read), *slice, config.safety);
+  Log(LogLevel::kDebug, "planned " + std::to_string(plan.operations.size()) + " operations in " +
+                            plan_timer.Elapsed());
+  co_return std::optional<Plan>(std::move(plan));
+}
+
 }  // namespace
 
 RunLock::~RunLock() {
@@ -291,104 +304,21 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
                                            RunOptions run) {
   RunResult result;
   const bool dry_run = run.dry_run;
+  auto executor = co_await asio::this_coro::executor;
   auto peeked = PeekState(config.state_path, dry_run);
   if (!peeked.ok()) co_return peeked.status();
   const std::optional<Watermark>* stored = &peeked->watermark;
-  auto executor = co_await asio::this_coro::executor;
   auto peeked_store = co_await PeekStore(executor, config.store);
   if (!peeked_store.ok()) co_return peeked_store.status();
-  auto uris = SourceUris(config.source, run.dc_failures);
-  if (!uris.ok()) co_return uris.status();
-  auto options = ConnectOptionsFor(config, std::move(*uris), *stored);
-  if (!options.ok()) co_return options.status();
 
   const int64_t started = UnixNow();
-  auto connection =
-      co_await ldap::Connection::Open(executor, workers, *options, OnDcFailover(run.dc_failures));
-  if (!connection.ok()) co_return connection.status();
-  ldap::Directory& directory = **connection;
-  result.dc_uri = directory.uri();
+  auto start = co_await StartRun(config, workers, run, *peeked, *peeked_store, started);
+  if (!start.ok()) co_return start.status();
+  Source& source = *start->source;
+  RunChoice& choice = start->choice;
+  Watermark& next = start->next;
+  result.dc_uri = source.where();
   result.started_at = started;
-  Log(LogLevel::kInfo,
-      "connected to " + result.dc_uri +
-          ((*connection)->sasl_ssf() > 0
-               ? " (SASL security layer, SSF " + std::to_string((*connection)->sasl_ssf()) + ")"
-               : ""));
-
-  // Who answered, read before any change query: its USN is the next lower bound.
-  auto dc = co_await ldap::ReadDcIdentity(directory);
-  if (!dc.ok()) co_return dc.status();
-  Watermark next;
-  next.naming_context = dc->naming_context;
-  next.dc_host = dc->host;
-  next.dsa_dn = dc->dsa_dn;
-  next.invocation_id = dc->invocation_id;
-  next.highest_usn = dc->highest_usn;
-  next.scope_fingerprint = ScopeFingerprint(config);
-  next.tombstone_lifetime_days = dc->tombstone_lifetime_days;
-  next.domain_sid = dc->domain_sid;
-  next.last_success = started;
-
-  RunChoice choice = ChooseRun({stored, &*dc, config.source.change_feed, next.scope_fingerprint,
-                                started, config.source.reconcile_interval_hours, run.force_full,
-                                &*peeked_store, peeked->cached_objects});
-
-  // Incremental: what changed since the watermark.
-  ReadStats stats;
-  PhaseTimer read_timer;
-  std::optional<ldap::ChangeSet> changes;
-  if (!choice.full) {
-    const Watermark& from = **stored;
-    next.feed = from.feed;
-    next.object_security = from.object_security;
-    next.last_full = from.last_full;
-    if (from.feed == "dirsync") {
-      ldap::DirSyncOptions feed;
-      feed.naming_context = dc->naming_context;
-      feed.attributes = FeedAttributes(config);
-      feed.cookie = from.cookie;
-      feed.object_security = from.object_security;
-      auto read = co_await ldap::ReadDirSync(directory, feed);
-      if (!read.ok()) co_return read.status();
-      if (read->refusal == ldap::FeedRefusal::kCookieRejected) {
-        choice = {true, "the DC rejected the DirSync cookie (" + read->diagnostic + ")"};
-      } else if (read->refusal == ldap::FeedRefusal::kNoRight) {
-        choice = {true,
-                  "the DC no longer allows DirSync in the stored mode (" + read->diagnostic + ")"};
-      } else {
-        changes = std::move(read->changes);
-        next.cookie = changes->cookie;
-      }
-    } else {
-      auto read = co_await ldap::ReadUsnChanges(directory, dc->naming_context, from.highest_usn,
-                                                config.source.page_size);
-      if (!read.ok()) co_return read.status();
-      changes = std::move(*read);
-    }
-    if (changes) {
-      // Objects left over from the last run (held or refused) are looked at again.
-      changes->changed.insert(from.revisit.begin(), from.revisit.end());
-      Log(LogLevel::kInfo,
-          "change feed (" + from.feed + "): " + std::to_string(changes->changed.size()) +
-              " changed, " + std::to_string(changes->deleted.size()) + " deleted, in " +
-              std::to_string(changes->rounds) + " round trips, " + read_timer.Elapsed());
-      if (!config.scope.groups.empty() && !changes->empty()) {
-        // Nested membership can carry any object in or out of a group-based
-        // scope; only a full read evaluates that.
-        choice = {true, "group-based scope: changes are evaluated over a full read"};
-        next.last_full = started;
-      }
-    }
-  }
-  if (choice.full) {
-    Log(choice.store_mismatch ? LogLevel::kWarning : LogLevel::kInfo,
-        "full reconciliation: " + choice.reason);
-    if (!changes) {
-      next.last_full = started;
-      Status st = co_await StartWatermark(directory, config, &next);
-      if (!st.ok()) co_return st;
-    }
-  }
 
   // One applying run at a time per state: a second one would take the
   // first one's live journal for an interrupted run.
@@ -402,7 +332,6 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   auto state = StateDb::Open(config.state_path, dry_run);
   if (!state.ok()) co_return state.status();
   OpenedStore store;
-  std::unordered_map<std::string, std::string> store_refs;  // externalId -> the store's ref
   // Reapplies (or reports) what a source switch left in the ledger. The
   // watermark's flag goes only once that worked: a failure or a crash
   // before it is retried by the next run.
@@ -433,9 +362,8 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
     if (!resumed.ok()) co_return resumed.status();
     if (resumed->run_id != 0) {
       Log(LogLevel::kWarning, "run " + std::to_string(resumed->run_id) +
-                                  " was interrupted; applied " +
-                                  std::to_string(resumed->applied) + " of its " +
-                                  std::to_string(resumed->pending) +
+                                  " was interrupted; applied " + std::to_string(resumed->applied) +
+                                  " of its " + std::to_string(resumed->pending) +
                                   " journaled operations that were still pending");
       for (const auto& [op, why] : resumed->outcome.failed) Log(LogLevel::kError, why.message());
     }
@@ -444,12 +372,11 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   } else {
     int64_t run_id = 0;
     auto journal = (*state)->LoadJournal(&run_id);
-    const auto pending =
-        journal.ok() ? std::count_if(journal->begin(), journal->end(),
-                                     [](const JournalEntry& e) {
-                                       return e.status == JournalStatus::kPending;
-                                     })
-                     : 0;
+    const auto pending = journal.ok() ? std::count_if(journal->begin(), journal->end(),
+                                                      [](const JournalEntry& e) {
+                                                        return e.status == JournalStatus::kPending;
+                                                      })
+                                      : 0;
     if (pending > 0) {
       Log(LogLevel::kWarning, "run " + std::to_string(run_id) +
                                   " was interrupted; the next run applies its " +
@@ -459,101 +386,30 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   }
 
   // Stores without nested groups get each group's effective user members.
-  // A group's change can then change any group above it, and only a full
-  // read sees that; a user's change cannot (AD keeps membership on the
-  // group), so its member-side evidence, which names direct groups only,
-  // is set aside.
   const bool flatten = FlattensGroups(config.store);
-  bool reconcile_store = choice.full;
-  if (flatten && !choice.full && changes && !changes->empty()) {
-    std::vector<std::string> named(changes->changed.begin(), changes->changed.end());
-    named.insert(named.end(), changes->deleted.begin(), changes->deleted.end());
-    auto known = (*state)->LoadIdentities(named);
-    if (!known.ok()) co_return known.status();
-    const bool users_only =
-        changes->members.empty() &&
-        std::all_of(changes->changed.begin(), changes->changed.end(),
-                    [&](const std::string& guid) {
-                      auto o = known->find(guid);
-                      return o != known->end() && o->second.kind == ObjectKind::kUser;
-                    }) &&
-        std::none_of(changes->deleted.begin(), changes->deleted.end(), [&](const std::string& guid) {
-          auto o = known->find(guid);
-          return o != known->end() && o->second.kind == ObjectKind::kGroup;
-        });
-    if (!users_only) {
-      choice = {true, "groups are flattened for the store: a group change is evaluated over a full read"};
-      Log(LogLevel::kInfo, "full read: " + choice.reason);
-    }
+  std::optional<Plan> incremental;
+  if (!choice.full && !start->nothing_changed) {
+    auto planned = co_await PlanIncremental(source, **state, config, flatten);
+    if (!planned.ok()) co_return planned.status();
+    incremental = std::move(*planned);
   }
-  PhaseTimer plan_timer;
-  if (choice.full) {
-    auto read = co_await ReadDirectory(directory, config, &stats);
-    if (!read.ok()) co_return read.status();
-    Log(LogLevel::kInfo, "read " + std::to_string(stats.entries) + " entries in " +
-                             std::to_string(stats.pages) + " pages (" +
-                             std::to_string(stats.range_reads) + " range reads) in " +
-                             read_timer.Elapsed());
-    auto cached = (*state)->LoadObjects();
-    if (!cached.ok()) co_return cached.status();
-    auto cached_memberships = (*state)->LoadMemberships();
-    if (!cached_memberships.ok()) co_return cached_memberships.status();
-    // The store is the truth a full reconciliation checks: the cache alone
-    // would miss what a lost state forgot and what changed in the store.
-    if (flatten) FlattenNestedGroups(read->desired.objects, &read->desired.memberships);
-    Baseline baseline;
-    if (reconcile_store) {
-      auto owned = co_await ReadOwnedObjects(store.sink.get(), config.store, *peeked_store);
-      if (!owned.ok()) co_return owned.status();
-      for (const auto& o : owned->objects) {
-        if (!o.ref.empty()) store_refs.emplace(o.external_id, o.ref);
-      }
-      plan_timer = PhaseTimer();
-      baseline = ReconcileBaseline(*owned, *cached, *cached_memberships, *read);
-    } else {
-      // A full read for the change feed's sake, not a reconciliation: the
-      // cache is the baseline, as for an incremental run.
-      plan_timer = PhaseTimer();
-      baseline.objects = *cached;
-      baseline.memberships = *cached_memberships;
+  std::unordered_map<std::string, std::string> store_refs;  // externalId -> the store's ref
+  const bool flatten_read = !choice.full && !start->nothing_changed && !incremental;
+  if (choice.full || flatten_read) {
+    if (flatten_read) {
+      Log(LogLevel::kInfo,
+          "full read: groups are flattened for the store, and a group changed (or an object "
+          "came into scope)");
     }
-    for (const auto& what : baseline.unreadable) {
-      Log(LogLevel::kWarning, "the store's " + what +
-                                  " is marked as syncd's but its externalId is not an "
-                                  "objectGUID; left alone");
-    }
-    result.plan = BuildPlan(std::move(*read), baseline.objects, baseline.memberships, config.safety,
-                            choice.source_switch, &*cached);
-    // A held operation is revisited by the next run, which is incremental and
-    // plans against the cache: for an object only the store holds (a
-    // deletion held by the budget after the state was lost), that would find
-    // nothing. Another full reconciliation will.
-    std::unordered_set<std::string> cached_guids;
-    for (const auto& o : *cached) cached_guids.insert(o.guid);
-    next.reconcile_pending = std::any_of(
-        result.plan.held.begin(), result.plan.held.end(),
-        [&](const auto& held) { return !cached_guids.contains(held.operation.object.guid); });
-  } else if (!changes->empty()) {
-    StateDb& cache = **state;
-    auto is_cached = [&cache](const std::string& guid) {
-      auto found = cache.LoadIdentities({guid});
-      return found.ok() && !found->empty();
-    };
-    auto read = co_await ReadChangedObjects(directory, config, dc->naming_context, *changes,
-                                            next.feed == "usn", is_cached, &stats);
-    if (!read.ok()) co_return read.status();
-    Log(LogLevel::kInfo, "re-read " + std::to_string(stats.entries) + " entries (" +
-                             std::to_string(stats.range_reads) + " range reads); read " +
-                             read_timer.Elapsed());
-    if (flatten) {
-      read->member_of.clear();
-      read->members.clear();
-      read->member_deltas.clear();
-    }
-    plan_timer = PhaseTimer();
-    auto slice = LoadSlice(cache, *read);
-    if (!slice.ok()) co_return slice.status();
-    result.plan = BuildIncrementalPlan(std::move(*read), *slice, config.safety);
+    auto planned = co_await PlanFull(
+        source, **state, config,
+        {store.sink.get(), &*peeked_store, choice.source_switch, choice.full, flatten});
+    if (!planned.ok()) co_return planned.status();
+    result.plan = std::move(planned->plan);
+    next.reconcile_pending = planned->reconcile_pending;
+    store_refs = std::move(planned->store_refs);
+  } else if (incremental) {
+    result.plan = std::move(*incremental);
   }
   result.plan.run_kind = choice.full ? "full" : "incremental";
   result.plan.run_reason = choice.reason;
@@ -562,8 +418,6 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   if (!quarantined.ok()) co_return quarantined.status();
   const QuarantineView quarantine(std::move(*quarantined));
   HoldQuarantined(quarantine, &result.plan);
-  Log(LogLevel::kDebug, "planned " + std::to_string(result.plan.operations.size()) +
-                            " operations in " + plan_timer.Elapsed());
   if (dry_run) {
     if (choice.source_switch) {
       // What the store holds now, read without creating it.
@@ -596,13 +450,13 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
     }
   }
   // The watermark advances only past a complete read; what was held goes on
-  // the revisit list so the next incremental run decides it again.
+  // the revisit list so the next incremental run decides it again, and so
+  // do quarantined objects: a change in AD, or `syncd quarantine retry`,
+  // sends them again.
   const Watermark* advance = nullptr;
   next.reapply_pending = reapply_pending || choice.source_switch;
   if (result.plan.read_complete) {
     for (const auto& held : result.plan.held) AddRevisit(held.operation, &next.revisit);
-    // Quarantined objects are looked at by every run: a change in AD, or
-    // `syncd quarantine retry`, sends them again.
     for (const auto& held : result.plan.quarantined) AddRevisit(held.operation, &next.revisit);
     for (const auto& e : quarantine.entries()) next.revisit.push_back(e.guid);
     advance = &next;
@@ -611,21 +465,19 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
     record.message = result.plan.incomplete_reason;
   }
 
-  PhaseTimer apply_timer;
   // References the store gave for objects the state has none for (a lost
-  // state, objects adopted): by externalId, from the full reconciliation.
+  // state, adopted objects), from the full reconciliation, by externalId.
   SinkRefs known_refs;
-  if (!store_refs.empty()) {
-    for (const auto& op : result.plan.operations) {
-      if (auto ref = store_refs.find(op.object.external_id); ref != store_refs.end()) {
-        known_refs.emplace(op.object.guid, ref->second);
-      }
-      if (!op.member) continue;
-      if (auto ref = store_refs.find(op.member->external_id); ref != store_refs.end()) {
-        known_refs.emplace(op.member->guid, ref->second);
-      }
+  auto learn = [&](const SyncObject& o) {
+    if (auto ref = store_refs.find(o.external_id); ref != store_refs.end()) {
+      known_refs.emplace(o.guid, ref->second);
     }
+  };
+  for (const auto& op : result.plan.operations) {
+    learn(op.object);
+    if (op.member) learn(*op.member);
   }
+  PhaseTimer apply_timer;
   auto outcome = co_await ApplyPlan(**state, *store.sink, result.plan.operations, record, workers,
                                     apply_options, advance, &quarantine, &known_refs);
   Log(LogLevel::kDebug, "applied in " + apply_timer.Elapsed());

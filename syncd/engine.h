@@ -18,8 +18,7 @@
 
 #include "core/model.h"
 #include "core/status.h"
-#include "ldap/connection.h"
-#include "ldap/kerberos.h"
+#include "source/ad/dc.h"
 #include "state/state_db.h"
 #include "syncd/assignments.h"
 #include "syncd/config.h"
@@ -41,45 +40,18 @@ struct RunResult {
   std::optional<ReapplyPlan> reapply_preview;
 };
 
-// Hosts (lower case) -> when a connection to them last failed.
-using DcFailures = std::map<std::string, std::chrono::system_clock::time_point>;
-// How long a DC that failed is tried after the others.
-inline constexpr std::chrono::minutes kRetryPreferredDcAfter{10};
-
 struct RunOptions {
   bool dry_run = false;     // compute the plan; change nothing, not even the watermark
   bool force_full = false;  // a full reconciliation whatever the watermark says
   // DCs that failed recently (host -> when), kept by the daemon across runs
   // so that it tries them last; this run adds to it. Null: no memory.
-  DcFailures* dc_failures = nullptr;
+  ad::DcFailures* dc_failures = nullptr;
   // Past it, no request to the store starts; what is left is deferred to
   // the next run (the daemon's run_timeout, less a margin to commit).
   std::optional<std::chrono::steady_clock::time_point> apply_deadline;
   // Set (SIGTERM) to stop between store requests: the next run resumes.
   const std::atomic<bool>* stop = nullptr;
 };
-
-// For auth = "gssapi" with a keytab: credentials for [source] principal
-// (default the machine account) from [source] keytab, in a private cache
-// that KRB5CCNAME then names. Null when not needed (simple binds; keytab = ""
-// for the caller's own cache). Call from the loop thread before any bind.
-Result<std::unique_ptr<ldap::KerberosCredentials>> AcquireKerberos(const SourceConfig& source);
-
-// The DCs to try, in order: [source] uris as written, or the DCs DNS SRV
-// records name for [source] domain (site first, RFC 2782 order; ldap:// for
-// GSSAPI and StartTLS, ldaps:// otherwise). Hosts in `failures` that failed
-// within kRetryPreferredDcAfter go last.
-Result<std::vector<std::string>> SourceUris(const SourceConfig& source,
-                                            const DcFailures* failures = nullptr);
-
-// What to do when a DC fails and the next one is tried (Connection::Open's
-// on_failover): log it, and remember it in `failures` when given.
-std::function<void(const std::string& uri, const Status& why)> OnDcFailover(DcFailures* failures);
-
-// How to reach the DCs in `uris` with the configured credentials (the
-// password file read now), with the watermark's DC first when it is there.
-Result<ldap::ConnectOptions> ConnectOptionsFor(const Config& config, std::vector<std::string> uris,
-                                               const std::optional<Watermark>& watermark);
 
 // One writer of store and state at a time: runs, and the assignment
 // commands, hold an flock on "<state path>.lock" while they change them.
@@ -97,9 +69,10 @@ class RunLock {
   int fd_ = -1;
 };
 
-// One run: incremental from the stored watermark when the sync policy
-// allows (syncd/sync_policy.h), else a full reconciliation. Errors (config,
-// auth, no DC reachable, store failures) leave store and state as they were.
+// One run: open the source (source/source.h), choose incremental or full
+// (syncd/sync_policy.h), read, plan, and (unless a dry run) apply. Errors
+// (config, auth, no DC reachable, store failures) leave store and state as
+// they were.
 boost::asio::awaitable<Result<RunResult>> RunOnce(const Config& config,
                                                   boost::asio::thread_pool& workers,
                                                   RunOptions options);

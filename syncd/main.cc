@@ -30,13 +30,13 @@
 #include <boost/asio/thread_pool.hpp>
 #include <iostream>
 
+#include "core/log.h"
 #include "store/local/local_store.h"
 #include "syncd/assignments.h"
 #include "syncd/config.h"
 #include "syncd/daemon.h"
 #include "syncd/engine.h"
 #include "syncd/explain.h"
-#include "syncd/log.h"
 #include "syncd/output.h"
 #include "syncd/quarantine.h"
 #include "syncd/status.h"
@@ -276,7 +276,7 @@ int main(int argc, char** argv) {
     return syncd::RunDaemon(config_path, std::move(*config));
   }
   // Held for the run: its destructor drops the private credential cache.
-  auto kerberos = syncd::AcquireKerberos(config->source);
+  auto kerberos = syncd::ad::AcquireKerberos(config->source);
   if (!kerberos.ok()) return Fail(kerberos.status());
   syncd::RunOptions options;
   options.dry_run = dry_run;

@@ -17,7 +17,7 @@
 #include <string_view>
 #include <system_error>
 
-#include "syncd/log.h"
+#include "core/log.h"
 #include "syncd/planner.h"
 
 namespace syncd {

@@ -11,16 +11,11 @@
 
 #include "core/model.h"
 #include "scope/scope.h"
+#include "source/source.h"
 #include "store/sink.h"
 #include "syncd/config.h"
 
 namespace syncd {
-
-struct ReadSnapshot {
-  scope::ScopeResult desired;
-  bool complete = true;           // every search finished with success
-  std::string incomplete_reason;  // why not, when !complete
-};
 
 // Pure: the same inputs give the same plan, operation for operation.
 //
@@ -70,29 +65,6 @@ struct Baseline {
 Baseline ReconcileBaseline(const OwnedContents& owned, const std::vector<SyncObject>& cached,
                            const std::vector<Membership>& cached_memberships,
                            const ReadSnapshot& read);
-
-// What an incremental read learned about the objects a change feed named.
-struct IncrementalRead {
-  std::vector<SyncObject> present;  // named objects in scope now, mapped
-  // Raw GUIDs of named objects not in scope now (deleted, moved out,
-  // filtered out, excluded): their cached images go.
-  std::set<std::string> absent;
-  // Named objects read but left unmapped (see warnings): still in AD, so
-  // kept as they are, never deleted.
-  std::set<std::string> skipped;
-  // Member side, for each present object: every group it is a direct member
-  // of now (memberOf plus its primary group), by raw GUID.
-  std::map<std::string, std::set<std::string>> member_of;
-  // Group side, for groups whose whole member list was read.
-  std::map<std::string, std::set<std::string>> members;
-  // Group side, for the other changed groups: values added and removed.
-  struct Delta {
-    std::set<std::string> added, removed;
-  };
-  std::map<std::string, Delta> member_deltas;
-  bool complete = true;
-  std::string incomplete_reason;
-};
 
 // The slice of the cached state an incremental plan depends on.
 struct CachedSlice {

@@ -3,13 +3,11 @@
 #include <algorithm>
 
 #include "core/strings.h"
-#include "ldap/codec.h"
+#include "scope/scope.h"
 #include "store/factory.h"
 
 namespace syncd {
 namespace {
-
-constexpr int64_t kDay = 86400;
 
 // FNV-1a, 64 bits: stable across builds and machines, unlike std::hash.
 uint64_t Fnv1a(const std::string& text) {
@@ -84,21 +82,7 @@ RunChoice ChooseRun(const PolicyInputs& in) {
     return {true, reason};
   }
   const Watermark& w = **in.watermark;
-  const ldap::DcIdentity& dc = *in.dc;
-  // A domain rebuilt under the same name has a new SID; a state from before
-  // the SID was recorded compares by name only.
-  const bool other_sid =
-      !w.domain_sid.empty() && !dc.domain_sid.empty() && w.domain_sid != dc.domain_sid;
-  if (AsciiLower(w.naming_context) != AsciiLower(dc.naming_context) || other_sid) {
-    auto describe = [](const std::string& nc, const std::string& sid) {
-      auto text = ldap::SidToString(sid);
-      return nc + (text ? " (" + *text + ")" : "");
-    };
-    return {true,
-            "the source changed from " + describe(w.naming_context, w.domain_sid) + " to " +
-                describe(dc.naming_context, dc.domain_sid),
-            true};
-  }
+  if (!in.cursor.other_source.empty()) return {true, in.cursor.other_source, true};
   if (in.store != nullptr) {
     if (std::string why = StoreMismatch(w, *in.store, in.cached_objects); !why.empty()) {
       return {true, why, false, true};
@@ -109,34 +93,10 @@ RunChoice ChooseRun(const PolicyInputs& in) {
     return {true, "the last full reconciliation held operations on objects only the store holds"};
   }
   if (w.scope_fingerprint != in.fingerprint) return {true, "the scope configuration changed"};
-  if (in.configured_feed != ChangeFeed::kAuto && w.feed != ChangeFeedName(in.configured_feed)) {
-    return {true, std::string("change_feed changed from ") + w.feed + " to " +
-                      ChangeFeedName(in.configured_feed)};
-  }
-  // The shorter of the lifetime then and now: a lowered one counts at once.
-  int lifetime = w.tombstone_lifetime_days > 0 ? w.tombstone_lifetime_days : 180;
-  if (dc.tombstone_lifetime_days > 0) lifetime = std::min(lifetime, dc.tombstone_lifetime_days);
-  if (in.now - w.last_success >= (lifetime - kTombstoneMarginDays) * kDay) {
-    return {true, "the last successful run is older than the tombstone lifetime (" +
-                      std::to_string(lifetime) + " days) less a " +
-                      std::to_string(kTombstoneMarginDays) +
-                      "-day margin: deletions may have been forgotten"};
-  }
+  if (!in.cursor.stale.empty()) return {true, in.cursor.stale};
   if (in.now - w.last_full >= static_cast<int64_t>(in.reconcile_interval_hours) * 3600) {
     return {true, "scheduled reconciliation (reconcile_interval_hours = " +
                       std::to_string(in.reconcile_interval_hours) + ")"};
-  }
-  if (AsciiLower(w.dc_host) != AsciiLower(dc.host)) {
-    return {true, "the DC changed (" + w.dc_host + " -> " + dc.host + ")"};
-  }
-  if (w.invocation_id != dc.invocation_id) {
-    return {true,
-            "the invocationId of " + dc.host + " changed: its database was restored or rebuilt"};
-  }
-  if (dc.highest_usn < w.highest_usn) {
-    return {true, "highestCommittedUSN of " + dc.host + " went backwards (" +
-                      std::to_string(w.highest_usn) + " -> " + std::to_string(dc.highest_usn) +
-                      "): a USN rollback"};
   }
   return {false, ""};
 }

@@ -1,6 +1,7 @@
 // When an incremental run can be trusted, and when only a full
-// reconciliation will do. Pure functions of the stored watermark, the DC
-// that answered and the configuration, so each rule is testable alone.
+// reconciliation will do. Pure functions of the stored watermark, what the
+// source makes of it (Source::Check) and the configuration, so each rule is
+// testable alone.
 #ifndef SYNCD_SYNCD_SYNC_POLICY_H_
 #define SYNCD_SYNCD_SYNC_POLICY_H_
 
@@ -8,16 +9,12 @@
 #include <optional>
 #include <string>
 
-#include "ldap/change_feed.h"
+#include "source/source.h"
 #include "state/state_db.h"
 #include "store/sink.h"
 #include "syncd/config.h"
 
 namespace syncd {
-
-// Garbage collection runs every 12 hours: a watermark this close to the
-// tombstone lifetime may already have lost deletions.
-inline constexpr int kTombstoneMarginDays = 2;
 
 // A stable digest of everything that decides which objects are synced and
 // how they look: bases, filters, scope groups, exclusions, attribute map.
@@ -36,8 +33,8 @@ struct RunChoice {
 
 struct PolicyInputs {
   const std::optional<Watermark>* watermark = nullptr;
-  const ldap::DcIdentity* dc = nullptr;
-  ChangeFeed configured_feed = ChangeFeed::kAuto;
+  // The source's verdict on the watermark (empty without one).
+  CursorCheck cursor;
   std::string fingerprint;
   int64_t now = 0;  // unix seconds
   int reconcile_interval_hours = 168;
@@ -48,16 +45,12 @@ struct PolicyInputs {
   int64_t cached_objects = 0;
 };
 
-// Full when: --full; no watermark; another domain (a source switch: the
-// naming context or the domain SID differs); the scope changed; the
-// configured feed differs from the watermark's; the last success is older
-// than the tombstone lifetime minus the margin; the reconciliation schedule
-// is due; the DC's host or invocationId changed; its highestCommittedUSN is
-// below the stored one (a restore or a USN rollback); the last full
-// reconciliation held operations on objects only the store holds; the store
-// is missing,
-// is another store than the one the state was built with (replaced or
-// recreated), or holds none of syncd's objects while the state caches some.
+// Full when: --full; no watermark; another source (a source switch); the
+// store is missing, is another store than the one the state was built with
+// (replaced or recreated), or holds none of syncd's objects while the state
+// caches some; the last full reconciliation held operations on objects only
+// the store holds; the scope changed; the source finds the watermark stale;
+// the reconciliation schedule is due.
 RunChoice ChooseRun(const PolicyInputs& in);
 
 // Why `store` (nullopt: there is none) is not the store the state with

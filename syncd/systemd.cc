@@ -4,8 +4,8 @@
 
 #include <ctime>
 
+#include "core/log.h"
 #include "core/strings.h"
-#include "syncd/log.h"
 
 namespace syncd {
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/input_file.h"
 #include "tests/unit/test_util.h"
 
 namespace syncd {

@@ -1,7 +1,7 @@
 // ReadChangedObjects against replayed server answers: the incremental re-read
 // of what a change feed named, truncated member ranges included (Samba never
 // truncates, so this path is covered from data).
-#include "syncd/reader.h"
+#include "source/ad/reader.h"
 
 #include <gtest/gtest.h>
 
@@ -15,7 +15,7 @@
 #include "tests/unit/replay_directory.h"
 #include "tests/unit/test_util.h"
 
-namespace syncd {
+namespace syncd::ad {
 namespace {
 
 using testing::RawGuid;
@@ -28,8 +28,8 @@ constexpr char kPeople[] = "OU=People,DC=corp,DC=example,DC=com";
 constexpr char kGroups[] = "OU=Groups,DC=corp,DC=example,DC=com";
 constexpr char kDomainSid[] = "S-1-5-21-3623811015-3361044348-30300820";
 
-Config TestConfig() {
-  Config c;
+Settings TestConfig() {
+  Settings c;
   c.source.base_dn = kNc;
   c.source.range_step = 0;  // let the server cut the windows, as by default
   c.scope.user_bases = {kPeople};
@@ -80,7 +80,7 @@ class TruncatedRangeTest : public ::testing::Test {
 
   boost::json::object recording_;
   ReplayDirectory directory_;
-  Config config_ = TestConfig();
+  Settings config_ = TestConfig();
   ldap::ChangeSet changes_;
   ReadStats stats_;
   std::string group_;
@@ -398,4 +398,4 @@ TEST(ReadChangedObjects, RangedMemberOfIsReadToTheEnd) {
 }
 
 }  // namespace
-}  // namespace syncd
+}  // namespace syncd::ad

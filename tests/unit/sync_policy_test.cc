@@ -1,11 +1,14 @@
-// When an incremental run is trusted: one test per ChooseRun rule, each
-// changing one input of a watermark that would otherwise run incrementally.
+// When an incremental run is trusted: one test per rule of ChooseRun and
+// of the AD cursor check it weighs (ad::CheckCursor), each changing one input
+// of a watermark that would otherwise run incrementally.
 #include "syncd/sync_policy.h"
 
 #include <gtest/gtest.h>
 
 #include <optional>
 #include <string>
+
+#include "source/ad/cursor.h"
 
 namespace syncd {
 namespace {
@@ -44,8 +47,7 @@ class ChooseRunTest : public ::testing::Test {
   RunChoice Choose() {
     PolicyInputs in;
     in.watermark = &watermark_;
-    in.dc = &dc_;
-    in.configured_feed = feed_;
+    if (watermark_) in.cursor = ad::CheckCursor(*watermark_, dc_, feed_, kNow);
     in.fingerprint = fingerprint_;
     in.now = kNow;
     in.reconcile_interval_hours = interval_hours_;
@@ -148,14 +150,14 @@ TEST_F(ChooseRunTest, AutoFeedKeepsWhateverFeedTheWatermarkHas) {
 }
 
 TEST_F(ChooseRunTest, LastSuccessOlderThanTombstoneLifetimeLessMarginIsFull) {
-  watermark_->last_success = kNow - (180 - kTombstoneMarginDays) * kDay - 1;
+  watermark_->last_success = kNow - (180 - ad::kTombstoneMarginDays) * kDay - 1;
   watermark_->last_full = watermark_->last_success;
   interval_hours_ = 24 * 365;  // not the schedule
   ExpectFull("tombstone lifetime");
 }
 
 TEST_F(ChooseRunTest, LastSuccessJustInsideTombstoneLifetimeLessMarginIsIncremental) {
-  watermark_->last_success = kNow - (180 - kTombstoneMarginDays) * kDay + 1;
+  watermark_->last_success = kNow - (180 - ad::kTombstoneMarginDays) * kDay + 1;
   watermark_->last_full = watermark_->last_success;
   interval_hours_ = 24 * 365;
   ExpectIncremental();

@@ -1,13 +1,13 @@
-#include "syncd/reader.h"
+#include "source/ad/reader.h"
 
 #include <charconv>
 #include <set>
 #include <unordered_map>
 
+#include "core/log.h"
 #include "ldap/codec.h"
-#include "syncd/log.h"
 
-namespace syncd {
+namespace syncd::ad {
 namespace asio = boost::asio;
 namespace {
 
@@ -42,7 +42,7 @@ std::string GuidFilter(std::vector<std::string>::const_iterator begin,
 
 // The search for `kind` under the configured filter: the mapped attributes,
 // with `member` asked for as `first_window` does.
-ldap::SearchRequest ScopeSearch(const Config& config, ObjectKind kind,
+ldap::SearchRequest ScopeSearch(const Settings& config, ObjectKind kind,
                                 const ldap::RangedValues& first_window) {
   ldap::SearchRequest request;
   request.filter = scope::SearchFilter(config.scope, kind);
@@ -81,7 +81,7 @@ asio::awaitable<Result<std::vector<ldap::Entry>>> Collect(ldap::Directory& direc
 }  // namespace
 
 asio::awaitable<Result<ReadSnapshot>> ReadDirectory(ldap::Directory& directory,
-                                                    const Config& config, ReadStats* stats) {
+                                                    const Settings& config, ReadStats* stats) {
   ReadSnapshot snapshot;
   auto mark_incomplete = [&](const std::string& reason) {
     Log(LogLevel::kWarning, "incomplete read: " + reason);
@@ -133,7 +133,7 @@ asio::awaitable<Result<ReadSnapshot>> ReadDirectory(ldap::Directory& directory,
 }
 
 asio::awaitable<Result<IncrementalRead>> ReadChangedObjects(
-    ldap::Directory& directory, const Config& config, const std::string& naming_context,
+    ldap::Directory& directory, const Settings& config, const std::string& naming_context,
     const ldap::ChangeSet& changes, bool full_member_lists,
     const std::function<bool(const std::string&)>& is_cached, ReadStats* stats) {
   IncrementalRead read;
@@ -320,4 +320,4 @@ asio::awaitable<Result<IncrementalRead>> ReadChangedObjects(
   co_return read;
 }
 
-}  // namespace syncd
+}  // namespace syncd::ad

@@ -1,7 +1,7 @@
 // Reads the configured scope from AD: paged searches under every base, then
 // range retrieval for groups whose `member` came back in windows.
-#ifndef SYNCD_SYNCD_READER_H_
-#define SYNCD_SYNCD_READER_H_
+#ifndef SYNCD_SOURCE_AD_READER_H_
+#define SYNCD_SOURCE_AD_READER_H_
 
 #include <functional>
 #include <string>
@@ -11,21 +11,16 @@
 #include "core/status.h"
 #include "ldap/change_feed.h"
 #include "ldap/directory.h"
-#include "syncd/config.h"
-#include "syncd/planner.h"
+#include "source/ad/config.h"
+#include "source/source.h"
 
-namespace syncd {
-
-struct ReadStats {
-  size_t entries = 0;
-  int pages = 0;
-  int range_reads = 0;
-};
+namespace syncd::ad {
 
 // A failed search leaves the snapshot incomplete (with the reason) rather
 // than failing: what was read is still good for creates and updates.
 boost::asio::awaitable<Result<ReadSnapshot>> ReadDirectory(ldap::Directory& directory,
-                                                           const Config& config, ReadStats* stats);
+                                                           const Settings& settings,
+                                                           ReadStats* stats);
 
 // The current state of the objects a change feed named, evaluated against
 // the scope one object at a time (group-based scope needs a full read).
@@ -39,10 +34,10 @@ boost::asio::awaitable<Result<ReadSnapshot>> ReadDirectory(ldap::Directory& dire
 // `full_member_lists`, as for uSNChanged) has its whole member list read,
 // ranges and primary-group members included.
 boost::asio::awaitable<Result<IncrementalRead>> ReadChangedObjects(
-    ldap::Directory& directory, const Config& config, const std::string& naming_context,
+    ldap::Directory& directory, const Settings& settings, const std::string& naming_context,
     const ldap::ChangeSet& changes, bool full_member_lists,
     const std::function<bool(const std::string&)>& is_cached, ReadStats* stats);
 
-}  // namespace syncd
+}  // namespace syncd::ad
 
-#endif  // SYNCD_SYNCD_READER_H_
+#endif  // SYNCD_SOURCE_AD_READER_H_

@@ -1,8 +1,8 @@
 // Logging: to the journal, with structured fields, when stderr is connected
 // to it (a systemd service); plain lines on stderr otherwise. Messages never
 // carry secrets: callers pass file paths, never the contents of secret files.
-#ifndef SYNCD_SYNCD_LOG_H_
-#define SYNCD_SYNCD_LOG_H_
+#ifndef SYNCD_CORE_LOG_H_
+#define SYNCD_CORE_LOG_H_
 
 #include <chrono>
 #include <cstdio>
@@ -55,4 +55,4 @@ void Log(LogLevel level, const std::string& message, const LogFields& fields = {
 
 }  // namespace syncd
 
-#endif  // SYNCD_SYNCD_LOG_H_
+#endif  // SYNCD_CORE_LOG_H_

@@ -1,4 +1,4 @@
-#include "syncd/log.h"
+#include "core/log.h"
 
 #include <sys/stat.h>
 #include <sys/uio.h>
