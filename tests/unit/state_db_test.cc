@@ -1055,9 +1055,9 @@ TEST_F(JournalTest, ReadOnlyOpenReadsTheJournalRefsAndQuarantineAndWritesNothing
   EXPECT_EQ(db->LoadQuarantine()->size(), 1U);
 
   const RunOutcomes outcomes;
-  for (Status st : {db->MarkJournal(run_id, {{0, JournalStatus::kApplied, "x", ""}}),
-                    db->ReleaseQuarantine("bob").status(),
-                    db->CommitRun(RunRecord{}, {}, nullptr, &outcomes)}) {
+  for (const Status& st : {db->MarkJournal(run_id, {{0, JournalStatus::kApplied, "x", ""}}),
+                           db->ReleaseQuarantine("bob").status(),
+                           db->CommitRun(RunRecord{}, {}, nullptr, &outcomes)}) {
     EXPECT_FALSE(st.ok());
     EXPECT_NE(st.message().find("read-only"), std::string::npos) << st.message();
   }
