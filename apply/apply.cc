@@ -39,11 +39,11 @@ std::string Describe(const Operation& op) {
 
 // One request's worth of items, and what it waits for.
 struct Unit {
-  std::vector<size_t> items;      // into the walk's items, in plan order
-  std::vector<size_t> todo;       // items not yet applied, refused or deferred
-  std::vector<size_t> creators;   // units creating an object these items name
-  std::vector<size_t> dependents; // units waiting for this one
-  size_t waiting_for = 0;         // dependencies not done yet
+  std::vector<size_t> items;       // into the walk's items, in plan order
+  std::vector<size_t> todo;        // items not yet applied, refused or deferred
+  std::vector<size_t> creators;    // units creating an object these items name
+  std::vector<size_t> dependents;  // units waiting for this one
+  size_t waiting_for = 0;          // dependencies not done yet
   int attempts = 0;
   bool done = false;
   bool landed = false;  // done, and every item applied
@@ -118,6 +118,9 @@ std::vector<Unit> BuildUnits(std::span<const ApplyItem> items, size_t members_pe
   return units;
 }
 
+constexpr char kOutOfTime[] =
+    "the run's time ran out before it was sent; deferred to the next run";
+
 class Walk {
  public:
   Walk(Sink& sink, std::span<const ApplyItem> items, SinkRefs& refs, const ApplyOptions& options,
@@ -168,8 +171,7 @@ class Walk {
   };
 
   bool Stopping() const {
-    return stopped_ || report_.fatal.has_value() ||
-           (options_.stop != nullptr && options_.stop->load());
+    return stopped_ || report_.fatal.has_value();
   }
 
   asio::awaitable<void> MainPass() {
@@ -194,9 +196,8 @@ class Walk {
       co_await Sleep();
       Drain();
     }
-    if (!Stopping() && std::any_of(units_.begin(), units_.end(), [](const Unit& u) {
-          return !u.done;
-        })) {
+    if (!Stopping() &&
+        std::any_of(units_.begin(), units_.end(), [](const Unit& u) { return !u.done; })) {
       // Units whose dependencies never completed cannot exist: every unit
       // becomes ready once the units before it are done.
       report_.fatal = Status::Internal("apply: operations left waiting with nothing in flight");
@@ -206,7 +207,8 @@ class Walk {
   // Starts what may start now; remembers when to look again.
   void Dispatch() {
     const auto now = Clock::now();
-    while (!delayed_.empty() && delayed_.top().first <= now) {
+    const bool late = now >= Deadline();
+    while (!delayed_.empty() && (late || delayed_.top().first <= now)) {
       ready_.push(delayed_.top().second);
       delayed_.pop();
     }
@@ -216,9 +218,9 @@ class Walk {
         ready_.pop();
         continue;
       }
-      if (options_.deadline && now >= *options_.deadline) {
+      if (now >= Deadline()) {
         ready_.pop();
-        DeferUnit(u, "the run's time ran out before it was sent; the next run tries again");
+        DeferUnit(u, kOutOfTime);
         continue;
       }
       const auto wait = bucket_.Wait(now);
@@ -255,16 +257,16 @@ class Walk {
     ++in_flight_;
     auto signal = std::make_shared<asio::cancellation_signal>();
     signals_[u] = signal;
-    asio::co_spawn(timer_.get_executor(), Send(units_[u].todo),
-                   asio::bind_cancellation_slot(
-                       signal->slot(), [this, u](std::exception_ptr error, std::vector<OpOutcome> out) {
-                         if (error) {
-                           out.assign(units_[u].todo.size(),
-                                      OpOutcome::Retry("the request was interrupted"));
-                         }
-                         completions_.push_back({u, std::move(out)});
-                         timer_.cancel();
-                       }));
+    asio::co_spawn(
+        timer_.get_executor(), Send(units_[u].todo),
+        asio::bind_cancellation_slot(
+            signal->slot(), [this, u](std::exception_ptr error, std::vector<OpOutcome> out) {
+              if (error) {
+                out.assign(units_[u].todo.size(), OpOutcome::Retry("the request was interrupted"));
+              }
+              completions_.push_back({u, std::move(out)});
+              timer_.cancel();
+            }));
   }
 
   // One request for `todo` (items of one unit). Never throws: an
@@ -276,7 +278,8 @@ class Walk {
       const Operation& op = *items_[i].op;
       SinkOp sink_op;
       sink_op.op = &op;
-      if (auto ref = refs_.find(op.object.guid); ref != refs_.end()) sink_op.object_ref = ref->second;
+      if (auto ref = refs_.find(op.object.guid); ref != refs_.end())
+        sink_op.object_ref = ref->second;
       if (op.member) {
         if (auto ref = refs_.find(op.member->guid); ref != refs_.end()) {
           sink_op.member_ref = ref->second;
@@ -294,7 +297,8 @@ class Walk {
   }
 
   asio::awaitable<bool> Cancelled() {
-    if ((co_await asio::this_coro::cancellation_state).cancelled() == asio::cancellation_type::none) {
+    if ((co_await asio::this_coro::cancellation_state).cancelled() ==
+        asio::cancellation_type::none) {
       co_return false;
     }
     co_await asio::this_coro::reset_cancellation_state();
@@ -307,8 +311,8 @@ class Walk {
     auto until = wake_at_;
     wake_at_ = Clock::time_point::max();
     if (!delayed_.empty()) until = std::min(until, delayed_.top().first);
-    // A stop set from another thread is seen within this.
-    if (options_.stop != nullptr) until = std::min(until, Clock::now() + kStopPoll);
+    // A deadline moved from another thread is seen within this.
+    if (options_.deadline != nullptr) until = std::min(until, Clock::now() + kDeadlinePoll);
     if (!completions_.empty()) co_return;
     if (until == Clock::time_point::max() && in_flight_ == 0) co_return;
     timer_.expires_at(until);
@@ -330,9 +334,9 @@ class Walk {
   void Complete(size_t u, std::vector<OpOutcome> outcomes) {
     Unit& unit = units_[u];
     if (outcomes.size() != unit.todo.size()) {
-      report_.fatal = Status::Internal(sink_.Describe() + " answered " +
-                                       std::to_string(outcomes.size()) + " outcomes for " +
-                                       std::to_string(unit.todo.size()) + " operations");
+      report_.fatal =
+          Status::Internal(sink_.Describe() + " answered " + std::to_string(outcomes.size()) +
+                           " outcomes for " + std::to_string(unit.todo.size()) + " operations");
       return;
     }
     std::vector<size_t> again;
@@ -351,7 +355,9 @@ class Walk {
         case OpOutcome::Kind::kRetry:
           again.push_back(i);
           retry_reason = outcome.reason;
-          if (outcome.retry_after) retry_after = std::max(retry_after.value_or(*outcome.retry_after), *outcome.retry_after);
+          if (outcome.retry_after)
+            retry_after =
+                std::max(retry_after.value_or(*outcome.retry_after), *outcome.retry_after);
           break;
         case OpOutcome::Kind::kFatal:
           report_.fatal = Status::Unavailable(outcome.reason).WithContext(Describe(*items_[i].op));
@@ -380,14 +386,15 @@ class Walk {
       bucket_.PauseUntil(now + *after);
     }
     if (unit.attempts >= options_.max_attempts) {
-      DeferUnit(u, reason + " (" + std::to_string(unit.attempts) +
-                       " tries); deferred to the next run");
+      DeferUnit(
+          u, reason + " (" + std::to_string(unit.attempts) + " tries); deferred to the next run");
       return;
     }
     const auto delay = Backoff(unit.attempts, options_.backoff_base, options_.backoff_cap,
                                random_(), after.value_or(std::chrono::milliseconds(0)));
-    if (options_.deadline && now + delay >= *options_.deadline) {
-      DeferUnit(u, reason + "; the run's time ran out before the next try; deferred to the next run");
+    if (now + delay >= Deadline()) {
+      DeferUnit(u,
+                reason + "; the run's time ran out before the next try; deferred to the next run");
       return;
     }
     ++report_.retries;
@@ -455,6 +462,10 @@ class Walk {
                Describe(op) + ": waits for " + *missing + ", which did not land");
         continue;
       }
+      if (Clock::now() >= Deadline()) {
+        Result(i, ItemStatus::kDeferred, "", Describe(op) + ": " + kOutOfTime);
+        continue;
+      }
       if (const auto wait = bucket_.Wait(Clock::now()); wait > Clock::duration::zero()) {
         timer_.expires_after(wait);
         co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -519,7 +530,11 @@ class Walk {
     report_.results = std::move(pending_);
   }
 
-  static constexpr auto kStopPoll = std::chrono::milliseconds(200);
+  Clock::time_point Deadline() const {
+    return options_.deadline != nullptr ? options_.deadline->load() : Clock::time_point::max();
+  }
+
+  static constexpr auto kDeadlinePoll = std::chrono::milliseconds(200);
 
   Sink& sink_;
   std::span<const ApplyItem> items_;

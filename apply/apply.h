@@ -1,6 +1,6 @@
 // Walking a run's journaled operations through a sink: concurrency, a rate,
-// Retry-After, backoff with jitter, the order that matters, and a stop
-// between operations.
+// Retry-After, backoff with jitter, the order that matters, a deadline and
+// cancellation between operations.
 #ifndef SYNCD_APPLY_APPLY_H_
 #define SYNCD_APPLY_APPLY_H_
 
@@ -46,12 +46,12 @@ struct ApplyOptions {
   std::chrono::milliseconds backoff_cap{30000};
   // Tries of one request before its operations are deferred to the next run.
   int max_attempts = 8;
-  // Past it, no request starts: what is left is deferred (the watermark may
-  // advance; the revisit list brings the objects back).
-  std::optional<std::chrono::steady_clock::time_point> deadline;
-  // Set (from any thread) to stop between operations: requests in flight
-  // finish, what is left stays pending for the next run to resume.
-  const std::atomic<bool>* stop = nullptr;
+  // Past it, no request starts: the requests in flight finish, what is left
+  // is deferred (the watermark may advance; the revisit list brings the
+  // objects back). Its owner may move it, from any thread, while the apply
+  // runs (SIGTERM brings it to the shutdown deadline); seen within 200 ms.
+  // Null: none.
+  const std::atomic<std::chrono::steady_clock::time_point>* deadline = nullptr;
   // Jitter: returns a number in [0, 1). Default: a seeded engine.
   std::function<double()> random;
 };
@@ -60,9 +60,9 @@ struct ApplyReport {
   std::vector<ItemResult> results;  // in the order they were recorded
   int64_t requests = 0;             // Apply calls made, retries included
   int64_t retries = 0;
-  int64_t throttled = 0;         // retries the store asked to wait for (Retry-After)
-  std::optional<Status> fatal;   // the sink (or the recorder) stopped the run
-  bool stopped = false;          // stop or cancellation: some items stay pending
+  int64_t throttled = 0;        // retries the store asked to wait for (Retry-After)
+  std::optional<Status> fatal;  // the sink (or the recorder) stopped the run
+  bool stopped = false;         // cancelled: some items stay pending
 };
 
 // Records results as they land, durably before it returns (the state's
@@ -88,8 +88,9 @@ using SinkRefs = std::unordered_map<std::string, std::string>;
 // commit is fatal and records nothing.
 //
 // `refs` supplies the references operations need and receives those that
-// creates return. Cancellation of the awaiting coroutine stops like
-// options.stop, except that requests in flight are cancelled too.
+// creates return. Cancellation of the awaiting coroutine cancels the
+// requests in flight and starts no other: what has no result stays pending,
+// for the next run to resume.
 boost::asio::awaitable<ApplyReport> ApplyItems(Sink& sink, std::span<const ApplyItem> items,
                                                SinkRefs& refs, const ApplyOptions& options,
                                                const RecordResults& record);

@@ -46,7 +46,8 @@ void HoldQuarantined(const QuarantineView& quarantine, Plan* plan) {
       plan->quarantined.push_back({std::move(op), "quarantined: " + entry->reason});
       continue;
     }
-    if (membership && (held.contains(op.object.guid) || (op.member && held.contains(op.member->guid)))) {
+    if (membership &&
+        (held.contains(op.object.guid) || (op.member && held.contains(op.member->guid)))) {
       const std::string& who = held.contains(op.object.guid) ? op.object.name : op.member->name;
       plan->quarantined.push_back({std::move(op), "waits for " + who + ", which is quarantined"});
       continue;
@@ -172,13 +173,10 @@ std::string Stopped(const ApplyReport& report, size_t total) {
 
 }  // namespace
 
-asio::awaitable<Result<ApplyOutcome>> ApplyPlan(StateDb& state, Sink& sink,
-                                                const std::vector<Operation>& ops,
-                                                RunRecord record, asio::thread_pool& workers,
-                                                const ApplyOptions& options,
-                                                const Watermark* watermark,
-                                                const QuarantineView* quarantine,
-                                                const SinkRefs* known_refs) {
+asio::awaitable<Result<ApplyOutcome>> ApplyPlan(
+    StateDb& state, Sink& sink, const std::vector<Operation>& ops, RunRecord record,
+    asio::thread_pool& workers, const ApplyOptions& options, const Watermark* watermark,
+    const QuarantineView* quarantine, const SinkRefs* known_refs) {
   Status st = state.WriteOutbox(record.id, ops);
   if (!st.ok()) co_return st;
   record.finished_at = UnixNow();
@@ -220,8 +218,9 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(StateDb& state, Sink& sink,
             // Not cancellable: a batch once started lands (or rolls back)
             // whole, and cancelling the workers' coroutines would throw out
             // of them.
-            .async_wait(asio::experimental::wait_for_all(),
-                        asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
+            .async_wait(
+                asio::experimental::wait_for_all(),
+                asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
     if (store_error || state_error) {
       state.RollbackStaged();
       co_return Status::Internal("unexpected exception while applying the plan");
@@ -229,9 +228,10 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(StateDb& state, Sink& sink,
     report = std::move(applied);
     staged = stage.ok();
     if (!stage.ok() && !report.fatal) report.fatal = stage;
-    const bool all_landed = !report.fatal && !report.stopped &&
-                            std::all_of(report.results.begin(), report.results.end(),
-                                        [](const ItemResult& r) { return r.status == ItemStatus::kApplied; });
+    const bool all_landed =
+        !report.fatal && !report.stopped &&
+        std::all_of(report.results.begin(), report.results.end(),
+                    [](const ItemResult& r) { return r.status == ItemStatus::kApplied; });
     // The staged update assumed no references: a store that returned some
     // has them recorded by the slower path below.
     const bool refs_returned = std::any_of(report.results.begin(), report.results.end(),
@@ -255,7 +255,8 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(StateDb& state, Sink& sink,
     if (sink.capabilities().atomic_batches) {
       // The batch rolled back: nothing of it landed, so the journal goes
       // too, and the next run plans afresh.
-      record.message = report.fatal ? report.fatal->message() : "stopped before the batch committed";
+      record.message =
+          report.fatal ? report.fatal->message() : "stopped before the batch committed";
       if (Status cleared = state.CommitRun(record, {}); !cleared.ok()) co_return cleared;
       co_return report.fatal ? *report.fatal : Status::Unavailable(record.message);
     }
@@ -315,13 +316,16 @@ asio::awaitable<Result<ResumeOutcome>> ResumeJournal(StateDb& state, Sink& sink,
   }
   RecordResults record = [&state, run_id, &seq_of](std::span<const ItemResult> landed) {
     std::vector<JournalMark> marks;
-    for (const auto& r : landed) marks.push_back({seq_of[r.seq], ToJournal(r.status), r.ref, r.reason});
+    for (const auto& r : landed)
+      marks.push_back({seq_of[r.seq], ToJournal(r.status), r.ref, r.reason});
     return state.MarkJournal(run_id, marks);
   };
   ApplyReport report;
   if (!items.empty()) report = co_await ApplyItems(sink, items, *refs, options, record);
   if (report.fatal) co_return report.fatal->WithContext("resuming run " + std::to_string(run_id));
-  if (report.stopped) co_return Status::Unavailable("resuming run " + std::to_string(run_id) + ": " + Stopped(report, items.size()));
+  if (report.stopped)
+    co_return Status::Unavailable("resuming run " + std::to_string(run_id) + ": " +
+                                  Stopped(report, items.size()));
   results.insert(results.end(), report.results.begin(), report.results.end());
   auto quarantine = state.LoadQuarantine();
   if (!quarantine.ok()) co_return quarantine.status();

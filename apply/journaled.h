@@ -73,9 +73,9 @@ boost::asio::awaitable<Result<ApplyOutcome>> ApplyPlan(
     const SinkRefs* known_refs = nullptr);
 
 struct ResumeOutcome {
-  int64_t run_id = 0;  // the interrupted run; 0: there was none
-  size_t pending = 0;  // its operations still pending
-  size_t applied = 0;  // of those, applied now
+  int64_t run_id = 0;    // the interrupted run; 0: there was none
+  size_t pending = 0;    // its operations still pending
+  size_t applied = 0;    // of those, applied now
   ApplyOutcome outcome;  // the whole run's, as committed
 };
 

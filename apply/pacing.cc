@@ -55,9 +55,8 @@ std::chrono::milliseconds Backoff(int attempt, std::chrono::milliseconds base,
                                   std::chrono::milliseconds cap, double unit,
                                   std::chrono::milliseconds floor) {
   const int doublings = std::clamp(attempt - 1, 0, 30);
-  const double ceiling =
-      std::min(static_cast<double>(cap.count()), static_cast<double>(base.count()) *
-                                                     std::ldexp(1.0, doublings));
+  const double ceiling = std::min(static_cast<double>(cap.count()),
+                                  static_cast<double>(base.count()) * std::ldexp(1.0, doublings));
   // Half fixed, half random: spread out, yet never an immediate retry.
   const auto jittered =
       std::chrono::milliseconds(static_cast<int64_t>(ceiling / 2 + ceiling / 2 * unit));

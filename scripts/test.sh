@@ -7,7 +7,7 @@
 #   SYNCD_SANITIZE=1 scripts/test.sh   the same under AddressSanitizer/UBSan (build-asan/)
 #   scripts/test.sh -L unit         extra arguments go to ctest
 #   SYNCD_LINT=format scripts/test.sh  skip clang-tidy (clang-format still runs)
-#   SYNCD_FUZZ_SECONDS=0 scripts/test.sh  skip the fuzzers (default: 30 s per target)
+#   SYNCD_FUZZ_SECONDS=0 scripts/test.sh  skip the fuzzers (default: 10 s per target)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "test.sh: run as root (the test DC binds ports 88/389/636)" >&2; exit 1; }
@@ -24,7 +24,7 @@ fi
 (cd "$build_dir" && ctest --output-on-failure --timeout 1800 "$@")
 # Every fuzz target for a bounded time (scripts/fuzz.sh builds build-fuzz/):
 # a crash or sanitizer report fails the suite.
-fuzz_seconds=${SYNCD_FUZZ_SECONDS:-30}
+fuzz_seconds=${SYNCD_FUZZ_SECONDS:-10}
 if [ "$fuzz_seconds" != 0 ]; then
   scripts/fuzz.sh "$fuzz_seconds"
 fi

@@ -96,8 +96,12 @@ struct OpOutcome {
   std::string reason;
   std::optional<std::chrono::milliseconds> retry_after;
 
-  static OpOutcome Applied(std::string ref = {}) { return {Kind::kApplied, std::move(ref), {}, {}}; }
-  static OpOutcome Refused(std::string reason) { return {Kind::kRefused, {}, std::move(reason), {}}; }
+  static OpOutcome Applied(std::string ref = {}) {
+    return {Kind::kApplied, std::move(ref), {}, {}};
+  }
+  static OpOutcome Refused(std::string reason) {
+    return {Kind::kRefused, {}, std::move(reason), {}};
+  }
   static OpOutcome Retry(std::string reason,
                          std::optional<std::chrono::milliseconds> after = std::nullopt) {
     return {Kind::kRetry, {}, std::move(reason), after};
@@ -107,10 +111,14 @@ struct OpOutcome {
 
 constexpr const char* OutcomeName(OpOutcome::Kind kind) {
   switch (kind) {
-    case OpOutcome::Kind::kApplied: return "applied";
-    case OpOutcome::Kind::kRefused: return "refused";
-    case OpOutcome::Kind::kRetry: return "retry";
-    case OpOutcome::Kind::kFatal: return "fatal";
+    case OpOutcome::Kind::kApplied:
+      return "applied";
+    case OpOutcome::Kind::kRefused:
+      return "refused";
+    case OpOutcome::Kind::kRetry:
+      return "retry";
+    case OpOutcome::Kind::kFatal:
+      return "fatal";
   }
   return "?";
 }

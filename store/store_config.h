@@ -12,8 +12,8 @@ struct StoreConfig {
   std::string path = "/var/lib/syncd/store.db";
 
   // kind = "scim" (and later remote kinds).
-  std::string url;         // the SCIM base URL; https, or http to a loopback host
-  std::string token_file;  // the bearer token; re-read on SIGHUP, never logged
+  std::string url;                  // the SCIM base URL; https, or http to a loopback host
+  std::string token_file;           // the bearer token; re-read on SIGHUP, never logged
   std::string profile = "generic";  // "aws" (IAM Identity Center's limits) or "generic"
   std::string tls_ca_file;          // "" : the system's CA store
   // Apply pacing; 0 takes the sink's default (its capabilities).

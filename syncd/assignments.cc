@@ -420,8 +420,8 @@ Result<ReapplyPlan> LoadReapplyPlan(StateDb& state, AssignmentSink& store,
   return PlanReapply(std::move(*ledger), std::move(*principals), *in_store, config.match);
 }
 
-Result<ReapplyOutcome> ApplyReapply(StateDb& state, AssignmentSink& store,
-                                    ReapplyPlan plan, int64_t now) {
+Result<ReapplyOutcome> ApplyReapply(StateDb& state, AssignmentSink& store, ReapplyPlan plan,
+                                    int64_t now) {
   ReapplyOutcome outcome;
   std::vector<bool> landed(plan.steps.size(), false);
   if (plan.Count(ReapplyAction::kRestore) > 0) {
@@ -663,8 +663,8 @@ Result<int> ReapplyCommand(const Config& config, bool dry_run, bool json, std::o
     }
     return plan->Settled() && !unresolved ? kExitDone : kExitPending;
   }
-  auto outcome = ApplyReapply(*(*opened)->state, *(*opened)->assignments,
-                              std::move(*plan), UnixNow());
+  auto outcome =
+      ApplyReapply(*(*opened)->state, *(*opened)->assignments, std::move(*plan), UnixNow());
   if (!outcome.ok()) return outcome.status();
   if (json) {
     PrintReapplyJson(out, outcome->plan, &*outcome);

@@ -81,8 +81,8 @@ struct ReapplyOutcome {
 // principal, with its keys; duplicates become removed). A crash between the
 // two leaves entries the next reapply finds in place and relinks.
 // Preconditions: the caller holds the RunLock; `plan` came from this state.
-Result<ReapplyOutcome> ApplyReapply(StateDb& state, AssignmentSink& store,
-                                    ReapplyPlan plan, int64_t now);
+Result<ReapplyOutcome> ApplyReapply(StateDb& state, AssignmentSink& store, ReapplyPlan plan,
+                                    int64_t now);
 
 // "user:NAME" or "group:NAME" -> kind and NAME.
 Result<std::pair<ObjectKind, std::string>> ParsePrincipal(const std::string& text);

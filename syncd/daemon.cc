@@ -1,6 +1,7 @@
 #include "syncd/daemon.h"
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -16,7 +17,6 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
-#include <atomic>
 #include <csignal>
 #include <cstdlib>
 #include <memory>
@@ -154,6 +154,12 @@ class Daemon {
     }
   }
 
+  // How long before a deadline the store's requests stop, so that the run
+  // commits what landed in time: a tenth of the time allowed, at most 3 s.
+  static Clock::duration CommitMargin(Clock::duration allowed) {
+    return std::min<Clock::duration>(allowed / 10, std::chrono::seconds(3));
+  }
+
   // A run that cannot throw: exceptions (cancellation included) become errors.
   asio::awaitable<Result<RunResult>> GuardedRun(std::shared_ptr<const Config> config,
                                                 RunOptions options) {
@@ -197,11 +203,9 @@ class Daemon {
     RunOptions options;
     options.dc_failures = &dc_failures_;
     // Requests to the store stop early enough to commit what landed before
-    // run_timeout abandons the run; SIGTERM stops them at once.
-    const auto margin = std::min<Clock::duration>(schedule_.run_timeout / 10, std::chrono::seconds(30));
-    options.apply_deadline = run_deadline_ - margin;
-    stop_apply_ = false;
-    options.stop = &stop_apply_;
+    // run_timeout abandons the run (Stop() brings it nearer).
+    apply_deadline_ = run_deadline_ - CommitMargin(schedule_.run_timeout);
+    options.apply_deadline = &apply_deadline_;
     auto outcome = co_await (GuardedRun(config, options) || DeadlineReached());
     run_in_flight_ = false;
     ++runs_;
@@ -260,7 +264,8 @@ class Daemon {
       }
     }
     for (const auto& [op, why] : result->deferred) Log(LogLevel::kWarning, why);
-    metrics_.RecordRun(*result, result->failed.empty() && result->deferred.empty() ? "ok" : "partial", took,
+    metrics_.RecordRun(*result,
+                       result->failed.empty() && result->deferred.empty() ? "ok" : "partial", took,
                        plan.read_complete ? result->started_at : 0, objects_);
   }
 
@@ -352,9 +357,11 @@ class Daemon {
   // Finishes the run in flight (up to shutdown_timeout), then stops.
   void Stop(const std::string& why) {
     stopping_ = true;
-    // The run in flight sends no more requests to the store; what it has
-    // journaled and not sent, the next run resumes.
-    stop_apply_ = true;
+    // The run in flight sends requests to the store only while it can still
+    // commit what landed before shutdown_timeout; the rest is deferred.
+    const auto shutdown = std::chrono::seconds(config_->daemon.shutdown_timeout);
+    apply_deadline_ =
+        std::min(apply_deadline_.load(), Clock::now() + shutdown - CommitMargin(shutdown));
     systemd_.Stopping();
     StopWatcher();
     if (run_in_flight_) {
@@ -485,7 +492,7 @@ class Daemon {
   asio::steady_timer run_deadline_timer_;
   Clock::time_point run_deadline_;
   asio::signal_set signals_;
-  std::atomic<bool> stop_apply_{false};
+  std::atomic<Clock::time_point> apply_deadline_{Clock::time_point::max()};
   asio::steady_timer watchdog_;
   std::vector<std::unique_ptr<asio::cancellation_signal>> watcher_cancels_;
   bool stopping_ = false;

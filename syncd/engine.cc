@@ -17,12 +17,12 @@
 #include <set>
 #include <unordered_set>
 
+#include "apply/journaled.h"
 #include "core/log.h"
 #include "core/strings.h"
 #include "source/ad/ad_source.h"
 #include "source/source.h"
 #include "state/state_db.h"
-#include "apply/journaled.h"
 #include "store/factory.h"
 #include "syncd/assignments.h"
 #include "syncd/planner.h"
@@ -62,8 +62,8 @@ Result<StateView> PeekState(const std::string& path, bool dry_run) {
 // What a full reconciliation diffs against: the objects the store holds of
 // syncd's own (`store` is null in a dry run: the store is read without
 // creating or migrating it; a missing or empty one holds nothing).
-asio::awaitable<Result<OwnedContents>> ReadOwnedObjects(Sink* store, const StoreConfig& config,
-                                                        const std::optional<StoreIdentity>& peeked) {
+asio::awaitable<Result<OwnedContents>> ReadOwnedObjects(
+    Sink* store, const StoreConfig& config, const std::optional<StoreIdentity>& peeked) {
   if (store != nullptr) co_return co_await store->ReadOwned();
   if (!peeked || !peeked->holds_owned) co_return OwnedContents{};
   auto opened = OpenStore(co_await asio::this_coro::executor, config, /*read_only=*/true);
@@ -78,7 +78,6 @@ ApplyOptions ApplyOptionsFor(const StoreConfig& config, const SinkCapabilities& 
   options.max_in_flight = config.max_in_flight > 0 ? config.max_in_flight : sink.max_in_flight;
   options.rate_limit = config.rate_limit > 0 ? config.rate_limit : sink.rate_limit;
   options.deadline = run.apply_deadline;
-  options.stop = run.stop;
   return options;
 }
 
@@ -300,6 +299,163 @@ Status RunLock::Acquire(const std::string& path) {
   return Status::Ok();
 }
 
+namespace {
+
+// Reapplies (or reports) what a source switch left in the ledger. The
+// watermark's flag goes only once that worked: a failure or a crash before
+// it is retried by the next run.
+bool SettleSwitch(StateDb& state, const OpenedStore& store, const Config& config) {
+  Status st = store.assignments != nullptr
+                  ? AfterSourceSwitch(state, *store.assignments, config.assignments, UnixNow())
+                  : Status::Unavailable(store.sink->Describe() +
+                                        " holds no assignments syncd can reapply yet; the ledger "
+                                        "keeps them");
+  if (st.ok()) st = state.ClearReapplyPending();
+  if (!st.ok()) {
+    Log(LogLevel::kError,
+        "assignments after the source switch: " + st.message() + "; the next run tries again");
+  }
+  return st.ok();
+}
+
+// The store an applying run writes to, caught up before the run plans: the
+// journal of an interrupted run finished, a pending reapply settled.
+struct RunStore {
+  OpenedStore store;
+  ApplyOptions pacing;
+  std::string id;
+  int resumed = 0;
+  bool reapply_pending = false;
+};
+
+asio::awaitable<Result<RunStore>> OpenRunStore(const Config& config, StateDb& state,
+                                               const RunOptions& run, bool reapply_pending) {
+  RunStore out;
+  auto opened = OpenStore(co_await asio::this_coro::executor, config.store, /*read_only=*/false);
+  if (!opened.ok()) co_return opened.status();
+  out.store = std::move(*opened);
+  out.pacing = ApplyOptionsFor(config.store, out.store.sink->capabilities(), run);
+  auto identity = co_await out.store.sink->Identify();
+  if (!identity.ok()) co_return identity.status();
+  out.id = identity->id;
+  auto resumed = co_await ResumeJournal(state, *out.store.sink, out.pacing);
+  if (!resumed.ok()) co_return resumed.status();
+  if (resumed->run_id != 0) {
+    Log(LogLevel::kWarning, "run " + std::to_string(resumed->run_id) +
+                                " was interrupted; applied " + std::to_string(resumed->applied) +
+                                " of its " + std::to_string(resumed->pending) +
+                                " journaled operations that were still pending");
+    for (const auto& [op, why] : resumed->outcome.failed) Log(LogLevel::kError, why.message());
+  }
+  out.resumed = static_cast<int>(resumed->applied);
+  out.reapply_pending = reapply_pending && !SettleSwitch(state, out.store, config);
+  co_return out;
+}
+
+// A dry run's word on an interrupted run: the next real run finishes it first.
+void WarnPendingJournal(StateDb& state) {
+  int64_t run_id = 0;
+  auto journal = state.LoadJournal(&run_id);
+  if (!journal.ok()) return;
+  const auto pending = std::count_if(journal->begin(), journal->end(), [](const JournalEntry& e) {
+    return e.status == JournalStatus::kPending;
+  });
+  if (pending == 0) return;
+  Log(LogLevel::kWarning,
+      "run " + std::to_string(run_id) + " was interrupted; the next run applies its " +
+          std::to_string(pending) + " journaled operations still pending before this plan");
+}
+
+// The plan, as the source's read and the cache (and, in a full
+// reconciliation, the store) give it; `store_refs` receives the store's
+// references by externalId, `reconcile_pending` whether another full
+// reconciliation must follow.
+asio::awaitable<Result<Plan>> PlanRun(Source& source, StateDb& state, const Config& config,
+                                      const RunStartPoint& start, Sink* store,
+                                      const std::optional<StoreIdentity>& peeked_store,
+                                      std::unordered_map<std::string, std::string>* store_refs,
+                                      bool* reconcile_pending) {
+  // Stores without nested groups get each group's effective user members.
+  const bool flatten = FlattensGroups(config.store);
+  const RunChoice& choice = start.choice;
+  if (!choice.full) {
+    if (start.nothing_changed) co_return Plan{};
+    auto planned = co_await PlanIncremental(source, state, config, flatten);
+    if (!planned.ok()) co_return planned.status();
+    if (*planned) co_return std::move(**planned);
+    Log(LogLevel::kInfo,
+        "full read: groups are flattened for the store, and a group changed (or an object came "
+        "into scope)");
+  }
+  // Named: GCC 12 mishandles braced temporaries in a co_await's arguments.
+  const FullPlanInputs inputs{store, &peeked_store, choice.source_switch, choice.full, flatten};
+  auto full = co_await PlanFull(source, state, config, inputs);
+  if (!full.ok()) co_return full.status();
+  *reconcile_pending = full->reconcile_pending;
+  *store_refs = std::move(full->store_refs);
+  co_return std::move(full->plan);
+}
+
+// Journals and applies `plan` through the store; the watermark `next`
+// advances (past a complete read) with what landed.
+asio::awaitable<Result<ApplyOutcome>> ApplyRun(
+    StateDb& state, RunStore& run_store, const Plan& plan, const RunChoice& choice,
+    const QuarantineView& quarantine,
+    const std::unordered_map<std::string, std::string>& store_refs, Watermark* next,
+    int64_t started, asio::thread_pool& workers) {
+  auto run_id = state.BeginRun(plan.run_kind, started);
+  if (!run_id.ok()) co_return run_id.status();
+  RunRecord record{*run_id,
+                   plan.run_kind,
+                   started,
+                   0,
+                   "ok",
+                   {},
+                   plan.run_reason,
+                   choice.source_switch ? choice.reason : ""};
+  for (const auto& [kind, counts] : Summarize(plan)) {
+    for (const auto& [op, n] : counts) {
+      if (n) record.counts[kind + "." + op] = n;
+    }
+  }
+  // The watermark advances only past a complete read; what was held goes on
+  // the revisit list so the next incremental run decides it again, and so
+  // do quarantined objects: a change in AD, or `syncd quarantine retry`,
+  // sends them again.
+  const Watermark* advance = nullptr;
+  next->reapply_pending = run_store.reapply_pending || choice.source_switch;
+  if (plan.read_complete) {
+    for (const auto& held : plan.held) AddRevisit(held.operation, &next->revisit);
+    for (const auto& held : plan.quarantined) AddRevisit(held.operation, &next->revisit);
+    for (const auto& e : quarantine.entries()) next->revisit.push_back(e.guid);
+    advance = next;
+  } else {
+    record.outcome = "partial";
+    record.message = plan.incomplete_reason;
+  }
+  // References the store gave for objects the state has none for (a lost
+  // state, adopted objects), from the full reconciliation, by externalId.
+  SinkRefs known_refs;
+  if (!store_refs.empty()) {
+    auto learn = [&](const SyncObject& o) {
+      if (auto ref = store_refs.find(o.external_id); ref != store_refs.end()) {
+        known_refs.emplace(o.guid, ref->second);
+      }
+    };
+    for (const auto& op : plan.operations) {
+      learn(op.object);
+      if (op.member) learn(*op.member);
+    }
+  }
+  PhaseTimer apply_timer;
+  auto outcome = co_await ApplyPlan(state, *run_store.store.sink, plan.operations, record, workers,
+                                    run_store.pacing, advance, &quarantine, &known_refs);
+  Log(LogLevel::kDebug, "applied in " + apply_timer.Elapsed());
+  co_return outcome;
+}
+
+}  // namespace
+
 asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_pool& workers,
                                            RunOptions run) {
   RunResult result;
@@ -307,7 +463,6 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   auto executor = co_await asio::this_coro::executor;
   auto peeked = PeekState(config.state_path, dry_run);
   if (!peeked.ok()) co_return peeked.status();
-  const std::optional<Watermark>* stored = &peeked->watermark;
   auto peeked_store = co_await PeekStore(executor, config.store);
   if (!peeked_store.ok()) co_return peeked_store.status();
 
@@ -331,86 +486,23 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   // no trace, not even an empty file.
   auto state = StateDb::Open(config.state_path, dry_run);
   if (!state.ok()) co_return state.status();
-  OpenedStore store;
-  // Reapplies (or reports) what a source switch left in the ledger. The
-  // watermark's flag goes only once that worked: a failure or a crash
-  // before it is retried by the next run.
-  auto settle_switch = [&state, &store, &config]() {
-    Status st = store.assignments != nullptr
-                    ? AfterSourceSwitch(**state, *store.assignments, config.assignments, UnixNow())
-                    : Status::Unavailable(store.sink->Describe() +
-                                          " holds no assignments syncd can reapply yet; the "
-                                          "ledger keeps them");
-    if (st.ok()) st = (*state)->ClearReapplyPending();
-    if (!st.ok()) {
-      Log(LogLevel::kError,
-          "assignments after the source switch: " + st.message() + "; the next run tries again");
-    }
-    return st.ok();
-  };
-  bool reapply_pending = stored->has_value() && (**stored).reapply_pending;
-  ApplyOptions apply_options;
+  RunStore store;
   if (!dry_run) {
-    auto opened = OpenStore(executor, config.store, /*read_only=*/false);
+    const bool reapply_pending = peeked->watermark && peeked->watermark->reapply_pending;
+    auto opened = co_await OpenRunStore(config, **state, run, reapply_pending);
     if (!opened.ok()) co_return opened.status();
     store = std::move(*opened);
-    apply_options = ApplyOptionsFor(config.store, store.sink->capabilities(), run);
-    auto identity = co_await store.sink->Identify();
-    if (!identity.ok()) co_return identity.status();
-    next.store_id = identity->id;
-    auto resumed = co_await ResumeJournal(**state, *store.sink, apply_options);
-    if (!resumed.ok()) co_return resumed.status();
-    if (resumed->run_id != 0) {
-      Log(LogLevel::kWarning, "run " + std::to_string(resumed->run_id) +
-                                  " was interrupted; applied " + std::to_string(resumed->applied) +
-                                  " of its " + std::to_string(resumed->pending) +
-                                  " journaled operations that were still pending");
-      for (const auto& [op, why] : resumed->outcome.failed) Log(LogLevel::kError, why.message());
-    }
-    result.resumed = static_cast<int>(resumed->applied);
-    if (reapply_pending) reapply_pending = !settle_switch();
+    next.store_id = store.id;
+    result.resumed = store.resumed;
   } else {
-    int64_t run_id = 0;
-    auto journal = (*state)->LoadJournal(&run_id);
-    const auto pending = journal.ok() ? std::count_if(journal->begin(), journal->end(),
-                                                      [](const JournalEntry& e) {
-                                                        return e.status == JournalStatus::kPending;
-                                                      })
-                                      : 0;
-    if (pending > 0) {
-      Log(LogLevel::kWarning, "run " + std::to_string(run_id) +
-                                  " was interrupted; the next run applies its " +
-                                  std::to_string(pending) +
-                                  " journaled operations still pending before this plan");
-    }
+    WarnPendingJournal(**state);
   }
 
-  // Stores without nested groups get each group's effective user members.
-  const bool flatten = FlattensGroups(config.store);
-  std::optional<Plan> incremental;
-  if (!choice.full && !start->nothing_changed) {
-    auto planned = co_await PlanIncremental(source, **state, config, flatten);
-    if (!planned.ok()) co_return planned.status();
-    incremental = std::move(*planned);
-  }
   std::unordered_map<std::string, std::string> store_refs;  // externalId -> the store's ref
-  const bool flatten_read = !choice.full && !start->nothing_changed && !incremental;
-  if (choice.full || flatten_read) {
-    if (flatten_read) {
-      Log(LogLevel::kInfo,
-          "full read: groups are flattened for the store, and a group changed (or an object "
-          "came into scope)");
-    }
-    auto planned = co_await PlanFull(
-        source, **state, config,
-        {store.sink.get(), &*peeked_store, choice.source_switch, choice.full, flatten});
-    if (!planned.ok()) co_return planned.status();
-    result.plan = std::move(planned->plan);
-    next.reconcile_pending = planned->reconcile_pending;
-    store_refs = std::move(planned->store_refs);
-  } else if (incremental) {
-    result.plan = std::move(*incremental);
-  }
+  auto plan = co_await PlanRun(source, **state, config, *start, store.store.sink.get(),
+                               *peeked_store, &store_refs, &next.reconcile_pending);
+  if (!plan.ok()) co_return plan.status();
+  result.plan = std::move(*plan);
   result.plan.run_kind = choice.full ? "full" : "incremental";
   result.plan.run_reason = choice.reason;
   // What the store refused before, unchanged in AD since, is not sent again.
@@ -434,59 +526,14 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
     co_return result;
   }
 
-  auto run_id = (*state)->BeginRun(result.plan.run_kind, started);
-  if (!run_id.ok()) co_return run_id.status();
-  RunRecord record{*run_id,
-                   result.plan.run_kind,
-                   started,
-                   0,
-                   "ok",
-                   {},
-                   result.plan.run_reason,
-                   choice.source_switch ? choice.reason : ""};
-  for (const auto& [kind, counts] : Summarize(result.plan)) {
-    for (const auto& [op, n] : counts) {
-      if (n) record.counts[kind + "." + op] = n;
-    }
-  }
-  // The watermark advances only past a complete read; what was held goes on
-  // the revisit list so the next incremental run decides it again, and so
-  // do quarantined objects: a change in AD, or `syncd quarantine retry`,
-  // sends them again.
-  const Watermark* advance = nullptr;
-  next.reapply_pending = reapply_pending || choice.source_switch;
-  if (result.plan.read_complete) {
-    for (const auto& held : result.plan.held) AddRevisit(held.operation, &next.revisit);
-    for (const auto& held : result.plan.quarantined) AddRevisit(held.operation, &next.revisit);
-    for (const auto& e : quarantine.entries()) next.revisit.push_back(e.guid);
-    advance = &next;
-  } else {
-    record.outcome = "partial";
-    record.message = result.plan.incomplete_reason;
-  }
-
-  // References the store gave for objects the state has none for (a lost
-  // state, adopted objects), from the full reconciliation, by externalId.
-  SinkRefs known_refs;
-  auto learn = [&](const SyncObject& o) {
-    if (auto ref = store_refs.find(o.external_id); ref != store_refs.end()) {
-      known_refs.emplace(o.guid, ref->second);
-    }
-  };
-  for (const auto& op : result.plan.operations) {
-    learn(op.object);
-    if (op.member) learn(*op.member);
-  }
-  PhaseTimer apply_timer;
-  auto outcome = co_await ApplyPlan(**state, *store.sink, result.plan.operations, record, workers,
-                                    apply_options, advance, &quarantine, &known_refs);
-  Log(LogLevel::kDebug, "applied in " + apply_timer.Elapsed());
+  auto outcome = co_await ApplyRun(**state, store, result.plan, choice, quarantine, store_refs,
+                                   &next, started, workers);
   if (!outcome.ok()) co_return outcome.status();
   result.failed = std::move(outcome->failed);
   result.deferred = std::move(outcome->deferred);
   // The old source's principals took their assignments with them: the
   // ledger puts them back, or says what waits.
-  if (choice.source_switch && result.plan.read_complete) settle_switch();
+  if (choice.source_switch && result.plan.read_complete) SettleSwitch(**state, store.store, config);
   co_return result;
 }
 

@@ -47,10 +47,10 @@ struct RunOptions {
   // so that it tries them last; this run adds to it. Null: no memory.
   ad::DcFailures* dc_failures = nullptr;
   // Past it, no request to the store starts; what is left is deferred to
-  // the next run (the daemon's run_timeout, less a margin to commit).
-  std::optional<std::chrono::steady_clock::time_point> apply_deadline;
-  // Set (SIGTERM) to stop between store requests: the next run resumes.
-  const std::atomic<bool>* stop = nullptr;
+  // the next run, and the run commits what landed. The daemon sets it to
+  // run_timeout less a margin, and moves it to shutdown_timeout on SIGTERM.
+  // Null: none.
+  const std::atomic<std::chrono::steady_clock::time_point>* apply_deadline = nullptr;
 };
 
 // One writer of store and state at a time: runs, and the assignment

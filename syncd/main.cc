@@ -110,9 +110,9 @@ int RunSync(const syncd::Config& config, syncd::RunOptions options, bool json) {
 int ShowStore(const syncd::Config& config, const std::string& what, const std::string& group,
               bool effective, bool json) {
   if (config.store.kind != "local") {
-    return Fail(syncd::Status::InvalidArgument(
-        "syncd store lists the local store; [store] kind = \"" + config.store.kind +
-        "\" is read in the target itself"));
+    return Fail(
+        syncd::Status::InvalidArgument("syncd store lists the local store; [store] kind = \"" +
+                                       config.store.kind + "\" is read in the target itself"));
   }
   auto store = syncd::LocalStore::Open(config.store.path, /*read_only=*/true);
   if (!store.ok()) return Fail(store.status());
@@ -204,7 +204,8 @@ int main(int argc, char** argv) {
   auto* quarantine_cmd = app.add_subcommand(
       "quarantine", "objects the store refused, kept out until AD changes them: list, retry");
   quarantine_cmd->require_subcommand(1);
-  auto* quarantine_list = quarantine_cmd->add_subcommand("list", "every quarantined object and why");
+  auto* quarantine_list =
+      quarantine_cmd->add_subcommand("list", "every quarantined object and why");
   quarantine_list->add_flag("--json", json, "machine-readable output");
   auto* quarantine_retry = quarantine_cmd->add_subcommand(
       "retry", "release NAME (userName, displayName or externalId): the next run tries again");

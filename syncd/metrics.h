@@ -68,9 +68,9 @@ class Metrics {
 
  private:
   std::string version_;
-  std::map<std::array<std::string, 2>, int64_t> runs_;        // kind, outcome
-  std::map<std::array<std::string, 3>, int64_t> operations_;  // kind, op, outcome
-  std::map<std::string, int64_t> objects_;                    // kind
+  std::map<std::array<std::string, 2>, int64_t> runs_;                     // kind, outcome
+  std::map<std::array<std::string, 3>, int64_t> operations_;               // kind, op, outcome
+  std::map<std::string, int64_t> objects_;                                 // kind
   std::map<std::string, int64_t> quarantined_{{"group", 0}, {"user", 0}};  // kind
   int64_t last_success_ = 0;
   double last_duration_ = 0;

@@ -100,7 +100,8 @@ std::string SummaryLine(const Plan& plan) {
       "memberships +" + std::to_string(m["add-member"]) + " -" + std::to_string(m["remove-member"]);
   held += m["held"];
   if (held > 0) line += ", " + std::to_string(held) + " held";
-  if (!plan.quarantined.empty()) line += ", " + std::to_string(plan.quarantined.size()) + " quarantined";
+  if (!plan.quarantined.empty())
+    line += ", " + std::to_string(plan.quarantined.size()) + " quarantined";
   return line;
 }
 

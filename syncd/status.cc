@@ -115,21 +115,23 @@ Status PrintStatus(std::ostream& out, const Config& config, bool json_output) {
     json::object ledger_counts;
     for (const auto& [status, n] : assignments) ledger_counts[status] = n;
     root["assignments"] = std::move(ledger_counts);
-    json::object store_json{{"kind", config.store.kind},
-                            {"path", config.store.kind == "local" ? config.store.path : config.store.url},
-                            {"exists", store->has_value()},
-                            {"id", *store ? (*store)->id : ""},
-                            {"holds_owned", *store && (*store)->holds_owned},
-                            {"state_records", w ? w->store_id : ""},
-                            {"mismatch", mismatch}};
+    json::object store_json{
+        {"kind", config.store.kind},
+        {"path", config.store.kind == "local" ? config.store.path : config.store.url},
+        {"exists", store->has_value()},
+        {"id", *store ? (*store)->id : ""},
+        {"holds_owned", *store && (*store)->holds_owned},
+        {"state_records", w ? w->store_id : ""},
+        {"mismatch", mismatch}};
     root["store"] = std::move(store_json);
     out << json::serialize(root) << "\n";
     return Status::Ok();
   }
 
   out << "state: " << config.state_path << "\n";
-  out << "store: " << (config.store.kind == "local" ? config.store.path
-                                                   : config.store.kind + " " + config.store.url);
+  out << "store: "
+      << (config.store.kind == "local" ? config.store.path
+                                       : config.store.kind + " " + config.store.url);
   if (*store) {
     out << " (id " << ((*store)->id.empty() ? "none yet" : (*store)->id) << ", "
         << ((*store)->holds_owned ? "holds syncd's objects" : "holds none of syncd's objects")
@@ -183,8 +185,9 @@ Status PrintStatus(std::ostream& out, const Config& config, bool json_output) {
   out << "pending operations: " << pending->size()
       << (pending->empty() ? "" : " (run " + std::to_string(run_id) + " was interrupted)") << "\n";
   out << "quarantined: " << quarantine->size()
-      << (quarantine->empty() ? "" : " (kept out of the store until AD changes them; "
-                                     "syncd quarantine retry NAME sends one again)")
+      << (quarantine->empty() ? ""
+                              : " (kept out of the store until AD changes them; "
+                                "syncd quarantine retry NAME sends one again)")
       << "\n";
   for (const auto& e : *quarantine) {
     out << "  " << KindName(e.kind) << " " << TerminalSafe(e.name) << ": " << TerminalSafe(e.reason)

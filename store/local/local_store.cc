@@ -225,7 +225,8 @@ struct LocalStore::Impl {
 
   Status NotManaged(ObjectKind kind, const SyncObject& o, const std::string& managed_by) const {
     return Status::Conflict(
-        DescribeObject(kind, o) + " exists in local store " + path + " but was not created by syncd" +
+        DescribeObject(kind, o) + " exists in local store " + path +
+        " but was not created by syncd" +
         (managed_by.empty() ? "" : " (managed_by '" + managed_by + "')") +
         "; syncd will not change it. Remove it, or set its managed_by to 'syncd' to let syncd "
         "adopt it");
@@ -377,7 +378,8 @@ struct LocalStore::Impl {
     const bool add = op.op == OpType::kAddMember;
     if (!op.member || op.member->external_id.empty()) {
       return Status::InvalidArgument(std::string(OpName(op.op)) + " on " +
-                                     DescribeObject(ObjectKind::kGroup, op.object) + " names no member");
+                                     DescribeObject(ObjectKind::kGroup, op.object) +
+                                     " names no member");
     }
     bool exists = false;
     Status st = CheckManaged(ObjectKind::kGroup, op.object, &exists);
@@ -401,8 +403,8 @@ struct LocalStore::Impl {
         return member.status();
       }
       if (!member->has_value()) {
-        return Status::NotFound("cannot add " + DescribeObject(op.member->kind, *op.member) + " to " +
-                                DescribeObject(ObjectKind::kGroup, op.object) +
+        return Status::NotFound("cannot add " + DescribeObject(op.member->kind, *op.member) +
+                                " to " + DescribeObject(ObjectKind::kGroup, op.object) +
                                 ": the member is not in local store " + path);
       }
     }

@@ -31,6 +31,8 @@ enum class AdoptPolicy { kExternalId, kUserName, kNone };
 // Page size asked for: AWS's maximum (identity-store.md §2.3); generic
 // servers cap it themselves.
 constexpr int kPageSize = 100;
+// IAM Identity Center's legacy page size, whatever count asks for.
+constexpr size_t kAwsPageCap = 50;
 // AWS: at most 100 membership changes per PATCH (§2.2, §10).
 constexpr size_t kMembersPerRequest = 100;
 // AWS reserves these names for users and groups (§2.4).
@@ -319,6 +321,18 @@ struct ScimSink::Impl {
     return out;
   }
 
+  // totalResults of one list answer; nullopt when absent or not a count
+  // (a server's word, never trusted to parse).
+  static std::optional<size_t> TotalResults(const json::object& list) {
+    auto it = list.find("totalResults");
+    if (it == list.end()) return std::nullopt;
+    if (it->value().is_int64() && it->value().as_int64() >= 0) {
+      return static_cast<size_t>(it->value().as_int64());
+    }
+    if (it->value().is_uint64()) return static_cast<size_t>(it->value().as_uint64());
+    return std::nullopt;
+  }
+
   // GET `endpoint`?filter=... (one page: the lookups find a handful).
   awaitable<Found> Find(ObjectKind kind, std::string_view attribute, std::string_view value) {
     const std::string what = "looking up " + std::string(KindName(kind)) + " " +
@@ -366,9 +380,7 @@ struct ScimSink::Impl {
           all.push_back(std::move(item));
         }
       }
-      const std::string total_text = Field(*list, "totalResults");
-      const std::optional<size_t> total =
-          total_text.empty() ? std::nullopt : std::optional<size_t>(std::stoull(total_text));
+      const std::optional<size_t> total = TotalResults(*list);
       const std::string cursor = Field(*list, "nextCursor");
       if (!items.empty() && fresh == 0) {
         co_return Status::DataLoss(
@@ -717,8 +729,16 @@ awaitable<Result<StoreIdentity>> ScimSink::Identify() {
     if (auto failure = impl_->Failure(answer, what)) co_return StatusOf(*failure);
     auto list = impl_->ParseObject(*answer, what);
     if (!list.ok()) co_return list.status();
-    for (const auto& r : Impl::Resources(*list)) {
+    const auto resources = Impl::Resources(*list);
+    for (const auto& r : resources) {
       identity.holds_owned = identity.holds_owned || scim::LooksLikeGuid(Field(r, "externalId"));
+    }
+    // A full first page may hide syncd's objects behind others' (a target
+    // with many hand-made users): that cannot be told cheaply, and "holds
+    // none" would make every run a full reconciliation.
+    const auto total = Impl::TotalResults(*list);
+    if (resources.size() >= kAwsPageCap || (total && *total > resources.size())) {
+      identity.holds_owned = true;
     }
     if (identity.holds_owned) break;
   }

@@ -53,7 +53,9 @@ class ScimSink : public Sink {
   std::string Describe() const override;
   // id: "scim:" + the normalised base URL. holds_owned: whether the first
   // page (100) of users or of groups holds an object with a GUID-shaped
-  // externalId; two requests, and "false" errs toward a full reconciliation.
+  // externalId, or is full (more may follow: assumed yes, so that a target
+  // crowded with others' objects does not force a full reconciliation every
+  // run); two requests at most.
   boost::asio::awaitable<Result<StoreIdentity>> Identify() override;
   // Every user and group whose externalId is GUID-shaped, paged (cursor,
   // startIndex, or DataLoss when the server caps the list and honours

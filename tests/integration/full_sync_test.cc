@@ -383,8 +383,13 @@ TEST(FullSync, ObjectTheStoreRefusesIsReportedAndTheRestApplies) {
   CommandResult second = run.Once();
   EXPECT_EQ(second.exit_code, 1) << second.err;
   EXPECT_NE(second.err.find("taken.user@corp.example.com"), std::string::npos) << second.err;
+  // The refused object is quarantined: not sent again until AD changes it.
+  CommandResult quarantined = run.Syncd("quarantine list");
+  EXPECT_NE(quarantined.out.find("taken.user@corp.example.com"), std::string::npos)
+      << quarantined.out << quarantined.err;
   auto plan = ParsePlan(run.DryRunJson());
-  EXPECT_EQ(plan.at("operations").as_array().size(), 1u) << "only the refused update remains";
+  EXPECT_TRUE(plan.at("operations").as_array().empty()) << "nothing else remains";
+  EXPECT_EQ(plan.at("quarantined").as_array().size(), 1u) << "the refused update waits";
 }
 
 TEST(FullSync, SecondApplyingRunIsRefusedWhileOneHoldsTheLock) {

@@ -44,7 +44,9 @@ class FakeSink : public Sink {
 
   const SinkCapabilities& capabilities() const override { return capabilities_; }
   std::string Describe() const override { return "fake store"; }
-  asio::awaitable<Result<StoreIdentity>> Identify() override { co_return StoreIdentity{"fake", true}; }
+  asio::awaitable<Result<StoreIdentity>> Identify() override {
+    co_return StoreIdentity{"fake", true};
+  }
   asio::awaitable<Result<OwnedContents>> ReadOwned() override { co_return OwnedContents{}; }
 
   asio::awaitable<std::vector<OpOutcome>> Apply(std::span<const SinkOp> ops) override {
@@ -64,7 +66,8 @@ class FakeSink : public Sink {
       int& tries = tries_[name];
       auto script = scripts.find(name);
       if (script == scripts.end() || script->second.outcomes.empty()) {
-        outcomes.push_back(OpOutcome::Applied(op.op->op == OpType::kCreate ? "ref-" + op.op->object.name : ""));
+        outcomes.push_back(
+            OpOutcome::Applied(op.op->op == OpType::kCreate ? "ref-" + op.op->object.name : ""));
       } else {
         const auto& list = script->second.outcomes;
         outcomes.push_back(list[std::min<size_t>(tries, list.size() - 1)]);
@@ -86,7 +89,8 @@ class FakeSink : public Sink {
   void AbortBatch() override { aborted = true; }
 
   static std::string Name(const Operation& op) {
-    return std::string(OpName(op.op)) + " " + op.object.name + (op.member ? " " + op.member->name : "");
+    return std::string(OpName(op.op)) + " " + op.object.name +
+           (op.member ? " " + op.member->name : "");
   }
 
   // The first request carrying `name`.
@@ -127,7 +131,10 @@ Operation Delete(ObjectKind kind, const std::string& name) {
   return {OpType::kDelete, kind, Object(kind, name), {}, {}};
 }
 Operation Member(OpType type, const std::string& group, const std::string& user) {
-  return {type, ObjectKind::kGroup, Object(ObjectKind::kGroup, group), {},
+  return {type,
+          ObjectKind::kGroup,
+          Object(ObjectKind::kGroup, group),
+          {},
           Object(ObjectKind::kUser, user)};
 }
 
@@ -179,10 +186,10 @@ TEST_F(ApplyTest, MembershipsWaitForBothCreatesAndTheGroupDeleteWaitsForRemovals
   sink.latency = 5ms;
   options.max_in_flight = 4;
   const std::vector<Operation> ops = {
-      Create(ObjectKind::kUser, "alice"),   Create(ObjectKind::kUser, "bob"),
-      Create(ObjectKind::kGroup, "staff"),  Member(OpType::kAddMember, "staff", "alice"),
-      Create(ObjectKind::kUser, "carol"),   Member(OpType::kRemoveMember, "old", "dave"),
-      Delete(ObjectKind::kGroup, "old"),    Delete(ObjectKind::kUser, "dave")};
+      Create(ObjectKind::kUser, "alice"),  Create(ObjectKind::kUser, "bob"),
+      Create(ObjectKind::kGroup, "staff"), Member(OpType::kAddMember, "staff", "alice"),
+      Create(ObjectKind::kUser, "carol"),  Member(OpType::kRemoveMember, "old", "dave"),
+      Delete(ObjectKind::kGroup, "old"),   Delete(ObjectKind::kUser, "dave")};
   ApplyReport report = Run(sink, ops);
   ASSERT_FALSE(report.fatal) << report.fatal->message();
   EXPECT_EQ(recorded.size(), ops.size());
@@ -204,7 +211,8 @@ TEST_F(ApplyTest, MembershipsOfOneGroupTravelInChunksOfTheSinksLimit) {
   FakeSink sink(Remote(100));
   options.max_in_flight = 4;
   std::vector<Operation> ops;
-  for (int i = 0; i < 250; ++i) ops.push_back(Member(OpType::kAddMember, "big", "u" + std::to_string(i)));
+  for (int i = 0; i < 250; ++i)
+    ops.push_back(Member(OpType::kAddMember, "big", "u" + std::to_string(i)));
   ops.push_back(Member(OpType::kRemoveMember, "big", "gone"));
   ApplyReport report = Run(sink, ops);
   ASSERT_FALSE(report.fatal);
@@ -222,7 +230,8 @@ TEST_F(ApplyTest, MembershipsOfOneGroupTravelInChunksOfTheSinksLimit) {
 TEST_F(ApplyTest, RetryAfterIsHonouredAndCounted) {
   FakeSink sink(Remote());
   sink.scripts["create alice"] = {{OpOutcome::Retry("HTTP 429", 150ms), OpOutcome::Applied("r")}};
-  ApplyReport report = Run(sink, {Create(ObjectKind::kUser, "alice"), Create(ObjectKind::kUser, "bob")});
+  ApplyReport report =
+      Run(sink, {Create(ObjectKind::kUser, "alice"), Create(ObjectKind::kUser, "bob")});
   ASSERT_FALSE(report.fatal);
   EXPECT_EQ(report.throttled, 1);
   EXPECT_EQ(report.retries, 1);
@@ -237,8 +246,8 @@ TEST_F(ApplyTest, RetriesBackOffThenDeferAfterMaxAttempts) {
   FakeSink sink(Remote());
   options.max_attempts = 3;
   sink.scripts["create alice"] = {{OpOutcome::Retry("HTTP 503")}};
-  ApplyReport report = Run(sink, {Create(ObjectKind::kUser, "alice"),
-                                  Member(OpType::kAddMember, "staff", "alice")});
+  ApplyReport report =
+      Run(sink, {Create(ObjectKind::kUser, "alice"), Member(OpType::kAddMember, "staff", "alice")});
   ASSERT_FALSE(report.fatal);
   ASSERT_EQ(sink.Find("add-member staff alice"), nullptr) << "never sent without its member";
   ASSERT_EQ(sink.requests.size(), 3u);
@@ -257,9 +266,10 @@ TEST_F(ApplyTest, RefusedObjectIsReportedAndTheRestApplies) {
   FakeSink sink(Remote());
   options.max_in_flight = 2;
   sink.scripts["create alice"] = {{OpOutcome::Refused("lacks givenName")}};
-  ApplyReport report = Run(sink, {Create(ObjectKind::kUser, "alice"), Create(ObjectKind::kUser, "bob"),
-                                  Member(OpType::kAddMember, "staff", "alice"),
-                                  Member(OpType::kAddMember, "staff", "bob")});
+  ApplyReport report =
+      Run(sink, {Create(ObjectKind::kUser, "alice"), Create(ObjectKind::kUser, "bob"),
+                 Member(OpType::kAddMember, "staff", "alice"),
+                 Member(OpType::kAddMember, "staff", "bob")});
   ASSERT_FALSE(report.fatal);
   auto results = BySeq();
   EXPECT_EQ(results[0].status, ItemStatus::kRefused);
@@ -273,9 +283,9 @@ TEST_F(ApplyTest, RefusedCreateGetsASecondTryAfterTheRestAndTakesItsMembershipsA
   FakeSink sink(Remote());
   // The name is taken until the end of the run frees it.
   sink.scripts["create alice"] = {{OpOutcome::Refused("userName taken"), OpOutcome::Applied("a")}};
-  ApplyReport report = Run(sink, {Create(ObjectKind::kUser, "alice"),
-                                  Member(OpType::kAddMember, "staff", "alice"),
-                                  Delete(ObjectKind::kUser, "old-alice")});
+  ApplyReport report =
+      Run(sink, {Create(ObjectKind::kUser, "alice"), Member(OpType::kAddMember, "staff", "alice"),
+                 Delete(ObjectKind::kUser, "old-alice")});
   ASSERT_FALSE(report.fatal);
   auto results = BySeq();
   EXPECT_EQ(results[0].status, ItemStatus::kApplied);
@@ -286,8 +296,9 @@ TEST_F(ApplyTest, RefusedCreateGetsASecondTryAfterTheRestAndTakesItsMembershipsA
 TEST_F(ApplyTest, FatalOutcomeStopsTheRunAndLeavesTheRestPending) {
   FakeSink sink(Remote());
   sink.scripts["create bob"] = {{OpOutcome::Fatal("HTTP 401: the token was refused")}};
-  ApplyReport report = Run(sink, {Create(ObjectKind::kUser, "alice"), Create(ObjectKind::kUser, "bob"),
-                                  Create(ObjectKind::kUser, "carol")});
+  ApplyReport report =
+      Run(sink, {Create(ObjectKind::kUser, "alice"), Create(ObjectKind::kUser, "bob"),
+                 Create(ObjectKind::kUser, "carol")});
   ASSERT_TRUE(report.fatal);
   EXPECT_NE(report.fatal->message().find("HTTP 401"), std::string::npos);
   auto results = BySeq();
@@ -295,28 +306,40 @@ TEST_F(ApplyTest, FatalOutcomeStopsTheRunAndLeavesTheRestPending) {
   EXPECT_EQ(sink.Find("create carol"), nullptr);
 }
 
-TEST_F(ApplyTest, StopFinishesTheRequestInFlightAndSendsNoMore) {
+// SIGTERM in the daemon: the deadline moves to now from another thread.
+TEST_F(ApplyTest, DeadlineMovedEarlierDefersTheRestAfterTheRequestInFlight) {
   FakeSink sink(Remote());
   sink.latency = 50ms;
-  std::atomic<bool> stop{false};
-  options.stop = &stop;
+  std::atomic<Clock::time_point> deadline{Clock::time_point::max()};
+  options.deadline = &deadline;
   options.rate_limit = 10;  // one every 100 ms
   std::vector<Operation> ops;
   for (int i = 0; i < 20; ++i) ops.push_back(Create(ObjectKind::kUser, "u" + std::to_string(i)));
-  std::thread stopper([&stop] {
+  std::thread stopper([&deadline] {
     std::this_thread::sleep_for(250ms);
-    stop = true;
+    deadline = Clock::now();
   });
   const auto started = Clock::now();
   ApplyReport report = Run(sink, ops);
   stopper.join();
-  EXPECT_TRUE(report.stopped);
+  EXPECT_FALSE(report.stopped);
   EXPECT_FALSE(report.fatal);
   EXPECT_LT(Clock::now() - started, 1s);
   EXPECT_GE(sink.requests.size(), 2u);
   EXPECT_LT(sink.requests.size(), 6u);
-  // Every request sent was recorded: none lost, the rest pending.
-  EXPECT_EQ(recorded.size(), sink.requests.size());
+  // Every operation has a result: what was sent applied, the rest deferred.
+  auto results = BySeq();
+  ASSERT_EQ(results.size(), ops.size());
+  size_t applied = 0;
+  for (const auto& [seq, r] : results) {
+    if (r.status == ItemStatus::kApplied) {
+      ++applied;
+    } else {
+      EXPECT_EQ(r.status, ItemStatus::kDeferred);
+      EXPECT_NE(r.reason.find("time ran out"), std::string::npos) << r.reason;
+    }
+  }
+  EXPECT_EQ(applied, sink.requests.size());
 }
 
 TEST_F(ApplyTest, CancellationReturnsPromptlyWithRequestsInFlight) {
@@ -351,7 +374,8 @@ TEST_F(ApplyTest, AtomicSinkRecordsOnceAfterCommit) {
   SinkCapabilities atomic;
   atomic.atomic_batches = true;
   FakeSink sink(atomic);
-  ApplyReport report = Run(sink, {Create(ObjectKind::kUser, "alice"), Create(ObjectKind::kUser, "bob")});
+  ApplyReport report =
+      Run(sink, {Create(ObjectKind::kUser, "alice"), Create(ObjectKind::kUser, "bob")});
   ASSERT_FALSE(report.fatal);
   EXPECT_EQ(record_calls, 1);
   EXPECT_EQ(recorded.size(), 2u);
@@ -371,7 +395,8 @@ TEST_F(ApplyTest, AtomicSinkFailedCommitRecordsNothing) {
 TEST_F(ApplyTest, RecorderFailureStopsTheRun) {
   FakeSink sink(Remote());
   fail_record = true;
-  ApplyReport report = Run(sink, {Create(ObjectKind::kUser, "alice"), Create(ObjectKind::kUser, "bob")});
+  ApplyReport report =
+      Run(sink, {Create(ObjectKind::kUser, "alice"), Create(ObjectKind::kUser, "bob")});
   ASSERT_TRUE(report.fatal);
   EXPECT_NE(report.fatal->message().find("state went away"), std::string::npos);
   EXPECT_EQ(sink.requests.size(), 1u);

@@ -44,10 +44,12 @@ class FaultInjectingSink : public Sink {
         outcomes.push_back(OpOutcome::Retry("HTTP 503"));
         continue;
       }
-      if (stop_after >= 0 && landed >= stop_after && stop != nullptr) *stop = true;
       auto real = co_await real_.Apply(std::span<const SinkOp>(&op, 1));
       if (real.front().kind == OpOutcome::Kind::kApplied) {
         ++landed;
+        if (landed == deadline_after && deadline != nullptr) {
+          *deadline = std::chrono::steady_clock::now();
+        }
         applied_names.push_back(op.op->object.name);
         seen_refs.push_back(op.object_ref);
         if (op.op->op == OpType::kCreate) real.front().ref = "ref-" + op.op->object.name;
@@ -70,8 +72,8 @@ class FaultInjectingSink : public Sink {
   std::string refuse_name;  // refuse every operation on the object with this name
   std::string defer_name;   // throttle every operation on it
   bool fail_commit = false;
-  int stop_after = -1;  // set *stop once this many operations landed
-  std::atomic<bool>* stop = nullptr;
+  int deadline_after = -1;  // move *deadline to now once this many operations landed
+  std::atomic<std::chrono::steady_clock::time_point>* deadline = nullptr;
   int landed = 0;
   std::vector<std::string> applied_names;
   std::vector<std::string> seen_refs;
@@ -202,8 +204,8 @@ TEST_P(JournaledTest, SinkReferencesAreKeptAndHandedToLaterOperations) {
   auto refs = state_->LoadSinkRefs();
   ASSERT_TRUE(refs.ok());
   EXPECT_EQ(refs->at("1"), "ref-alice");
-  Operation update{OpType::kUpdate, ObjectKind::kUser, User("1", "alice"),
-                   {{"active", "true", "false"}}, {}};
+  Operation update{
+      OpType::kUpdate, ObjectKind::kUser, User("1", "alice"), {{"active", "true", "false"}}, {}};
   update.object.attributes["active"] = "false";
   ASSERT_TRUE(Apply(sink, {update}).ok());
   EXPECT_EQ(sink.seen_refs.back(), "ref-alice");
@@ -227,7 +229,9 @@ TEST_P(JournaledTest, NameFreedLaterInTheRunIsReused) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, JournaledTest, ::testing::Bool(),
-                         [](const ::testing::TestParamInfo<bool>& p) { return p.param ? "Atomic" : "OneAtATime"; });
+                         [](const ::testing::TestParamInfo<bool>& p) {
+                           return p.param ? "Atomic" : "OneAtATime";
+                         });
 
 using AtomicJournaledTest = JournaledTest;
 using RemoteJournaledTest = JournaledTest;
@@ -314,25 +318,24 @@ TEST_F(RemoteJournaledTest, FatalFailureResumesAtTheNextPendingOperation) {
   EXPECT_EQ(state_->LoadSinkRefs()->at("1"), "ref-alice") << "the journal kept alice's reference";
 }
 
-TEST_F(RemoteJournaledTest, StopLeavesTheRestPendingAndTheResumeNeverRepeats) {
-  std::atomic<bool> stop{false};
-  options_.stop = &stop;
+// SIGTERM or run_timeout during a slow apply: what landed is committed,
+// the rest is deferred to the revisit list, and nothing stays pending.
+TEST_F(RemoteJournaledTest, DeadlineCommitsWhatLandedAndDefersTheRest) {
+  std::atomic<std::chrono::steady_clock::time_point> deadline{
+      std::chrono::steady_clock::time_point::max()};
+  options_.deadline = &deadline;
   FaultInjectingSink sink(*store_, /*atomic=*/false);
-  sink.stop = &stop;
-  sink.stop_after = 1;
-  auto outcome = Apply(sink, ops_);
-  ASSERT_FALSE(outcome.ok());
-  EXPECT_NE(outcome.status().message().find("still journaled"), std::string::npos)
-      << outcome.status().message();
-  const size_t first = sink.applied_names.size();
-  EXPECT_GE(first, 1u);
-  EXPECT_LT(first, 3u);
-  options_.stop = nullptr;
-  FaultInjectingSink healthy(*store_, /*atomic=*/false);
-  ASSERT_TRUE(Resume(healthy).ok());
-  EXPECT_EQ(first + healthy.applied_names.size(), 3u) << "every operation sent exactly once";
-  EXPECT_EQ(StoreUsers(), 3u);
-  EXPECT_EQ(CachedObjects(), 3u);
+  sink.deadline = &deadline;
+  sink.deadline_after = 1;
+  Watermark watermark;
+  watermark.feed = "usn";
+  auto outcome = Apply(sink, ops_, &watermark);
+  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
+  EXPECT_EQ(outcome->applied, 1u);
+  EXPECT_EQ(outcome->deferred.size(), 2u);
+  EXPECT_EQ(CachedObjects(), 1u);
+  EXPECT_EQ(Journaled(JournalStatus::kPending), 0u) << "the run committed";
+  EXPECT_EQ((*state_->LoadWatermark())->revisit, (std::vector<std::string>{"2", "3"}));
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "apply/apply.h"
 #include "core/sqlite.h"
 #include "store/local/local_store.h"
 #include "store/scim/scim_mapping.h"
@@ -182,6 +183,67 @@ class SinkConformance : public ::testing::TestWithParam<SinkFactory> {
 
 #define EXPECT_OUTCOME(kind_, outcome) \
   EXPECT_EQ(OutcomeName((outcome).kind), OutcomeName(OpOutcome::Kind::kind_)) << (outcome).reason
+
+// Forwards to a real sink, and stops the run with a fatal outcome at the
+// operation named `fail_on` (the connection lost for good, say).
+class FailingSink : public Sink {
+ public:
+  FailingSink(Sink& real, std::string fail_on) : real_(real), fail_on_(std::move(fail_on)) {}
+  const SinkCapabilities& capabilities() const override { return real_.capabilities(); }
+  std::string Describe() const override { return "failing " + real_.Describe(); }
+  boost::asio::awaitable<Result<StoreIdentity>> Identify() override { return real_.Identify(); }
+  boost::asio::awaitable<Result<OwnedContents>> ReadOwned() override { return real_.ReadOwned(); }
+  boost::asio::awaitable<std::vector<OpOutcome>> Apply(std::span<const SinkOp> ops) override {
+    for (const SinkOp& op : ops) {
+      if (op.op->object.name == fail_on_) {
+        co_return std::vector<OpOutcome>(ops.size(), OpOutcome::Fatal("the store went away"));
+      }
+    }
+    co_return co_await real_.Apply(ops);
+  }
+  Status BeginBatch() override { return real_.BeginBatch(); }
+  Status CommitBatch() override { return real_.CommitBatch(); }
+  void AbortBatch() override { real_.AbortBatch(); }
+
+ private:
+  Sink& real_;
+  std::string fail_on_;
+};
+
+// A run that fails part way, then a restarted one that applies what the
+// first did not record as applied: every object lands exactly once, for
+// stores with atomic batches (nothing of the first landed) and without
+// (the first's applied operations are not sent again).
+TEST_P(SinkConformance, ResumeAfterAFailureLandsEverythingOnce) {
+  std::vector<Operation> ops;
+  for (int i = 1; i <= 5; ++i) ops.push_back(MakeOp(OpType::kCreate, User(i, "u" + std::to_string(i))));
+  std::vector<ApplyItem> items;
+  for (size_t i = 0; i < ops.size(); ++i) items.push_back({static_cast<int64_t>(i), &ops[i]});
+  std::vector<ItemResult> recorded;
+  RecordResults record = [&](std::span<const ItemResult> results) {
+    recorded.insert(recorded.end(), results.begin(), results.end());
+    return Status::Ok();
+  };
+  SinkRefs refs;
+  ApplyOptions options;
+  FailingSink failing(*sink_, "u3");
+  ApplyReport first = RunOn(loop_, ApplyItems(failing, items, refs, options, record));
+  ASSERT_TRUE(first.fatal.has_value());
+  std::vector<ApplyItem> rest;
+  for (const auto& item : items) {
+    const bool done = std::any_of(recorded.begin(), recorded.end(),
+                                  [&](const ItemResult& r) { return r.seq == item.seq; });
+    if (!done) rest.push_back(item);
+  }
+  auto restarted = store_->Open(loop_.get_executor());
+  ASSERT_NE(restarted, nullptr);
+  const size_t before = recorded.size();
+  ApplyReport second = RunOn(loop_, ApplyItems(*restarted, rest, refs, options, record));
+  ASSERT_FALSE(second.fatal.has_value()) << second.fatal->ToString();
+  EXPECT_EQ(recorded.size() - before, rest.size());
+  for (int i = 1; i <= 5; ++i) EXPECT_EQ(store_->UsersNamed("u" + std::to_string(i)), 1) << i;
+  EXPECT_EQ(Owned().objects.size(), 5u);
+}
 
 TEST_P(SinkConformance, CreateTwiceIsAppliedBothTimesAndMakesOneObject) {
   Operation create = MakeOp(OpType::kCreate, User(1, "alice"));
