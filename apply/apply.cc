@@ -118,8 +118,7 @@ std::vector<Unit> BuildUnits(std::span<const ApplyItem> items, size_t members_pe
   return units;
 }
 
-constexpr char kOutOfTime[] =
-    "the run's time ran out before it was sent; deferred to the next run";
+constexpr char kOutOfTime[] = "the run's time ran out before it was sent; deferred to the next run";
 
 class Walk {
  public:
@@ -170,9 +169,7 @@ class Walk {
     std::vector<OpOutcome> outcomes;
   };
 
-  bool Stopping() const {
-    return stopped_ || report_.fatal.has_value();
-  }
+  bool Stopping() const { return stopped_ || report_.fatal.has_value(); }
 
   asio::awaitable<void> MainPass() {
     while (true) {
