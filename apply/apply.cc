@@ -123,7 +123,7 @@ constexpr char kOutOfTime[] = "the run's time ran out before it was sent; deferr
 class Walk {
  public:
   Walk(Sink& sink, std::span<const ApplyItem> items, SinkRefs& refs, const ApplyOptions& options,
-       const RecordResults& record, asio::any_io_executor executor)
+       const RecordResults& record, const asio::any_io_executor& executor)
       : sink_(sink),
         items_(items),
         refs_(refs),
@@ -257,7 +257,7 @@ class Walk {
     asio::co_spawn(
         timer_.get_executor(), Send(units_[u].todo),
         asio::bind_cancellation_slot(
-            signal->slot(), [this, u](std::exception_ptr error, std::vector<OpOutcome> out) {
+            signal->slot(), [this, u](const std::exception_ptr& error, std::vector<OpOutcome> out) {
               if (error) {
                 out.assign(units_[u].todo.size(), OpOutcome::Retry("the request was interrupted"));
               }

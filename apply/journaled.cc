@@ -48,8 +48,11 @@ void HoldQuarantined(const QuarantineView& quarantine, Plan* plan) {
     }
     if (membership &&
         (held.contains(op.object.guid) || (op.member && held.contains(op.member->guid)))) {
-      const std::string& who = held.contains(op.object.guid) ? op.object.name : op.member->name;
-      plan->quarantined.push_back({std::move(op), "waits for " + who + ", which is quarantined"});
+      // Built before `op` moves: the name is in it.
+      std::string reason = "waits for " +
+                           (held.contains(op.object.guid) ? op.object.name : op.member->name) +
+                           ", which is quarantined";
+      plan->quarantined.push_back({std::move(op), std::move(reason)});
       continue;
     }
     kept.push_back(std::move(op));

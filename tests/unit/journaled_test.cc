@@ -338,5 +338,36 @@ TEST_F(RemoteJournaledTest, DeadlineCommitsWhatLandedAndDefersTheRest) {
   EXPECT_EQ((*state_->LoadWatermark())->revisit, (std::vector<std::string>{"2", "3"}));
 }
 
+TEST(HoldQuarantined, UnchangedObjectWaitsWithItsMembershipsAndAChangedOneGoes) {
+  SyncObject bob = User("2", "bob");
+  SyncObject staff;
+  staff.kind = ObjectKind::kGroup;
+  staff.guid = "9";
+  staff.name = "staff";
+  QuarantineEntry entry;
+  entry.guid = bob.guid;
+  entry.name = "bob";
+  entry.reason = "lacks givenName";
+  entry.fingerprint = Fingerprint(bob);
+  QuarantineView quarantine({entry});
+  Plan plan;
+  plan.operations = {{OpType::kCreate, ObjectKind::kUser, bob, {}, {}},
+                     {OpType::kCreate, ObjectKind::kUser, User("1", "alice"), {}, {}},
+                     {OpType::kAddMember, ObjectKind::kGroup, staff, {}, bob}};
+  Plan unchanged = plan;
+  HoldQuarantined(quarantine, &unchanged);
+  ASSERT_EQ(unchanged.operations.size(), 1u);
+  EXPECT_EQ(unchanged.operations[0].object.name, "alice");
+  ASSERT_EQ(unchanged.quarantined.size(), 2u);
+  EXPECT_EQ(unchanged.quarantined[0].reason, "quarantined: lacks givenName");
+  EXPECT_EQ(unchanged.quarantined[1].reason, "waits for bob, which is quarantined");
+
+  // AD gave bob what was missing: he is sent again, memberships and all.
+  plan.operations[0].object.attributes["givenName"] = "Bob";
+  HoldQuarantined(quarantine, &plan);
+  EXPECT_EQ(plan.operations.size(), 3u);
+  EXPECT_TRUE(plan.quarantined.empty());
+}
+
 }  // namespace
 }  // namespace syncd

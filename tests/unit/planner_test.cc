@@ -331,5 +331,45 @@ TEST(ChangeBudget, ChangesOnAFewObjectsApply) {
   EXPECT_EQ(BuildPlan(Read(after), before, {}, ChangeBudget(20, 0)).held.size(), 5u);
 }
 
+// A store that cannot list its groups' members (IAM Identity Center): the
+// cache's edges stand in for them, so nothing is re-added or removed that
+// the cache already agrees with, and a recreated group gets its members.
+TEST(ReconcileBaseline, UnlistedMembershipsComeFromTheCache) {
+  SyncObject a = Real(ObjectKind::kUser, 'a', "a");
+  SyncObject b = Real(ObjectKind::kUser, 'b', "b");
+  SyncObject staff = Real(ObjectKind::kGroup, 's', "staff");
+  SyncObject ops = Real(ObjectKind::kGroup, 'o', "ops");
+  std::vector<SyncObject> cached = {a, b, staff, ops};
+  std::vector<Membership> edges = {{staff.guid, a.guid}, {ops.guid, b.guid}};
+  OwnedContents owned;
+  owned.objects = {Stored(a), Stored(b), Stored(staff)};  // ops was deleted behind syncd's back
+  owned.memberships_complete = false;
+  ReadSnapshot read = Read(cached, edges);
+  Baseline baseline = ReconcileBaseline(owned, cached, edges, read);
+  EXPECT_EQ(baseline.memberships, (std::vector<Membership>{{staff.guid, a.guid}}));
+  auto plan = BuildPlan(read, baseline.objects, baseline.memberships, NoBudget(), false, &cached);
+  EXPECT_EQ(Lines(plan), (std::vector<std::string>{"create ops", "add-member ops b"}));
+}
+
+TEST(FlattenNestedGroups, GroupsGetTheirEffectiveUsersThroughEveryLevel) {
+  SyncObject a = Real(ObjectKind::kUser, 'a', "a");
+  SyncObject b = Real(ObjectKind::kUser, 'b', "b");
+  SyncObject top = Real(ObjectKind::kGroup, 't', "top");
+  SyncObject mid = Real(ObjectKind::kGroup, 'm', "mid");
+  SyncObject leaf = Real(ObjectKind::kGroup, 'l', "leaf");
+  std::vector<SyncObject> objects = {a, b, top, mid, leaf};
+  // top > mid > leaf > top (a cycle, which AD allows); a in leaf, b in top.
+  std::vector<Membership> edges = {{top.guid, mid.guid},
+                                   {mid.guid, leaf.guid},
+                                   {leaf.guid, top.guid},
+                                   {leaf.guid, a.guid},
+                                   {top.guid, b.guid}};
+  FlattenNestedGroups(objects, &edges);
+  std::vector<Membership> want = {{top.guid, a.guid}, {top.guid, b.guid},  {mid.guid, a.guid},
+                                  {mid.guid, b.guid}, {leaf.guid, a.guid}, {leaf.guid, b.guid}};
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(edges, want) << "users only, every level, the cycle ends";
+}
+
 }  // namespace
 }  // namespace syncd
