@@ -380,8 +380,9 @@ TEST_P(ScimProfiles, FullThenIncrementalEqualsAd) {
   ScimPeer& peer = Peer(GetParam());
   ASSERT_FALSE(peer.url().empty());
   TestDc& dc = TestDc::Get();
-  const SmallOu s = MakeSmallOu("Scim" + GetParam());
+  // The OU moved users go to first: emptied before the names are reused.
   const std::string outside = dc.FreshOu("Scim" + GetParam() + "Out");
+  const SmallOu s = MakeSmallOu("Scim" + GetParam());
   ScimRun run(peer, OuScope(s.ou), StoreKeys(), kNoBudget);
 
   // A dry run against an empty target (the first run) writes nothing.
