@@ -322,7 +322,8 @@ function take(b) {                                                // token bucke
   if (b.tokens < 1) return false;
   b.tokens -= 1; return true;
 }
-const newStats = () => ({ requests: 0, reads: 0, writes: 0, dropped: 0, by_method: {}, by_route: {}, status_counts: {} });
+const newStats = () => ({ requests: 0, reads: 0, writes: 0, dropped: 0, by_method: {}, by_route: {}, status_counts: {},
+  member_change_requests: 0, member_changes: 0, member_changes_max: 0 });
 let stats = newStats();
 const bump = (o, k) => { o[k] = (o[k] ?? 0) + 1; };
 
@@ -431,6 +432,15 @@ scim.use((req, res, next) => {                                    // fault injec
 });
 scim.use(express.json({ type: ["application/scim+json", "application/json"], limit: "10mb" }));
 scim.use((req, res, next) => { res.setHeader("Content-Type", "application/scim+json"); next(); });
+scim.use((req, res, next) => {                                    // membership values per group write (stats)
+  if (req.isWrite && /^\/Groups(\/|$)/i.test(req.path)) {
+    const body = req.body ?? {};
+    const n = req.method === "PATCH" ? (Array.isArray(body.Operations) ? body.Operations : []).reduce((a, op) => a + memberChanges(op ?? {}), 0)
+      : Array.isArray(body.members) ? body.members.length : 0;
+    if (n > 0) { stats.member_change_requests++; stats.member_changes += n; stats.member_changes_max = Math.max(stats.member_changes_max, n); }
+  }
+  next();
+});
 const baseOf = (req) => `http://${req.headers.host}${req.baseUrl}`;
 const wrap = (fn) => async (req, res, next) => { try { await fn(req, res, next); } catch (ex) { next(ex); } };
 

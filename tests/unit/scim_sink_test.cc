@@ -14,7 +14,7 @@
 
 #include "store/factory.h"
 #include "store/scim/scim_mapping.h"
-#include "tests/unit/scim_peer.h"
+#include "tests/scim_peer.h"
 #include "tests/unit/test_util.h"
 
 namespace syncd {

@@ -1,8 +1,8 @@
-// The SCIM test peer (tests/scim-peer, Node + SCIMMY) for the unit tests:
+// The SCIM test peer (tests/scim-peer, Node + SCIMMY) for the unit and integration tests:
 // one process per profile, started on first use and stopped when the test
 // binary ends, and a client for its /_control/ API.
-#ifndef SYNCD_TESTS_UNIT_SCIM_PEER_H_
-#define SYNCD_TESTS_UNIT_SCIM_PEER_H_
+#ifndef SYNCD_TESTS_SCIM_PEER_H_
+#define SYNCD_TESTS_SCIM_PEER_H_
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -66,4 +66,4 @@ class ScimPeer {
 
 }  // namespace syncd::testing
 
-#endif  // SYNCD_TESTS_UNIT_SCIM_PEER_H_
+#endif  // SYNCD_TESTS_SCIM_PEER_H_

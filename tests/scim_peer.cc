@@ -1,4 +1,4 @@
-#include "tests/unit/scim_peer.h"
+#include "tests/scim_peer.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>
