@@ -160,7 +160,7 @@ apply_ms=$(sed -n 's/.*debug: applied in \([0-9]*\) ms.*/\1/p' "$work/once.log" 
 [ -n "$apply_ms" ] || die "no \"applied in\" line in $work/once.log"
 failed=$(grep -Ec 'error: |failed|deferred' "$work/once.out" || true)
 
-read -r requests writes reads s429 s2xx other <<<"$(/usr/bin/python3 -c '
+read -r requests writes reads s429 _ other <<<"$(/usr/bin/python3 -c '
 import json, sys
 s = json.load(open(sys.argv[1]))
 c = s.get("status_counts", {})
@@ -230,7 +230,7 @@ print("\n".join(out[: int(sys.argv[2])]))' "$work/dump.json" "$changes" >"$work/
 [ "$(wc -l <"$work/chosen.tsv")" -eq "$changes" ] || die "fewer than $changes users of AD are in the peer"
 curl -fsS -X POST "$control/reset-stats" >/dev/null
 tag=$(date +%s)
-: >"$work/latency.tsv"  # i t0_us t1_us id
+: >"$work/latency.tsv"  # i t0_us t1_us id t_mod_us
 i=0
 while IFS=$'\t' read -r id dnline; do
   i=$((i + 1))
@@ -239,6 +239,7 @@ while IFS=$'\t' read -r id dnline; do
     >"$work/change.ldif"
   t0=$(now_us)
   testdc ldap "$dc" ldapmodify -f "$work/change.ldif" >/dev/null || die "ldapmodify ($dnline) failed"
+  t_mod=$(now_us)
   t1=
   deadline=$((SECONDS + timeout))
   while :; do
@@ -247,7 +248,7 @@ while IFS=$'\t' read -r id dnline; do
     kill -0 "$daemon_pid" 2>/dev/null || { tail -n 20 "$log" >&2; die "the daemon exited (log: $log)"; }
     sleep 0.02
   done
-  printf '%d\t%s\t%s\t%s\n' "$i" "$t0" "${t1:--}" "$id" >>"$work/latency.tsv"
+  printf '%d\t%s\t%s\t%s\t%s\n' "$i" "$t0" "${t1:--}" "$id" "$t_mod" >>"$work/latency.tsv"
   if [ -n "$t1" ]; then
     printf '  change %2d: %5s ms\n' "$i" "$(ms_between "$t0" "$t1")"
   else
@@ -267,6 +268,19 @@ lat_median=$(median <<<"$lat_all")
 lat_worst=$(sort -g <<<"$lat_all" | tail -n 1)
 shown() { if [ "$1" = "$never" ]; then echo ">$((timeout * 1000))"; else echo "$1"; fi; }
 lat_ok=$(calc "print ($lat_median < 1000)")
+# Medians after t0 (ms), from the daemon's time-stamped log: ldapmodify done,
+# notification received, run started ("connected to"), run ended.
+read -r m_mod m_notif m_conn m_end <<<"$(awk -F'\t' 'NR == FNR { t0[NR] = $2; tm[NR] = $5; n = NR; next }
+  { ts = $1 + 0; for (i = n; i >= 1; i--) if (ts >= t0[i] + 0) break
+    if (i < 1) next
+    if (!(i in no) && /change notification:/) no[i] = ts
+    if (!(i in co) && /connected to/) co[i] = ts
+    if ((i in co) && !(i in en) && / run (ok|partial|incomplete)/) en[i] = ts }
+  function med(a, k, v, c, j, x) { c = 0; for (j = 1; j <= n; j++) if (j in a) v[++c] = (a[j] - t0[j]) / 1000
+    for (j = 1; j <= c; j++) for (k = j + 1; k <= c; k++) if (v[k] < v[j]) { x = v[j]; v[j] = v[k]; v[k] = x }
+    return c ? sprintf("%.0f", v[int((c + 1) / 2)]) : "-" }
+  END { for (j = 1; j <= n; j++) m[j] = tm[j]; print med(m), med(no), med(co), med(en) }' \
+  "$work/latency.tsv" <(grep -v '^$' "$log"))"
 
 echo
 echo "Summary (N = $n, R = $rate writes/s; syncd rate_limit $syncd_rate, max_in_flight ${BENCH_IN_FLIGHT:-default}; $(date '+%F %T')):"
@@ -282,6 +296,7 @@ printf '  %-44s %s\n' \
   "syncd --once wall time / peak RSS" "$wall s / $(calc "printf \"%.1f\", $rss_kb / 1024") MB" \
   "latency, $changes changes (ms)" "$(paste -sd' ' <<<"$lat_all" | sed "s/$never/>$((timeout * 1000))/g")" \
   "latency median / worst" "$(shown "$lat_median") ms / $(shown "$lat_worst") ms" \
+  "medians after t0 (ms)" "ldapmodify done $m_mod, notified $m_notif, run started $m_conn, run ended $m_end" \
   "requests in the latency phase" "$lat_requests ($lat_writes writes) for $changes changes" \
   "ssosync's way: one PATCH per membership" "$sso_requests requests (at R/s: $sso_seconds s), $(calc "printf \"%.1f\", $sso_requests / $minimum")x the minimum"
 echo "  goal: requests <= 1.05 x minimum:              $(verdict "$req_ok") ($req_ratio)"
