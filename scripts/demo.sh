@@ -129,7 +129,7 @@ set +e
 rc=$?
 set -e
 sed -n 1,25p "$dir/scim-plan.txt"
-echo "... ($(wc -l <"$dir/scim-plan.txt") lines in $dir/scim-plan.txt; exit status $rc)"
+echo "... ($(wc -l <"$dir/scim-plan.txt") lines in $dir/scim-plan.txt; exit status $rc = changes pending)"
 
 step "syncd --once into the peer"
 "$syncd" --config "$dir/scim.conf" --once >"$dir/scim-applied.txt" || echo "(exit status $?)"
