@@ -31,6 +31,7 @@
 #   BENCH_IN_FLIGHT=        syncd's [store] max_in_flight (default: syncd's own, 4)
 #   BENCH_CHANGES=20        changes in the latency phase
 #   BENCH_GAP=1             seconds between one change being visible and the next
+#   BENCH_COALESCE_MS=300   the daemon's [daemon] coalesce_ms (its default)
 #   BENCH_TIMEOUT=30        seconds a change may take to show before it counts as lost
 #   BENCH_SYNCD=PATH        the syncd binary (default build/syncd/syncd; not built
 #                           here); copied to the work directory first
@@ -134,7 +135,7 @@ ${BENCH_IN_FLIGHT:+max_in_flight = $BENCH_IN_FLIGHT}
 [daemon]
 interval = 300
 notify = true
-coalesce_ms = 300
+coalesce_ms = ${BENCH_COALESCE_MS:-300}
 CONF
 
 # JSON field from the peer, by a Python expression over `d`.
@@ -283,7 +284,7 @@ read -r m_mod m_notif m_conn m_end <<<"$(awk -F'\t' 'NR == FNR { t0[NR] = $2; tm
   "$work/latency.tsv" <(grep -v '^$' "$log"))"
 
 echo
-echo "Summary (N = $n, R = $rate writes/s; syncd rate_limit $syncd_rate, max_in_flight ${BENCH_IN_FLIGHT:-default}; $(date '+%F %T')):"
+echo "Summary (N = $n, R = $rate writes/s; syncd rate_limit $syncd_rate, max_in_flight ${BENCH_IN_FLIGHT:-default}, coalesce_ms ${BENCH_COALESCE_MS:-300}; $(date '+%F %T')):"
 printf '  %-44s %s\n' \
   "AD in scope" "$ad_users users, $ad_groups groups" \
   "peer after the sync" "$p_users users, $p_groups groups, $p_members memberships" \
