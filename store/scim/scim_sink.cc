@@ -13,6 +13,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <unordered_set>
 #include <utility>
 
 #include "core/input_file.h"
@@ -204,6 +205,10 @@ struct ScimSink::Impl {
   std::string token;
   std::unique_ptr<http::Client> client;
   SinkCapabilities caps;
+  // Ids of the objects this sink created. The engine opens a sink per run,
+  // so these are this run's creates: they carry syncd's externalId without
+  // a GET to check it (a first sync pays one request per write).
+  std::unordered_set<std::string> made_this_run;
 
   bool aws() const { return profile == Profile::kAws; }
 
@@ -430,6 +435,10 @@ struct ScimSink::Impl {
                       {"Operations", std::move(operations)}};
     auto answer = co_await Send("PATCH", std::string(Endpoint(kind)) + "/" + PercentEncode(ref),
                                 json::serialize(body));
+    if (answer.ok() && answer->status == 404 && made_this_run.erase(ref) > 0) {
+      // Made in this run, deleted since: the next try looks it up again.
+      co_return OpOutcome::Retry(what + ": the target lost it (HTTP 404) since syncd created it");
+    }
     if (auto failure = Failure(answer, what)) {
       if (answer.ok() && answer->status == 409) {
         co_return OpOutcome::Refused("conflict: " + what + ": " + Detail(*answer));
@@ -461,6 +470,7 @@ struct ScimSink::Impl {
       // Created, but which id? The next attempt meets 409 and adopts it.
       co_return OpOutcome::Retry(what + ": the answer carries no id");
     }
+    made_this_run.insert(Field(*created, "id"));
     co_return OpOutcome::Applied(Field(*created, "id"));
   }
 
@@ -505,10 +515,12 @@ struct ScimSink::Impl {
         "adopting " + DescribeObject(op.kind, op.object) + " (id " + ref + ")");
   }
 
-  // The target's id of syncd's object: `ref` if the object there still
-  // carries our externalId, else found by externalId; "" when absent.
+  // The target's id of syncd's object: `ref` if this sink created it or the
+  // object there still carries our externalId, else found by externalId; ""
+  // when absent.
   // A ref whose object now carries another externalId is a refusal.
   awaitable<Resolved> Resolve(ObjectKind kind, const SyncObject& o, const std::string& ref) {
+    if (made_this_run.contains(ref)) co_return Resolved{ref, std::nullopt};
     if (!ref.empty()) {
       const std::string what = "reading " + DescribeObject(kind, o) + " (id " + ref + ")";
       auto answer = co_await Send("GET", std::string(Endpoint(kind)) + "/" + PercentEncode(ref));

@@ -33,7 +33,8 @@ Status CheckScimUrl(std::string_view url);
 //
 // Objects are syncd's when their externalId is the object's (the dashed
 // objectGUID): creates set it, ReadOwned returns only such objects, and an
-// update or delete first checks that the target object still carries it.
+// update or delete first checks that the target object still carries it,
+// unless this sink created it (the engine opens a sink per run).
 // A create that meets 409 adopts per [store] adopt. The sink never waits or
 // retries by itself: 429, 5xx and transport failures are OpOutcome::Retry
 // (with the server's Retry-After) for the apply module to pace.

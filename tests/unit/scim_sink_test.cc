@@ -261,7 +261,9 @@ TEST_P(ScimSinkTest, UpdateOfAnObjectDeletedBehindSyncdsBackRecreatesIt) {
   peer_->Control("DELETE", "/users/" + made.ref);
   Operation update = MakeOp(OpType::kUpdate, alice);
   update.changes = {{"givenName", "x", "Givenalice"}};
-  OpOutcome outcome = ApplyOne(update, made.ref);
+  auto next_run = MakeSink(config_);
+  ASSERT_NE(next_run, nullptr);
+  OpOutcome outcome = ApplyWith(*next_run, update, made.ref);
   EXPECT_OUTCOME(kApplied, outcome);
   EXPECT_NE(outcome.ref, made.ref);
   EXPECT_EQ(Owned().objects.size(), 1U);
@@ -317,6 +319,51 @@ TEST_P(ScimSinkTest, MembershipsGoInRequestsOfAtMostAHundred) {
   }
   EXPECT_EQ(peer_->Requests("PATCH /Groups"), 2);
   EXPECT_EQ(Owned().memberships.size(), 100U);
+}
+
+// The sink is opened per run: what it created in this run is syncd's
+// without asking again, so the first sync costs one request per write; an
+// object a previous run (another sink) created is checked first.
+TEST_P(ScimSinkTest, ObjectsCreatedInThisRunAreNotReadBackBeforeAWrite) {
+  SyncObject group = Group(1000, "staff");
+  SyncObject alice = User(1, "alice");
+  OpOutcome made_group = ApplyOne(MakeOp(OpType::kCreate, group));
+  OpOutcome made_alice = ApplyOne(MakeOp(OpType::kCreate, alice));
+  ASSERT_EQ(made_group.kind, OpOutcome::Kind::kApplied);
+  ASSERT_EQ(made_alice.kind, OpOutcome::Kind::kApplied);
+  Operation add = MemberOp(OpType::kAddMember, group, alice);
+  Operation update = MakeOp(OpType::kUpdate, alice);
+  update.object.attributes["displayName"] = "Alice A.";
+  update.changes = {{"displayName", "User alice", "Alice A."}};
+  peer_->ResetStats();
+  EXPECT_OUTCOME(kApplied, ApplyOne(add, made_group.ref, made_alice.ref));
+  EXPECT_OUTCOME(kApplied, ApplyOne(update, made_alice.ref));
+  EXPECT_EQ(Requests(), 2);  // the two PATCHes, no GET
+  EXPECT_EQ(Owned().memberships.size(), 1U);
+
+  auto next_run = MakeSink(config_);
+  ASSERT_NE(next_run, nullptr);
+  Operation remove = MemberOp(OpType::kRemoveMember, group, alice);
+  peer_->ResetStats();
+  EXPECT_OUTCOME(kApplied, ApplyWith(*next_run, remove, made_group.ref, made_alice.ref));
+  EXPECT_EQ(peer_->Requests("GET /Groups"), 1);  // is it still syncd's group?
+  EXPECT_EQ(peer_->Requests("PATCH /Groups"), 1);
+}
+
+// An object created in this run and deleted behind syncd's back meanwhile:
+// the write's 404 makes syncd look it up again, as for any other object.
+TEST_P(ScimSinkTest, ObjectCreatedInThisRunThenDeletedIsLookedUpAgain) {
+  SyncObject alice = User(1, "alice");
+  OpOutcome made = ApplyOne(MakeOp(OpType::kCreate, alice));
+  ASSERT_EQ(made.kind, OpOutcome::Kind::kApplied);
+  peer_->Control("DELETE", "/users/" + made.ref);
+  Operation update = MakeOp(OpType::kUpdate, alice);
+  update.changes = {{"givenName", "x", "Givenalice"}};
+  EXPECT_OUTCOME(kRetry, ApplyOne(update, made.ref));
+  OpOutcome again = ApplyOne(update, made.ref);
+  EXPECT_OUTCOME(kApplied, again);
+  EXPECT_NE(again.ref, made.ref);
+  EXPECT_EQ(Owned().objects.size(), 1U);
 }
 
 TEST_P(ScimSinkTest, MemberMissingFromTheTargetIsRefusedAloneInItsChunk) {
