@@ -1,5 +1,7 @@
 #include "tests/scim_peer.h"
 
+#include <cstdio>
+
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -147,6 +149,37 @@ int64_t ScimPeer::Requests(const std::string& route) {
   if (by_route == nullptr || !by_route->is_object()) return 0;
   const json::value* n = by_route->as_object().if_contains(route);
   return n != nullptr && n->is_int64() ? n->as_int64() : 0;
+}
+
+std::string TestGuid(int n) {
+  char text[40];
+  std::snprintf(text, sizeof text, "00000000-0000-4000-8000-%012d", n);
+  return text;
+}
+
+SyncObject TestUser(int n, const std::string& name) {
+  SyncObject o;
+  o.kind = ObjectKind::kUser;
+  o.guid = "guid-" + std::to_string(n);
+  o.external_id = TestGuid(n);
+  o.name = name;
+  o.attributes = {{"userName", name},
+                  {"displayName", "User " + name},
+                  {"givenName", "Given" + name},
+                  {"familyName", "Family" + name},
+                  {"email", name + "@example.com"},
+                  {"active", "true"}};
+  return o;
+}
+
+SyncObject TestGroup(int n, const std::string& name) {
+  SyncObject o;
+  o.kind = ObjectKind::kGroup;
+  o.guid = "guid-" + std::to_string(n);
+  o.external_id = TestGuid(n);
+  o.name = name;
+  o.attributes = {{"displayName", name}};
+  return o;
 }
 
 }  // namespace syncd::testing

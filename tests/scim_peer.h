@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/model.h"
 #include "store/store_config.h"
 
 namespace syncd::testing {
@@ -63,6 +64,12 @@ class ScimPeer {
   std::string token_;
   std::string outfile_;
 };
+
+// Objects as the sink tests write them: a GUID-shaped externalId made from
+// `n`, and a user with every attribute IAM Identity Center requires.
+std::string TestGuid(int n);
+SyncObject TestUser(int n, const std::string& name);
+SyncObject TestGroup(int n, const std::string& name);
 
 }  // namespace syncd::testing
 

@@ -25,39 +25,20 @@ using testing::MakeOp;
 using testing::MemberOp;
 using testing::RunOn;
 using testing::ScimPeer;
+using testing::TestGroup;
+using testing::TestGuid;
+using testing::TestUser;
 
-std::string Guid(int n) {
-  char text[40];
-  std::snprintf(text, sizeof text, "0a0b0c0d-0000-4000-8000-%012d", n);
-  return text;
-}
+std::string Guid(int n) { return TestGuid(n); }
 
 SyncObject User(int n, const std::string& name) {
-  SyncObject o;
-  o.kind = ObjectKind::kUser;
-  o.guid = "guid-" + std::to_string(n);
-  o.external_id = Guid(n);
-  o.name = name;
-  o.attributes = {{"userName", name},
-                  {"displayName", "User " + name},
-                  {"givenName", "Given" + name},
-                  {"familyName", "Family" + name},
-                  {"email", name + "@example.com"},
-                  {"active", "true"},
-                  {"department", "Engineering"},
-                  {"employeeNumber", std::to_string(1000 + n)}};
+  SyncObject o = TestUser(n, name);
+  o.attributes["department"] = "Engineering";
+  o.attributes["employeeNumber"] = std::to_string(1000 + n);
   return o;
 }
 
-SyncObject Group(int n, const std::string& name) {
-  SyncObject o;
-  o.kind = ObjectKind::kGroup;
-  o.guid = "guid-" + std::to_string(n);
-  o.external_id = Guid(n);
-  o.name = name;
-  o.attributes = {{"displayName", name}};
-  return o;
-}
+SyncObject Group(int n, const std::string& name) { return TestGroup(n, name); }
 
 class ScimSinkTest : public ::testing::TestWithParam<std::string> {
  protected:

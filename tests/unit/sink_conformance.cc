@@ -22,36 +22,8 @@ namespace {
 
 namespace json = boost::json;
 
-std::string Guid(int n) {
-  char text[40];
-  std::snprintf(text, sizeof text, "00000000-0000-4000-8000-%012d", n);
-  return text;
-}
-
-SyncObject User(int n, const std::string& name) {
-  SyncObject o;
-  o.kind = ObjectKind::kUser;
-  o.guid = "guid-" + std::to_string(n);
-  o.external_id = Guid(n);
-  o.name = name;
-  o.attributes = {{"userName", name},
-                  {"displayName", "User " + name},
-                  {"givenName", "Given" + name},
-                  {"familyName", "Family" + name},
-                  {"email", name + "@example.com"},
-                  {"active", "true"}};
-  return o;
-}
-
-SyncObject Group(int n, const std::string& name) {
-  SyncObject o;
-  o.kind = ObjectKind::kGroup;
-  o.guid = "guid-" + std::to_string(n);
-  o.external_id = Guid(n);
-  o.name = name;
-  o.attributes = {{"displayName", name}};
-  return o;
-}
+SyncObject User(int n, const std::string& name) { return TestUser(n, name); }
+SyncObject Group(int n, const std::string& name) { return TestGroup(n, name); }
 
 // ---- the local store
 
