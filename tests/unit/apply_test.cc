@@ -214,6 +214,7 @@ TEST_F(ApplyTest, MembershipsOfOneGroupTravelInChunksOfTheSinksLimit) {
   FakeSink sink(Remote(100));
   options.max_in_flight = 4;
   std::vector<Operation> ops;
+  ops.reserve(251);
   for (int i = 0; i < 250; ++i)
     ops.push_back(Member(OpType::kAddMember, "big", "u" + std::to_string(i)));
   ops.push_back(Member(OpType::kRemoveMember, "big", "gone"));
@@ -255,6 +256,7 @@ TEST_F(ApplyTest, SlowRecordingDoesNotLowerTheRate) {
   options.max_in_flight = 4;
   options.rate_limit = 50;  // a token every 20 ms
   std::vector<Operation> ops;
+  ops.reserve(40);
   for (int i = 0; i < 40; ++i) ops.push_back(Create(ObjectKind::kUser, "u" + std::to_string(i)));
   const auto started = Clock::now();
   ApplyReport report = Run(sink, ops);
@@ -341,6 +343,7 @@ TEST_F(ApplyTest, DeadlineMovedEarlierDefersTheRestAfterTheRequestInFlight) {
   options.deadline = &deadline;
   options.rate_limit = 10;  // one every 100 ms
   std::vector<Operation> ops;
+  ops.reserve(20);
   for (int i = 0; i < 20; ++i) ops.push_back(Create(ObjectKind::kUser, "u" + std::to_string(i)));
   std::thread stopper([&deadline] {
     std::this_thread::sleep_for(250ms);
@@ -374,8 +377,10 @@ TEST_F(ApplyTest, CancellationReturnsPromptlyWithRequestsInFlight) {
   sink.latency = 10s;
   options.max_in_flight = 3;
   std::vector<Operation> ops;
+  ops.reserve(5);
   for (int i = 0; i < 5; ++i) ops.push_back(Create(ObjectKind::kUser, "u" + std::to_string(i)));
   std::vector<ApplyItem> items;
+  items.reserve(ops.size());
   for (size_t i = 0; i < ops.size(); ++i) items.push_back({static_cast<int64_t>(i), &ops[i]});
   RecordResults record = [this](std::span<const ItemResult> r) {
     recorded.insert(recorded.end(), r.begin(), r.end());

@@ -281,7 +281,7 @@ class HttpClientTest : public ::testing::Test {
   Result<Response> Send(Client& client, Request request) {
     Result<Response> result;
     asio::co_spawn(loop_, client.Send(std::move(request)),
-                   [&result](std::exception_ptr error, Result<Response> r) {
+                   [&result](const std::exception_ptr& error, Result<Response> r) {
                      result =
                          error ? Result<Response>(Status::Internal("exception")) : std::move(r);
                    });
@@ -390,7 +390,7 @@ TEST_F(HttpClientTest, FiftyConcurrentRequestsShareAFewConnections) {
   for (int i = 0; i < kRequests; ++i) {
     Request request{.method = "POST", .url = server.Url("/echo"), .body = std::to_string(i)};
     asio::co_spawn(loop_, client->Send(std::move(request)),
-                   [&results, &done, i](std::exception_ptr, Result<Response> r) {
+                   [&results, &done, i](const std::exception_ptr&, Result<Response> r) {
                      results[i] = std::move(r);
                      ++done;
                    });
@@ -608,12 +608,12 @@ TEST_F(HttpClientTest, CancellationAbortsPromptlyAndTheClientStaysUsable) {
   Result<Response> result;
   bool finished = false;
   auto started = std::chrono::steady_clock::now();
-  asio::co_spawn(
-      loop_, client->Send({.method = "GET", .url = server.Url("/hang")}),
-      asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr, Result<Response> r) {
-        result = std::move(r);
-        finished = true;
-      }));
+  asio::co_spawn(loop_, client->Send({.method = "GET", .url = server.Url("/hang")}),
+                 asio::bind_cancellation_slot(cancel.slot(),
+                                              [&](const std::exception_ptr&, Result<Response> r) {
+                                                result = std::move(r);
+                                                finished = true;
+                                              }));
   asio::steady_timer timer(loop_, 100ms);
   timer.async_wait(
       [&](boost::system::error_code) { cancel.emit(asio::cancellation_type::terminal); });
@@ -635,7 +635,8 @@ TEST_F(HttpClientTest, CancellationAbortsPromptlyAndTheClientStaysUsable) {
     co_return winner.index();
   };
   std::optional<size_t> winner;
-  asio::co_spawn(loop_, raced(), [&winner](std::exception_ptr, size_t index) { winner = index; });
+  asio::co_spawn(loop_, raced(),
+                 [&winner](const std::exception_ptr&, size_t index) { winner = index; });
   loop_.restart();
   loop_.run();
   EXPECT_EQ(winner, 1U);  // the timer
@@ -654,9 +655,10 @@ TEST_F(HttpClientTest, DestroyingTheClientCompletesRequestsInFlight) {
   // Five hanging behind one quick answer: with 4 connections per host, three
   // wait on their connections, one reuses /echo's and one is still queued.
   for (const char* path : {"/echo", "/hang", "/hang", "/hang", "/hang", "/hang"}) {
-    asio::co_spawn(
-        loop_, client->Send({.method = "GET", .url = server.Url(path)}),
-        [&results](std::exception_ptr, Result<Response> r) { results.push_back(std::move(r)); });
+    asio::co_spawn(loop_, client->Send({.method = "GET", .url = server.Url(path)}),
+                   [&results](const std::exception_ptr&, Result<Response> r) {
+                     results.push_back(std::move(r));
+                   });
   }
   loop_.run_for(300ms);
   ASSERT_EQ(results.size(), 1U);
@@ -665,7 +667,7 @@ TEST_F(HttpClientTest, DestroyingTheClientCompletesRequestsInFlight) {
   asio::awaitable<Result<Response>> late =
       client->Send({.method = "GET", .url = server.Url("/echo")});
   client.reset();
-  asio::co_spawn(loop_, std::move(late), [&results](std::exception_ptr, Result<Response> r) {
+  asio::co_spawn(loop_, std::move(late), [&results](const std::exception_ptr&, Result<Response> r) {
     results.push_back(std::move(r));
   });
   loop_.restart();

@@ -188,9 +188,11 @@ class FailingSink : public Sink {
 // (the first's applied operations are not sent again).
 TEST_P(SinkConformance, ResumeAfterAFailureLandsEverythingOnce) {
   std::vector<Operation> ops;
+  ops.reserve(5);
   for (int i = 1; i <= 5; ++i)
     ops.push_back(MakeOp(OpType::kCreate, User(i, "u" + std::to_string(i))));
   std::vector<ApplyItem> items;
+  items.reserve(ops.size());
   for (size_t i = 0; i < ops.size(); ++i) items.push_back({static_cast<int64_t>(i), &ops[i]});
   std::vector<ItemResult> recorded;
   RecordResults record = [&](std::span<const ItemResult> results) {
