@@ -1,5 +1,6 @@
 #include "tests/scim_peer.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include <gtest/gtest.h>
@@ -152,9 +153,9 @@ int64_t ScimPeer::Requests(const std::string& route) {
 }
 
 std::string TestGuid(int n) {
-  char text[40];
-  std::snprintf(text, sizeof text, "00000000-0000-4000-8000-%012d", n);
-  return text;
+  const std::string digits = std::to_string(n);
+  return "00000000-0000-4000-8000-" + std::string(12 - std::min<size_t>(12, digits.size()), '0') +
+         digits;
 }
 
 SyncObject TestUser(int n, const std::string& name) {
