@@ -24,10 +24,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-bool IsMembership(const Operation& op) {
-  return op.op == OpType::kAddMember || op.op == OpType::kRemoveMember;
-}
-
 // "create user alice", "add-member group staff member alice".
 std::string Describe(const Operation& op) {
   std::string what = std::string(OpName(op.op)) + " " + KindName(op.kind) + " " + op.object.name;

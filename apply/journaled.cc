@@ -38,7 +38,7 @@ void HoldQuarantined(const QuarantineView& quarantine, Plan* plan) {
   std::vector<Operation> kept;
   kept.reserve(plan->operations.size());
   for (auto& op : plan->operations) {
-    const bool membership = op.op == OpType::kAddMember || op.op == OpType::kRemoveMember;
+    const bool membership = IsMembership(op);
     const QuarantineEntry* entry = nullptr;
     if (!membership && op.op != OpType::kDelete) entry = quarantine.Holding(op.object);
     if (entry != nullptr) {
@@ -112,7 +112,7 @@ Settled Settle(const std::vector<Operation>& ops, const std::vector<ItemResult>&
       case ItemStatus::kApplied: {
         s.landed.push_back(op);
         ++s.outcome.applied;
-        const bool membership = op.op == OpType::kAddMember || op.op == OpType::kRemoveMember;
+        const bool membership = IsMembership(op);
         if (!membership && op.op != OpType::kDelete) {
           if (auto ref = refs.find(op.object.guid); ref != refs.end() && !ref->second.empty()) {
             s.outcomes.sink_refs.emplace_back(op.object.guid, ref->second);
@@ -125,7 +125,7 @@ Settled Settle(const std::vector<Operation>& ops, const std::vector<ItemResult>&
       }
       case ItemStatus::kRefused: {
         s.outcome.failed.push_back({op, Status::Conflict(r->reason)});
-        const bool membership = op.op == OpType::kAddMember || op.op == OpType::kRemoveMember;
+        const bool membership = IsMembership(op);
         // A refused membership says nothing against the group itself: it
         // is reported and revisited, not quarantined.
         if (!membership && quarantined.insert(op.object.guid).second) {

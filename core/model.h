@@ -84,6 +84,11 @@ struct Operation {
   std::optional<SyncObject> member;      // add-member / remove-member: the member
 };
 
+// An add-member or remove-member: about an edge, not an object.
+inline bool IsMembership(const Operation& op) {
+  return op.op == OpType::kAddMember || op.op == OpType::kRemoveMember;
+}
+
 struct HeldOperation {
   Operation operation;
   std::string reason;

@@ -480,7 +480,7 @@ std::map<std::string, std::map<std::string, int>> Summarize(const Plan& plan) {
     summary[kind]["held"] = 0;
   }
   auto bucket = [](const Operation& op) -> std::string {
-    if (op.op == OpType::kAddMember || op.op == OpType::kRemoveMember) return "membership";
+    if (IsMembership(op)) return "membership";
     return KindName(op.kind);
   };
   for (const auto& op : plan.operations) ++summary[bucket(op)][OpName(op.op)];

@@ -808,7 +808,7 @@ awaitable<std::vector<OpOutcome>> ScimSink::Apply(std::span<const SinkOp> ops) {
   size_t i = 0;
   while (i < ops.size()) {
     const Operation& op = *ops[i].op;
-    if (op.op == OpType::kAddMember || op.op == OpType::kRemoveMember) {
+    if (IsMembership(op)) {
       // A run of memberships of one group, all of one direction.
       size_t end = i + 1;
       while (end < ops.size() && ops[end].op->op == op.op &&
