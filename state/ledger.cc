@@ -100,7 +100,7 @@ Result<std::vector<LedgerEntry>> StateDb::LoadLedger() {
   auto stmt = impl_->db->Prepare(
       "SELECT id, target, status, created_at, changed_at, reason, kind, guid, external_id, name, "
       "dn, display_name, sid, sid_history, consistency_guid, user_principal_name, "
-      "sam_account_name, mail, domain_sid, domain_name FROM assignments ORDER BY id");
+      "sam_account_name, mail, domain_sid, domain_name, target_ref FROM assignments ORDER BY id");
   if (!stmt.ok()) {
     return impl_->Context(stmt.status());
   }
@@ -140,6 +140,7 @@ Result<std::vector<LedgerEntry>> StateDb::LoadLedger() {
     p.mail = row.ColumnText(17);
     e.domain_sid = row.ColumnBlob(18);
     e.domain_name = row.ColumnText(19);
+    e.target_ref = row.ColumnText(20);
     entries.push_back(std::move(e));
     return Status::Ok();
   });
@@ -162,13 +163,14 @@ Status StateDb::SaveLedger(std::vector<LedgerEntry>* entries) {
   auto upsert = db.Prepare(
       "INSERT INTO assignments (guid, external_id, name, dn, display_name, sid, sid_history, "
       "consistency_guid, user_principal_name, sam_account_name, mail, domain_sid, domain_name, "
-      "id, target, status, created_at, changed_at, reason, kind) "
+      "id, target, status, created_at, changed_at, reason, kind, target_ref) "
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
-      "?19, ?20) "
+      "?19, ?20, ?21) "
       "ON CONFLICT (id) DO UPDATE SET guid = ?1, external_id = ?2, name = ?3, dn = ?4, "
       "display_name = ?5, sid = ?6, sid_history = ?7, consistency_guid = ?8, "
       "user_principal_name = ?9, sam_account_name = ?10, mail = ?11, domain_sid = ?12, "
-      "domain_name = ?13, target = ?15, status = ?16, changed_at = ?18, reason = ?19, kind = ?20 "
+      "domain_name = ?13, target = ?15, status = ?16, changed_at = ?18, reason = ?19, kind = ?20, "
+      "target_ref = ?21 "
       "RETURNING id");
   if (!upsert.ok()) {
     return impl_->Context(upsert.status());
@@ -192,7 +194,8 @@ Status StateDb::SaveLedger(std::vector<LedgerEntry>* entries) {
         .Bind(17, e.created_at)
         .Bind(18, e.changed_at)
         .Bind(19, std::string_view(e.reason))
-        .Bind(20, std::string_view(KindName(e.principal.kind)));
+        .Bind(20, std::string_view(KindName(e.principal.kind)))
+        .Bind(21, std::string_view(e.target_ref));
     auto row = s.Step();
     if (!row.ok()) {
       return impl_->Context(row.status().WithContext("assignment of " + e.target + " to " +

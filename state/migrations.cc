@@ -135,6 +135,62 @@ CREATE TABLE quarantine (
   fingerprint TEXT NOT NULL
 );
 )sql",
+    // IAM Identity Center: the AWS references of a ledger target, the
+    // instance and identity store last seen (a changed store id is a source
+    // switch), the assignments found in the live instance, the identity-store
+    // ids of AD principals, and the reapply journal (each operation's
+    // RequestId is written before it is polled).
+    R"sql(
+ALTER TABLE assignments ADD COLUMN target_ref TEXT NOT NULL DEFAULT '';
+CREATE TABLE aws_instance (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  instance_arn TEXT NOT NULL,
+  identity_store_id TEXT NOT NULL,
+  previous_identity_store_id TEXT NOT NULL DEFAULT '',
+  switched_at INTEGER NOT NULL DEFAULT 0,
+  reapply_pending INTEGER NOT NULL DEFAULT 0,
+  checked_at INTEGER NOT NULL
+);
+CREATE TABLE aws_capture (
+  identity_store_id TEXT NOT NULL,
+  target TEXT NOT NULL,
+  target_ref TEXT NOT NULL,
+  principal_type TEXT NOT NULL CHECK (principal_type IN ('USER', 'GROUP')),
+  principal_id TEXT NOT NULL,
+  principal_name TEXT NOT NULL DEFAULT '',
+  status TEXT NOT NULL CHECK (status IN ('linked', 'unmatched', 'orphan')),
+  ledger_id INTEGER,
+  detail TEXT NOT NULL DEFAULT '',
+  captured_at INTEGER NOT NULL,
+  PRIMARY KEY (identity_store_id, target, principal_type, principal_id)
+);
+CREATE TABLE aws_principals (
+  identity_store_id TEXT NOT NULL,
+  guid BLOB NOT NULL,
+  principal_id TEXT NOT NULL,
+  resolved_by TEXT NOT NULL,
+  PRIMARY KEY (identity_store_id, guid)
+);
+CREATE TABLE aws_operations (
+  id INTEGER PRIMARY KEY,
+  ledger_id INTEGER NOT NULL,
+  identity_store_id TEXT NOT NULL,
+  action TEXT NOT NULL CHECK (action IN ('create', 'delete')),
+  target TEXT NOT NULL,
+  target_ref TEXT NOT NULL,
+  principal_type TEXT NOT NULL,
+  principal_id TEXT NOT NULL DEFAULT '',
+  request_id TEXT NOT NULL DEFAULT '',
+  status TEXT NOT NULL CHECK (status IN
+    ('unresolved', 'pending', 'in_progress', 'succeeded', 'failed')),
+  reason TEXT NOT NULL DEFAULT '',
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  changed_at INTEGER NOT NULL
+);
+CREATE INDEX aws_operations_status ON aws_operations(status);
+)sql",
 };
 
 }  // namespace syncd::state_internal

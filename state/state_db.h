@@ -134,6 +134,10 @@ struct LedgerEntry {
   SyncObject principal;
   std::string domain_sid;   // raw SID of its source domain
   std::string domain_name;  // DNS name of its source domain
+  // Where the target lives in the store, when the store has its own ids
+  // (IAM Identity Center: a JSON object with instanceArn, permissionSetArn,
+  // accountId or applicationArn). "" for the local store.
+  std::string target_ref;
 };
 
 // The identity keys of `o`: everything but the mapped attributes, of which
@@ -239,6 +243,12 @@ class StateDb {
   // others by id, in one transaction. Fails, saving none, when it would leave
   // two active entries for one principal and target.
   Status SaveLedger(std::vector<LedgerEntry>* entries);
+
+  // IAM Identity Center: the instance last seen and the capture of its
+  // assignments (state/aws_capture.cc).
+
+  // IAM Identity Center: the identity-store ids of principals and the
+  // reapply journal (state/aws_reapply.cc).
 
  private:
   struct Impl;

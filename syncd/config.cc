@@ -332,6 +332,11 @@ Status ReadAssignments(const std::string& src, const toml::table& table, Assignm
   std::vector<std::string> match;
   r.String("reapply", &reapply);
   r.Strings("match", &match);
+  r.String("applier", &out->applier);
+  if (out->applier != "local" && out->applier != "aws") {
+    r.Fail(*table.get("applier"), "applier",
+           "must be \"local\" or \"aws\", not \"" + out->applier + "\"");
+  }
   if (reapply == "auto" || reapply == "manual") {
     out->auto_reapply = reapply == "auto";
   } else if (const auto* node = table.get("reapply")) {
@@ -432,6 +437,31 @@ Status ReadChangeLimits(const std::string& source_name, const toml::table& table
     double limit = safety->max_change_percent;
     r.Number(attribute.c_str(), 0, 100, &limit);
     safety->max_change_percent_by_attribute[attribute] = limit;
+  }
+  return r.Finish();
+}
+
+// [aws]: IAM Identity Center (AwsConfig).
+Status ReadAws(const std::string& src, const toml::table& table, AwsConfig* out) {
+  TableReader r(src, table, "aws.");
+  out->present = true;
+  r.String("region", &out->region);
+  r.String("profile", &out->profile);
+  r.String("credentials_file", &out->credentials_file);
+  r.String("config_file", &out->config_file);
+  r.String("instance_arn", &out->instance_arn);
+  r.String("endpoint_url", &out->endpoint_url);
+  r.String("tls_ca_file", &out->tls_ca_file);
+  r.Bool("verify_tls", &out->verify_tls);
+  constexpr double kMaxRate = 20;  // AWS's shared limit for these APIs
+  r.Number("rate_limit", 0.1, kMaxRate, &out->rate_limit);
+  // AWS refuses more than 15 outstanding assignment operations per instance.
+  r.Integer("max_outstanding", 1, kAwsMaxOutstanding, &out->max_outstanding);
+  r.Bool("capture", &out->capture);
+  if (!out->instance_arn.empty() && out->instance_arn.rfind("arn:", 0) != 0) {
+    r.Fail(*table.get("instance_arn"), "instance_arn",
+           "must be an ARN (arn:aws:sso:::instance/ssoins-...), not \"" + out->instance_arn +
+               "\"");
   }
   return r.Finish();
 }
@@ -553,6 +583,15 @@ Result<Config> ParseConfig(const std::string& text, const std::string& source_na
     st = ReadAssignments(source_name, *assignments, &config.assignments);
     if (!st.ok()) return st;
   }
+  if (const auto* aws = top.Table("aws")) {
+    st = ReadAws(source_name, *aws, &config.aws);
+    if (!st.ok()) return st;
+  }
+  if (config.assignments.applier == "aws" && !config.aws.present) {
+    return Status::InvalidArgument(source_name +
+                                   ": [assignments] applier = \"aws\" needs an [aws] table "
+                                   "(at least its region, or a profile that names one)");
+  }
   st = top.Finish();
   if (!st.ok()) return st;
   if (config.store.path == config.state_path) {
@@ -575,7 +614,8 @@ Result<Config> LoadConfig(const std::string& path) {
   for (std::string* file :
        {&config->store.path, &config->store.token_file, &config->store.tls_ca_file,
         &config->state_path, &config->source.password_file, &config->source.tls_ca_file,
-        &config->source.keytab}) {
+        &config->source.keytab, &config->aws.credentials_file, &config->aws.config_file,
+        &config->aws.tls_ca_file}) {
     if (!file->empty() && std::filesystem::path(*file).is_relative()) {
       *file = (dir / *file).lexically_normal().string();
     }

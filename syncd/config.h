@@ -62,7 +62,30 @@ enum class MatchKey {
 const char* MatchKeyName(MatchKey key);
 std::optional<MatchKey> ParseMatchKey(std::string_view name);
 
+// [aws]: IAM Identity Center, where `[assignments] applier = "aws"` puts the
+// ledger's assignments (syncd/aws_assignments.h) and `capture` reads them
+// from. Credentials come from the chain of aws/credentials.h, never from
+// this file.
+struct AwsConfig {
+  bool present = false;          // the file has an [aws] table
+  std::string region;            // "" = the profile's (AWS_REGION, config file)
+  std::string profile;           // "" = AWS_PROFILE, else "default"
+  std::string credentials_file;  // "" = AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials
+  std::string config_file;       // "" = AWS_CONFIG_FILE, else ~/.aws/config
+  std::string instance_arn;      // "" = the one ListInstances returns (it must be one)
+  std::string endpoint_url;      // "" = AWS's public endpoints; else a VPC endpoint, a peer
+  std::string tls_ca_file;       // "" = the system store
+  bool verify_tls = true;
+  double rate_limit = 10;   // SSO Admin and Identity Store calls per second (AWS allows 20)
+  int max_outstanding = 10;  // assignment operations in flight; AWS allows 15
+  bool capture = false;      // every run reads the instance's assignments into the ledger
+};
+inline constexpr int kAwsMaxOutstanding = 15;
+
 struct AssignmentsConfig {
+  // Where assignments are in force: "local" (the embedded store) or "aws"
+  // (IAM Identity Center, [aws]).
+  std::string applier = "local";
   // After a source switch, reapply the ledger by itself (auto), or leave it
   // to `syncd assignments reapply` once its --dry-run plan was reviewed.
   bool auto_reapply = false;
@@ -81,6 +104,7 @@ struct Config {
   std::string state_path = "/var/lib/syncd/state.db";
   SafetyConfig safety;
   AssignmentsConfig assignments;
+  AwsConfig aws;
 };
 
 // Parses and validates. Errors name the file, the key and its line.

@@ -335,7 +335,7 @@ TEST_F(StateDbTest, ReadOnlyOpenOfMissingPathIsEmptyAndWritesNoFile) {
   {
     auto db = OpenState(/*read_only=*/true);
     ASSERT_TRUE(db);
-    EXPECT_EQ(db->SchemaVersion(), 5);
+    EXPECT_EQ(db->SchemaVersion(), 6);
     EXPECT_TRUE(db->LoadObjects()->empty());
     EXPECT_TRUE(db->LoadMemberships()->empty());
     int64_t run_id = -1;
@@ -387,7 +387,7 @@ TEST_F(StateDbTest, ReopenKeepsDataAndSchemaVersion) {
   }
   auto db = OpenState();
   ASSERT_TRUE(db);
-  EXPECT_EQ(db->SchemaVersion(), 5);
+  EXPECT_EQ(db->SchemaVersion(), 6);
   EXPECT_EQ(db->LoadObjects()->size(), 2U);
   EXPECT_EQ(db->LoadMemberships()->size(), 1U);
   EXPECT_EQ(db->RecentRuns(10)->size(), 1U);
@@ -652,7 +652,7 @@ TEST_F(WatermarkTest, StateFromBeforeTheWatermarkMigratesWithNone) {
       << "a dry run does not migrate; the real run must first";
   auto db = OpenState();
   ASSERT_TRUE(db);
-  EXPECT_EQ(db->SchemaVersion(), 5);
+  EXPECT_EQ(db->SchemaVersion(), 6);
   EXPECT_FALSE(Load(*db).has_value());
   EXPECT_EQ(db->LoadObjects()->size(), 1u);
 }
@@ -858,7 +858,7 @@ TEST_F(JournalTest, SchemaFourOutboxMigratesToPendingEntries) {
   EXPECT_EQ(RawCount("PRAGMA user_version"), 4);
   auto db = OpenState();
   ASSERT_TRUE(db);
-  EXPECT_EQ(db->SchemaVersion(), 5);
+  EXPECT_EQ(db->SchemaVersion(), 6);
   int64_t run_id = 0;
   auto journal = db->LoadJournal(&run_id);
   ASSERT_TRUE(journal.ok()) << journal.status().ToString();
