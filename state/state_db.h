@@ -147,6 +147,17 @@ SyncObject IdentityKeysOf(const SyncObject& o);
 // its source domain taken from its SID and DN. Times and reason unset.
 LedgerEntry LedgerEntryFor(const SyncObject& principal, std::string target);
 
+// The IAM Identity Center instance as last seen (aws_instance): a changed
+// identity store id is a source switch, which starts the reapply mode.
+struct AwsInstanceState {
+  std::string instance_arn;
+  std::string identity_store_id;
+  std::string previous_identity_store_id;  // before the last switch; "" = none seen
+  int64_t switched_at = 0;                 // unix seconds; 0 = never
+  bool reapply_pending = false;            // a switch waits for its reapply
+  int64_t checked_at = 0;                  // unix seconds of the last ListInstances
+};
+
 class StateDb {
  public:
   // Opens or creates the state at `path` and applies schema migrations.
@@ -246,6 +257,8 @@ class StateDb {
 
   // IAM Identity Center: the instance last seen and the capture of its
   // assignments (state/aws_capture.cc).
+  Result<std::optional<AwsInstanceState>> LoadAwsInstance();
+  Status SaveAwsInstance(const AwsInstanceState& instance);
 
   // IAM Identity Center: the identity-store ids of principals and the
   // reapply journal (state/aws_reapply.cc).
