@@ -35,6 +35,12 @@ if ! command -v node >/dev/null 2>&1; then
 elif ! command -v npm >/dev/null 2>&1; then
   missing+=(npm)
 fi
+# The AWS test peer (tests/aws-peer) runs on python3 with moto[server] and boto3; pip installs those below.
+if ! command -v python3 >/dev/null 2>&1; then
+  missing+=(python3 python3-pip)
+elif ! python3 -c "import moto, boto3" >/dev/null 2>&1 && ! python3 -m pip --version >/dev/null 2>&1; then
+  missing+=(python3-pip)
+fi
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all packages present"
 else
@@ -51,3 +57,11 @@ fi
 
 # The peer's npm packages, pinned by tests/scim-peer/package-lock.json (npm ci unless node_modules matches it).
 "$(dirname "$0")/../tests/scim-peer/ensure-deps.sh"
+
+# tests/aws-peer: moto's server (werkzeug, flask) and boto3. The machine image ships them (moto 5.2.1);
+# elsewhere they come from PyPI. Debian's python3 refuses a system-wide pip install (PEP 668) unless told.
+if ! python3 -c "import moto, moto.server, boto3, werkzeug, flask" >/dev/null 2>&1; then
+  echo "install-deps: installing moto[server] with pip"
+  python3 -m pip install --quiet 'moto[server]' ||
+    python3 -m pip install --quiet --break-system-packages 'moto[server]'
+fi
