@@ -161,6 +161,7 @@ CREATE TABLE aws_capture (
   principal_id TEXT NOT NULL,
   principal_name TEXT NOT NULL DEFAULT '',
   status TEXT NOT NULL CHECK (status IN ('linked', 'unmatched', 'orphan')),
+  guid BLOB,
   ledger_id INTEGER,
   detail TEXT NOT NULL DEFAULT '',
   captured_at INTEGER NOT NULL,

@@ -217,6 +217,31 @@ struct AwsOperation {
   int64_t changed_at = 0;  // of the last status change (completion, for rates)
 };
 
+// How the principal of an assignment captured from IAM Identity Center
+// links to AD (aws_capture):
+//   linked:    to exactly one cached AD object; an active ledger entry
+//              records the assignment;
+//   unmatched: the principal is in the identity store, but no cached AD
+//              object matches it, or several do;
+//   orphan:    the principal is no longer in the identity store.
+enum class AwsCaptureStatus { kLinked, kUnmatched, kOrphan };
+const char* AwsCaptureStatusName(AwsCaptureStatus status);  // "linked", ...
+
+// One assignment the last capture of an identity store found.
+struct AwsCaptureRow {
+  std::string target;          // as the ledger names it
+  std::string target_ref;      // its ARNs (LedgerEntry::target_ref)
+  std::string principal_type;  // "USER" or "GROUP"
+  std::string principal_id;    // the identity store's id
+  std::string principal_name;  // userName / displayName; "" for an orphan
+  AwsCaptureStatus status = AwsCaptureStatus::kUnmatched;
+  std::string guid;  // linked: the raw objectGUID of its AD object
+  // Linked: the active ledger entry of (guid, target), found when saved.
+  int64_t ledger_id = 0;
+  std::string detail;  // how it linked, or why not
+  int64_t captured_at = 0;
+};
+
 class StateDb {
  public:
   // Opens or creates the state at `path` and applies schema migrations.
@@ -318,6 +343,16 @@ class StateDb {
   // assignments (state/aws_capture.cc).
   Result<std::optional<AwsInstanceState>> LoadAwsInstance();
   Status SaveAwsInstance(const AwsInstanceState& instance);
+  // In one transaction: inserts `additions` into the ledger (ids set, as
+  // SaveLedger; fails, saving nothing, on a second active entry for one
+  // principal and target), then replaces every capture row of
+  // `identity_store_id` with `rows`, each linked row taking the id of the
+  // active ledger entry of its guid and target.
+  Status SaveAwsCapture(const std::string& identity_store_id, std::vector<LedgerEntry>* additions,
+                        const std::vector<AwsCaptureRow>& rows);
+  // The capture rows of `identity_store_id`: unmatched, orphan, then
+  // linked; by target and principal within each.
+  Result<std::vector<AwsCaptureRow>> LoadAwsCapture(const std::string& identity_store_id);
 
   // IAM Identity Center: the identity-store ids of principals and the
   // reapply journal (state/aws_reapply.cc).
