@@ -213,13 +213,14 @@ void PrintPassJson(std::ostream& out, const AwsPass& pass, bool dry_run) {
   for (const auto& step : pass.plan.steps) {
     const LedgerEntry& e = pass.plan.ledger[step.entry];
     json::object entry{{"id", e.id}, {"target", e.target}, {"principal", Who(pass.plan, step)}};
-    if (step.action == ReapplyAction::kAmbiguous || step.action == ReapplyAction::kMissing) {
+    // The engine's outcome for what it handled; the plan's action otherwise
+    // (ambiguous, missing, duplicate, in place).
+    auto it = r.by_ledger_id.find(e.id);
+    if (it == r.by_ledger_id.end()) {
       entry["state"] = ReapplyActionName(step.action);
-    } else if (auto it = r.by_ledger_id.find(e.id); it != r.by_ledger_id.end()) {
+    } else {
       entry["state"] = ic::DesiredStateName(it->second.state);
       if (!it->second.reason.empty()) entry["reason"] = it->second.reason;
-    } else {
-      entry["state"] = ReapplyActionName(step.action);
     }
     entries.emplace_back(std::move(entry));
   }

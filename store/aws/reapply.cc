@@ -164,7 +164,7 @@ class Resolver {
     if (ids == nullptr || !ids->is_array() || external_id.empty()) return "";
     for (const auto& entry : ids->get_array()) {
       if (!entry.is_object()) continue;
-      const std::string issuer = StringAt(entry.get_object(), "Issuer");
+      std::string issuer = StringAt(entry.get_object(), "Issuer");
       if (StringAt(entry.get_object(), "Id") != external_id) continue;
       if (!issuer_known_ || issuer == store_state_.external_id_issuer) return issuer;
     }

@@ -37,6 +37,7 @@ LiveAssignment Assign(const Target& t, PrincipalType type, const std::string& id
 TEST(PollDelayTest, FirstAfterTenSecondsThenFiveApartBackingOffToTheCap) {
   const PollCadence cadence;
   std::vector<int64_t> seconds;
+  seconds.reserve(9);
   for (int polls = 0; polls < 9; ++polls) {
     seconds.push_back(
         std::chrono::duration_cast<std::chrono::seconds>(PollDelay(cadence, polls)).count());
