@@ -381,6 +381,7 @@ class Pass {
     std::set<std::string> wanted;
     std::vector<LiveAssignment> to_create;
     std::vector<int> to_create_ops;
+    std::set<std::string> queued;  // assignment keys of to_create
     for (auto& item : items) {
       if (!item.failure.empty()) continue;
       const DesiredAssignment& d = *item.desired;
@@ -422,10 +423,8 @@ class Pass {
         item.state = DesiredState::kPending;
         continue;
       }
-      if (std::find_if(to_create.begin(), to_create.end(), [&](const LiveAssignment& c) {
-            return AssignmentKey(c) == key;
-          }) != to_create.end()) {
-        item.state = DesiredState::kPending;
+      if (!queued.insert(key).second) {
+        item.state = DesiredState::kPending;  // another entry brings the same one
         continue;
       }
       item.state = DesiredState::kPending;
