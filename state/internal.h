@@ -50,6 +50,9 @@ struct StateDb::Impl {
 
   // In runs.cc: finishes `record`'s run row; NotFound when it has none.
   Status UpdateRun(const RunRecord& record);
+
+  // In ledger.cc: SaveLedger's upserts, inside the caller's transaction.
+  Status UpsertLedger(std::vector<LedgerEntry>* entries);
 };
 
 namespace state_internal {

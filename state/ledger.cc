@@ -154,13 +154,19 @@ Status StateDb::SaveLedger(std::vector<LedgerEntry>* entries) {
   if (Status st = impl_->CheckWritable(); !st.ok()) {
     return st;
   }
-  auto& db = *impl_->db;
-  sql::Transaction txn(db);
+  sql::Transaction txn(*impl_->db);
   if (!txn.status().ok()) {
     return impl_->Context(txn.status());
   }
+  if (Status st = impl_->UpsertLedger(entries); !st.ok()) {
+    return st;
+  }
+  return impl_->Context(txn.Commit());
+}
+
+Status StateDb::Impl::UpsertLedger(std::vector<LedgerEntry>* entries) {
   // ?1 .. ?13 as BindLedgerKeys, then the entry's own fields; id NULL inserts.
-  auto upsert = db.Prepare(
+  auto upsert = db->Prepare(
       "INSERT INTO assignments (guid, external_id, name, dn, display_name, sid, sid_history, "
       "consistency_guid, user_principal_name, sam_account_name, mail, domain_sid, domain_name, "
       "id, target, status, created_at, changed_at, reason, kind, target_ref) "
@@ -173,7 +179,7 @@ Status StateDb::SaveLedger(std::vector<LedgerEntry>* entries) {
       "target_ref = ?21 "
       "RETURNING id");
   if (!upsert.ok()) {
-    return impl_->Context(upsert.status());
+    return Context(upsert.status());
   }
   for (auto& e : *entries) {
     if (e.principal.guid.empty()) {
@@ -198,17 +204,16 @@ Status StateDb::SaveLedger(std::vector<LedgerEntry>* entries) {
         .Bind(21, std::string_view(e.target_ref));
     auto row = s.Step();
     if (!row.ok()) {
-      return impl_->Context(row.status().WithContext("assignment of " + e.target + " to " +
-                                                     KindName(e.principal.kind) + " " +
-                                                     e.principal.name));
+      return Context(row.status().WithContext("assignment of " + e.target + " to " +
+                                              KindName(e.principal.kind) + " " + e.principal.name));
     }
     if (!*row) {
-      return impl_->Context(Status::Internal("assignment upsert returned no id"));
+      return Context(Status::Internal("assignment upsert returned no id"));
     }
     e.id = s.ColumnInt(0);
     s.Reset();
   }
-  return impl_->Context(txn.Commit());
+  return Status::Ok();
 }
 
 }  // namespace syncd
