@@ -51,7 +51,7 @@ class AwsPeer {
     for (int c = 0; stream != nullptr && (c = std::fgetc(stream)) != EOF && c != '\n';) {
       line.push_back(static_cast<char>(c));
     }
-    if (stream != nullptr) std::fclose(stream);
+    if (stream != nullptr) (void)std::fclose(stream);
     if (!line.empty()) config_ = json::parse(line).as_object();
   }
   ~AwsPeer() {
