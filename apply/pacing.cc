@@ -51,12 +51,27 @@ void TokenBucket::PauseUntil(Clock::time_point until) {
   refilled_at_ = std::max(refilled_at_, until);
 }
 
+namespace {
+
+// min(cap, base * 2^(attempt-1)) in milliseconds.
+double BackoffCeiling(int attempt, std::chrono::milliseconds base, std::chrono::milliseconds cap) {
+  const int doublings = std::clamp(attempt - 1, 0, 30);
+  return std::min(static_cast<double>(cap.count()),
+                  static_cast<double>(base.count()) * std::ldexp(1.0, doublings));
+}
+
+}  // namespace
+
+std::chrono::milliseconds FullJitter(int attempt, std::chrono::milliseconds base,
+                                     std::chrono::milliseconds cap, double unit) {
+  return std::chrono::milliseconds(
+      static_cast<int64_t>(BackoffCeiling(attempt, base, cap) * std::clamp(unit, 0.0, 1.0)));
+}
+
 std::chrono::milliseconds Backoff(int attempt, std::chrono::milliseconds base,
                                   std::chrono::milliseconds cap, double unit,
                                   std::chrono::milliseconds floor) {
-  const int doublings = std::clamp(attempt - 1, 0, 30);
-  const double ceiling = std::min(static_cast<double>(cap.count()),
-                                  static_cast<double>(base.count()) * std::ldexp(1.0, doublings));
+  const double ceiling = BackoffCeiling(attempt, base, cap);
   // Half fixed, half random: spread out, yet never an immediate retry.
   const auto jittered =
       std::chrono::milliseconds(static_cast<int64_t>(ceiling / 2 + ceiling / 2 * unit));

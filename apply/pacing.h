@@ -41,6 +41,13 @@ std::chrono::milliseconds Backoff(int attempt, std::chrono::milliseconds base,
                                   std::chrono::milliseconds cap, double unit,
                                   std::chrono::milliseconds floor = std::chrono::milliseconds(0));
 
+// "Full jitter" (AWS's recommendation for its APIs): a uniformly random
+// delay in [0, min(cap, base * 2^(attempt-1))], `unit` in [0, 1) being the
+// random share. Spreads retries of many clients the most; a zero delay is
+// allowed.
+std::chrono::milliseconds FullJitter(int attempt, std::chrono::milliseconds base,
+                                     std::chrono::milliseconds cap, double unit);
+
 }  // namespace syncd
 
 #endif  // SYNCD_APPLY_PACING_H_

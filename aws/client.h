@@ -68,11 +68,11 @@ ErrorKind ClassifyError(std::string_view sanitized_type, std::string_view messag
 
 struct Error {
   ErrorKind kind = ErrorKind::kTransport;
-  std::string type;     // sanitized ("ThrottlingException"); "" for transport
-  std::string message;  // AWS's message, or the transport's
+  std::string type{};     // sanitized ("ThrottlingException"); "" for transport
+  std::string message{};  // AWS's message, or the transport's
   long http_status = 0;
-  std::string operation;   // "SSO Admin CreateAccountAssignment"
-  std::string request_id;  // x-amzn-requestid, when AWS sent one
+  std::string operation{};   // "SSO Admin CreateAccountAssignment"
+  std::string request_id{};  // x-amzn-requestid, when AWS sent one
   // "SSO Admin CreateAccountAssignment: ThrottlingException: Rate exceeded
   // (request 1234-...)".
   std::string ToString() const;
@@ -84,8 +84,11 @@ struct Error {
 // The answer of a call: the output object, or why there is none.
 class CallResult {
  public:
+  // An error ("result never set"), so that a CallResult can travel through
+  // Asio completion handlers (co_spawn with use_future), as Result<T> does.
+  CallResult() : value_(Error{.message = "result never set"}) {}
   CallResult(boost::json::object output) : value_(std::move(output)) {}  // NOLINT
-  CallResult(Error error) : value_(std::move(error)) {}                   // NOLINT
+  CallResult(Error error) : value_(std::move(error)) {}                  // NOLINT
   bool ok() const { return std::holds_alternative<boost::json::object>(value_); }
   // Preconditions: ok().
   const boost::json::object& output() const { return std::get<boost::json::object>(value_); }
@@ -116,8 +119,8 @@ struct ClientOptions {
 class Client {
  public:
   // `http` and `credentials` must outlive the client.
-  Client(boost::asio::any_io_executor executor, http::Client& http,
-         CredentialProvider& credentials, ClientOptions options);
+  Client(boost::asio::any_io_executor executor, http::Client& http, CredentialProvider& credentials,
+         ClientOptions options);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -155,9 +158,9 @@ class Client {
 
   // Counters since construction, for reports and benchmarks.
   struct Stats {
-    int64_t calls = 0;       // requests sent (retries included)
-    int64_t throttled = 0;   // answers classified kThrottling
-    int64_t conflicts = 0;   // answers classified kConflict
+    int64_t calls = 0;      // requests sent (retries included)
+    int64_t throttled = 0;  // answers classified kThrottling
+    int64_t conflicts = 0;  // answers classified kConflict
     int64_t retries = 0;
   };
   const Stats& stats() const;

@@ -34,6 +34,8 @@ using IniFile = std::map<std::string, std::map<std::string, std::string>>;
 // InvalidArgument naming `origin` and the line for malformed input.
 Result<IniFile> ParseIni(const std::string& text, const std::string& origin);
 
+// A file named here must exist (a typo is an error); the files found through
+// the environment or $HOME may be absent.
 struct CredentialOptions {
   std::string profile;           // "" = AWS_PROFILE, else "default"
   std::string credentials_file;  // "" = AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials

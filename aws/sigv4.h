@@ -19,13 +19,14 @@
 namespace syncd::aws {
 
 // One set of credentials. Never logged: Describe() names where they came
-// from, never what they are.
+// from, never what they are. Fields not named in a designated initializer
+// are empty.
 struct Credentials {
   std::string access_key_id;
   std::string secret_access_key;
-  std::string session_token;  // "" for long-term keys
+  std::string session_token{};  // "" for long-term keys
   // When temporary credentials stop working; nullopt = never.
-  std::optional<std::chrono::system_clock::time_point> expiration;
+  std::optional<std::chrono::system_clock::time_point> expiration{};
 };
 
 struct SigningScope {

@@ -22,15 +22,17 @@ import signal
 import sys
 import threading
 import time
+import traceback
 import uuid
 from email.utils import formatdate
+from urllib.parse import parse_qsl
 
 import boto3
 import moto.settings
 from moto.identitystore.models import Group, IdentityStoreData, Name, User, identitystore_backends
 from moto.iam.access_control import IAMRequest
+from moto.iam.models import get_account_id_from
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-from moto.organizations.models import organizations_backends
 from moto.ssoadmin.models import ssoadmin_backends
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.serving import WSGIRequestHandler, make_server
@@ -177,7 +179,7 @@ class Peer:
         return time.time() >= self.visible_at.get(principal_id, 0)
 
     def outstanding(self):
-        return sum(1 for o in getattr(self, "ops", {}).values() if o["Status"] == "IN_PROGRESS")
+        return sum(1 for o in self.ops.values() if o["Status"] == "IN_PROGRESS")
 
     def principal_exists(self, ptype, pid):
         st = self.store()
@@ -201,7 +203,6 @@ class Peer:
             else:
                 status, headers, body = self.aws(environ)
         except Exception as ex:  # a bug in the peer: say so, do not hang the client
-            import traceback
             traceback.print_exc()
             status, headers, body = 500, [("Content-Type", "application/json")], json.dumps({"error": str(ex)}).encode()
         # Date comes from QuietHandler.date_time_string (the peer's clock, which the clock_offset knob moves).
@@ -307,7 +308,6 @@ class Peer:
         path = environ.get("PATH_INFO", "/") or "/"
         if environ.get("QUERY_STRING"):
             path += "?" + environ["QUERY_STRING"]
-        from moto.iam.models import get_account_id_from
         key = re.search(r"Credential=([^/]+)/", auth)
         try:
             req = IAMRequest(account_id=get_account_id_from(key.group(1) if key else ""), method=environ["REQUEST_METHOD"],
@@ -724,7 +724,6 @@ class Peer:
         method = environ["REQUEST_METHOD"]
         raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         query = {}
-        from urllib.parse import parse_qsl
         for k, v in parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True):
             query[k] = v
         base = f"http://{environ.get('HTTP_HOST', '127.0.0.1')}/scim/v2"
@@ -933,13 +932,11 @@ class Peer:
     def delete_principal(self, pid, user):
         st = self.store()
         (st.users if user else st.groups).pop(pid, None)
-        key = "UserId" if user else "GroupId"
         for mid in [mid for mid, m in st.group_memberships.items()
                     if (m["MemberId"].get("UserId") if user else m["GroupId"]) == pid]:
             del st.group_memberships[mid]
         for mp in (self.ext_ids, self.scim_users, self.scim_groups, self.visible_at, self.seq):
             mp.pop(pid, None)
-        del key
 
     # Groups ------------------------------------------------------------------------------------------------------
     def scim_group_view(self, gid, base):
@@ -1166,7 +1163,10 @@ def apply_path(r, path, op, value):
         if op == "remove" and not m.group(4):
             container[m.group(1)] = [x for x in items if x not in hits]
         elif m.group(4):
-            for x in hits or ([] if op == "remove" else [items.append({m.group(2): unescape(m.group(3))}) or items[-1]]):
+            if not hits and op != "remove":  # a new value for the filter, e.g. emails[type eq "work"].value
+                items.append({m.group(2): unescape(m.group(3))})
+                hits = [items[-1]]
+            for x in hits:
                 if op == "remove":
                     x.pop(m.group(4), None)
                 else:

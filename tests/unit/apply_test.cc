@@ -454,6 +454,14 @@ TEST(TokenBucketTest, RateZeroNeverWaits) {
   EXPECT_EQ(bucket.Wait(Clock::time_point{}), Clock::duration::zero());
 }
 
+TEST(FullJitterTest, AnywhereFromZeroToTheDoublingCeiling) {
+  EXPECT_EQ(FullJitter(1, 100ms, 10s, 0.0), 0ms);
+  EXPECT_EQ(FullJitter(1, 100ms, 10s, 0.5), 50ms);
+  EXPECT_EQ(FullJitter(3, 100ms, 10s, 0.999), 399ms);
+  EXPECT_EQ(FullJitter(3, 100ms, 10s, 1.0), 400ms);
+  EXPECT_EQ(FullJitter(20, 100ms, 10s, 0.5), 5000ms);  // capped
+}
+
 TEST(BackoffTest, DoublesUpToTheCapWithJitterAndNeverUndercutsRetryAfter) {
   EXPECT_EQ(Backoff(1, 100ms, 10s, 0.0), 50ms);
   EXPECT_EQ(Backoff(1, 100ms, 10s, 0.999), 99ms);
