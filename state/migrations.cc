@@ -138,8 +138,10 @@ CREATE TABLE quarantine (
     // IAM Identity Center: the AWS references of a ledger target, the
     // instance and identity store last seen (a changed store id is a source
     // switch), the assignments found in the live instance, the identity-store
-    // ids of AD principals, and the reapply journal (each operation's
-    // RequestId is written before it is polled).
+    // ids of AD principals, what syncd learned of each identity store (the
+    // ExternalId issuer, the last reapply's unmatched entries), and the
+    // reapply journal (each operation's RequestId is written before it is
+    // polled).
     R"sql(
 ALTER TABLE assignments ADD COLUMN target_ref TEXT NOT NULL DEFAULT '';
 CREATE TABLE aws_instance (
@@ -168,27 +170,41 @@ CREATE TABLE aws_capture (
 CREATE TABLE aws_principals (
   identity_store_id TEXT NOT NULL,
   guid BLOB NOT NULL,
+  principal_type TEXT NOT NULL CHECK (principal_type IN ('USER', 'GROUP')),
   principal_id TEXT NOT NULL,
   resolved_by TEXT NOT NULL,
+  resolved_at INTEGER NOT NULL,
   PRIMARY KEY (identity_store_id, guid)
+);
+CREATE TABLE aws_identity_stores (
+  identity_store_id TEXT PRIMARY KEY NOT NULL,
+  external_id_issuer TEXT NOT NULL DEFAULT '',
+  reapplied_at INTEGER NOT NULL DEFAULT 0,
+  ambiguous INTEGER NOT NULL DEFAULT 0,
+  missing INTEGER NOT NULL DEFAULT 0,
+  unrecorded INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE aws_operations (
   id INTEGER PRIMARY KEY,
-  ledger_id INTEGER NOT NULL,
   identity_store_id TEXT NOT NULL,
+  ledger_id INTEGER NOT NULL,
   action TEXT NOT NULL CHECK (action IN ('create', 'delete')),
   target TEXT NOT NULL,
   target_ref TEXT NOT NULL,
-  principal_type TEXT NOT NULL,
+  principal_guid BLOB NOT NULL,
+  principal_type TEXT NOT NULL CHECK (principal_type IN ('USER', 'GROUP')),
+  principal_name TEXT NOT NULL,
   principal_id TEXT NOT NULL DEFAULT '',
   request_id TEXT NOT NULL DEFAULT '',
   status TEXT NOT NULL CHECK (status IN
-    ('unresolved', 'pending', 'in_progress', 'succeeded', 'failed')),
+    ('unresolved', 'pending', 'sending', 'in_progress', 'succeeded', 'failed')),
   reason TEXT NOT NULL DEFAULT '',
   attempts INTEGER NOT NULL DEFAULT 0,
   next_attempt_at INTEGER NOT NULL DEFAULT 0,
+  sent_at INTEGER NOT NULL DEFAULT 0,
   created_at INTEGER NOT NULL,
-  changed_at INTEGER NOT NULL
+  changed_at INTEGER NOT NULL,
+  UNIQUE (identity_store_id, action, target, principal_guid)
 );
 CREATE INDEX aws_operations_status ON aws_operations(status);
 )sql",

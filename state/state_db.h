@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -158,6 +159,64 @@ struct AwsInstanceState {
   int64_t checked_at = 0;                  // unix seconds of the last ListInstances
 };
 
+// The identity-store id of an AD principal (aws_principals), per identity
+// store: ids change with a source switch, the objectGUID does not.
+struct AwsPrincipalId {
+  std::string guid;  // raw objectGUID
+  ObjectKind kind = ObjectKind::kUser;
+  std::string principal_id;  // the identity store's UserId / GroupId
+  std::string resolved_by;   // "externalId", "userName", "displayName"
+  int64_t resolved_at = 0;   // unix seconds
+};
+
+// What syncd learned of one identity store (aws_identity_stores).
+struct AwsIdentityStoreState {
+  std::string identity_store_id;
+  // The Issuer of the ExternalIds the store keeps for syncd's principals
+  // (AWS does not document it; it is learned from DescribeUser/ListUsers).
+  std::string external_id_issuer;
+  // The last reapply pass, and the ledger entries it left to a person.
+  int64_t reapplied_at = 0;
+  int64_t ambiguous = 0;
+  int64_t missing = 0;
+  int64_t unrecorded = 0;  // live assignments no ledger entry records
+};
+
+// Where an operation of the reapply journal stands (aws_operations).
+//   unresolved:  its principal has no identity-store id yet (AWS's own sync
+//                can take hours): retried at next_attempt_at, never failed;
+//   pending:     resolved, not sent (or sent and refused retryably);
+//   sending:     about to be sent: AWS may have it without syncd knowing its
+//                RequestId (a crash); reconciled before anything is re-sent;
+//   in_progress: AWS accepted it; request_id is polled;
+//   succeeded, failed (reason says why).
+enum class AwsOpStatus { kUnresolved, kPending, kSending, kInProgress, kSucceeded, kFailed };
+const char* AwsOpStatusName(AwsOpStatus status);  // "unresolved", ...
+std::optional<AwsOpStatus> ParseAwsOpStatus(std::string_view name);
+
+// One assignment the reapply creates: `target` of the ledger entry
+// `ledger_id`, for its matched principal, in one identity store.
+struct AwsOperation {
+  int64_t id = 0;  // 0 until saved
+  std::string identity_store_id;
+  int64_t ledger_id = 0;
+  std::string action = "create";
+  std::string target;          // the ledger's name of it
+  std::string target_ref;      // its ARNs (identity_center::Target::RefJson)
+  std::string principal_guid;  // raw objectGUID of the matched principal
+  ObjectKind principal_kind = ObjectKind::kUser;
+  std::string principal_name;
+  std::string principal_id;  // "" while unresolved
+  std::string request_id;    // AWS's, once it accepted the create
+  AwsOpStatus status = AwsOpStatus::kUnresolved;
+  std::string reason;
+  int64_t attempts = 0;         // sends, or resolutions tried while unresolved
+  int64_t next_attempt_at = 0;  // unix seconds: not before (backoff, next poll)
+  int64_t sent_at = 0;          // unix seconds, of the last send
+  int64_t created_at = 0;
+  int64_t changed_at = 0;  // of the last status change (completion, for rates)
+};
+
 // How the principal of an assignment captured from IAM Identity Center
 // links to AD (aws_capture):
 //   linked:    to exactly one cached AD object; an active ledger entry
@@ -297,6 +356,25 @@ class StateDb {
 
   // IAM Identity Center: the identity-store ids of principals and the
   // reapply journal (state/aws_reapply.cc).
+  // The resolved principals of one identity store.
+  Result<std::vector<AwsPrincipalId>> LoadAwsPrincipals(const std::string& identity_store_id);
+  // Upserts by (identity store, guid), in one transaction.
+  Status SaveAwsPrincipals(const std::string& identity_store_id,
+                           const std::vector<AwsPrincipalId>& principals);
+  // Forgets ids the store no longer knows (a principal deleted and
+  // re-created gets a new one).
+  Status DropAwsPrincipals(const std::string& identity_store_id,
+                           const std::vector<std::string>& guids);
+  // nullopt when syncd has not reapplied into that store yet.
+  Result<std::optional<AwsIdentityStoreState>> LoadAwsIdentityStore(
+      const std::string& identity_store_id);
+  Status SaveAwsIdentityStore(const AwsIdentityStoreState& store);
+  // The reapply journal of one identity store, oldest first.
+  Result<std::vector<AwsOperation>> LoadAwsOperations(const std::string& identity_store_id);
+  // Inserts the operations with id 0 (setting their id) and overwrites the
+  // others by id, in one transaction, durable when it returns. An insert
+  // that repeats (identity store, action, target, principal) is refused.
+  Status SaveAwsOperations(std::vector<AwsOperation>* operations);
 
  private:
   struct Impl;

@@ -18,6 +18,7 @@
 #include "core/strings.h"
 #include "ldap/codec.h"
 #include "store/factory.h"
+#include "syncd/aws_reapply.h"
 #include "syncd/engine.h"
 #include "syncd/explain.h"
 #include "syncd/ledger_json.h"
@@ -446,7 +447,14 @@ Result<ReapplyOutcome> ApplyReapply(StateDb& state, AssignmentSink& store, Reapp
     }
     if (Status st = store.Commit(); !st.ok()) return st;
   }
+  if (Status st = RecordReapply(state, plan, landed, now, &outcome); !st.ok()) return st;
+  outcome.plan = std::move(plan);
+  return outcome;
+}
 
+Status RecordReapply(StateDb& state, const ReapplyPlan& plan, const std::vector<bool>& landed,
+                     int64_t now, ReapplyOutcome* outcome) {
+  ReapplyOutcome& counts = *outcome;
   // Retired entries are saved before the ones they give way to: an entry
   // becomes active only once no other active one holds its principal and
   // target (the ledger's unique index).
@@ -460,7 +468,7 @@ Result<ReapplyOutcome> ApplyReapply(StateDb& state, AssignmentSink& store, Reapp
                  ", which brings the same target to " + Describe(plan.principals[*step.principal]);
       e.changed_at = now;
       retired.push_back(std::move(e));
-      ++outcome.merged;
+      ++counts.merged;
       continue;
     }
     if (landed[i] || step.action == ReapplyAction::kRelink) {
@@ -471,7 +479,7 @@ Result<ReapplyOutcome> ApplyReapply(StateDb& state, AssignmentSink& store, Reapp
       e.domain_sid = std::move(keys.domain_sid);
       e.domain_name = std::move(keys.domain_name);
       e.status = LedgerStatus::kActive;
-      ++(landed[i] ? outcome.restored : outcome.relinked);
+      ++(landed[i] ? counts.restored : counts.relinked);
     } else {
       continue;
     }
@@ -480,11 +488,8 @@ Result<ReapplyOutcome> ApplyReapply(StateDb& state, AssignmentSink& store, Reapp
   }
   changed.insert(changed.begin(), std::make_move_iterator(retired.begin()),
                  std::make_move_iterator(retired.end()));
-  if (!changed.empty()) {
-    if (Status st = state.SaveLedger(&changed); !st.ok()) return st;
-  }
-  outcome.plan = std::move(plan);
-  return outcome;
+  if (changed.empty()) return Status::Ok();
+  return state.SaveLedger(&changed);
 }
 
 Result<ReapplyPlan> PreviewReapply(StateDb& state, const Plan& switch_plan, const Config& config,
@@ -633,6 +638,7 @@ Result<int> ListCommand(const Config& config, bool json, std::ostream& out) {
 }
 
 Result<int> CheckCommand(const Config& config, bool json, std::ostream& out) {
+  if (config.assignments.applier == "aws") return AwsCheckCommand(config, json, out);
   auto opened = Open(config, /*write=*/false);
   if (!opened.ok()) return opened.status();
   auto plan = LoadReapplyPlan(*(*opened)->state, *(*opened)->assignments, config.assignments);
@@ -649,6 +655,7 @@ Result<int> CheckCommand(const Config& config, bool json, std::ostream& out) {
 }
 
 Result<int> ReapplyCommand(const Config& config, bool dry_run, bool json, std::ostream& out) {
+  if (config.assignments.applier == "aws") return AwsReapplyCommand(config, dry_run, json, out);
   auto opened = Open(config, /*write=*/!dry_run);
   if (!opened.ok()) return opened.status();
   auto plan = LoadReapplyPlan(*(*opened)->state, *(*opened)->assignments, config.assignments);

@@ -84,6 +84,14 @@ struct ReapplyOutcome {
 Result<ReapplyOutcome> ApplyReapply(StateDb& state, AssignmentSink& store, ReapplyPlan plan,
                                     int64_t now);
 
+// The ledger part of ApplyReapply, for appliers that put assignments in
+// force elsewhere (IAM Identity Center): in one transaction, the entries of
+// the steps whose restore `landed` (by step index) or that relink become
+// active on their matched principal, and duplicates become removed; counts
+// into `outcome`. Steps of other actions are left as they are.
+Status RecordReapply(StateDb& state, const ReapplyPlan& plan, const std::vector<bool>& landed,
+                     int64_t now, ReapplyOutcome* outcome);
+
 // "user:NAME" or "group:NAME" -> kind and NAME.
 Result<std::pair<ObjectKind, std::string>> ParsePrincipal(const std::string& text);
 

@@ -18,6 +18,7 @@
 #include "core/input_file.h"
 #include "core/log.h"
 #include "core/strings.h"
+#include "http/url.h"
 #include "ldap/syntax.h"
 #include "store/scim/scim_sink.h"
 #include "syncd/metrics.h"
@@ -450,7 +451,9 @@ Status ReadAws(const std::string& src, const toml::table& table, AwsConfig* out)
   r.String("credentials_file", &out->credentials_file);
   r.String("config_file", &out->config_file);
   r.String("instance_arn", &out->instance_arn);
-  r.String("endpoint_url", &out->endpoint_url);
+  r.String("endpoint_url", &out->endpoint_url, [](std::string_view url) {
+    return http::CheckServiceUrl(url, "https://vpce-0123-abcd.sso.eu-west-1.vpce.amazonaws.com");
+  });
   r.String("tls_ca_file", &out->tls_ca_file);
   r.Bool("verify_tls", &out->verify_tls);
   constexpr double kMaxRate = 20;  // AWS's shared limit for these APIs
@@ -460,8 +463,7 @@ Status ReadAws(const std::string& src, const toml::table& table, AwsConfig* out)
   r.Bool("capture", &out->capture);
   if (!out->instance_arn.empty() && out->instance_arn.rfind("arn:", 0) != 0) {
     r.Fail(*table.get("instance_arn"), "instance_arn",
-           "must be an ARN (arn:aws:sso:::instance/ssoins-...), not \"" + out->instance_arn +
-               "\"");
+           "must be an ARN (arn:aws:sso:::instance/ssoins-...), not \"" + out->instance_arn + "\"");
   }
   return r.Finish();
 }

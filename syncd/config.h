@@ -76,7 +76,7 @@ struct AwsConfig {
   std::string endpoint_url;      // "" = AWS's public endpoints; else a VPC endpoint, a peer
   std::string tls_ca_file;       // "" = the system store
   bool verify_tls = true;
-  double rate_limit = 10;   // SSO Admin and Identity Store calls per second (AWS allows 20)
+  double rate_limit = 10;    // SSO Admin and Identity Store calls per second (AWS allows 20)
   int max_outstanding = 10;  // assignment operations in flight; AWS allows 15
   bool capture = false;      // every run reads the instance's assignments into the ledger
 };

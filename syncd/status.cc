@@ -13,6 +13,7 @@
 #include "ldap/codec.h"
 #include "state/state_db.h"
 #include "store/factory.h"
+#include "syncd/aws_reapply.h"
 #include "syncd/sync_policy.h"
 
 namespace syncd {
@@ -115,6 +116,9 @@ Status PrintStatus(std::ostream& out, const Config& config, bool json_output) {
     json::object ledger_counts;
     for (const auto& [status, n] : assignments) ledger_counts[status] = n;
     root["assignments"] = std::move(ledger_counts);
+    auto aws = AwsStatusJson(**state);
+    if (!aws.ok()) return aws.status();
+    root["aws"] = std::move(*aws);
     json::object store_json{
         {"kind", config.store.kind},
         {"path", config.store.kind == "local" ? config.store.path : config.store.url},
@@ -200,7 +204,7 @@ Status PrintStatus(std::ostream& out, const Config& config, bool json_output) {
     first = false;
   }
   out << (first ? "none recorded" : "") << "\n";
-  return Status::Ok();
+  return PrintAwsStatus(**state, out);
 }
 
 }  // namespace syncd

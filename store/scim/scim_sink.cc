@@ -17,7 +17,9 @@
 #include <utility>
 
 #include "core/input_file.h"
+#include "core/strings.h"
 #include "http/client.h"
+#include "http/url.h"
 #include "store/scim/scim_mapping.h"
 
 namespace syncd {
@@ -39,35 +41,6 @@ constexpr size_t kMembersPerRequest = 100;
 // AWS reserves these names for users and groups (§2.4).
 constexpr std::array<std::string_view, 2> kAwsReservedNames = {"Administrator",
                                                                "AWSAdministrators"};
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-bool IsLoopbackHost(std::string_view host) {
-  const std::string h = Lower(host);
-  return h == "localhost" || h.starts_with("127.") || h == "[::1]" || h == "::1";
-}
-
-// RFC 3986 unreserved characters stay; everything else is %XX.
-std::string PercentEncode(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (char c : s) {
-    auto b = static_cast<unsigned char>(c);
-    if (std::isalnum(b) != 0 || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += c;
-    } else {
-      out += '%';
-      out += kHex[b >> 4];
-      out += kHex[b & 0xF];
-    }
-  }
-  return out;
-}
 
 // attr eq "value", with " and \ escaped (RFC 7644 §3.4.2.2).
 std::string EqFilter(std::string_view attribute, std::string_view value) {
@@ -123,24 +96,12 @@ struct Found {
 }  // namespace
 
 Status CheckScimUrl(std::string_view url) {
+  if (Status st = http::CheckServiceUrl(url, "https://scim.us-east-1.amazonaws.com/TENANT/scim/v2");
+      !st.ok()) {
+    return st;
+  }
   auto parsed = boost::urls::parse_uri(url);
-  if (!parsed) {
-    return Status::InvalidArgument(
-        "must be an absolute URL such as "
-        "\"https://scim.us-east-1.amazonaws.com/TENANT/scim/v2\"");
-  }
-  const std::string scheme = Lower(parsed->scheme());
-  if (scheme != "https" && scheme != "http") {
-    return Status::InvalidArgument("must use https:// (not " + scheme + "://)");
-  }
-  if (parsed->host().empty()) return Status::InvalidArgument("names no host");
-  if (scheme == "http" && !IsLoopbackHost(parsed->host())) {
-    return Status::InvalidArgument(
-        "must use https://; http:// is accepted only for a loopback "
-        "host (localhost, 127.0.0.1, [::1]), not " +
-        std::string(parsed->host()));
-  }
-  if (parsed->has_query() || parsed->has_fragment() || parsed->has_userinfo()) {
+  if (parsed->has_query() || parsed->has_fragment()) {
     return Status::InvalidArgument(
         "must be the SCIM base URL alone, without user, query or fragment");
   }
@@ -184,8 +145,8 @@ Status CheckScimConfig(const StoreConfig& config) {
 Result<std::string> ScimSink::IdOf(const std::string& url) {
   auto parsed = boost::urls::parse_uri(url);
   if (!parsed) return Status::InvalidArgument("store.url " + url + " is not a URL");
-  const std::string scheme = Lower(parsed->scheme());
-  std::string out = scheme + "://" + Lower(parsed->host());
+  const std::string scheme = AsciiLower(parsed->scheme());
+  std::string out = scheme + "://" + AsciiLower(parsed->host());
   const std::string port(parsed->port());
   if (!port.empty() && !(scheme == "https" && port == "443") &&
       !(scheme == "http" && port == "80")) {
@@ -342,8 +303,8 @@ struct ScimSink::Impl {
   awaitable<Found> Find(ObjectKind kind, std::string_view attribute, std::string_view value) {
     const std::string what = "looking up " + std::string(KindName(kind)) + " " +
                              std::string(attribute) + " " + std::string(value);
-    auto answer = co_await Send("GET", std::string(Endpoint(kind)) +
-                                           "?filter=" + PercentEncode(EqFilter(attribute, value)));
+    auto answer = co_await Send("GET", std::string(Endpoint(kind)) + "?filter=" +
+                                           http::PercentEncode(EqFilter(attribute, value)));
     Found found;
     if (auto failure = Failure(answer, what)) {
       // AWS answers 404 when a filter names a member that does not exist (§2.5).
@@ -366,7 +327,7 @@ struct ScimSink::Impl {
   awaitable<Result<std::vector<json::object>>> ListAll(const std::string& endpoint,
                                                        const std::string& filter) {
     const std::string prefix =
-        endpoint + "?" + (filter.empty() ? "" : "filter=" + PercentEncode(filter) + "&");
+        endpoint + "?" + (filter.empty() ? "" : "filter=" + http::PercentEncode(filter) + "&");
     const std::string count = "count=" + std::to_string(kPageSize);
     std::string page = aws() ? count + "&cursor=" : "startIndex=1&" + count;
     std::vector<json::object> all;
@@ -394,7 +355,7 @@ struct ScimSink::Impl {
             " and honours neither cursor nor startIndex paging; the list is incomplete");
       }
       if (!cursor.empty()) {
-        page = count + "&cursor=" + PercentEncode(cursor);
+        page = count + "&cursor=" + http::PercentEncode(cursor);
         continue;
       }
       if (items.empty() || (total && all.size() >= *total)) break;
@@ -412,7 +373,7 @@ struct ScimSink::Impl {
     }
     if (!aws()) return std::nullopt;
     for (std::string_view reserved : kAwsReservedNames) {
-      if (Lower(o.name) == Lower(reserved)) {
+      if (AsciiLower(o.name) == AsciiLower(reserved)) {
         return OpOutcome::Refused(std::string(KindName(kind)) + " " + o.name +
                                   ": the name is reserved by IAM Identity Center");
       }
@@ -433,8 +394,9 @@ struct ScimSink::Impl {
                              const std::string& what) {
     json::object body{{"schemas", json::array{scim::kPatchOpSchema}},
                       {"Operations", std::move(operations)}};
-    auto answer = co_await Send("PATCH", std::string(Endpoint(kind)) + "/" + PercentEncode(ref),
-                                json::serialize(body));
+    auto answer =
+        co_await Send("PATCH", std::string(Endpoint(kind)) + "/" + http::PercentEncode(ref),
+                      json::serialize(body));
     if (answer.ok() && answer->status == 404 && made_this_run.erase(ref) > 0) {
       // Made in this run, deleted since: the next try looks it up again.
       co_return OpOutcome::Retry(what + ": the target lost it (HTTP 404) since syncd created it");
@@ -523,7 +485,8 @@ struct ScimSink::Impl {
     if (made_this_run.contains(ref)) co_return Resolved{ref, std::nullopt};
     if (!ref.empty()) {
       const std::string what = "reading " + DescribeObject(kind, o) + " (id " + ref + ")";
-      auto answer = co_await Send("GET", std::string(Endpoint(kind)) + "/" + PercentEncode(ref));
+      auto answer =
+          co_await Send("GET", std::string(Endpoint(kind)) + "/" + http::PercentEncode(ref));
       if (answer.ok() && answer->status == 404) {
         // Gone, or the ref is stale: ask by externalId below.
       } else if (auto failure = Failure(answer, what)) {
@@ -571,7 +534,7 @@ struct ScimSink::Impl {
     const std::string& ref = target.ref;
     if (ref.empty()) co_return OpOutcome::Applied();
     auto answer =
-        co_await Send("DELETE", std::string(Endpoint(op.kind)) + "/" + PercentEncode(ref));
+        co_await Send("DELETE", std::string(Endpoint(op.kind)) + "/" + http::PercentEncode(ref));
     if (answer.ok() && answer->status == 404) co_return OpOutcome::Applied();
     if (auto failure = Failure(answer, "deleting " + DescribeObject(op.kind, op.object))) {
       co_return *failure;

@@ -517,6 +517,48 @@ TEST(Config, ScimStoreBadValuesNameKeyAndLine) {
                   .ok());
 }
 
+TEST(Config, AwsIdentityCenter) {
+  auto defaults = ParseConfig(kMinimal, "test.conf");
+  ASSERT_TRUE(defaults.ok()) << defaults.status().ToString();
+  EXPECT_FALSE(defaults->aws.present);
+  EXPECT_EQ(defaults->assignments.applier, "local");
+  EXPECT_EQ(defaults->aws.rate_limit, 10);
+  EXPECT_EQ(defaults->aws.max_outstanding, 10);
+  auto config = ParseConfig(
+      kMinimal +
+          "[assignments]\napplier = \"aws\"\n[aws]\nregion = \"eu-west-1\"\nprofile = "
+          "\"syncd\"\ninstance_arn = \"arn:aws:sso:::instance/ssoins-1234\"\n"
+          "endpoint_url = \"http://127.0.0.1:5000\"\nrate_limit = 4.5\nmax_outstanding = 15\n"
+          "capture = true\n",
+      "test.conf");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->assignments.applier, "aws");
+  EXPECT_TRUE(config->aws.present);
+  EXPECT_EQ(config->aws.region, "eu-west-1");
+  EXPECT_EQ(config->aws.profile, "syncd");
+  EXPECT_EQ(config->aws.instance_arn, "arn:aws:sso:::instance/ssoins-1234");
+  EXPECT_EQ(config->aws.endpoint_url, "http://127.0.0.1:5000");
+  EXPECT_EQ(config->aws.rate_limit, 4.5);
+  EXPECT_EQ(config->aws.max_outstanding, 15);
+  EXPECT_TRUE(config->aws.capture);
+}
+
+TEST(Config, AwsBadValuesNameKeyAndLine) {
+  ExpectError(kMinimal + "[aws]\nmax_outstanding = 16\n",
+              "line 7: aws.max_outstanding must be between 1 and 15");
+  ExpectError(kMinimal + "[aws]\nrate_limit = 50\n", "line 7: aws.rate_limit must be between");
+  ExpectError(kMinimal + "[aws]\nendpoint_url = \"http://sso.example.com\"\n",
+              "line 7: aws.endpoint_url must use https://");
+  ExpectError(kMinimal + "[aws]\ninstance_arn = \"ssoins-1234\"\n",
+              "line 7: aws.instance_arn must be an ARN");
+  ExpectError(kMinimal + "[aws]\nsecret_access_key = \"x\"\n",
+              "aws.secret_access_key is not a known key");
+  ExpectError(kMinimal + "[assignments]\napplier = \"okta\"\n",
+              "assignments.applier must be \"local\" or \"aws\"");
+  ExpectError(kMinimal + "[assignments]\napplier = \"aws\"\n",
+              "applier = \"aws\" needs an [aws] table");
+}
+
 TEST(Config, ScimFilesAreRelativeToTheConfigFile) {
   testing::TempDir dir;
   const std::string path = dir.path() + "/syncd.conf";

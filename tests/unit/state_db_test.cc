@@ -736,6 +736,104 @@ TEST_F(IncrementalLoadTest, CountObjectsPerKind) {
 
 // --- The per-operation journal ---
 
+TEST_F(StateDbTest, AwsPrincipalIdsAreKeptPerIdentityStore) {
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  std::vector<AwsPrincipalId> ids = {{.guid = Guid('a'),
+                                      .kind = ObjectKind::kUser,
+                                      .principal_id = "u-1",
+                                      .resolved_by = "externalId",
+                                      .resolved_at = 10},
+                                     {.guid = Guid('g'),
+                                      .kind = ObjectKind::kGroup,
+                                      .principal_id = "g-1",
+                                      .resolved_by = "displayName",
+                                      .resolved_at = 11}};
+  ASSERT_TRUE(db->SaveAwsPrincipals("d-old", ids).ok());
+  ids[0].principal_id = "u-2";
+  ASSERT_TRUE(db->SaveAwsPrincipals("d-new", {ids[0]}).ok());
+
+  auto old_store = db->LoadAwsPrincipals("d-old");
+  ASSERT_TRUE(old_store.ok()) << old_store.status().ToString();
+  ASSERT_EQ(old_store->size(), 2U);
+  auto new_store = db->LoadAwsPrincipals("d-new");
+  ASSERT_EQ(new_store->size(), 1U);
+  EXPECT_EQ((*new_store)[0].guid, Guid('a'));
+  EXPECT_EQ((*new_store)[0].principal_id, "u-2");
+
+  ASSERT_TRUE(db->DropAwsPrincipals("d-old", {Guid('a')}).ok());
+  old_store = db->LoadAwsPrincipals("d-old");
+  ASSERT_EQ(old_store->size(), 1U);
+  EXPECT_EQ((*old_store)[0].kind, ObjectKind::kGroup);
+  EXPECT_EQ((*old_store)[0].resolved_by, "displayName");
+  EXPECT_EQ(db->LoadAwsPrincipals("d-new")->size(), 1U);
+}
+
+TEST_F(StateDbTest, AwsIdentityStoreStateRoundTrips) {
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  EXPECT_FALSE(db->LoadAwsIdentityStore("d-1")->has_value());
+  AwsIdentityStoreState store{.identity_store_id = "d-1",
+                              .external_id_issuer = "SCIM",
+                              .reapplied_at = 5,
+                              .ambiguous = 1,
+                              .missing = 2,
+                              .unrecorded = 3};
+  ASSERT_TRUE(db->SaveAwsIdentityStore(store).ok());
+  store.missing = 4;
+  ASSERT_TRUE(db->SaveAwsIdentityStore(store).ok());
+  auto loaded = db->LoadAwsIdentityStore("d-1");
+  ASSERT_TRUE(loaded.ok() && loaded->has_value());
+  EXPECT_EQ((*loaded)->external_id_issuer, "SCIM");
+  EXPECT_EQ((*loaded)->missing, 4);
+  EXPECT_EQ((*loaded)->unrecorded, 3);
+}
+
+TEST_F(StateDbTest, AwsOperationsInsertUpdateAndRefuseARepeatedAssignment) {
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  AwsOperation op;
+  op.identity_store_id = "d-1";
+  op.ledger_id = 7;
+  op.target = "aws:account/111111111111/permission-set/Admin";
+  op.target_ref = R"({"permissionSetArn":"arn:ps"})";
+  op.principal_guid = Guid('a');
+  op.principal_name = "alice";
+  op.status = AwsOpStatus::kUnresolved;
+  op.created_at = op.changed_at = 100;
+  std::vector<AwsOperation> ops = {op};
+  ASSERT_TRUE(db->SaveAwsOperations(&ops).ok());
+  ASSERT_NE(ops[0].id, 0);
+
+  ops[0].status = AwsOpStatus::kInProgress;
+  ops[0].principal_id = "u-1";
+  ops[0].request_id = "req-1";
+  ops[0].attempts = 1;
+  ops[0].sent_at = 101;
+  ASSERT_TRUE(db->SaveAwsOperations(&ops).ok());
+  auto loaded = db->LoadAwsOperations("d-1");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  ASSERT_EQ(loaded->size(), 1U);
+  const AwsOperation& got = (*loaded)[0];
+  EXPECT_EQ(got.id, ops[0].id);
+  EXPECT_EQ(got.status, AwsOpStatus::kInProgress);
+  EXPECT_EQ(got.request_id, "req-1");
+  EXPECT_EQ(got.principal_guid, Guid('a'));
+  EXPECT_EQ(got.target_ref, op.target_ref);
+  EXPECT_EQ(got.sent_at, 101);
+  EXPECT_TRUE(db->LoadAwsOperations("d-2")->empty());
+
+  // The same assignment twice in one store is one operation.
+  std::vector<AwsOperation> again = {op};
+  EXPECT_FALSE(db->SaveAwsOperations(&again).ok());
+  EXPECT_EQ(db->LoadAwsOperations("d-1")->size(), 1U);
+  for (AwsOpStatus status :
+       {AwsOpStatus::kUnresolved, AwsOpStatus::kPending, AwsOpStatus::kSending,
+        AwsOpStatus::kInProgress, AwsOpStatus::kSucceeded, AwsOpStatus::kFailed}) {
+    EXPECT_EQ(ParseAwsOpStatus(AwsOpStatusName(status)), status);
+  }
+}
+
 class JournalTest : public StateDbTest {
  protected:
   void SetUp() override {
