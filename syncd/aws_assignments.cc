@@ -4,6 +4,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/json.hpp>
+#include <chrono>
 #include <exception>
 #include <map>
 #include <set>
@@ -12,6 +13,7 @@
 #include "core/log.h"
 #include "core/strings.h"
 #include "store/aws/capture.h"
+#include "syncd/aws_reapply.h"
 #include "syncd/engine.h"
 
 namespace syncd {
@@ -299,22 +301,43 @@ Result<int> ImportFromAwsCommand(const Config& config, bool dry_run, bool json_o
 }
 
 asio::awaitable<Status> AfterRunAws(StateDb& state, const Config& config, int64_t now) {
+  // Each failed step is logged here; the first one is returned.
+  Status first = Status::Ok();
+  auto failed = [&first](const Status& st, const char* step) {
+    Status why = st.WithContext(std::string("IAM Identity Center ") + step);
+    Log(LogLevel::kWarning, why.message() + "; the sync itself went through");
+    if (first.ok()) first = why;
+  };
   auto session = OpenAws(config, co_await asio::this_coro::executor);
-  if (!session.ok()) co_return session.status().WithContext("IAM Identity Center");
+  if (!session.ok()) {
+    failed(session.status(), "client");
+    co_return first;
+  }
   ic::Instance instance;
   auto checked = co_await CheckAwsInstance(state, *session->client, config.aws, now, &instance);
-  if (!checked.ok()) co_return checked.status().WithContext("IAM Identity Center");
+  if (!checked.ok()) {
+    failed(checked.status(), "switch check");
+    co_return first;
+  }
   if (config.aws.capture) {
     auto capture = co_await CaptureInto(*session->client, state, instance, /*dry_run=*/false, now);
-    if (!capture.ok()) co_return capture.status().WithContext("IAM Identity Center");
-    Log(capture->counts[AwsCaptureStatus::kLinked] == capture->rows.size() ? LogLevel::kInfo
-                                                                           : LogLevel::kWarning,
-        Summary(*capture));
+    if (!capture.ok()) {
+      failed(capture.status(), "capture");
+    } else {
+      Log(capture->counts[AwsCaptureStatus::kLinked] == capture->rows.size() ? LogLevel::kInfo
+                                                                             : LogLevel::kWarning,
+          Summary(*capture));
+    }
   }
-  // The reapply through SSO Admin (syncd/aws_reapply.h) goes here: when
-  // checked->reapply_pending and [assignments] reapply = "auto", reapply the
-  // ledger into the new identity store and clear reapply_pending once done.
-  co_return Status::Ok();
+  // The reapply through SSO Admin after a switch (or of operations left
+  // unsettled): by itself with reapply = "auto", else it says what waits.
+  if (config.assignments.applier == "aws") {
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(config.daemon.run_timeout);
+    Status reapplied = co_await AutoReapplyAws(state, *session->client, config, instance, deadline);
+    if (!reapplied.ok()) failed(reapplied, "reapply");
+  }
+  co_return first;
 }
 
 }  // namespace syncd

@@ -543,11 +543,9 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   // ledger puts them back, or says what waits.
   if (choice.source_switch && result.plan.read_complete) SettleSwitch(**state, store.store, config);
   if (UsesAws(config)) {
+    // Logged there; the run's result carries it as a warning.
     Status aws = co_await AfterRunAws(**state, config, UnixNow());
-    if (!aws.ok()) {
-      result.aws_warning = aws.message();
-      Log(LogLevel::kWarning, aws.message() + "; the sync itself went through");
-    }
+    if (!aws.ok()) result.aws_warning = aws.message();
   }
   co_return result;
 }
