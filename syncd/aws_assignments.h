@@ -66,9 +66,11 @@ Result<int> ImportFromAwsCommand(const Config& config, bool dry_run, bool json, 
 
 // After each successful run (daemon and --once, from RunOnce) when applier =
 // "aws" or [aws] capture = true: CheckAwsInstance, then the capture when
-// capture = true. A failed step is logged with its reason and changes
-// nothing; the returned Status says what failed (the caller treats it as a
-// warning, not a failed sync). Runs on the caller's executor.
+// capture = true, then (applier = "aws") the reapply of syncd/aws_reapply.h
+// (AutoReapplyAws, bounded by [daemon] run_timeout). Each failed step is
+// logged with its reason and changes nothing of its own; a failed capture
+// does not stop the reapply. Returns the first failure (the caller treats
+// it as a warning, not a failed sync). Runs on the caller's executor.
 // Preconditions: the caller holds the RunLock; `state` is writable.
 boost::asio::awaitable<Status> AfterRunAws(StateDb& state, const Config& config, int64_t now);
 

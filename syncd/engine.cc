@@ -25,6 +25,7 @@
 #include "state/state_db.h"
 #include "store/factory.h"
 #include "syncd/assignments.h"
+#include "syncd/aws_assignments.h"
 #include "syncd/planner.h"
 #include "syncd/sync_policy.h"
 
@@ -510,6 +511,13 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   if (!quarantined.ok()) co_return quarantined.status();
   const QuarantineView quarantine(std::move(*quarantined));
   HoldQuarantined(quarantine, &result.plan);
+  // An IAM Identity Center source switch removed every assignment: until
+  // the reapply puts them back, no principal leaves the store.
+  auto aws_instance = (*state)->LoadAwsInstance();
+  if (!aws_instance.ok()) co_return aws_instance.status();
+  if (*aws_instance && (*aws_instance)->reapply_pending) {
+    HoldDeletes(kAwsSwitchHoldReason, &result.plan);
+  }
   if (dry_run) {
     if (choice.source_switch) {
       // What the store holds now, read without creating it.
@@ -534,6 +542,11 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   // The old source's principals took their assignments with them: the
   // ledger puts them back, or says what waits.
   if (choice.source_switch && result.plan.read_complete) SettleSwitch(**state, store.store, config);
+  if (UsesAws(config)) {
+    // Logged there; the run's result carries it as a warning.
+    Status aws = co_await AfterRunAws(**state, config, UnixNow());
+    if (!aws.ok()) result.aws_warning = aws.message();
+  }
   co_return result;
 }
 

@@ -38,6 +38,9 @@ struct RunResult {
   // A dry run of a source switch: how the ledger's assignments would be
   // reapplied once the switch is applied (PreviewReapply).
   std::optional<ReapplyPlan> reapply_preview;
+  // IAM Identity Center after the run (AfterRunAws) failed: why. A warning,
+  // not a failed run.
+  std::string aws_warning;
 };
 
 struct RunOptions {

@@ -16,6 +16,9 @@
 //   syncd [--config F] assignments list|check [--json]
 //   syncd [--config F] assignments reapply [--dry-run] [--json]
 //   syncd [--config F] assignments export|import FILE
+//   syncd [--config F] assignments import --from aws [--dry-run] [--json]
+//                                           capture IAM Identity Center's live
+//                                           assignments into the ledger
 //
 // Exit status: 0 nothing (left) to do, 2 changes pending (a dry run with a
 // non-empty plan, or a run that held operations back), 1 error (including a
@@ -33,6 +36,7 @@
 #include "core/log.h"
 #include "store/local/local_store.h"
 #include "syncd/assignments.h"
+#include "syncd/aws_assignments.h"
 #include "syncd/config.h"
 #include "syncd/daemon.h"
 #include "syncd/engine.h"
@@ -102,7 +106,10 @@ int RunSync(const syncd::Config& config, syncd::RunOptions options, bool json) {
   }
   if (dry_run) return plan.empty() ? kExitNothingToDo : kExitPending;
   if (!result->failed.empty()) return kExitError;
-  return plan.held.empty() && plan.quarantined.empty() && result->deferred.empty()
+  // IAM Identity Center after the run (switch check, capture) failed: logged
+  // by the run; the sync went through, so a warning, not an error.
+  return plan.held.empty() && plan.quarantined.empty() && result->deferred.empty() &&
+                 result->aws_warning.empty()
              ? kExitNothingToDo
              : kExitPending;
 }
@@ -192,14 +199,22 @@ int main(int argc, char** argv) {
   auto* reapply_cmd = assignments_cmd->add_subcommand(
       "reapply", "match each assignment to its principal and restore what the store lacks");
   auto* export_cmd = assignments_cmd->add_subcommand("export", "write the ledger to FILE (JSON)");
-  auto* import_cmd = assignments_cmd->add_subcommand("import", "add the entries of an export FILE");
+  auto* import_cmd = assignments_cmd->add_subcommand(
+      "import", "add the entries of an export FILE, or capture IAM Identity Center's (--from aws)");
   for (auto* cmd : {list_cmd, check_cmd, reapply_cmd}) {
     cmd->add_flag("--json", json, "machine-readable output");
   }
   reapply_cmd->add_flag("--dry-run", dry_run, "show the plan; change nothing");
-  for (auto* cmd : {export_cmd, import_cmd}) {
-    cmd->add_option("file", ledger_file, "the JSON file")->required();
-  }
+  export_cmd->add_option("file", ledger_file, "the JSON file")->required();
+  std::string import_from;
+  auto* import_file = import_cmd->add_option("file", ledger_file, "the JSON file");
+  auto* import_source =
+      import_cmd->add_option("--from", import_from, "aws: the live assignments of [aws]")
+          ->check(CLI::IsMember({"aws"}))
+          ->excludes(import_file);
+  import_file->excludes(import_source);
+  import_cmd->add_flag("--dry-run", dry_run, "with --from: show what would be recorded");
+  import_cmd->add_flag("--json", json, "with --from: machine-readable output");
 
   auto* quarantine_cmd = app.add_subcommand(
       "quarantine", "objects the store refused, kept out until AD changes them: list, retry");
@@ -252,6 +267,11 @@ int main(int argc, char** argv) {
       code = syncd::ReapplyCommand(*config, dry_run, json, std::cout);
     } else if (export_cmd->parsed()) {
       code = syncd::ExportCommand(*config, ledger_file, std::cout);
+    } else if (!import_from.empty()) {
+      code = syncd::ImportFromAwsCommand(*config, dry_run, json, std::cout);
+    } else if (ledger_file.empty() || dry_run || json) {
+      code = syncd::Status::InvalidArgument(
+          "assignments import takes FILE, or --from aws [--dry-run] [--json]");
     } else {
       code = syncd::ImportCommand(*config, ledger_file, std::cout);
     }

@@ -232,6 +232,21 @@ std::optional<Operation> CreateOrUpdate(const SyncObject* cached, SyncObject des
 
 }  // namespace
 
+void HoldDeletes(const std::string& reason, Plan* plan) {
+  auto deletes =
+      std::stable_partition(plan->operations.begin(), plan->operations.end(),
+                            [](const Operation& op) { return op.op != OpType::kDelete; });
+  if (deletes == plan->operations.end()) return;
+  for (auto op = deletes; op != plan->operations.end(); ++op) {
+    plan->held.push_back({std::move(*op), reason});
+  }
+  plan->operations.erase(deletes, plan->operations.end());
+  std::sort(plan->held.begin(), plan->held.end(),
+            [](const HeldOperation& a, const HeldOperation& b) {
+              return Before(a.operation, b.operation);
+            });
+}
+
 Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
                const std::vector<Membership>& cached_memberships, const SafetyConfig& safety,
                bool source_switch, const std::vector<SyncObject>* last_applied) {

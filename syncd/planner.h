@@ -39,6 +39,11 @@ Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
                const std::vector<Membership>& cached_memberships, const SafetyConfig& safety,
                bool source_switch = false, const std::vector<SyncObject>* last_applied = nullptr);
 
+// Moves every delete of `plan` to its held operations, with `reason`
+// (deletes frozen: an IAM Identity Center source switch waits for its
+// reapply). Membership removals go ahead.
+void HoldDeletes(const std::string& reason, Plan* plan);
+
 // For stores without nested groups: each group's memberships become its
 // effective user members, through every level of nesting (cycles end);
 // groups are no longer members of groups. `objects` names the kinds.

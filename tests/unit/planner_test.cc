@@ -93,6 +93,22 @@ TEST(Planner, IncompleteReadHoldsDeletesAndRemovalsButAppliesTheRest) {
   }
 }
 
+TEST(Planner, HoldDeletesHoldsEveryDeleteAndNothingElse) {
+  std::vector<SyncObject> cached = {U("1", "bob"), U("2", "carol"), G("9", "staff"), G("8", "old")};
+  auto plan = BuildPlan(Read({U("1", "bob"), G("9", "staff"), U("3", "dave")}), cached,
+                        {{"9", "1"}, {"9", "2"}}, NoBudget());
+  ASSERT_EQ(Lines(plan), (std::vector<std::string>{"create dave", "delete carol", "delete old"}));
+  HoldDeletes("frozen", &plan);
+  EXPECT_EQ(Lines(plan), std::vector<std::string>{"create dave"});
+  ASSERT_EQ(plan.held.size(), 2u);
+  EXPECT_EQ(plan.held[0].operation.object.name, "carol");
+  EXPECT_EQ(plan.held[1].operation.object.name, "old");
+  for (const auto& held : plan.held) EXPECT_EQ(held.reason, "frozen");
+  // Nothing to hold: nothing changes.
+  HoldDeletes("frozen", &plan);
+  EXPECT_EQ(plan.held.size(), 2u);
+}
+
 TEST(Planner, DeletionsOverCountBudgetAreHeldPerKind) {
   std::vector<SyncObject> cached = {U("1", "a"), U("2", "b"), U("3", "c"), G("9", "g")};
   auto plan = BuildPlan(Read({U("4", "new")}), cached, {}, Budget(2, 100));
