@@ -33,6 +33,31 @@ PollCadence PollCadenceFromEnvironment() {
   return cadence;
 }
 
+bool CapBinding(size_t waiting, int in_flight, int limit) {
+  return waiting > 0 && in_flight >= limit;
+}
+
+void CompletionEstimate::Observe(std::chrono::milliseconds took) {
+  if (recent_.size() < kWindow) {
+    recent_.push_back(took);
+  } else {
+    recent_[next_] = took;
+  }
+  next_ = (next_ + 1) % kWindow;
+}
+
+std::chrono::milliseconds CompletionEstimate::Shortest() const {
+  if (recent_.empty()) return std::chrono::milliseconds(0);
+  return *std::min_element(recent_.begin(), recent_.end());
+}
+
+std::chrono::steady_clock::time_point NextStatusList(
+    std::chrono::steady_clock::time_point last_list,
+    std::chrono::steady_clock::time_point oldest_sent, std::chrono::milliseconds shortest,
+    std::chrono::milliseconds min_interval) {
+  return std::max(last_list + min_interval, oldest_sent + shortest);
+}
+
 OutstandingLimit::OutstandingLimit(int max) : max_(std::max(1, max)), limit_(max_) {}
 
 void OutstandingLimit::OnThrottle() {

@@ -8,6 +8,7 @@
 
 #include <boost/json.hpp>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <set>
 #include <string>
@@ -33,6 +34,35 @@ std::chrono::milliseconds PollDelay(const PollCadence& cadence, int polls_done);
 // The defaults, or SYNCD_AWS_POLL_MS="FIRST,INTERVAL,MAX" (milliseconds; a
 // hidden knob for tests and the benchmark; malformed values are ignored).
 PollCadence PollCadenceFromEnvironment();
+
+// While creates wait for a free slot (the outstanding cap binds), the 10 s
+// cadence would keep every slot for at least 10 s whatever AWS takes. Then
+// one ListAccountAssignmentCreationStatus (Filter IN_PROGRESS) tells which
+// requests in flight have finished, and only those are described.
+bool CapBinding(size_t waiting, int in_flight, int limit);
+
+// How long creates take, learned from the status lists: the time from a
+// create's answer to the first list that no longer shows it in progress,
+// the shortest of the last `kWindow` (an upper bound of what AWS took).
+class CompletionEstimate {
+ public:
+  static constexpr size_t kWindow = 32;
+  void Observe(std::chrono::milliseconds took);
+  // Zero until something was observed.
+  std::chrono::milliseconds Shortest() const;
+
+ private:
+  std::vector<std::chrono::milliseconds> recent_;  // ring of kWindow
+  size_t next_ = 0;
+};
+
+// When the next status list goes: at most one per `min_interval` after the
+// previous one, and not before the oldest request in flight (answered at
+// `oldest_sent`) has run for `shortest` (a list before then finds nothing).
+std::chrono::steady_clock::time_point NextStatusList(
+    std::chrono::steady_clock::time_point last_list,
+    std::chrono::steady_clock::time_point oldest_sent, std::chrono::milliseconds shortest,
+    std::chrono::milliseconds min_interval = std::chrono::milliseconds(1000));
 
 // How many creates may be outstanding: additive increase (one more after a
 // window of `limit` successes), multiplicative decrease (halved by a

@@ -59,6 +59,41 @@ TEST(PollDelayTest, HiddenEnvironmentKnobShortensTheCadenceForTests) {
   ::unsetenv("SYNCD_AWS_POLL_MS");  // NOLINT(concurrency-mt-unsafe)
 }
 
+TEST(StatusListTest, OnlyWhileCreatesWaitForAFreeSlot) {
+  EXPECT_TRUE(CapBinding(1, 15, 15));
+  EXPECT_TRUE(CapBinding(40, 7, 7)) << "the limit AIMD lowered binds too";
+  EXPECT_FALSE(CapBinding(1, 14, 15)) << "a slot is free: the create goes, no list";
+  EXPECT_FALSE(CapBinding(0, 15, 15)) << "nothing waits: the documented cadence";
+}
+
+TEST(StatusListTest, AtMostOncePerIntervalAndNotBeforeTheOldestCanHaveFinished) {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point t0 = Clock::time_point() + std::chrono::hours(1);
+  // Nothing learned yet: once a second.
+  EXPECT_EQ(NextStatusList(t0, t0, milliseconds(0)), t0 + milliseconds(1000));
+  // Creates took 2.1 s: no list before the oldest in flight is that old.
+  EXPECT_EQ(NextStatusList(t0, t0 + milliseconds(500), milliseconds(2100)),
+            t0 + milliseconds(2600));
+  // The oldest is long due: the interval still holds.
+  EXPECT_EQ(NextStatusList(t0, t0 - milliseconds(9000), milliseconds(2100)),
+            t0 + milliseconds(1000));
+  EXPECT_EQ(NextStatusList(t0, t0, milliseconds(0), milliseconds(250)), t0 + milliseconds(250));
+}
+
+TEST(CompletionEstimateTest, ShortestOfTheRecentWindow) {
+  CompletionEstimate estimate;
+  EXPECT_EQ(estimate.Shortest(), milliseconds(0)) << "nothing observed";
+  estimate.Observe(milliseconds(3000));
+  estimate.Observe(milliseconds(2100));
+  estimate.Observe(milliseconds(2900));
+  EXPECT_EQ(estimate.Shortest(), milliseconds(2100));
+  // Slower creates later: the quick ones leave the window.
+  for (size_t i = 0; i < CompletionEstimate::kWindow; ++i) estimate.Observe(milliseconds(10000));
+  EXPECT_EQ(estimate.Shortest(), milliseconds(10000));
+  estimate.Observe(milliseconds(4000));
+  EXPECT_EQ(estimate.Shortest(), milliseconds(4000));
+}
+
 TEST(OutstandingLimitTest, ThrottlingHalvesAndSuccessesGrowItBackOneAtATime) {
   OutstandingLimit limit(15);
   EXPECT_EQ(limit.limit(), 15);
