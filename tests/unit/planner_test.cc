@@ -97,9 +97,11 @@ TEST(Planner, HoldDeletesHoldsEveryDeleteAndNothingElse) {
   std::vector<SyncObject> cached = {U("1", "bob"), U("2", "carol"), G("9", "staff"), G("8", "old")};
   auto plan = BuildPlan(Read({U("1", "bob"), G("9", "staff"), U("3", "dave")}), cached,
                         {{"9", "1"}, {"9", "2"}}, NoBudget());
-  ASSERT_EQ(Lines(plan), (std::vector<std::string>{"create dave", "delete carol", "delete old"}));
+  ASSERT_EQ(Lines(plan), (std::vector<std::string>{"create dave", "remove-member staff bob",
+                                                   "delete carol", "delete old"}));
   HoldDeletes("frozen", &plan);
-  EXPECT_EQ(Lines(plan), std::vector<std::string>{"create dave"});
+  // Membership removals go ahead.
+  EXPECT_EQ(Lines(plan), (std::vector<std::string>{"create dave", "remove-member staff bob"}));
   ASSERT_EQ(plan.held.size(), 2u);
   EXPECT_EQ(plan.held[0].operation.object.name, "carol");
   EXPECT_EQ(plan.held[1].operation.object.name, "old");
