@@ -107,7 +107,11 @@ class StateDbTest : public ::testing::Test {
     auto raw = sql::Database::Open(path_, false);
     ASSERT_TRUE(raw.ok());
     ASSERT_TRUE((*raw)
-                    ->Exec("DROP TABLE sink_refs; DROP TABLE quarantine; "
+                    ->Exec("DROP TABLE aws_instance; DROP TABLE aws_capture; "
+                           "DROP TABLE aws_principals; DROP TABLE aws_identity_stores; "
+                           "DROP TABLE aws_operations; "
+                           "ALTER TABLE assignments DROP COLUMN target_ref; "
+                           "DROP TABLE sink_refs; DROP TABLE quarantine; "
                            "ALTER TABLE outbox DROP COLUMN status; "
                            "ALTER TABLE outbox DROP COLUMN sink_ref; "
                            "ALTER TABLE outbox DROP COLUMN reason")
