@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <unordered_set>
+
 namespace syncd {
 namespace {
 
@@ -109,6 +111,21 @@ TEST(Planner, HoldDeletesHoldsEveryDeleteAndNothingElse) {
   // Nothing to hold: nothing changes.
   HoldDeletes("frozen", &plan);
   EXPECT_EQ(plan.held.size(), 2u);
+}
+
+// Regression: after an IAM Identity Center switch the new store holds none of
+// the old principals; holding their deletes kept them in the cache, where the
+// reapply matched its entries to them instead of to the new source's.
+TEST(Planner, HoldDeletesLetsThroughWhatTheStoreNoLongerHolds) {
+  std::vector<SyncObject> cached = {U("1", "bob"), U("2", "carol"), G("8", "old")};
+  auto plan = BuildPlan(Read({U("1", "bob")}), cached, {}, NoBudget());
+  ASSERT_EQ(Lines(plan), (std::vector<std::string>{"delete carol", "delete old"}));
+  const std::unordered_set<std::string> in_store = {U("1", "bob").external_id,
+                                                    U("2", "carol").external_id};
+  HoldDeletes("frozen", &plan, &in_store);
+  EXPECT_EQ(Lines(plan), (std::vector<std::string>{"delete old"})) << "only the cache holds it";
+  ASSERT_EQ(plan.held.size(), 1u);
+  EXPECT_EQ(plan.held[0].operation.object.name, "carol");
 }
 
 TEST(Planner, DeletionsOverCountBudgetAreHeldPerKind) {
