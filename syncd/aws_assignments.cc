@@ -56,33 +56,50 @@ bool UsesAws(const Config& config) {
   return config.assignments.applier == "aws" || config.aws.capture;
 }
 
-asio::awaitable<Result<AwsInstanceState>> CheckAwsInstance(StateDb& state, aws::Client& client,
-                                                           const AwsConfig& config, int64_t now,
-                                                           ic::Instance* instance) {
-  auto discovered = co_await ic::DiscoverInstance(client, config.instance_arn);
-  if (!discovered.ok()) co_return discovered.status();
-  *instance = *discovered;
-  auto stored = state.LoadAwsInstance();
-  if (!stored.ok()) co_return stored.status();
-  AwsInstanceState next = stored->value_or(AwsInstanceState{});
-  const bool switched = stored->has_value() && !next.identity_store_id.empty() &&
-                        next.identity_store_id != discovered->identity_store_id;
-  if (switched) {
+AwsObservation ObserveAwsInstance(const std::optional<AwsInstanceState>& seen,
+                                  const ic::Instance& discovered, int64_t now) {
+  AwsObservation observed;
+  AwsInstanceState& next = observed.next;
+  next = seen.value_or(AwsInstanceState{});
+  observed.switched = seen.has_value() && !next.identity_store_id.empty() &&
+                      next.identity_store_id != discovered.identity_store_id;
+  if (observed.switched) {
     next.previous_identity_store_id = next.identity_store_id;
     next.switched_at = now;
     next.reapply_pending = true;
-    Log(LogLevel::kWarning,
-        "IAM Identity Center: the identity store of " + discovered->instance_arn +
-            " changed from " + next.previous_identity_store_id + " to " +
-            discovered->identity_store_id +
-            " (its identity source was switched, which removes every assignment); deletes are "
-            "frozen until the ledger's assignments are reapplied");
   }
-  next.instance_arn = discovered->instance_arn;
-  next.identity_store_id = discovered->identity_store_id;
+  next.instance_arn = discovered.instance_arn;
+  next.identity_store_id = discovered.identity_store_id;
   next.checked_at = now;
-  if (Status st = state.SaveAwsInstance(next); !st.ok()) co_return st;
-  co_return next;
+  return observed;
+}
+
+std::string AwsSwitchReason(const AwsInstanceState& next) {
+  return "IAM Identity Center's identity store of " + next.instance_arn + " changed from " +
+         next.previous_identity_store_id + " to " + next.identity_store_id +
+         " (its identity source was switched, which removes every principal and assignment): "
+         "the store is rebuilt from AD, and deletes are frozen until the ledger's assignments "
+         "are reapplied";
+}
+
+asio::awaitable<AwsProbe> ProbeAws(const Config& config,
+                                   const std::optional<AwsInstanceState>& seen, int64_t now) {
+  AwsProbe probe;
+  auto session = OpenAws(config, co_await asio::this_coro::executor);
+  if (!session.ok()) {
+    probe.status = session.status();
+    co_return probe;
+  }
+  probe.session = std::move(*session);
+  auto discovered = co_await ic::DiscoverInstance(*probe.session->client, config.aws.instance_arn);
+  if (!discovered.ok()) {
+    probe.status = discovered.status();
+    co_return probe;
+  }
+  probe.instance = *discovered;
+  probe.observed = ObserveAwsInstance(seen, probe.instance, now);
+  if (probe.observed.switched) Log(LogLevel::kWarning, AwsSwitchReason(probe.observed.next));
+  co_return probe;
 }
 
 namespace {
@@ -300,7 +317,8 @@ Result<int> ImportFromAwsCommand(const Config& config, bool dry_run, bool json_o
   return all_linked ? 0 : 2;
 }
 
-asio::awaitable<Status> AfterRunAws(StateDb& state, const Config& config, int64_t now) {
+asio::awaitable<Status> AfterRunAws(StateDb& state, const Config& config, AwsProbe& probe,
+                                    int64_t now) {
   // Each failed step is logged here; the first one is returned.
   Status first = Status::Ok();
   auto failed = [&first](const Status& st, const char* step) {
@@ -308,19 +326,14 @@ asio::awaitable<Status> AfterRunAws(StateDb& state, const Config& config, int64_
     Log(LogLevel::kWarning, why.message() + "; the sync itself went through");
     if (first.ok()) first = why;
   };
-  auto session = OpenAws(config, co_await asio::this_coro::executor);
-  if (!session.ok()) {
-    failed(session.status(), "client");
+  if (!probe.status.ok() || !probe.session) {
+    failed(probe.status, "switch check");
     co_return first;
   }
-  ic::Instance instance;
-  auto checked = co_await CheckAwsInstance(state, *session->client, config.aws, now, &instance);
-  if (!checked.ok()) {
-    failed(checked.status(), "switch check");
-    co_return first;
-  }
+  const ic::Instance& instance = probe.instance;
   if (config.aws.capture) {
-    auto capture = co_await CaptureInto(*session->client, state, instance, /*dry_run=*/false, now);
+    auto capture =
+        co_await CaptureInto(*probe.session->client, state, instance, /*dry_run=*/false, now);
     if (!capture.ok()) {
       failed(capture.status(), "capture");
     } else {
@@ -334,7 +347,8 @@ asio::awaitable<Status> AfterRunAws(StateDb& state, const Config& config, int64_
   if (config.assignments.applier == "aws") {
     const auto deadline =
         std::chrono::steady_clock::now() + std::chrono::seconds(config.daemon.run_timeout);
-    Status reapplied = co_await AutoReapplyAws(state, *session->client, config, instance, deadline);
+    Status reapplied =
+        co_await AutoReapplyAws(state, *probe.session->client, config, instance, deadline);
     if (!reapplied.ok()) failed(reapplied, "reapply");
   }
   co_return first;

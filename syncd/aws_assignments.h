@@ -10,7 +10,9 @@
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <ostream>
+#include <string>
 
 #include "aws/client.h"
 #include "aws/credentials.h"
@@ -36,17 +38,19 @@ struct AwsSession {
 // credential chain's errors otherwise. Use the session on `executor`.
 Result<AwsSession> OpenAws(const Config& config, boost::asio::any_io_executor executor);
 
-// Switch detection. Discovers the instance (ListInstances) and compares its
-// identity store with the one the state saw last: the first sight records
-// it; a changed one is a source switch (AWS gives the store a new id when
-// its identity source changes), which records the previous id and the time,
-// sets reapply_pending (deletes are frozen until the reapply clears it) and
-// logs a warning. Either way checked_at becomes `now`. Returns the instance
-// as the state now records it, in `*instance` the one discovered.
-// Preconditions: `state` is writable.
-boost::asio::awaitable<Result<AwsInstanceState>> CheckAwsInstance(
-    StateDb& state, aws::Client& client, const AwsConfig& config, int64_t now,
-    identity_center::Instance* instance);
+// The instance state after seeing `discovered` at `now`: the first sight
+// records it; a changed identity store id is a source switch (AWS gives the
+// store a new id when its identity source changes), which records the
+// previous id and the time and sets reapply_pending (deletes are frozen
+// until the reapply clears it). Pure.
+struct AwsObservation {
+  AwsInstanceState next;
+  bool switched = false;
+};
+AwsObservation ObserveAwsInstance(const std::optional<AwsInstanceState>& seen,
+                                  const identity_center::Instance& discovered, int64_t now);
+// The warning and plan reason of a switch, from the observed state.
+std::string AwsSwitchReason(const AwsInstanceState& next);
 
 // The reason of the deletes held while a switch waits for its reapply.
 inline constexpr char kAwsSwitchHoldReason[] =
@@ -64,15 +68,35 @@ inline constexpr char kAwsSwitchHoldReason[] =
 // error otherwise.
 Result<int> ImportFromAwsCommand(const Config& config, bool dry_run, bool json, std::ostream& out);
 
+// What a run learns of IAM Identity Center before it plans (ProbeAws): the
+// session it keeps for after the run, the instance, and the instance state
+// to record. A failed probe (status) is a warning: the sync goes on, without
+// switch detection, capture or reapply.
+struct AwsProbe {
+  std::optional<AwsSession> session;
+  identity_center::Instance instance;
+  AwsObservation observed;
+  Status status;
+};
+
+// Opens the client and discovers the instance, comparing it with `seen`
+// (the state's record): a switched identity store is logged as a warning.
+// Saves nothing: the run records probe.observed.next once it holds the lock
+// (a dry run never does).
+boost::asio::awaitable<AwsProbe> ProbeAws(const Config& config,
+                                          const std::optional<AwsInstanceState>& seen, int64_t now);
+
 // After each successful run (daemon and --once, from RunOnce) when applier =
-// "aws" or [aws] capture = true: CheckAwsInstance, then the capture when
+// "aws" or [aws] capture = true, with the run's probe: the capture when
 // capture = true, then (applier = "aws") the reapply of syncd/aws_reapply.h
-// (AutoReapplyAws, bounded by [daemon] run_timeout). Each failed step is
-// logged with its reason and changes nothing of its own; a failed capture
-// does not stop the reapply. Returns the first failure (the caller treats
-// it as a warning, not a failed sync). Runs on the caller's executor.
-// Preconditions: the caller holds the RunLock; `state` is writable.
-boost::asio::awaitable<Status> AfterRunAws(StateDb& state, const Config& config, int64_t now);
+// (AutoReapplyAws, bounded by [daemon] run_timeout). Each failed step (a
+// failed probe included) is logged with its reason and changes nothing of
+// its own; a failed capture does not stop the reapply. Returns the first
+// failure (the caller treats it as a warning, not a failed sync).
+// Preconditions: the caller holds the RunLock; `state` is writable and
+// records probe.observed.next.
+boost::asio::awaitable<Status> AfterRunAws(StateDb& state, const Config& config, AwsProbe& probe,
+                                           int64_t now);
 
 // Whether runs talk to IAM Identity Center at all (applier = "aws" or
 // [aws] capture = true).

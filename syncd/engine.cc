@@ -38,6 +38,7 @@ namespace {
 struct StateView {
   std::optional<Watermark> watermark;
   int64_t cached_objects = 0;
+  std::optional<AwsInstanceState> aws_instance;  // IAM Identity Center as last seen
 };
 
 // The state, read without creating or migrating anything: a run that cannot
@@ -57,6 +58,9 @@ Result<StateView> PeekState(const std::string& path, bool dry_run) {
   auto counts = (*state)->CountObjects();
   if (!counts.ok()) return counts.status();
   for (const auto& [kind, n] : *counts) view.cached_objects += n;
+  auto aws_instance = (*state)->LoadAwsInstance();
+  if (!aws_instance.ok()) return aws_instance.status();
+  view.aws_instance = std::move(*aws_instance);
   return view;
 }
 
@@ -143,6 +147,7 @@ struct RunStartPoint {
 asio::awaitable<Result<RunStartPoint>> StartRun(const Config& config, asio::thread_pool& workers,
                                                 const RunOptions& run, const StateView& state,
                                                 const std::optional<StoreIdentity>& store,
+                                                const std::string& store_replaced,
                                                 int64_t started) {
   const Watermark* from = state.watermark ? &*state.watermark : nullptr;
   auto source = co_await ad::OpenSource(SourceSettings(config), workers, from, run.dc_failures);
@@ -154,7 +159,7 @@ asio::awaitable<Result<RunStartPoint>> StartRun(const Config& config, asio::thre
   const CursorCheck cursor = from ? start.source->Check(*from, started) : CursorCheck{};
   start.choice = ChooseRun({&state.watermark, cursor, start.next.scope_fingerprint, started,
                             config.source.reconcile_interval_hours, run.force_full, &store,
-                            state.cached_objects});
+                            state.cached_objects, store_replaced});
   if (start.choice.full) {
     Log(start.choice.store_mismatch ? LogLevel::kWarning : LogLevel::kInfo,
         "full reconciliation: " + start.choice.reason);
@@ -181,6 +186,8 @@ struct FullPlan {
   Plan plan;
   bool reconcile_pending = false;
   std::unordered_map<std::string, std::string> store_refs;
+  // The externalIds of the objects the store holds, when it was read.
+  std::optional<std::unordered_set<std::string>> in_store;
 };
 
 struct FullPlanInputs {
@@ -209,8 +216,10 @@ asio::awaitable<Result<FullPlan>> PlanFull(Source& source, StateDb& state, const
     // would miss what a lost state forgot and what changed in the store.
     auto owned = co_await ReadOwnedObjects(in.store, config.store, *in.peeked_store);
     if (!owned.ok()) co_return owned.status();
+    full.in_store.emplace();
     for (const auto& o : owned->objects) {
       if (!o.ref.empty()) full.store_refs.emplace(o.external_id, o.ref);
+      full.in_store->insert(o.external_id);
     }
     plan_timer = PhaseTimer();
     baseline = ReconcileBaseline(*owned, *cached, *cached_memberships, *read);
@@ -368,33 +377,30 @@ void WarnPendingJournal(StateDb& state) {
 }
 
 // The plan, as the source's read and the cache (and, in a full
-// reconciliation, the store) give it; `store_refs` receives the store's
-// references by externalId, `reconcile_pending` whether another full
-// reconciliation must follow.
-asio::awaitable<Result<Plan>> PlanRun(Source& source, StateDb& state, const Config& config,
-                                      const RunStartPoint& start, Sink* store,
-                                      const std::optional<StoreIdentity>& peeked_store,
-                                      std::unordered_map<std::string, std::string>* store_refs,
-                                      bool* reconcile_pending) {
+// reconciliation, the store) give it, with what a reconciliation learned of
+// the store (FullPlan; only the plan for an incremental run).
+asio::awaitable<Result<FullPlan>> PlanRun(Source& source, StateDb& state, const Config& config,
+                                          const RunStartPoint& start, Sink* store,
+                                          const std::optional<StoreIdentity>& peeked_store) {
   // Stores without nested groups get each group's effective user members.
   const bool flatten = FlattensGroups(config.store);
   const RunChoice& choice = start.choice;
   if (!choice.full) {
-    if (start.nothing_changed) co_return Plan{};
+    if (start.nothing_changed) co_return FullPlan{};
     auto planned = co_await PlanIncremental(source, state, config, flatten);
     if (!planned.ok()) co_return planned.status();
-    if (*planned) co_return std::move(**planned);
+    if (*planned) {
+      FullPlan incremental;
+      incremental.plan = std::move(**planned);
+      co_return incremental;
+    }
     Log(LogLevel::kInfo,
         "full read: groups are flattened for the store, and a group changed (or an object came "
         "into scope)");
   }
   // Named: GCC 12 mishandles braced temporaries in a co_await's arguments.
   const FullPlanInputs inputs{store, &peeked_store, choice.source_switch, choice.full, flatten};
-  auto full = co_await PlanFull(source, state, config, inputs);
-  if (!full.ok()) co_return full.status();
-  *reconcile_pending = full->reconcile_pending;
-  *store_refs = std::move(full->store_refs);
-  co_return std::move(full->plan);
+  co_return co_await PlanFull(source, state, config, inputs);
 }
 
 // Journals and applies `plan` through the store; the watermark `next`
@@ -468,7 +474,21 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   if (!peeked_store.ok()) co_return peeked_store.status();
 
   const int64_t started = UnixNow();
-  auto start = co_await StartRun(config, workers, run, *peeked, *peeked_store, started);
+  // IAM Identity Center before the plan: a switched identity store lost
+  // every principal, so this very run rebuilds it.
+  std::optional<AwsProbe> aws;
+  std::string store_replaced;
+  if (UsesAws(config)) {
+    aws = co_await ProbeAws(config, peeked->aws_instance, started);
+    if (!aws->status.ok()) {
+      // Reported after the run; without it the last record stands.
+      aws->observed.next = peeked->aws_instance.value_or(AwsInstanceState{});
+    } else if (aws->observed.switched) {
+      store_replaced = AwsSwitchReason(aws->observed.next);
+    }
+  }
+  auto start =
+      co_await StartRun(config, workers, run, *peeked, *peeked_store, store_replaced, started);
   if (!start.ok()) co_return start.status();
   Source& source = *start->source;
   RunChoice& choice = start->choice;
@@ -495,15 +515,20 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
     store = std::move(*opened);
     next.store_id = store.id;
     result.resumed = store.resumed;
+    if (aws && aws->status.ok()) {
+      if (Status st = (*state)->SaveAwsInstance(aws->observed.next); !st.ok()) co_return st;
+    }
   } else {
     WarnPendingJournal(**state);
   }
 
-  std::unordered_map<std::string, std::string> store_refs;  // externalId -> the store's ref
-  auto plan = co_await PlanRun(source, **state, config, *start, store.store.sink.get(),
-                               *peeked_store, &store_refs, &next.reconcile_pending);
-  if (!plan.ok()) co_return plan.status();
-  result.plan = std::move(*plan);
+  auto planned =
+      co_await PlanRun(source, **state, config, *start, store.store.sink.get(), *peeked_store);
+  if (!planned.ok()) co_return planned.status();
+  next.reconcile_pending = planned->reconcile_pending;
+  // externalId -> the store's ref
+  const std::unordered_map<std::string, std::string> store_refs = std::move(planned->store_refs);
+  result.plan = std::move(planned->plan);
   result.plan.run_kind = choice.full ? "full" : "incremental";
   result.plan.run_reason = choice.reason;
   // What the store refused before, unchanged in AD since, is not sent again.
@@ -512,11 +537,11 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   const QuarantineView quarantine(std::move(*quarantined));
   HoldQuarantined(quarantine, &result.plan);
   // An IAM Identity Center source switch removed every assignment: until
-  // the reapply puts them back, no principal leaves the store.
-  auto aws_instance = (*state)->LoadAwsInstance();
-  if (!aws_instance.ok()) co_return aws_instance.status();
-  if (*aws_instance && (*aws_instance)->reapply_pending) {
-    HoldDeletes(kAwsSwitchHoldReason, &result.plan);
+  // the reapply puts them back, no principal leaves the store (what the
+  // switched store lost already only leaves the cache).
+  if (aws && aws->observed.next.reapply_pending) {
+    const auto* in_store = planned->in_store ? &*planned->in_store : nullptr;
+    HoldDeletes(kAwsSwitchHoldReason, &result.plan, in_store);
   }
   if (dry_run) {
     if (choice.source_switch) {
@@ -542,10 +567,10 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   // The old source's principals took their assignments with them: the
   // ledger puts them back, or says what waits.
   if (choice.source_switch && result.plan.read_complete) SettleSwitch(**state, store.store, config);
-  if (UsesAws(config)) {
+  if (aws) {
     // Logged there; the run's result carries it as a warning.
-    Status aws = co_await AfterRunAws(**state, config, UnixNow());
-    if (!aws.ok()) result.aws_warning = aws.message();
+    Status after = co_await AfterRunAws(**state, config, *aws, UnixNow());
+    if (!after.ok()) result.aws_warning = after.message();
   }
   co_return result;
 }

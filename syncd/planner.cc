@@ -232,10 +232,13 @@ std::optional<Operation> CreateOrUpdate(const SyncObject* cached, SyncObject des
 
 }  // namespace
 
-void HoldDeletes(const std::string& reason, Plan* plan) {
-  auto deletes =
-      std::stable_partition(plan->operations.begin(), plan->operations.end(),
-                            [](const Operation& op) { return op.op != OpType::kDelete; });
+void HoldDeletes(const std::string& reason, Plan* plan,
+                 const std::unordered_set<std::string>* in_store) {
+  auto deletes = std::stable_partition(
+      plan->operations.begin(), plan->operations.end(), [in_store](const Operation& op) {
+        return op.op != OpType::kDelete ||
+               (in_store != nullptr && !in_store->contains(op.object.external_id));
+      });
   if (deletes == plan->operations.end()) return;
   for (auto op = deletes; op != plan->operations.end(); ++op) {
     plan->held.push_back({std::move(*op), reason});

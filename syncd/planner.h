@@ -7,6 +7,7 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "core/model.h"
@@ -39,10 +40,14 @@ Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
                const std::vector<Membership>& cached_memberships, const SafetyConfig& safety,
                bool source_switch = false, const std::vector<SyncObject>* last_applied = nullptr);
 
-// Moves every delete of `plan` to its held operations, with `reason`
+// Moves the deletes of `plan` to its held operations, with `reason`
 // (deletes frozen: an IAM Identity Center source switch waits for its
-// reapply). Membership removals go ahead.
-void HoldDeletes(const std::string& reason, Plan* plan);
+// reapply). `in_store`, when a reconciliation read the store: the
+// externalIds it holds; a delete of an object it lacks only cleans the
+// cache (a switched store lost it already) and goes ahead. Null: every
+// delete is held. Membership removals go ahead.
+void HoldDeletes(const std::string& reason, Plan* plan,
+                 const std::unordered_set<std::string>* in_store = nullptr);
 
 // For stores without nested groups: each group's memberships become its
 // effective user members, through every level of nesting (cycles end);

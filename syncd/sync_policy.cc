@@ -88,6 +88,7 @@ RunChoice ChooseRun(const PolicyInputs& in) {
       return {true, why, false, true};
     }
   }
+  if (!in.store_replaced.empty()) return {true, in.store_replaced, false, true};
   if (in.force_full) return {true, "--full given"};
   if (w.reconcile_pending) {
     return {true, "the last full reconciliation held operations on objects only the store holds"};

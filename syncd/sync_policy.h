@@ -43,12 +43,16 @@ struct PolicyInputs {
   // and how many objects the state caches.
   const std::optional<StoreIdentity>* store = nullptr;
   int64_t cached_objects = 0;
+  // Why the store behind an unchanged address is another one now (IAM
+  // Identity Center's identity store was switched); "" = it is not.
+  std::string store_replaced;
 };
 
 // Full when: --full; no watermark; another source (a source switch); the
 // store is missing, is another store than the one the state was built with
 // (replaced or recreated), or holds none of syncd's objects while the state
-// caches some; the last full reconciliation held operations on objects only
+// caches some, or was replaced behind its address (store_replaced); the
+// last full reconciliation held operations on objects only
 // the store holds; the scope changed; the source finds the watermark stale;
 // the reconciliation schedule is due.
 RunChoice ChooseRun(const PolicyInputs& in);

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <unordered_set>
+
 namespace syncd {
 namespace {
 
@@ -97,9 +99,11 @@ TEST(Planner, HoldDeletesHoldsEveryDeleteAndNothingElse) {
   std::vector<SyncObject> cached = {U("1", "bob"), U("2", "carol"), G("9", "staff"), G("8", "old")};
   auto plan = BuildPlan(Read({U("1", "bob"), G("9", "staff"), U("3", "dave")}), cached,
                         {{"9", "1"}, {"9", "2"}}, NoBudget());
-  ASSERT_EQ(Lines(plan), (std::vector<std::string>{"create dave", "delete carol", "delete old"}));
+  ASSERT_EQ(Lines(plan), (std::vector<std::string>{"create dave", "remove-member staff bob",
+                                                   "delete carol", "delete old"}));
   HoldDeletes("frozen", &plan);
-  EXPECT_EQ(Lines(plan), std::vector<std::string>{"create dave"});
+  // Membership removals go ahead.
+  EXPECT_EQ(Lines(plan), (std::vector<std::string>{"create dave", "remove-member staff bob"}));
   ASSERT_EQ(plan.held.size(), 2u);
   EXPECT_EQ(plan.held[0].operation.object.name, "carol");
   EXPECT_EQ(plan.held[1].operation.object.name, "old");
@@ -107,6 +111,21 @@ TEST(Planner, HoldDeletesHoldsEveryDeleteAndNothingElse) {
   // Nothing to hold: nothing changes.
   HoldDeletes("frozen", &plan);
   EXPECT_EQ(plan.held.size(), 2u);
+}
+
+// Regression: after an IAM Identity Center switch the new store holds none of
+// the old principals; holding their deletes kept them in the cache, where the
+// reapply matched its entries to them instead of to the new source's.
+TEST(Planner, HoldDeletesLetsThroughWhatTheStoreNoLongerHolds) {
+  std::vector<SyncObject> cached = {U("1", "bob"), U("2", "carol"), G("8", "old")};
+  auto plan = BuildPlan(Read({U("1", "bob")}), cached, {}, NoBudget());
+  ASSERT_EQ(Lines(plan), (std::vector<std::string>{"delete carol", "delete old"}));
+  const std::unordered_set<std::string> in_store = {U("1", "bob").external_id,
+                                                    U("2", "carol").external_id};
+  HoldDeletes("frozen", &plan, &in_store);
+  EXPECT_EQ(Lines(plan), (std::vector<std::string>{"delete old"})) << "only the cache holds it";
+  ASSERT_EQ(plan.held.size(), 1u);
+  EXPECT_EQ(plan.held[0].operation.object.name, "carol");
 }
 
 TEST(Planner, DeletionsOverCountBudgetAreHeldPerKind) {

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "source/ad/cursor.h"
+#include "syncd/aws_assignments.h"
 
 namespace syncd {
 namespace {
@@ -54,6 +55,7 @@ class ChooseRunTest : public ::testing::Test {
     in.force_full = force_full_;
     in.store = &store_;
     in.cached_objects = cached_objects_;
+    in.store_replaced = store_replaced_;
     return ChooseRun(in);
   }
 
@@ -75,6 +77,7 @@ class ChooseRunTest : public ::testing::Test {
   std::string fingerprint_ = "0123456789abcdef";
   int interval_hours_ = 168;
   bool force_full_ = false;
+  std::string store_replaced_;
   std::optional<StoreIdentity> store_;
   int64_t cached_objects_ = 12;
 };
@@ -84,6 +87,15 @@ TEST_F(ChooseRunTest, HappyPathIsIncremental) { ExpectIncremental(); }
 TEST_F(ChooseRunTest, NoWatermarkIsFull) {
   watermark_.reset();
   ExpectFull("no watermark");
+}
+
+TEST_F(ChooseRunTest, AStoreReplacedBehindItsAddressIsAFullReconciliation) {
+  store_replaced_ = "IAM Identity Center's identity store changed from d-1 to d-2";
+  RunChoice choice = Choose();
+  EXPECT_TRUE(choice.full);
+  EXPECT_TRUE(choice.store_mismatch) << "logged as a warning, like a replaced store";
+  EXPECT_FALSE(choice.source_switch);
+  EXPECT_EQ(choice.reason, store_replaced_);
 }
 
 TEST_F(ChooseRunTest, FullFlagIsFull) {
@@ -370,6 +382,34 @@ TEST_F(ChooseRunTest, StateFromBeforeStoreIdsTrustsItsStore) {
 TEST_F(ChooseRunTest, LostStateSaysTheStoreIsComparedWithAd) {
   watermark_.reset();
   ExpectFull("no watermark yet; what the store holds of syncd's objects is compared with AD");
+}
+
+TEST(ObserveAwsInstance, FirstSightRecordsAChangedStoreIsASwitch) {
+  const identity_center::Instance first{"arn:aws:sso:::instance/ssoins-1", "d-1111"};
+  AwsObservation seen = ObserveAwsInstance(std::nullopt, first, 100);
+  EXPECT_FALSE(seen.switched);
+  EXPECT_FALSE(seen.next.reapply_pending);
+  EXPECT_EQ(seen.next.identity_store_id, "d-1111");
+  EXPECT_EQ(seen.next.checked_at, 100);
+
+  AwsObservation same = ObserveAwsInstance(seen.next, first, 200);
+  EXPECT_FALSE(same.switched);
+  EXPECT_EQ(same.next.checked_at, 200);
+
+  const identity_center::Instance switched{"arn:aws:sso:::instance/ssoins-1", "d-2222"};
+  AwsObservation after = ObserveAwsInstance(same.next, switched, 300);
+  EXPECT_TRUE(after.switched);
+  EXPECT_TRUE(after.next.reapply_pending);
+  EXPECT_EQ(after.next.previous_identity_store_id, "d-1111");
+  EXPECT_EQ(after.next.identity_store_id, "d-2222");
+  EXPECT_EQ(after.next.switched_at, 300);
+  EXPECT_NE(AwsSwitchReason(after.next).find("changed from d-1111 to d-2222"), std::string::npos);
+
+  // Still pending on the next run, which is no new switch.
+  AwsObservation later = ObserveAwsInstance(after.next, switched, 400);
+  EXPECT_FALSE(later.switched);
+  EXPECT_TRUE(later.next.reapply_pending);
+  EXPECT_EQ(later.next.switched_at, 300);
 }
 
 }  // namespace
