@@ -106,8 +106,14 @@ class Resolver {
       const int64_t in_store = count_it == counts_.end() ? 0 : count_it->second;
       const int64_t sweep_calls = std::max<int64_t>(1, (in_store + kListPage - 1) / kListPage);
       const auto lookup_calls = static_cast<int64_t>(of_kind.size());
-      Status st = lookup_calls > sweep_calls ? co_await Sweep(kind, of_kind)
-                                             : co_await LookUpEach(kind, of_kind);
+      // Not `cond ? co_await a : co_await b`: GCC 12 frees the unused
+      // branch's temporary (free(): invalid pointer).
+      Status st = Status::Ok();
+      if (lookup_calls > sweep_calls) {
+        st = co_await Sweep(kind, of_kind);
+      } else {
+        st = co_await LookUpEach(kind, of_kind);
+      }
       if (!st.ok()) co_return st;
     }
     co_return Status::Ok();
