@@ -494,11 +494,13 @@ class Pass {
     DesiredState state = DesiredState::kPending;
   };
 
-  // One operation in flight: polled at `next_poll`.
+  // One operation in flight: described at `next_poll`.
   struct Flight {
     int op = -1;
     int polls = 0;
     Clock::time_point next_poll;
+    Clock::time_point sent;  // its create answered; epoch when resumed
+    bool finished = false;   // a status list no longer shows it in progress
   };
 
   Status LoadJournal() {
@@ -689,15 +691,71 @@ class Pass {
     std::vector<Flight> flights;
     for (size_t i = 0; i < ops_.size(); ++i) {
       if (ops_[i].status == AwsOpStatus::kInProgress && !ops_[i].request_id.empty()) {
-        // Resumed: polled now-ish (it has been running for a while).
-        flights.push_back({static_cast<int>(i), 1, Clock::now()});
+        // Resumed: polled now-ish (it has been running for a while; since
+        // when is unknown, so it teaches the completion estimate nothing).
+        flights.push_back({static_cast<int>(i), 1, Clock::now(), Clock::time_point()});
       }
     }
+    // Requests AWS still holds: what the outstanding cap counts.
+    auto in_progress = [&flights] {
+      return static_cast<int>(
+          std::count_if(flights.begin(), flights.end(), [](const Flight& f) { return !f.finished; }));
+    };
+    // A failed list (a policy without the action, say) falls back to the
+    // cadence for the rest of the pass.
+    bool list_failed = false;
+    auto binding = [&] {
+      return !list_failed && CapBinding(queue.size(), in_progress(), limit_.limit());
+    };
+    // The status list due while the cap binds (PollCadence otherwise).
+    Clock::time_point last_list;
+    auto next_list = [&] {
+      Clock::time_point oldest = Clock::time_point::max();
+      for (const auto& f : flights) {
+        if (!f.finished) oldest = std::min(oldest, f.sent);
+      }
+      return NextStatusList(last_list, oldest, completions_.Shortest());
+    };
     while ((!queue.empty() || !flights.empty()) && Clock::now() < options_.deadline) {
       bool acted = false;
-      // Poll what is due.
+      // Learn what finished while creates wait for a slot.
+      if (binding() && next_list() <= Clock::now()) {
+        acted = true;
+        if (Status st = co_await MarkFinished(flights); !st.ok()) {
+          Log(LogLevel::kWarning, "reapply: " + st.ToString() + "; polling each request instead");
+          list_failed = true;
+        }
+        last_list = Clock::now();
+      }
+      // Send while below the outstanding limit.
+      while (!queue.empty() && in_progress() < limit_.limit() &&
+             queue.front().not_before <= Clock::now() && Clock::now() < options_.deadline) {
+        Queued next = queue.front();
+        queue.pop_front();
+        acted = true;
+        const LiveAssignment& a = to_create[next.index];
+        const int op_index = to_create_ops[next.index];
+        AwsOperation& op = ops_[op_index];
+        auto refused = co_await Send(op, a);
+        if (!refused.ok()) co_return refused.status();
+        if (op.status == AwsOpStatus::kInProgress) {
+          flights.push_back(
+              {op_index, 0, Clock::now() + PollDelay(options_.cadence, 0), Clock::now()});
+        } else if (op.status == AwsOpStatus::kPending && refused->has_value()) {
+          const bool throttled = **refused == CreateVerdict::kThrottled;
+          if (++next.retries > kRetriesPerPass && !throttled) {
+            continue;  // left pending for the next pass
+          }
+          next.not_before = Clock::now() + FullJitter(next.retries, random_);
+          queue.push_back(next);
+          if (throttled) break;
+        }
+      }
+      // Describe what is due: what the list saw finish, and (when the cap
+      // does not bind) each request on PollCadence.
+      const bool listing = binding();
       for (auto it = flights.begin(); it != flights.end();) {
-        if (it->next_poll > Clock::now()) {
+        if (it->next_poll > Clock::now() || (!it->finished && listing)) {
           ++it;
           continue;
         }
@@ -713,43 +771,50 @@ class Pass {
         }
         if (Status st = Settle(op, *status); !st.ok()) co_return st;
         if (op.status == AwsOpStatus::kInProgress) {
+          it->finished = false;  // the list was ahead of the status
           it->next_poll = Clock::now() + PollDelay(options_.cadence, it->polls);
           ++it;
         } else {
           it = flights.erase(it);
         }
       }
-      // Send while below the outstanding limit.
-      while (!queue.empty() && static_cast<int>(flights.size()) < limit_.limit() &&
-             queue.front().not_before <= Clock::now() && Clock::now() < options_.deadline) {
-        Queued next = queue.front();
-        queue.pop_front();
-        acted = true;
-        const LiveAssignment& a = to_create[next.index];
-        const int op_index = to_create_ops[next.index];
-        AwsOperation& op = ops_[op_index];
-        auto refused = co_await Send(op, a);
-        if (!refused.ok()) co_return refused.status();
-        if (op.status == AwsOpStatus::kInProgress) {
-          flights.push_back({op_index, 0, Clock::now() + PollDelay(options_.cadence, 0)});
-        } else if (op.status == AwsOpStatus::kPending && refused->has_value()) {
-          const bool throttled = **refused == CreateVerdict::kThrottled;
-          if (++next.retries > kRetriesPerPass && !throttled) {
-            continue;  // left pending for the next pass
-          }
-          next.not_before = Clock::now() + FullJitter(next.retries, random_);
-          queue.push_back(next);
-          if (throttled) break;
-        }
-      }
       if (!acted) {
         Clock::time_point wake = options_.deadline;
-        for (const auto& f : flights) wake = std::min(wake, f.next_poll);
-        if (!queue.empty() && static_cast<int>(flights.size()) < limit_.limit()) {
+        const bool listing_now = binding();
+        if (listing_now) wake = std::min(wake, next_list());
+        for (const auto& f : flights) {
+          if (f.finished || !listing_now) wake = std::min(wake, f.next_poll);
+        }
+        if (!queue.empty() && in_progress() < limit_.limit()) {
           for (const auto& q : queue) wake = std::min(wake, q.not_before);
         }
         co_await SleepUntil(wake);
       }
+    }
+    co_return Status::Ok();
+  }
+
+  // One ListAccountAssignmentCreationStatus (Filter IN_PROGRESS, every
+  // page): the flights it does not show have finished and are due to be
+  // described; how long they took feeds the completion estimate.
+  asio::awaitable<Status> MarkFinished(std::vector<Flight>& flights) {
+    json::object input{{"InstanceArn", instance_.instance_arn},
+                       {"Filter", json::object{{"Status", "IN_PROGRESS"}}},
+                       {"MaxResults", kListPage}};
+    auto listed = co_await client_.ListAll(aws::kSsoAdmin, "ListAccountAssignmentCreationStatus",
+                                           std::move(input), "AccountAssignmentsCreationStatus");
+    if (!listed.ok()) co_return listed.status().WithContext("listing the requests in progress");
+    std::set<std::string> running;
+    for (const auto& item : *listed) {
+      if (item.is_object()) running.insert(StringAt(item.get_object(), "RequestId"));
+    }
+    const Clock::time_point now = Clock::now();
+    for (auto& f : flights) {
+      if (f.finished || running.contains(ops_[f.op].request_id)) continue;
+      f.finished = true;
+      f.next_poll = now;
+      if (f.sent == Clock::time_point()) continue;
+      completions_.Observe(std::chrono::duration_cast<std::chrono::milliseconds>(now - f.sent));
     }
     co_return Status::Ok();
   }
@@ -830,6 +895,7 @@ class Pass {
   const ReapplyOptions& options_;
   Resolver resolver_;
   OutstandingLimit limit_;
+  CompletionEstimate completions_;
   std::mt19937 random_;
   std::vector<AwsOperation> ops_;
   std::vector<std::optional<Target>> op_targets_;
