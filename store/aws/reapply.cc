@@ -698,8 +698,8 @@ class Pass {
     }
     // Requests AWS still holds: what the outstanding cap counts.
     auto in_progress = [&flights] {
-      return static_cast<int>(
-          std::count_if(flights.begin(), flights.end(), [](const Flight& f) { return !f.finished; }));
+      return static_cast<int>(std::count_if(flights.begin(), flights.end(),
+                                            [](const Flight& f) { return !f.finished; }));
     };
     // A failed list (a policy without the action, say) falls back to the
     // cadence for the rest of the pass.
