@@ -159,8 +159,8 @@ curl -sf "$url/_peer/stats" >"$work/stats.json"
 python3 - "$work" "$n" "$sample" "$t0" "$t1" <<'PY_EOF'
 import json, math, random, sqlite3, sys, time, urllib.request
 import boto3
-work, n, sample, t0, t1 = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
-wall = t1 - t0
+work, n, sample, run_t0, run_t1 = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
+wall = run_t1 - run_t0
 # The journal's times (whole seconds): where the wall time went.
 first_sent, last_sent, last_settled, succeeded = sqlite3.connect(f"{work}/state.db").execute(
     "SELECT min(sent_at), max(sent_at), max(changed_at), count(*) FROM aws_operations "
@@ -235,8 +235,8 @@ print(f"  limit: the cap lets 15 creates per 2 s run (7.5/s): ceil({n}/15) x 2 s
 print(f"         {sso_admin - polls} SSO Admin calls besides the polls / 20 = {rate_bound:.1f} s (more with polls); "
       f"the limit is the larger: {limit:.1f} s")
 print(f"  syncd assignments reapply        {wall:7.1f} s  ({wall / limit:.2f}x the limit; goal <= 1.15x)")
-print(f"                                            first create at +{first_sent - t0:.0f} s (reads, matching, "
-      f"journaling), last create at +{last_sent - t0:.0f} s, last settled at +{last_settled - t0:.0f} s; "
+print(f"                                            first create at +{first_sent - run_t0:.0f} s (reads, matching, "
+      f"journaling), last create at +{last_sent - run_t0:.0f} s, last settled at +{last_settled - run_t0:.0f} s; "
       f"{succeeded} succeeded")
 print(f"  API calls per assignment         {other / n:7.2f}    beyond the polls ({other} calls: {creates} creates, "
       f"{other - creates} reads; goal <= 1.2)")
