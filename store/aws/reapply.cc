@@ -387,6 +387,7 @@ class Pass {
     std::set<std::string> wanted;
     std::vector<LiveAssignment> to_create;
     std::vector<int> to_create_ops;
+    std::vector<int> journaled;    // rows to store before the creates go
     std::set<std::string> queued;  // assignment keys of to_create
     for (auto& item : items) {
       if (!item.failure.empty()) continue;
@@ -435,11 +436,15 @@ class Pass {
       }
       item.state = DesiredState::kPending;
       if (!options_.dry_run) {
-        if (Status st = Journal(item, *id, now); !st.ok()) co_return st;
+        Journal(item, *id, now);
+        journaled.push_back(item.op);
       }
       to_create.push_back(a);
       to_create_ops.push_back(item.op);
     }
+    // One transaction for the plan's rows, before anything is sent (one
+    // fsync, not one per assignment).
+    if (Status st = SaveRows(journaled); !st.ok()) co_return st;
     for (const auto& [name, live] : live_by_target) {
       for (const auto& a : live) {
         if (!wanted.contains(AssignmentKey(a))) result_.unrecorded.push_back(a);
@@ -568,7 +573,8 @@ class Pass {
   }
 
   // Journals the create about to be sent as pending, with its principal.
-  Status Journal(Item& item, const std::string& principal_id, int64_t now) {
+  // Marks `item`'s row pending for `principal_id`; SaveRows stores it.
+  void Journal(Item& item, const std::string& principal_id, int64_t now) {
     AwsOperation& op = RowFor(item, now);
     if (op.status != AwsOpStatus::kPending || op.principal_id != principal_id) {
       op.status = AwsOpStatus::kPending;
@@ -579,7 +585,17 @@ class Pass {
       op.next_attempt_at = 0;
       op.changed_at = now;
     }
-    return Save(op);
+  }
+
+  // Stores the rows `rows` (indexes into ops_) in one transaction.
+  Status SaveRows(const std::vector<int>& rows) {
+    if (rows.empty()) return Status::Ok();
+    std::vector<AwsOperation> batch;
+    batch.reserve(rows.size());
+    for (int row : rows) batch.push_back(ops_[row]);
+    if (Status st = state_.SaveAwsOperations(&batch); !st.ok()) return st;
+    for (size_t k = 0; k < rows.size(); ++k) ops_[rows[k]].id = batch[k].id;
+    return Status::Ok();
   }
 
   // After a crash: rows marked `sending` may be held by AWS with a
