@@ -348,13 +348,18 @@ TEST_F(AwsReapply, ASlowPrincipalWaitsAndAnAsyncFailureKeepsItsReason) {
   EXPECT_EQ(Num(peer_->Stats(), "failures_sent"), 1);
 }
 
+// The shell command line of `syncd ARGS` on `run`'s config.
+std::string SyncdCommand(const AwsRun& run, const std::string& args) {
+  const char* binary = std::getenv("SYNCD_BINARY");  // NOLINT(concurrency-mt-unsafe)
+  const std::string path = binary != nullptr ? binary : "syncd";
+  return ShellQuote(path) + " --config " + ShellQuote(run.run().config_path()) + " " + args;
+}
+
 // Starts `syncd assignments reapply` in the background; its pid.
 pid_t StartReapply(const AwsRun& run) {
-  const char* binary = std::getenv("SYNCD_BINARY");
-  CommandResult started = RunCommand(ShellQuote(binary != nullptr ? binary : "syncd") +
-                                     " --config " + ShellQuote(run.run().config_path()) +
-                                     " assignments reapply >/dev/null 2>&1 & echo $!");
-  return static_cast<pid_t>(std::atoi(started.out.c_str()));
+  CommandResult started =
+      RunCommand(SyncdCommand(run, "assignments reapply") + " >/dev/null 2>&1 & echo $!");
+  return static_cast<pid_t>(std::strtol(started.out.c_str(), nullptr, 10));
 }
 
 TEST_F(AwsReapply, KillNineDuringTheReapplyThenARerunDuplicatesNothingAndLosesNothing) {
@@ -364,10 +369,8 @@ TEST_F(AwsReapply, KillNineDuringTheReapplyThenARerunDuplicatesNothingAndLosesNo
 
   // Gone right after AWS accepted the third create, before its RequestId
   // was journaled.
-  CommandResult crash_env = RunCommand(
-      "SYNCD_AWS_CRASH_AFTER_CREATES=3 " +
-      ShellQuote(std::getenv("SYNCD_BINARY") != nullptr ? std::getenv("SYNCD_BINARY") : "syncd") +
-      " --config " + ShellQuote(run->run().config_path()) + " assignments reapply");
+  CommandResult crash_env =
+      RunCommand("SYNCD_AWS_CRASH_AFTER_CREATES=3 " + SyncdCommand(*run, "assignments reapply"));
   EXPECT_EQ(crash_env.exit_code, 137) << crash_env.out << crash_env.err;
   EXPECT_EQ(Creates(peer_->Stats()), 3);
 
