@@ -96,7 +96,8 @@ int64_t ChangingCalls(const json::object& stats) {
 json::object LedgerEntry(const AwsRun& run, const std::string& upn) {
   CommandResult listed = run.Syncd("assignments list --json");
   EXPECT_EQ(listed.exit_code, 0) << listed.err;
-  for (const auto& e : json::parse(listed.out).at("assignments").as_array()) {
+  const json::value ledger = json::parse(listed.out);
+  for (const auto& e : ledger.as_array()) {
     const auto& principal = e.at("principal").as_object();
     if (principal.contains("userPrincipalName") &&
         principal.at("userPrincipalName").as_string() == upn) {
@@ -121,14 +122,15 @@ TEST(AwsSeedScenario, AssignmentsCapturedInDomainAAreReappliedInDomainBAfterTheS
   ASSERT_TRUE(peer.ok()) << "the AWS peer did not start";
   TestDc& a = TestDc::Get();
   const std::string ou = a.FreshOu("AwsSeed");
-  const std::string person = "sn: Seed\ngivenName: Seed\n";
+  // AddUser sets givenName; the aws profile also needs sn and displayName.
   for (const char* name : {"alice", "bob", "erin", "frank"}) {
     a.AddUser(ou, std::string("Seed ") + name, std::string("seed") + name,
-              person + "displayName: Seed " + name + "\n");
+              "sn: Seed\ndisplayName: Seed " + std::string(name) + "\n");
   }
   for (const char* name : {"carol", "dave"}) {
     a.AddUser(ou, std::string("Seed ") + name, std::string("seed") + name,
-              person + "displayName: Seed " + name + "\nmail: " + name + "@seed.example.com\n");
+              "sn: Seed\ndisplayName: Seed " + std::string(name) + "\nmail: " + name +
+                  "@seed.example.com\n");
   }
   a.Modify("dn: CN=SeedEngineers," + ou +
            "\nchangetype: add\nobjectClass: group\nsAMAccountName: SeedEngineers\n");
@@ -153,6 +155,9 @@ TEST(AwsSeedScenario, AssignmentsCapturedInDomainAAreReappliedInDomainBAfterTheS
   const json::object frank = LedgerEntry(run, "seedfrank@corp.example.com");
   ASSERT_FALSE(frank.empty());
   const std::string frank_guid = std::string(frank.at("principal").at("objectGUID").as_string());
+  const json::object dave = LedgerEntry(run, "seeddave@corp.example.com");
+  ASSERT_FALSE(dave.empty());
+  const std::string dave_guid = std::string(dave.at("principal").at("objectGUID").as_string());
 
   // The switch: the identity source changes in AWS (every principal and
   // assignment gone) and AD moves to domain B, where the accounts were
@@ -166,7 +171,8 @@ TEST(AwsSeedScenario, AssignmentsCapturedInDomainAAreReappliedInDomainBAfterTheS
   b->Modify("dn: " + b_ou + "\nchangetype: add\nobjectClass: organizationalUnit\n");
   auto add = [&](const std::string& cn, const std::string& sam, const std::string& upn,
                  const std::string& extra) {
-    b->Modify("dn: CN=" + cn + "," + b_ou + "\nchangetype: add\nobjectClass: user\n" + person +
+    b->Modify("dn: CN=" + cn + "," + b_ou +
+              "\nchangetype: add\nobjectClass: user\nsn: Seed\ngivenName: " + cn + "\n" +
               "displayName: " + cn + "\nsAMAccountName: " + sam + "\nuserPrincipalName: " + upn +
               "\nuserAccountControl: 514\n" + extra);
   };
@@ -177,8 +183,13 @@ TEST(AwsSeedScenario, AssignmentsCapturedInDomainAAreReappliedInDomainBAfterTheS
   // Renamed, carrying the old objectGUID as its anchor.
   add("Francis", "francis", "francis@newcorp.example.net",
       "mS-DS-ConsistencyGuid:: " + Base64Encode(*ldap::GuidFromString(frank_guid)) + "\n");
-  add("Dave One", "dave.one", "dave.one@newcorp.example.net", "mail: dave@seed.example.com\n");
-  add("Dave Two", "dave.two", "dave.two@newcorp.example.net", "mail: dave@seed.example.com\n");
+  // A migration run twice: both copies carry dave's anchor (an ambiguous
+  // pair; a shared mail would not do here, as the identity store refuses
+  // a second user with the same email).
+  const std::string dave_anchor =
+      "mS-DS-ConsistencyGuid:: " + Base64Encode(*ldap::GuidFromString(dave_guid)) + "\n";
+  add("Dave One", "dave.one", "dave.one@newcorp.example.net", dave_anchor);
+  add("Dave Two", "dave.two", "dave.two@newcorp.example.net", dave_anchor);
   b->Modify("dn: CN=SeedEngineers," + b_ou +
             "\nchangetype: add\nobjectClass: group\nsAMAccountName: SeedEngineers\n");
   // erin has no counterpart.
@@ -239,7 +250,7 @@ TEST(AwsSeedScenario, AssignmentsCapturedInDomainAAreReappliedInDomainBAfterTheS
                                                          "USER francis@newcorp.example.net 0 0",
                                                          "GROUP SeedEngineers 1 0",
                                                      }));
-  EXPECT_EQ(peer.Stats().at("duplicate_creates").as_int64(), 0);
+  EXPECT_TRUE(peer.Stats().at("duplicate_creates").as_object().empty());
 
   // Again: no call that changes anything.
   const int64_t changing_after = ChangingCalls(peer.Stats());
