@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/strings.h"
+#include "http/url.h"
 
 namespace syncd::aws {
 namespace {
@@ -46,30 +47,6 @@ std::string HmacSha256(std::string_view key, std::string_view data) {
             reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac.data(),
             mac.size(), &length);
   return {reinterpret_cast<const char*>(mac.data()), length};
-}
-
-bool IsUnreserved(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '_' || c == '.' || c == '~';
-}
-
-// RFC 3986 percent-encoding with upper-case hex, every byte but the
-// unreserved ones (and '/' when `keep_slash`).
-std::string UriEncode(std::string_view text, bool keep_slash) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(text.size());
-  for (const char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (IsUnreserved(c) || (keep_slash && c == '/')) {
-      out += ch;
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 0xF];
-    }
-  }
-  return out;
 }
 
 // %XX sequences decoded; anything else (a '+' included) kept as it is.
@@ -166,8 +143,8 @@ std::string CanonicalQuery(std::string_view query) {
     const std::string_view key = param.substr(0, equals);
     const std::string_view value =
         equals == std::string_view::npos ? std::string_view() : param.substr(equals + 1);
-    params.emplace_back(UriEncode(PercentDecode(key), false),
-                        UriEncode(PercentDecode(value), false));
+    params.emplace_back(http::PercentEncode(PercentDecode(key)),
+                        http::PercentEncode(PercentDecode(value)));
     start = end + 1;
   }
   std::sort(params.begin(), params.end());
@@ -264,8 +241,9 @@ SignatureParts SignV4(http::Request& request, const Credentials& credentials,
     if (!parts.signed_headers.empty()) parts.signed_headers += ';';
     parts.signed_headers += name;
   }
-  parts.canonical_request = request.method + "\n" + UriEncode(NormalizePath(url.path), true) +
-                            "\n" + CanonicalQuery(url.query) + "\n" + canonical_headers + "\n" +
+  parts.canonical_request = request.method + "\n" +
+                            http::PercentEncode(NormalizePath(url.path), "/") + "\n" +
+                            CanonicalQuery(url.query) + "\n" + canonical_headers + "\n" +
                             parts.signed_headers + "\n" + payload_hash;
 
   const std::string date = amz_date.substr(0, 8);

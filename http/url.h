@@ -10,9 +10,10 @@
 
 namespace syncd::http {
 
-// RFC 3986 unreserved characters (ALPHA DIGIT - . _ ~) stay; every other
-// byte becomes %XX with upper-case hex (what SigV4 and SCIM filters expect).
-std::string PercentEncode(std::string_view text);
+// RFC 3986 unreserved characters (ALPHA DIGIT - . _ ~) and those of `keep`
+// stay; every other byte becomes %XX with upper-case hex (what SigV4 and
+// SCIM filters expect).
+std::string PercentEncode(std::string_view text, std::string_view keep = "");
 
 // localhost, 127.x.y.z or [::1].
 bool IsLoopbackHost(std::string_view host);

@@ -106,9 +106,9 @@ class Resolver {
       const int64_t in_store = count_it == counts_.end() ? 0 : count_it->second;
       const int64_t sweep_calls = std::max<int64_t>(1, (in_store + kListPage - 1) / kListPage);
       const auto lookup_calls = static_cast<int64_t>(of_kind.size());
-      // Not `cond ? co_await a : co_await b`: GCC 12 frees the unused
-      // branch's temporary (free(): invalid pointer).
-      Status st = Status::Ok();
+      // Not one `cond ? co_await a : co_await b`: GCC 12 destroys a
+      // temporary of the branch not taken (free() of an invalid pointer).
+      Status st;
       if (lookup_calls > sweep_calls) {
         st = co_await Sweep(kind, of_kind);
       } else {
@@ -666,6 +666,22 @@ class Pass {
     co_return Status::Ok();
   }
 
+  // The organization's management account (DescribeOrganization, asked
+  // once): the only target an AccessDenied is expected on, from a delegated
+  // administrator.
+  asio::awaitable<Result<std::string>> ManagementAccount() {
+    if (!management_account_) {
+      auto result = co_await client_.CallRetrying(aws::kOrganizations, "DescribeOrganization",
+                                                  json::object());
+      if (!result.ok()) co_return ErrorStatus(result, "finding the management account");
+      const json::value* organization = result.output().if_contains("Organization");
+      management_account_ = organization != nullptr && organization->is_object()
+                                ? StringAt(organization->get_object(), "MasterAccountId")
+                                : std::string();
+    }
+    co_return *management_account_;
+  }
+
   // DescribeAccountAssignmentCreationStatus -> its status object.
   asio::awaitable<Result<json::object>> Describe(const std::string& request_id) {
     json::object input{{"InstanceArn", instance_.instance_arn},
@@ -894,7 +910,23 @@ class Pass {
         op.next_attempt_at = op.changed_at + UnresolvedRetryDelay(1);
         op.reason = error.type + ": " + error.message;
         break;
-      case CreateVerdict::kManagement:
+      case CreateVerdict::kManagement: {
+        auto management = co_await ManagementAccount();
+        if (!management.ok()) co_return management.status();
+        if (a.target.type == TargetType::kAccount && a.target.account_id == *management) {
+          op.status = AwsOpStatus::kFailed;
+          op.reason = FailureReason(verdict, error, a.target);
+          break;
+        }
+        // Any other target: the credentials' policy lacks the action, and
+        // every create would be refused alike. The pass stops; the row
+        // waits, pending, for credentials that may.
+        op.status = AwsOpStatus::kPending;
+        if (Status st = Save(op); !st.ok()) co_return st;
+        co_return ErrorStatus(result, "creating " + a.target.Name() +
+                                          " (the IAM policy of syncd's credentials needs every "
+                                          "action of conf/aws-iam-policy.json)");
+      }
       case CreateVerdict::kFailed:
         op.status = AwsOpStatus::kFailed;
         op.reason = FailureReason(verdict, error, a.target);
@@ -917,6 +949,7 @@ class Pass {
   std::vector<std::optional<Target>> op_targets_;
   std::map<std::pair<std::string, std::string>, int> journal_index_;  // (target, guid) -> op
   ReapplyResult result_;
+  std::optional<std::string> management_account_;
 };
 
 }  // namespace

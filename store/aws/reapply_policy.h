@@ -115,7 +115,9 @@ enum class CreateVerdict {
   kThrottled,   // back off with jitter and halve the outstanding limit
   kRetry,       // Conflict, 5xx, transport: back off with jitter
   kUnresolved,  // the principal is not (or no longer) in the store
-  kManagement,  // AccessDenied: needs management-account credentials
+  kManagement,  // AccessDenied: on the management account, needs management-
+                //   account credentials (failed); elsewhere the policy lacks
+                //   the action (the pass stops with the error)
   kFailed,      // Validation, ServiceQuotaExceeded, other denials: parked
 };
 CreateVerdict ClassifyCreateError(const aws::Error& error);

@@ -22,23 +22,6 @@ namespace {
 
 namespace json = boost::json;
 
-std::string Base64(const std::string& bytes) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  for (size_t i = 0; i < bytes.size(); i += 3) {
-    uint32_t n = static_cast<uint32_t>(static_cast<unsigned char>(bytes[i])) << 16;
-    if (i + 1 < bytes.size())
-      n |= static_cast<uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8;
-    if (i + 2 < bytes.size()) n |= static_cast<unsigned char>(bytes[i + 2]);
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += i + 1 < bytes.size() ? kAlphabet[(n >> 6) & 63] : '=';
-    out += i + 2 < bytes.size() ? kAlphabet[n & 63] : '=';
-  }
-  return out;
-}
-
 // The store's assignments as "kind externalId target" lines.
 std::set<std::string> StoreAssignments(const SyncdRun& run) {
   CommandResult r = RunCommand("sqlite3 -batch " + ShellQuote(run.store_path()) +
@@ -163,7 +146,7 @@ TEST(Assignments, SourceSwitchReappliesEachAssignmentByTheFirstKeyThatMatches) {
   add("Carol B", "carol.b", "carol.b@newcorp.example.net", "mail: carol@example.com\n");
   // Renamed, carrying the old objectGUID as its anchor.
   add("Francis", "francis", "francis@newcorp.example.net",
-      "mS-DS-ConsistencyGuid:: " + Base64(*ldap::GuidFromString(frank_guid)) + "\n");
+      "mS-DS-ConsistencyGuid:: " + Base64Encode(*ldap::GuidFromString(frank_guid)) + "\n");
   add("Dave One", "dave.one", "dave.one@newcorp.example.net", "mail: dave@example.com\n");
   add("Dave Two", "dave.two", "dave.two@newcorp.example.net", "mail: dave@example.com\n");
   AddGroup(*b, b_ou, "Engineers");  // by sAMAccountName

@@ -166,6 +166,8 @@ boost::json::object ParsePlan(const CommandResult& r);
 int Count(const boost::json::object& plan, const char* kind, const char* op);
 
 std::string Base64Decode(const std::string& in);
+// Standard base64 with padding (LDIF "attr:: value").
+std::string Base64Encode(const std::string& bytes);
 std::string FileDigest(const std::string& path);  // "" if absent
 
 }  // namespace syncd::testing

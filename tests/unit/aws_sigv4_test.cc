@@ -2,6 +2,7 @@
 // (tests/data/sigv4/README.md) and against botocore's signer on random
 // requests (tests/aws-sign-reference.py).
 #include "aws/sigv4.h"
+#include "http/url.h"
 
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
@@ -208,22 +209,6 @@ class RandomRequests {
     return out;
   }
 
-  static std::string Encode(std::string_view text) {
-    static constexpr char kHex[] = "0123456789ABCDEF";
-    std::string out;
-    for (const char ch : text) {
-      const auto c = static_cast<unsigned char>(ch);
-      if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
-        out += ch;
-      } else {
-        out += '%';
-        out += kHex[c >> 4];
-        out += kHex[c & 0xF];
-      }
-    }
-    return out;
-  }
-
   // Segments as a URL carries them: percent-encoded odd characters, raw
   // sub-delimiters, dot segments and doubled slashes.
   std::string Path() {
@@ -245,11 +230,12 @@ class RandomRequests {
     std::string query;
     for (size_t i = 0; i < count; ++i) {
       query += i == 0 ? "?" : "&";
-      query += Pick(4) == 0 ? Encode(Text(1 + Pick(6), true)) : kKeys[Pick(kKeys.size())];
+      query +=
+          Pick(4) == 0 ? http::PercentEncode(Text(1 + Pick(6), true)) : kKeys[Pick(kKeys.size())];
       const size_t shape = Pick(4);
       if (shape == 0) continue;  // no '='
       query += "=";
-      if (shape > 1) query += Encode(Text(Pick(20), true));
+      if (shape > 1) query += http::PercentEncode(Text(Pick(20), true));
     }
     return query;
   }
