@@ -81,15 +81,6 @@ std::string LedgerScope(const std::string& ou) {
   return "user_bases = [\"" + ou + "\"]\ngroup_bases = [\"" + ou + "\"]\n";
 }
 
-// The shared DC halted for the length of a test, resumed whatever happens.
-class HaltedDc {
- public:
-  HaltedDc() { TestDc::Get().Halt(); }
-  ~HaltedDc() { TestDc::Get().Resume(); }
-  HaltedDc(const HaltedDc&) = delete;
-  HaltedDc& operator=(const HaltedDc&) = delete;
-};
-
 TEST(Assignments, SourceSwitchReappliesEachAssignmentByTheFirstKeyThatMatches) {
   TestDc& a = TestDc::Get();
   const std::string ou = a.FreshOu("LedgerSwitch");

@@ -108,15 +108,6 @@ json::object LedgerEntry(const AwsRun& run, const std::string& upn) {
   return {};
 }
 
-// Domain A halted for the length of the test, resumed whatever happens.
-class HaltedDomainA {
- public:
-  HaltedDomainA() { TestDc::Get().Halt(); }
-  ~HaltedDomainA() { TestDc::Get().Resume(); }
-  HaltedDomainA(const HaltedDomainA&) = delete;
-  HaltedDomainA& operator=(const HaltedDomainA&) = delete;
-};
-
 TEST(AwsSeedScenario, AssignmentsCapturedInDomainAAreReappliedInDomainBAfterTheSourceSwitch) {
   AwsPeer peer("--permission-sets 2 --applications 1 --accounts 2");
   ASSERT_TRUE(peer.ok()) << "the AWS peer did not start";
@@ -164,7 +155,7 @@ TEST(AwsSeedScenario, AssignmentsCapturedInDomainAAreReappliedInDomainBAfterTheS
   // migrated.
   json::value switched = peer.Control("/switch-source");
   ASSERT_TRUE(switched.is_object());
-  std::optional<HaltedDomainA> halted;
+  std::optional<HaltedDc> halted;
   halted.emplace();
   auto b = TestDc::StartRealm("NEWCORP.EXAMPLE.NET");
   const std::string b_ou = "OU=Migrated," + b->BaseDn();

@@ -114,6 +114,16 @@ class SyncdRun {
   std::string base_config_;
 };
 
+// The shared DC (TestDc::Get()) halted for the length of a scope, resumed
+// whatever happens: a test that switches to another domain.
+class HaltedDc {
+ public:
+  HaltedDc() { TestDc::Get().Halt(); }
+  ~HaltedDc() { TestDc::Get().Resume(); }
+  HaltedDc(const HaltedDc&) = delete;
+  HaltedDc& operator=(const HaltedDc&) = delete;
+};
+
 // syncd running as a daemon (`syncd --config F -v`), stderr captured to a
 // file the test reads. Killed when destroyed if still running.
 class DaemonProcess {
