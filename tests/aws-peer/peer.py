@@ -58,6 +58,7 @@ TARGET_SERVICES = {"SWBExternalService": "sso-admin", "AWSIdentityStore": "ident
 FAULT_DEFAULTS = {
     "rate": 0.0,                 # SSO Admin calls per second, all operations together (token bucket); 0 = off
     "burst": 0.0,                # bucket size; 0 = max(rate, 1)
+    "rate_ops": [],              # the SSO Admin operations the rate applies to (AWS limits each API on its own); empty = all
     "identitystore_rate": 0.0,   # the same for the identitystore JSON API
     "max_outstanding": 15,       # IN_PROGRESS account assignment operations before ThrottlingException
     "provision_delay": 0.0,      # seconds a create/delete stays IN_PROGRESS
@@ -337,7 +338,8 @@ class Peer:
     def check_throttle(self, service, op):
         rate = float(self.faults["rate"] if service == "sso-admin" else
                      self.faults["identitystore_rate"] if service == "identitystore" else 0)
-        if rate > 0:
+        limited = service != "sso-admin" or not self.faults["rate_ops"] or op in self.faults["rate_ops"]
+        if rate > 0 and limited:
             burst = float(self.faults["burst"]) or max(rate, 1.0)
             now = time.monotonic()
             tokens = self.tokens.get(service)

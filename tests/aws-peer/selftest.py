@@ -349,6 +349,11 @@ def run(a, b):
     check(thr and allowed <= 2 + 2 * elapsed + 1 and thr[0][2] == 400 and thr[0][1] == "Rate exceeded"
           and thr[0][3].get("x-amzn-errortype", "").startswith("ThrottlingException"),
           "rate 2/s: calls above the bucket get ThrottlingException 400", ([x and x[0] for x in errs], elapsed))
+    a.faults(rate=1.0, rate_ops=["ListPermissionSets"])
+    errs = [error_of(sso.list_instances) for _ in range(4)]
+    limited = [error_of(sso.list_permission_sets, InstanceArn=a.arn) for _ in range(4)]
+    check(errs == [None] * 4 and any(x and x[0] == "ThrottlingException" for x in limited),
+          "rate_ops: only the named operations are rate limited", (errs, limited))
     a.faults(list_throttle_every=2, list_throttle_ops=["ListAccountAssignments"])
     errs = [error_of(sso.list_account_assignments, InstanceArn=a.arn, AccountId=acct, PermissionSetArn=ps)
             for _ in range(4)]

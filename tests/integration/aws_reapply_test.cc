@@ -287,10 +287,18 @@ assign(accounts[1], ps[2], 'USER', uid('rpdave'))
 TEST_F(AwsReapply, ThrottlingAndTheOutstandingCapStillLandEverything) {
   auto run = MakeRun("max_outstanding = 4\n");
   ASSERT_NO_FATAL_FAILURE(CaptureAndSwitch(*run, kTenAssignments, 10));
-  // Fewer calls a second than syncd's rate_limit (10) and fewer
-  // operations in flight than its max_outstanding (4).
-  peer_->Control("/faults", R"({"rate": 6, "burst": 3, "max_outstanding": 2,
-                                "provision_delay": 2})");
+  // The reads are limited to fewer calls a second than syncd's rate_limit
+  // (10), the creates to fewer in flight than its max_outstanding (4). Each
+  // limit has its own operations (as AWS limits each API) so that both are
+  // met on every run: with one rate over every call, a create throttled by
+  // the rate halved syncd's limit to the peer's cap before the cap was ever
+  // hit (the flaky CI failure of stop 17).
+  peer_->Control("/faults", R"({"rate": 3, "burst": 2, "max_outstanding": 2,
+                                "provision_delay": 2,
+                                "rate_ops": ["ListAccountAssignments", "ListPermissionSets",
+                                             "DescribePermissionSet",
+                                             "ListAccountAssignmentCreationStatus",
+                                             "DescribeAccountAssignmentCreationStatus"]})");
   json::object done = ReapplyJson(*run, 0);
   ASSERT_FALSE(done.empty());
   EXPECT_EQ(Num(done.at("summary").as_object(), "created"), 10) << json::serialize(done);
