@@ -528,6 +528,17 @@ class Pass {
     return Status::Ok();
   }
 
+  // Journals ops_[i] for every i in `indices`, in one transaction.
+  Status Save(const std::vector<int>& indices) {
+    if (indices.empty()) return Status::Ok();
+    std::vector<AwsOperation> rows;
+    rows.reserve(indices.size());
+    for (int i : indices) rows.push_back(ops_[i]);
+    if (Status st = state_.SaveAwsOperations(&rows); !st.ok()) return st;
+    for (size_t k = 0; k < indices.size(); ++k) ops_[indices[k]].id = rows[k].id;
+    return Status::Ok();
+  }
+
   // The journal row for `item`, created when it has none.
   AwsOperation& RowFor(Item& item, int64_t now) {
     if (item.op < 0) {
@@ -696,17 +707,25 @@ class Pass {
     co_return status->get_object();
   }
 
-  // Records a finished (or still running) creation status on `op`.
+  // Records a finished (or still running) creation status on `op` and
+  // journals it.
   Status Settle(AwsOperation& op, const json::object& status) {
+    if (!Record(op, status)) return Status::Ok();
+    return Save(op);
+  }
+
+  // Records a finished creation status on `op`, in memory; false while it
+  // is still running.
+  bool Record(AwsOperation& op, const json::object& status) {
     const std::string value = StringAt(status, "Status");
-    if (value == "IN_PROGRESS") return Status::Ok();
+    if (value == "IN_PROGRESS") return false;
     op.status = value == "SUCCEEDED" ? AwsOpStatus::kSucceeded : AwsOpStatus::kFailed;
     op.reason = op.status == AwsOpStatus::kFailed ? StringAt(status, "FailureReason") : "";
     if (op.status == AwsOpStatus::kFailed && op.reason.empty())
       op.reason = "FAILED (no reason given)";
     op.changed_at = UnixNow();
     if (op.status == AwsOpStatus::kSucceeded) limit_.OnSuccess();
-    return Save(op);
+    return true;
   }
 
   // Sends `to_create` (ops journaled pending) and polls until every one is
@@ -736,58 +755,89 @@ class Pass {
     // A failed list (a policy without the action, say) falls back to the
     // cadence for the rest of the pass.
     bool list_failed = false;
-    auto binding = [&] {
-      return !list_failed && CapBinding(queue.size(), in_progress(), limit_.limit());
-    };
-    // The status list due while the cap binds (PollCadence otherwise).
-    Clock::time_point last_list;
+    auto listing = [&] { return !list_failed && in_progress() > 0; };
     auto next_list = [&] {
       Clock::time_point oldest = Clock::time_point::max();
       for (const auto& f : flights) {
         if (!f.finished) oldest = std::min(oldest, f.sent);
       }
-      return NextStatusList(last_list, oldest, completions_.Shortest());
+      return list_schedule_.Next(oldest, completions_.Shortest());
     };
     while ((!queue.empty() || !flights.empty()) && Clock::now() < options_.deadline) {
       bool acted = false;
-      // Learn what finished while creates wait for a slot.
-      if (binding() && next_list() <= Clock::now()) {
+      // Learn what finished: it frees slots and needs no poll of its own.
+      if (listing() && next_list() <= Clock::now()) {
         acted = true;
-        if (Status st = co_await MarkFinished(flights); !st.ok()) {
-          Log(LogLevel::kWarning, "reapply: " + st.ToString() + "; polling each request instead");
+        auto finished = co_await SettleFinished(flights);
+        if (!finished.ok()) {
+          Log(LogLevel::kWarning,
+              "reapply: " + finished.status().ToString() + "; polling each request instead");
           list_failed = true;
         }
-        last_list = Clock::now();
+        list_schedule_.Listed(Clock::now(), finished.ok() && *finished);
       }
-      // Send while below the outstanding limit.
-      while (!queue.empty() && in_progress() < limit_.limit() &&
-             queue.front().not_before <= Clock::now() && Clock::now() < options_.deadline) {
-        Queued next = queue.front();
+      // Send while below the outstanding limit, in rounds: the creates of a
+      // round are journaled as sending together before the first goes, and
+      // their answers together after the last (two state transactions a
+      // round, not three a create; a crash in between leaves rows sending,
+      // which the resume looks for before sending anything again).
+      std::vector<Queued> round;
+      while (!queue.empty() && in_progress() + static_cast<int>(round.size()) < limit_.limit() &&
+             queue.front().not_before <= Clock::now()) {
+        round.push_back(queue.front());
         queue.pop_front();
-        acted = true;
-        const LiveAssignment& a = to_create[next.index];
-        const int op_index = to_create_ops[next.index];
-        AwsOperation& op = ops_[op_index];
-        auto refused = co_await Send(op, a);
-        if (!refused.ok()) co_return refused.status();
-        if (op.status == AwsOpStatus::kInProgress) {
-          flights.push_back(
-              {op_index, 0, Clock::now() + PollDelay(options_.cadence, 0), Clock::now()});
-        } else if (op.status == AwsOpStatus::kPending && refused->has_value()) {
-          const bool throttled = **refused == CreateVerdict::kThrottled;
-          if (++next.retries > kRetriesPerPass && !throttled) {
-            continue;  // left pending for the next pass
-          }
-          next.not_before = Clock::now() + FullJitter(next.retries, random_);
-          queue.push_back(next);
-          if (throttled) break;
-        }
       }
-      // Describe what is due: what the list saw finish, and (when the cap
-      // does not bind) each request on PollCadence.
-      const bool listing = binding();
+      if (!round.empty() && Clock::now() < options_.deadline) {
+        acted = true;
+        std::vector<int> round_ops;
+        round_ops.reserve(round.size());
+        const int64_t marked_at = UnixNow();
+        for (const Queued& q : round) {
+          AwsOperation& op = ops_[to_create_ops[q.index]];
+          op.status = AwsOpStatus::kSending;
+          ++op.attempts;
+          op.sent_at = marked_at;
+          op.changed_at = marked_at;
+          round_ops.push_back(to_create_ops[q.index]);
+        }
+        if (Status st = Save(round_ops); !st.ok()) co_return st;
+        bool throttled = false;
+        std::vector<Queued> unsent;
+        for (Queued next : round) {
+          const int op_index = to_create_ops[next.index];
+          AwsOperation& op = ops_[op_index];
+          if (throttled) {
+            // Not sent: back to pending, first in line once the pause ends.
+            op.status = AwsOpStatus::kPending;
+            --op.attempts;
+            unsent.push_back(next);
+            continue;
+          }
+          auto refused = co_await Send(op, to_create[next.index]);
+          if (!refused.ok()) {
+            (void)Save(round_ops);  // what was answered so far; the error wins
+            co_return refused.status();
+          }
+          if (op.status == AwsOpStatus::kInProgress) {
+            flights.push_back(
+                {op_index, 0, Clock::now() + PollDelay(options_.cadence, 0), Clock::now()});
+          } else if (op.status == AwsOpStatus::kPending && refused->has_value()) {
+            throttled = **refused == CreateVerdict::kThrottled;
+            if (++next.retries > kRetriesPerPass && !throttled) {
+              continue;  // left pending for the next pass
+            }
+            next.not_before = Clock::now() + FullJitter(next.retries, random_);
+            queue.push_back(next);
+          }
+        }
+        queue.insert(queue.begin(), unsent.begin(), unsent.end());
+        if (Status st = Save(round_ops); !st.ok()) co_return st;
+      }
+      // Describe what is due: what the lists saw fail (or could not
+      // settle), and, when listing does not work, each request on
+      // PollCadence.
       for (auto it = flights.begin(); it != flights.end();) {
-        if (it->next_poll > Clock::now() || (!it->finished && listing)) {
+        if (it->next_poll > Clock::now() || (!it->finished && !list_failed)) {
           ++it;
           continue;
         }
@@ -812,10 +862,9 @@ class Pass {
       }
       if (!acted) {
         Clock::time_point wake = options_.deadline;
-        const bool listing_now = binding();
-        if (listing_now) wake = std::min(wake, next_list());
+        if (listing()) wake = std::min(wake, next_list());
         for (const auto& f : flights) {
-          if (f.finished || !listing_now) wake = std::min(wake, f.next_poll);
+          if (f.finished || list_failed) wake = std::min(wake, f.next_poll);
         }
         if (!queue.empty() && in_progress() < limit_.limit()) {
           for (const auto& q : queue) wake = std::min(wake, q.not_before);
@@ -826,41 +875,72 @@ class Pass {
     co_return Status::Ok();
   }
 
-  // One ListAccountAssignmentCreationStatus (Filter IN_PROGRESS, every
-  // page): the flights it does not show have finished and are due to be
-  // described; how long they took feeds the completion estimate.
-  asio::awaitable<Status> MarkFinished(std::vector<Flight>& flights) {
+  // The RequestIds of one ListAccountAssignmentCreationStatus with
+  // Filter `status` (every page).
+  asio::awaitable<Result<std::set<std::string>>> ListRequests(const char* status) {
     json::object input{{"InstanceArn", instance_.instance_arn},
-                       {"Filter", json::object{{"Status", "IN_PROGRESS"}}},
+                       {"Filter", json::object{{"Status", status}}},
                        {"MaxResults", kListPage}};
     auto listed = co_await client_.ListAll(aws::kSsoAdmin, "ListAccountAssignmentCreationStatus",
                                            std::move(input), "AccountAssignmentsCreationStatus");
-    if (!listed.ok()) co_return listed.status().WithContext("listing the requests in progress");
-    std::set<std::string> running;
-    for (const auto& item : *listed) {
-      if (item.is_object()) running.insert(StringAt(item.get_object(), "RequestId"));
+    if (!listed.ok()) {
+      co_return listed.status().WithContext(std::string("listing the requests ") + status);
     }
+    std::set<std::string> ids;
+    for (const auto& item : *listed) {
+      if (item.is_object()) ids.insert(StringAt(item.get_object(), "RequestId"));
+    }
+    co_return ids;
+  }
+
+  // The flights the IN_PROGRESS list no longer shows have finished (how
+  // long they took feeds the completion estimate). Those the FAILED list
+  // then shows are left to be described, for their FailureReason; the rest
+  // succeeded and are settled (and removed) without a call each, in one
+  // state transaction. Whether anything finished.
+  asio::awaitable<Result<bool>> SettleFinished(std::vector<Flight>& flights) {
+    auto running = co_await ListRequests("IN_PROGRESS");
+    if (!running.ok()) co_return running.status();
     const Clock::time_point now = Clock::now();
+    bool any = false;
     for (auto& f : flights) {
-      if (f.finished || running.contains(ops_[f.op].request_id)) continue;
+      if (f.finished || running->contains(ops_[f.op].request_id)) continue;
       f.finished = true;
       f.next_poll = now;
+      any = true;
       if (f.sent == Clock::time_point()) continue;
       completions_.Observe(std::chrono::duration_cast<std::chrono::milliseconds>(now - f.sent));
     }
-    co_return Status::Ok();
+    if (!any) co_return false;
+    // Listed after the IN_PROGRESS list: whatever that list no longer
+    // showed had its final status already.
+    auto failed = co_await ListRequests("FAILED");
+    if (!failed.ok()) co_return failed.status();
+    std::vector<AwsOperation> succeeded;
+    const int64_t changed_at = UnixNow();
+    for (auto it = flights.begin(); it != flights.end();) {
+      AwsOperation& op = ops_[it->op];
+      if (!it->finished || failed->contains(op.request_id)) {
+        ++it;
+        continue;
+      }
+      op.status = AwsOpStatus::kSucceeded;
+      op.reason.clear();
+      op.changed_at = changed_at;
+      limit_.OnSuccess();
+      succeeded.push_back(op);
+      it = flights.erase(it);
+    }
+    if (!succeeded.empty()) {
+      if (Status st = state_.SaveAwsOperations(&succeeded); !st.ok()) co_return st;
+    }
+    co_return true;
   }
 
-  // One create: journaled as sending before it goes, its answer journaled
-  // before anything polls it. The verdict when AWS refused it.
+  // One create, its answer recorded on `op` (the caller journals it, as it
+  // journaled `op` sending before). The verdict when AWS refused it.
   asio::awaitable<Result<std::optional<CreateVerdict>>> Send(AwsOperation& op,
                                                              const LiveAssignment& a) {
-    const int64_t now = UnixNow();
-    op.status = AwsOpStatus::kSending;
-    ++op.attempts;
-    op.sent_at = now;
-    op.changed_at = now;
-    if (Status st = Save(op); !st.ok()) co_return st;
     const CreateCall call = MakeCreateCall(instance_.instance_arn, a);
     auto result = co_await client_.Call(aws::kSsoAdmin, call.operation, call.input);
     ++result_.creates_sent;
@@ -873,7 +953,6 @@ class Pass {
         op.status = AwsOpStatus::kSucceeded;  // synchronous
         op.changed_at = UnixNow();
         limit_.OnSuccess();
-        if (Status st = Save(op); !st.ok()) co_return st;
         co_return std::nullopt;
       }
       const json::value* status = result.output().if_contains("AccountAssignmentCreationStatus");
@@ -883,8 +962,7 @@ class Pass {
       op.request_id = StringAt(status->get_object(), "RequestId");
       op.status = AwsOpStatus::kInProgress;
       op.reason.clear();
-      if (Status st = Save(op); !st.ok()) co_return st;
-      if (Status st = Settle(op, status->get_object()); !st.ok()) co_return st;
+      Record(op, status->get_object());
       co_return std::nullopt;
     }
     const aws::Error& error = result.error();
@@ -932,7 +1010,6 @@ class Pass {
         op.reason = FailureReason(verdict, error, a.target);
         break;
     }
-    if (Status st = Save(op); !st.ok()) co_return st;
     co_return std::optional<CreateVerdict>(verdict);
   }
 
@@ -944,6 +1021,7 @@ class Pass {
   Resolver resolver_;
   OutstandingLimit limit_;
   CompletionEstimate completions_;
+  StatusListSchedule list_schedule_;
   std::mt19937 random_;
   std::vector<AwsOperation> ops_;
   std::vector<std::optional<Target>> op_targets_;

@@ -33,10 +33,6 @@ PollCadence PollCadenceFromEnvironment() {
   return cadence;
 }
 
-bool CapBinding(size_t waiting, int in_flight, int limit) {
-  return waiting > 0 && in_flight >= limit;
-}
-
 void CompletionEstimate::Observe(std::chrono::milliseconds took) {
   if (recent_.size() < kWindow) {
     recent_.push_back(took);
@@ -51,11 +47,14 @@ std::chrono::milliseconds CompletionEstimate::Shortest() const {
   return *std::min_element(recent_.begin(), recent_.end());
 }
 
-std::chrono::steady_clock::time_point NextStatusList(
-    std::chrono::steady_clock::time_point last_list,
-    std::chrono::steady_clock::time_point oldest_sent, std::chrono::milliseconds shortest,
-    std::chrono::milliseconds min_interval) {
-  return std::max(last_list + min_interval, oldest_sent + shortest);
+void StatusListSchedule::Listed(Clock::time_point at, bool found_finished) {
+  last_ = at;
+  gap_ = found_finished ? kMinGap : std::min(kMaxGap, gap_ * 2);
+}
+
+StatusListSchedule::Clock::time_point StatusListSchedule::Next(
+    Clock::time_point oldest_sent, std::chrono::milliseconds shortest) const {
+  return std::max(last_ + gap_, oldest_sent + shortest);
 }
 
 OutstandingLimit::OutstandingLimit(int max) : max_(std::max(1, max)), limit_(max_) {}

@@ -35,11 +35,12 @@ std::chrono::milliseconds PollDelay(const PollCadence& cadence, int polls_done);
 // hidden knob for tests and the benchmark; malformed values are ignored).
 PollCadence PollCadenceFromEnvironment();
 
-// While creates wait for a free slot (the outstanding cap binds), the 10 s
-// cadence would keep every slot for at least 10 s whatever AWS takes. Then
-// one ListAccountAssignmentCreationStatus (Filter IN_PROGRESS) tells which
-// requests in flight have finished, and only those are described.
-bool CapBinding(size_t waiting, int in_flight, int limit);
+// The 10 s cadence would keep every slot for at least 10 s whatever AWS
+// takes. While requests are in flight, one ListAccountAssignmentCreation-
+// Status (Filter IN_PROGRESS) tells which of them have finished, and one
+// more (Filter FAILED) which of those failed: only the failed ones are
+// described (for their FailureReason). The cadence above is the fallback
+// when a list fails.
 
 // How long creates take, learned from the status lists: the time from a
 // create's answer to the first list that no longer shows it in progress,
@@ -56,13 +57,25 @@ class CompletionEstimate {
   size_t next_ = 0;
 };
 
-// When the next status list goes: at most one per `min_interval` after the
-// previous one, and not before the oldest request in flight (answered at
-// `oldest_sent`) has run for `shortest` (a list before then finds nothing).
-std::chrono::steady_clock::time_point NextStatusList(
-    std::chrono::steady_clock::time_point last_list,
-    std::chrono::steady_clock::time_point oldest_sent, std::chrono::milliseconds shortest,
-    std::chrono::milliseconds min_interval = std::chrono::milliseconds(1000));
+// When the next status list goes. Not before the oldest request in flight
+// has run for the shortest completion seen (a list before then finds
+// nothing), and at least a gap after the previous list: `kMinGap` after a
+// list that found something finished (the next finish is near), doubling
+// after each that found nothing, up to `kMaxGap` (one slow request is not
+// listed four times a second).
+class StatusListSchedule {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr std::chrono::milliseconds kMinGap{200};
+  static constexpr std::chrono::milliseconds kMaxGap{5000};
+
+  void Listed(Clock::time_point at, bool found_finished);
+  Clock::time_point Next(Clock::time_point oldest_sent, std::chrono::milliseconds shortest) const;
+
+ private:
+  Clock::time_point last_;  // epoch: never listed
+  std::chrono::milliseconds gap_ = kMinGap;
+};
 
 // How many creates may be outstanding: additive increase (one more after a
 // window of `limit` successes), multiplicative decrease (halved by a

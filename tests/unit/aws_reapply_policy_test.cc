@@ -59,25 +59,32 @@ TEST(PollDelayTest, HiddenEnvironmentKnobShortensTheCadenceForTests) {
   ::unsetenv("SYNCD_AWS_POLL_MS");  // NOLINT(concurrency-mt-unsafe)
 }
 
-TEST(StatusListTest, OnlyWhileCreatesWaitForAFreeSlot) {
-  EXPECT_TRUE(CapBinding(1, 15, 15));
-  EXPECT_TRUE(CapBinding(40, 7, 7)) << "the limit AIMD lowered binds too";
-  EXPECT_FALSE(CapBinding(1, 14, 15)) << "a slot is free: the create goes, no list";
-  EXPECT_FALSE(CapBinding(0, 15, 15)) << "nothing waits: the documented cadence";
-}
-
-TEST(StatusListTest, AtMostOncePerIntervalAndNotBeforeTheOldestCanHaveFinished) {
+TEST(StatusListTest, NotBeforeTheOldestCanHaveFinishedAndBackingOffWhileNothingFinishes) {
   using Clock = std::chrono::steady_clock;
   const Clock::time_point t0 = Clock::time_point() + std::chrono::hours(1);
-  // Nothing learned yet: once a second.
-  EXPECT_EQ(NextStatusList(t0, t0, milliseconds(0)), t0 + milliseconds(1000));
+  StatusListSchedule schedule;
+  // Nothing listed or learned yet: at once.
+  EXPECT_EQ(schedule.Next(t0, milliseconds(0)), t0);
+  schedule.Listed(t0, true);
+  // Something finished: the next one soon after.
+  EXPECT_EQ(schedule.Next(t0 - milliseconds(9000), milliseconds(2100)),
+            t0 + StatusListSchedule::kMinGap);
   // Creates took 2.1 s: no list before the oldest in flight is that old.
-  EXPECT_EQ(NextStatusList(t0, t0 + milliseconds(500), milliseconds(2100)),
-            t0 + milliseconds(2600));
-  // The oldest is long due: the interval still holds.
-  EXPECT_EQ(NextStatusList(t0, t0 - milliseconds(9000), milliseconds(2100)),
-            t0 + milliseconds(1000));
-  EXPECT_EQ(NextStatusList(t0, t0, milliseconds(0), milliseconds(250)), t0 + milliseconds(250));
+  EXPECT_EQ(schedule.Next(t0 + milliseconds(500), milliseconds(2100)), t0 + milliseconds(2600));
+  // Lists that find nothing finished space out, up to the maximum gap.
+  Clock::time_point at = t0;
+  milliseconds expected_gap = StatusListSchedule::kMinGap;
+  for (int i = 0; i < 10; ++i) {
+    schedule.Listed(at, false);
+    expected_gap = std::min(StatusListSchedule::kMaxGap, expected_gap * 2);
+    EXPECT_EQ(schedule.Next(t0 - std::chrono::hours(1), milliseconds(2100)), at + expected_gap)
+        << i;
+    at += expected_gap;
+  }
+  EXPECT_EQ(expected_gap, StatusListSchedule::kMaxGap);
+  schedule.Listed(at, true);
+  EXPECT_EQ(schedule.Next(t0 - std::chrono::hours(1), milliseconds(2100)),
+            at + StatusListSchedule::kMinGap);
 }
 
 TEST(CompletionEstimateTest, ShortestOfTheRecentWindow) {
