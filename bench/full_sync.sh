@@ -31,7 +31,7 @@
 #                        in about a minute, 50,000 in ~3 min)
 #   BENCH_FRESH=1        reload BENCH_WORK/N/dc even if it holds a loaded DC
 #   BENCH_BACKEND=mdb    sam.ldb store of a new DC (TESTDC_BACKEND): mdb (default) or tdb
-#   BENCH_HEAPTRACK=1    also the run under heaptrack (slow: several times the wall time)
+#   BENCH_HEAPTRACK=1    also the run under heaptrack (slow: ~10 times the wall time)
 #   BENCH_SYNCD=PATH     this syncd binary instead of building build/syncd/syncd
 # A DC this script starts or resumes is halted (testdc.sh halt, directory kept) when it
 # is done with it; one it found running is left running. Remove a DC with
