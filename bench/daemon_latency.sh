@@ -64,7 +64,6 @@ now_us() { local t=$EPOCHREALTIME; echo "${t/[.,]/}"; }  # wall clock, microseco
 ms_between() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (b - a) / 1000 }'; }
 median() { sort -g | awk '{v[NR]=$1} END {print (NR ? v[int((NR+1)/2)] : "")}'; }
 worst() { sort -g | tail -n 1; }
-mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 pass() { awk -v v="$1" -v g="$2" 'BEGIN { print (v != "" && v < g ? "PASS" : "FAIL") }'; }
 
 [ "$(id -u)" -eq 0 ] || die "must run as root (the test DC needs it)"

@@ -61,24 +61,7 @@ die() { echo "incremental_sync: $*" >&2; exit 1; }
 # shellcheck source=bench/lib.sh
 source "$repo/bench/lib.sh"
 sub_ous=("${bench_sub_ous[@]}")
-now_ns() { date +%s%N; }
-secs_since() { awk -v a="$1" -v b="$(now_ns)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }'; }
-# median FILE COLUMN
-median() { sort -g -k"$2" "$1" | awk -v c="$2" '{v[NR]=$c} END {print v[int((NR+1)/2)]}'; }
-maxcol() { sort -g -k"$2" "$1" | awk -v c="$2" 'END {print $c}'; }
-ms() { awk -v s="$1" 'BEGIN { printf "%.0f", s * 1000 }'; }
-mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-met() { awk -v v="$1" -v g="$2" 'BEGIN { print (v < g ? "met" : "NOT met") }'; }
-
-if [ -n "${BENCH_SYNCD:-}" ]; then
-  syncd=$BENCH_SYNCD
-else
-  scripts/install-deps.sh >/dev/null
-  [ -f build/CMakeCache.txt ] || scripts/build.sh build >/dev/null
-  cmake --build build --target syncd >/dev/null
-  syncd=$repo/build/syncd/syncd
-fi
-[ -x "$syncd" ] || die "no syncd binary at $syncd"
+bench_syncd
 
 # One round's changes, as LDIF on stdout, valid against the directory as it is:
 #   python3 -c "$(gen_changes_py)" USERS.ldif GROUPS.ldif STATE STATE.next K TAG PEOPLE_DN OU_DN OU_DN
@@ -325,23 +308,14 @@ PY
 
 # run_timed FILE LOG syncd-args...: appends "wall_seconds peak_rss_kib exit_status" to FILE.
 run_timed() {
-  local file=$1 log=$2 t0 t1 rc=0
+  local file=$1 log=$2
   shift 2
   local v=()
   [ "${BENCH_VERBOSE:-0}" = 1 ] && v=(-v)
-  t0=$(now_ns)
-  /usr/bin/time -f "%M" -o "$log.rss" "$syncd" --config "$work/syncd.conf" "${v[@]}" "$@" \
-    >"$log.out" 2>"$log.err" || rc=$?
-  t1=$(now_ns)
-  if [ "$rc" -ne 0 ] && [ "$rc" -ne 2 ]; then
-    cat "$log.err" >&2
-    die "syncd $* failed (exit $rc; output in $log.out, $log.err)"
-  fi
-  awk -v a="$t0" -v b="$t1" -v m="$(tail -n 1 "$log.rss")" -v rc="$rc" \
-    'BEGIN { printf "%.4f %d %d\n", (b - a) / 1e9, m, rc }' >>"$file"
+  bench_timed "$file" "$log" "$syncd" --config "$work/syncd.conf" "${v[@]}" "$@"
 }
 
-search() { LDAPTLS_CACERT=$CA_FILE ldapsearch -LLL -o ldif-wrap=no -x -H "$URI" -D "$BIND_DN" -y "$PASSWORD_FILE" -E pr=1000/noprompt "$@"; }
+search() { bench_ldapsearch -E pr=1000/noprompt "$@"; }
 
 # The scope as the change generator's starting point: users (cn, sAMAccountName), groups (member).
 snapshot() {
@@ -351,22 +325,11 @@ snapshot() {
 
 halt_dc=
 dc=
-cleanup() {
-  if [ -n "$halt_dc" ]; then testdc halt "$halt_dc" 2>/dev/null || true; fi
-}
-trap cleanup EXIT
+trap bench_halt_dc EXIT
 
 bench_one() {
   local n=$1
-  work=$root/$n
-  dc=${BENCH_DC_DIR:-$work/dc}
-  mkdir -p "$work"
-  echo "== N = $n"
-  bench_dc "$dc" "$work" "$n"
-  eval "$(testdc env "$dc")"
-  backend=$(dc_backend "$dc")
-  people="OU=People,OU=Sync,$BASE_DN"
-  group_ou="OU=Groups,OU=Sync,$BASE_DN"
+  bench_size_dc "$root" "$n"
   local ous=() o
   for o in "${sub_ous[@]}"; do
     ous+=("OU=$o,$people")
@@ -428,9 +391,9 @@ bench_one() {
 
   local full_wall full_rss inc_wall inc_rss inc_rss_max nc_wall nc_rss
   full_wall=$(cut -d' ' -f1 "$work/full.times"); full_rss=$(cut -d' ' -f2 "$work/full.times")
-  inc_wall=$(median "$work/inc.times" 1); inc_rss=$(median "$work/inc.times" 2)
-  inc_rss_max=$(maxcol "$work/inc.times" 2)
-  nc_wall=$(median "$work/nochange.times" 1); nc_rss=$(median "$work/nochange.times" 2)
+  inc_wall=$(median_of "$work/inc.times" 1); inc_rss=$(median_of "$work/inc.times" 2)
+  inc_rss_max=$(max_of "$work/inc.times" 2)
+  nc_wall=$(median_of "$work/nochange.times" 1); nc_rss=$(median_of "$work/nochange.times" 2)
   printf 'N = %d: %d users and %d groups in scope at the start, DC on %s; K = %d changes a round; %d rounds, medians:\n' \
     "$n" "$users_in_ad" "$groups_in_ad" "${backend:-?}" "$k" "$rounds"
   printf '  full sync (first --once, empty state)  wall %8.3f s   peak RSS %6s MB\n' "$full_wall" "$(mb "$full_rss")"
@@ -450,13 +413,7 @@ bench_one() {
   printf '%s %s %s %s %s %s %s\n' "$n" "$k" "${backend:-?}" "$inc_wall" "$full_wall" "$nc_wall" \
     "$(date '+%F %T')" >"$work/result"
 
-  if [ -n "$halt_dc" ]; then
-    testdc halt "$halt_dc" 2>/dev/null
-    echo "  DC halted and kept: $dc (reuse: BENCH_DC_DIR=$dc, or just rerun; remove: scripts/testdc.sh stop $dc)"
-    halt_dc=
-  else
-    echo "  DC left running: $dc"
-  fi
+  bench_release_dc "$dc"
 }
 
 for n in "${sizes[@]}"; do
