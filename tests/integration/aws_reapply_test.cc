@@ -356,6 +356,33 @@ TEST_F(AwsReapply, ASlowPrincipalWaitsAndAnAsyncFailureKeepsItsReason) {
   EXPECT_EQ(Num(peer_->Stats(), "failures_sent"), 1);
 }
 
+TEST_F(AwsReapply, WithReapplyAutoTheRunThatSeesTheSwitchRestoresEverything) {
+  auto run = std::make_unique<AwsRun>(*peer_, *ou_, "",
+                                      "[assignments]\napplier = \"aws\"\nreapply = \"auto\"\n");
+  CommandResult once = run->Syncd("--once");
+  ASSERT_EQ(once.exit_code, 0) << once.out << once.err;
+  ASSERT_EQ(Admin(kFourAssignments).exit_code, 0);
+  CommandResult imported = run->Syncd("assignments import --from aws");
+  ASSERT_NE(imported.exit_code, 1) << imported.out << imported.err;
+  peer_->Control("/switch-source");
+  ASSERT_EQ(LiveCount(), 0);
+
+  // No command from the operator: the next run provisions the new store
+  // and reapplies the ledger into it.
+  CommandResult switched = run->Syncd("--once");
+  EXPECT_EQ(switched.exit_code, 0) << switched.out << switched.err;
+  EXPECT_EQ(LiveCount(), 4) << switched.out << switched.err;
+  CommandResult status = run->Syncd("status");
+  EXPECT_NE(status.out.find("assignments: 4 restored"), std::string::npos) << status.out;
+
+  // Done once: the run after it creates nothing.
+  peer_->Control("/reset-stats");
+  CommandResult again = run->Syncd("--once");
+  EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
+  EXPECT_EQ(Creates(peer_->Stats()), 0);
+  EXPECT_EQ(LiveCount(), 4);
+}
+
 // The shell command line of `syncd ARGS` on `run`'s config.
 std::string SyncdCommand(const AwsRun& run, const std::string& args) {
   const char* binary = std::getenv("SYNCD_BINARY");  // NOLINT(concurrency-mt-unsafe)
