@@ -284,7 +284,7 @@ assign(accounts[1], ps[2], 'USER', uid('rpdave'))
   EXPECT_NE(still.out.find("unrecorded"), std::string::npos) << still.out;
 }
 
-TEST_F(AwsReapply, ThrottlingAndTheOutstandingCapStillLandEverything) {
+TEST_F(AwsReapply, ThrottlingConflictsAndTheOutstandingCapStillLandEverything) {
   auto run = MakeRun("max_outstanding = 4\n");
   ASSERT_NO_FATAL_FAILURE(CaptureAndSwitch(*run, kTenAssignments, 10));
   // The reads are limited to fewer calls a second than syncd's rate_limit
@@ -293,8 +293,10 @@ TEST_F(AwsReapply, ThrottlingAndTheOutstandingCapStillLandEverything) {
   // met on every run: with one rate over every call, a create throttled by
   // the rate halved syncd's limit to the peer's cap before the cap was ever
   // hit (the flaky CI failure of stop 17).
+  // And every fourth create that gets past the cap answers
+  // ConflictException (another operation on the same permission set).
   peer_->Control("/faults", R"({"rate": 3, "burst": 2, "max_outstanding": 2,
-                                "provision_delay": 2,
+                                "provision_delay": 2, "conflict_every": 4,
                                 "rate_ops": ["ListAccountAssignments", "ListPermissionSets",
                                              "DescribePermissionSet",
                                              "ListAccountAssignmentCreationStatus",
@@ -308,6 +310,7 @@ TEST_F(AwsReapply, ThrottlingAndTheOutstandingCapStillLandEverything) {
   const json::object& throttles = stats.at("throttles_by_reason").as_object();
   EXPECT_GT(Num(throttles, "rate"), 0) << json::serialize(stats);
   EXPECT_GT(Num(throttles, "outstanding"), 0) << json::serialize(stats);
+  EXPECT_GE(Num(stats, "conflicts_sent"), 2) << json::serialize(stats);
   EXPECT_LE(Num(stats, "max_outstanding_seen"), 2);
   EXPECT_TRUE(stats.at("duplicate_creates").as_object().empty()) << json::serialize(stats);
 }
