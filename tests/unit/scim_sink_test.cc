@@ -107,9 +107,6 @@ class ScimSinkTest : public ::testing::TestWithParam<std::string> {
   std::vector<std::string> reasons_;
 };
 
-#define EXPECT_OUTCOME(kind_, outcome) \
-  EXPECT_EQ(OutcomeName((outcome).kind), OutcomeName(OpOutcome::Kind::kind_)) << (outcome).reason
-
 TEST_P(ScimSinkTest, ReadOwnedReturnsExactlyWhatWasWritten) {
   std::vector<SyncObject> users;
   for (int i = 1; i <= 3; ++i) users.push_back(User(i, "user" + std::to_string(i)));

@@ -153,9 +153,6 @@ class SinkConformance : public ::testing::TestWithParam<SinkFactory> {
   std::unique_ptr<Sink> sink_;
 };
 
-#define EXPECT_OUTCOME(kind_, outcome) \
-  EXPECT_EQ(OutcomeName((outcome).kind), OutcomeName(OpOutcome::Kind::kind_)) << (outcome).reason
-
 // Forwards to a real sink, and stops the run with a fatal outcome at the
 // operation named `fail_on` (the connection lost for good, say).
 class FailingSink : public Sink {

@@ -17,6 +17,19 @@
 
 #include "core/model.h"
 #include "core/sqlite.h"
+#include "store/sink.h"
+
+// Expects `outcome` (evaluated once) to be of kind `kind_`, shown by name,
+// with its reason on failure. The names are compared as strings: under
+// ASan each translation unit keeps its own copy of a string literal, so
+// comparing the pointers fails even for equal names.
+#define EXPECT_OUTCOME(kind_, outcome)                                  \
+  do {                                                                  \
+    const ::syncd::OpOutcome& got_outcome_ = (outcome);                 \
+    EXPECT_STREQ(::syncd::OutcomeName(got_outcome_.kind),               \
+                 ::syncd::OutcomeName(::syncd::OpOutcome::Kind::kind_)) \
+        << got_outcome_.reason;                                         \
+  } while (false)
 
 namespace syncd::testing {
 
