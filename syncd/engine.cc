@@ -19,6 +19,7 @@
 
 #include "apply/journaled.h"
 #include "core/log.h"
+#include "core/memory.h"
 #include "core/strings.h"
 #include "source/ad/ad_source.h"
 #include "source/source.h"
@@ -203,6 +204,7 @@ asio::awaitable<Result<FullPlan>> PlanFull(Source& source, StateDb& state, const
   ReadStats stats;
   auto read = co_await source.ReadAll(&stats);
   if (!read.ok()) co_return read.status();
+  ReturnFreedMemory();  // the read's raw entries
   if (in.flatten) FlattenNestedGroups(read->desired.objects, &read->desired.memberships);
   auto cached = state.LoadObjects();
   if (!cached.ok()) co_return cached.status();
@@ -400,7 +402,9 @@ asio::awaitable<Result<FullPlan>> PlanRun(Source& source, StateDb& state, const 
   }
   // Named: GCC 12 mishandles braced temporaries in a co_await's arguments.
   const FullPlanInputs inputs{store, &peeked_store, choice.source_switch, choice.full, flatten};
-  co_return co_await PlanFull(source, state, config, inputs);
+  auto full = co_await PlanFull(source, state, config, inputs);
+  ReturnFreedMemory();  // the read and the store's contents the plan consumed
+  co_return full;
 }
 
 // Journals and applies `plan` through the store; the watermark `next`

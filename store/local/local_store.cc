@@ -6,6 +6,7 @@
 #include <optional>
 #include <string_view>
 #include <system_error>
+#include <unordered_map>
 #include <utility>
 
 #include "core/sqlite.h"
@@ -204,8 +205,56 @@ struct LocalStore::Impl {
     return Status::Internal("local store " + path + " is open read-only; refusing to change it");
   }
 
+  // Inside a batch the write transaction is ours, so no row changes but by
+  // this store's own operations: what is known of a row's managed_by (nullopt:
+  // no row) is kept here instead of asked again, which a full sync's per-edge
+  // ownership checks would do twice an edge. Per kind, by external_id; empty
+  // and unused outside a batch.
+  bool in_batch = false;
+  std::unordered_map<std::string, std::optional<std::string>> known_managed_by[2];
+
+  std::unordered_map<std::string, std::optional<std::string>>& Known(ObjectKind kind) {
+    return known_managed_by[kind == ObjectKind::kUser ? 0 : 1];
+  }
+
+  // Forgets everything known: when a batch begins or ends, and when an
+  // operation is rolled back to its savepoint.
+  void ForgetKnown() {
+    for (auto& known : known_managed_by) {
+      known.clear();
+    }
+  }
+
+  void EndBatch() {
+    in_batch = false;
+    ForgetKnown();
+  }
+
+  // After a SELECT of the row, or its successful write.
+  void Learn(ObjectKind kind, const std::string& external_id,
+             std::optional<std::string> managed_by) {
+    if (in_batch) {
+      Known(kind).insert_or_assign(external_id, std::move(managed_by));
+    }
+  }
+
   // The managed_by of the row with this external_id; nullopt if there is none.
   Result<std::optional<std::string>> ManagedBy(ObjectKind kind, const std::string& external_id) {
+    if (in_batch) {
+      auto known = Known(kind).find(external_id);
+      if (known != Known(kind).end()) {
+        return known->second;
+      }
+    }
+    auto managed_by = SelectManagedBy(kind, external_id);
+    if (managed_by.ok()) {
+      Learn(kind, external_id, *managed_by);
+    }
+    return managed_by;
+  }
+
+  Result<std::optional<std::string>> SelectManagedBy(ObjectKind kind,
+                                                     const std::string& external_id) {
     auto stmt = db->PrepareCached(kind == ObjectKind::kUser
                                       ? "SELECT managed_by FROM users WHERE external_id = ?1"
                                       : "SELECT managed_by FROM groups WHERE external_id = ?1");
@@ -259,7 +308,11 @@ struct LocalStore::Impl {
     if (!st.ok()) {
       return st;
     }
-    return kind == ObjectKind::kUser ? UpsertUser(o) : UpsertGroup(o);
+    st = kind == ObjectKind::kUser ? UpsertUser(o) : UpsertGroup(o);
+    if (st.ok()) {
+      Learn(kind, o.external_id, std::string(kManagedBy));
+    }
+    return st;
   }
 
   Status UpsertUser(const SyncObject& o) {
@@ -371,6 +424,7 @@ struct LocalStore::Impl {
         return st;
       }
     }
+    Known(kind).erase(o.external_id);
     return Status::Ok();
   }
 
@@ -560,7 +614,10 @@ Status LocalStore::Begin() {
   if (Status st = impl_->CheckWritable(); !st.ok()) {
     return st;
   }
-  return impl_->Context(impl_->db->Exec("BEGIN IMMEDIATE"));
+  impl_->ForgetKnown();
+  Status st = impl_->db->Exec("BEGIN IMMEDIATE");
+  impl_->in_batch = st.ok();
+  return impl_->Context(st);
 }
 
 Status LocalStore::Apply(const Operation& op) {
@@ -581,15 +638,20 @@ Status LocalStore::Apply(const Operation& op) {
   }
   st = impl_->ApplyOne(op);
   if (!st.ok()) {
+    impl_->ForgetKnown();
     (void)run("ROLLBACK TO apply_op");
     (void)run("RELEASE apply_op");
     return st.code() == Status::Code::kInternal ? impl_->Context(st) : st;
   }
   st = run("RELEASE apply_op");
+  if (!st.ok()) {
+    impl_->ForgetKnown();
+  }
   return impl_->Context(st);
 }
 
 Status LocalStore::Commit() {
+  impl_->EndBatch();
   Status st = impl_->db->Exec("COMMIT");
   // A failed COMMIT can leave the transaction open; end it so that nothing of
   // the batch is applied and the next Begin works.
@@ -599,7 +661,10 @@ Status LocalStore::Commit() {
   return impl_->Context(st);
 }
 
-void LocalStore::Rollback() { (void)impl_->db->Exec("ROLLBACK"); }
+void LocalStore::Rollback() {
+  impl_->EndBatch();
+  (void)impl_->db->Exec("ROLLBACK");
+}
 
 Result<StoreIdentity> LocalStore::IdentifyNow() {
   auto identity = ReadIdentity(*impl_->db, /*has_id=*/true);

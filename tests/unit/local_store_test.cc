@@ -6,6 +6,7 @@
 #include <fstream>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "core/sqlite.h"
@@ -310,6 +311,102 @@ TEST_F(LocalStoreTest, FailedOperationInsideBatchIsUndoneAloneAndBatchCanCommit)
   EXPECT_NE(st.message().find("Ghosts"), std::string::npos) << st.message();
   ASSERT_TRUE(store_->Commit().ok());
   EXPECT_EQ(ListRows(ObjectKind::kUser).size(), 1U);
+}
+
+// Inside a batch the store keeps what it knows of rows' ownership instead of
+// asking SQLite again; the refusals and the rows must be those of the same
+// operations applied one by one outside a batch.
+TEST_F(LocalStoreTest, BatchGivesTheSameRefusalsAndRowsAsOperationsAppliedAlone) {
+  SyncObject staff = Group("g1", "Staff");
+  SyncObject temp = Group("g2", "Temp");
+  SyncObject hr = Group("g-hr", "HR");
+  SyncObject jdoe = User("u1", "jdoe");
+  SyncObject ann = User("u2", "ann");
+  SyncObject clash = User("u3", "jdoe");  // its userName belongs to u1
+  const std::vector<Operation> ops = {
+      MakeOp(OpType::kCreate, staff),
+      MakeOp(OpType::kCreate, jdoe),
+      MakeOp(OpType::kCreate, ann),
+      MemberOp(OpType::kAddMember, staff, jdoe),
+      MemberOp(OpType::kAddMember, staff, User("u-missing", "ghost")),  // not in the store
+      MemberOp(OpType::kAddMember, hr, jdoe),                           // group not syncd's
+      MemberOp(OpType::kAddMember, staff, ann),
+      MakeOp(OpType::kDelete, ann),  // its edge's delete fails: rolled back
+      MemberOp(OpType::kAddMember, staff, ann),
+      MakeOp(OpType::kCreate, clash),  // refused after its row was found absent
+      MemberOp(OpType::kAddMember, staff, clash),
+      MemberOp(OpType::kRemoveMember, staff, jdoe),
+      MakeOp(OpType::kCreate, temp),
+      MemberOp(OpType::kAddMember, temp, jdoe),
+      MakeOp(OpType::kDelete, temp),
+      MemberOp(OpType::kAddMember, temp, jdoe),  // the group is gone
+  };
+  using Outcome = std::pair<Status::Code, std::string>;
+  struct RunResult {
+    std::vector<Outcome> outcomes;
+    std::vector<Row> users, groups;
+    std::vector<std::string> staff_members;
+  };
+  auto run = [&](const std::string& path, bool batch) {
+    RunResult result;
+    auto store = LocalStore::Open(path);
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    if (!store.ok()) {
+      return result;
+    }
+    auto db = sql::Database::Open(path, false);
+    EXPECT_TRUE(db.ok()) << db.status().ToString();
+    if (!db.ok()) {
+      return result;
+    }
+    EXPECT_TRUE((*db)
+                    ->Exec("INSERT INTO groups (external_id, display_name, managed_by) "
+                           "VALUES ('g-hr', 'HR', 'hr-tool');"
+                           "CREATE TRIGGER no_ann_edge_delete BEFORE DELETE ON group_members "
+                           "WHEN OLD.member_external_id = 'u2' "
+                           "BEGIN SELECT RAISE(ABORT, 'edge delete refused'); END")
+                    .ok());
+    db->reset();
+    if (batch) {
+      EXPECT_TRUE((*store)->Begin().ok());
+    }
+    for (const auto& op : ops) {
+      Status st = (*store)->Apply(op);
+      result.outcomes.emplace_back(st.code(), st.message());
+    }
+    if (batch) {
+      EXPECT_TRUE((*store)->Commit().ok());
+    }
+    result.users = Rows(*(*store)->List(ObjectKind::kUser));
+    result.groups = Rows(*(*store)->List(ObjectKind::kGroup));
+    result.staff_members = Names(*(*store)->Members("Staff", false));
+    return result;
+  };
+  // One path for both: the messages name the store.
+  const std::string path = dir_.path() + "/runs.db";
+  RunResult alone = run(path, false);
+  std::filesystem::remove(path);
+  RunResult batched = run(path, true);
+
+  ASSERT_EQ(alone.outcomes.size(), ops.size());
+  const std::vector<Status::Code> want_codes = {
+      Status::Code::kOk,       Status::Code::kOk,       Status::Code::kOk,
+      Status::Code::kOk,       Status::Code::kNotFound, Status::Code::kConflict,
+      Status::Code::kOk,       alone.outcomes[7].first, Status::Code::kOk,
+      Status::Code::kConflict, Status::Code::kNotFound, Status::Code::kOk,
+      Status::Code::kOk,       Status::Code::kOk,       Status::Code::kOk,
+      Status::Code::kNotFound};
+  for (size_t i = 0; i < ops.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(alone.outcomes[i].first, want_codes[i]) << alone.outcomes[i].second;
+    EXPECT_EQ(batched.outcomes[i], alone.outcomes[i]);
+  }
+  EXPECT_NE(alone.outcomes[7].first, Status::Code::kOk);
+  EXPECT_EQ(batched.users, alone.users);
+  EXPECT_EQ(batched.groups, alone.groups);
+  EXPECT_EQ(batched.staff_members, alone.staff_members);
+  EXPECT_EQ(alone.staff_members, std::vector<std::string>{"user:ann"});
+  EXPECT_EQ(alone.users.size(), 2U);  // jdoe and ann: not clash, not ann's delete
 }
 
 TEST_F(LocalStoreTest, ApplyWithoutBeginAutocommits) {

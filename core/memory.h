@@ -1,0 +1,15 @@
+// Giving memory the process freed back to the system.
+#ifndef SYNCD_CORE_MEMORY_H_
+#define SYNCD_CORE_MEMORY_H_
+
+namespace syncd {
+
+// Returns to the system what the allocator keeps of freed memory: after a
+// large phase (a full read, its plan) glibc keeps its freed pages, and the
+// process's resident set with them. Costs a walk of the heap; call it at a
+// phase boundary, not per object.
+void ReturnFreedMemory();
+
+}  // namespace syncd
+
+#endif  // SYNCD_CORE_MEMORY_H_
