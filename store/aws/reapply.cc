@@ -719,13 +719,24 @@ class Pass {
   bool Record(AwsOperation& op, const json::object& status) {
     const std::string value = StringAt(status, "Status");
     if (value == "IN_PROGRESS") return false;
-    op.status = value == "SUCCEEDED" ? AwsOpStatus::kSucceeded : AwsOpStatus::kFailed;
-    op.reason = op.status == AwsOpStatus::kFailed ? StringAt(status, "FailureReason") : "";
-    if (op.status == AwsOpStatus::kFailed && op.reason.empty())
-      op.reason = "FAILED (no reason given)";
+    if (value == "SUCCEEDED") {
+      Succeeded(op, UnixNow());
+      return true;
+    }
+    op.status = AwsOpStatus::kFailed;
+    op.reason = StringAt(status, "FailureReason");
+    if (op.reason.empty()) op.reason = "FAILED (no reason given)";
     op.changed_at = UnixNow();
-    if (op.status == AwsOpStatus::kSucceeded) limit_.OnSuccess();
     return true;
+  }
+
+  // Records that `op` succeeded at `now`, in memory; a success also grows
+  // the outstanding limit.
+  void Succeeded(AwsOperation& op, int64_t now) {
+    op.status = AwsOpStatus::kSucceeded;
+    op.reason.clear();
+    op.changed_at = now;
+    limit_.OnSuccess();
   }
 
   // Sends `to_create` (ops journaled pending) and polls until every one is
@@ -916,24 +927,18 @@ class Pass {
     // showed had its final status already.
     auto failed = co_await ListRequests("FAILED");
     if (!failed.ok()) co_return failed.status();
-    std::vector<AwsOperation> succeeded;
+    std::vector<int> succeeded;
     const int64_t changed_at = UnixNow();
     for (auto it = flights.begin(); it != flights.end();) {
-      AwsOperation& op = ops_[it->op];
-      if (!it->finished || failed->contains(op.request_id)) {
+      if (!it->finished || failed->contains(ops_[it->op].request_id)) {
         ++it;
         continue;
       }
-      op.status = AwsOpStatus::kSucceeded;
-      op.reason.clear();
-      op.changed_at = changed_at;
-      limit_.OnSuccess();
-      succeeded.push_back(op);
+      Succeeded(ops_[it->op], changed_at);
+      succeeded.push_back(it->op);
       it = flights.erase(it);
     }
-    if (!succeeded.empty()) {
-      if (Status st = state_.SaveAwsOperations(&succeeded); !st.ok()) co_return st;
-    }
+    if (Status st = Save(succeeded); !st.ok()) co_return st;
     co_return true;
   }
 
@@ -950,9 +955,7 @@ class Pass {
     }
     if (result.ok()) {
       if (a.target.type == TargetType::kApplication) {
-        op.status = AwsOpStatus::kSucceeded;  // synchronous
-        op.changed_at = UnixNow();
-        limit_.OnSuccess();
+        Succeeded(op, UnixNow());  // synchronous
         co_return std::nullopt;
       }
       const json::value* status = result.output().if_contains("AccountAssignmentCreationStatus");
