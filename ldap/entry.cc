@@ -95,6 +95,27 @@ Status RangedValues::Absorb(const Entry& entry) {
   return Status::Ok();
 }
 
+namespace {
+
+// Replaces the windows of `ranged`'s attribute in `entry` by its plain values.
+void Fold(Entry& entry, const std::string& attribute, RangedValues& ranged) {
+  std::string attr = AsciiLower(attribute);
+  std::erase_if(entry.attributes, [&](const auto& kv) {
+    auto range = ParseRangeDescription(kv.first);
+    return range && range->attribute == attr;
+  });
+  entry.attributes[attr] = ranged.TakeValues();
+}
+
+}  // namespace
+
+bool FoldFirstWindow(Entry& entry, const std::string& attribute, uint32_t step) {
+  RangedValues ranged(attribute, step);
+  if (!ranged.Absorb(entry).ok() || !ranged.complete()) return false;
+  Fold(entry, attribute, ranged);
+  return true;
+}
+
 boost::asio::awaitable<Status> CompleteRangedAttribute(Entry& entry, const std::string& attribute,
                                                        uint32_t step, const RangeFetch& fetch) {
   RangedValues ranged(attribute, step);
@@ -106,12 +127,7 @@ boost::asio::awaitable<Status> CompleteRangedAttribute(Entry& entry, const std::
     st = ranged.Absorb(*window);
     if (!st.ok()) co_return st;
   }
-  std::string attr = AsciiLower(attribute);
-  std::erase_if(entry.attributes, [&](const auto& kv) {
-    auto range = ParseRangeDescription(kv.first);
-    return range && range->attribute == attr;
-  });
-  entry.attributes[attr] = ranged.TakeValues();
+  Fold(entry, attribute, ranged);
   co_return Status::Ok();
 }
 

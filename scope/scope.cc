@@ -1,11 +1,12 @@
 #include "scope/scope.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
+#include <cstring>
 #include <deque>
 #include <set>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "core/strings.h"
 #include "ldap/codec.h"
@@ -37,144 +38,244 @@ bool ParseUint32(const std::string& text, uint32_t* out) {
   return true;
 }
 
-struct Candidate {
-  const ldap::Entry* entry;
-  ObjectKind kind;
-  std::string guid;
-  std::string sid;
+// A raw objectGUID as a key: 16 bytes held in place (a std::string of 16
+// would allocate).
+struct GuidKey {
+  std::array<char, 16> bytes{};
+  static std::optional<GuidKey> Of(std::string_view raw) {
+    if (raw.size() != 16) return std::nullopt;
+    GuidKey key;
+    std::memcpy(key.bytes.data(), raw.data(), 16);
+    return key;
+  }
+  std::string str() const { return {bytes.data(), bytes.size()}; }
+  bool operator==(const GuidKey&) const = default;
+};
+struct GuidKeyHash {
+  size_t operator()(const GuidKey& key) const {
+    uint64_t a = 0, b = 0;
+    std::memcpy(&a, key.bytes.data(), 8);
+    std::memcpy(&b, key.bytes.data() + 8, 8);
+    return std::hash<uint64_t>()(a ^ (b * 0x9e3779b97f4a7c15ULL));
+  }
 };
 
-class Evaluator {
- public:
-  Evaluator(const ScopeConfig& config, const AttributeMapping& mapping)
-      : config_(config), mapping_(mapping) {}
+constexpr uint32_t kNoPrimaryGroup = UINT32_MAX;
 
-  ScopeResult Run(const std::vector<ldap::Entry>& users, const std::vector<ldap::Entry>& groups) {
-    Collect(users, ObjectKind::kUser);
-    Collect(groups, ObjectKind::kGroup);
-    BuildEdges();
-    std::unordered_set<std::string> in_scope = SelectInScope();
-    for (const Candidate& c : candidates_) {
-      if (!in_scope.contains(c.guid)) continue;
-      if (auto object = Map(c)) {
-        result_.objects.push_back(std::move(*object));
+}  // namespace
+
+// What the evaluator keeps of each entry, by dense id (the order of Add).
+struct Evaluator::Graph {
+  struct Candidate {
+    GuidKey guid;
+    ObjectKind kind = ObjectKind::kUser;
+    uint32_t primary_group = kNoPrimaryGroup;  // into primary_sids
+    std::optional<SyncObject> object;          // nullopt: unmappable (skipped)
+    std::string unmapped_dn;                   // the DN, when there is no object to hold it
+    std::vector<std::string> warnings;         // from mapping; reported if in scope
+    const std::string& dn() const { return object ? object->dn : unmapped_dn; }
+  };
+
+  Graph(ScopeConfig c, AttributeMapping m)
+      : config(std::move(c)), mapping(std::move(m)), scope_group_found(config.groups.size(), false) {}
+
+  const ScopeConfig config;
+  const AttributeMapping mapping;
+  std::vector<Candidate> candidates;
+  std::unordered_map<GuidKey, uint32_t, GuidKeyHash> by_guid;
+  // Hash of the normalized DN -> id; a hit is confirmed against the DN
+  // itself, so this stays exact at 8 bytes a key instead of the whole DN.
+  std::unordered_multimap<size_t, uint32_t> by_dn;
+  std::unordered_map<std::string, uint32_t> group_by_sid;
+  // Users' primary group SIDs, interned: a directory has few of them.
+  std::vector<std::string> primary_sids;
+  std::unordered_map<std::string, uint32_t> primary_sid_index;
+  std::vector<std::pair<uint32_t, uint32_t>> edges;  // (group, member)
+  // Members not known yet when their group was added: resolved by Finish().
+  std::vector<std::pair<uint32_t, std::string>> pending_dns;  // normalized
+  std::vector<std::pair<uint32_t, GuidKey>> pending_guids;
+  std::vector<bool> scope_group_found;  // per config.groups
+  std::vector<uint32_t> scope_groups;   // ids of the groups that matched
+  ScopeResult result;
+
+  std::optional<uint32_t> FindByDn(const std::string& normalized) const {
+    auto [begin, end] = by_dn.equal_range(std::hash<std::string>()(normalized));
+    for (auto it = begin; it != end; ++it) {
+      if (ldap::NormalizeDn(candidates[it->second].dn()) == normalized) return it->second;
+    }
+    return std::nullopt;
+  }
+
+  // A member value: an extended DN with its GUID, or a plain DN.
+  void AddMember(uint32_t group, const std::string& value) {
+    ldap::ExtendedDn member = ldap::ParseExtendedDn(value);
+    if (auto guid = GuidKey::Of(member.guid)) {
+      auto found = by_guid.find(*guid);
+      if (found != by_guid.end()) {
+        edges.emplace_back(group, found->second);
       } else {
-        result_.skipped.push_back(c.guid);
+        pending_guids.emplace_back(group, *guid);
       }
+      return;
     }
-    std::unordered_set<std::string> mapped;
-    for (const auto& o : result_.objects) mapped.insert(o.guid);
-    std::set<Membership> memberships;
-    for (const auto& [group, members] : edges_) {
-      if (!mapped.contains(group)) continue;
-      for (const auto& member : members) {
-        if (mapped.contains(member)) memberships.insert({group, member});
-      }
-    }
-    result_.memberships.assign(memberships.begin(), memberships.end());
-    std::sort(result_.objects.begin(), result_.objects.end(),
-              [](const SyncObject& a, const SyncObject& b) {
-                return std::tie(a.kind, a.name, a.guid) < std::tie(b.kind, b.name, b.guid);
-              });
-    return std::move(result_);
-  }
-
- private:
-  void Collect(const std::vector<ldap::Entry>& entries, ObjectKind kind) {
-    for (const auto& entry : entries) {
-      std::string guid = entry.First("objectguid");
-      if (guid.size() != 16) {
-        result_.warnings.push_back(entry.dn + ": skipped, no valid objectGUID");
-        continue;
-      }
-      if (index_by_guid_.contains(guid)) continue;  // read twice through overlapping bases
-      if (IsExcluded(config_, entry)) continue;
-      index_by_guid_[guid] = candidates_.size();
-      candidates_.push_back({&entry, kind, guid, entry.First("objectsid")});
-      by_dn_[ldap::NormalizeDn(entry.dn)] = guid;
-      if (!candidates_.back().sid.empty()) by_sid_[candidates_.back().sid] = guid;
+    std::string normalized = ldap::NormalizeDn(member.dn);
+    if (auto found = FindByDn(normalized)) {
+      edges.emplace_back(group, *found);
+    } else {
+      pending_dns.emplace_back(group, std::move(normalized));
     }
   }
 
-  void BuildEdges() {
-    for (const Candidate& c : candidates_) {
-      if (c.kind == ObjectKind::kGroup) {
-        if (const auto* members = c.entry->Find("member")) {
-          for (const auto& value : *members) {
-            ldap::ExtendedDn member = ldap::ParseExtendedDn(value);
-            std::string guid = member.guid;
-            if (guid.empty()) {
-              auto it = by_dn_.find(ldap::NormalizeDn(member.dn));
-              if (it != by_dn_.end()) guid = it->second;
-            }
-            if (index_by_guid_.contains(guid)) edges_[c.guid].insert(guid);
-          }
-        }
+  void MatchScopeGroups(uint32_t id, const ldap::Entry& entry) {
+    const std::string sam = AsciiLower(entry.First("samaccountname"));
+    for (size_t i = 0; i < config.groups.size(); ++i) {
+      const std::string& wanted = config.groups[i];
+      bool match = wanted.find('=') != std::string::npos
+                       ? ldap::NormalizeDn(wanted) == ldap::NormalizeDn(entry.dn)
+                       : AsciiLower(wanted) == sam;
+      if (!match) continue;
+      scope_group_found[i] = true;
+      scope_groups.push_back(id);
+    }
+  }
+
+  void Add(const ldap::Entry& entry, ObjectKind kind) {
+    auto guid = GuidKey::Of(entry.First("objectguid"));
+    if (!guid) {
+      result.warnings.push_back(entry.dn + ": skipped, no valid objectGUID");
+      return;
+    }
+    if (by_guid.contains(*guid)) return;  // read twice through overlapping bases
+    if (IsExcluded(config, entry)) return;
+    const auto id = static_cast<uint32_t>(candidates.size());
+    by_guid.emplace(*guid, id);
+    Candidate& c = candidates.emplace_back();
+    c.guid = *guid;
+    c.kind = kind;
+    c.object = MapEntry(mapping, entry, kind, &c.warnings);
+    if (!c.object) c.unmapped_dn = entry.dn;
+    by_dn.emplace(std::hash<std::string>()(ldap::NormalizeDn(entry.dn)), id);
+    const std::string sid = entry.First("objectsid");
+    if (kind == ObjectKind::kGroup) {
+      if (!sid.empty()) group_by_sid.emplace(sid, id);
+      if (!config.groups.empty()) MatchScopeGroups(id, entry);
+      if (const auto* members = entry.Find("member")) {
+        for (const auto& value : *members) AddMember(id, value);
       }
-      // A user's primary group does not list it in `member`.
-      uint32_t primary = 0;
-      if (!c.sid.empty() && ParseUint32(c.entry->First("primarygroupid"), &primary)) {
-        if (auto group_sid = ldap::SidWithRid(c.sid, primary)) {
-          auto it = by_sid_.find(*group_sid);
-          if (it != by_sid_.end()) edges_[it->second].insert(c.guid);
-        }
+    }
+    // A user's primary group does not list it in `member`.
+    uint32_t rid = 0;
+    if (!sid.empty() && ParseUint32(entry.First("primarygroupid"), &rid)) {
+      if (auto group_sid = ldap::SidWithRid(sid, rid)) {
+        auto [at, added] = primary_sid_index.try_emplace(
+            *group_sid, static_cast<uint32_t>(primary_sids.size()));
+        if (added) primary_sids.push_back(*group_sid);
+        c.primary_group = at->second;
       }
     }
   }
 
-  std::unordered_set<std::string> SelectInScope() {
-    std::unordered_set<std::string> selected;
-    if (config_.groups.empty()) {
-      for (const Candidate& c : candidates_) selected.insert(c.guid);
-      return selected;
+  void ResolvePending() {
+    for (const auto& [group, guid] : pending_guids) {
+      auto found = by_guid.find(guid);
+      if (found != by_guid.end()) edges.emplace_back(group, found->second);
     }
-    std::deque<std::string> queue;
-    for (const auto& wanted : config_.groups) {
-      bool found = false;
-      for (const Candidate& c : candidates_) {
-        if (c.kind != ObjectKind::kGroup) continue;
-        bool match = wanted.find('=') != std::string::npos
-                         ? ldap::NormalizeDn(wanted) == ldap::NormalizeDn(c.entry->dn)
-                         : AsciiLower(wanted) == AsciiLower(c.entry->First("samaccountname"));
-        if (match) {
-          found = true;
-          if (selected.insert(c.guid).second) queue.push_back(c.guid);
-        }
-      }
-      if (!found) {
-        const std::string why = "scope group " + wanted + " was not found under the group bases";
-        result_.warnings.push_back(why);
-        if (result_.incomplete_reason.empty()) result_.incomplete_reason = why;
+    for (const auto& [group, dn] : pending_dns) {
+      if (auto found = FindByDn(dn)) edges.emplace_back(group, *found);
+    }
+    pending_guids = {};
+    pending_dns = {};
+    std::vector<std::optional<uint32_t>> primary_group(primary_sids.size());
+    for (size_t i = 0; i < primary_sids.size(); ++i) {
+      auto found = group_by_sid.find(primary_sids[i]);
+      if (found != group_by_sid.end()) primary_group[i] = found->second;
+    }
+    for (uint32_t id = 0; id < candidates.size(); ++id) {
+      const auto primary = candidates[id].primary_group;
+      if (primary != kNoPrimaryGroup && primary_group[primary]) {
+        edges.emplace_back(*primary_group[primary], id);
       }
     }
-    // Breadth-first through nested groups; `selected` also stops cycles.
+    std::sort(edges.begin(), edges.end());
+    edges.erase(std::unique(edges.begin(), edges.end()), edges.end());
+  }
+
+  // Which candidates are in scope: all of them, or the scope groups and
+  // everything below them.
+  std::vector<bool> SelectInScope() {
+    std::vector<bool> selected(candidates.size(), config.groups.empty());
+    if (config.groups.empty()) return selected;
+    for (size_t i = 0; i < config.groups.size(); ++i) {
+      if (scope_group_found[i]) continue;
+      const std::string why =
+          "scope group " + config.groups[i] + " was not found under the group bases";
+      result.warnings.push_back(why);
+      if (result.incomplete_reason.empty()) result.incomplete_reason = why;
+    }
+    // Breadth-first through nested groups over the sorted edges; `selected`
+    // also stops cycles.
+    std::deque<uint32_t> queue;
+    for (uint32_t group : scope_groups) {
+      if (!selected[group]) {
+        selected[group] = true;
+        queue.push_back(group);
+      }
+    }
     while (!queue.empty()) {
-      std::string group = std::move(queue.front());
+      const uint32_t group = queue.front();
       queue.pop_front();
-      auto it = edges_.find(group);
-      if (it == edges_.end()) continue;
-      for (const auto& member : it->second) {
-        if (selected.insert(member).second) queue.push_back(member);
+      auto it = std::lower_bound(edges.begin(), edges.end(), std::make_pair(group, uint32_t{0}));
+      for (; it != edges.end() && it->first == group; ++it) {
+        if (!selected[it->second]) {
+          selected[it->second] = true;
+          queue.push_back(it->second);
+        }
       }
     }
     return selected;
   }
 
-  std::optional<SyncObject> Map(const Candidate& c) {
-    return MapEntry(mapping_, *c.entry, c.kind, &result_.warnings);
+  ScopeResult Finish() {
+    ResolvePending();
+    const std::vector<bool> selected = SelectInScope();
+    std::vector<bool> mapped(candidates.size(), false);
+    for (uint32_t id = 0; id < candidates.size(); ++id) {
+      if (!selected[id]) continue;
+      Candidate& c = candidates[id];
+      result.warnings.insert(result.warnings.end(), std::make_move_iterator(c.warnings.begin()),
+                             std::make_move_iterator(c.warnings.end()));
+      if (!c.object) {
+        result.skipped.push_back(c.guid.str());
+        continue;
+      }
+      mapped[id] = true;
+    }
+    for (const auto& [group, member] : edges) {
+      if (mapped[group] && mapped[member]) {
+        result.memberships.push_back({candidates[group].guid.str(), candidates[member].guid.str()});
+      }
+    }
+    edges = {};
+    std::sort(result.memberships.begin(), result.memberships.end());
+    for (uint32_t id = 0; id < candidates.size(); ++id) {
+      if (mapped[id]) result.objects.push_back(std::move(*candidates[id].object));
+    }
+    candidates = {};
+    std::sort(result.objects.begin(), result.objects.end(),
+              [](const SyncObject& a, const SyncObject& b) {
+                return std::tie(a.kind, a.name, a.guid) < std::tie(b.kind, b.name, b.guid);
+              });
+    return std::move(result);
   }
-
-  const ScopeConfig& config_;
-  const AttributeMapping& mapping_;
-  std::vector<Candidate> candidates_;
-  std::unordered_map<std::string, size_t> index_by_guid_;
-  std::unordered_map<std::string, std::string> by_dn_;
-  std::unordered_map<std::string, std::string> by_sid_;
-  std::unordered_map<std::string, std::set<std::string>> edges_;
-  ScopeResult result_;
 };
 
-}  // namespace
+Evaluator::Evaluator(ScopeConfig config, AttributeMapping mapping)
+    : graph_(std::make_unique<Graph>(std::move(config), std::move(mapping))) {}
+Evaluator::~Evaluator() = default;
+
+void Evaluator::Add(const ldap::Entry& entry, ObjectKind kind) { graph_->Add(entry, kind); }
+
+ScopeResult Evaluator::Finish() { return graph_->Finish(); }
 
 bool IsExcluded(const ScopeConfig& config, const ldap::Entry& entry) {
   std::string sam = AsciiLower(entry.First("samaccountname"));
@@ -317,7 +418,10 @@ std::vector<std::string> SearchAttributes(const AttributeMapping& mapping, Objec
 ScopeResult Evaluate(const ScopeConfig& config, const AttributeMapping& mapping,
                      const std::vector<ldap::Entry>& users,
                      const std::vector<ldap::Entry>& groups) {
-  return Evaluator(config, mapping).Run(users, groups);
+  Evaluator evaluator(config, mapping);
+  for (const auto& entry : users) evaluator.Add(entry, ObjectKind::kUser);
+  for (const auto& entry : groups) evaluator.Add(entry, ObjectKind::kGroup);
+  return evaluator.Finish();
 }
 
 }  // namespace syncd::scope

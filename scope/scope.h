@@ -9,6 +9,7 @@
 #ifndef SYNCD_SCOPE_SCOPE_H_
 #define SYNCD_SCOPE_SCOPE_H_
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -102,10 +103,34 @@ bool IsExcluded(const ScopeConfig& config, const ldap::Entry& entry);
 std::optional<SyncObject> MapEntry(const AttributeMapping& mapping, const ldap::Entry& entry,
                                    ObjectKind kind, std::vector<std::string>* warnings);
 
-// Evaluates the scope over entries read from the directory. Entries must
-// carry the attributes SearchAttributes() names, with `member` complete (any
-// range retrieval already done). Entries seen twice (overlapping bases) count
-// once.
+// Evaluates the scope over entries as the directory returns them, so that a
+// full read never holds its raw entries: each entry is mapped when it is
+// added and dropped; what the scope needs of it later (its DN, its primary
+// group, its members) is kept by a dense id. Group-based scope and the
+// memberships are computed by Finish(), once every entry is in.
+//
+// Entries must carry the attributes SearchAttributes() names, with `member`
+// complete (any range retrieval already done). They may come in any order
+// (a member may be added after its group). An entry seen twice (overlapping
+// bases) counts once: the first one is kept.
+class Evaluator {
+ public:
+  Evaluator(ScopeConfig config, AttributeMapping mapping);
+  Evaluator(const Evaluator&) = delete;
+  Evaluator& operator=(const Evaluator&) = delete;
+  ~Evaluator();
+
+  void Add(const ldap::Entry& entry, ObjectKind kind);
+
+  // The result; call once, after the last Add().
+  ScopeResult Finish();
+
+ private:
+  struct Graph;
+  std::unique_ptr<Graph> graph_;
+};
+
+// Evaluator over entries already read (users, then groups).
 ScopeResult Evaluate(const ScopeConfig& config, const AttributeMapping& mapping,
                      const std::vector<ldap::Entry>& users, const std::vector<ldap::Entry>& groups);
 

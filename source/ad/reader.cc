@@ -89,7 +89,10 @@ asio::awaitable<Result<ReadSnapshot>> ReadDirectory(ldap::Directory& directory,
     snapshot.complete = false;
   };
 
-  std::vector<ldap::Entry> users, groups;
+  // Each entry is evaluated as its page arrives and not kept; groups whose
+  // members come in more windows than the first wait for range retrieval.
+  scope::Evaluator evaluator(config.scope, config.mapping);
+  std::vector<ldap::Entry> ranged;
   const ldap::RangedValues first_window("member", config.source.range_step);
   for (auto kind : {ObjectKind::kUser, ObjectKind::kGroup}) {
     const bool is_user = kind == ObjectKind::kUser;
@@ -97,14 +100,17 @@ asio::awaitable<Result<ReadSnapshot>> ReadDirectory(ldap::Directory& directory,
     // A full read resolves member DNs against the entries it read itself,
     // which is exact; Extended-DN would cost the DC a lookup per value.
     request.extended_dn = false;
-    auto& sink = is_user ? users : groups;
+    auto take = [&](ldap::Entry&& e) {
+      if (is_user || ldap::FoldFirstWindow(e, "member", config.source.range_step)) {
+        evaluator.Add(e, kind);
+      } else {
+        ranged.push_back(std::move(e));
+      }
+      return Status::Ok();
+    };
     for (const auto& base : is_user ? config.scope.user_bases : config.scope.group_bases) {
       request.base = base;
-      Result<ldap::SearchOutcome> outcome =
-          co_await directory.PagedSearch(request, [&sink](ldap::Entry&& e) {
-            sink.push_back(std::move(e));
-            return Status::Ok();
-          });
+      Result<ldap::SearchOutcome> outcome = co_await directory.PagedSearch(request, take);
       if (!outcome.ok()) co_return outcome.status();
       stats->entries += outcome->entries;
       stats->pages += outcome->pages;
@@ -115,15 +121,15 @@ asio::awaitable<Result<ReadSnapshot>> ReadDirectory(ldap::Directory& directory,
   }
 
   ldap::RangeFetch fetch = RangeFetcher(directory, stats);
-  // Every group goes through it: it also folds a single complete window
-  // ("member;range=0-*") back into plain `member`.
-  for (auto& group : groups) {
+  for (auto& group : ranged) {
     Status st =
         co_await ldap::CompleteRangedAttribute(group, "member", config.source.range_step, fetch);
     if (!st.ok()) mark_incomplete(group.dn + ": member: " + st.message());
+    evaluator.Add(group, ObjectKind::kGroup);
   }
+  ranged = {};
   PhaseTimer scope_timer;
-  snapshot.desired = scope::Evaluate(config.scope, config.mapping, users, groups);
+  snapshot.desired = evaluator.Finish();
   Log(LogLevel::kDebug, "scope evaluated in " + scope_timer.Elapsed());
   for (const auto& warning : snapshot.desired.warnings) Log(LogLevel::kWarning, warning);
   if (!snapshot.desired.incomplete_reason.empty()) {

@@ -123,6 +123,36 @@ TEST(RangedValues, SingleCompleteWindowFoldsToPlainAttribute) {
   EXPECT_EQ(*entry.Find("member"), std::vector<std::string>{"a"});
 }
 
+// The streaming read folds what needs no further read as the entry arrives,
+// and leaves the rest to CompleteRangedAttribute.
+TEST(RangedValues, FirstWindowFoldsOnlyWhenItIsTheLast) {
+  Entry last;
+  last.dn = "CN=g";
+  last.attributes["member;range=0-*"] = {"a"};
+  last.attributes["member"] = {};
+  ASSERT_TRUE(FoldFirstWindow(last, "member", 100));
+  EXPECT_EQ(*last.Find("member"), std::vector<std::string>{"a"});
+  EXPECT_EQ(last.attributes.size(), 1u);
+
+  Entry plain;
+  plain.attributes["member"] = {"a", "b"};
+  ASSERT_TRUE(FoldFirstWindow(plain, "member", 100));
+  EXPECT_EQ(plain.Find("member")->size(), 2u);
+
+  Entry none;
+  ASSERT_TRUE(FoldFirstWindow(none, "member", 100));
+  EXPECT_TRUE(none.Find("member")->empty());
+
+  Entry more;
+  more.attributes["member;range=0-1"] = {"a", "b"};
+  EXPECT_FALSE(FoldFirstWindow(more, "member", 2));
+  EXPECT_EQ(more.Find("member;range=0-1")->size(), 2u) << "left for range retrieval";
+
+  Entry gap;
+  gap.attributes["member;range=5-*"] = {"a"};
+  EXPECT_FALSE(FoldFirstWindow(gap, "member", 2)) << "CompleteRangedAttribute reports it";
+}
+
 TEST(RangedValues, ExplicitStepWalksWindows) {
   Entry entry;
   entry.dn = "CN=g";

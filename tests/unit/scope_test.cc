@@ -215,6 +215,42 @@ TEST(Scope, MissingScopeGroupMakesTheEvaluationIncomplete) {
   EXPECT_EQ(Evaluate(config, AttributeMapping::Defaults(), {a}, {g}).incomplete_reason, "");
 }
 
+TEST(Scope, MemberDnsResolveWhateverTheirCaseAndOrder) {
+  ldap::Entry a = User(1, "a");
+  ldap::Entry inner = Group(11, "Inner", {});
+  ldap::Entry outer = Group(10, "Outer", {});
+  outer.attributes["member"] = {"cn=INNER,ou=groups,dc=CORP"};  // added before Inner
+  inner.attributes["member"] = {"CN=a,OU=People,DC=corp"};
+  Evaluator evaluator({}, AttributeMapping::Defaults());
+  evaluator.Add(outer, ObjectKind::kGroup);
+  evaluator.Add(inner, ObjectKind::kGroup);
+  evaluator.Add(a, ObjectKind::kUser);
+  auto r = evaluator.Finish();
+  EXPECT_TRUE(HasEdge(r, outer, inner));
+  EXPECT_TRUE(HasEdge(r, inner, a));
+  EXPECT_EQ(r.memberships.size(), 2u);
+}
+
+// Mapping happens as entries arrive; its warnings and skips are reported
+// only for what the scope keeps.
+TEST(Scope, OutOfScopeObjectsAreNeitherWarnedAboutNorSkipped) {
+  ldap::Entry a = User(1, "a");
+  ldap::Entry stray = User(2, "stray");
+  stray.attributes["givenname"] = {"\xff"};
+  stray.attributes.erase("userprincipalname");
+  stray.attributes.erase("samaccountname");
+  ldap::Entry team = Group(10, "Team", {&a});
+  ScopeConfig config;
+  config.groups = {"Team"};
+  auto r = Evaluate(config, AttributeMapping::Defaults(), {a, stray}, {team});
+  EXPECT_TRUE(r.warnings.empty());
+  EXPECT_TRUE(r.skipped.empty());
+  EXPECT_EQ(Names(r), (std::vector<std::string>{"a@corp.example.com", "Team"}));
+  config.groups = {};
+  r = Evaluate(config, AttributeMapping::Defaults(), {a, stray}, {team});
+  EXPECT_EQ(r.skipped, std::vector<std::string>{stray.First("objectguid")});
+}
+
 TEST(Scope, UnmappableObjectIsReportedAsSkipped) {
   ldap::Entry u = User(1, "noname");
   u.attributes.erase("userprincipalname");
