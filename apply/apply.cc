@@ -26,7 +26,7 @@ using Clock = std::chrono::steady_clock;
 
 // "create user alice", "add-member group staff member alice".
 std::string Describe(const Operation& op) {
-  std::string what = std::string(OpName(op.op)) + " " + KindName(op.kind) + " " + op.object.name;
+  std::string what = std::string(OpName(op.op)) + " " + KindName(op.kind) + " " + op.object->name;
   if (op.member) {
     what += " member " + op.member->name;
   }
@@ -73,7 +73,7 @@ std::vector<Unit> BuildUnits(std::span<const ApplyItem> items, size_t members_pe
     if (IsMembership(op) && !units.empty()) {
       Unit& last = units.back();
       const Operation& prev = *items[last.items.back()].op;
-      if (prev.op == op.op && prev.object.guid == op.object.guid && last.items.size() < chunk) {
+      if (prev.op == op.op && prev.object->guid == op.object->guid && last.items.size() < chunk) {
         // Same group, same direction: the same request.
         last.items.push_back(i);
         last.todo.push_back(i);
@@ -91,18 +91,18 @@ std::vector<Unit> BuildUnits(std::span<const ApplyItem> items, size_t members_pe
     units[u].items = {i};
     units[u].todo = {i};
     if (IsMembership(op)) {
-      for (const SyncObject* side : {&op.object, op.member ? &*op.member : nullptr}) {
+      for (const SyncObject* side : {op.object.get(), op.member.get()}) {
         if (side == nullptr) continue;
         Touch& t = touched[side->guid];
         if (t.structural) depend(u, *t.structural);
         if (t.creator) units[u].creators.push_back(*t.creator);
         t.memberships.push_back(u);
       }
-      Touch& group = touched[op.object.guid];
+      Touch& group = touched[op.object->guid];
       if (group.last_of_group) depend(u, *group.last_of_group);
       group.last_of_group = u;
     } else {
-      Touch& t = touched[op.object.guid];
+      Touch& t = touched[op.object->guid];
       if (t.structural) depend(u, *t.structural);
       for (size_t m : t.memberships) depend(u, m);
       if (t.creator && op.op != OpType::kCreate) units[u].creators.push_back(*t.creator);
@@ -137,7 +137,7 @@ class Walk {
         timer_(executor),
         units_(BuildUnits(items, sink.capabilities().members_per_request)) {
     for (size_t i = 0; i < items.size(); ++i) {
-      if (items[i].op->op == OpType::kCreate) create_of_.emplace(items[i].op->object.guid, i);
+      if (items[i].op->op == OpType::kCreate) create_of_.emplace(items[i].op->object->guid, i);
     }
     if (options_.random) {
       random_ = options_.random;
@@ -277,7 +277,7 @@ class Walk {
       const Operation& op = *items_[i].op;
       SinkOp sink_op;
       sink_op.op = &op;
-      if (auto ref = refs_.find(op.object.guid); ref != refs_.end())
+      if (auto ref = refs_.find(op.object->guid); ref != refs_.end())
         sink_op.object_ref = ref->second;
       if (op.member) {
         if (auto ref = refs_.find(op.member->guid); ref != refs_.end()) {
@@ -402,8 +402,8 @@ class Walk {
 
   void Applied(size_t i, std::string ref) {
     const Operation& op = *items_[i].op;
-    if (op.op == OpType::kCreate && !ref.empty()) refs_[op.object.guid] = ref;
-    if (op.op == OpType::kDelete) refs_.erase(op.object.guid);
+    if (op.op == OpType::kCreate && !ref.empty()) refs_[op.object->guid] = ref;
+    if (op.op == OpType::kDelete) refs_.erase(op.object->guid);
     Result(i, ItemStatus::kApplied, std::move(ref), "");
   }
 
@@ -498,7 +498,7 @@ class Walk {
   // not land, described; nullopt when there is none.
   std::optional<std::string> MissingCreate(const Operation& op) {
     if (op.op == OpType::kCreate) return std::nullopt;
-    for (const SyncObject* side : {&op.object, op.member ? &*op.member : nullptr}) {
+    for (const SyncObject* side : {op.object.get(), op.member.get()}) {
       if (side == nullptr) continue;
       auto create = create_of_.find(side->guid);
       if (create != create_of_.end() && !applied_.contains(create->second)) {

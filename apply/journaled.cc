@@ -13,7 +13,7 @@ namespace syncd {
 namespace asio = boost::asio;
 
 void AddRevisit(const Operation& op, std::vector<std::string>* revisit) {
-  revisit->push_back(op.object.guid);
+  revisit->push_back(op.object->guid);
   if (op.member) revisit->push_back(op.member->guid);
 }
 
@@ -40,17 +40,17 @@ void HoldQuarantined(const QuarantineView& quarantine, Plan* plan) {
   for (auto& op : plan->operations) {
     const bool membership = IsMembership(op);
     const QuarantineEntry* entry = nullptr;
-    if (!membership && op.op != OpType::kDelete) entry = quarantine.Holding(op.object);
+    if (!membership && op.op != OpType::kDelete) entry = quarantine.Holding(*op.object);
     if (entry != nullptr) {
-      held.insert(op.object.guid);
+      held.insert(op.object->guid);
       plan->quarantined.push_back({std::move(op), "quarantined: " + entry->reason});
       continue;
     }
     if (membership &&
-        (held.contains(op.object.guid) || (op.member && held.contains(op.member->guid)))) {
+        (held.contains(op.object->guid) || (op.member && held.contains(op.member->guid)))) {
       // Built before `op` moves: the name is in it.
       std::string reason = "waits for " +
-                           (held.contains(op.object.guid) ? op.object.name : op.member->name) +
+                           (held.contains(op.object->guid) ? op.object->name : op.member->name) +
                            ", which is quarantined";
       plan->quarantined.push_back({std::move(op), std::move(reason)});
       continue;
@@ -114,11 +114,11 @@ Settled Settle(const std::vector<Operation>& ops, const std::vector<ItemResult>&
         ++s.outcome.applied;
         const bool membership = IsMembership(op);
         if (!membership && op.op != OpType::kDelete) {
-          if (auto ref = refs.find(op.object.guid); ref != refs.end() && !ref->second.empty()) {
-            s.outcomes.sink_refs.emplace_back(op.object.guid, ref->second);
+          if (auto ref = refs.find(op.object->guid); ref != refs.end() && !ref->second.empty()) {
+            s.outcomes.sink_refs.emplace_back(op.object->guid, ref->second);
           }
-          if (quarantine != nullptr && quarantine->Contains(op.object.guid)) {
-            s.outcomes.released.push_back(op.object.guid);
+          if (quarantine != nullptr && quarantine->Contains(op.object->guid)) {
+            s.outcomes.released.push_back(op.object->guid);
           }
         }
         break;
@@ -128,15 +128,15 @@ Settled Settle(const std::vector<Operation>& ops, const std::vector<ItemResult>&
         const bool membership = IsMembership(op);
         // A refused membership says nothing against the group itself: it
         // is reported and revisited, not quarantined.
-        if (!membership && quarantined.insert(op.object.guid).second) {
+        if (!membership && quarantined.insert(op.object->guid).second) {
           QuarantineEntry e;
-          e.guid = op.object.guid;
-          e.kind = op.object.kind;
-          e.name = op.object.name;
-          e.external_id = op.object.external_id;
+          e.guid = op.object->guid;
+          e.kind = op.object->kind;
+          e.name = op.object->name;
+          e.external_id = op.object->external_id;
           e.reason = r->reason;
           e.since = now;
-          e.fingerprint = Fingerprint(op.object);
+          e.fingerprint = Fingerprint(*op.object);
           s.outcomes.quarantined.push_back(std::move(e));
         }
         break;
@@ -199,7 +199,7 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(
     RunOutcomes assumed;  // as if everything lands
     if (quarantine != nullptr) {
       for (const auto& op : ops) {
-        if (quarantine->Contains(op.object.guid)) assumed.released.push_back(op.object.guid);
+        if (quarantine->Contains(op.object->guid)) assumed.released.push_back(op.object->guid);
       }
     }
     RecordResults after_commit = [](std::span<const ItemResult>) { return Status::Ok(); };
@@ -315,7 +315,7 @@ asio::awaitable<Result<ResumeOutcome>> ResumeJournal(StateDb& state, Sink& sink,
   auto refs = state.LoadSinkRefs();
   if (!refs.ok()) co_return refs.status();
   for (const auto& r : results) {
-    if (r.status == ItemStatus::kApplied && !r.ref.empty()) (*refs)[ops[r.seq].object.guid] = r.ref;
+    if (r.status == ItemStatus::kApplied && !r.ref.empty()) (*refs)[ops[r.seq].object->guid] = r.ref;
   }
   RecordResults record = [&state, run_id, &seq_of](std::span<const ItemResult> landed) {
     std::vector<JournalMark> marks;

@@ -73,6 +73,15 @@ std::string DnsDomainOf(std::string_view dn) {
   return domain;
 }
 
+SyncObject IdentityOf(const SyncObject& o) {
+  SyncObject id;
+  id.guid = o.guid;
+  id.kind = o.kind;
+  id.external_id = o.external_id;
+  id.name = o.name;
+  return id;
+}
+
 std::string Fingerprint(const SyncObject& o) {
   StableDigest digest;
   digest.Add(KindName(o.kind)).Add(o.name);

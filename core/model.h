@@ -8,6 +8,7 @@
 #define SYNCD_CORE_MODEL_H_
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -72,16 +73,30 @@ struct AttributeChange {
   bool operator==(const AttributeChange&) const = default;
 };
 
+// What names `o` in a membership: guid, kind, external_id and name.
+SyncObject IdentityOf(const SyncObject& o);
+
+// An operation's object, shared rather than copied: the membership
+// operations of a plan all refer to one identity per object, so a plan of
+// a large directory costs a few pointers an edge.
+using ObjectRef = std::shared_ptr<const SyncObject>;
+
+inline ObjectRef MakeObjectRef(SyncObject object) {
+  return std::make_shared<const SyncObject>(std::move(object));
+}
+
 // One step of a plan. Every operation is idempotent on the store: applying it
 // twice has the effect of applying it once.
 struct Operation {
   OpType op = OpType::kCreate;
   ObjectKind kind = ObjectKind::kUser;   // of the object, or of the group for memberships
-  SyncObject object;                     // create/update: the full new image; delete: the
-                                         // cached image; memberships: the group's
-                                         // identity (guid, kind, external_id, name)
+  ObjectRef object;                      // never null in a plan. create/update: the full
+                                         // new image; delete: the cached image;
+                                         // memberships: the group's identity (guid,
+                                         // kind, external_id, name)
   std::vector<AttributeChange> changes;  // update only
-  std::optional<SyncObject> member;      // add-member / remove-member: the member
+  ObjectRef member;                      // add-member / remove-member: the member's
+                                         // identity; null otherwise
 };
 
 // An add-member or remove-member: about an edge, not an object.

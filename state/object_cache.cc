@@ -80,7 +80,7 @@ class CacheWriter {
   }
 
   Status Apply(const Operation& op) {
-    const SyncObject& o = op.object;
+    const SyncObject& o = *op.object;
     if (o.guid.empty()) {
       return Status::InvalidArgument("the object has no objectGUID");
     }
@@ -389,8 +389,8 @@ Status StateDb::StageRun(const RunRecord& record, const std::vector<Operation>& 
     Status st = writer->Apply(op);
     if (!st.ok()) {
       return impl_->Context(st.WithContext("operation " + std::to_string(i) + " (" + OpName(op.op) +
-                                           " " + KindName(op.kind) + " " + op.object.name +
-                                           ", externalId " + op.object.external_id + ")"));
+                                           " " + KindName(op.kind) + " " + op.object->name +
+                                           ", externalId " + op.object->external_id + ")"));
     }
   }
   // Only this run's journal: never another run's.

@@ -191,12 +191,11 @@ std::string OperationToJson(const Operation& op) {
   json::object out{
       {"op", OpName(op.op)},
       {"kind", KindName(op.kind)},
-      {"object", ObjectToJson(op.object)},
+      {"object", IsMembership(op) ? ObjectToJson(IdentityOf(*op.object))
+                                  : ObjectToJson(*op.object)},
       {"changes", std::move(changes)},
   };
-  if (op.member) {
-    out["member"] = ObjectToJson(*op.member);
-  }
+  if (IsMembership(op)) out["member"] = ObjectToJson(IdentityOf(*op.member));
   return json::serialize(out);
 }
 
@@ -229,10 +228,12 @@ Result<Operation> OperationFromJson(std::string_view text) {
   if (object == nullptr) {
     return Status::DataLoss("operation has no object");
   }
-  st = ObjectFromJson(*object, &op.object);
+  SyncObject image;
+  st = ObjectFromJson(*object, &image);
   if (!st.ok()) {
     return st.WithContext("object");
   }
+  op.object = MakeObjectRef(std::move(image));
   st = ForEachEntry(*obj, "changes", [&](const json::value& entry) {
     const json::object* c = entry.if_object();
     if (c == nullptr) {
@@ -258,10 +259,12 @@ Result<Operation> OperationFromJson(std::string_view text) {
     return st;
   }
   if (const json::value* member = obj->if_contains("member")) {
-    st = ObjectFromJson(*member, &op.member.emplace());
+    SyncObject identity;
+    st = ObjectFromJson(*member, &identity);
     if (!st.ok()) {
       return st.WithContext("member");
     }
+    op.member = MakeObjectRef(std::move(identity));
   }
   return op;
 }

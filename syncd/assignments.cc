@@ -499,8 +499,8 @@ Result<ReapplyPlan> PreviewReapply(StateDb& state, const Plan& switch_plan, cons
   std::vector<SyncObject> principals;
   std::set<std::string> deleted;  // externalIds
   for (const auto& op : switch_plan.operations) {
-    if (op.op == OpType::kCreate || op.op == OpType::kUpdate) principals.push_back(op.object);
-    if (op.op == OpType::kDelete) deleted.insert(op.object.external_id);
+    if (op.op == OpType::kCreate || op.op == OpType::kUpdate) principals.push_back(*op.object);
+    if (op.op == OpType::kDelete) deleted.insert(op.object->external_id);
   }
   std::vector<StoredAssignment> kept;
   if (store != nullptr) {

@@ -244,7 +244,7 @@ asio::awaitable<Result<FullPlan>> PlanFull(Source& source, StateDb& state, const
   for (const auto& o : *cached) cached_guids.insert(o.guid);
   full.reconcile_pending = std::any_of(
       full.plan.held.begin(), full.plan.held.end(),
-      [&](const auto& held) { return !cached_guids.contains(held.operation.object.guid); });
+      [&](const auto& held) { return !cached_guids.contains(held.operation.object->guid); });
   Log(LogLevel::kDebug, "planned " + std::to_string(full.plan.operations.size()) +
                             " operations in " + plan_timer.Elapsed());
   co_return full;
@@ -454,7 +454,7 @@ asio::awaitable<Result<ApplyOutcome>> ApplyRun(
       }
     };
     for (const auto& op : plan.operations) {
-      learn(op.object);
+      learn(*op.object);
       if (op.member) learn(*op.member);
     }
   }

@@ -292,7 +292,7 @@ ExplainedObject ExplainObject(const Config& config, const Cache& cache, const Sy
     e.member_count = static_cast<int64_t>(it->second.size());
   }
   for (const auto& op : cache.pending) {
-    if (op.object.guid == o.guid || (op.member && op.member->guid == o.guid)) {
+    if (op.object->guid == o.guid || (op.member && op.member->guid == o.guid)) {
       e.pending.push_back(op);
     }
   }
@@ -380,7 +380,7 @@ void ExplainAbsent(const Config& config, const Cache& cache, const std::string& 
 }
 
 std::string DescribeOperation(const Operation& op) {
-  std::string text = std::string(OpName(op.op)) + " " + KindName(op.kind) + " " + op.object.name;
+  std::string text = std::string(OpName(op.op)) + " " + KindName(op.kind) + " " + op.object->name;
   if (op.member) {
     text += (op.op == OpType::kAddMember ? " <- " : " -/- ") +
             std::string(KindName(op.member->kind)) + " " + op.member->name;
@@ -428,8 +428,8 @@ json::object ObjectJson(const ExplainedObject& e, int64_t pending_run_id) {
   for (const auto& op : e.pending) {
     json::object p{{"op", OpName(op.op)},
                    {"kind", KindName(op.kind)},
-                   {"externalId", op.object.external_id},
-                   {"name", op.object.name}};
+                   {"externalId", op.object->external_id},
+                   {"name", op.object->name}};
     if (op.member) {
       p["member"] = {{"kind", KindName(op.member->kind)},
                      {"externalId", op.member->external_id},

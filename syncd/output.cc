@@ -23,13 +23,13 @@ std::string Quote(const std::optional<std::string>& v) {
 
 std::string Describe(const Operation& op) {
   std::string line =
-      std::string(OpName(op.op)) + " " + KindName(op.kind) + " " + TerminalSafe(op.object.name);
+      std::string(OpName(op.op)) + " " + KindName(op.kind) + " " + TerminalSafe(op.object->name);
   if (op.member) {
     line += (op.op == OpType::kAddMember ? " <- " : " -/- ") +
             std::string(KindName(op.member->kind)) + " " + TerminalSafe(op.member->name);
   }
   if (op.op == OpType::kCreate || op.op == OpType::kDelete) {
-    line += " (" + TerminalSafe(op.object.external_id) + ")";
+    line += " (" + TerminalSafe(op.object->external_id) + ")";
   }
   for (const auto& c : op.changes) {
     line += "\n      " + TerminalSafe(c.attribute) + ": " + Quote(c.old_value) + " -> " +
@@ -60,11 +60,11 @@ json::object OperationJson(const Operation& op) {
   json::object o;
   o["op"] = OpName(op.op);
   o["kind"] = KindName(op.kind);
-  o["externalId"] = op.object.external_id;
-  o["name"] = op.object.name;
+  o["externalId"] = op.object->external_id;
+  o["name"] = op.object->name;
   if (op.op == OpType::kCreate) {
     json::object attrs;
-    for (const auto& [k, v] : op.object.attributes) attrs[k] = v;
+    for (const auto& [k, v] : op.object->attributes) attrs[k] = v;
     o["attributes"] = std::move(attrs);
   }
   if (op.op == OpType::kUpdate) {

@@ -55,15 +55,19 @@ std::vector<AttributeChange> AttributeChanges(const Attributes& before, const At
 }
 
 // Membership operations name their two ends; the stores and the state need
-// only the identity, and a large group has many of them.
-SyncObject IdentityOf(const SyncObject& o) {
-  SyncObject id;
-  id.guid = o.guid;
-  id.kind = o.kind;
-  id.external_id = o.external_id;
-  id.name = o.name;
-  return id;
-}
+// only the identity, and a large group has many of them: each object's
+// identity is made once, and its operations share it.
+class Identities {
+ public:
+  const ObjectRef& Of(const SyncObject& o) {
+    auto [it, added] = by_guid_.try_emplace(o.guid);
+    if (added) it->second = MakeObjectRef(IdentityOf(o));
+    return it->second;
+  }
+
+ private:
+  std::unordered_map<std::string, ObjectRef> by_guid_;
+};
 
 int Rank(const Operation& op) {
   switch (op.op) {
@@ -87,8 +91,8 @@ bool Before(const Operation& a, const Operation& b) {
   const std::string& bm = b.member ? b.member->name : kNone;
   const std::string& ag = a.member ? a.member->guid : kNone;
   const std::string& bg = b.member ? b.member->guid : kNone;
-  return std::forward_as_tuple(Rank(a), a.object.name, a.object.guid, am, ag) <
-         std::forward_as_tuple(Rank(b), b.object.name, b.object.guid, bm, bg);
+  return std::forward_as_tuple(Rank(a), a.object->name, a.object->guid, am, ag) <
+         std::forward_as_tuple(Rank(b), b.object->name, b.object->guid, bm, bg);
 }
 
 std::string Percent(double v) {
@@ -174,9 +178,9 @@ void HoldOverChangeBudget(std::vector<Operation>* ops, const LastApplied& last_a
   for (size_t i = 0; i < ops->size(); ++i) {
     const Operation& op = (*ops)[i];
     if (op.op != OpType::kUpdate) continue;
-    const SyncObject* last = last_applied(op.object.guid);
+    const SyncObject* last = last_applied(op.object->guid);
     if (last == nullptr) continue;
-    for (const auto& change : AttributeChanges(last->attributes, op.object.attributes)) {
+    for (const auto& change : AttributeChanges(last->attributes, op.object->attributes)) {
       changing[{op.kind, change.attribute}].push_back(i);
     }
   }
@@ -214,20 +218,17 @@ void HoldOverChangeBudget(std::vector<Operation>* ops, const LastApplied& last_a
 }
 
 // The operation that brings a cached image to `desired`, if any.
-std::optional<Operation> CreateOrUpdate(const SyncObject* cached, SyncObject desired) {
-  if (cached == nullptr) {
-    ObjectKind kind = desired.kind;
-    return Operation{OpType::kCreate, kind, std::move(desired), {}, std::nullopt};
-  }
-  auto changes = AttributeChanges(cached->attributes, desired.attributes);
-  auto keys = KeyChanges(*cached, desired);
+std::optional<Operation> CreateOrUpdate(const SyncObject* cached, ObjectRef desired) {
+  const ObjectKind kind = desired->kind;
+  if (cached == nullptr) return Operation{OpType::kCreate, kind, std::move(desired), {}, nullptr};
+  auto changes = AttributeChanges(cached->attributes, desired->attributes);
+  auto keys = KeyChanges(*cached, *desired);
   changes.insert(changes.end(), keys.begin(), keys.end());
-  if (cached->kind != desired.kind) {
-    changes.push_back({"kind", KindName(cached->kind), KindName(desired.kind)});
+  if (cached->kind != desired->kind) {
+    changes.push_back({"kind", KindName(cached->kind), KindName(desired->kind)});
   }
   if (changes.empty()) return std::nullopt;
-  ObjectKind kind = desired.kind;
-  return Operation{OpType::kUpdate, kind, std::move(desired), std::move(changes), {}};
+  return Operation{OpType::kUpdate, kind, std::move(desired), std::move(changes), nullptr};
 }
 
 }  // namespace
@@ -237,7 +238,7 @@ void HoldDeletes(const std::string& reason, Plan* plan,
   auto deletes = std::stable_partition(
       plan->operations.begin(), plan->operations.end(), [in_store](const Operation& op) {
         return op.op != OpType::kDelete ||
-               (in_store != nullptr && !in_store->contains(op.object.external_id));
+               (in_store != nullptr && !in_store->contains(op.object->external_id));
       });
   if (deletes == plan->operations.end()) return;
   for (auto op = deletes; op != plan->operations.end(); ++op) {
@@ -256,40 +257,40 @@ Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
   Plan plan;
   plan.read_complete = read.complete;
   plan.incomplete_reason = read.incomplete_reason;
-  auto& desired = read.desired.objects;
+  // The desired images become the operations' objects, shared by the
+  // memberships that name them: a full sync of a large directory copies no
+  // object per edge.
+  std::vector<ObjectRef> desired;
+  desired.reserve(read.desired.objects.size());
+  for (auto& o : read.desired.objects) desired.push_back(MakeObjectRef(std::move(o)));
+  read.desired.objects = {};
 
-  std::unordered_map<std::string, const SyncObject*> old_by_guid, new_by_guid;
+  std::unordered_map<std::string_view, const SyncObject*> old_by_guid;
+  std::unordered_map<std::string_view, const ObjectRef*> new_by_guid;
   for (const auto& o : cached) old_by_guid[o.guid] = &o;
-  for (const auto& o : desired) new_by_guid[o.guid] = &o;
+  for (const auto& o : desired) new_by_guid[o->guid] = &o;
   std::vector<Operation> ops, deletes, removals;
   ops.reserve(desired.size() + read.desired.memberships.size());
 
-  // Memberships first, while the desired objects are still in place. An edge
-  // whose group or member goes away is removed by the delete itself, so it
-  // gets no operation of its own.
+  // An edge whose group or member goes away is removed by the delete
+  // itself, so it gets no operation of its own.
   std::set<Membership> before(cached_memberships.begin(), cached_memberships.end());
   for (const auto& m : read.desired.memberships) {
     if (before.erase(m) != 0) continue;  // what remains in `before` is gone
-    ops.push_back({OpType::kAddMember,
-                   ObjectKind::kGroup,
-                   IdentityOf(*new_by_guid.at(m.group_guid)),
-                   {},
-                   IdentityOf(*new_by_guid.at(m.member_guid))});
+    ops.push_back({OpType::kAddMember, ObjectKind::kGroup, *new_by_guid.at(m.group_guid), {},
+                   *new_by_guid.at(m.member_guid)});
   }
   for (const auto& m : before) {
     auto group = new_by_guid.find(m.group_guid);
     auto member = new_by_guid.find(m.member_guid);
     if (group == new_by_guid.end() || member == new_by_guid.end()) continue;
-    removals.push_back({OpType::kRemoveMember,
-                        ObjectKind::kGroup,
-                        IdentityOf(*group->second),
-                        {},
-                        IdentityOf(*member->second)});
+    removals.push_back(
+        {OpType::kRemoveMember, ObjectKind::kGroup, *group->second, {}, *member->second});
   }
   std::unordered_set<std::string> skipped(read.desired.skipped.begin(), read.desired.skipped.end());
   for (const auto& o : cached) {
     if (new_by_guid.contains(o.guid)) continue;
-    Operation del{OpType::kDelete, o.kind, o, {}, {}};
+    Operation del{OpType::kDelete, o.kind, MakeObjectRef(o), {}, nullptr};
     if (skipped.contains(o.guid)) {
       plan.held.push_back(
           {std::move(del), "still in AD but could not be mapped this run (see the warnings)"});
@@ -297,9 +298,8 @@ Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
       deletes.push_back(std::move(del));
     }
   }
-  // The desired images move into their operations: a full sync creates them all.
   for (auto& o : desired) {
-    auto it = old_by_guid.find(o.guid);
+    auto it = old_by_guid.find(o->guid);
     auto op = CreateOrUpdate(it == old_by_guid.end() ? nullptr : it->second, std::move(o));
     if (op) ops.push_back(std::move(*op));
   }
@@ -311,7 +311,7 @@ Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
   for (const auto& o : cached) ++totals[o.kind];
   // What syncd last wrote: the cache, which is the baseline unless the
   // store's contents are.
-  std::unordered_map<std::string, const SyncObject*> applied_by_guid;
+  std::unordered_map<std::string_view, const SyncObject*> applied_by_guid;
   if (last_applied != nullptr) {
     std::map<ObjectKind, int64_t> applied;
     for (const auto& o : *last_applied) {
@@ -372,6 +372,7 @@ Plan BuildIncrementalPlan(IncrementalRead read, const CachedSlice& cached,
     for (const auto& group : groups) wanted[{group, member}] = true;
   }
   std::vector<Operation> ops, removals, deletes;
+  Identities identities;
   for (const auto& [edge, want] : wanted) {
     const SyncObject* group = in_scope_after(edge.group_guid);
     const SyncObject* member = in_scope_after(edge.member_guid);
@@ -380,21 +381,19 @@ Plan BuildIncrementalPlan(IncrementalRead read, const CachedSlice& cached,
     if (group == nullptr || member == nullptr || group->kind != ObjectKind::kGroup) continue;
     if (want == cached.memberships.contains(edge)) continue;
     (want ? ops : removals)
-        .push_back({want ? OpType::kAddMember : OpType::kRemoveMember,
-                    ObjectKind::kGroup,
-                    IdentityOf(*group),
-                    {},
-                    IdentityOf(*member)});
+        .push_back({want ? OpType::kAddMember : OpType::kRemoveMember, ObjectKind::kGroup,
+                    identities.Of(*group), {}, identities.Of(*member)});
   }
 
   for (const auto& guid : read.absent) {
     auto it = cached.objects.find(guid);
     if (it == cached.objects.end()) continue;
-    deletes.push_back({OpType::kDelete, it->second.kind, it->second, {}, {}});
+    deletes.push_back({OpType::kDelete, it->second.kind, MakeObjectRef(it->second), {}, nullptr});
   }
   for (auto& o : read.present) {
     auto it = cached.objects.find(o.guid);
-    auto op = CreateOrUpdate(it == cached.objects.end() ? nullptr : &it->second, std::move(o));
+    auto op = CreateOrUpdate(it == cached.objects.end() ? nullptr : &it->second,
+                             MakeObjectRef(std::move(o)));
     if (op) ops.push_back(std::move(*op));
   }
   HoldOverChangeBudget(

@@ -432,11 +432,11 @@ struct LocalStore::Impl {
     const bool add = op.op == OpType::kAddMember;
     if (!op.member || op.member->external_id.empty()) {
       return Status::InvalidArgument(std::string(OpName(op.op)) + " on " +
-                                     DescribeObject(ObjectKind::kGroup, op.object) +
+                                     DescribeObject(ObjectKind::kGroup, *op.object) +
                                      " names no member");
     }
     bool exists = false;
-    Status st = CheckManaged(ObjectKind::kGroup, op.object, &exists);
+    Status st = CheckManaged(ObjectKind::kGroup, *op.object, &exists);
     if (!st.ok()) {
       return st;
     }
@@ -446,7 +446,7 @@ struct LocalStore::Impl {
         return Status::Ok();
       }
       return Status::NotFound("cannot add " + DescribeObject(op.member->kind, *op.member) + " to " +
-                              DescribeObject(ObjectKind::kGroup, op.object) +
+                              DescribeObject(ObjectKind::kGroup, *op.object) +
                               ": the group is not in local store " + path);
     }
     if (add) {
@@ -458,7 +458,7 @@ struct LocalStore::Impl {
       }
       if (!member->has_value()) {
         return Status::NotFound("cannot add " + DescribeObject(op.member->kind, *op.member) +
-                                " to " + DescribeObject(ObjectKind::kGroup, op.object) +
+                                " to " + DescribeObject(ObjectKind::kGroup, *op.object) +
                                 ": the member is not in local store " + path);
       }
     }
@@ -470,7 +470,7 @@ struct LocalStore::Impl {
     if (!stmt.ok()) {
       return stmt.status();
     }
-    return stmt->Bind(1, std::string_view(op.object.external_id))
+    return stmt->Bind(1, std::string_view(op.object->external_id))
         .Bind(2, std::string_view(op.member->external_id))
         .Run();
   }
@@ -479,9 +479,9 @@ struct LocalStore::Impl {
     switch (op.op) {
       case OpType::kCreate:
       case OpType::kUpdate:
-        return Upsert(op.kind, op.object);
+        return Upsert(op.kind, *op.object);
       case OpType::kDelete:
-        return Delete(op.kind, op.object);
+        return Delete(op.kind, *op.object);
       case OpType::kAddMember:
       case OpType::kRemoveMember:
         return Membership(op);

@@ -421,10 +421,10 @@ struct ScimSink::Impl {
 
   awaitable<OpOutcome> Create(const SinkOp& sop) {
     const Operation& op = *sop.op;
-    if (auto refusal = CheckObject(op.kind, op.object)) co_return *refusal;
-    const std::string what = "creating " + DescribeObject(op.kind, op.object);
+    if (auto refusal = CheckObject(op.kind, *op.object)) co_return *refusal;
+    const std::string what = "creating " + DescribeObject(op.kind, *op.object);
     auto answer = co_await Send("POST", Endpoint(op.kind),
-                                json::serialize(scim::ToResource(op.kind, op.object)));
+                                json::serialize(scim::ToResource(op.kind, *op.object)));
     if (answer.ok() && answer->status == 409) co_return co_await Adopt(sop, Detail(*answer));
     if (auto failure = Failure(answer, what)) co_return *failure;
     auto created = ParseObject(*answer, what);
@@ -440,29 +440,29 @@ struct ScimSink::Impl {
   // allows, else refuse. Taking over patches it to the wanted image.
   awaitable<OpOutcome> Adopt(const SinkOp& sop, const std::string& detail) {
     const Operation& op = *sop.op;
-    Found mine = co_await Find(op.kind, "externalId", op.object.external_id);
+    Found mine = co_await Find(op.kind, "externalId", op.object->external_id);
     if (mine.failure) co_return *mine.failure;
     for (const json::object& existing : mine.resources) {
-      if (Field(existing, "externalId") != op.object.external_id) continue;
+      if (Field(existing, "externalId") != op.object->external_id) continue;
       if (adopt == AdoptPolicy::kNone && Field(existing, "id") != sop.object_ref) {
         co_return OpOutcome::Refused(
             "conflict: the target already holds a " + std::string(KindName(op.kind)) +
-            " with externalId " + op.object.external_id + " (id " + Field(existing, "id") +
+            " with externalId " + op.object->external_id + " (id " + Field(existing, "id") +
             ") that syncd has no record of creating, and store.adopt = \"none\"");
       }
       co_return co_await TakeOver(op, existing);
     }
-    Found named = co_await Find(op.kind, NamingAttribute(op.kind), op.object.name);
+    Found named = co_await Find(op.kind, NamingAttribute(op.kind), op.object->name);
     if (named.failure) co_return *named.failure;
     for (const json::object& existing : named.resources) {
       const std::string ext = Field(existing, "externalId");
-      if (adopt == AdoptPolicy::kUserName && (ext.empty() || ext == op.object.external_id)) {
+      if (adopt == AdoptPolicy::kUserName && (ext.empty() || ext == op.object->external_id)) {
         co_return co_await TakeOver(op, existing);
       }
       co_return OpOutcome::Refused(Foreign(op.kind, existing));
     }
     co_return OpOutcome::Refused("conflict: the target refused to create " +
-                                 DescribeObject(op.kind, op.object) + " as a duplicate (" + detail +
+                                 DescribeObject(op.kind, *op.object) + " as a duplicate (" + detail +
                                  ") and holds no " + KindName(op.kind) +
                                  " with its externalId or name (another unique value, such as "
                                  "the email, is taken?)");
@@ -470,11 +470,11 @@ struct ScimSink::Impl {
 
   awaitable<OpOutcome> TakeOver(const Operation& op, const json::object& existing) {
     const std::string ref = Field(existing, "id");
-    json::array ops = scim::AdoptOperations(op.kind, op.object, existing);
+    json::array ops = scim::AdoptOperations(op.kind, *op.object, existing);
     if (ops.empty()) co_return OpOutcome::Applied(ref);
     co_return co_await Patch(
         op.kind, ref, std::move(ops),
-        "adopting " + DescribeObject(op.kind, op.object) + " (id " + ref + ")");
+        "adopting " + DescribeObject(op.kind, *op.object) + " (id " + ref + ")");
   }
 
   // The target's id of syncd's object: `ref` if this sink created it or the
@@ -515,8 +515,8 @@ struct ScimSink::Impl {
 
   awaitable<OpOutcome> Update(const SinkOp& sop) {
     const Operation& op = *sop.op;
-    if (auto refusal = CheckObject(op.kind, op.object)) co_return *refusal;
-    Resolved target = co_await Resolve(op.kind, op.object, sop.object_ref);
+    if (auto refusal = CheckObject(op.kind, *op.object)) co_return *refusal;
+    Resolved target = co_await Resolve(op.kind, *op.object, sop.object_ref);
     if (target.failure) co_return *target.failure;
     const std::string& ref = target.ref;
     // Deleted behind syncd's back: the update carries the whole image.
@@ -524,19 +524,19 @@ struct ScimSink::Impl {
     json::array ops = scim::ChangeOperations(op.kind, op.changes);
     if (ops.empty()) co_return OpOutcome::Applied(ref);
     co_return co_await Patch(op.kind, ref, std::move(ops),
-                             "updating " + DescribeObject(op.kind, op.object));
+                             "updating " + DescribeObject(op.kind, *op.object));
   }
 
   awaitable<OpOutcome> Delete(const SinkOp& sop) {
     const Operation& op = *sop.op;
-    Resolved target = co_await Resolve(op.kind, op.object, sop.object_ref);
+    Resolved target = co_await Resolve(op.kind, *op.object, sop.object_ref);
     if (target.failure) co_return *target.failure;
     const std::string& ref = target.ref;
     if (ref.empty()) co_return OpOutcome::Applied();
     auto answer =
         co_await Send("DELETE", std::string(Endpoint(op.kind)) + "/" + http::PercentEncode(ref));
     if (answer.ok() && answer->status == 404) co_return OpOutcome::Applied();
-    if (auto failure = Failure(answer, "deleting " + DescribeObject(op.kind, op.object))) {
+    if (auto failure = Failure(answer, "deleting " + DescribeObject(op.kind, *op.object))) {
       co_return *failure;
     }
     co_return OpOutcome::Applied(ref);
@@ -566,7 +566,7 @@ struct ScimSink::Impl {
   awaitable<void> Members(std::span<const SinkOp> ops, std::span<OpOutcome> outcomes) {
     const Operation& first = *ops.front().op;
     const bool add = first.op == OpType::kAddMember;
-    const SyncObject& group = first.object;
+    const SyncObject& group = *first.object;
     Resolved resolved = co_await Resolve(ObjectKind::kGroup, group, ops.front().object_ref);
     const std::string group_ref = resolved.ref;
     std::optional<OpOutcome> group_failure = resolved.failure;
@@ -775,7 +775,7 @@ awaitable<std::vector<OpOutcome>> ScimSink::Apply(std::span<const SinkOp> ops) {
       // A run of memberships of one group, all of one direction.
       size_t end = i + 1;
       while (end < ops.size() && ops[end].op->op == op.op &&
-             ops[end].op->object.external_id == op.object.external_id) {
+             ops[end].op->object->external_id == op.object->external_id) {
         ++end;
       }
       co_await impl_->Members(ops.subspan(i, end - i), std::span(outcomes).subspan(i, end - i));

@@ -68,7 +68,7 @@ class FakeSink : public Sink {
       auto script = scripts.find(name);
       if (script == scripts.end() || script->second.outcomes.empty()) {
         outcomes.push_back(
-            OpOutcome::Applied(op.op->op == OpType::kCreate ? "ref-" + op.op->object.name : ""));
+            OpOutcome::Applied(op.op->op == OpType::kCreate ? "ref-" + op.op->object->name : ""));
       } else {
         const auto& list = script->second.outcomes;
         outcomes.push_back(list[std::min<size_t>(tries, list.size() - 1)]);
@@ -90,7 +90,7 @@ class FakeSink : public Sink {
   void AbortBatch() override { aborted = true; }
 
   static std::string Name(const Operation& op) {
-    return std::string(OpName(op.op)) + " " + op.object.name +
+    return std::string(OpName(op.op)) + " " + op.object->name +
            (op.member ? " " + op.member->name : "");
   }
 
@@ -126,17 +126,17 @@ SyncObject Object(ObjectKind kind, const std::string& name) {
 }
 
 Operation Create(ObjectKind kind, const std::string& name) {
-  return {OpType::kCreate, kind, Object(kind, name), {}, {}};
+  return {OpType::kCreate, kind, MakeObjectRef(Object(kind, name)), {}, nullptr};
 }
 Operation Delete(ObjectKind kind, const std::string& name) {
-  return {OpType::kDelete, kind, Object(kind, name), {}, {}};
+  return {OpType::kDelete, kind, MakeObjectRef(Object(kind, name)), {}, nullptr};
 }
 Operation Member(OpType type, const std::string& group, const std::string& user) {
   return {type,
           ObjectKind::kGroup,
-          Object(ObjectKind::kGroup, group),
+          MakeObjectRef(Object(ObjectKind::kGroup, group)),
           {},
-          Object(ObjectKind::kUser, user)};
+          MakeObjectRef(Object(ObjectKind::kUser, user))};
 }
 
 SinkCapabilities Remote(size_t members_per_request = 100) {

@@ -180,7 +180,7 @@ class LedgerStateTest : public ::testing::Test {
   }
 
   static Operation Op(OpType type, const SyncObject& o) {
-    return {type, o.kind, o, {}, std::nullopt};
+    return {type, o.kind, MakeObjectRef(o), {}, nullptr};
   }
 
   testing::TempDir dir_{"syncd-ledger-test"};

@@ -21,7 +21,7 @@ std::vector<std::string> Lines(const std::vector<Operation>& ops) {
   std::vector<std::string> out;
   out.reserve(ops.size());
   for (const auto& op : ops) {
-    out.push_back(std::string(OpName(op.op)) + " " + op.object.name +
+    out.push_back(std::string(OpName(op.op)) + " " + op.object->name +
                   (op.member ? " " + op.member->name : ""));
   }
   return out;
@@ -63,7 +63,7 @@ TEST(IncrementalPlanner, CreatesUpdatesAndDeletesNamedObjects) {
   ASSERT_EQ(plan.operations[2].changes.size(), 1u);
   EXPECT_EQ(plan.operations[2].changes[0],
             (AttributeChange{"email", std::nullopt, std::string("carol@corp")}));
-  EXPECT_EQ(plan.operations[3].object.dn, "CN=dave,DC=corp") << "a delete carries the cached image";
+  EXPECT_EQ(plan.operations[3].object->dn, "CN=dave,DC=corp") << "a delete carries the cached image";
   EXPECT_TRUE(plan.held.empty());
   EXPECT_TRUE(plan.read_complete);
 }
@@ -123,7 +123,7 @@ TEST(IncrementalPlanner, MemberDeltaAddsAndRemovesOnlyEdgesBetweenInScopeEnds) {
   EXPECT_EQ(Lines(plan),
             (std::vector<std::string>{"add-member staff alice", "remove-member staff carol"}));
   // Membership operations carry only identities.
-  EXPECT_TRUE(plan.operations[0].object.attributes.empty());
+  EXPECT_TRUE(plan.operations[0].object->attributes.empty());
   EXPECT_TRUE(plan.operations[0].member->attributes.empty());
   EXPECT_EQ(plan.operations[0].member->external_id, "ext-1");
 }

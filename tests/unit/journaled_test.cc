@@ -36,11 +36,11 @@ class FaultInjectingSink : public Sink {
         outcomes.push_back(OpOutcome::Fatal("store went away"));
         continue;
       }
-      if (op.op->object.name == refuse_name) {
+      if (op.op->object->name == refuse_name) {
         outcomes.push_back(OpOutcome::Refused("userName " + refuse_name + " belongs to another"));
         continue;
       }
-      if (op.op->object.name == defer_name) {
+      if (op.op->object->name == defer_name) {
         outcomes.push_back(OpOutcome::Retry("HTTP 503"));
         continue;
       }
@@ -50,9 +50,9 @@ class FaultInjectingSink : public Sink {
         if (landed == deadline_after && deadline != nullptr) {
           *deadline = std::chrono::steady_clock::now();
         }
-        applied_names.push_back(op.op->object.name);
+        applied_names.push_back(op.op->object->name);
         seen_refs.push_back(op.object_ref);
-        if (op.op->op == OpType::kCreate) real.front().ref = "ref-" + op.op->object.name;
+        if (op.op->op == OpType::kCreate) real.front().ref = "ref-" + op.op->object->name;
       }
       outcomes.push_back(std::move(real.front()));
     }
@@ -99,9 +99,9 @@ class JournaledTest : public ::testing::TestWithParam<bool> {
   void SetUp() override {
     ASSERT_FALSE(dir_.path().empty());
     Reopen();
-    ops_ = {{OpType::kCreate, ObjectKind::kUser, User("1", "alice"), {}, {}},
-            {OpType::kCreate, ObjectKind::kUser, User("2", "bob"), {}, {}},
-            {OpType::kCreate, ObjectKind::kUser, User("3", "carol"), {}, {}}};
+    ops_ = {{OpType::kCreate, ObjectKind::kUser, MakeObjectRef(User("1", "alice")), {}, nullptr},
+            {OpType::kCreate, ObjectKind::kUser, MakeObjectRef(User("2", "bob")), {}, nullptr},
+            {OpType::kCreate, ObjectKind::kUser, MakeObjectRef(User("3", "carol")), {}, nullptr}};
     options_.backoff_base = std::chrono::milliseconds(1);
     options_.backoff_cap = std::chrono::milliseconds(2);
     options_.max_attempts = 2;
@@ -157,14 +157,14 @@ TEST_P(JournaledTest, RefusedObjectIsQuarantinedAndTheRestApplies) {
   auto outcome = Apply(sink, ops_);
   ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
   ASSERT_EQ(outcome->failed.size(), 1u);
-  EXPECT_EQ(outcome->failed[0].first.object.name, "bob");
+  EXPECT_EQ(outcome->failed[0].first.object->name, "bob");
   EXPECT_EQ(StoreUsers(), 2u);
   EXPECT_EQ(CachedObjects(), 2u) << "the state must not claim what the store refused";
   EXPECT_EQ(state_->RecentRuns(1)->front().outcome, "partial");
   auto quarantine = state_->LoadQuarantine();
   ASSERT_EQ(quarantine->size(), 1u);
   EXPECT_EQ(quarantine->front().name, "bob");
-  EXPECT_EQ(quarantine->front().fingerprint, Fingerprint(ops_[1].object));
+  EXPECT_EQ(quarantine->front().fingerprint, Fingerprint(*ops_[1].object));
   EXPECT_NE(quarantine->front().reason.find("belongs to another"), std::string::npos);
 }
 
@@ -204,12 +204,12 @@ TEST_P(JournaledTest, SinkReferencesAreKeptAndHandedToLaterOperations) {
   auto refs = state_->LoadSinkRefs();
   ASSERT_TRUE(refs.ok());
   EXPECT_EQ(refs->at("1"), "ref-alice");
-  Operation update{
-      OpType::kUpdate, ObjectKind::kUser, User("1", "alice"), {{"active", "true", "false"}}, {}};
-  update.object.attributes["active"] = "false";
+  Operation update{OpType::kUpdate, ObjectKind::kUser, MakeObjectRef(User("1", "alice")),
+                   {{"active", "true", "false"}}, nullptr};
+  testing::SetAttribute(&update, "active", "false");
   ASSERT_TRUE(Apply(sink, {update}).ok());
   EXPECT_EQ(sink.seen_refs.back(), "ref-alice");
-  ASSERT_TRUE(Apply(sink, {{OpType::kDelete, ObjectKind::kUser, User("1", "alice"), {}, {}}}).ok());
+  ASSERT_TRUE(Apply(sink, {{OpType::kDelete, ObjectKind::kUser, MakeObjectRef(User("1", "alice")), {}, nullptr}}).ok());
   EXPECT_TRUE(state_->LoadSinkRefs()->empty()) << "a deleted object's reference goes with it";
 }
 
@@ -218,8 +218,8 @@ TEST_P(JournaledTest, SinkReferencesAreKeptAndHandedToLaterOperations) {
 TEST_P(JournaledTest, NameFreedLaterInTheRunIsReused) {
   FaultInjectingSink sink(*store_, Atomic());
   ASSERT_TRUE(Apply(sink, {ops_[0]}).ok());
-  std::vector<Operation> plan = {{OpType::kCreate, ObjectKind::kUser, User("9", "alice"), {}, {}},
-                                 {OpType::kDelete, ObjectKind::kUser, User("1", "alice"), {}, {}}};
+  std::vector<Operation> plan = {{OpType::kCreate, ObjectKind::kUser, MakeObjectRef(User("9", "alice")), {}, nullptr},
+                                 {OpType::kDelete, ObjectKind::kUser, MakeObjectRef(User("1", "alice")), {}, nullptr}};
   auto outcome = Apply(sink, plan);
   ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
   EXPECT_TRUE(outcome->failed.empty()) << outcome->failed.front().second.ToString();
@@ -351,19 +351,19 @@ TEST(HoldQuarantined, UnchangedObjectWaitsWithItsMembershipsAndAChangedOneGoes) 
   entry.fingerprint = Fingerprint(bob);
   QuarantineView quarantine({entry});
   Plan plan;
-  plan.operations = {{OpType::kCreate, ObjectKind::kUser, bob, {}, {}},
-                     {OpType::kCreate, ObjectKind::kUser, User("1", "alice"), {}, {}},
-                     {OpType::kAddMember, ObjectKind::kGroup, staff, {}, bob}};
+  plan.operations = {{OpType::kCreate, ObjectKind::kUser, MakeObjectRef(bob), {}, nullptr},
+                     {OpType::kCreate, ObjectKind::kUser, MakeObjectRef(User("1", "alice")), {}, nullptr},
+                     {OpType::kAddMember, ObjectKind::kGroup, MakeObjectRef(staff), {}, MakeObjectRef(bob)}};
   Plan unchanged = plan;
   HoldQuarantined(quarantine, &unchanged);
   ASSERT_EQ(unchanged.operations.size(), 1u);
-  EXPECT_EQ(unchanged.operations[0].object.name, "alice");
+  EXPECT_EQ(unchanged.operations[0].object->name, "alice");
   ASSERT_EQ(unchanged.quarantined.size(), 2u);
   EXPECT_EQ(unchanged.quarantined[0].reason, "quarantined: lacks givenName");
   EXPECT_EQ(unchanged.quarantined[1].reason, "waits for bob, which is quarantined");
 
   // AD gave bob what was missing: he is sent again, memberships and all.
-  plan.operations[0].object.attributes["givenName"] = "Bob";
+  testing::SetAttribute(&plan.operations[0], "givenName", "Bob");
   HoldQuarantined(quarantine, &plan);
   EXPECT_EQ(plan.operations.size(), 3u);
   EXPECT_TRUE(plan.quarantined.empty());

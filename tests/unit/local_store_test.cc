@@ -230,11 +230,11 @@ TEST_F(LocalStoreTest, OperationsOnObjectsSyncdDidNotCreateAreConflicts) {
                          MakeOp(OpType::kDelete, admins), MakeOp(OpType::kUpdate, admins),
                          MemberOp(OpType::kAddMember, admins, root),
                          MemberOp(OpType::kRemoveMember, admins, root)}) {
-    SCOPED_TRACE(std::string(OpName(op.op)) + " " + op.object.name);
+    SCOPED_TRACE(std::string(OpName(op.op)) + " " + op.object->name);
     Status st = store_->Apply(op);
     EXPECT_EQ(st.code(), Status::Code::kConflict) << st.ToString();
-    EXPECT_NE(st.message().find(op.object.name), std::string::npos) << st.message();
-    EXPECT_NE(st.message().find(op.object.external_id), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find(op.object->name), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find(op.object->external_id), std::string::npos) << st.message();
     EXPECT_NE(st.message().find("not created by syncd"), std::string::npos) << st.message();
   }
   EXPECT_EQ(RawCount("SELECT COUNT(*) FROM users WHERE managed_by IS NOT 'syncd'"), 2);

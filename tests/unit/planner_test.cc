@@ -25,7 +25,7 @@ ReadSnapshot Read(std::vector<SyncObject> objects, std::vector<Membership> membe
 std::vector<std::string> Lines(const Plan& plan) {
   std::vector<std::string> out;
   for (const auto& op : plan.operations) {
-    out.push_back(std::string(OpName(op.op)) + " " + op.object.name +
+    out.push_back(std::string(OpName(op.op)) + " " + op.object->name +
                   (op.member ? " " + op.member->name : ""));
   }
   return out;
@@ -105,8 +105,8 @@ TEST(Planner, HoldDeletesHoldsEveryDeleteAndNothingElse) {
   // Membership removals go ahead.
   EXPECT_EQ(Lines(plan), (std::vector<std::string>{"create dave", "remove-member staff bob"}));
   ASSERT_EQ(plan.held.size(), 2u);
-  EXPECT_EQ(plan.held[0].operation.object.name, "carol");
-  EXPECT_EQ(plan.held[1].operation.object.name, "old");
+  EXPECT_EQ(plan.held[0].operation.object->name, "carol");
+  EXPECT_EQ(plan.held[1].operation.object->name, "old");
   for (const auto& held : plan.held) EXPECT_EQ(held.reason, "frozen");
   // Nothing to hold: nothing changes.
   HoldDeletes("frozen", &plan);
@@ -125,7 +125,7 @@ TEST(Planner, HoldDeletesLetsThroughWhatTheStoreNoLongerHolds) {
   HoldDeletes("frozen", &plan, &in_store);
   EXPECT_EQ(Lines(plan), (std::vector<std::string>{"delete old"})) << "only the cache holds it";
   ASSERT_EQ(plan.held.size(), 1u);
-  EXPECT_EQ(plan.held[0].operation.object.name, "carol");
+  EXPECT_EQ(plan.held[0].operation.object->name, "carol");
 }
 
 TEST(Planner, DeletionsOverCountBudgetAreHeldPerKind) {
@@ -193,7 +193,7 @@ TEST(Planner, ObjectSkippedByScopeIsNotDeleted) {
   auto plan = BuildPlan(read, cached, {}, Budget(-1, 100));
   EXPECT_TRUE(plan.operations.empty());
   ASSERT_EQ(plan.held.size(), 1u);
-  EXPECT_EQ(plan.held[0].operation.object.name, "carol");
+  EXPECT_EQ(plan.held[0].operation.object->name, "carol");
 }
 
 // An object whose objectGUID is 16 bytes of `n`, as the store and the read

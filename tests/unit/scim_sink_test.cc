@@ -227,10 +227,10 @@ TEST_P(ScimSinkTest, UpdatePatchesTheChangedAttributesOnly) {
   EXPECT_EQ(user.at("name").at("givenName").as_string(), "Givenalice");
   // Without a ref the object is found by externalId.
   update.changes = {{"familyName", "Bee", "Cee"}};
-  update.object.attributes["familyName"] = "Cee";
+  testing::SetAttribute(&update, "familyName", "Cee");
   EXPECT_OUTCOME(kApplied, ApplyOne(update));
   ASSERT_EQ(Owned().objects.size(), 1U);
-  EXPECT_EQ(Owned().objects[0].attributes, update.object.attributes);
+  EXPECT_EQ(Owned().objects[0].attributes, update.object->attributes);
 }
 
 TEST_P(ScimSinkTest, UpdateOfAnObjectDeletedBehindSyncdsBackRecreatesIt) {
@@ -311,7 +311,7 @@ TEST_P(ScimSinkTest, ObjectsCreatedInThisRunAreNotReadBackBeforeAWrite) {
   ASSERT_EQ(made_alice.kind, OpOutcome::Kind::kApplied);
   Operation add = MemberOp(OpType::kAddMember, group, alice);
   Operation update = MakeOp(OpType::kUpdate, alice);
-  update.object.attributes["displayName"] = "Alice A.";
+  testing::SetAttribute(&update, "displayName", "Alice A.");
   update.changes = {{"displayName", "User alice", "Alice A."}};
   peer_->ResetStats();
   EXPECT_OUTCOME(kApplied, ApplyOne(add, made_group.ref, made_alice.ref));

@@ -164,7 +164,7 @@ class FailingSink : public Sink {
   boost::asio::awaitable<Result<OwnedContents>> ReadOwned() override { return real_.ReadOwned(); }
   boost::asio::awaitable<std::vector<OpOutcome>> Apply(std::span<const SinkOp> ops) override {
     for (const SinkOp& op : ops) {
-      if (op.op->object.name == fail_on_) {
+      if (op.op->object->name == fail_on_) {
         co_return std::vector<OpOutcome>(ops.size(), OpOutcome::Fatal("the store went away"));
       }
     }

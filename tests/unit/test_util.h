@@ -113,13 +113,21 @@ inline Operation MakeOp(OpType type, const SyncObject& object) {
   Operation op;
   op.op = type;
   op.kind = object.kind;
-  op.object = object;
+  op.object = MakeObjectRef(object);
   return op;
+}
+
+// Sets one attribute of `op`'s image. Images are shared between
+// operations: a changed copy takes its place.
+inline void SetAttribute(Operation* op, const std::string& name, const std::string& value) {
+  SyncObject changed = *op->object;
+  changed.attributes[name] = value;
+  op->object = MakeObjectRef(std::move(changed));
 }
 
 inline Operation MemberOp(OpType type, const SyncObject& group, const SyncObject& member) {
   Operation op = MakeOp(type, group);
-  op.member = member;
+  op.member = MakeObjectRef(member);
   return op;
 }
 
