@@ -315,7 +315,8 @@ asio::awaitable<Result<ResumeOutcome>> ResumeJournal(StateDb& state, Sink& sink,
   auto refs = state.LoadSinkRefs();
   if (!refs.ok()) co_return refs.status();
   for (const auto& r : results) {
-    if (r.status == ItemStatus::kApplied && !r.ref.empty()) (*refs)[ops[r.seq].object->guid] = r.ref;
+    if (r.status == ItemStatus::kApplied && !r.ref.empty())
+      (*refs)[ops[r.seq].object->guid] = r.ref;
   }
   RecordResults record = [&state, run_id, &seq_of](std::span<const ItemResult> landed) {
     std::vector<JournalMark> marks;

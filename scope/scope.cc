@@ -77,7 +77,9 @@ struct Evaluator::Graph {
   };
 
   Graph(ScopeConfig c, AttributeMapping m)
-      : config(std::move(c)), mapping(std::move(m)), scope_group_found(config.groups.size(), false) {}
+      : config(std::move(c)),
+        mapping(std::move(m)),
+        scope_group_found(config.groups.size(), false) {}
 
   const ScopeConfig config;
   const AttributeMapping mapping;
@@ -167,8 +169,8 @@ struct Evaluator::Graph {
     uint32_t rid = 0;
     if (!sid.empty() && ParseUint32(entry.First("primarygroupid"), &rid)) {
       if (auto group_sid = ldap::SidWithRid(sid, rid)) {
-        auto [at, added] = primary_sid_index.try_emplace(
-            *group_sid, static_cast<uint32_t>(primary_sids.size()));
+        auto [at, added] =
+            primary_sid_index.try_emplace(*group_sid, static_cast<uint32_t>(primary_sids.size()));
         if (added) primary_sids.push_back(*group_sid);
         c.primary_group = at->second;
       }

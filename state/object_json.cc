@@ -191,8 +191,8 @@ std::string OperationToJson(const Operation& op) {
   json::object out{
       {"op", OpName(op.op)},
       {"kind", KindName(op.kind)},
-      {"object", IsMembership(op) ? ObjectToJson(IdentityOf(*op.object))
-                                  : ObjectToJson(*op.object)},
+      {"object",
+       IsMembership(op) ? ObjectToJson(IdentityOf(*op.object)) : ObjectToJson(*op.object)},
       {"changes", std::move(changes)},
   };
   if (IsMembership(op)) out["member"] = ObjectToJson(IdentityOf(*op.member));

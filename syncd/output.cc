@@ -141,34 +141,45 @@ void PrintPlanText(std::ostream& out, const Plan& plan, bool applied) {
   if (plan.empty()) out << "nothing to do\n";
 }
 
+// Written as it goes, one operation at a time, so that the plan of a large
+// directory never exists twice (as operations and as a JSON tree); the
+// text is what serializing the whole document at once would give.
 void PrintPlanJson(std::ostream& out, const Plan& plan) {
-  json::array operations;
-  for (const auto& op : plan.operations) operations.push_back(OperationJson(op));
-  auto with_reasons = [](const std::vector<HeldOperation>& list) {
-    json::array array;
-    for (const auto& h : list) {
-      json::object o = OperationJson(h.operation);
-      o["reason"] = h.reason;
-      array.push_back(std::move(o));
+  auto array = [&out](const char* key, const auto& list, auto to_json) {
+    out << json::serialize(json::string(key)) << ":[";
+    const char* separator = "";
+    for (const auto& item : list) {
+      out << separator << json::serialize(to_json(item));
+      separator = ",";
     }
-    return array;
+    out << "]";
   };
+  auto with_reason = [](const HeldOperation& h) {
+    json::object o = OperationJson(h.operation);
+    o["reason"] = h.reason;
+    return o;
+  };
+  out << "{";
+  array("operations", plan.operations, OperationJson);
+  out << ",";
+  array("held", plan.held, with_reason);
+  out << ",";
+  array("quarantined", plan.quarantined, with_reason);
   json::object summary;
   for (const auto& [kind, counts] : Summarize(plan)) {
     json::object c;
     for (const auto& [op, n] : counts) c[op] = n;
     summary[kind] = std::move(c);
   }
-  json::object root;
-  root["operations"] = std::move(operations);
-  root["held"] = with_reasons(plan.held);
-  root["quarantined"] = with_reasons(plan.quarantined);
-  root["summary"] = std::move(summary);
-  root["readComplete"] = plan.read_complete;
-  root["kind"] = plan.run_kind;
-  root["reason"] = plan.run_reason;
-  if (!plan.read_complete) root["incompleteReason"] = plan.incomplete_reason;
-  out << json::serialize(root) << "\n";
+  json::object rest;
+  rest["summary"] = std::move(summary);
+  rest["readComplete"] = plan.read_complete;
+  rest["kind"] = plan.run_kind;
+  rest["reason"] = plan.run_reason;
+  if (!plan.read_complete) rest["incompleteReason"] = plan.incomplete_reason;
+  // The rest's own braces dropped: its members continue the document.
+  const std::string tail = json::serialize(rest);
+  out << "," << std::string_view(tail).substr(1) << "\n";
 }
 
 void PrintObjectsText(std::ostream& out, const std::vector<StoredObject>& objects) {

@@ -277,7 +277,10 @@ Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
   std::set<Membership> before(cached_memberships.begin(), cached_memberships.end());
   for (const auto& m : read.desired.memberships) {
     if (before.erase(m) != 0) continue;  // what remains in `before` is gone
-    ops.push_back({OpType::kAddMember, ObjectKind::kGroup, *new_by_guid.at(m.group_guid), {},
+    ops.push_back({OpType::kAddMember,
+                   ObjectKind::kGroup,
+                   *new_by_guid.at(m.group_guid),
+                   {},
                    *new_by_guid.at(m.member_guid)});
   }
   for (const auto& m : before) {
@@ -381,8 +384,11 @@ Plan BuildIncrementalPlan(IncrementalRead read, const CachedSlice& cached,
     if (group == nullptr || member == nullptr || group->kind != ObjectKind::kGroup) continue;
     if (want == cached.memberships.contains(edge)) continue;
     (want ? ops : removals)
-        .push_back({want ? OpType::kAddMember : OpType::kRemoveMember, ObjectKind::kGroup,
-                    identities.Of(*group), {}, identities.Of(*member)});
+        .push_back({want ? OpType::kAddMember : OpType::kRemoveMember,
+                    ObjectKind::kGroup,
+                    identities.Of(*group),
+                    {},
+                    identities.Of(*member)});
   }
 
   for (const auto& guid : read.absent) {

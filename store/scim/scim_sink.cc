@@ -462,8 +462,8 @@ struct ScimSink::Impl {
       co_return OpOutcome::Refused(Foreign(op.kind, existing));
     }
     co_return OpOutcome::Refused("conflict: the target refused to create " +
-                                 DescribeObject(op.kind, *op.object) + " as a duplicate (" + detail +
-                                 ") and holds no " + KindName(op.kind) +
+                                 DescribeObject(op.kind, *op.object) + " as a duplicate (" +
+                                 detail + ") and holds no " + KindName(op.kind) +
                                  " with its externalId or name (another unique value, such as "
                                  "the email, is taken?)");
   }

@@ -63,7 +63,8 @@ TEST(IncrementalPlanner, CreatesUpdatesAndDeletesNamedObjects) {
   ASSERT_EQ(plan.operations[2].changes.size(), 1u);
   EXPECT_EQ(plan.operations[2].changes[0],
             (AttributeChange{"email", std::nullopt, std::string("carol@corp")}));
-  EXPECT_EQ(plan.operations[3].object->dn, "CN=dave,DC=corp") << "a delete carries the cached image";
+  EXPECT_EQ(plan.operations[3].object->dn, "CN=dave,DC=corp")
+      << "a delete carries the cached image";
   EXPECT_TRUE(plan.held.empty());
   EXPECT_TRUE(plan.read_complete);
 }

@@ -204,12 +204,18 @@ TEST_P(JournaledTest, SinkReferencesAreKeptAndHandedToLaterOperations) {
   auto refs = state_->LoadSinkRefs();
   ASSERT_TRUE(refs.ok());
   EXPECT_EQ(refs->at("1"), "ref-alice");
-  Operation update{OpType::kUpdate, ObjectKind::kUser, MakeObjectRef(User("1", "alice")),
-                   {{"active", "true", "false"}}, nullptr};
+  Operation update{OpType::kUpdate,
+                   ObjectKind::kUser,
+                   MakeObjectRef(User("1", "alice")),
+                   {{"active", "true", "false"}},
+                   nullptr};
   testing::SetAttribute(&update, "active", "false");
   ASSERT_TRUE(Apply(sink, {update}).ok());
   EXPECT_EQ(sink.seen_refs.back(), "ref-alice");
-  ASSERT_TRUE(Apply(sink, {{OpType::kDelete, ObjectKind::kUser, MakeObjectRef(User("1", "alice")), {}, nullptr}}).ok());
+  ASSERT_TRUE(
+      Apply(sink,
+            {{OpType::kDelete, ObjectKind::kUser, MakeObjectRef(User("1", "alice")), {}, nullptr}})
+          .ok());
   EXPECT_TRUE(state_->LoadSinkRefs()->empty()) << "a deleted object's reference goes with it";
 }
 
@@ -218,8 +224,9 @@ TEST_P(JournaledTest, SinkReferencesAreKeptAndHandedToLaterOperations) {
 TEST_P(JournaledTest, NameFreedLaterInTheRunIsReused) {
   FaultInjectingSink sink(*store_, Atomic());
   ASSERT_TRUE(Apply(sink, {ops_[0]}).ok());
-  std::vector<Operation> plan = {{OpType::kCreate, ObjectKind::kUser, MakeObjectRef(User("9", "alice")), {}, nullptr},
-                                 {OpType::kDelete, ObjectKind::kUser, MakeObjectRef(User("1", "alice")), {}, nullptr}};
+  std::vector<Operation> plan = {
+      {OpType::kCreate, ObjectKind::kUser, MakeObjectRef(User("9", "alice")), {}, nullptr},
+      {OpType::kDelete, ObjectKind::kUser, MakeObjectRef(User("1", "alice")), {}, nullptr}};
   auto outcome = Apply(sink, plan);
   ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
   EXPECT_TRUE(outcome->failed.empty()) << outcome->failed.front().second.ToString();
@@ -351,9 +358,10 @@ TEST(HoldQuarantined, UnchangedObjectWaitsWithItsMembershipsAndAChangedOneGoes) 
   entry.fingerprint = Fingerprint(bob);
   QuarantineView quarantine({entry});
   Plan plan;
-  plan.operations = {{OpType::kCreate, ObjectKind::kUser, MakeObjectRef(bob), {}, nullptr},
-                     {OpType::kCreate, ObjectKind::kUser, MakeObjectRef(User("1", "alice")), {}, nullptr},
-                     {OpType::kAddMember, ObjectKind::kGroup, MakeObjectRef(staff), {}, MakeObjectRef(bob)}};
+  plan.operations = {
+      {OpType::kCreate, ObjectKind::kUser, MakeObjectRef(bob), {}, nullptr},
+      {OpType::kCreate, ObjectKind::kUser, MakeObjectRef(User("1", "alice")), {}, nullptr},
+      {OpType::kAddMember, ObjectKind::kGroup, MakeObjectRef(staff), {}, MakeObjectRef(bob)}};
   Plan unchanged = plan;
   HoldQuarantined(quarantine, &unchanged);
   ASSERT_EQ(unchanged.operations.size(), 1u);
