@@ -13,8 +13,8 @@
 #include <memory>
 #include <queue>
 #include <random>
+#include <ranges>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "apply/pacing.h"
 
@@ -35,7 +35,10 @@ std::string Describe(const Operation& op) {
 
 // One request's worth of items, and what it waits for.
 struct Unit {
-  std::vector<size_t> items;       // into the walk's items, in plan order
+  // Its items: consecutive in the walk's items, [first_item, end_item).
+  size_t first_item = 0;
+  size_t end_item = 0;
+  auto items() const { return std::views::iota(first_item, end_item); }
   std::vector<size_t> todo;        // items not yet applied, refused or deferred
   std::vector<size_t> creators;    // units creating an object these items name
   std::vector<size_t> dependents;  // units waiting for this one
@@ -55,7 +58,7 @@ std::vector<Unit> BuildUnits(std::span<const ApplyItem> items, size_t members_pe
     std::vector<size_t> memberships;   // membership units since `structural`
     std::optional<size_t> last_of_group;
   };
-  std::unordered_map<std::string, Touch> touched;
+  std::unordered_map<std::string_view, Touch> touched;  // by raw GUID, the operations' own
   auto depend = [&units](size_t unit, size_t on) {
     if (on == unit) {
       return;
@@ -72,10 +75,11 @@ std::vector<Unit> BuildUnits(std::span<const ApplyItem> items, size_t members_pe
     const Operation& op = *items[i].op;
     if (IsMembership(op) && !units.empty()) {
       Unit& last = units.back();
-      const Operation& prev = *items[last.items.back()].op;
-      if (prev.op == op.op && prev.object->guid == op.object->guid && last.items.size() < chunk) {
+      const Operation& prev = *items[last.end_item - 1].op;
+      if (prev.op == op.op && prev.object->guid == op.object->guid &&
+          last.end_item - last.first_item < chunk) {
         // Same group, same direction: the same request.
-        last.items.push_back(i);
+        last.end_item = i + 1;
         last.todo.push_back(i);
         if (op.member) {
           Touch& member = touched[op.member->guid];
@@ -88,7 +92,8 @@ std::vector<Unit> BuildUnits(std::span<const ApplyItem> items, size_t members_pe
     }
     const size_t u = units.size();
     units.push_back({});
-    units[u].items = {i};
+    units[u].first_item = i;
+    units[u].end_item = i + 1;
     units[u].todo = {i};
     if (IsMembership(op)) {
       for (const SyncObject* side : {op.object.get(), op.member.get()}) {
@@ -135,7 +140,10 @@ class Walk {
         max_in_flight_(static_cast<size_t>(std::max(1, options.max_in_flight))),
         bucket_(options.rate_limit, BurstFor(options.rate_limit), Clock::now()),
         timer_(executor),
-        units_(BuildUnits(items, sink.capabilities().members_per_request)) {
+        units_(BuildUnits(items, sink.capabilities().members_per_request)),
+        applied_(items.size(), false) {
+    // An atomic sink's results wait for its commit: all of them at once.
+    if (atomic_) pending_.reserve(items.size());
     for (size_t i = 0; i < items.size(); ++i) {
       if (items[i].op->op == OpType::kCreate) create_of_.emplace(items[i].op->object->guid, i);
     }
@@ -240,10 +248,8 @@ class Walk {
   bool DeferIfCreatorFailed(size_t u) {
     for (size_t c : units_[u].creators) {
       if (units_[c].landed) continue;
-      const Operation& create = *items_[units_[c].items.front()].op;
       // Held for the second pass, which tries it again if the create lands
       // then, and defers it otherwise.
-      (void)create;
       for (size_t i : units_[u].todo) waiting_on_create_.push_back(i);
       units_[u].todo.clear();
       Done(u);
@@ -418,8 +424,7 @@ class Walk {
   void Done(size_t u) {
     Unit& unit = units_[u];
     unit.done = true;
-    unit.landed = std::all_of(unit.items.begin(), unit.items.end(),
-                              [this](size_t i) { return applied_.contains(i); });
+    unit.landed = std::ranges::all_of(unit.items(), [this](size_t i) { return applied_[i]; });
     for (size_t d : unit.dependents) {
       if (--units_[d].waiting_for == 0) ready_.push(d);
     }
@@ -427,7 +432,7 @@ class Walk {
   }
 
   void Result(size_t i, ItemStatus status, std::string ref, std::string reason) {
-    if (status == ItemStatus::kApplied) applied_.insert(i);
+    if (status == ItemStatus::kApplied) applied_[i] = true;
     pending_.push_back({items_[i].seq, status, std::move(ref), std::move(reason)});
   }
 
@@ -501,7 +506,7 @@ class Walk {
     for (const SyncObject* side : {op.object.get(), op.member.get()}) {
       if (side == nullptr) continue;
       auto create = create_of_.find(side->guid);
-      if (create != create_of_.end() && !applied_.contains(create->second)) {
+      if (create != create_of_.end() && !applied_[create->second]) {
         return Describe(*items_[create->second].op);
       }
     }
@@ -557,8 +562,9 @@ class Walk {
   Clock::time_point wake_at_ = Clock::time_point::max();
   bool stopped_ = false;
 
-  std::unordered_map<std::string, size_t> create_of_;  // raw GUID -> its create's item
-  std::unordered_set<size_t> applied_;
+  // raw GUID (the operation's own) -> its create's item
+  std::unordered_map<std::string_view, size_t> create_of_;
+  std::vector<bool> applied_;    // per item
   std::vector<size_t> refused_;  // held for the second pass
   std::vector<size_t> waiting_on_create_;
   std::vector<ItemResult> pending_;  // results not yet recorded
