@@ -380,7 +380,7 @@ class Pass {
       for (const auto& a : live) live_keys.insert(AssignmentKey(a));
     }
     if (!options_.dry_run) {
-      if (Status st = co_await Reconcile(live_keys); !st.ok()) co_return st;
+      if (Status st = co_await Reconcile(&live_keys); !st.ok()) co_return st;
     }
 
     // The diff, item by item.
@@ -612,8 +612,9 @@ class Pass {
   // After a crash: rows marked `sending` may be held by AWS with a
   // RequestId syncd never journaled. An IN_PROGRESS request for the same
   // assignment is adopted (and polled); a listed assignment means it
-  // landed; only what is in neither goes back to pending.
-  asio::awaitable<Status> Reconcile(const std::set<std::string>& live_keys) {
+  // landed; only what is in neither goes back to pending. `live_keys`, read
+  // before, gains what landed since.
+  asio::awaitable<Status> Reconcile(std::set<std::string>* live_keys) {
     std::map<std::string, int> sending;  // assignment key -> op
     std::set<std::string> known_requests;
     for (size_t i = 0; i < ops_.size(); ++i) {
@@ -667,8 +668,19 @@ class Pass {
         sending.erase(it);
       }
     }
+    // A request that finished between the read of the targets and the list
+    // above is in neither: the targets of what is left are read again, now
+    // that anything no longer in progress has landed or failed.
+    std::set<std::string> reread;
     for (const auto& [key, i] : sending) {
-      const bool landed = live_keys.contains(key);
+      const Target& target = *op_targets_[i];
+      if (live_keys->contains(key) || !reread.insert(target.Name()).second) continue;
+      auto live = co_await ReadTargetAssignments(client_, instance_, target);
+      if (!live.ok()) co_return live.status().WithContext("resuming the reapply journal");
+      for (const auto& a : *live) live_keys->insert(AssignmentKey(a));
+    }
+    for (const auto& [key, i] : sending) {
+      const bool landed = live_keys->contains(key);
       if (Status st = settle(i, landed ? AwsOpStatus::kSucceeded : AwsOpStatus::kPending, "");
           !st.ok()) {
         co_return st;

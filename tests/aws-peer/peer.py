@@ -62,6 +62,8 @@ FAULT_DEFAULTS = {
     "identitystore_rate": 0.0,   # the same for the identitystore JSON API
     "max_outstanding": 15,       # IN_PROGRESS account assignment operations before ThrottlingException
     "provision_delay": 0.0,      # seconds a create/delete stays IN_PROGRESS
+    "finish_on_status_list": False,  # IN_PROGRESS requests finish just before a List*Status call is answered
+                                     # (one that finishes between a caller's two reads)
     "fail_every": 0,             # every Nth accepted CreateAccountAssignment ends FAILED
     "fail": [],                  # [{"principal_id"?, "permission_set_arn"?, "account_id"?, "reason"?}] -> FAILED
     "fail_reason": DEFAULT_FAIL_REASON,
@@ -481,6 +483,11 @@ class Peer:
 
     def list_status(self, p, kind, key):
         self.check_instance(p)
+        if self.faults["finish_on_status_list"]:
+            for o in self.ops.values():
+                if o["Status"] == "IN_PROGRESS":
+                    o["_due"] = 0.0
+            self.tick()
         want = (p.get("Filter") or {}).get("Status")
         items = [{"Status": o["Status"], "RequestId": o["RequestId"], "CreatedDate": o["CreatedDate"]}
                  for o in self.ops.values() if o["_kind"] == kind and (want is None or o["Status"] == want)]
@@ -701,7 +708,7 @@ class Peer:
             want = type(FAULT_DEFAULTS[k])
             if want is float and isinstance(v, (int, float)) and not isinstance(v, bool):
                 v = float(v)
-            if not isinstance(v, want) or isinstance(v, bool):
+            if not isinstance(v, want) or (want is not bool and isinstance(v, bool)):
                 return f"fault {k!r} must be a {want.__name__}"
             new[k] = v
         self.faults = new

@@ -384,6 +384,18 @@ def run(a, b):
     e = error_of(sso.create_application_assignment, ApplicationArn=app2, PrincipalId="nobody", PrincipalType="USER")
     check(e and e[0] == "ResourceNotFoundException", "application assignment of an unknown principal: NotFound", e)
 
+    # ---- finish_on_status_list: what was in progress has finished when the list answers
+    a.faults(provision_delay=30.0, finish_on_status_list=True)
+    started = sso.create_account_assignment(InstanceArn=a.arn, TargetId=cfg["accounts"][1], TargetType="AWS_ACCOUNT",
+                                            PermissionSetArn=ps_arns[-1], PrincipalType="USER",
+                                            PrincipalId=u1["id"])["AccountAssignmentCreationStatus"]
+    listed = sso.list_account_assignment_creation_status(InstanceArn=a.arn, Filter={"Status": "IN_PROGRESS"})
+    done = sso.describe_account_assignment_creation_status(
+        InstanceArn=a.arn, AccountAssignmentCreationRequestId=started["RequestId"])["AccountAssignmentCreationStatus"]
+    check(started["Status"] == "IN_PROGRESS" and listed["AccountAssignmentsCreationStatus"] == []
+          and done["Status"] == "SUCCEEDED", "finish_on_status_list: finished before the list answers", (listed, done))
+    a.faults(finish_on_status_list=False)
+
     # ---- the 15 outstanding cap (its operations stay IN_PROGRESS until the switch below)
     a.faults(provision_delay=30.0)
     errs = [error_of(sso.create_account_assignment, InstanceArn=a.arn, TargetId=cfg["accounts"][1],
