@@ -13,7 +13,6 @@
 #include <memory>
 #include <queue>
 #include <random>
-#include <ranges>
 #include <unordered_map>
 
 #include "apply/pacing.h"
@@ -38,7 +37,6 @@ struct Unit {
   // Its items: consecutive in the walk's items, [first_item, end_item).
   size_t first_item = 0;
   size_t end_item = 0;
-  auto items() const { return std::views::iota(first_item, end_item); }
   std::vector<size_t> todo;        // items not yet applied, refused or deferred
   std::vector<size_t> creators;    // units creating an object these items name
   std::vector<size_t> dependents;  // units waiting for this one
@@ -424,7 +422,9 @@ class Walk {
   void Done(size_t u) {
     Unit& unit = units_[u];
     unit.done = true;
-    unit.landed = std::ranges::all_of(unit.items(), [this](size_t i) { return applied_[i]; });
+    unit.landed = true;
+    for (size_t i = unit.first_item; i < unit.end_item; ++i)
+      unit.landed = unit.landed && applied_[i];
     for (size_t d : unit.dependents) {
       if (--units_[d].waiting_for == 0) ready_.push(d);
     }
