@@ -89,6 +89,9 @@ int64_t Creates(const json::object& stats) {
          Num(calls, "sso-admin:CreateApplicationAssignment");
 }
 
+// The shell command line of `syncd ARGS` on `run`'s config.
+std::string SyncdCommand(const AwsRun& run, const std::string& args);
+
 class AwsReapply : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -157,6 +160,26 @@ class AwsReapply : public ::testing::Test {
     ASSERT_NE(again.exit_code, 1) << again.out << again.err;
     ASSERT_EQ(LiveCount(), 0);
     peer_->Control("/reset-stats");
+  }
+
+  // A reapply gone right after AWS accepted its third create, before its
+  // RequestId was journaled.
+  static void CrashAfterTheThirdCreate(const AwsRun& run) {
+    CommandResult crash =
+        RunCommand("SYNCD_AWS_CRASH_AFTER_CREATES=3 " + SyncdCommand(run, "assignments reapply"));
+    EXPECT_EQ(crash.exit_code, 137) << crash.out << crash.err;
+    EXPECT_EQ(Creates(peer_->Stats()), 3);
+  }
+
+  // A finishing reapply, then every one of the 30 assignments live, each
+  // created once.
+  static void ExpectAllThirtyCreatedOnce(const AwsRun& run) {
+    json::object done = ReapplyJson(run, 0);
+    ASSERT_FALSE(done.empty());
+    EXPECT_EQ(LiveCount(), 30) << Live();
+    const json::object stats = peer_->Stats();
+    EXPECT_TRUE(stats.at("duplicate_creates").as_object().empty()) << json::serialize(stats);
+    EXPECT_EQ(Creates(stats), 30) << json::serialize(stats.at("calls"));
   }
 
   static json::object ReapplyJson(const AwsRun& run, int expected_exit) {
@@ -386,7 +409,6 @@ TEST_F(AwsReapply, WithReapplyAutoTheRunThatSeesTheSwitchRestoresEverything) {
   EXPECT_EQ(LiveCount(), 4);
 }
 
-// The shell command line of `syncd ARGS` on `run`'s config.
 std::string SyncdCommand(const AwsRun& run, const std::string& args) {
   const char* binary = std::getenv("SYNCD_BINARY");  // NOLINT(concurrency-mt-unsafe)
   const std::string path = binary != nullptr ? binary : "syncd";
@@ -404,13 +426,7 @@ TEST_F(AwsReapply, KillNineDuringTheReapplyThenARerunDuplicatesNothingAndLosesNo
   auto run = MakeRun("max_outstanding = 5\n");
   ASSERT_NO_FATAL_FAILURE(CaptureAndSwitch(*run, kManyAssignments, 30));
   peer_->Control("/faults", R"({"provision_delay": 2})");
-
-  // Gone right after AWS accepted the third create, before its RequestId
-  // was journaled.
-  CommandResult crash_env =
-      RunCommand("SYNCD_AWS_CRASH_AFTER_CREATES=3 " + SyncdCommand(*run, "assignments reapply"));
-  EXPECT_EQ(crash_env.exit_code, 137) << crash_env.out << crash_env.err;
-  EXPECT_EQ(Creates(peer_->Stats()), 3);
+  CrashAfterTheThirdCreate(*run);
 
   // SIGKILL while creates are in flight.
   const pid_t pid = StartReapply(*run);
@@ -418,13 +434,7 @@ TEST_F(AwsReapply, KillNineDuringTheReapplyThenARerunDuplicatesNothingAndLosesNo
   ASSERT_TRUE(Eventually([] { return Creates(peer_->Stats()) >= 9; }, seconds(30)));
   kill(pid, SIGKILL);
   ASSERT_TRUE(Eventually([pid] { return kill(pid, 0) != 0; }, seconds(5)));
-
-  json::object done = ReapplyJson(*run, 0);
-  ASSERT_FALSE(done.empty());
-  EXPECT_EQ(LiveCount(), 30) << Live();
-  const json::object stats = peer_->Stats();
-  EXPECT_TRUE(stats.at("duplicate_creates").as_object().empty()) << json::serialize(stats);
-  EXPECT_EQ(Creates(stats), 30) << json::serialize(stats.at("calls"));
+  ExpectAllThirtyCreatedOnce(*run);
 }
 
 // Regression: after a crash with creates AWS had accepted, a request that
@@ -435,20 +445,12 @@ TEST_F(AwsReapply, ACreateThatFinishesWhileTheResumeLooksIsNotSentAgain) {
   auto run = MakeRun("max_outstanding = 5\n");
   ASSERT_NO_FATAL_FAILURE(CaptureAndSwitch(*run, kManyAssignments, 30));
   peer_->Control("/faults", R"({"provision_delay": 60})");
-  CommandResult crash =
-      RunCommand("SYNCD_AWS_CRASH_AFTER_CREATES=3 " + SyncdCommand(*run, "assignments reapply"));
-  EXPECT_EQ(crash.exit_code, 137) << crash.out << crash.err;
-  EXPECT_EQ(Creates(peer_->Stats()), 3);
+  CrashAfterTheThirdCreate(*run);
 
   // In progress while the resume reads the targets; finished by the time
   // it lists what is in progress.
   peer_->Control("/faults", R"({"provision_delay": 60, "finish_on_status_list": true})");
-  json::object done = ReapplyJson(*run, 0);
-  ASSERT_FALSE(done.empty());
-  EXPECT_EQ(LiveCount(), 30) << Live();
-  const json::object stats = peer_->Stats();
-  EXPECT_TRUE(stats.at("duplicate_creates").as_object().empty()) << json::serialize(stats);
-  EXPECT_EQ(Creates(stats), 30) << json::serialize(stats.at("calls"));
+  ExpectAllThirtyCreatedOnce(*run);
 }
 
 // Writes `text` to `path` with `mode`.
