@@ -422,9 +422,10 @@ class Walk {
   void Done(size_t u) {
     Unit& unit = units_[u];
     unit.done = true;
-    unit.landed = true;
-    for (size_t i = unit.first_item; i < unit.end_item; ++i)
-      unit.landed = unit.landed && applied_[i];
+    const auto applied = applied_.begin();
+    unit.landed = std::all_of(applied + static_cast<ptrdiff_t>(unit.first_item),
+                              applied + static_cast<ptrdiff_t>(unit.end_item),
+                              [](bool landed) { return landed; });
     for (size_t d : unit.dependents) {
       if (--units_[d].waiting_for == 0) ready_.push(d);
     }

@@ -76,9 +76,10 @@ struct AttributeChange {
 // What names `o` in a membership: guid, kind, external_id and name.
 SyncObject IdentityOf(const SyncObject& o);
 
-// An operation's object, shared rather than copied: the membership
-// operations of a plan all refer to one identity per object, so a plan of
-// a large directory costs a few pointers an edge.
+// An operation's object, shared rather than copied: a plan's membership
+// operations refer to the objects they name (a full plan: the images its
+// creates and updates hold; an incremental one: one identity per object),
+// so a plan of a large directory costs a few pointers an edge.
 using ObjectRef = std::shared_ptr<const SyncObject>;
 
 inline ObjectRef MakeObjectRef(SyncObject object) {
@@ -92,11 +93,11 @@ struct Operation {
   ObjectKind kind = ObjectKind::kUser;   // of the object, or of the group for memberships
   ObjectRef object;                      // never null in a plan. create/update: the full
                                          // new image; delete: the cached image;
-                                         // memberships: the group's identity (guid,
-                                         // kind, external_id, name)
+                                         // memberships: the group (only its identity,
+                                         // IdentityOf, is used or journaled)
   std::vector<AttributeChange> changes;  // update only
-  ObjectRef member;                      // add-member / remove-member: the member's
-                                         // identity; null otherwise
+  ObjectRef member;                      // add-member / remove-member: the member (only
+                                         // its identity counts); null otherwise
 };
 
 // An add-member or remove-member: about an edge, not an object.

@@ -64,9 +64,6 @@ class RangedValues {
   std::vector<std::string> values_;
 };
 
-// Reads the rest of a ranged attribute: `fetch(dn, description)` returns the
-// entry read at base scope asking for just that description. On success the
-// entry holds the plain attribute with every value and no ranged keys.
 // True when `entry` holds every value of `attribute` already (plain, absent,
 // or in one window that is the last): then folded as CompleteRangedAttribute
 // leaves it, without reading anything. False when more windows are to be read
@@ -74,6 +71,9 @@ class RangedValues {
 // does the rest, or says what is wrong.
 bool FoldFirstWindow(Entry& entry, const std::string& attribute, uint32_t step);
 
+// Reads the rest of a ranged attribute: `fetch(dn, description)` returns the
+// entry read at base scope asking for just that description. On success the
+// entry holds the plain attribute with every value and no ranged keys.
 using RangeFetch = std::function<boost::asio::awaitable<Result<Entry>>(
     const std::string& dn, const std::string& description)>;
 boost::asio::awaitable<Status> CompleteRangedAttribute(Entry& entry, const std::string& attribute,

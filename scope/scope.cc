@@ -128,12 +128,12 @@ struct Evaluator::Graph {
     }
   }
 
-  void MatchScopeGroups(uint32_t id, const ldap::Entry& entry) {
+  void MatchScopeGroups(uint32_t id, const ldap::Entry& entry, const std::string& normalized_dn) {
     const std::string sam = AsciiLower(entry.First("samaccountname"));
     for (size_t i = 0; i < config.groups.size(); ++i) {
       const std::string& wanted = config.groups[i];
       bool match = wanted.find('=') != std::string::npos
-                       ? ldap::NormalizeDn(wanted) == ldap::NormalizeDn(entry.dn)
+                       ? ldap::NormalizeDn(wanted) == normalized_dn
                        : AsciiLower(wanted) == sam;
       if (!match) continue;
       scope_group_found[i] = true;
@@ -156,11 +156,12 @@ struct Evaluator::Graph {
     c.kind = kind;
     c.object = MapEntry(mapping, entry, kind, &c.warnings);
     if (!c.object) c.unmapped_dn = entry.dn;
-    by_dn.emplace(std::hash<std::string>()(ldap::NormalizeDn(entry.dn)), id);
+    const std::string normalized_dn = ldap::NormalizeDn(entry.dn);
+    by_dn.emplace(std::hash<std::string>()(normalized_dn), id);
     const std::string sid = entry.First("objectsid");
     if (kind == ObjectKind::kGroup) {
       if (!sid.empty()) group_by_sid.emplace(sid, id);
-      if (!config.groups.empty()) MatchScopeGroups(id, entry);
+      if (!config.groups.empty()) MatchScopeGroups(id, entry, normalized_dn);
       if (const auto* members = entry.Find("member")) {
         for (const auto& value : *members) AddMember(id, value);
       }
