@@ -48,6 +48,9 @@ struct StateDb::Impl {
   // In sink_outcomes.cc: stores a run's outcomes (StageRun's order).
   Status StoreOutcomes(const RunOutcomes& outcomes);
 
+  // In journal.cc: drops run `run_id`'s journal, never another run's.
+  Status ClearJournal(int64_t run_id);
+
   // In runs.cc: finishes `record`'s run row; NotFound when it has none.
   Status UpdateRun(const RunRecord& record);
 
@@ -62,7 +65,7 @@ extern const std::vector<std::string> kMigrations;
 
 // The JSON codecs of stored values (object_json.cc).
 Result<boost::json::value> ParseJson(std::string_view text);
-boost::json::object AttributesToJson(const Attributes& attributes);
+std::string AttributesToJson(const Attributes& attributes);
 Status AttributesFromJson(const boost::json::value& value, Attributes* out);
 std::string OperationToJson(const Operation& op);
 Result<Operation> OperationFromJson(std::string_view text);

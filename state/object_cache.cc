@@ -133,7 +133,7 @@ class CacheWriter {
         .Bind(3, std::string_view(o.external_id))
         .Bind(4, std::string_view(o.name))
         .Bind(5, std::string_view(o.dn))
-        .Bind(6, std::string_view(json::serialize(AttributesToJson(o.attributes))));
+        .Bind(6, std::string_view(AttributesToJson(o.attributes)));
     BindBlobOrNull(s, 7, o.sid);
     BindTextOrNull(s, 8, o.sam_account_name);
     BindTextOrNull(s, 9, o.user_principal_name);
@@ -393,9 +393,7 @@ Status StateDb::StageRun(const RunRecord& record, const std::vector<Operation>& 
                                            ", externalId " + op.object->external_id + ")"));
     }
   }
-  // Only this run's journal: never another run's.
-  auto clear = db.Prepare("DELETE FROM outbox WHERE run_id = ?1");
-  Status st = clear.ok() ? clear->Bind(1, record.id).Run() : clear.status();
+  Status st = impl_->ClearJournal(record.id);
   if (st.ok()) {
     st = impl_->UpdateRun(record);
   }

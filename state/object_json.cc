@@ -75,26 +75,100 @@ Status ForEachEntry(const json::object& obj, std::string_view key,
   return Status::Ok();
 }
 
-json::object ObjectToJson(const SyncObject& o) {
-  json::array sid_history;
-  for (const auto& sid : o.sid_history) {
-    sid_history.emplace_back(HexEncode(sid));
+// Stored JSON, written directly: the journal of a full sync holds an
+// operation per object and edge, and building a json::object for each
+// cost as much as writing it. Empty fields are left out (they read back
+// empty), so a membership's two identities stay small.
+class JsonWriter {
+ public:
+  explicit JsonWriter(std::string* out) : out_(*out) {}
+
+  JsonWriter& Open() {
+    out_ += '{';
+    first_ = true;
+    return *this;
   }
-  return {
-      {"guid", HexEncode(o.guid)},
-      {"kind", KindName(o.kind)},
-      {"external_id", o.external_id},
-      {"name", o.name},
-      {"dn", o.dn},
-      {"attributes", AttributesToJson(o.attributes)},
-      {"sid", HexEncode(o.sid)},
-      {"sid_history", std::move(sid_history)},
-      {"sam_account_name", o.sam_account_name},
-      {"user_principal_name", o.user_principal_name},
-      {"mail", o.mail},
-      {"consistency_guid", HexEncode(o.consistency_guid)},
-  };
-}
+  JsonWriter& Close() {
+    out_ += '}';
+    first_ = false;
+    return *this;
+  }
+  // "key": with its comma; the value follows.
+  JsonWriter& Key(std::string_view key) {
+    if (!first_) out_ += ',';
+    first_ = false;
+    String(key);
+    out_ += ':';
+    return *this;
+  }
+  JsonWriter& Field(std::string_view key, std::string_view value) {
+    Key(key);
+    String(value);
+    return *this;
+  }
+  JsonWriter& FieldIfAny(std::string_view key, std::string_view value) {
+    return value.empty() ? *this : Field(key, value);
+  }
+  JsonWriter& HexIfAny(std::string_view key, std::string_view bytes) {
+    return bytes.empty() ? *this : Field(key, HexEncode(bytes));
+  }
+
+  // Bytes pass through unchanged: attribute values need not be UTF-8, and
+  // ParseJson accepts them back. Only what JSON requires is escaped.
+  void String(std::string_view text) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    out_ += '"';
+    for (const char c : text) {
+      const auto byte = static_cast<unsigned char>(c);
+      if (c == '"' || c == '\\') {
+        out_ += '\\';
+        out_ += c;
+      } else if (byte < 0x20) {
+        out_ += "\\u00";
+        out_ += kHex[byte >> 4];
+        out_ += kHex[byte & 0xf];
+      } else {
+        out_ += c;
+      }
+    }
+    out_ += '"';
+  }
+
+  void Attributes(const syncd::Attributes& attributes) {
+    Open();
+    for (const auto& [name, value] : attributes) Field(name, value);
+    Close();
+  }
+
+  void Object(const SyncObject& o) {
+    Open();
+    Field("guid", HexEncode(o.guid)).Field("kind", KindName(o.kind));
+    FieldIfAny("external_id", o.external_id).FieldIfAny("name", o.name).FieldIfAny("dn", o.dn);
+    if (!o.attributes.empty()) {
+      Key("attributes");
+      Attributes(o.attributes);
+    }
+    HexIfAny("sid", o.sid);
+    if (!o.sid_history.empty()) {
+      Key("sid_history");
+      out_ += '[';
+      for (size_t i = 0; i < o.sid_history.size(); ++i) {
+        if (i > 0) out_ += ',';
+        String(HexEncode(o.sid_history[i]));
+      }
+      out_ += ']';
+    }
+    FieldIfAny("sam_account_name", o.sam_account_name)
+        .FieldIfAny("user_principal_name", o.user_principal_name)
+        .FieldIfAny("mail", o.mail)
+        .HexIfAny("consistency_guid", o.consistency_guid);
+    Close();
+  }
+
+ private:
+  std::string& out_;
+  bool first_ = true;
+};
 
 Status ObjectFromJson(const json::value& value, SyncObject* o) {
   const json::object* obj = value.if_object();
@@ -152,11 +226,9 @@ Result<json::value> ParseJson(std::string_view text) {
   return value;
 }
 
-json::object AttributesToJson(const Attributes& attributes) {
-  json::object out;
-  for (const auto& [name, value] : attributes) {
-    out[name] = value;
-  }
+std::string AttributesToJson(const Attributes& attributes) {
+  std::string out;
+  JsonWriter(&out).Attributes(attributes);
   return out;
 }
 
@@ -176,27 +248,36 @@ Status AttributesFromJson(const json::value& value, Attributes* out) {
 }
 
 std::string OperationToJson(const Operation& op) {
-  json::array changes;
-  for (const auto& change : op.changes) {
-    json::object c{{"attribute", change.attribute}};
-    // Absent keys encode nullopt, so "" and "absent" stay distinct.
-    if (change.old_value) {
-      c["old"] = *change.old_value;
-    }
-    if (change.new_value) {
-      c["new"] = *change.new_value;
-    }
-    changes.emplace_back(std::move(c));
+  std::string out;
+  JsonWriter json(&out);
+  json.Open().Field("op", OpName(op.op)).Field("kind", KindName(op.kind)).Key("object");
+  // A membership needs only its two ends' identities.
+  const bool membership = IsMembership(op);
+  if (membership) {
+    json.Object(IdentityOf(*op.object));
+  } else {
+    json.Object(*op.object);
   }
-  json::object out{
-      {"op", OpName(op.op)},
-      {"kind", KindName(op.kind)},
-      {"object",
-       IsMembership(op) ? ObjectToJson(IdentityOf(*op.object)) : ObjectToJson(*op.object)},
-      {"changes", std::move(changes)},
-  };
-  if (IsMembership(op)) out["member"] = ObjectToJson(IdentityOf(*op.member));
-  return json::serialize(out);
+  if (!op.changes.empty()) {
+    json.Key("changes");
+    out += '[';
+    for (size_t i = 0; i < op.changes.size(); ++i) {
+      const AttributeChange& change = op.changes[i];
+      if (i > 0) out += ',';
+      json.Open().Field("attribute", change.attribute);
+      // Absent keys encode nullopt, so "" and "absent" stay distinct.
+      if (change.old_value) json.Field("old", *change.old_value);
+      if (change.new_value) json.Field("new", *change.new_value);
+      json.Close();
+    }
+    out += ']';
+  }
+  if (membership) {
+    json.Key("member");
+    json.Object(IdentityOf(*op.member));
+  }
+  json.Close();
+  return out;
 }
 
 Result<Operation> OperationFromJson(std::string_view text) {

@@ -41,7 +41,7 @@ SyncObject MakeObject(char tag, ObjectKind kind, const std::string& name) {
   o.dn = "CN=" + name + ",OU=Staff,DC=corp,DC=example";
   o.attributes = {{"displayName", name + " \"Q\" Ünïcødé"},
                   {"userName", name},
-                  {"note", "line1\nline2\ttab\\"},
+                  {"note", "line1\nline2\ttab\\ \x01\x1f\x7f"},
                   {"empty", ""},
                   {"not-utf8", "\xff\xfe\xc3"}};
   o.sid = std::string("\x01\x05\0\0\0\0\0\x05\x15\0\0\0", 12) + tag;
@@ -253,6 +253,52 @@ TEST_F(StateDbTest, CommitRunAppliesCreatesAndMembershipsAndClearsTheJournal) {
   EXPECT_EQ(std::tie(r.id, r.kind, r.started_at, r.finished_at, r.outcome, r.counts, r.message),
             std::tie(record.id, record.kind, record.started_at, record.finished_at, record.outcome,
                      record.counts, record.message));
+}
+
+// A full sync journals an operation per edge: a membership's entry holds its
+// two ends' identities (guid, kind, externalId, name), not their images.
+TEST_F(StateDbTest, AMembershipIsJournaledWithItsTwoIdentitiesOnly) {
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  SyncObject user = MakeObject('u', ObjectKind::kUser, "jdoe");
+  SyncObject group = MakeObject('g', ObjectKind::kGroup, "Staff");
+  ASSERT_TRUE(db->WriteOutbox(1, {MemberOp(OpType::kAddMember, group, user)}).ok());
+  const std::string row = testing::QueryText(path_, "SELECT operation FROM outbox");
+  for (const char* image_only : {"dn", "attributes", "sid", "sid_history", "mail"}) {
+    EXPECT_EQ(row.find("\"" + std::string(image_only) + "\""), std::string::npos)
+        << image_only << " in " << row;
+  }
+  int64_t run_id = 0;
+  auto journal = db->LoadJournal(&run_id);
+  ASSERT_TRUE(journal.ok()) << journal.status().ToString();
+  ASSERT_EQ(journal->size(), 1U);
+  const Operation& op = (*journal)[0].op;
+  EXPECT_TRUE(Fields(*op.object) == Fields(IdentityOf(group)));
+  EXPECT_TRUE(Fields(*op.member) == Fields(IdentityOf(user)));
+}
+
+// Committing a run drops its journal whole, but never another run's.
+TEST_F(StateDbTest, CommitRunKeepsAnotherRunsJournal) {
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  SyncObject a = MakeObject('a', ObjectKind::kUser, "a");
+  auto run = db->BeginRun("full", 1);
+  ASSERT_TRUE(run.ok());
+  ASSERT_TRUE(db->WriteOutbox(*run, {MakeOp(OpType::kCreate, a), MakeOp(OpType::kUpdate, a)}).ok());
+  const std::string other = std::to_string(*run + 1);
+  {
+    auto raw = sql::Database::Open(path_, false);
+    ASSERT_TRUE(raw.ok());
+    ASSERT_TRUE((*raw)
+                    ->Exec("INSERT INTO outbox (run_id, seq, operation) SELECT " + other +
+                           ", seq, operation FROM outbox")
+                    .ok());
+  }
+  RunRecord record{*run, "full", 1, 2, "ok", {}, "", ""};
+  Status st = db->CommitRun(record, {MakeOp(OpType::kCreate, a)});
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(RawCount("SELECT COUNT(*) FROM outbox WHERE run_id = " + std::to_string(*run)), 0);
+  EXPECT_EQ(RawCount("SELECT COUNT(*) FROM outbox WHERE run_id = " + other), 2);
 }
 
 TEST_F(StateDbTest, CommitRunUpdateReplacesImageAndSidHistory) {

@@ -91,22 +91,34 @@ class TempDir {
   std::string path_;
 };
 
-// The first column of the first row of `sql`, read through a separate
-// read-only connection to the database at `path`: what is on disk.
-inline int64_t QueryInt(const std::string& path, const std::string& sql) {
+// `read` of the first row of `sql`, read through a separate read-only
+// connection to the database at `path` (what is on disk); `fallback`, and a
+// test failure, when there is no row.
+template <typename T, typename Read>
+T QueryFirst(const std::string& path, const std::string& sql, T fallback, Read read) {
   auto db = sql::Database::Open(path, /*read_only=*/true);
   EXPECT_TRUE(db.ok()) << db.status().ToString();
   if (!db.ok()) {
-    return -1;
+    return fallback;
   }
   auto stmt = (*db)->Prepare(sql);
   EXPECT_TRUE(stmt.ok()) << stmt.status().ToString();
   if (!stmt.ok()) {
-    return -1;
+    return fallback;
   }
   auto row = stmt->Step();
   EXPECT_TRUE(row.ok() && *row) << sql;
-  return row.ok() && *row ? stmt->ColumnInt(0) : -1;
+  return row.ok() && *row ? read(*stmt) : fallback;
+}
+
+// The first column of the first row of `sql` (QueryFirst).
+inline int64_t QueryInt(const std::string& path, const std::string& sql) {
+  return QueryFirst<int64_t>(path, sql, -1,
+                             [](const sql::Statement& row) { return row.ColumnInt(0); });
+}
+inline std::string QueryText(const std::string& path, const std::string& sql) {
+  return QueryFirst<std::string>(path, sql, "",
+                                 [](const sql::Statement& row) { return row.ColumnText(0); });
 }
 
 inline Operation MakeOp(OpType type, const SyncObject& object) {
