@@ -1,10 +1,12 @@
 #include "apply/journaled.h"
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <ctime>
 #include <unordered_set>
@@ -168,6 +170,45 @@ Status CommitSettled(StateDb& state, RunRecord record, const Settled& s,
   return state.CommitRun(record, s.landed, watermark, &s.outcomes);
 }
 
+// Tells an atomic sink's batch, waiting to commit on one worker, whether the
+// journal written on another landed. Opened exactly once: by Open, or, if
+// the writer never got there (an exception), as failed when the Opener goes.
+class JournalGate {
+ public:
+  // The journal's outcome, once it is known. Polled: the journal is
+  // normally written long before the batch is, so the wait is rare, and
+  // short.
+  asio::awaitable<Status> Wait() {
+    asio::steady_timer poll(co_await asio::this_coro::executor);
+    while (!open_.load(std::memory_order_acquire)) {
+      poll.expires_after(std::chrono::milliseconds(5));
+      co_await poll.async_wait(asio::use_awaitable);
+    }
+    co_return written_;
+  }
+
+  class Opener {
+   public:
+    explicit Opener(JournalGate& gate) : gate_(gate) {}
+    Opener(const Opener&) = delete;
+    Opener& operator=(const Opener&) = delete;
+    ~Opener() {
+      if (!gate_.open_.load()) Open(Status::Internal("the journal was not written"));
+    }
+    void Open(const Status& written) {
+      gate_.written_ = written;
+      gate_.open_.store(true, std::memory_order_release);
+    }
+
+   private:
+    JournalGate& gate_;
+  };
+
+ private:
+  Status written_;  // published by open_
+  std::atomic<bool> open_{false};
+};
+
 std::string Stopped(const ApplyReport& report, size_t total) {
   const size_t left = total - std::min(total, report.results.size());
   return "stopped with " + std::to_string(left) +
@@ -180,7 +221,10 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(
     StateDb& state, Sink& sink, const std::vector<Operation>& ops, RunRecord record,
     asio::thread_pool& workers, const ApplyOptions& options, const Watermark* watermark,
     const QuarantineView* quarantine, const SinkRefs* known_refs) {
-  Status st = state.WriteOutbox(record.id, ops);
+  const bool atomic = sink.capabilities().atomic_batches;
+  Status st;
+  // An atomic sink's journal is written beside its batch (below).
+  if (!atomic) st = state.WriteOutbox(record.id, ops);
   if (!st.ok()) co_return st;
   record.finished_at = UnixNow();
   auto refs = state.LoadSinkRefs();
@@ -192,10 +236,11 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(
 
   ApplyReport report;
   bool staged = false;
-  if (sink.capabilities().atomic_batches) {
-    // The store's batch and the state's update of its cache side by side on
-    // two workers (two SQLite files); the state commits only after the
-    // store has. A crash in between leaves the journal: ResumeJournal.
+  if (atomic) {
+    // The store's batch, and the state's journal then its update of the
+    // cache, side by side on two workers (two SQLite files). The batch
+    // commits only once the journal has, and the state only after the
+    // batch: a crash in between leaves the journal (ResumeJournal).
     RunOutcomes assumed;  // as if everything lands
     if (quarantine != nullptr) {
       for (const auto& op : ops) {
@@ -203,15 +248,25 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(
       }
     }
     RecordResults after_commit = [](std::span<const ItemResult>) { return Status::Ok(); };
+    // Carries the journal's outcome from the state's worker to the batch.
+    JournalGate journaled;
+    ApplyOptions batch_options = options;
+    batch_options.before_commit = [&journaled]() -> asio::awaitable<Status> {
+      co_return co_await journaled.Wait();
+    };
     auto store_batch = asio::co_spawn(
         workers,
         [&]() -> asio::awaitable<ApplyReport> {
-          co_return co_await ApplyItems(sink, items, *refs, options, after_commit);
+          co_return co_await ApplyItems(sink, items, *refs, batch_options, after_commit);
         },
         asio::deferred);
     auto state_stage = asio::co_spawn(
         workers,
         [&]() -> asio::awaitable<Status> {
+          JournalGate::Opener opener(journaled);
+          Status written = state.WriteOutbox(record.id, ops);
+          opener.Open(written);
+          if (!written.ok()) co_return written;
           co_return state.StageRun(record, ops, watermark, &assumed);
         },
         asio::deferred);
@@ -255,7 +310,7 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(
 
   if (report.fatal || report.stopped) {
     record.outcome = "failed";
-    if (sink.capabilities().atomic_batches) {
+    if (atomic) {
       // The batch rolled back: nothing of it landed, so the journal goes
       // too, and the next run plans afresh.
       record.message =

@@ -60,6 +60,10 @@ class FaultInjectingSink : public Sink {
   }
   Status BeginBatch() override { return real_.BeginBatch(); }
   Status CommitBatch() override {
+    // What a crash right after this commit would leave for ResumeJournal.
+    if (!state_path.empty()) {
+      journaled_at_commit = testing::QueryInt(state_path, "SELECT COUNT(*) FROM outbox");
+    }
     if (fail_commit) {
       real_.AbortBatch();
       return Status::Unavailable("disk full");
@@ -74,6 +78,8 @@ class FaultInjectingSink : public Sink {
   bool fail_commit = false;
   int deadline_after = -1;  // move *deadline to now once this many operations landed
   std::atomic<std::chrono::steady_clock::time_point>* deadline = nullptr;
+  std::string state_path;  // set: count the journal on disk at the commit
+  int64_t journaled_at_commit = -1;
   int landed = 0;
   std::vector<std::string> applied_names;
   std::vector<std::string> seen_refs;
@@ -233,6 +239,32 @@ TEST_P(JournaledTest, NameFreedLaterInTheRunIsReused) {
   auto users = store_->List(ObjectKind::kUser);
   ASSERT_EQ(users->size(), 1u);
   EXPECT_EQ(users->front().external_id, "ext-9");
+}
+
+// A store's batch is written while the state journals the plan (both
+// take long in a full sync); it commits only once the journal has.
+TEST_P(JournaledTest, TheJournalIsOnDiskBeforeTheStoreCommits) {
+  FaultInjectingSink sink(*store_, Atomic());
+  sink.state_path = dir_.path() + "/state.db";
+  auto outcome = Apply(sink, ops_);
+  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
+  if (Atomic()) {
+    EXPECT_EQ(sink.journaled_at_commit, 3);
+  }
+  EXPECT_EQ(StoreUsers(), 3u);
+}
+
+TEST_P(JournaledTest, AJournalThatCannotBeWrittenLandsNothing) {
+  // Another run's journal, which must be resumed first, blocks this one's.
+  ASSERT_TRUE(state_->WriteOutbox(999, {ops_[0]}).ok());
+  FaultInjectingSink sink(*store_, Atomic());
+  auto outcome = Apply(sink, ops_);
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_NE(outcome.status().message().find("journal of run 999"), std::string::npos)
+      << outcome.status().ToString();
+  EXPECT_EQ(StoreUsers(), 0u);
+  EXPECT_EQ(CachedObjects(), 0u);
+  EXPECT_EQ(Journaled(JournalStatus::kPending), 1u) << "run 999's journal is kept";
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, JournaledTest, ::testing::Bool(),
