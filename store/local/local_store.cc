@@ -626,7 +626,14 @@ Status LocalStore::Apply(const Operation& op) {
   }
   auto& db = *impl_->db;
   // A savepoint makes each operation all-or-nothing, inside a batch or not: a
-  // failed delete leaves neither the row gone nor its memberships.
+  // failed delete leaves neither the row gone nor its memberships. Every
+  // other operation writes with one statement, which SQLite makes atomic;
+  // a savepoint for it would copy each page it touches to a sub-journal,
+  // most of the cost of a directory's first sync.
+  if (op.op != OpType::kDelete) {
+    Status st = impl_->ApplyOne(op);
+    return st.code() == Status::Code::kInternal ? impl_->Context(st) : st;
+  }
   // Run once per operation: reuse the compiled statements.
   auto run = [&db](std::string_view sql) {
     auto stmt = db.PrepareCached(sql);
