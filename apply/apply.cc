@@ -32,18 +32,18 @@ std::string Describe(const Operation& op) {
   return what;
 }
 
-// One request's worth of items, and what it waits for.
+// One request's worth of items, and what it waits for. A full sync has a
+// unit for most of its operations: what a unit's items still need is kept
+// per item by the walk (Walk::settled_), and the creates they wait for are
+// looked up (Walk::FailedCreate), not stored here.
 struct Unit {
   // Its items: consecutive in the walk's items, [first_item, end_item).
   size_t first_item = 0;
   size_t end_item = 0;
-  std::vector<size_t> todo;        // items not yet applied, refused or deferred
-  std::vector<size_t> creators;    // units creating an object these items name
   std::vector<size_t> dependents;  // units waiting for this one
   size_t waiting_for = 0;          // dependencies not done yet
   int attempts = 0;
   bool done = false;
-  bool landed = false;  // done, and every item applied
 };
 
 // Splits the plan into units and links the order that matters (see
@@ -52,7 +52,6 @@ std::vector<Unit> BuildUnits(std::span<const ApplyItem> items, size_t members_pe
   std::vector<Unit> units;
   struct Touch {
     std::optional<size_t> structural;  // the last create/update/delete of the object
-    std::optional<size_t> creator;     // the unit that creates it in this run
     std::vector<size_t> memberships;   // membership units since `structural`
     std::optional<size_t> last_of_group;
   };
@@ -78,11 +77,9 @@ std::vector<Unit> BuildUnits(std::span<const ApplyItem> items, size_t members_pe
           last.end_item - last.first_item < chunk) {
         // Same group, same direction: the same request.
         last.end_item = i + 1;
-        last.todo.push_back(i);
         if (op.member) {
           Touch& member = touched[op.member->guid];
           if (member.structural) depend(units.size() - 1, *member.structural);
-          if (member.creator) last.creators.push_back(*member.creator);
           member.memberships.push_back(units.size() - 1);
         }
         continue;
@@ -92,13 +89,11 @@ std::vector<Unit> BuildUnits(std::span<const ApplyItem> items, size_t members_pe
     units.push_back({});
     units[u].first_item = i;
     units[u].end_item = i + 1;
-    units[u].todo = {i};
     if (IsMembership(op)) {
       for (const SyncObject* side : {op.object.get(), op.member.get()}) {
         if (side == nullptr) continue;
         Touch& t = touched[side->guid];
         if (t.structural) depend(u, *t.structural);
-        if (t.creator) units[u].creators.push_back(*t.creator);
         t.memberships.push_back(u);
       }
       Touch& group = touched[op.object->guid];
@@ -108,10 +103,8 @@ std::vector<Unit> BuildUnits(std::span<const ApplyItem> items, size_t members_pe
       Touch& t = touched[op.object->guid];
       if (t.structural) depend(u, *t.structural);
       for (size_t m : t.memberships) depend(u, m);
-      if (t.creator && op.op != OpType::kCreate) units[u].creators.push_back(*t.creator);
       t.memberships.clear();
       t.structural = u;
-      if (op.op == OpType::kCreate) t.creator = u;
     }
   }
   return units;
@@ -139,7 +132,8 @@ class Walk {
         bucket_(options.rate_limit, BurstFor(options.rate_limit), Clock::now()),
         timer_(executor),
         units_(BuildUnits(items, sink.capabilities().members_per_request)),
-        applied_(items.size(), false) {
+        applied_(items.size(), false),
+        settled_(items.size(), false) {
     // An atomic sink's results wait for its commit: all of them at once.
     if (atomic_) pending_.reserve(items.size());
     for (size_t i = 0; i < items.size(); ++i) {
@@ -194,7 +188,7 @@ class Walk {
           // request (the local store applies a whole directory this way).
           const size_t u = *inline_next_;
           inline_next_.reset();
-          auto outcomes = co_await Send(units_[u].todo);
+          auto outcomes = co_await Send(Todo(u));
           if (co_await Cancelled()) continue;
           Complete(u, std::move(outcomes));
           continue;
@@ -248,16 +242,31 @@ class Walk {
   }
 
   bool DeferIfCreatorFailed(size_t u) {
-    for (size_t c : units_[u].creators) {
-      if (units_[c].landed) continue;
-      // Held for the second pass, which tries it again if the create lands
-      // then, and defers it otherwise.
-      for (size_t i : units_[u].todo) waiting_on_create_.push_back(i);
-      units_[u].todo.clear();
-      Done(u);
-      return true;
+    const std::vector<size_t> todo = Todo(u);
+    if (std::none_of(todo.begin(), todo.end(),
+                     [this](size_t i) { return FailedCreate(i).has_value(); })) {
+      return false;
     }
-    return false;
+    // Held for the second pass, which tries it again if the create lands
+    // then, and defers it otherwise.
+    for (size_t i : todo) Hold(i, &waiting_on_create_);
+    Done(u);
+    return true;
+  }
+
+  // The unit's items not yet applied, refused or deferred, in plan order.
+  std::vector<size_t> Todo(size_t u) const {
+    std::vector<size_t> todo;
+    for (size_t i = units_[u].first_item; i < units_[u].end_item; ++i) {
+      if (!settled_[i]) todo.push_back(i);
+    }
+    return todo;
+  }
+
+  // Item i leaves its unit's to-do for `list` (the second pass).
+  void Hold(size_t i, std::vector<size_t>* list) {
+    settled_[i] = true;
+    list->push_back(i);
   }
 
   void Spawn(size_t u) {
@@ -265,11 +274,11 @@ class Walk {
     auto signal = std::make_shared<asio::cancellation_signal>();
     signals_[u] = signal;
     asio::co_spawn(
-        timer_.get_executor(), Send(units_[u].todo),
+        timer_.get_executor(), Send(Todo(u)),
         asio::bind_cancellation_slot(
             signal->slot(), [this, u](const std::exception_ptr& error, std::vector<OpOutcome> out) {
               if (error) {
-                out.assign(units_[u].todo.size(), OpOutcome::Retry("the request was interrupted"));
+                out.assign(Todo(u).size(), OpOutcome::Retry("the request was interrupted"));
               }
               completions_.push_back({u, std::move(out)});
               timer_.cancel();
@@ -339,28 +348,28 @@ class Walk {
 
   // What a request's outcomes mean for its unit.
   void Complete(size_t u, std::vector<OpOutcome> outcomes) {
-    Unit& unit = units_[u];
-    if (outcomes.size() != unit.todo.size()) {
+    const std::vector<size_t> todo = Todo(u);  // what the request carried
+    if (outcomes.size() != todo.size()) {
       report_.fatal =
           Status::Internal(sink_.Describe() + " answered " + std::to_string(outcomes.size()) +
-                           " outcomes for " + std::to_string(unit.todo.size()) + " operations");
+                           " outcomes for " + std::to_string(todo.size()) + " operations");
       return;
     }
-    std::vector<size_t> again;
+    bool again = false;  // some items stay to do
     std::optional<std::chrono::milliseconds> retry_after;
     std::string retry_reason;
     for (size_t k = 0; k < outcomes.size(); ++k) {
-      const size_t i = unit.todo[k];
+      const size_t i = todo[k];
       OpOutcome& outcome = outcomes[k];
       switch (outcome.kind) {
         case OpOutcome::Kind::kApplied:
           Applied(i, std::move(outcome.ref));
           break;
         case OpOutcome::Kind::kRefused:
-          refused_.push_back(i);
+          Hold(i, &refused_);
           break;
         case OpOutcome::Kind::kRetry:
-          again.push_back(i);
+          again = true;
           retry_reason = outcome.reason;
           if (outcome.retry_after)
             retry_after =
@@ -368,15 +377,14 @@ class Walk {
           break;
         case OpOutcome::Kind::kFatal:
           report_.fatal = Status::Unavailable(outcome.reason).WithContext(Describe(*items_[i].op));
-          again.push_back(i);
+          again = true;
           break;
       }
     }
-    unit.todo = std::move(again);
     if (report_.fatal) {
       return;  // what is left stays pending
     }
-    if (!unit.todo.empty()) {
+    if (again) {
       Retry(u, retry_reason, retry_after);
       return;
     }
@@ -416,20 +424,15 @@ class Walk {
   }
 
   void DeferUnit(size_t u, const std::string& reason) {
-    for (size_t i : units_[u].todo) {
+    for (size_t i : Todo(u)) {
       Result(i, ItemStatus::kDeferred, "", Describe(*items_[i].op) + ": " + reason);
     }
-    units_[u].todo.clear();
     Done(u);
   }
 
   void Done(size_t u) {
     Unit& unit = units_[u];
     unit.done = true;
-    const auto applied = applied_.begin();
-    unit.landed = std::all_of(applied + static_cast<ptrdiff_t>(unit.first_item),
-                              applied + static_cast<ptrdiff_t>(unit.end_item),
-                              [](bool landed) { return landed; });
     for (size_t d : unit.dependents) {
       if (--units_[d].waiting_for == 0) ready_.push(d);
     }
@@ -438,6 +441,7 @@ class Walk {
 
   void Result(size_t i, ItemStatus status, std::string ref, std::string reason) {
     if (status == ItemStatus::kApplied) applied_[i] = true;
+    settled_[i] = true;
     pending_.push_back({items_[i].seq, status, std::move(ref), std::move(reason)});
   }
 
@@ -466,9 +470,10 @@ class Walk {
     for (size_t i : order) {
       if (Stopping()) break;
       const Operation& op = *items_[i].op;
-      if (auto missing = MissingCreate(op)) {
+      if (auto missing = FailedCreate(i)) {
         Result(i, ItemStatus::kDeferred, "",
-               Describe(op) + ": waits for " + *missing + ", which did not land");
+               Describe(op) + ": waits for " + Describe(*items_[*missing].op) +
+                   ", which did not land");
         continue;
       }
       if (Clock::now() >= Deadline()) {
@@ -504,15 +509,17 @@ class Walk {
     Flush();
   }
 
-  // The create of an object `op` names that this run planned and that did
-  // not land, described; nullopt when there is none.
-  std::optional<std::string> MissingCreate(const Operation& op) {
+  // The item of a create, planned before item i, of an object i names (the
+  // group and the member of a membership) that has not landed (yet: the
+  // main pass waits for it, the second pass knows); nullopt when none.
+  std::optional<size_t> FailedCreate(size_t i) const {
+    const Operation& op = *items_[i].op;
     if (op.op == OpType::kCreate) return std::nullopt;
     for (const SyncObject* side : {op.object.get(), op.member.get()}) {
       if (side == nullptr) continue;
       auto create = create_of_.find(side->guid);
-      if (create != create_of_.end() && !applied_[create->second]) {
-        return Describe(*items_[create->second].op);
+      if (create != create_of_.end() && create->second < i && !applied_[create->second]) {
+        return create->second;
       }
     }
     return std::nullopt;
@@ -570,6 +577,7 @@ class Walk {
   // raw GUID (the operation's own) -> its create's item
   std::unordered_map<std::string_view, size_t> create_of_;
   std::vector<bool> applied_;    // per item
+  std::vector<bool> settled_;    // per item: applied, refused, deferred or held
   std::vector<size_t> refused_;  // held for the second pass
   std::vector<size_t> waiting_on_create_;
   std::vector<ItemResult> pending_;  // results not yet recorded
