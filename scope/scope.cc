@@ -83,7 +83,9 @@ struct Evaluator::Graph {
 
   const ScopeConfig config;
   const AttributeMapping mapping;
-  std::vector<Candidate> candidates;
+  // A deque: grown an entry at a time for the whole read, and a vector's
+  // doubling would copy (and briefly hold twice) most of the directory.
+  std::deque<Candidate> candidates;
   std::unordered_map<GuidKey, uint32_t, GuidKeyHash> by_guid;
   // Hash of the normalized DN -> id; a hit is confirmed against the DN
   // itself, so this stays exact at 8 bytes a key instead of the whole DN.
@@ -242,6 +244,7 @@ struct Evaluator::Graph {
     ResolvePending();
     const std::vector<bool> selected = SelectInScope();
     std::vector<bool> mapped(candidates.size(), false);
+    size_t mapped_count = 0;
     for (uint32_t id = 0; id < candidates.size(); ++id) {
       if (!selected[id]) continue;
       Candidate& c = candidates[id];
@@ -252,14 +255,23 @@ struct Evaluator::Graph {
         continue;
       }
       mapped[id] = true;
+      ++mapped_count;
     }
-    for (const auto& [group, member] : edges) {
-      if (mapped[group] && mapped[member]) {
-        result.memberships.push_back({candidates[group].guid.str(), candidates[member].guid.str()});
+    auto kept = [&mapped](const std::pair<uint32_t, uint32_t>& edge) {
+      return mapped[edge.first] && mapped[edge.second];
+    };
+    // Sized first: these are the read's largest results.
+    result.memberships.reserve(
+        static_cast<size_t>(std::count_if(edges.begin(), edges.end(), kept)));
+    for (const auto& edge : edges) {
+      if (kept(edge)) {
+        result.memberships.push_back(
+            {candidates[edge.first].guid.str(), candidates[edge.second].guid.str()});
       }
     }
     edges = {};
     std::sort(result.memberships.begin(), result.memberships.end());
+    result.objects.reserve(mapped_count);
     for (uint32_t id = 0; id < candidates.size(); ++id) {
       if (mapped[id]) result.objects.push_back(std::move(*candidates[id].object));
     }
