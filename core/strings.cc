@@ -24,6 +24,25 @@ std::string HexEncode(std::string_view bytes) {
   return out;
 }
 
+void AppendJsonString(std::string* out, std::string_view text) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  *out += '"';
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      *out += '\\';
+      *out += c;
+    } else if (byte < 0x20) {
+      *out += "\\u00";
+      *out += kDigits[byte >> 4];
+      *out += kDigits[byte & 0xf];
+    } else {
+      *out += c;
+    }
+  }
+  *out += '"';
+}
+
 int HexDigitValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;

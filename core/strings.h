@@ -46,6 +46,11 @@ class StableDigest {
   uint64_t hash_ = 14695981039346656037ULL;
 };
 
+// Appends `text` to *out as a JSON string, quoted. Bytes pass through
+// unchanged (values from a directory need not be UTF-8); only what JSON
+// requires is escaped: the quote, the backslash, control characters.
+void AppendJsonString(std::string* out, std::string_view text);
+
 // Lower-case hex of every byte, and back (either case). nullopt on odd
 // length or a non-hex character.
 std::string HexEncode(std::string_view bytes);

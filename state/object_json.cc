@@ -113,26 +113,8 @@ class JsonWriter {
     return bytes.empty() ? *this : Field(key, HexEncode(bytes));
   }
 
-  // Bytes pass through unchanged: attribute values need not be UTF-8, and
-  // ParseJson accepts them back. Only what JSON requires is escaped.
-  void String(std::string_view text) {
-    static constexpr char kHex[] = "0123456789abcdef";
-    out_ += '"';
-    for (const char c : text) {
-      const auto byte = static_cast<unsigned char>(c);
-      if (c == '"' || c == '\\') {
-        out_ += '\\';
-        out_ += c;
-      } else if (byte < 0x20) {
-        out_ += "\\u00";
-        out_ += kHex[byte >> 4];
-        out_ += kHex[byte & 0xf];
-      } else {
-        out_ += c;
-      }
-    }
-    out_ += '"';
-  }
+  // ParseJson accepts back the bytes AppendJsonString passes through.
+  void String(std::string_view text) { AppendJsonString(&out_, text); }
 
   void Attributes(const syncd::Attributes& attributes) {
     Open();

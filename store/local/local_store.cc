@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "core/sqlite.h"
+#include "core/strings.h"
 
 namespace syncd {
 namespace {
@@ -108,26 +109,6 @@ const std::string kGroupOrder = "ORDER BY g.display_name, g.external_id";
 
 // Extra attributes are a flat object of strings; SQLite's json_each reads it
 // back, so only the writer lives here (the store does not link a JSON library).
-std::string JsonQuote(std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out = "\"";
-  for (char c : s) {
-    auto b = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (b < 0x20) {
-      out += "\\u00";
-      out += kHex[b >> 4];
-      out += kHex[b & 0xF];
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-  return out;
-}
-
 std::optional<std::string> ExtraAttributesJson(const Attributes& attributes,
                                                std::initializer_list<std::string_view> columns) {
   std::string out;
@@ -140,7 +121,9 @@ std::optional<std::string> ExtraAttributesJson(const Attributes& attributes,
       continue;
     }
     out += out.empty() ? "{" : ",";
-    out += JsonQuote(name) + ":" + JsonQuote(value);
+    AppendJsonString(&out, name);
+    out += ':';
+    AppendJsonString(&out, value);
   }
   if (out.empty()) {
     return std::nullopt;

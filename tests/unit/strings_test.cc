@@ -59,5 +59,11 @@ TEST(TerminalSafe, InvalidUtf8IsShownByteByByte) {
             "\\xe5\\xb1x");  // cut short by ASCII
 }
 
+TEST(AppendJsonString, EscapesOnlyWhatJsonRequiresAndPassesBytesThrough) {
+  std::string out = "x";
+  AppendJsonString(&out, "a\"b\\c\n\x01\x1f \x7f\xff\xc3\xa9");
+  EXPECT_EQ(out, "x\"a\\\"b\\\\c\\u000a\\u0001\\u001f \x7f\xff\xc3\xa9\"");
+}
+
 }  // namespace
 }  // namespace syncd
