@@ -20,6 +20,9 @@
 namespace syncd {
 namespace {
 
+// The schema version a state file is migrated to.
+constexpr int kLatestSchema = 7;
+
 using testing::MakeOp;
 using testing::MemberOp;
 
@@ -389,7 +392,7 @@ TEST_F(StateDbTest, ReadOnlyOpenOfMissingPathIsEmptyAndWritesNoFile) {
   {
     auto db = OpenState(/*read_only=*/true);
     ASSERT_TRUE(db);
-    EXPECT_EQ(db->SchemaVersion(), 6);
+    EXPECT_EQ(db->SchemaVersion(), kLatestSchema);
     EXPECT_TRUE(db->LoadObjects()->empty());
     EXPECT_TRUE(db->LoadMemberships()->empty());
     int64_t run_id = -1;
@@ -441,7 +444,7 @@ TEST_F(StateDbTest, ReopenKeepsDataAndSchemaVersion) {
   }
   auto db = OpenState();
   ASSERT_TRUE(db);
-  EXPECT_EQ(db->SchemaVersion(), 6);
+  EXPECT_EQ(db->SchemaVersion(), kLatestSchema);
   EXPECT_EQ(db->LoadObjects()->size(), 2U);
   EXPECT_EQ(db->LoadMemberships()->size(), 1U);
   EXPECT_EQ(db->RecentRuns(10)->size(), 1U);
@@ -706,7 +709,7 @@ TEST_F(WatermarkTest, StateFromBeforeTheWatermarkMigratesWithNone) {
       << "a dry run does not migrate; the real run must first";
   auto db = OpenState();
   ASSERT_TRUE(db);
-  EXPECT_EQ(db->SchemaVersion(), 6);
+  EXPECT_EQ(db->SchemaVersion(), kLatestSchema);
   EXPECT_FALSE(Load(*db).has_value());
   EXPECT_EQ(db->LoadObjects()->size(), 1u);
 }
@@ -1010,7 +1013,7 @@ TEST_F(JournalTest, SchemaFourOutboxMigratesToPendingEntries) {
   EXPECT_EQ(RawCount("PRAGMA user_version"), 4);
   auto db = OpenState();
   ASSERT_TRUE(db);
-  EXPECT_EQ(db->SchemaVersion(), 6);
+  EXPECT_EQ(db->SchemaVersion(), kLatestSchema);
   int64_t run_id = 0;
   auto journal = db->LoadJournal(&run_id);
   ASSERT_TRUE(journal.ok()) << journal.status().ToString();
@@ -1025,6 +1028,56 @@ TEST_F(JournalTest, SchemaFourOutboxMigratesToPendingEntries) {
   EXPECT_TRUE(db->LoadSinkRefs()->empty());
   EXPECT_TRUE(db->LoadQuarantine()->empty());
   EXPECT_TRUE(db->MarkJournal(run, {{3, JournalStatus::kApplied, "", ""}}).ok());
+}
+
+// Schema 7 rebuilt the journal's table for a cheaper CHECK: an interrupted
+// run's journal survives the rebuild whole, and the CHECK still refuses a
+// status no code writes.
+TEST_F(JournalTest, SchemaSixJournalSurvivesTheRebuildOfItsTable) {
+  int64_t run = 0;
+  {
+    auto db = OpenState();
+    ASSERT_TRUE(db);
+    run = Journal(*db);
+    ASSERT_TRUE(db->MarkJournal(run, {{0, JournalStatus::kApplied, "ref-a", ""},
+                                      {1, JournalStatus::kRefused, "", "conflict"}})
+                    .ok());
+  }
+  {
+    auto raw = sql::Database::Open(path_, false);
+    ASSERT_TRUE(raw.ok());
+    ASSERT_TRUE((*raw)
+                    ->Exec("CREATE TABLE outbox_six (run_id INTEGER NOT NULL, seq INTEGER NOT "
+                           "NULL, operation TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending' "
+                           "CHECK (status IN ('pending', 'applied', 'refused', 'deferred')), "
+                           "sink_ref TEXT NOT NULL DEFAULT '', reason TEXT NOT NULL DEFAULT '', "
+                           "PRIMARY KEY (run_id, seq)); "
+                           "INSERT INTO outbox_six SELECT * FROM outbox; DROP TABLE outbox; "
+                           "ALTER TABLE outbox_six RENAME TO outbox")
+                    .ok());
+    ASSERT_TRUE((*raw)->SetUserVersion(6).ok());
+  }
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  EXPECT_EQ(db->SchemaVersion(), kLatestSchema);
+  int64_t run_id = 0;
+  auto journal = db->LoadJournal(&run_id);
+  ASSERT_TRUE(journal.ok()) << journal.status().ToString();
+  EXPECT_EQ(run_id, run);
+  ASSERT_EQ(journal->size(), ops_.size());
+  EXPECT_EQ((*journal)[0].status, JournalStatus::kApplied);
+  EXPECT_EQ((*journal)[0].sink_ref, "ref-a");
+  EXPECT_EQ((*journal)[1].status, JournalStatus::kRefused);
+  EXPECT_EQ((*journal)[1].reason, "conflict");
+  EXPECT_EQ((*journal)[2].status, JournalStatus::kPending);
+  ExpectSameOperation((*journal)[3].op, ops_[3]);
+  EXPECT_EQ(
+      RawCount("SELECT COUNT(*) FROM sqlite_master WHERE name = 'outbox' AND sql LIKE '%IN (%'"),
+      0);
+  auto raw = sql::Database::Open(path_, false);
+  ASSERT_TRUE(raw.ok());
+  EXPECT_FALSE((*raw)->Exec("UPDATE outbox SET status = 'lost' WHERE seq = 2").ok());
+  EXPECT_TRUE((*raw)->Exec("UPDATE outbox SET status = 'deferred' WHERE seq = 2").ok());
 }
 
 // --- Sink references and the quarantine ---
