@@ -224,18 +224,19 @@ asio::awaitable<Result<FullPlan>> PlanFull(Source& source, StateDb& state, const
       full.in_store->insert(o.external_id);
     }
     plan_timer = PhaseTimer();
-    baseline = ReconcileBaseline(*owned, *cached, *cached_memberships, *read);
+    baseline = ReconcileBaseline(std::move(*owned), *cached, std::move(*cached_memberships), *read);
     for (const auto& what : baseline.unreadable) {
       Log(LogLevel::kWarning, "the store's " + what +
                                   " is marked as syncd's but its externalId is not an "
                                   "objectGUID; left alone");
     }
   } else {
-    baseline.objects = *cached;
-    baseline.memberships = *cached_memberships;
+    baseline.memberships = std::move(*cached_memberships);
   }
-  full.plan = BuildPlan(std::move(*read), baseline.objects, baseline.memberships, config.safety,
-                        in.source_switch, &*cached);
+  // Without the store's contents, the baseline's objects are the cache's.
+  const std::vector<SyncObject>& old_objects = in.reconcile_store ? baseline.objects : *cached;
+  full.plan = BuildPlan(std::move(*read), old_objects, std::move(baseline.memberships),
+                        config.safety, in.source_switch, &*cached);
   // A held operation is revisited by the next run, which is incremental and
   // plans against the cache: for an object only the store holds (a
   // deletion held by the budget after the state was lost), that would find

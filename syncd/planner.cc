@@ -13,6 +13,32 @@
 namespace syncd {
 namespace {
 
+// Sorts *edges and drops repeats; returns *edges.
+std::vector<Membership>& SortUnique(std::vector<Membership>* edges) {
+  std::sort(edges->begin(), edges->end());
+  edges->erase(std::unique(edges->begin(), edges->end()), edges->end());
+  return *edges;
+}
+
+// `from` with no attributes: its identity and the secondary keys the state
+// keeps, for a caller that sets the attributes itself (copying them first
+// would double a reconciliation's largest part).
+SyncObject WithoutAttributes(const SyncObject& from) {
+  SyncObject to;
+  to.guid = from.guid;
+  to.kind = from.kind;
+  to.external_id = from.external_id;
+  to.name = from.name;
+  to.dn = from.dn;
+  to.sid = from.sid;
+  to.sid_history = from.sid_history;
+  to.sam_account_name = from.sam_account_name;
+  to.user_principal_name = from.user_principal_name;
+  to.mail = from.mail;
+  to.consistency_guid = from.consistency_guid;
+  return to;
+}
+
 // Identity-key fields the state keeps beside the mapped attributes. A change
 // in one of them alone (a move changes only the DN) is still an update: the
 // state must learn it, and the plan shows it.
@@ -252,7 +278,7 @@ void HoldDeletes(const std::string& reason, Plan* plan,
 }
 
 Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
-               const std::vector<Membership>& cached_memberships, const SafetyConfig& safety,
+               std::vector<Membership> cached_memberships, const SafetyConfig& safety,
                bool source_switch, const std::vector<SyncObject>* last_applied) {
   Plan plan;
   plan.read_complete = read.complete;
@@ -274,16 +300,23 @@ Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
 
   // An edge whose group or member goes away is removed by the delete
   // itself, so it gets no operation of its own.
-  std::set<Membership> before(cached_memberships.begin(), cached_memberships.end());
+  std::vector<Membership>& before = SortUnique(&cached_memberships);
+  std::vector<bool> still_wanted(before.size());
   for (const auto& m : read.desired.memberships) {
-    if (before.erase(m) != 0) continue;  // what remains in `before` is gone
+    auto found = std::lower_bound(before.begin(), before.end(), m);
+    if (found != before.end() && *found == m) {
+      still_wanted[found - before.begin()] = true;
+      continue;
+    }
     ops.push_back({OpType::kAddMember,
                    ObjectKind::kGroup,
                    *new_by_guid.at(m.group_guid),
                    {},
                    *new_by_guid.at(m.member_guid)});
   }
-  for (const auto& m : before) {
+  for (size_t i = 0; i < before.size(); ++i) {
+    if (still_wanted[i]) continue;  // what remains is gone
+    const Membership& m = before[i];
     auto group = new_by_guid.find(m.group_guid);
     auto member = new_by_guid.find(m.member_guid);
     if (group == new_by_guid.end() || member == new_by_guid.end()) continue;
@@ -416,46 +449,50 @@ Plan BuildIncrementalPlan(IncrementalRead read, const CachedSlice& cached,
   return plan;
 }
 
-Baseline ReconcileBaseline(const OwnedContents& owned, const std::vector<SyncObject>& cached,
-                           const std::vector<Membership>& cached_memberships,
-                           const ReadSnapshot& read) {
+Baseline ReconcileBaseline(OwnedContents owned, const std::vector<SyncObject>& cached,
+                           std::vector<Membership> cached_memberships, const ReadSnapshot& read) {
   Baseline baseline;
-  std::unordered_map<std::string, const SyncObject*> cached_by_guid;
+  std::unordered_map<std::string_view, const SyncObject*> cached_by_guid;
   for (const auto& o : cached) cached_by_guid[o.guid] = &o;
-  std::unordered_map<std::string, const SyncObject*> desired;
+  std::unordered_map<std::string_view, const SyncObject*> desired;
   for (const auto& o : read.desired.objects) desired[o.guid] = &o;
 
   std::unordered_map<std::string, std::string> guid_of;  // store externalId -> raw GUID
   std::unordered_set<std::string> in_store;
   baseline.objects.reserve(owned.objects.size());
-  for (const auto& stored : owned.objects) {
+  for (auto& stored : owned.objects) {
     auto guid = ldap::GuidFromString(stored.external_id);
     if (!guid) {
       baseline.unreadable.push_back(std::string(KindName(stored.kind)) + " " + stored.name +
                                     " (externalId " + stored.external_id + ")");
       continue;
     }
-    SyncObject o;
     auto cached_image = cached_by_guid.find(*guid);
-    if (cached_image != cached_by_guid.end()) o = *cached_image->second;
+    const SyncObject* image = cached_image == cached_by_guid.end() ? nullptr : cached_image->second;
+    SyncObject o = image != nullptr ? WithoutAttributes(*image) : SyncObject{};
     o.guid = *guid;
     o.kind = stored.kind;
-    o.external_id = stored.external_id;
-    o.name = stored.name;
+    o.external_id = std::move(stored.external_id);
+    o.name = std::move(stored.name);
     // The store's values, so that drift is repaired; but where the store
     // already has what AD wants and the cache does not, the cached ones, so
     // that an update teaches the cache (incremental runs trust it). An
     // object the cache lacks has no DN here: its update teaches it too.
-    auto wanted_image = desired.find(*guid);
-    const bool cache_behind = cached_image != cached_by_guid.end() &&
-                              wanted_image != desired.end() &&
+    auto wanted_image = desired.find(o.guid);
+    const bool cache_behind = image != nullptr && wanted_image != desired.end() &&
                               stored.attributes == wanted_image->second->attributes &&
-                              cached_image->second->attributes != stored.attributes;
-    if (!cache_behind) o.attributes = stored.attributes;
-    guid_of.emplace(stored.external_id, o.guid);
+                              image->attributes != stored.attributes;
+    // Not a conditional expression: with one side const, it copies both.
+    if (cache_behind) {
+      o.attributes = image->attributes;
+    } else {
+      o.attributes = std::move(stored.attributes);
+    }
+    guid_of.emplace(o.external_id, o.guid);
     in_store.insert(o.guid);
     baseline.objects.push_back(std::move(o));
   }
+  owned.objects = {};  // taken apart above; the memberships may be as large
   for (const auto& o : cached) {
     if (!in_store.contains(o.guid) && !desired.contains(o.guid)) baseline.objects.push_back(o);
   }
@@ -464,31 +501,40 @@ Baseline ReconcileBaseline(const OwnedContents& owned, const std::vector<SyncObj
     // The store cannot list its groups' members (IAM Identity Center): the
     // cache is what syncd knows of them; only edges of objects the store
     // holds (or that go anyway) count.
-    for (const auto& m : cached_memberships) {
+    for (auto& m : cached_memberships) {
       if ((in_store.contains(m.group_guid) || !desired.contains(m.group_guid)) &&
           (in_store.contains(m.member_guid) || !desired.contains(m.member_guid))) {
-        baseline.memberships.push_back(m);
+        baseline.memberships.push_back(std::move(m));
       }
     }
     return baseline;
   }
-  std::set<Membership> store_edges;
+  // Sorted vectors, not sets: at 200,000 edges a set's nodes cost twice the
+  // memory, and three of them were a full reconciliation's peak.
+  std::vector<Membership> store_edges;
+  store_edges.reserve(owned.memberships.size());
   for (const auto& m : owned.memberships) {
     auto group = guid_of.find(m.group_external_id);
     auto member = guid_of.find(m.member_external_id);
     if (group != guid_of.end() && member != guid_of.end()) {
-      store_edges.insert({group->second, member->second});
+      store_edges.push_back({group->second, member->second});
     }
   }
-  std::set<Membership> wanted(read.desired.memberships.begin(), read.desired.memberships.end());
-  std::set<Membership> cached_edges(cached_memberships.begin(), cached_memberships.end());
+  owned.memberships = {};
+  SortUnique(&store_edges);
+  std::vector<Membership> wanted = read.desired.memberships;
+  SortUnique(&wanted);
+  const std::vector<Membership>& cached_edges = SortUnique(&cached_memberships);
+  auto holds = [](const std::vector<Membership>& edges, const Membership& m) {
+    return std::binary_search(edges.begin(), edges.end(), m);
+  };
   // A wanted edge the store has and the cache lacks stays out, so that its
   // add-member (nothing to do in the store) teaches the cache.
   for (const auto& m : store_edges) {
-    if (cached_edges.contains(m) || !wanted.contains(m)) baseline.memberships.push_back(m);
+    if (holds(cached_edges, m) || !holds(wanted, m)) baseline.memberships.push_back(m);
   }
   for (const auto& m : cached_edges) {
-    if (!store_edges.contains(m) && !wanted.contains(m)) baseline.memberships.push_back(m);
+    if (!holds(store_edges, m) && !holds(wanted, m)) baseline.memberships.push_back(m);
   }
   return baseline;
 }

@@ -37,7 +37,7 @@ namespace syncd {
 // cache; null: `cached` is it), so that repairing drift in the store is not
 // mistaken for a mapping mistake.
 Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
-               const std::vector<Membership>& cached_memberships, const SafetyConfig& safety,
+               std::vector<Membership> cached_memberships, const SafetyConfig& safety,
                bool source_switch = false, const std::vector<SyncObject>* last_applied = nullptr);
 
 // Moves the deletes of `plan` to its held operations, with `reason`
@@ -72,9 +72,10 @@ struct Baseline {
   // to judge; left alone and reported.
   std::vector<std::string> unreadable;
 };
-Baseline ReconcileBaseline(const OwnedContents& owned, const std::vector<SyncObject>& cached,
-                           const std::vector<Membership>& cached_memberships,
-                           const ReadSnapshot& read);
+// `owned` and `cached_memberships` are consumed (pass them moved: a large
+// store's contents need not exist twice).
+Baseline ReconcileBaseline(OwnedContents owned, const std::vector<SyncObject>& cached,
+                           std::vector<Membership> cached_memberships, const ReadSnapshot& read);
 
 // The slice of the cached state an incremental plan depends on.
 struct CachedSlice {

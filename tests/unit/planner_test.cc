@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <unordered_set>
 
 namespace syncd {
@@ -43,6 +44,15 @@ TEST(Planner, NoChangePlansNothing) {
   std::vector<SyncObject> objects = {U("1", "bob"), G("9", "staff")};
   auto plan = BuildPlan(Read(objects, {{"9", "1"}}), objects, {{"9", "1"}}, NoBudget());
   EXPECT_TRUE(plan.empty());
+}
+
+// Edges are matched in sorted vectors, not sets: an edge listed twice (by
+// the cache or the read) is still one edge, kept once or removed once.
+TEST(Planner, AnEdgeListedTwiceIsOneEdge) {
+  std::vector<SyncObject> objects = {U("1", "bob"), U("2", "alice"), G("9", "staff")};
+  auto plan = BuildPlan(Read(objects, {{"9", "1"}, {"9", "1"}}), objects,
+                        {{"9", "2"}, {"9", "1"}, {"9", "2"}, {"9", "1"}}, NoBudget());
+  EXPECT_EQ(Lines(plan), (std::vector<std::string>{"remove-member staff alice"}));
 }
 
 TEST(Planner, AttributeChangeIsUpdateWithOldAndNew) {
@@ -364,6 +374,31 @@ TEST(ChangeBudget, ChangesOnAFewObjectsApply) {
   EXPECT_EQ(plan.operations.size(), 4u) << "4 of 20 is 20%, not over it";
   after[4].attributes["email"] = "new4@x";
   EXPECT_EQ(BuildPlan(Read(after), before, {}, ChangeBudget(20, 0)).held.size(), 5u);
+}
+
+// The store's, the cache's and the read's edges meet in sorted vectors: the
+// store listing an edge twice, or in another order, changes nothing, and
+// the edges of a store object syncd cannot read stay out.
+TEST(ReconcileBaseline, StoreEdgesInAnyOrderOrTwiceAreTheSameEdges) {
+  SyncObject a = Real(ObjectKind::kUser, 'a', "a");
+  SyncObject b = Real(ObjectKind::kUser, 'b', "b");
+  SyncObject staff = Real(ObjectKind::kGroup, 's', "staff");
+  std::vector<SyncObject> cached = {a, b, staff};
+  OwnedContents owned;
+  owned.objects = {Stored(staff), Stored(b), Stored(a)};
+  owned.memberships = {{staff.external_id, b.external_id},
+                       {staff.external_id, a.external_id},
+                       {staff.external_id, b.external_id},
+                       {staff.external_id, "not-a-guid"}};
+  // The read wants only staff <- a; the cache knows both edges.
+  ReadSnapshot read = Read(cached, {{staff.guid, a.guid}});
+  Baseline baseline =
+      ReconcileBaseline(owned, cached, {{staff.guid, b.guid}, {staff.guid, a.guid}}, read);
+  std::vector<Membership> expected = {{staff.guid, a.guid}, {staff.guid, b.guid}};
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(baseline.memberships, expected);
+  auto plan = BuildPlan(read, baseline.objects, baseline.memberships, NoBudget(), false, &cached);
+  EXPECT_EQ(Lines(plan), (std::vector<std::string>{"remove-member staff b"}));
 }
 
 // A store that cannot list its groups' members (IAM Identity Center): the
