@@ -9,8 +9,11 @@
 #      a. the baseline: a paged ldapsearch (pages of 500, syncd's page_size) of the
 #         users and groups in scope, with the attributes syncd asks for;
 #      b. syncd -v --once from empty (a fresh state and local store);
-#      c. syncd -v --dry-run --json from empty (a dry run is one run), the JSON to a file;
-#   3. medians: wall time, peak RSS (/usr/bin/time), the ratio syncd/ldapsearch, and
+#      c. syncd -v --once --full on the state and store b. left: a full reconciliation
+#         with nothing to change, what every scheduled reconciliation is (it holds the
+#         read, the cached state and the store's contents at once);
+#      d. syncd -v --dry-run --json from empty (a dry run is one run), the JSON to a file;
+#   3. medians: wall time, peak RSS (/usr/bin/time), the ratio syncd/ldapsearch (of b.), and
 #      the phases syncd -v logs as "... in N ms (RSS M MB)": read (with scope in it),
 #      scope, plan, apply (with the journal), and "rest", the wall time outside them
 #      (start, connecting, opening the state and store, the store's read before the
@@ -90,10 +93,16 @@ export user_attrs group_attrs
 # from_empty DIR TIMES LOG syncd-args...: syncd -v ARGS against a new state and store in
 # DIR (emptied first), timed into TIMES (bench_timed); its phases appended to TIMES.phases.
 from_empty() {
-  local dir=$1 times=$2 log=$3
-  shift 3
+  local dir=$1
   rm -rf "$dir" && mkdir -p "$dir"
   testdc syncd-config "$dc" "$dir" >"$dir/syncd.conf"
+  in_place "$@"
+}
+
+# in_place DIR TIMES LOG syncd-args...: from_empty on the state and store DIR holds.
+in_place() {
+  local dir=$1 times=$2 log=$3
+  shift 3
   bench_timed "$times" "$log" "$syncd" --config "$dir/syncd.conf" -v "$@"
   phases "$log.err" "$(tail -n 1 "$times" | cut -d' ' -f1)" >>"$times.phases"
 }
@@ -189,19 +198,22 @@ bench_one() {
   for r in $(seq "$rounds"); do
     bench_timed "$work/ldapsearch.times" "$logs/ldapsearch-$r" bash -c baseline
     from_empty "$work/run-once" "$work/once.times" "$logs/once-$r" --once
+    in_place "$work/run-once" "$work/full.times" "$logs/full-$r" --once --full
     from_empty "$work/run-dry" "$work/dry.times" "$logs/dry-$r" --dry-run --json
-    printf '  round %d: ldapsearch %s s, syncd --once %s s (%s), --dry-run --json %s s\n' "$r" \
-      "$(tail -n 1 "$work/ldapsearch.times" | cut -d' ' -f1)" \
+    printf '  round %d: ldapsearch %s s, syncd --once %s s (%s), --once --full %s s, --dry-run --json %s s\n' \
+      "$r" "$(tail -n 1 "$work/ldapsearch.times" | cut -d' ' -f1)" \
       "$(tail -n 1 "$work/once.times" | cut -d' ' -f1)" "$(head -n 1 "$logs/once-$r.out")" \
-      "$(tail -n 1 "$work/dry.times" | cut -d' ' -f1)"
+      "$(tail -n 1 "$work/full.times" | cut -d' ' -f1)" "$(tail -n 1 "$work/dry.times" | cut -d' ' -f1)"
   done
 
   local ls_wall ls_rss once_wall once_rss once_rss_max dry_wall dry_rss dry_rss_max json_bytes
+  local full_wall full_rss
   ls_wall=$(median_of "$work/ldapsearch.times" 1); ls_rss=$(median_of "$work/ldapsearch.times" 2)
   once_wall=$(median_of "$work/once.times" 1); once_rss=$(median_of "$work/once.times" 2)
   once_rss_max=$(max_of "$work/once.times" 2)
   dry_wall=$(median_of "$work/dry.times" 1); dry_rss=$(median_of "$work/dry.times" 2)
   dry_rss_max=$(max_of "$work/dry.times" 2)
+  full_wall=$(median_of "$work/full.times" 1); full_rss=$(median_of "$work/full.times" 2)
   json_bytes=$(stat -c %s "$logs/dry-$rounds.out")
   printf 'N = %d: %d users and %d groups in scope, DC on %s; %d alternating rounds, medians:\n' \
     "$n" "$users_in_ad" "$groups_in_ad" "${backend:-?}" "$rounds"
@@ -214,16 +226,19 @@ bench_one() {
     "$(grep -m1 -o 'read [0-9]* entries.*range reads)' "$logs/once-$rounds.err" || echo 'no read line')" \
     "$("$syncd" --config "$work/run-once/syncd.conf" store users | wc -l)" \
     "$("$syncd" --config "$work/run-once/syncd.conf" store groups | wc -l)"
+  printf '  syncd --once --full, nothing to change         wall %8.3f s   peak RSS %6s MB\n' \
+    "$full_wall" "$(mb "$full_rss")"
+  printf '    phases, ms (RSS at the end): %s\n' "$(phase_medians "$work/full.times.phases")"
   printf '  syncd --dry-run --json from empty               wall %8.3f s   peak RSS %6s MB (max %s MB); JSON %s MB\n' \
     "$dry_wall" "$(mb "$dry_rss")" "$(mb "$dry_rss_max")" "$(mb "$((json_bytes / 1024))")"
   printf '    phases, ms (RSS at the end): %s\n' "$(phase_medians "$work/dry.times.phases")"
   printf '  ratio syncd/ldapsearch: %s (goal <= 1.2)\n' "$(ratio "$once_wall" "$ls_wall")"
-  printf '  all rounds (wall s, RSS KiB, exit): ldapsearch [%s] syncd --once [%s] dry run [%s]\n' \
+  printf '  all rounds (wall s, RSS KiB, exit): ldapsearch [%s] syncd --once [%s] --full [%s] dry run [%s]\n' \
     "$(paste -sd, "$work/ldapsearch.times")" "$(paste -sd, "$work/once.times")" \
-    "$(paste -sd, "$work/dry.times")"
+    "$(paste -sd, "$work/full.times")" "$(paste -sd, "$work/dry.times")"
   [ "$heaptrack" != 1 ] || heaptrack_run "$logs" | tee "$work/heaptrack.summary"
-  printf '%s %s %s %s %s %s %s %s\n' "$n" "$ls_wall" "$once_wall" "$once_rss" "$dry_wall" "$dry_rss" \
-    "${backend:-?}" "$(date '+%F %T')" >"$work/result"
+  printf '%s %s %s %s %s %s %s %s %s %s\n' "$n" "$ls_wall" "$once_wall" "$once_rss" "$dry_wall" \
+    "$dry_rss" "$full_wall" "$full_rss" "${backend:-?}" "$(date '+%F %T')" >"$work/result"
 
   bench_release_dc "$dc"
 }
@@ -233,17 +248,19 @@ for n in "${sizes[@]}"; do
 done
 
 echo
-echo "Full sync from empty, medians of $rounds alternating rounds (DC on LMDB unless noted):"
-echo "| users | ldapsearch | syncd --once | ratio | peak RSS | dry-run --json | dry-run RSS |"
-echo "|---|---|---|---|---|---|---|"
+echo "Full sync from empty, and (last two columns) a full reconciliation of the synced state"
+echo "with nothing to change; medians of $rounds alternating rounds (DC on LMDB unless noted):"
+echo "| users | ldapsearch | syncd --once | ratio | peak RSS | dry-run --json | dry-run RSS | --once --full, synced | its RSS |"
+echo "|---|---|---|---|---|---|---|---|---|"
 ratio_fails=() once_at_100k="" dry_at_100k=""
 for n in "${sizes[@]}"; do
-  read -r _ ls_wall once_wall once_rss dry_wall dry_rss backend _ <"$root/$n/result"
+  read -r _ ls_wall once_wall once_rss dry_wall dry_rss full_wall full_rss backend _ <"$root/$n/result"
   r=$(ratio "$once_wall" "$ls_wall")
   note=""
   [ "$backend" = mdb ] || note=" ($backend)"
-  printf '| %s%s | %.2f s | %.2f s | %s | %s MB | %.2f s | %s MB |\n' "$(thousands "$n")" "$note" \
-    "$ls_wall" "$once_wall" "$r" "$(mb "$once_rss")" "$dry_wall" "$(mb "$dry_rss")"
+  printf '| %s%s | %.2f s | %.2f s | %s | %s MB | %.2f s | %s MB | %.2f s | %s MB |\n' \
+    "$(thousands "$n")" "$note" "$ls_wall" "$once_wall" "$r" "$(mb "$once_rss")" "$dry_wall" \
+    "$(mb "$dry_rss")" "$full_wall" "$(mb "$full_rss")"
   [ "$(at_most "$r" 1.2)" = met ] || ratio_fails+=("$(thousands "$n"): $r")
   if [ "$n" = 100000 ]; then once_at_100k=$(mb "$once_rss"); dry_at_100k=$(mb "$dry_rss"); fi
 done
