@@ -420,12 +420,12 @@ class Walk {
     const Operation& op = *items_[i].op;
     if (op.op == OpType::kCreate && !ref.empty()) refs_[op.object->guid] = ref;
     if (op.op == OpType::kDelete) refs_.erase(op.object->guid);
-    Result(i, ItemStatus::kApplied, std::move(ref), "");
+    Result(i, ItemStatus::kApplied, std::move(ref));
   }
 
   void DeferUnit(size_t u, const std::string& reason) {
     for (size_t i : Todo(u)) {
-      Result(i, ItemStatus::kDeferred, "", Describe(*items_[i].op) + ": " + reason);
+      Result(i, ItemStatus::kDeferred, Describe(*items_[i].op) + ": " + reason);
     }
     Done(u);
   }
@@ -439,10 +439,11 @@ class Walk {
     Flush();
   }
 
-  void Result(size_t i, ItemStatus status, std::string ref, std::string reason) {
+  // `detail`: see ItemResult.
+  void Result(size_t i, ItemStatus status, std::string detail) {
     if (status == ItemStatus::kApplied) applied_[i] = true;
     settled_[i] = true;
-    pending_.push_back({items_[i].seq, status, std::move(ref), std::move(reason)});
+    pending_.push_back({items_[i].seq, status, std::move(detail)});
   }
 
   // Records what landed so far; atomic sinks record once, after the commit.
@@ -471,13 +472,13 @@ class Walk {
       if (Stopping()) break;
       const Operation& op = *items_[i].op;
       if (auto missing = FailedCreate(i)) {
-        Result(i, ItemStatus::kDeferred, "",
+        Result(i, ItemStatus::kDeferred,
                Describe(op) + ": waits for " + Describe(*items_[*missing].op) +
                    ", which did not land");
         continue;
       }
       if (Clock::now() >= Deadline()) {
-        Result(i, ItemStatus::kDeferred, "", Describe(op) + ": " + kOutOfTime);
+        Result(i, ItemStatus::kDeferred, Describe(op) + ": " + kOutOfTime);
         continue;
       }
       if (const auto wait = bucket_.Wait(Clock::now()); wait > Clock::duration::zero()) {
@@ -495,10 +496,10 @@ class Walk {
           Applied(i, std::move(outcome.ref));
           break;
         case OpOutcome::Kind::kRefused:
-          Result(i, ItemStatus::kRefused, "", Describe(op) + ": " + outcome.reason);
+          Result(i, ItemStatus::kRefused, Describe(op) + ": " + outcome.reason);
           break;
         case OpOutcome::Kind::kRetry:
-          Result(i, ItemStatus::kDeferred, "",
+          Result(i, ItemStatus::kDeferred,
                  Describe(op) + ": " + outcome.reason + "; deferred to the next run");
           break;
         case OpOutcome::Kind::kFatal:

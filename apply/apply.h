@@ -28,15 +28,18 @@ struct ApplyItem {
   const Operation* op = nullptr;  // not owned; outlives the apply
 };
 
-enum class ItemStatus { kApplied, kRefused, kDeferred };
+enum class ItemStatus : uint8_t { kApplied, kRefused, kDeferred };
 
 // What became of one item. Items that end neither applied, refused nor
 // deferred (the apply stopped first) have no result: they stay pending.
+// An atomic sink's results wait for its commit, one per operation of a full
+// sync: one string, not a reference and a reason that is always empty.
 struct ItemResult {
   int64_t seq = 0;
   ItemStatus status = ItemStatus::kApplied;
-  std::string ref;     // applied: the sink's reference for the object, if any
-  std::string reason;  // refused, deferred: why, as a person reads it
+  // applied: the sink's reference for the object, if any; refused,
+  // deferred: why, as a person reads it
+  std::string detail;
 };
 
 struct ApplyOptions {

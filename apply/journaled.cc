@@ -78,11 +78,17 @@ JournalStatus ToJournal(ItemStatus status) {
   return JournalStatus::kPending;
 }
 
+// The journal's word for `r`, at its entry `seq`.
+JournalMark MarkOf(const ItemResult& r, int64_t seq) {
+  const bool applied = r.status == ItemStatus::kApplied;
+  return {seq, ToJournal(r.status), applied ? r.detail : "", applied ? "" : r.detail};
+}
+
 RecordResults MarkIn(StateDb& state, int64_t run_id) {
   return [&state, run_id](std::span<const ItemResult> results) {
     std::vector<JournalMark> marks;
     marks.reserve(results.size());
-    for (const auto& r : results) marks.push_back({r.seq, ToJournal(r.status), r.ref, r.reason});
+    for (const auto& r : results) marks.push_back(MarkOf(r, r.seq));
     return state.MarkJournal(run_id, marks);
   };
 }
@@ -126,7 +132,7 @@ Settled Settle(const std::vector<Operation>& ops, const std::vector<ItemResult>&
         break;
       }
       case ItemStatus::kRefused: {
-        s.outcome.failed.push_back({op, Status::Conflict(r->reason)});
+        s.outcome.failed.push_back({op, Status::Conflict(r->detail)});
         const bool membership = IsMembership(op);
         // A refused membership says nothing against the group itself: it
         // is reported and revisited, not quarantined.
@@ -136,7 +142,7 @@ Settled Settle(const std::vector<Operation>& ops, const std::vector<ItemResult>&
           e.kind = op.object->kind;
           e.name = op.object->name;
           e.external_id = op.object->external_id;
-          e.reason = r->reason;
+          e.reason = r->detail;
           e.since = now;
           e.fingerprint = Fingerprint(*op.object);
           s.outcomes.quarantined.push_back(std::move(e));
@@ -144,7 +150,7 @@ Settled Settle(const std::vector<Operation>& ops, const std::vector<ItemResult>&
         break;
       }
       case ItemStatus::kDeferred:
-        s.outcome.deferred.push_back({op, r->reason});
+        s.outcome.deferred.push_back({op, r->detail});
         break;
     }
   }
@@ -292,8 +298,9 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(
                     [](const ItemResult& r) { return r.status == ItemStatus::kApplied; });
     // The staged update assumed no references: a store that returned some
     // has them recorded by the slower path below.
-    const bool refs_returned = std::any_of(report.results.begin(), report.results.end(),
-                                           [](const ItemResult& r) { return !r.ref.empty(); });
+    const bool refs_returned = std::any_of(
+        report.results.begin(), report.results.end(),
+        [](const ItemResult& r) { return r.status == ItemStatus::kApplied && !r.detail.empty(); });
     if (all_landed && staged && !refs_returned) {
       // The store batch is durable: the state may say so.
       st = state.CommitStaged();
@@ -354,13 +361,13 @@ asio::awaitable<Result<ResumeOutcome>> ResumeJournal(StateDb& state, Sink& sink,
         items.push_back({static_cast<int64_t>(i), &ops[i]});
         break;
       case JournalStatus::kApplied:
-        results.push_back({static_cast<int64_t>(i), ItemStatus::kApplied, entry.sink_ref, ""});
+        results.push_back({static_cast<int64_t>(i), ItemStatus::kApplied, entry.sink_ref});
         break;
       case JournalStatus::kRefused:
-        results.push_back({static_cast<int64_t>(i), ItemStatus::kRefused, "", entry.reason});
+        results.push_back({static_cast<int64_t>(i), ItemStatus::kRefused, entry.reason});
         break;
       case JournalStatus::kDeferred:
-        results.push_back({static_cast<int64_t>(i), ItemStatus::kDeferred, "", entry.reason});
+        results.push_back({static_cast<int64_t>(i), ItemStatus::kDeferred, entry.reason});
         break;
     }
   }
@@ -370,13 +377,12 @@ asio::awaitable<Result<ResumeOutcome>> ResumeJournal(StateDb& state, Sink& sink,
   auto refs = state.LoadSinkRefs();
   if (!refs.ok()) co_return refs.status();
   for (const auto& r : results) {
-    if (r.status == ItemStatus::kApplied && !r.ref.empty())
-      (*refs)[ops[r.seq].object->guid] = r.ref;
+    if (r.status == ItemStatus::kApplied && !r.detail.empty())
+      (*refs)[ops[r.seq].object->guid] = r.detail;
   }
   RecordResults record = [&state, run_id, &seq_of](std::span<const ItemResult> landed) {
     std::vector<JournalMark> marks;
-    for (const auto& r : landed)
-      marks.push_back({seq_of[r.seq], ToJournal(r.status), r.ref, r.reason});
+    for (const auto& r : landed) marks.push_back(MarkOf(r, seq_of[r.seq]));
     return state.MarkJournal(run_id, marks);
   };
   ApplyReport report;

@@ -245,7 +245,7 @@ TEST_F(ApplyTest, RetryAfterIsHonouredAndCounted) {
   // The second try of alice, and bob after it, wait for the store's word.
   EXPECT_GE(sink.requests[1].started - sink.requests[0].finished, 150ms);
   EXPECT_EQ(BySeq()[0].status, ItemStatus::kApplied);
-  EXPECT_EQ(BySeq()[0].ref, "r");
+  EXPECT_EQ(BySeq()[0].detail, "r");
 }
 
 // Recording a result (the journal's fsync) blocks the walk's thread; a
@@ -287,10 +287,10 @@ TEST_F(ApplyTest, RetriesBackOffThenDeferAfterMaxAttempts) {
   EXPECT_GE(sink.requests[2].started - sink.requests[1].finished, 30ms);
   auto results = BySeq();
   EXPECT_EQ(results[0].status, ItemStatus::kDeferred);
-  EXPECT_NE(results[0].reason.find("HTTP 503 (3 tries)"), std::string::npos) << results[0].reason;
+  EXPECT_NE(results[0].detail.find("HTTP 503 (3 tries)"), std::string::npos) << results[0].detail;
   EXPECT_EQ(results[1].status, ItemStatus::kDeferred);
-  EXPECT_NE(results[1].reason.find("waits for create user alice"), std::string::npos)
-      << results[1].reason;
+  EXPECT_NE(results[1].detail.find("waits for create user alice"), std::string::npos)
+      << results[1].detail;
 }
 
 TEST_F(ApplyTest, RefusedObjectIsReportedAndTheRestApplies) {
@@ -304,7 +304,7 @@ TEST_F(ApplyTest, RefusedObjectIsReportedAndTheRestApplies) {
   ASSERT_FALSE(report.fatal);
   auto results = BySeq();
   EXPECT_EQ(results[0].status, ItemStatus::kRefused);
-  EXPECT_EQ(results[0].reason, "create user alice: lacks givenName");
+  EXPECT_EQ(results[0].detail, "create user alice: lacks givenName");
   EXPECT_EQ(results[1].status, ItemStatus::kApplied);
   EXPECT_EQ(results[2].status, ItemStatus::kDeferred) << "not refused: the group is fine";
   EXPECT_EQ(results[3].status, ItemStatus::kApplied);
@@ -368,7 +368,7 @@ TEST_F(ApplyTest, DeadlineMovedEarlierDefersTheRestAfterTheRequestInFlight) {
       ++applied;
     } else {
       EXPECT_EQ(r.status, ItemStatus::kDeferred);
-      EXPECT_NE(r.reason.find("time ran out"), std::string::npos) << r.reason;
+      EXPECT_NE(r.detail.find("time ran out"), std::string::npos) << r.detail;
     }
   }
   EXPECT_EQ(applied, sink.requests.size());
