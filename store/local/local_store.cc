@@ -693,11 +693,17 @@ Result<OwnedContents> LocalStore::ReadOwnedNow() {
   return owned;
 }
 
+// Memberships of one group per request: enough to make them few, few
+// enough that one request's outcomes stay small.
+constexpr size_t kMembersPerRequest = 500;
+
 const SinkCapabilities& LocalStore::capabilities() const {
-  // One SQLite file: atomic batches, any number of members per statement
-  // run, nested groups; no rate to respect.
+  // One SQLite file: atomic batches, nested groups, no rate to respect.
+  // A request is a loop of statements, so a group's memberships travel
+  // together: one request (and one unit of the walk) per member would make
+  // a full sync's memberships most of its requests and of the walk's memory.
   static const SinkCapabilities kCapabilities{/*atomic_batches=*/true,
-                                              /*members_per_request=*/1,
+                                              /*members_per_request=*/kMembersPerRequest,
                                               /*nested_groups=*/true,
                                               /*max_in_flight=*/1,
                                               /*rate_limit=*/0};
