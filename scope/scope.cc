@@ -70,7 +70,7 @@ struct Evaluator::Graph {
     GuidKey guid;
     ObjectKind kind = ObjectKind::kUser;
     uint32_t primary_group = kNoPrimaryGroup;  // into primary_sids
-    std::optional<SyncObject> object;          // nullopt: unmappable (skipped)
+    ObjectRef object;                          // null: unmappable (skipped)
     std::string unmapped_dn;                   // the DN, when there is no object to hold it
     std::vector<std::string> warnings;         // from mapping; reported if in scope
     const std::string& dn() const { return object ? object->dn : unmapped_dn; }
@@ -156,8 +156,12 @@ struct Evaluator::Graph {
     Candidate& c = candidates.emplace_back();
     c.guid = *guid;
     c.kind = kind;
-    c.object = MapEntry(mapping, entry, kind, &c.warnings);
-    if (!c.object) c.unmapped_dn = entry.dn;
+    // Made shared once, here: the result and the plan hand on the pointer.
+    if (auto mapped = MapEntry(mapping, entry, kind, &c.warnings)) {
+      c.object = MakeObjectRef(std::move(*mapped));
+    } else {
+      c.unmapped_dn = entry.dn;
+    }
     const std::string normalized_dn = ldap::NormalizeDn(entry.dn);
     by_dn.emplace(std::hash<std::string>()(normalized_dn), id);
     const std::string sid = entry.First("objectsid");
@@ -273,12 +277,12 @@ struct Evaluator::Graph {
     std::sort(result.memberships.begin(), result.memberships.end());
     result.objects.reserve(mapped_count);
     for (uint32_t id = 0; id < candidates.size(); ++id) {
-      if (mapped[id]) result.objects.push_back(std::move(*candidates[id].object));
+      if (mapped[id]) result.objects.push_back(std::move(candidates[id].object));
     }
     candidates = {};
     std::sort(result.objects.begin(), result.objects.end(),
-              [](const SyncObject& a, const SyncObject& b) {
-                return std::tie(a.kind, a.name, a.guid) < std::tie(b.kind, b.name, b.guid);
+              [](const ObjectRef& a, const ObjectRef& b) {
+                return std::tie(a->kind, a->name, a->guid) < std::tie(b->kind, b->name, b->guid);
               });
     return std::move(result);
   }

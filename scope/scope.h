@@ -83,7 +83,9 @@ Status CheckExtraFilter(std::string_view extra);
 std::vector<std::string> SearchAttributes(const AttributeMapping& mapping, ObjectKind kind);
 
 struct ScopeResult {
-  std::vector<SyncObject> objects;      // sorted by kind, then name
+  // Sorted by kind, then name. Shared: a plan's operations refer to these
+  // very objects (ObjectRef), so a full sync holds one copy of each.
+  std::vector<ObjectRef> objects;
   std::vector<Membership> memberships;  // sorted, both ends in scope
   std::vector<std::string> warnings;    // objects or values skipped, and why
   // Raw GUIDs of objects read but left unmapped (see warnings): they are

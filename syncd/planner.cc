@@ -283,13 +283,10 @@ Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
   Plan plan;
   plan.read_complete = read.complete;
   plan.incomplete_reason = read.incomplete_reason;
-  // The desired images become the operations' objects, shared by the
+  // The desired images are the operations' objects, shared by the
   // memberships that name them: a full sync of a large directory copies no
-  // object per edge.
-  std::vector<ObjectRef> desired;
-  desired.reserve(read.desired.objects.size());
-  for (auto& o : read.desired.objects) desired.push_back(MakeObjectRef(std::move(o)));
-  read.desired.objects = {};
+  // object.
+  std::vector<ObjectRef> desired = std::move(read.desired.objects);
 
   std::unordered_map<std::string_view, const SyncObject*> old_by_guid;
   std::unordered_map<std::string_view, const ObjectRef*> new_by_guid;
@@ -455,7 +452,7 @@ Baseline ReconcileBaseline(OwnedContents owned, const std::vector<SyncObject>& c
   std::unordered_map<std::string_view, const SyncObject*> cached_by_guid;
   for (const auto& o : cached) cached_by_guid[o.guid] = &o;
   std::unordered_map<std::string_view, const SyncObject*> desired;
-  for (const auto& o : read.desired.objects) desired[o.guid] = &o;
+  for (const auto& o : read.desired.objects) desired[o->guid] = o.get();
 
   std::unordered_map<std::string, std::string> guid_of;  // store externalId -> raw GUID
   std::unordered_set<std::string> in_store;
@@ -557,11 +554,11 @@ std::map<std::string, std::map<std::string, int>> Summarize(const Plan& plan) {
   return summary;
 }
 
-void FlattenNestedGroups(const std::vector<SyncObject>& objects,
+void FlattenNestedGroups(const std::vector<ObjectRef>& objects,
                          std::vector<Membership>* memberships) {
   std::unordered_set<std::string> groups;
   for (const auto& o : objects) {
-    if (o.kind == ObjectKind::kGroup) groups.insert(o.guid);
+    if (o->kind == ObjectKind::kGroup) groups.insert(o->guid);
   }
   std::unordered_map<std::string, std::vector<const std::string*>> members;
   for (const auto& m : *memberships) members[m.group_guid].push_back(&m.member_guid);

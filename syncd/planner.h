@@ -52,7 +52,7 @@ void HoldDeletes(const std::string& reason, Plan* plan,
 // For stores without nested groups: each group's memberships become its
 // effective user members, through every level of nesting (cycles end);
 // groups are no longer members of groups. `objects` names the kinds.
-void FlattenNestedGroups(const std::vector<SyncObject>& objects,
+void FlattenNestedGroups(const std::vector<ObjectRef>& objects,
                          std::vector<Membership>* memberships);
 
 // What a full reconciliation diffs the read against: the objects the store

@@ -18,7 +18,7 @@ using testing::U;
 
 ReadSnapshot Read(std::vector<SyncObject> objects, std::vector<Membership> memberships = {}) {
   ReadSnapshot r;
-  r.desired.objects = std::move(objects);
+  r.desired.objects = testing::Shared(std::move(objects));
   r.desired.memberships = std::move(memberships);
   return r;
 }
@@ -198,7 +198,7 @@ TEST(Planner, SummaryCountsPerKind) {
 TEST(Planner, ObjectSkippedByScopeIsNotDeleted) {
   std::vector<SyncObject> cached = {U("1", "bob"), U("2", "carol")};
   ReadSnapshot read;
-  read.desired.objects = {U("1", "bob")};
+  read.desired.objects = testing::Shared({U("1", "bob")});
   read.desired.skipped = {"2"};
   auto plan = BuildPlan(read, cached, {}, Budget(-1, 100));
   EXPECT_TRUE(plan.operations.empty());
@@ -434,7 +434,7 @@ TEST(FlattenNestedGroups, GroupsGetTheirEffectiveUsersThroughEveryLevel) {
                                    {leaf.guid, top.guid},
                                    {leaf.guid, a.guid},
                                    {top.guid, b.guid}};
-  FlattenNestedGroups(objects, &edges);
+  FlattenNestedGroups(testing::Shared(objects), &edges);
   std::vector<Membership> want = {{top.guid, a.guid}, {top.guid, b.guid},  {mid.guid, a.guid},
                                   {mid.guid, b.guid}, {leaf.guid, a.guid}, {leaf.guid, b.guid}};
   std::sort(want.begin(), want.end());

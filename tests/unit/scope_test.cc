@@ -46,7 +46,7 @@ ldap::Entry Group(int n, const std::string& name, const std::vector<const ldap::
 
 std::vector<std::string> Names(const ScopeResult& r) {
   std::vector<std::string> names;
-  for (const auto& o : r.objects) names.push_back(o.name);
+  for (const auto& o : r.objects) names.push_back(o->name);
   return names;
 }
 
@@ -63,7 +63,7 @@ TEST(Mapping, DefaultsMapUserAttributes) {
   u.attributes["useraccountcontrol"] = {"514"};  // disabled
   auto r = Evaluate({}, AttributeMapping::Defaults(), {u}, {});
   ASSERT_EQ(r.objects.size(), 1u);
-  const SyncObject& o = r.objects[0];
+  const SyncObject& o = *r.objects[0];
   EXPECT_EQ(o.name, "jdoe@corp.example.com");
   EXPECT_EQ(o.external_id, "00000000-0000-0000-0000-000000000001");
   EXPECT_EQ(o.attributes.at("givenName"), "John");
@@ -79,7 +79,7 @@ TEST(Mapping, UserNameFallsBackToSamAccountName) {
   u.attributes.erase("userprincipalname");
   auto r = Evaluate({}, AttributeMapping::Defaults(), {u}, {});
   ASSERT_EQ(r.objects.size(), 1u);
-  EXPECT_EQ(r.objects[0].name, "nodoe");
+  EXPECT_EQ(r.objects[0]->name, "nodoe");
 }
 
 TEST(Mapping, OverrideReplacesSources) {
@@ -90,8 +90,8 @@ TEST(Mapping, OverrideReplacesSources) {
   ldap::Entry u = User(1, "jdoe");
   u.attributes["department"] = {"Finance"};
   auto r = Evaluate({}, m, {u}, {});
-  EXPECT_EQ(r.objects[0].name, "jdoe");
-  EXPECT_EQ(r.objects[0].attributes.at("department"), "Finance");
+  EXPECT_EQ(r.objects[0]->name, "jdoe");
+  EXPECT_EQ(r.objects[0]->attributes.at("department"), "Finance");
 }
 
 TEST(Mapping, InvalidUtf8ValueIsSkippedWithWarning) {
@@ -99,7 +99,7 @@ TEST(Mapping, InvalidUtf8ValueIsSkippedWithWarning) {
   u.attributes["givenname"] = {"Jos\xe9"};
   auto r = Evaluate({}, AttributeMapping::Defaults(), {u}, {});
   ASSERT_EQ(r.objects.size(), 1u);
-  EXPECT_FALSE(r.objects[0].attributes.contains("givenName"));
+  EXPECT_FALSE(r.objects[0]->attributes.contains("givenName"));
   ASSERT_EQ(r.warnings.size(), 1u);
   EXPECT_NE(r.warnings[0].find("not valid UTF-8"), std::string::npos);
 }

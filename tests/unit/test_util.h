@@ -161,6 +161,12 @@ inline SyncObject U(const std::string& guid, const std::string& name) {
 inline SyncObject G(const std::string& guid, const std::string& name) {
   return Obj(ObjectKind::kGroup, guid, name);
 }
+// `objects` shared, as a read's results hold them (scope::ScopeResult).
+inline std::vector<ObjectRef> Shared(std::vector<SyncObject> objects) {
+  std::vector<ObjectRef> refs;
+  for (auto& o : objects) refs.push_back(MakeObjectRef(std::move(o)));
+  return refs;
+}
 
 }  // namespace syncd::testing
 
