@@ -20,6 +20,16 @@ std::vector<Membership>& SortUnique(std::vector<Membership>* edges) {
   return *edges;
 }
 
+// `edges` sorted and without repeats: itself when it is (the scope gives
+// its edges so), else a sorted copy in *storage.
+const std::vector<Membership>& SortedUnique(const std::vector<Membership>& edges,
+                                            std::vector<Membership>* storage) {
+  auto out_of_order = [](const Membership& a, const Membership& b) { return !(a < b); };
+  if (std::adjacent_find(edges.begin(), edges.end(), out_of_order) == edges.end()) return edges;
+  *storage = edges;
+  return SortUnique(storage);
+}
+
 // `from` with no attributes: its identity and the secondary keys the state
 // keeps, for a caller that sets the attributes itself (copying them first
 // would double a reconciliation's largest part).
@@ -299,7 +309,8 @@ Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
   // itself, so it gets no operation of its own.
   std::vector<Membership>& before = SortUnique(&cached_memberships);
   std::vector<bool> still_wanted(before.size());
-  for (const auto& m : read.desired.memberships) {
+  std::vector<Membership> sorted_copy;
+  for (const auto& m : SortedUnique(read.desired.memberships, &sorted_copy)) {
     auto found = std::lower_bound(before.begin(), before.end(), m);
     if (found != before.end() && *found == m) {
       still_wanted[found - before.begin()] = true;
@@ -454,8 +465,8 @@ Baseline ReconcileBaseline(OwnedContents owned, const std::vector<SyncObject>& c
   std::unordered_map<std::string_view, const SyncObject*> desired;
   for (const auto& o : read.desired.objects) desired[o->guid] = o.get();
 
-  std::unordered_map<std::string, std::string> guid_of;  // store externalId -> raw GUID
-  std::unordered_set<std::string> in_store;
+  // The store's objects first. The indexes below point into them, so the
+  // vector is sized once, and the cache's other objects join at the end.
   baseline.objects.reserve(owned.objects.size());
   for (auto& stored : owned.objects) {
     auto guid = ldap::GuidFromString(stored.external_id);
@@ -485,13 +496,18 @@ Baseline ReconcileBaseline(OwnedContents owned, const std::vector<SyncObject>& c
     } else {
       o.attributes = std::move(stored.attributes);
     }
-    guid_of.emplace(o.external_id, o.guid);
-    in_store.insert(o.guid);
     baseline.objects.push_back(std::move(o));
   }
   owned.objects = {};  // taken apart above; the memberships may be as large
+  std::unordered_set<std::string_view> in_store;                   // raw GUIDs
+  std::unordered_map<std::string_view, std::string_view> guid_of;  // externalId -> raw GUID
+  for (const auto& o : baseline.objects) {
+    in_store.insert(o.guid);
+    guid_of.emplace(o.external_id, o.guid);
+  }
+  std::vector<const SyncObject*> cached_only;
   for (const auto& o : cached) {
-    if (!in_store.contains(o.guid) && !desired.contains(o.guid)) baseline.objects.push_back(o);
+    if (!in_store.contains(o.guid) && !desired.contains(o.guid)) cached_only.push_back(&o);
   }
 
   if (!owned.memberships_complete) {
@@ -504,35 +520,40 @@ Baseline ReconcileBaseline(OwnedContents owned, const std::vector<SyncObject>& c
         baseline.memberships.push_back(std::move(m));
       }
     }
-    return baseline;
-  }
-  // Sorted vectors, not sets: at 200,000 edges a set's nodes cost twice the
-  // memory, and three of them were a full reconciliation's peak.
-  std::vector<Membership> store_edges;
-  store_edges.reserve(owned.memberships.size());
-  for (const auto& m : owned.memberships) {
-    auto group = guid_of.find(m.group_external_id);
-    auto member = guid_of.find(m.member_external_id);
-    if (group != guid_of.end() && member != guid_of.end()) {
-      store_edges.push_back({group->second, member->second});
+  } else {
+    // Sorted vectors, not sets: at 200,000 edges a set's nodes cost twice
+    // the memory, and three of them were a full reconciliation's peak.
+    std::vector<Membership> store_edges;
+    store_edges.reserve(owned.memberships.size());
+    for (const auto& m : owned.memberships) {
+      auto group = guid_of.find(m.group_external_id);
+      auto member = guid_of.find(m.member_external_id);
+      if (group != guid_of.end() && member != guid_of.end()) {
+        store_edges.push_back({std::string(group->second), std::string(member->second)});
+      }
+    }
+    owned.memberships = {};
+    SortUnique(&store_edges);
+    std::vector<Membership> sorted_copy;
+    const std::vector<Membership>& wanted = SortedUnique(read.desired.memberships, &sorted_copy);
+    const std::vector<Membership>& cached_edges = SortUnique(&cached_memberships);
+    auto holds = [](const std::vector<Membership>& edges, const Membership& m) {
+      return std::binary_search(edges.begin(), edges.end(), m);
+    };
+    // A wanted edge the store has and the cache lacks stays out, so that
+    // its add-member (nothing to do in the store) teaches the cache.
+    for (const auto& m : store_edges) {
+      if (holds(cached_edges, m) || !holds(wanted, m)) baseline.memberships.push_back(m);
+    }
+    for (const auto& m : cached_edges) {
+      if (!holds(store_edges, m) && !holds(wanted, m)) baseline.memberships.push_back(m);
     }
   }
-  owned.memberships = {};
-  SortUnique(&store_edges);
-  std::vector<Membership> wanted = read.desired.memberships;
-  SortUnique(&wanted);
-  const std::vector<Membership>& cached_edges = SortUnique(&cached_memberships);
-  auto holds = [](const std::vector<Membership>& edges, const Membership& m) {
-    return std::binary_search(edges.begin(), edges.end(), m);
-  };
-  // A wanted edge the store has and the cache lacks stays out, so that its
-  // add-member (nothing to do in the store) teaches the cache.
-  for (const auto& m : store_edges) {
-    if (holds(cached_edges, m) || !holds(wanted, m)) baseline.memberships.push_back(m);
-  }
-  for (const auto& m : cached_edges) {
-    if (!holds(store_edges, m) && !holds(wanted, m)) baseline.memberships.push_back(m);
-  }
+  // Last: growing the vector may move the objects the indexes point into.
+  in_store = {};
+  guid_of = {};
+  baseline.objects.reserve(baseline.objects.size() + cached_only.size());
+  for (const SyncObject* o : cached_only) baseline.objects.push_back(*o);
   return baseline;
 }
 

@@ -401,6 +401,36 @@ TEST(ReconcileBaseline, StoreEdgesInAnyOrderOrTwiceAreTheSameEdges) {
   EXPECT_EQ(Lines(plan), (std::vector<std::string>{"remove-member staff b"}));
 }
 
+// The scope hands its edges sorted, and the baseline searches them as they
+// are; a read whose edges come in another order (or twice) must still find
+// every one of them. Regression: an edge listed twice that the cache lacked
+// was planned as two add-members.
+TEST(ReconcileBaseline, ReadEdgesInAnyOrderOrTwiceAreTheSameEdges) {
+  std::vector<SyncObject> users;
+  for (char c : std::string("abcd")) users.push_back(Real(ObjectKind::kUser, c, {c}));
+  SyncObject staff = Real(ObjectKind::kGroup, 's', "staff");
+  std::vector<SyncObject> cached = users;
+  cached.push_back(staff);
+  OwnedContents owned;
+  owned.objects = {Stored(staff)};
+  for (const auto& u : users) {
+    owned.objects.push_back(Stored(u));
+    owned.memberships.push_back({staff.external_id, u.external_id});
+  }
+  // The store has all four edges and the cache none (a lost state): each
+  // wanted edge stays out of the baseline, so that its add-member teaches
+  // the cache. Listed last to first, and one twice.
+  std::vector<Membership> wanted;
+  for (auto u = users.rbegin(); u != users.rend(); ++u) wanted.push_back({staff.guid, u->guid});
+  wanted.push_back({staff.guid, users[1].guid});
+  ReadSnapshot read = Read(cached, wanted);
+  Baseline baseline = ReconcileBaseline(owned, cached, {}, read);
+  EXPECT_TRUE(baseline.memberships.empty());
+  auto plan = BuildPlan(read, baseline.objects, baseline.memberships, NoBudget(), false, &cached);
+  EXPECT_EQ(Lines(plan), (std::vector<std::string>{"add-member staff a", "add-member staff b",
+                                                   "add-member staff c", "add-member staff d"}));
+}
+
 // A store that cannot list its groups' members (IAM Identity Center): the
 // cache's edges stand in for them, so nothing is re-added or removed that
 // the cache already agrees with, and a recreated group gets its members.
