@@ -224,7 +224,8 @@ asio::awaitable<Result<FullPlan>> PlanFull(Source& source, StateDb& state, const
       full.in_store->insert(o.external_id);
     }
     plan_timer = PhaseTimer();
-    baseline = ReconcileBaseline(std::move(*owned), *cached, std::move(*cached_memberships), *read);
+    baseline = ReconcileBaseline(std::move(*owned), std::move(*cached),
+                                 std::move(*cached_memberships), *read);
     for (const auto& what : baseline.unreadable) {
       Log(LogLevel::kWarning, "the store's " + what +
                                   " is marked as syncd's but its externalId is not an "
@@ -233,19 +234,19 @@ asio::awaitable<Result<FullPlan>> PlanFull(Source& source, StateDb& state, const
   } else {
     baseline.memberships = std::move(*cached_memberships);
   }
-  // Without the store's contents, the baseline's objects are the cache's.
+  // Without the store's contents, the baseline's objects are the cache's
+  // (which ReconcileBaseline consumed otherwise).
   const std::vector<SyncObject>& old_objects = in.reconcile_store ? baseline.objects : *cached;
+  if (!in.reconcile_store) baseline.applied = LastApplied::Of(*cached);
   full.plan = BuildPlan(std::move(*read), old_objects, std::move(baseline.memberships),
-                        config.safety, in.source_switch, &*cached);
+                        config.safety, in.source_switch, &baseline.applied);
   // A held operation is revisited by the next run, which is incremental and
   // plans against the cache: for an object only the store holds (a
   // deletion held by the budget after the state was lost), that would find
   // nothing. Another full reconciliation will.
-  std::unordered_set<std::string> cached_guids;
-  for (const auto& o : *cached) cached_guids.insert(o.guid);
   full.reconcile_pending = std::any_of(
       full.plan.held.begin(), full.plan.held.end(),
-      [&](const auto& held) { return !cached_guids.contains(held.operation.object->guid); });
+      [&](const auto& held) { return !baseline.applied.Holds(held.operation.object->guid); });
   Log(LogLevel::kDebug, "planned " + std::to_string(full.plan.operations.size()) +
                             " operations in " + plan_timer.Elapsed());
   co_return full;

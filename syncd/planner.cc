@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <iterator>
+#include <numeric>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <tuple>
@@ -28,25 +30,6 @@ const std::vector<Membership>& SortedUnique(const std::vector<Membership>& edges
   if (std::adjacent_find(edges.begin(), edges.end(), out_of_order) == edges.end()) return edges;
   *storage = edges;
   return SortUnique(storage);
-}
-
-// `from` with no attributes: its identity and the secondary keys the state
-// keeps, for a caller that sets the attributes itself (copying them first
-// would double a reconciliation's largest part).
-SyncObject WithoutAttributes(const SyncObject& from) {
-  SyncObject to;
-  to.guid = from.guid;
-  to.kind = from.kind;
-  to.external_id = from.external_id;
-  to.name = from.name;
-  to.dn = from.dn;
-  to.sid = from.sid;
-  to.sid_history = from.sid_history;
-  to.sam_account_name = from.sam_account_name;
-  to.user_principal_name = from.user_principal_name;
-  to.mail = from.mail;
-  to.consistency_guid = from.consistency_guid;
-  return to;
 }
 
 // Identity-key fields the state keeps beside the mapped attributes. A change
@@ -203,10 +186,11 @@ double ChangeLimit(const SafetyConfig& safety, const std::string& attribute) {
 }
 
 // Holds the updates of `ops` that change an attribute, relative to what
-// syncd last applied (`last_applied` of a GUID, or null when it never
-// applied that object), on more than its budget of `totals` of their kind.
-template <typename LastApplied>
-void HoldOverChangeBudget(std::vector<Operation>* ops, const LastApplied& last_applied,
+// syncd last applied (`last_applied` of a GUID: its attributes, or null
+// when it never applied that object), on more than its budget of `totals`
+// of their kind.
+template <typename AppliedAttributes>
+void HoldOverChangeBudget(std::vector<Operation>* ops, const AppliedAttributes& last_applied,
                           const std::map<ObjectKind, int64_t>& totals, const SafetyConfig& safety,
                           Plan* plan) {
   // (kind, attribute) -> indexes into ops of the updates that change it.
@@ -214,9 +198,9 @@ void HoldOverChangeBudget(std::vector<Operation>* ops, const LastApplied& last_a
   for (size_t i = 0; i < ops->size(); ++i) {
     const Operation& op = (*ops)[i];
     if (op.op != OpType::kUpdate) continue;
-    const SyncObject* last = last_applied(op.object->guid);
+    const Attributes* last = last_applied(op.object->guid);
     if (last == nullptr) continue;
-    for (const auto& change : AttributeChanges(last->attributes, op.object->attributes)) {
+    for (const auto& change : AttributeChanges(*last, op.object->attributes)) {
       changing[{op.kind, change.attribute}].push_back(i);
     }
   }
@@ -287,9 +271,20 @@ void HoldDeletes(const std::string& reason, Plan* plan,
             });
 }
 
+LastApplied LastApplied::Of(const std::vector<SyncObject>& cache) {
+  LastApplied applied;
+  applied.guids.reserve(cache.size());
+  for (const auto& o : cache) {
+    ++applied.totals[o.kind];
+    applied.guids.push_back(o.guid);
+  }
+  std::sort(applied.guids.begin(), applied.guids.end());
+  return applied;
+}
+
 Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
                std::vector<Membership> cached_memberships, const SafetyConfig& safety,
-               bool source_switch, const std::vector<SyncObject>* last_applied) {
+               bool source_switch, const LastApplied* last_applied) {
   Plan plan;
   plan.read_complete = read.complete;
   plan.incomplete_reason = read.incomplete_reason;
@@ -353,23 +348,22 @@ Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
   // cache's leftovers 100% of it).
   std::map<ObjectKind, int64_t> totals;
   for (const auto& o : cached) ++totals[o.kind];
-  // What syncd last wrote: the cache, which is the baseline unless the
-  // store's contents are.
-  std::unordered_map<std::string_view, const SyncObject*> applied_by_guid;
   if (last_applied != nullptr) {
-    std::map<ObjectKind, int64_t> applied;
-    for (const auto& o : *last_applied) {
-      ++applied[o.kind];
-      applied_by_guid[o.guid] = &o;
-    }
-    for (const auto& [kind, n] : applied) totals[kind] = std::max(totals[kind], n);
+    for (const auto& [kind, n] : last_applied->totals) totals[kind] = std::max(totals[kind], n);
   }
-  const auto& applied_index = last_applied == nullptr ? old_by_guid : applied_by_guid;
+  // What syncd last wrote: the cache, which is the baseline unless the
+  // store's contents are; then the baseline's attributes, but where the
+  // store drifted.
   HoldOverChangeBudget(
       &ops,
-      [&](const std::string& guid) -> const SyncObject* {
-        auto it = applied_index.find(guid);
-        return it == applied_index.end() ? nullptr : it->second;
+      [&](const std::string& guid) -> const Attributes* {
+        if (last_applied != nullptr) {
+          if (!last_applied->Holds(guid)) return nullptr;
+          auto drifted = last_applied->attributes.find(guid);
+          if (drifted != last_applied->attributes.end()) return &drifted->second;
+        }
+        auto it = old_by_guid.find(guid);
+        return it == old_by_guid.end() ? nullptr : &it->second->attributes;
       },
       totals, safety, &plan);
   // An empty read of the new source is more likely a wrong base or filter
@@ -445,9 +439,9 @@ Plan BuildIncrementalPlan(IncrementalRead read, const CachedSlice& cached,
   }
   HoldOverChangeBudget(
       &ops,
-      [&](const std::string& guid) -> const SyncObject* {
+      [&](const std::string& guid) -> const Attributes* {
         auto it = cached.objects.find(guid);
-        return it == cached.objects.end() ? nullptr : &it->second;
+        return it == cached.objects.end() ? nullptr : &it->second.attributes;
       },
       cached.totals, safety, &plan);
   FinishPlan(std::move(ops), std::move(removals), std::move(deletes), read.complete,
@@ -457,17 +451,34 @@ Plan BuildIncrementalPlan(IncrementalRead read, const CachedSlice& cached,
   return plan;
 }
 
-Baseline ReconcileBaseline(OwnedContents owned, const std::vector<SyncObject>& cached,
+Baseline ReconcileBaseline(OwnedContents owned, std::vector<SyncObject> cached,
                            std::vector<Membership> cached_memberships, const ReadSnapshot& read) {
   Baseline baseline;
-  std::unordered_map<std::string_view, const SyncObject*> cached_by_guid;
-  for (const auto& o : cached) cached_by_guid[o.guid] = &o;
+  LastApplied& applied = baseline.applied;
+  // The cache by GUID: applied.guids[k] is cached[by_guid[k]]'s. Nothing
+  // points into `cached`, whose images move into the baseline below.
+  std::vector<size_t> by_guid(cached.size());
+  std::iota(by_guid.begin(), by_guid.end(), size_t{0});
+  std::sort(by_guid.begin(), by_guid.end(),
+            [&cached](size_t a, size_t b) { return cached[a].guid < cached[b].guid; });
+  applied.guids.reserve(cached.size());
+  for (size_t i : by_guid) {
+    ++applied.totals[cached[i].kind];
+    applied.guids.push_back(cached[i].guid);
+  }
+  auto cached_index = [&](const std::string& guid) -> std::optional<size_t> {
+    auto at = std::lower_bound(applied.guids.begin(), applied.guids.end(), guid);
+    if (at == applied.guids.end() || *at != guid) return std::nullopt;
+    return by_guid[static_cast<size_t>(at - applied.guids.begin())];
+  };
   std::unordered_map<std::string_view, const SyncObject*> desired;
   for (const auto& o : read.desired.objects) desired[o->guid] = o.get();
 
-  // The store's objects first. The indexes below point into them, so the
-  // vector is sized once, and the cache's other objects join at the end.
+  // The store's objects first, each taking its cached image apart (the
+  // cache's strings move, not copy). The indexes below point into them, so
+  // the vector is sized once, and the cache's other objects join at the end.
   baseline.objects.reserve(owned.objects.size());
+  std::vector<bool> taken(cached.size(), false);  // images moved into the baseline
   for (auto& stored : owned.objects) {
     auto guid = ldap::GuidFromString(stored.external_id);
     if (!guid) {
@@ -475,27 +486,35 @@ Baseline ReconcileBaseline(OwnedContents owned, const std::vector<SyncObject>& c
                                     " (externalId " + stored.external_id + ")");
       continue;
     }
-    auto cached_image = cached_by_guid.find(*guid);
-    const SyncObject* image = cached_image == cached_by_guid.end() ? nullptr : cached_image->second;
-    SyncObject o = image != nullptr ? WithoutAttributes(*image) : SyncObject{};
-    o.guid = *guid;
-    o.kind = stored.kind;
-    o.external_id = std::move(stored.external_id);
-    o.name = std::move(stored.name);
+    // Its cached image, unless an object stored twice took it already.
+    const std::optional<size_t> at = cached_index(*guid);
+    const bool image = at && !taken[*at];
+    SyncObject o;
+    if (image) {
+      taken[*at] = true;
+      o = std::move(cached[*at]);
+    }
     // The store's values, so that drift is repaired; but where the store
     // already has what AD wants and the cache does not, the cached ones, so
     // that an update teaches the cache (incremental runs trust it). An
     // object the cache lacks has no DN here: its update teaches it too.
-    auto wanted_image = desired.find(o.guid);
-    const bool cache_behind = image != nullptr && wanted_image != desired.end() &&
-                              stored.attributes == wanted_image->second->attributes &&
-                              image->attributes != stored.attributes;
-    // Not a conditional expression: with one side const, it copies both.
-    if (cache_behind) {
-      o.attributes = image->attributes;
+    auto wanted_image = desired.find(*guid);
+    if (image && o.attributes != stored.attributes) {
+      const bool cache_behind =
+          wanted_image != desired.end() && stored.attributes == wanted_image->second->attributes;
+      if (!cache_behind) {
+        // What syncd applied is not what the store holds: the change
+        // budget counts against the former.
+        applied.attributes.emplace(*guid, std::move(o.attributes));
+        o.attributes = std::move(stored.attributes);
+      }
     } else {
       o.attributes = std::move(stored.attributes);
     }
+    o.guid = std::move(*guid);
+    o.kind = stored.kind;
+    o.external_id = std::move(stored.external_id);
+    o.name = std::move(stored.name);
     baseline.objects.push_back(std::move(o));
   }
   owned.objects = {};  // taken apart above; the memberships may be as large
@@ -505,9 +524,12 @@ Baseline ReconcileBaseline(OwnedContents owned, const std::vector<SyncObject>& c
     in_store.insert(o.guid);
     guid_of.emplace(o.external_id, o.guid);
   }
-  std::vector<const SyncObject*> cached_only;
-  for (const auto& o : cached) {
-    if (!in_store.contains(o.guid) && !desired.contains(o.guid)) cached_only.push_back(&o);
+  std::vector<SyncObject*> cached_only;
+  for (size_t i = 0; i < cached.size(); ++i) {
+    const SyncObject& o = cached[i];
+    if (!taken[i] && !in_store.contains(o.guid) && !desired.contains(o.guid)) {
+      cached_only.push_back(&cached[i]);
+    }
   }
 
   if (!owned.memberships_complete) {
@@ -553,7 +575,7 @@ Baseline ReconcileBaseline(OwnedContents owned, const std::vector<SyncObject>& c
   in_store = {};
   guid_of = {};
   baseline.objects.reserve(baseline.objects.size() + cached_only.size());
-  for (const SyncObject* o : cached_only) baseline.objects.push_back(*o);
+  for (SyncObject* o : cached_only) baseline.objects.push_back(std::move(*o));
   return baseline;
 }
 

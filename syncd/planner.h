@@ -3,6 +3,7 @@
 #ifndef SYNCD_SYNCD_PLANNER_H_
 #define SYNCD_SYNCD_PLANNER_H_
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <string>
@@ -17,6 +18,24 @@
 #include "syncd/config.h"
 
 namespace syncd {
+
+// What syncd last applied (the state's cache), as the budgets count it,
+// beside a baseline built from the store (ReconcileBaseline): the objects
+// of each kind, which ones, and the attributes of those the baseline holds
+// with others (drift in the store).
+struct LastApplied {
+  std::map<ObjectKind, int64_t> totals;
+  std::vector<std::string> guids;  // raw, sorted
+  // By raw GUID; an object applied and not here has the baseline's.
+  std::unordered_map<std::string, Attributes> attributes;
+
+  // Everything from `cache` (its objects are the baseline's).
+  static LastApplied Of(const std::vector<SyncObject>& cache);
+
+  bool Holds(const std::string& guid) const {
+    return std::binary_search(guids.begin(), guids.end(), guid);
+  }
+};
 
 // Pure: the same inputs give the same plan, operation for operation.
 //
@@ -33,12 +52,12 @@ namespace syncd {
 // Change budget: updates that change or clear one store attribute on more
 // than [safety] max_change_percent (or that attribute's own limit) of a
 // kind's objects, and on more than change_budget_floor of them, are held.
-// Changes count against `last_applied`, what syncd last wrote (the state
-// cache; null: `cached` is it), so that repairing drift in the store is not
-// mistaken for a mapping mistake.
+// Changes count against `last_applied`, what syncd last wrote (null:
+// `cached` is it), so that repairing drift in the store is not mistaken for
+// a mapping mistake.
 Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
                std::vector<Membership> cached_memberships, const SafetyConfig& safety,
-               bool source_switch = false, const std::vector<SyncObject>* last_applied = nullptr);
+               bool source_switch = false, const LastApplied* last_applied = nullptr);
 
 // Moves the deletes of `plan` to its held operations, with `reason`
 // (deletes frozen: an IAM Identity Center source switch waits for its
@@ -68,13 +87,15 @@ void FlattenNestedGroups(const std::vector<ObjectRef>& objects,
 struct Baseline {
   std::vector<SyncObject> objects;
   std::vector<Membership> memberships;
+  LastApplied applied;
   // Owned store objects whose externalId is not an objectGUID: not syncd's
   // to judge; left alone and reported.
   std::vector<std::string> unreadable;
 };
-// `owned` and `cached_memberships` are consumed (pass them moved: a large
-// store's contents need not exist twice).
-Baseline ReconcileBaseline(OwnedContents owned, const std::vector<SyncObject>& cached,
+// Consumes its inputs: pass `owned`, `cached` and `cached_memberships`
+// moved (a large directory's store contents and cache need not exist
+// twice; the baseline takes the cache's images apart).
+Baseline ReconcileBaseline(OwnedContents owned, std::vector<SyncObject> cached,
                            std::vector<Membership> cached_memberships, const ReadSnapshot& read);
 
 // The slice of the cached state an incremental plan depends on.

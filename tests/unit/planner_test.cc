@@ -257,8 +257,8 @@ TEST(ReconcileBaseline, LostStateDeletesFromTheStoreWhatAdNoLongerHas) {
   EXPECT_EQ(baseline.objects.size(), 3u);
   // The edge AD still wants is left out: the cache must learn it.
   EXPECT_EQ(baseline.memberships, (std::vector<Membership>{{staff.guid, gone.guid}}));
-  std::vector<SyncObject> no_cache;
-  auto plan = BuildPlan(read, baseline.objects, baseline.memberships, NoBudget(), false, &no_cache);
+  auto plan =
+      BuildPlan(read, baseline.objects, baseline.memberships, NoBudget(), false, &baseline.applied);
   // The state learns the objects and memberships it forgot (no-ops in the
   // store) and loses nothing else.
   EXPECT_EQ(Lines(plan), (std::vector<std::string>{"update kept", "update staff",
@@ -278,7 +278,7 @@ TEST(ReconcileBaseline, CacheBehindAStoreThatMatchesAdIsBroughtUpToDate) {
   std::vector<SyncObject> cached = {before};
   ReadSnapshot read = Read({now});
   Baseline baseline = ReconcileBaseline(owned, cached, {}, read);
-  auto plan = BuildPlan(read, baseline.objects, {}, NoBudget(), false, &cached);
+  auto plan = BuildPlan(read, baseline.objects, {}, NoBudget(), false, &baseline.applied);
   EXPECT_EQ(Lines(plan), std::vector<std::string>{"update a"});
 }
 
@@ -288,7 +288,7 @@ TEST(ReconcileBaseline, WipedStoreKeepsTheDeletionBudgetsBaseAtWhatSyncdHeld) {
   std::vector<SyncObject> cached = Mailed(20);
   ReadSnapshot read = Read({cached.begin() + 2, cached.end()});
   Baseline baseline = ReconcileBaseline({}, cached, {}, read);
-  auto plan = BuildPlan(read, baseline.objects, {}, Budget(500, 50), false, &cached);
+  auto plan = BuildPlan(read, baseline.objects, {}, Budget(500, 50), false, &baseline.applied);
   EXPECT_TRUE(plan.held.empty()) << plan.held.front().reason;
   EXPECT_EQ(Summarize(plan)["user"]["delete"], 2);
   EXPECT_EQ(Summarize(plan)["user"]["create"], 18);
@@ -303,7 +303,8 @@ TEST(ReconcileBaseline, WipedStoreIsCreatedAgainWithItsMemberships) {
   Baseline baseline = ReconcileBaseline({}, cached, edges, read);
   EXPECT_TRUE(baseline.objects.empty());
   EXPECT_TRUE(baseline.memberships.empty());
-  auto plan = BuildPlan(read, baseline.objects, baseline.memberships, NoBudget(), false, &cached);
+  auto plan =
+      BuildPlan(read, baseline.objects, baseline.memberships, NoBudget(), false, &baseline.applied);
   EXPECT_EQ(Lines(plan),
             (std::vector<std::string>{"create staff", "create a", "add-member staff a"}));
 }
@@ -318,7 +319,7 @@ TEST(ReconcileBaseline, DriftIsRepairedAndNotCountedAgainstTheChangeBudget) {
   }
   ReadSnapshot read = Read(users);
   Baseline baseline = ReconcileBaseline(owned, users, {}, read);
-  auto plan = BuildPlan(read, baseline.objects, {}, ChangeBudget(20, 0), false, &users);
+  auto plan = BuildPlan(read, baseline.objects, {}, ChangeBudget(20, 0), false, &baseline.applied);
   EXPECT_EQ(plan.operations.size(), 20u);
   EXPECT_TRUE(plan.held.empty());
   ASSERT_FALSE(plan.operations.empty());
@@ -342,7 +343,8 @@ TEST(ReconcileBaseline, StaleCacheEntriesGoAndForeignObjectsStayOut) {
   ReadSnapshot read = Read({staff, a});
   Baseline baseline = ReconcileBaseline(owned, cached, cached_edges, read);
   EXPECT_EQ(baseline.unreadable, std::vector<std::string>{"user odd (externalId not-a-guid)"});
-  auto plan = BuildPlan(read, baseline.objects, baseline.memberships, NoBudget(), false, &cached);
+  auto plan =
+      BuildPlan(read, baseline.objects, baseline.memberships, NoBudget(), false, &baseline.applied);
   EXPECT_EQ(Lines(plan), (std::vector<std::string>{"remove-member staff a", "delete stale"}));
 }
 
@@ -397,7 +399,8 @@ TEST(ReconcileBaseline, StoreEdgesInAnyOrderOrTwiceAreTheSameEdges) {
   std::vector<Membership> expected = {{staff.guid, a.guid}, {staff.guid, b.guid}};
   std::sort(expected.begin(), expected.end());
   EXPECT_EQ(baseline.memberships, expected);
-  auto plan = BuildPlan(read, baseline.objects, baseline.memberships, NoBudget(), false, &cached);
+  auto plan =
+      BuildPlan(read, baseline.objects, baseline.memberships, NoBudget(), false, &baseline.applied);
   EXPECT_EQ(Lines(plan), (std::vector<std::string>{"remove-member staff b"}));
 }
 
@@ -426,7 +429,8 @@ TEST(ReconcileBaseline, ReadEdgesInAnyOrderOrTwiceAreTheSameEdges) {
   ReadSnapshot read = Read(cached, wanted);
   Baseline baseline = ReconcileBaseline(owned, cached, {}, read);
   EXPECT_TRUE(baseline.memberships.empty());
-  auto plan = BuildPlan(read, baseline.objects, baseline.memberships, NoBudget(), false, &cached);
+  auto plan =
+      BuildPlan(read, baseline.objects, baseline.memberships, NoBudget(), false, &baseline.applied);
   EXPECT_EQ(Lines(plan), (std::vector<std::string>{"add-member staff a", "add-member staff b",
                                                    "add-member staff c", "add-member staff d"}));
 }
@@ -447,7 +451,8 @@ TEST(ReconcileBaseline, UnlistedMembershipsComeFromTheCache) {
   ReadSnapshot read = Read(cached, edges);
   Baseline baseline = ReconcileBaseline(owned, cached, edges, read);
   EXPECT_EQ(baseline.memberships, (std::vector<Membership>{{staff.guid, a.guid}}));
-  auto plan = BuildPlan(read, baseline.objects, baseline.memberships, NoBudget(), false, &cached);
+  auto plan =
+      BuildPlan(read, baseline.objects, baseline.memberships, NoBudget(), false, &baseline.applied);
   EXPECT_EQ(Lines(plan), (std::vector<std::string>{"create ops", "add-member ops b"}));
 }
 
