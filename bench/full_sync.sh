@@ -169,7 +169,7 @@ heaptrack_run() {
       }
       held[holder] += bytes; total += bytes }
     END { for (h in held) printf "%d %.1f %s\n", held[h], 100 * held[h] / total, h }' "$stacks" |
-    sort -rn | head -n 3 | while read -r bytes share frame; do
+    sort -rn | sed -n 1,3p | while read -r bytes share frame; do
       # "void syncd::scope::Evaluator::Index<>(args) (scope.cc)" -> "scope::Evaluator::Index (scope.cc)"
       printf '      %7s MB  %4s%%  %s\n' "$(mb "$((bytes / 1024))")" "$share" \
         "$(sed -E 's/operator\(\)/operator@/; s/\(.* (\([^()]*\))$/ \1/; s/operator@/operator()/;
