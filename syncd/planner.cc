@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <iterator>
-#include <numeric>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -454,22 +453,19 @@ Plan BuildIncrementalPlan(IncrementalRead read, const CachedSlice& cached,
 Baseline ReconcileBaseline(OwnedContents owned, std::vector<SyncObject> cached,
                            std::vector<Membership> cached_memberships, const ReadSnapshot& read) {
   Baseline baseline;
-  LastApplied& applied = baseline.applied;
-  // The cache by GUID: applied.guids[k] is cached[by_guid[k]]'s. Nothing
-  // points into `cached`, whose images move into the baseline below.
-  std::vector<size_t> by_guid(cached.size());
-  std::iota(by_guid.begin(), by_guid.end(), size_t{0});
-  std::sort(by_guid.begin(), by_guid.end(),
-            [&cached](size_t a, size_t b) { return cached[a].guid < cached[b].guid; });
-  applied.guids.reserve(cached.size());
-  for (size_t i : by_guid) {
-    ++applied.totals[cached[i].kind];
-    applied.guids.push_back(cached[i].guid);
+  // The cache by GUID, as the state loads it (sorted here if a caller's is
+  // not): applied.guids[k] is then cached[k]'s, and nothing points into
+  // `cached`, whose images move into the baseline below.
+  auto guid_order = [](const SyncObject& a, const SyncObject& b) { return a.guid < b.guid; };
+  if (!std::is_sorted(cached.begin(), cached.end(), guid_order)) {
+    std::sort(cached.begin(), cached.end(), guid_order);
   }
+  LastApplied& applied = baseline.applied;
+  applied = LastApplied::Of(cached);
   auto cached_index = [&](const std::string& guid) -> std::optional<size_t> {
     auto at = std::lower_bound(applied.guids.begin(), applied.guids.end(), guid);
     if (at == applied.guids.end() || *at != guid) return std::nullopt;
-    return by_guid[static_cast<size_t>(at - applied.guids.begin())];
+    return static_cast<size_t>(at - applied.guids.begin());
   };
   std::unordered_map<std::string_view, const SyncObject*> desired;
   for (const auto& o : read.desired.objects) desired[o->guid] = o.get();
