@@ -161,10 +161,6 @@ class Walk {
     }
     co_await MainPass();
     if (!Stopping()) co_await SecondPass();
-    if (atomic_ && !Stopping() && options_.before_commit) {
-      Status ready = co_await options_.before_commit();
-      if (!ready.ok()) report_.fatal = ready;
-    }
     Finish();
     co_return std::move(report_);
   }

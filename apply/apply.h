@@ -57,11 +57,6 @@ struct ApplyOptions {
   const std::atomic<std::chrono::steady_clock::time_point>* deadline = nullptr;
   // Jitter: returns a number in [0, 1). Default: a seeded engine.
   std::function<double()> random;
-  // Sinks with atomic batches: awaited once the walk is done, before the
-  // batch commits, which it does only if this returns Ok (its error is the
-  // apply's, fatal). Lets the journal be written while the batch is
-  // applied. Null: none.
-  std::function<boost::asio::awaitable<Status>()> before_commit;
 };
 
 struct ApplyReport {

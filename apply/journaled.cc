@@ -1,12 +1,10 @@
 #include "apply/journaled.h"
 
 #include <algorithm>
-#include <atomic>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <ctime>
 #include <unordered_set>
@@ -176,45 +174,6 @@ Status CommitSettled(StateDb& state, RunRecord record, const Settled& s,
   return state.CommitRun(record, s.landed, watermark, &s.outcomes);
 }
 
-// Tells an atomic sink's batch, waiting to commit on one worker, whether the
-// journal written on another landed. Opened exactly once: by Open, or, if
-// the writer never got there (an exception), as failed when the Opener goes.
-class JournalGate {
- public:
-  // The journal's outcome, once it is known. Polled: the journal is
-  // normally written long before the batch is, so the wait is rare, and
-  // short.
-  asio::awaitable<Status> Wait() {
-    asio::steady_timer poll(co_await asio::this_coro::executor);
-    while (!open_.load(std::memory_order_acquire)) {
-      poll.expires_after(std::chrono::milliseconds(5));
-      co_await poll.async_wait(asio::use_awaitable);
-    }
-    co_return written_;
-  }
-
-  class Opener {
-   public:
-    explicit Opener(JournalGate& gate) : gate_(gate) {}
-    Opener(const Opener&) = delete;
-    Opener& operator=(const Opener&) = delete;
-    ~Opener() {
-      if (!gate_.open_.load()) Open(Status::Internal("the journal was not written"));
-    }
-    void Open(const Status& written) {
-      gate_.written_ = written;
-      gate_.open_.store(true, std::memory_order_release);
-    }
-
-   private:
-    JournalGate& gate_;
-  };
-
- private:
-  Status written_;  // published by open_
-  std::atomic<bool> open_{false};
-};
-
 std::string Stopped(const ApplyReport& report, size_t total) {
   const size_t left = total - std::min(total, report.results.size());
   return "stopped with " + std::to_string(left) +
@@ -229,7 +188,10 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(
     const QuarantineView* quarantine, const SinkRefs* known_refs) {
   const bool atomic = sink.capabilities().atomic_batches;
   Status st;
-  // An atomic sink's journal is written beside its batch (below).
+  // An atomic sink's batch lands whole or not at all: nothing to resume
+  // operation by operation. What a crash between its commit and the
+  // state's leaves is the run's record, still "running", and the next run
+  // reconciles in full (StateDb::UnfinishedRun).
   if (!atomic) st = state.WriteOutbox(record.id, ops);
   if (!st.ok()) co_return st;
   record.finished_at = UnixNow();
@@ -243,10 +205,9 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(
   ApplyReport report;
   bool staged = false;
   if (atomic) {
-    // The store's batch, and the state's journal then its update of the
-    // cache, side by side on two workers (two SQLite files). The batch
-    // commits only once the journal has, and the state only after the
-    // batch: a crash in between leaves the journal (ResumeJournal).
+    // The store's batch and the state's update of the cache, side by side
+    // on two workers (two SQLite files); the state commits only after the
+    // batch.
     RunOutcomes assumed;  // as if everything lands
     if (quarantine != nullptr) {
       for (const auto& op : ops) {
@@ -254,25 +215,15 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(
       }
     }
     RecordResults after_commit = [](std::span<const ItemResult>) { return Status::Ok(); };
-    // Carries the journal's outcome from the state's worker to the batch.
-    JournalGate journaled;
-    ApplyOptions batch_options = options;
-    batch_options.before_commit = [&journaled]() -> asio::awaitable<Status> {
-      co_return co_await journaled.Wait();
-    };
     auto store_batch = asio::co_spawn(
         workers,
         [&]() -> asio::awaitable<ApplyReport> {
-          co_return co_await ApplyItems(sink, items, *refs, batch_options, after_commit);
+          co_return co_await ApplyItems(sink, items, *refs, options, after_commit);
         },
         asio::deferred);
     auto state_stage = asio::co_spawn(
         workers,
         [&]() -> asio::awaitable<Status> {
-          JournalGate::Opener opener(journaled);
-          Status written = state.WriteOutbox(record.id, ops);
-          opener.Open(written);
-          if (!written.ok()) co_return written;
           co_return state.StageRun(record, ops, watermark, &assumed);
         },
         asio::deferred);
@@ -290,6 +241,13 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(
       co_return Status::Internal("unexpected exception while applying the plan");
     }
     report = std::move(applied);
+    if (!stage.ok() && !report.fatal && !report.stopped) {
+      // The batch committed and the state cannot say so. The run's record
+      // stays "running": the next run compares the store with AD in full.
+      co_return stage.WithContext(sink.Describe() + " committed run " + std::to_string(record.id) +
+                                  " but the state could not record it; the next run "
+                                  "reconciles in full");
+    }
     staged = stage.ok();
     if (!stage.ok() && !report.fatal) report.fatal = stage;
     const bool all_landed =
@@ -318,8 +276,8 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(
   if (report.fatal || report.stopped) {
     record.outcome = "failed";
     if (atomic) {
-      // The batch rolled back: nothing of it landed, so the journal goes
-      // too, and the next run plans afresh.
+      // The batch rolled back: nothing of it landed, and the next run
+      // plans afresh.
       record.message =
           report.fatal ? report.fatal->message() : "stopped before the batch committed";
       if (Status cleared = state.CommitRun(record, {}); !cleared.ok()) co_return cleared;

@@ -55,6 +55,24 @@ Result<int64_t> StateDb::BeginRun(const std::string& kind, int64_t started_at) {
   return id;
 }
 
+Result<int64_t> StateDb::UnfinishedRun() {
+  auto stmt = impl_->db->Prepare(
+      "SELECT id FROM runs WHERE id = (SELECT max(id) FROM runs) AND outcome = 'running' "
+      "AND NOT EXISTS (SELECT 1 FROM outbox)");
+  if (!stmt.ok()) {
+    return impl_->Context(stmt.status());
+  }
+  int64_t id = 0;
+  Status st = stmt->ForEachRow([&](const sql::Statement& row) {
+    id = row.ColumnInt(0);
+    return Status::Ok();
+  });
+  if (!st.ok()) {
+    return impl_->Context(st);
+  }
+  return id;
+}
+
 Status StateDb::FinishRun(const RunRecord& record) {
   if (Status st = impl_->CheckWritable(); !st.ok()) {
     return st;

@@ -274,8 +274,17 @@ class StateDb {
   // it was discarded).
   Result<std::optional<Watermark>> LoadWatermark();
 
-  // Starts a run record ("running") and returns its id.
+  // Starts a run record ("running") and returns its id. Committed when it
+  // returns: until the run's state commit finishes it, the record says the
+  // run may have changed the store (UnfinishedRun).
   Result<int64_t> BeginRun(const std::string& kind, int64_t started_at);
+
+  // The latest run when its record is still "running" and no journal is
+  // left to resume: it was killed, or stopped by an error, between BeginRun
+  // and the state's commit, so what it applied (an atomic store's whole
+  // batch, which journals nothing) may be in the store and not in the
+  // cache. 0 when there is none.
+  Result<int64_t> UnfinishedRun();
 
   // Journals the operations about to be applied, every one pending, in one
   // transaction, before the sink sees any of them. Precondition: no journal

@@ -40,6 +40,7 @@ struct StateView {
   std::optional<Watermark> watermark;
   int64_t cached_objects = 0;
   std::optional<AwsInstanceState> aws_instance;  // IAM Identity Center as last seen
+  int64_t unfinished_run = 0;                    // StateDb::UnfinishedRun
 };
 
 // The state, read without creating or migrating anything: a run that cannot
@@ -62,6 +63,9 @@ Result<StateView> PeekState(const std::string& path, bool dry_run) {
   auto aws_instance = (*state)->LoadAwsInstance();
   if (!aws_instance.ok()) return aws_instance.status();
   view.aws_instance = std::move(*aws_instance);
+  auto unfinished = (*state)->UnfinishedRun();
+  if (!unfinished.ok()) return unfinished.status();
+  view.unfinished_run = *unfinished;
   return view;
 }
 
@@ -160,7 +164,7 @@ asio::awaitable<Result<RunStartPoint>> StartRun(const Config& config, asio::thre
   const CursorCheck cursor = from ? start.source->Check(*from, started) : CursorCheck{};
   start.choice = ChooseRun({&state.watermark, cursor, start.next.scope_fingerprint, started,
                             config.source.reconcile_interval_hours, run.force_full, &store,
-                            state.cached_objects, store_replaced});
+                            state.cached_objects, store_replaced, state.unfinished_run});
   if (start.choice.full) {
     Log(start.choice.store_mismatch ? LogLevel::kWarning : LogLevel::kInfo,
         "full reconciliation: " + start.choice.reason);

@@ -73,8 +73,22 @@ std::string StoreMismatch(const Watermark& w, const std::optional<StoreIdentity>
   return "";
 }
 
+namespace {
+
+// A run the state never finished recording: the store may hold its batch.
+RunChoice Interrupted(int64_t run) {
+  return {true,
+          "run " + std::to_string(run) +
+              " was interrupted before the state recorded it; what the store holds of syncd's "
+              "objects is compared with AD",
+          false, true};
+}
+
+}  // namespace
+
 RunChoice ChooseRun(const PolicyInputs& in) {
   if (!in.watermark->has_value()) {
+    if (in.unfinished_run != 0) return Interrupted(in.unfinished_run);
     std::string reason = in.force_full ? "--full given" : "no watermark yet";
     if (in.store != nullptr && in.store->has_value() && (*in.store)->holds_owned) {
       reason += "; what the store holds of syncd's objects is compared with AD";
@@ -89,6 +103,7 @@ RunChoice ChooseRun(const PolicyInputs& in) {
     }
   }
   if (!in.store_replaced.empty()) return {true, in.store_replaced, false, true};
+  if (in.unfinished_run != 0) return Interrupted(in.unfinished_run);
   if (in.force_full) return {true, "--full given"};
   if (w.reconcile_pending) {
     return {true, "the last full reconciliation held operations on objects only the store holds"};

@@ -27,7 +27,8 @@ struct RunChoice {
   // The source is another domain than the one the state was built from (its
   // naming context or domain SID differ): the new source is authoritative.
   bool source_switch = false;
-  // The store is missing, another one, or empty while the state is not.
+  // The store is missing, another one, or empty while the state is not, or
+  // may hold a run the state did not record.
   bool store_mismatch = false;
 };
 
@@ -46,15 +47,19 @@ struct PolicyInputs {
   // Why the store behind an unchanged address is another one now (IAM
   // Identity Center's identity store was switched); "" = it is not.
   std::string store_replaced;
+  // A run the state never finished recording, with no journal to resume
+  // (StateDb::UnfinishedRun); 0: none.
+  int64_t unfinished_run = 0;
 };
 
 // Full when: --full; no watermark; another source (a source switch); the
 // store is missing, is another store than the one the state was built with
 // (replaced or recreated), or holds none of syncd's objects while the state
-// caches some, or was replaced behind its address (store_replaced); the
-// last full reconciliation held operations on objects only
-// the store holds; the scope changed; the source finds the watermark stale;
-// the reconciliation schedule is due.
+// caches some, or was replaced behind its address (store_replaced); a run
+// was interrupted after it may have changed the store and before the state
+// recorded it (unfinished_run); the last full reconciliation held
+// operations on objects only the store holds; the scope changed; the source
+// finds the watermark stale; the reconciliation schedule is due.
 RunChoice ChooseRun(const PolicyInputs& in);
 
 // Why `store` (nullopt: there is none) is not the store the state with

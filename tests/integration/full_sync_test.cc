@@ -310,9 +310,9 @@ TEST(FullSync, KillDuringApplyThenRerunConvergesToAd) {
   bool killed = false;
   for (int i = 0; i < 5 && !killed; ++i) {
     attempt = std::make_unique<SyncdRun>(SampleScope());
-    killed = KillOnceJournaled(*attempt);
+    killed = KillOnceApplying(*attempt);
   }
-  ASSERT_TRUE(killed) << "in 5 attempts every run finished before its journal was seen";
+  ASSERT_TRUE(killed) << "in 5 attempts every run finished before it was seen applying";
   const SyncdRun& run = *attempt;
   // The store batch is atomic: all or nothing landed.
   if (FileDigest(run.store_path()) != "") {

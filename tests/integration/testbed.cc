@@ -440,7 +440,7 @@ bool Eventually(const std::function<bool()>& condition, std::chrono::millisecond
   }
 }
 
-bool KillOnceJournaled(const SyncdRun& run) {
+bool KillOnceApplying(const SyncdRun& run) {
   const char* binary = std::getenv("SYNCD_BINARY");
   if (binary == nullptr) {
     ADD_FAILURE() << "SYNCD_BINARY is not set";
@@ -454,17 +454,17 @@ bool KillOnceJournaled(const SyncdRun& run) {
     execl(binary, binary, "--config", run.config_path().c_str(), "--once", nullptr);
     _exit(127);
   }
-  // Polled in process, from one connection, every 0.2 ms: the journal of a
-  // small batch is on disk for only a few milliseconds (an sqlite3 process
-  // per look took longer than that).
+  // Polled in process, from one connection, every 0.2 ms: a small batch is
+  // applied in a few milliseconds (an sqlite3 process per look took longer
+  // than that).
   std::unique_ptr<sql::Database> db;
-  auto journaled = [&] {
+  auto applying = [&] {
     if (!db) {
       auto opened = sql::Database::Open(run.state_path(), /*read_only=*/true);
       if (!opened.ok()) return false;  // not created yet
       db = std::move(*opened);
     }
-    auto count = db->Prepare("SELECT count(*) FROM outbox");
+    auto count = db->Prepare("SELECT count(*) FROM runs WHERE outcome = 'running'");
     if (!count.ok()) return false;
     auto row = count->Step();
     const bool found = row.ok() && *row && count->ColumnInt(0) > 0;
@@ -474,7 +474,7 @@ bool KillOnceJournaled(const SyncdRun& run) {
   int status = 0;
   for (;;) {
     if (waitpid(child, &status, WNOHANG) == child) return false;  // finished first
-    if (journaled()) break;
+    if (applying()) break;
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
   kill(child, SIGKILL);

@@ -163,10 +163,10 @@ class DaemonProcess {
 bool Eventually(const std::function<bool()>& condition,
                 std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
-// Runs `syncd --once` and SIGKILLs it as soon as the journal holds the plan,
-// that is while the store batch is in flight. False if the run finished
-// before that could happen.
-bool KillOnceJournaled(const SyncdRun& run);
+// Runs `syncd --once` and SIGKILLs it as soon as the state records the run
+// as started (its record "running"), that is while the plan is applied.
+// False if the run finished before that could happen.
+bool KillOnceApplying(const SyncdRun& run);
 
 // A [scope] that syncs the users and groups of one OU.
 std::string OuScope(const std::string& ou);

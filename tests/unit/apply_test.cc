@@ -426,43 +426,6 @@ TEST_F(ApplyTest, AtomicSinkFailedCommitRecordsNothing) {
   EXPECT_EQ(record_calls, 0);
 }
 
-TEST_F(ApplyTest, AtomicSinkCommitsOnlyOnceBeforeCommitSaysSo) {
-  SinkCapabilities atomic;
-  atomic.atomic_batches = true;
-  FakeSink sink(atomic);
-  size_t requests_before = 0;
-  int commits_before = -1;
-  options.before_commit = [&]() -> asio::awaitable<Status> {
-    requests_before = sink.requests.size();
-    commits_before = sink.commits;
-    asio::steady_timer timer(co_await asio::this_coro::executor, 20ms);
-    co_await timer.async_wait(asio::use_awaitable);
-    co_return Status::Ok();
-  };
-  ApplyReport report =
-      Run(sink, {Create(ObjectKind::kUser, "alice"), Create(ObjectKind::kUser, "bob")});
-  ASSERT_FALSE(report.fatal);
-  EXPECT_EQ(requests_before, 2u) << "awaited after the walk";
-  EXPECT_EQ(commits_before, 0);
-  EXPECT_EQ(sink.commits, 1);
-  EXPECT_EQ(recorded.size(), 2u);
-}
-
-TEST_F(ApplyTest, AtomicSinkAbortsWhenBeforeCommitFails) {
-  SinkCapabilities atomic;
-  atomic.atomic_batches = true;
-  FakeSink sink(atomic);
-  options.before_commit = []() -> asio::awaitable<Status> {
-    co_return Status::Unavailable("the journal could not be written");
-  };
-  ApplyReport report = Run(sink, {Create(ObjectKind::kUser, "alice")});
-  ASSERT_TRUE(report.fatal);
-  EXPECT_NE(report.fatal->message().find("journal could not"), std::string::npos);
-  EXPECT_EQ(sink.commits, 0);
-  EXPECT_TRUE(sink.aborted);
-  EXPECT_EQ(record_calls, 0);
-}
-
 TEST_F(ApplyTest, RecorderFailureStopsTheRun) {
   FakeSink sink(Remote());
   fail_record = true;

@@ -60,9 +60,10 @@ class FaultInjectingSink : public Sink {
   }
   Status BeginBatch() override { return real_.BeginBatch(); }
   Status CommitBatch() override {
-    // What a crash right after this commit would leave for ResumeJournal.
+    // What a crash right after this commit would leave for the next run.
     if (!state_path.empty()) {
-      journaled_at_commit = testing::QueryInt(state_path, "SELECT COUNT(*) FROM outbox");
+      auto state = StateDb::Open(state_path, /*read_only=*/true);
+      unfinished_at_commit = state.ok() ? *(*state)->UnfinishedRun() : -1;
     }
     if (fail_commit) {
       real_.AbortBatch();
@@ -78,8 +79,8 @@ class FaultInjectingSink : public Sink {
   bool fail_commit = false;
   int deadline_after = -1;  // move *deadline to now once this many operations landed
   std::atomic<std::chrono::steady_clock::time_point>* deadline = nullptr;
-  std::string state_path;  // set: count the journal on disk at the commit
-  int64_t journaled_at_commit = -1;
+  std::string state_path;  // set: look at the state on disk at the commit
+  int64_t unfinished_at_commit = -1;
   int landed = 0;
   std::vector<std::string> applied_names;
   std::vector<std::string> seen_refs;
@@ -241,32 +242,6 @@ TEST_P(JournaledTest, NameFreedLaterInTheRunIsReused) {
   EXPECT_EQ(users->front().external_id, "ext-9");
 }
 
-// A store's batch is written while the state journals the plan (both
-// take long in a full sync); it commits only once the journal has.
-TEST_P(JournaledTest, TheJournalIsOnDiskBeforeTheStoreCommits) {
-  FaultInjectingSink sink(*store_, Atomic());
-  sink.state_path = dir_.path() + "/state.db";
-  auto outcome = Apply(sink, ops_);
-  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
-  if (Atomic()) {
-    EXPECT_EQ(sink.journaled_at_commit, 3);
-  }
-  EXPECT_EQ(StoreUsers(), 3u);
-}
-
-TEST_P(JournaledTest, AJournalThatCannotBeWrittenLandsNothing) {
-  // Another run's journal, which must be resumed first, blocks this one's.
-  ASSERT_TRUE(state_->WriteOutbox(999, {ops_[0]}).ok());
-  FaultInjectingSink sink(*store_, Atomic());
-  auto outcome = Apply(sink, ops_);
-  ASSERT_FALSE(outcome.ok());
-  EXPECT_NE(outcome.status().message().find("journal of run 999"), std::string::npos)
-      << outcome.status().ToString();
-  EXPECT_EQ(StoreUsers(), 0u);
-  EXPECT_EQ(CachedObjects(), 0u);
-  EXPECT_EQ(Journaled(JournalStatus::kPending), 1u) << "run 999's journal is kept";
-}
-
 INSTANTIATE_TEST_SUITE_P(Stores, JournaledTest, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& p) {
                            return p.param ? "Atomic" : "OneAtATime";
@@ -298,8 +273,41 @@ TEST_F(AtomicJournaledTest, FailedCommitLeavesStoreAndStateAsBefore) {
   EXPECT_EQ(state_->RecentRuns(1)->front().outcome, "failed");
 }
 
-// A crash after the store committed but before the state did: the journal
-// is replayed, the store is unchanged by the replay, and the state catches up.
+// An atomic batch journals nothing: a crash right after the store's commit
+// leaves the run's record unfinished, and the next run reconciles in full.
+TEST_F(AtomicJournaledTest, TheRunIsRecordedUnfinishedBeforeTheStoreCommits) {
+  FaultInjectingSink sink(*store_, /*atomic=*/true);
+  sink.state_path = dir_.path() + "/state.db";
+  auto outcome = Apply(sink, ops_);
+  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
+  EXPECT_EQ(sink.unfinished_at_commit, state_->RecentRuns(1)->front().id);
+  EXPECT_EQ(Journaled(JournalStatus::kPending), 0u);
+  EXPECT_EQ(StoreUsers(), 3u);
+  EXPECT_EQ(*state_->UnfinishedRun(), 0) << "the state's commit finished the run";
+}
+
+// Regression: a state that failed to record a committed batch cleared the
+// run (then its journal) as if the batch had rolled back, so nothing told
+// the next run that the store was ahead of the cache.
+TEST_F(AtomicJournaledTest, AStateThatCannotRecordACommittedBatchLeavesTheRunUnfinished) {
+  FaultInjectingSink sink(*store_, /*atomic=*/true);
+  // The store takes an object without an objectGUID; the state's cache
+  // cannot.
+  SyncObject no_guid = User("", "dave");
+  no_guid.external_id = "ext-dave";
+  ops_.push_back({OpType::kCreate, ObjectKind::kUser, MakeObjectRef(no_guid), {}, nullptr});
+  auto outcome = Apply(sink, ops_);
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_NE(outcome.status().message().find("the next run reconciles in full"), std::string::npos)
+      << outcome.status().ToString();
+  EXPECT_EQ(StoreUsers(), 4u) << "the batch committed";
+  EXPECT_EQ(CachedObjects(), 0u);
+  EXPECT_EQ(*state_->UnfinishedRun(), state_->RecentRuns(1)->front().id);
+}
+
+// The journal of an atomic batch, as earlier versions of syncd wrote it,
+// left by a crash after the store committed but before the state did: it is
+// replayed, the store is unchanged by the replay, and the state catches up.
 TEST_F(AtomicJournaledTest, CrashBetweenStoreCommitAndStateCommitResumes) {
   RunRecord run = NewRun();
   ASSERT_TRUE(state_->WriteOutbox(run.id, ops_).ok());
@@ -318,7 +326,7 @@ TEST_F(AtomicJournaledTest, CrashBetweenStoreCommitAndStateCommitResumes) {
   EXPECT_EQ(Resume(*store_)->run_id, 0) << "nothing left to resume";
 }
 
-// A crash after journaling, before the store batch committed.
+// Such a journal, left by a crash before the store batch committed.
 TEST_F(AtomicJournaledTest, CrashBeforeStoreCommitResumes) {
   RunRecord run = NewRun();
   ASSERT_TRUE(state_->WriteOutbox(run.id, ops_).ok());
@@ -329,6 +337,19 @@ TEST_F(AtomicJournaledTest, CrashBeforeStoreCommitResumes) {
   ASSERT_TRUE(Resume(*store_).ok());
   EXPECT_EQ(StoreUsers(), 3u);
   EXPECT_EQ(CachedObjects(), 3u);
+}
+
+TEST_F(RemoteJournaledTest, AJournalThatCannotBeWrittenLandsNothing) {
+  // Another run's journal, which must be resumed first, blocks this one's.
+  ASSERT_TRUE(state_->WriteOutbox(999, {ops_[0]}).ok());
+  FaultInjectingSink sink(*store_, /*atomic=*/false);
+  auto outcome = Apply(sink, ops_);
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_NE(outcome.status().message().find("journal of run 999"), std::string::npos)
+      << outcome.status().ToString();
+  EXPECT_EQ(StoreUsers(), 0u);
+  EXPECT_EQ(CachedObjects(), 0u);
+  EXPECT_EQ(Journaled(JournalStatus::kPending), 1u) << "run 999's journal is kept";
 }
 
 // A store that applies one operation at a time fails after the first: the

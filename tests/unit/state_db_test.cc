@@ -464,6 +464,33 @@ TEST_F(StateDbTest, OpenRefusesSchemaNewerThanThisSyncd) {
   }
 }
 
+// The latest run still "running" with no journal: the next run cannot know
+// what it applied (an atomic batch journals nothing).
+TEST_F(StateDbTest, UnfinishedRunIsTheLatestRunNeitherFinishedNorJournaled) {
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  EXPECT_EQ(*db->UnfinishedRun(), 0) << "no run yet";
+  const int64_t first = *db->BeginRun("full", 100);
+  EXPECT_EQ(*db->UnfinishedRun(), first);
+  ASSERT_TRUE(db->FinishRun({first, "full", 100, 110, "ok", {}, "", ""}).ok());
+  EXPECT_EQ(*db->UnfinishedRun(), 0);
+
+  // A journal left to resume says what the run applied: not unfinished.
+  const int64_t second = *db->BeginRun("incremental", 200);
+  ASSERT_TRUE(
+      db->WriteOutbox(second, {MakeOp(OpType::kCreate, MakeObject('u', ObjectKind::kUser, "jdoe"))})
+          .ok());
+  EXPECT_EQ(*db->UnfinishedRun(), 0);
+  ASSERT_TRUE(db->CommitRun({second, "incremental", 200, 210, "ok", {}, "", ""}, {}).ok());
+  EXPECT_EQ(*db->UnfinishedRun(), 0);
+
+  // Only the latest run counts: an older one left running was superseded.
+  const int64_t third = *db->BeginRun("full", 300);
+  const int64_t fourth = *db->BeginRun("full", 400);
+  ASSERT_TRUE(db->FinishRun({fourth, "full", 400, 410, "ok", {}, "", ""}).ok());
+  EXPECT_EQ(*db->UnfinishedRun(), 0) << "run " << third << " was superseded";
+}
+
 TEST_F(StateDbTest, RecentRunsAreMostRecentFirstAndFinishRunRecordsOutcome) {
   auto db = OpenState();
   ASSERT_TRUE(db);

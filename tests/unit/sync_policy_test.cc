@@ -56,6 +56,7 @@ class ChooseRunTest : public ::testing::Test {
     in.store = &store_;
     in.cached_objects = cached_objects_;
     in.store_replaced = store_replaced_;
+    in.unfinished_run = unfinished_run_;
     return ChooseRun(in);
   }
 
@@ -78,6 +79,7 @@ class ChooseRunTest : public ::testing::Test {
   int interval_hours_ = 168;
   bool force_full_ = false;
   std::string store_replaced_;
+  int64_t unfinished_run_ = 0;
   std::optional<StoreIdentity> store_;
   int64_t cached_objects_ = 12;
 };
@@ -87,6 +89,18 @@ TEST_F(ChooseRunTest, HappyPathIsIncremental) { ExpectIncremental(); }
 TEST_F(ChooseRunTest, NoWatermarkIsFull) {
   watermark_.reset();
   ExpectFull("no watermark");
+}
+
+// The store may hold a batch the state never recorded: only a full
+// reconciliation finds out what it holds.
+TEST_F(ChooseRunTest, ARunInterruptedBeforeTheStateRecordedItIsFollowedByAFullReconciliation) {
+  unfinished_run_ = 41;
+  RunChoice choice = Choose();
+  EXPECT_TRUE(choice.full);
+  EXPECT_TRUE(choice.store_mismatch) << "logged as a warning";
+  EXPECT_NE(choice.reason.find("run 41 was interrupted"), std::string::npos) << choice.reason;
+  watermark_.reset();  // the first run was the one interrupted
+  EXPECT_NE(Choose().reason.find("run 41 was interrupted"), std::string::npos) << Choose().reason;
 }
 
 TEST_F(ChooseRunTest, AStoreReplacedBehindItsAddressIsAFullReconciliation) {
