@@ -150,7 +150,7 @@ class Walk {
 
   asio::awaitable<ApplyReport> Run() {
     co_await asio::this_coro::throw_if_cancelled(false);
-    if (atomic_) {
+    if (atomic_ && !options_.batch_open) {
       if (Status st = sink_.BeginBatch(); !st.ok()) {
         report_.fatal = st;
         co_return std::move(report_);

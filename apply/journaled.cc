@@ -9,6 +9,9 @@
 #include <ctime>
 #include <unordered_set>
 
+#include "apply/early_creates.h"
+#include "core/log.h"
+
 namespace syncd {
 namespace asio = boost::asio;
 
@@ -174,6 +177,27 @@ Status CommitSettled(StateDb& state, RunRecord record, const Settled& s,
   return state.CommitRun(record, s.landed, watermark, &s.outcomes);
 }
 
+// Which of `ops` `early` already applied, and their results; false (and
+// nothing taken) when the plan does not create every object sent early.
+bool TakeEarlyCreates(const EarlyCreates& early, const std::vector<Operation>& ops,
+                      std::vector<bool>* taken, std::vector<ItemResult>* results) {
+  if (!early.failure().empty()) return false;
+  taken->assign(ops.size(), false);
+  size_t found = 0;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (ops[i].op != OpType::kCreate) continue;
+    auto it = early.applied().find(ops[i].object.get());
+    if (it == early.applied().end()) continue;
+    (*taken)[i] = true;
+    results->push_back({static_cast<int64_t>(i), ItemStatus::kApplied, it->second});
+    ++found;
+  }
+  if (found == early.applied().size()) return true;
+  taken->clear();
+  results->clear();
+  return false;
+}
+
 std::string Stopped(const ApplyReport& report, size_t total) {
   const size_t left = total - std::min(total, report.results.size());
   return "stopped with " + std::to_string(left) +
@@ -185,7 +209,7 @@ std::string Stopped(const ApplyReport& report, size_t total) {
 asio::awaitable<Result<ApplyOutcome>> ApplyPlan(
     StateDb& state, Sink& sink, const std::vector<Operation>& ops, RunRecord record,
     asio::thread_pool& workers, const ApplyOptions& options, const Watermark* watermark,
-    const QuarantineView* quarantine, const SinkRefs* known_refs) {
+    const QuarantineView* quarantine, const SinkRefs* known_refs, EarlyCreates* early) {
   const bool atomic = sink.capabilities().atomic_batches;
   Status st;
   // An atomic sink's batch lands whole or not at all: nothing to resume
@@ -198,9 +222,32 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(
   auto refs = state.LoadSinkRefs();
   if (!refs.ok()) co_return refs.status();
   if (known_refs != nullptr) refs->insert(known_refs->begin(), known_refs->end());
+  // Creates sent while the read ran: already in the batch and the stage.
+  std::vector<bool> taken;
+  std::vector<ItemResult> early_results;
+  bool continue_early = false;  // the batch and the stage are open already
+  if (early != nullptr && atomic) {
+    continue_early = TakeEarlyCreates(*early, ops, &taken, &early_results);
+    if (continue_early) {
+      early->HandOver();
+      Log(LogLevel::kDebug, std::to_string(early_results.size()) +
+                                " creates were applied during the read; applying the other " +
+                                std::to_string(ops.size() - early_results.size()) + " operations");
+    } else {
+      Log(LogLevel::kWarning,
+          "the creates sent during the read are rolled back and the plan applied from the "
+          "start: " +
+              (early->failure().empty() ? std::string("the plan does not create them all")
+                                        : early->failure()));
+      early->Abandon();
+    }
+  }
   std::vector<ApplyItem> items;
-  items.reserve(ops.size());
-  for (size_t i = 0; i < ops.size(); ++i) items.push_back({static_cast<int64_t>(i), &ops[i]});
+  items.reserve(ops.size() - early_results.size());
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (continue_early && taken[i]) continue;
+    items.push_back({static_cast<int64_t>(i), &ops[i]});
+  }
 
   ApplyReport report;
   bool staged = false;
@@ -215,16 +262,19 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(
       }
     }
     RecordResults after_commit = [](std::span<const ItemResult>) { return Status::Ok(); };
+    ApplyOptions batch_options = options;
+    batch_options.batch_open = continue_early;
     auto store_batch = asio::co_spawn(
         workers,
         [&]() -> asio::awaitable<ApplyReport> {
-          co_return co_await ApplyItems(sink, items, *refs, options, after_commit);
+          co_return co_await ApplyItems(sink, items, *refs, batch_options, after_commit);
         },
         asio::deferred);
     auto state_stage = asio::co_spawn(
         workers,
         [&]() -> asio::awaitable<Status> {
-          co_return state.StageRun(record, ops, watermark, &assumed);
+          co_return state.StageRun(record, ops, watermark, &assumed,
+                                   continue_early ? &taken : nullptr);
         },
         asio::deferred);
     auto [order, store_error, applied, state_error, stage] =
@@ -241,6 +291,9 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(
       co_return Status::Internal("unexpected exception while applying the plan");
     }
     report = std::move(applied);
+    if (!report.fatal && !report.stopped) {
+      report.results.insert(report.results.end(), early_results.begin(), early_results.end());
+    }
     if (!stage.ok() && !report.fatal && !report.stopped) {
       // The batch committed and the state cannot say so. The run's record
       // stays "running": the next run compares the store with AD in full.

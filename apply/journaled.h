@@ -21,6 +21,8 @@
 
 namespace syncd {
 
+class EarlyCreates;
+
 struct ApplyOutcome {
   size_t applied = 0;
   // Refused for their object (bad data, a conflict with an object syncd
@@ -65,12 +67,15 @@ void HoldQuarantined(const QuarantineView& quarantine, Plan* plan);
 // returns an error saying so; nothing else is committed. Atomic sinks apply
 // the batch on `workers` while the state stages its update alongside.
 // `known_refs`: references the caller learned from the store (a full
-// reconciliation's ReadOwned), on top of the state's.
+// reconciliation's ReadOwned), on top of the state's. `early`: creates an
+// atomic sink's batch and the state's stage already hold (drained); the
+// walk continues both, or, when the plan does not create every object sent
+// early, abandons them and applies the plan from the start.
 boost::asio::awaitable<Result<ApplyOutcome>> ApplyPlan(
     StateDb& state, Sink& sink, const std::vector<Operation>& ops, RunRecord record,
     boost::asio::thread_pool& workers, const ApplyOptions& options,
     const Watermark* watermark = nullptr, const QuarantineView* quarantine = nullptr,
-    const SinkRefs* known_refs = nullptr);
+    const SinkRefs* known_refs = nullptr, EarlyCreates* early = nullptr);
 
 struct ResumeOutcome {
   int64_t run_id = 0;    // the interrupted run; 0: there was none

@@ -76,13 +76,15 @@ struct Evaluator::Graph {
     const std::string& dn() const { return object ? object->dn : unmapped_dn; }
   };
 
-  Graph(ScopeConfig c, AttributeMapping m)
+  Graph(ScopeConfig c, AttributeMapping m, InScope in)
       : config(std::move(c)),
         mapping(std::move(m)),
+        in_scope(config.groups.empty() ? std::move(in) : InScope()),
         scope_group_found(config.groups.size(), false) {}
 
   const ScopeConfig config;
   const AttributeMapping mapping;
+  const InScope in_scope;  // empty under group-based scope
   // A deque: grown an entry at a time for the whole read, and a vector's
   // doubling would copy (and briefly hold twice) most of the directory.
   std::deque<Candidate> candidates;
@@ -159,6 +161,7 @@ struct Evaluator::Graph {
     // Made shared once, here: the result and the plan hand on the pointer.
     if (auto mapped = MapEntry(mapping, entry, kind, &c.warnings)) {
       c.object = MakeObjectRef(std::move(*mapped));
+      if (in_scope) in_scope(c.object);
     } else {
       c.unmapped_dn = entry.dn;
     }
@@ -288,8 +291,8 @@ struct Evaluator::Graph {
   }
 };
 
-Evaluator::Evaluator(ScopeConfig config, AttributeMapping mapping)
-    : graph_(std::make_unique<Graph>(std::move(config), std::move(mapping))) {}
+Evaluator::Evaluator(ScopeConfig config, AttributeMapping mapping, InScope in_scope)
+    : graph_(std::make_unique<Graph>(std::move(config), std::move(mapping), std::move(in_scope))) {}
 Evaluator::~Evaluator() = default;
 
 void Evaluator::Add(const ldap::Entry& entry, ObjectKind kind) { graph_->Add(entry, kind); }

@@ -9,6 +9,7 @@
 #ifndef SYNCD_SCOPE_SCOPE_H_
 #define SYNCD_SCOPE_SCOPE_H_
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -117,7 +118,11 @@ std::optional<SyncObject> MapEntry(const AttributeMapping& mapping, const ldap::
 // bases) counts once: the first one is kept.
 class Evaluator {
  public:
-  Evaluator(ScopeConfig config, AttributeMapping mapping);
+  // Called with an object as soon as it is known to be in scope: when it
+  // is added, unless the scope is group-based (then only Finish knows).
+  using InScope = std::function<void(const ObjectRef&)>;
+
+  Evaluator(ScopeConfig config, AttributeMapping mapping, InScope in_scope = {});
   Evaluator(const Evaluator&) = delete;
   Evaluator& operator=(const Evaluator&) = delete;
   ~Evaluator();

@@ -113,8 +113,10 @@ class Source {
 
   // Every object in scope with its memberships. A failed search leaves the
   // snapshot incomplete (with the reason) rather than failing: what was read
-  // is still good for creates and updates.
-  virtual boost::asio::awaitable<Result<ReadSnapshot>> ReadAll(ReadStats* stats) = 0;
+  // is still good for creates and updates. `in_scope` (may be empty) sees
+  // each object as soon as the scope knows it is in, while the read goes on.
+  virtual boost::asio::awaitable<Result<ReadSnapshot>> ReadAll(
+      ReadStats* stats, const scope::Evaluator::InScope& in_scope) = 0;
 
   // After an incremental Begin: the current state of the objects that
   // changed, evaluated against the scope. `is_cached` says whether the state

@@ -28,9 +28,10 @@ struct StateDb::Impl {
   std::string path;  // as the caller named it; db->path() may be ":memory:"
   bool read_only = false;
   int schema_version = 0;
-  // The open transaction of StageRun, until CommitStaged or RollbackStaged.
-  // Declared after db: it goes first.
+  // The open transaction of BeginStage or StageRun, until CommitStaged or
+  // RollbackStaged. Declared after db: it goes first.
   std::unique_ptr<sql::Transaction> staged;
+  bool run_staged = false;  // StageRun wrote into `staged`
 
   Status Context(const Status& st) const { return st.WithContext("state file " + path); }
 

@@ -388,25 +388,74 @@ Status StateDb::CommitRun(const RunRecord& record, const std::vector<Operation>&
   return st.ok() ? CommitStaged() : st;
 }
 
-Status StateDb::StageRun(const RunRecord& record, const std::vector<Operation>& ops,
-                         const Watermark* watermark, const RunOutcomes* outcomes) {
+Status StateDb::BeginStage() {
   if (Status st = impl_->CheckWritable(); !st.ok()) {
     return st;
   }
   if (impl_->staged) {
     return impl_->Context(Status::Internal("a staged run is still open"));
   }
-  auto& db = *impl_->db;
-  auto txn = std::make_unique<sql::Transaction>(db);
+  auto txn = std::make_unique<sql::Transaction>(*impl_->db);
   if (!txn->status().ok()) {
     return impl_->Context(txn->status());
   }
+  impl_->staged = std::move(txn);
+  return Status::Ok();
+}
 
+Status StateDb::StageCreates(std::span<const Operation> creates) {
+  if (!impl_->staged || impl_->run_staged) {
+    return impl_->Context(Status::Internal("StageCreates outside an open stage"));
+  }
+  // Creates only: no ledger row or removal is involved.
+  auto writer = CacheWriter::Create(*impl_->db, 0, "");
+  if (!writer.ok()) {
+    return impl_->Context(writer.status());
+  }
+  for (const Operation& op : creates) {
+    Status st = writer->Apply(op);
+    if (!st.ok()) {
+      return impl_->Context(
+          st.WithContext(std::string("create ") + KindName(op.kind) + " " + op.object->name));
+    }
+  }
+  return Status::Ok();
+}
+
+Status StateDb::StageRun(const RunRecord& record, const std::vector<Operation>& ops,
+                         const Watermark* watermark, const RunOutcomes* outcomes,
+                         const std::vector<bool>* staged_early) {
+  if (Status st = impl_->CheckWritable(); !st.ok()) {
+    return st;
+  }
+  if (impl_->run_staged || (impl_->staged && staged_early == nullptr)) {
+    return impl_->Context(Status::Internal("a staged run is still open"));
+  }
+  if (!impl_->staged) {
+    if (Status st = BeginStage(); !st.ok()) {
+      return st;
+    }
+  }
+  // Whatever fails below leaves nothing staged.
+  Status st = StageRunInOpenTransaction(record, ops, watermark, outcomes, staged_early);
+  if (!st.ok()) {
+    RollbackStaged();
+    return impl_->Context(st);
+  }
+  impl_->run_staged = true;
+  return Status::Ok();
+}
+
+Status StateDb::StageRunInOpenTransaction(const RunRecord& record,
+                                          const std::vector<Operation>& ops,
+                                          const Watermark* watermark, const RunOutcomes* outcomes,
+                                          const std::vector<bool>* staged_early) {
+  auto& db = *impl_->db;
   // Before the operations, so that a delete among them drops what the
   // outcomes said about its object.
   if (outcomes != nullptr) {
     if (Status st = impl_->StoreOutcomes(*outcomes); !st.ok()) {
-      return impl_->Context(st);
+      return st;
     }
   }
   auto writer = CacheWriter::Create(db, record.finished_at,
@@ -414,15 +463,16 @@ Status StateDb::StageRun(const RunRecord& record, const std::vector<Operation>& 
                                         ? "left the store in run " + std::to_string(record.id)
                                         : record.removal_reason);
   if (!writer.ok()) {
-    return impl_->Context(writer.status());
+    return writer.status();
   }
   for (size_t i = 0; i < ops.size(); ++i) {
+    if (staged_early != nullptr && (*staged_early)[i]) continue;
     const Operation& op = ops[i];
     Status st = writer->Apply(op);
     if (!st.ok()) {
-      return impl_->Context(st.WithContext("operation " + std::to_string(i) + " (" + OpName(op.op) +
-                                           " " + KindName(op.kind) + " " + op.object->name +
-                                           ", externalId " + op.object->external_id + ")"));
+      return st.WithContext("operation " + std::to_string(i) + " (" + OpName(op.op) + " " +
+                            KindName(op.kind) + " " + op.object->name + ", externalId " +
+                            op.object->external_id + ")");
     }
   }
   Status st = impl_->ClearJournal(record.id);
@@ -432,23 +482,23 @@ Status StateDb::StageRun(const RunRecord& record, const std::vector<Operation>& 
   if (st.ok() && watermark != nullptr) {
     st = impl_->StoreWatermark(*watermark);
   }
-  if (!st.ok()) {
-    return impl_->Context(st);
-  }
-  impl_->staged = std::move(txn);
-  return Status::Ok();
+  return st;
 }
 
 Status StateDb::CommitStaged() {
-  if (!impl_->staged) {
+  if (!impl_->run_staged) {
     return impl_->Context(Status::Internal("no staged run to commit"));
   }
   // A failed COMMIT rolls back when the transaction goes.
   Status st = impl_->staged->Commit();
   impl_->staged.reset();
+  impl_->run_staged = false;
   return impl_->Context(st);
 }
 
-void StateDb::RollbackStaged() { impl_->staged.reset(); }
+void StateDb::RollbackStaged() {
+  impl_->staged.reset();
+  impl_->run_staged = false;
+}
 
 }  // namespace syncd

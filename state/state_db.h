@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -313,8 +314,16 @@ class StateDb {
   // CommitRun in two steps, so that the work can overlap the store's batch:
   // StageRun does all of it in a transaction it leaves open; CommitStaged
   // makes it durable; RollbackStaged drops it. One staged run at a time.
+  //
+  // BeginStage opens that transaction early, and StageCreates writes
+  // creates into it while the read still runs (EarlyCreates); StageRun then
+  // continues it, skipping the operations `staged_early` flags. Reads on
+  // this connection see what is staged: load what the plan needs first.
   Status StageRun(const RunRecord& record, const std::vector<Operation>& ops,
-                  const Watermark* watermark = nullptr, const RunOutcomes* outcomes = nullptr);
+                  const Watermark* watermark = nullptr, const RunOutcomes* outcomes = nullptr,
+                  const std::vector<bool>* staged_early = nullptr);
+  Status BeginStage();
+  Status StageCreates(std::span<const Operation> creates);
   Status CommitStaged();
   void RollbackStaged();
 
@@ -388,6 +397,10 @@ class StateDb {
  private:
   struct Impl;
   explicit StateDb(std::unique_ptr<Impl> impl);
+  // StageRun's writes, in the open transaction.
+  Status StageRunInOpenTransaction(const RunRecord& record, const std::vector<Operation>& ops,
+                                   const Watermark* watermark, const RunOutcomes* outcomes,
+                                   const std::vector<bool>* staged_early);
   std::unique_ptr<Impl> impl_;
 };
 

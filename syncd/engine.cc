@@ -17,10 +17,12 @@
 #include <set>
 #include <unordered_set>
 
+#include "apply/early_creates.h"
 #include "apply/journaled.h"
 #include "core/log.h"
 #include "core/memory.h"
 #include "core/strings.h"
+#include "ldap/codec.h"
 #include "source/ad/ad_source.h"
 #include "source/source.h"
 #include "state/state_db.h"
@@ -181,6 +183,16 @@ asio::awaitable<Result<RunStartPoint>> StartRun(const Config& config, asio::thre
   co_return start;
 }
 
+// What a full run needs to send creates while it reads (EarlyCreates): an
+// applying run with an atomic store, a scope the reader can decide entry by
+// entry, and no source switch (which deletes before it creates).
+struct EarlyStart {
+  Sink* sink = nullptr;
+  asio::thread_pool* workers = nullptr;
+  const QuarantineView* quarantine = nullptr;
+  int64_t started = 0;  // the run's start, for its record
+};
+
 // A full read's plan: everything in scope against what the store holds of
 // syncd's objects and what the state caches (`store` is null in a dry run).
 // reconcile_store false: a full read for the change feed's sake (a group
@@ -193,6 +205,9 @@ struct FullPlan {
   std::unordered_map<std::string, std::string> store_refs;
   // The externalIds of the objects the store holds, when it was read.
   std::optional<std::unordered_set<std::string>> in_store;
+  // The creates sent during the read, and the run record begun for them.
+  std::unique_ptr<EarlyCreates> early;
+  int64_t run_id = 0;
 };
 
 struct FullPlanInputs {
@@ -201,33 +216,88 @@ struct FullPlanInputs {
   bool source_switch = false;
   bool reconcile_store = true;
   bool flatten = false;
+  const EarlyStart* early = nullptr;  // null: nothing is created during the read
 };
+
+// Records the run as started (the store's batch may commit only after
+// that: StateDb::UnfinishedRun), then opens the batch and the stage for
+// the creates of objects neither `cached` nor `owned` holds.
+Status BeginEarly(StateDb& state, const EarlyStart& start, const std::vector<SyncObject>& cached,
+                  const OwnedContents* owned, FullPlan* full) {
+  std::vector<std::string> known;
+  known.reserve(cached.size() + (owned != nullptr ? owned->objects.size() : 0));
+  for (const auto& o : cached) known.push_back(o.guid);
+  if (owned != nullptr) {
+    for (const auto& o : owned->objects) {
+      if (auto guid = ldap::GuidFromString(o.external_id)) known.push_back(std::move(*guid));
+    }
+  }
+  std::sort(known.begin(), known.end());
+  known.erase(std::unique(known.begin(), known.end()), known.end());
+  auto run_id = state.BeginRun("full", start.started);
+  if (!run_id.ok()) return run_id.status();
+  full->run_id = *run_id;
+  auto early =
+      EarlyCreates::Begin(state, *start.sink, *start.workers, std::move(known), *start.quarantine);
+  if (!early.ok()) return early.status();
+  full->early = std::move(*early);
+  return Status::Ok();
+}
+
+// A run begun for early creates that ends before its apply: nothing it
+// sent lands, and its record says why.
+void FailEarlyRun(StateDb& state, FullPlan& full, int64_t started, const Status& why) {
+  if (full.early) full.early->Abandon();
+  if (full.run_id == 0) return;
+  Status finished =
+      state.FinishRun({full.run_id, "full", started, UnixNow(), "failed", {}, why.message(), ""});
+  // Left "running", the record only makes the next run a full one.
+  if (!finished.ok()) Log(LogLevel::kWarning, finished.message());
+}
 
 asio::awaitable<Result<FullPlan>> PlanFull(Source& source, StateDb& state, const Config& config,
                                            FullPlanInputs in) {
-  ReadStats stats;
-  auto read = co_await source.ReadAll(&stats);
-  if (!read.ok()) co_return read.status();
-  ReturnFreedMemory();  // the read's raw entries
-  if (in.flatten) FlattenNestedGroups(read->desired.objects, &read->desired.memberships);
-  auto cached = state.LoadObjects();
-  if (!cached.ok()) co_return cached.status();
-  auto cached_memberships = state.LoadMemberships();
-  if (!cached_memberships.ok()) co_return cached_memberships.status();
   FullPlan full;
-  PhaseTimer plan_timer;
-  Baseline baseline;
+  // What the plan diffs against is loaded before the read: creates sent
+  // during it are staged on the state's connection, which then sees them.
+  std::optional<OwnedContents> owned;
   if (in.reconcile_store) {
     // The store is the truth a full reconciliation checks: the cache alone
     // would miss what a lost state forgot and what changed in the store.
-    auto owned = co_await ReadOwnedObjects(in.store, config.store, *in.peeked_store);
-    if (!owned.ok()) co_return owned.status();
+    auto read_owned = co_await ReadOwnedObjects(in.store, config.store, *in.peeked_store);
+    if (!read_owned.ok()) co_return read_owned.status();
+    owned = std::move(*read_owned);
     full.in_store.emplace();
     for (const auto& o : owned->objects) {
       if (!o.ref.empty()) full.store_refs.emplace(o.external_id, o.ref);
       full.in_store->insert(o.external_id);
     }
-    plan_timer = PhaseTimer();
+  }
+  auto cached = state.LoadObjects();
+  if (!cached.ok()) co_return cached.status();
+  auto cached_memberships = state.LoadMemberships();
+  if (!cached_memberships.ok()) co_return cached_memberships.status();
+  scope::Evaluator::InScope in_scope;
+  if (in.early != nullptr) {
+    Status begun = BeginEarly(state, *in.early, *cached, owned ? &*owned : nullptr, &full);
+    if (!begun.ok()) {
+      FailEarlyRun(state, full, in.early->started, begun);
+      co_return begun;
+    }
+    in_scope = [early = full.early.get()](const ObjectRef& o) { early->Offer(o); };
+  }
+  ReadStats stats;
+  auto read = co_await source.ReadAll(&stats, in_scope);
+  if (full.early) co_await full.early->Drain();
+  if (!read.ok()) {
+    FailEarlyRun(state, full, in.early != nullptr ? in.early->started : 0, read.status());
+    co_return read.status();
+  }
+  ReturnFreedMemory();  // the read's raw entries
+  if (in.flatten) FlattenNestedGroups(read->desired.objects, &read->desired.memberships);
+  PhaseTimer plan_timer;
+  Baseline baseline;
+  if (in.reconcile_store) {
     baseline = ReconcileBaseline(std::move(*owned), std::move(*cached),
                                  std::move(*cached_memberships), *read);
     for (const auto& what : baseline.unreadable) {
@@ -389,7 +459,8 @@ void WarnPendingJournal(StateDb& state) {
 // the store (FullPlan; only the plan for an incremental run).
 asio::awaitable<Result<FullPlan>> PlanRun(Source& source, StateDb& state, const Config& config,
                                           const RunStartPoint& start, Sink* store,
-                                          const std::optional<StoreIdentity>& peeked_store) {
+                                          const std::optional<StoreIdentity>& peeked_store,
+                                          const EarlyStart* early) {
   // Stores without nested groups get each group's effective user members.
   const bool flatten = FlattensGroups(config.store);
   const RunChoice& choice = start.choice;
@@ -407,7 +478,8 @@ asio::awaitable<Result<FullPlan>> PlanRun(Source& source, StateDb& state, const 
         "into scope)");
   }
   // Named: GCC 12 mishandles braced temporaries in a co_await's arguments.
-  const FullPlanInputs inputs{store, &peeked_store, choice.source_switch, choice.full, flatten};
+  const FullPlanInputs inputs{store,       &peeked_store, choice.source_switch,
+                              choice.full, flatten,       choice.full ? early : nullptr};
   auto full = co_await PlanFull(source, state, config, inputs);
   ReturnFreedMemory();  // the read and the store's contents the plan consumed
   co_return full;
@@ -419,8 +491,10 @@ asio::awaitable<Result<ApplyOutcome>> ApplyRun(
     StateDb& state, RunStore& run_store, const Plan& plan, const RunChoice& choice,
     const QuarantineView& quarantine,
     const std::unordered_map<std::string, std::string>& store_refs, Watermark* next,
-    int64_t started, asio::thread_pool& workers) {
-  auto run_id = state.BeginRun(plan.run_kind, started);
+    int64_t started, asio::thread_pool& workers, FullPlan& planned) {
+  // A run that created during its read was recorded as started then.
+  auto run_id = planned.run_id != 0 ? Result<int64_t>(planned.run_id)
+                                    : state.BeginRun(plan.run_kind, started);
   if (!run_id.ok()) co_return run_id.status();
   RunRecord record{*run_id,
                    plan.run_kind,
@@ -465,8 +539,9 @@ asio::awaitable<Result<ApplyOutcome>> ApplyRun(
     }
   }
   PhaseTimer apply_timer;
-  auto outcome = co_await ApplyPlan(state, *run_store.store.sink, plan.operations, record, workers,
-                                    run_store.pacing, advance, &quarantine, &known_refs);
+  auto outcome =
+      co_await ApplyPlan(state, *run_store.store.sink, plan.operations, record, workers,
+                         run_store.pacing, advance, &quarantine, &known_refs, planned.early.get());
   Log(LogLevel::kDebug, "applied in " + apply_timer.Elapsed());
   co_return outcome;
 }
@@ -532,8 +607,20 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
     WarnPendingJournal(**state);
   }
 
-  auto planned =
-      co_await PlanRun(source, **state, config, *start, store.store.sink.get(), *peeked_store);
+  // What the store refused before, unchanged in AD since, is not sent again.
+  auto quarantined = (*state)->LoadQuarantine();
+  if (!quarantined.ok()) co_return quarantined.status();
+  const QuarantineView quarantine(std::move(*quarantined));
+  // An atomic store takes the creates while the read runs, unless only the
+  // complete read can say what is in scope (group-based scope) or what goes
+  // first (a source switch deletes before it creates).
+  std::optional<EarlyStart> early;
+  if (!dry_run && store.store.sink->capabilities().atomic_batches && !choice.source_switch &&
+      config.scope.groups.empty()) {
+    early = EarlyStart{store.store.sink.get(), &workers, &quarantine, started};
+  }
+  auto planned = co_await PlanRun(source, **state, config, *start, store.store.sink.get(),
+                                  *peeked_store, early ? &*early : nullptr);
   if (!planned.ok()) co_return planned.status();
   next.reconcile_pending = planned->reconcile_pending;
   // externalId -> the store's ref
@@ -541,10 +628,6 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   result.plan = std::move(planned->plan);
   result.plan.run_kind = choice.full ? "full" : "incremental";
   result.plan.run_reason = choice.reason;
-  // What the store refused before, unchanged in AD since, is not sent again.
-  auto quarantined = (*state)->LoadQuarantine();
-  if (!quarantined.ok()) co_return quarantined.status();
-  const QuarantineView quarantine(std::move(*quarantined));
   HoldQuarantined(quarantine, &result.plan);
   // An IAM Identity Center source switch removed every assignment: until
   // the reapply puts them back, no principal leaves the store (what the
@@ -570,7 +653,7 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   }
 
   auto outcome = co_await ApplyRun(**state, store, result.plan, choice, quarantine, store_refs,
-                                   &next, started, workers);
+                                   &next, started, workers, *planned);
   if (!outcome.ok()) co_return outcome.status();
   result.failed = std::move(outcome->failed);
   result.deferred = std::move(outcome->deferred);

@@ -138,9 +138,10 @@ class AdSource final : public Source {
     co_return start;
   }
 
-  asio::awaitable<Result<ReadSnapshot>> ReadAll(ReadStats* stats) override {
+  asio::awaitable<Result<ReadSnapshot>> ReadAll(
+      ReadStats* stats, const scope::Evaluator::InScope& in_scope) override {
     PhaseTimer timer;
-    auto read = co_await ReadDirectory(*connection_, settings_, stats);
+    auto read = co_await ReadDirectory(*connection_, settings_, stats, in_scope);
     if (!read.ok()) co_return read.status();
     Log(LogLevel::kInfo, "read " + std::to_string(stats->entries) + " entries in " +
                              std::to_string(stats->pages) + " pages (" +

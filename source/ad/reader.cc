@@ -81,7 +81,8 @@ asio::awaitable<Result<std::vector<ldap::Entry>>> Collect(ldap::Directory& direc
 }  // namespace
 
 asio::awaitable<Result<ReadSnapshot>> ReadDirectory(ldap::Directory& directory,
-                                                    const Settings& config, ReadStats* stats) {
+                                                    const Settings& config, ReadStats* stats,
+                                                    const scope::Evaluator::InScope& in_scope) {
   ReadSnapshot snapshot;
   auto mark_incomplete = [&](const std::string& reason) {
     Log(LogLevel::kWarning, "incomplete read: " + reason);
@@ -91,7 +92,7 @@ asio::awaitable<Result<ReadSnapshot>> ReadDirectory(ldap::Directory& directory,
 
   // Each entry is evaluated as its page arrives and not kept; groups whose
   // members come in more windows than the first wait for range retrieval.
-  scope::Evaluator evaluator(config.scope, config.mapping);
+  scope::Evaluator evaluator(config.scope, config.mapping, in_scope);
   std::vector<ldap::Entry> ranged;
   const ldap::RangedValues first_window("member", config.source.range_step);
   for (auto kind : {ObjectKind::kUser, ObjectKind::kGroup}) {

@@ -18,9 +18,11 @@ namespace syncd::ad {
 
 // A failed search leaves the snapshot incomplete (with the reason) rather
 // than failing: what was read is still good for creates and updates.
-boost::asio::awaitable<Result<ReadSnapshot>> ReadDirectory(ldap::Directory& directory,
-                                                           const Settings& settings,
-                                                           ReadStats* stats);
+// `in_scope` sees each object as soon as the scope knows it is in
+// (scope::Evaluator).
+boost::asio::awaitable<Result<ReadSnapshot>> ReadDirectory(
+    ldap::Directory& directory, const Settings& settings, ReadStats* stats,
+    const scope::Evaluator::InScope& in_scope = {});
 
 // The current state of the objects a change feed named, evaluated against
 // the scope one object at a time (group-based scope needs a full read).

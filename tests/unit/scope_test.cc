@@ -215,6 +215,41 @@ TEST(Scope, MissingScopeGroupMakesTheEvaluationIncomplete) {
   EXPECT_EQ(Evaluate(config, AttributeMapping::Defaults(), {a}, {g}).incomplete_reason, "");
 }
 
+// What a reader may act on before the read ends: every object the result
+// will hold, the very same, as it is added; nothing under group-based
+// scope, where only Finish knows.
+TEST(Scope, ObjectsInScopeAreReportedAsTheyAreAddedUnlessTheScopeIsGroupBased) {
+  ldap::Entry a = User(1, "a");
+  ldap::Entry excluded = User(2, "gone");
+  ldap::Entry no_guid = User(3, "noguid");
+  no_guid.attributes.erase("objectguid");
+  ldap::Entry team = Group(10, "Team", {&a});
+  ScopeConfig config;
+  config.exclude = {"gone"};
+  std::vector<const SyncObject*> seen;
+  Evaluator evaluator(config, AttributeMapping::Defaults(),
+                      [&](const ObjectRef& o) { seen.push_back(o.get()); });
+  evaluator.Add(a, ObjectKind::kUser);
+  EXPECT_EQ(seen.size(), 1u) << "reported when added, not at Finish";
+  for (const auto* e : {&excluded, &no_guid, &a}) evaluator.Add(*e, ObjectKind::kUser);
+  evaluator.Add(team, ObjectKind::kGroup);
+  auto r = evaluator.Finish();
+  std::vector<const SyncObject*> kept;
+  for (const auto& o : r.objects) kept.push_back(o.get());
+  std::sort(seen.begin(), seen.end());
+  std::sort(kept.begin(), kept.end());
+  EXPECT_EQ(seen, kept);
+
+  config.groups = {"Team"};
+  seen.clear();
+  Evaluator group_based(config, AttributeMapping::Defaults(),
+                        [&](const ObjectRef& o) { seen.push_back(o.get()); });
+  group_based.Add(a, ObjectKind::kUser);
+  group_based.Add(team, ObjectKind::kGroup);
+  EXPECT_EQ(group_based.Finish().objects.size(), 2u);
+  EXPECT_TRUE(seen.empty());
+}
+
 TEST(Scope, MemberDnsResolveWhateverTheirCaseAndOrder) {
   ldap::Entry a = User(1, "a");
   ldap::Entry inner = Group(11, "Inner", {});

@@ -388,6 +388,49 @@ TEST_F(StateDbTest, CommitRunIsAllOrNothingWhenItFails) {
   EXPECT_TRUE(db->LoadObjects()->empty());
 }
 
+// Creates staged while the read runs, then the run's other operations in
+// the same transaction: nothing is durable before CommitStaged, and a
+// rollback drops the early creates too.
+TEST_F(StateDbTest, AStageBegunEarlyTakesCreatesThenTheRunAndCommitsOnce) {
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  SyncObject user = MakeObject('u', ObjectKind::kUser, "jdoe");
+  SyncObject group = MakeObject('g', ObjectKind::kGroup, "Staff");
+  std::vector<Operation> ops = {MakeOp(OpType::kCreate, user), MakeOp(OpType::kCreate, group),
+                                MemberOp(OpType::kAddMember, group, user)};
+  const int64_t run = *db->BeginRun("full", 1);
+  RunRecord record{run, "full", 1, 2, "ok", {}, "", ""};
+
+  ASSERT_TRUE(db->BeginStage().ok());
+  ASSERT_TRUE(db->StageCreates({ops.data(), 1}).ok());
+  EXPECT_FALSE(db->CommitStaged().ok()) << "creates alone are not a run";
+  EXPECT_FALSE(db->StageRun(record, ops).ok()) << "what was staged early must be named";
+  db->RollbackStaged();
+  EXPECT_TRUE(db->LoadObjects()->empty()) << "the rollback drops the early creates";
+
+  // A StageRun that fails drops the early creates with it.
+  ASSERT_TRUE(db->BeginStage().ok());
+  ASSERT_TRUE(db->StageCreates({ops.data(), 1}).ok());
+  const std::vector<Operation> broken = {ops[0], MakeOp(OpType::kAddMember, group)};
+  const std::vector<bool> first_early = {true, false};
+  EXPECT_FALSE(db->StageRun(record, broken, nullptr, nullptr, &first_early).ok());
+  EXPECT_TRUE(db->LoadObjects()->empty());
+
+  ASSERT_TRUE(db->BeginStage().ok());
+  ASSERT_TRUE(db->StageCreates({ops.data(), 1}).ok());
+  const std::vector<bool> staged_early = {true, false, false};
+  ASSERT_TRUE(db->StageRun(record, ops, nullptr, nullptr, &staged_early).ok());
+  {
+    auto other = StateDb::Open(path_, /*read_only=*/true);
+    ASSERT_TRUE(other.ok());
+    EXPECT_TRUE((*other)->LoadObjects()->empty()) << "nothing durable before the commit";
+  }
+  ASSERT_TRUE(db->CommitStaged().ok());
+  EXPECT_EQ(db->LoadObjects()->size(), 2U);
+  EXPECT_EQ(db->LoadMemberships()->size(), 1U);
+  EXPECT_EQ(db->RecentRuns(1)->front().outcome, "ok");
+}
+
 TEST_F(StateDbTest, ReadOnlyOpenOfMissingPathIsEmptyAndWritesNoFile) {
   {
     auto db = OpenState(/*read_only=*/true);
