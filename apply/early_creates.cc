@@ -99,7 +99,10 @@ asio::awaitable<std::vector<Operation>> EarlyCreates::Send(
     }
     switch (outcomes.front().kind) {
       case OpOutcome::Kind::kApplied:
-        applied_.emplace(op.object.get(), std::move(outcomes.front().ref));
+        applied_.push_back(op.object.get());
+        if (!outcomes.front().ref.empty()) {
+          refs_.emplace(op.object.get(), std::move(outcomes.front().ref));
+        }
         landed.push_back(std::move(op));
         break;
       case OpOutcome::Kind::kRefused:
@@ -120,6 +123,7 @@ asio::awaitable<void> EarlyCreates::Drain() {
     poll.expires_after(std::chrono::milliseconds(2));
     co_await poll.async_wait(asio::use_awaitable);
   }
+  std::sort(applied_.begin(), applied_.end());
 }
 
 void EarlyCreates::Fail(std::string why) {

@@ -18,6 +18,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -60,10 +61,17 @@ class EarlyCreates {
   boost::asio::awaitable<void> Drain();
 
   // After Drain: the objects whose create the store applied and the state
-  // staged, with the reference the store returned (usually empty). Creates
-  // the store refused or asked to retry are not here: the plan's walk sends
-  // them again, as it would have.
-  const std::unordered_map<const SyncObject*, std::string>& applied() const { return applied_; }
+  // staged, sorted. Creates the store refused or asked to retry are not
+  // here: the plan's walk sends them again, as it would have.
+  const std::vector<const SyncObject*>& applied() const { return applied_; }
+  bool Applied(const SyncObject* object) const {
+    return std::binary_search(applied_.begin(), applied_.end(), object);
+  }
+  // The reference the store returned for an applied create; usually none.
+  std::string RefOf(const SyncObject* object) const {
+    auto it = refs_.find(object);
+    return it == refs_.end() ? std::string() : it->second;
+  }
   // After Drain: why the early creates cannot be used (a fatal answer, the
   // state failing); empty when they can.
   const std::string& failure() const { return failure_; }
@@ -95,8 +103,10 @@ class EarlyCreates {
   std::atomic<bool> failed_{false};
   std::mutex failure_mutex_;
   std::string failure_;
-  // Written on the store's strand; read after Drain.
-  std::unordered_map<const SyncObject*, std::string> applied_;
+  // Written on the store's strand; read after Drain. A pointer each, not a
+  // map entry: a first sync sends every object early.
+  std::vector<const SyncObject*> applied_;
+  std::unordered_map<const SyncObject*, std::string> refs_;  // the non-empty ones
   bool open_ = true;
 };
 

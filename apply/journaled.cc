@@ -186,10 +186,10 @@ bool TakeEarlyCreates(const EarlyCreates& early, const std::vector<Operation>& o
   size_t found = 0;
   for (size_t i = 0; i < ops.size(); ++i) {
     if (ops[i].op != OpType::kCreate) continue;
-    auto it = early.applied().find(ops[i].object.get());
-    if (it == early.applied().end()) continue;
+    const SyncObject* object = ops[i].object.get();
+    if (!early.Applied(object)) continue;
     (*taken)[i] = true;
-    results->push_back({static_cast<int64_t>(i), ItemStatus::kApplied, it->second});
+    results->push_back({static_cast<int64_t>(i), ItemStatus::kApplied, early.RefOf(object)});
     ++found;
   }
   if (found == early.applied().size()) return true;

@@ -447,7 +447,7 @@ TEST_F(EarlyCreatesTest, ObjectsTheStoreOrTheCacheHoldAreLeftToThePlan) {
   ASSERT_TRUE(early);
   Read(*early, ops_);
   EXPECT_EQ(early->applied().size(), 2u);
-  EXPECT_FALSE(early->applied().contains(ops_[1].object.get()));
+  EXPECT_FALSE(early->Applied(ops_[1].object.get()));
   ASSERT_TRUE(ApplyWith(sink, ops_, run, early.get()).ok());
   EXPECT_EQ(sink.landed, 3);
   EXPECT_EQ(StoreUsers(), 3u);
@@ -462,7 +462,7 @@ TEST_F(EarlyCreatesTest, AQuarantinedImageIsNotSentEarly) {
   ASSERT_TRUE(early);
   Read(*early, ops_);
   EXPECT_EQ(early->applied().size(), 2u);
-  EXPECT_FALSE(early->applied().contains(ops_[1].object.get()));
+  EXPECT_FALSE(early->Applied(ops_[1].object.get()));
 }
 
 // The plan is the judge: an object sent early that it does not create
