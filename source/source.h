@@ -12,7 +12,7 @@
 //   auto source = co_await Open...(...);        // connected, bound
 //   CursorCheck check = source->Check(stored, now);
 //   auto start = co_await source->Begin(incremental ? &stored : nullptr);
-//   full ? co_await source->ReadAll(&stats)
+//   full ? co_await source->ReadAll(&stats, in_scope)
 //        : co_await source->ReadChanges(is_cached, &stats);
 //   source->Position(&next);                    // stored with the run
 #ifndef SYNCD_SOURCE_SOURCE_H_
