@@ -57,7 +57,7 @@ struct ApplyOptions {
   const std::atomic<std::chrono::steady_clock::time_point>* deadline = nullptr;
   // Jitter: returns a number in [0, 1). Default: a seeded engine.
   std::function<double()> random;
-  // Sinks with atomic batches: the batch is open already (EarlyCreates
+  // Sinks with atomic batches: the batch is open already (EarlyApply
   // wrote into it); the walk continues it instead of beginning one.
   bool batch_open = false;
 };

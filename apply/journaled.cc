@@ -9,7 +9,7 @@
 #include <ctime>
 #include <unordered_set>
 
-#include "apply/early_creates.h"
+#include "apply/early_apply.h"
 #include "core/log.h"
 
 namespace syncd {
@@ -178,21 +178,28 @@ Status CommitSettled(StateDb& state, RunRecord record, const Settled& s,
 }
 
 // Which of `ops` `early` already applied, and their results; false (and
-// nothing taken) when the plan does not create every object sent early.
-bool TakeEarlyCreates(const EarlyCreates& early, const std::vector<Operation>& ops,
-                      std::vector<bool>* taken, std::vector<ItemResult>* results) {
+// nothing taken) when the plan lacks something sent early.
+bool TakeEarly(const EarlyApply& early, const std::vector<Operation>& ops, std::vector<bool>* taken,
+               std::vector<ItemResult>* results) {
   if (!early.failure().empty()) return false;
   taken->assign(ops.size(), false);
-  size_t found = 0;
+  size_t created = 0;
+  size_t added = 0;
   for (size_t i = 0; i < ops.size(); ++i) {
-    if (ops[i].op != OpType::kCreate) continue;
-    const SyncObject* object = ops[i].object.get();
-    if (!early.Applied(object)) continue;
+    const Operation& op = ops[i];
+    const SyncObject* object = op.object.get();
+    if (op.op == OpType::kCreate && early.Created(object)) {
+      ++created;
+    } else if (op.op == OpType::kAddMember && early.Added(object, op.member.get())) {
+      ++added;
+    } else {
+      continue;
+    }
     (*taken)[i] = true;
-    results->push_back({static_cast<int64_t>(i), ItemStatus::kApplied, early.RefOf(object)});
-    ++found;
+    results->push_back({static_cast<int64_t>(i), ItemStatus::kApplied,
+                        op.op == OpType::kCreate ? early.RefOf(object) : std::string()});
   }
-  if (found == early.applied().size()) return true;
+  if (created == early.created().size() && added == early.added().size()) return true;
   taken->clear();
   results->clear();
   return false;
@@ -209,7 +216,7 @@ std::string Stopped(const ApplyReport& report, size_t total) {
 asio::awaitable<Result<ApplyOutcome>> ApplyPlan(
     StateDb& state, Sink& sink, const std::vector<Operation>& ops, RunRecord record,
     asio::thread_pool& workers, const ApplyOptions& options, const Watermark* watermark,
-    const QuarantineView* quarantine, const SinkRefs* known_refs, EarlyCreates* early) {
+    const QuarantineView* quarantine, const SinkRefs* known_refs, EarlyApply* early) {
   const bool atomic = sink.capabilities().atomic_batches;
   Status st;
   // An atomic sink's batch lands whole or not at all: nothing to resume
@@ -227,17 +234,18 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(
   std::vector<ItemResult> early_results;
   bool continue_early = false;  // the batch and the stage are open already
   if (early != nullptr && atomic) {
-    continue_early = TakeEarlyCreates(*early, ops, &taken, &early_results);
+    continue_early = TakeEarly(*early, ops, &taken, &early_results);
     if (continue_early) {
       early->HandOver();
-      Log(LogLevel::kDebug, std::to_string(early_results.size()) +
-                                " creates were applied during the read; applying the other " +
+      Log(LogLevel::kDebug, std::to_string(early->created().size()) + " creates and " +
+                                std::to_string(early->added().size()) +
+                                " memberships were applied during the read; applying the other " +
                                 std::to_string(ops.size() - early_results.size()) + " operations");
     } else {
       Log(LogLevel::kWarning,
-          "the creates sent during the read are rolled back and the plan applied from the "
+          "what was applied during the read is rolled back and the plan applied from the "
           "start: " +
-              (early->failure().empty() ? std::string("the plan does not create them all")
+              (early->failure().empty() ? std::string("the plan does not have all of it")
                                         : early->failure()));
       early->Abandon();
     }

@@ -21,7 +21,7 @@
 
 namespace syncd {
 
-class EarlyCreates;
+class EarlyApply;
 
 struct ApplyOutcome {
   size_t applied = 0;
@@ -75,7 +75,7 @@ boost::asio::awaitable<Result<ApplyOutcome>> ApplyPlan(
     StateDb& state, Sink& sink, const std::vector<Operation>& ops, RunRecord record,
     boost::asio::thread_pool& workers, const ApplyOptions& options,
     const Watermark* watermark = nullptr, const QuarantineView* quarantine = nullptr,
-    const SinkRefs* known_refs = nullptr, EarlyCreates* early = nullptr);
+    const SinkRefs* known_refs = nullptr, EarlyApply* early = nullptr);
 
 struct ResumeOutcome {
   int64_t run_id = 0;    // the interrupted run; 0: there was none

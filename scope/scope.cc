@@ -79,7 +79,7 @@ struct Evaluator::Graph {
   Graph(ScopeConfig c, AttributeMapping m, InScope in)
       : config(std::move(c)),
         mapping(std::move(m)),
-        in_scope(config.groups.empty() ? std::move(in) : InScope()),
+        in_scope(config.groups.empty() ? std::move(in) : InScope{}),
         scope_group_found(config.groups.size(), false) {}
 
   const ScopeConfig config;
@@ -112,13 +112,22 @@ struct Evaluator::Graph {
     return std::nullopt;
   }
 
+  // An edge whose member is known already.
+  void AddEdge(uint32_t group, uint32_t member) {
+    edges.emplace_back(group, member);
+    if (!in_scope.member) return;
+    const ObjectRef& group_object = candidates[group].object;
+    const ObjectRef& member_object = candidates[member].object;
+    if (group_object && member_object) in_scope.member(group_object, member_object);
+  }
+
   // A member value: an extended DN with its GUID, or a plain DN.
   void AddMember(uint32_t group, const std::string& value) {
     ldap::ExtendedDn member = ldap::ParseExtendedDn(value);
     if (auto guid = GuidKey::Of(member.guid)) {
       auto found = by_guid.find(*guid);
       if (found != by_guid.end()) {
-        edges.emplace_back(group, found->second);
+        AddEdge(group, found->second);
       } else {
         pending_guids.emplace_back(group, *guid);
       }
@@ -126,7 +135,7 @@ struct Evaluator::Graph {
     }
     std::string normalized = ldap::NormalizeDn(member.dn);
     if (auto found = FindByDn(normalized)) {
-      edges.emplace_back(group, *found);
+      AddEdge(group, *found);
     } else {
       pending_dns.emplace_back(group, std::move(normalized));
     }
@@ -161,7 +170,7 @@ struct Evaluator::Graph {
     // Made shared once, here: the result and the plan hand on the pointer.
     if (auto mapped = MapEntry(mapping, entry, kind, &c.warnings)) {
       c.object = MakeObjectRef(std::move(*mapped));
-      if (in_scope) in_scope(c.object);
+      if (in_scope.object) in_scope.object(c.object);
     } else {
       c.unmapped_dn = entry.dn;
     }

@@ -118,9 +118,17 @@ std::optional<SyncObject> MapEntry(const AttributeMapping& mapping, const ldap::
 // bases) counts once: the first one is kept.
 class Evaluator {
  public:
-  // Called with an object as soon as it is known to be in scope: when it
-  // is added, unless the scope is group-based (then only Finish knows).
-  using InScope = std::function<void(const ObjectRef&)>;
+  // What is known to be in scope as entries are added, before Finish;
+  // nothing under group-based scope, where only Finish knows. Either
+  // callback may be empty.
+  struct InScope {
+    // An object, as it is added.
+    std::function<void(const ObjectRef&)> object;
+    // A group's direct member, as the group is added, when the member was
+    // added before it (users are read first). Finish lists the edge too; it
+    // comes twice when the group lists the member twice.
+    std::function<void(const ObjectRef& group, const ObjectRef& member)> member;
+  };
 
   Evaluator(ScopeConfig config, AttributeMapping mapping, InScope in_scope = {});
   Evaluator(const Evaluator&) = delete;

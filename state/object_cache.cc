@@ -403,20 +403,24 @@ Status StateDb::BeginStage() {
   return Status::Ok();
 }
 
-Status StateDb::StageCreates(std::span<const Operation> creates) {
+Status StateDb::StageEarly(std::span<const Operation> ops) {
   if (!impl_->staged || impl_->run_staged) {
-    return impl_->Context(Status::Internal("StageCreates outside an open stage"));
+    return impl_->Context(Status::Internal("StageEarly outside an open stage"));
   }
-  // Creates only: no ledger row or removal is involved.
+  // Creates and added memberships only: no ledger row or removal is
+  // involved.
   auto writer = CacheWriter::Create(*impl_->db, 0, "");
   if (!writer.ok()) {
     return impl_->Context(writer.status());
   }
-  for (const Operation& op : creates) {
+  for (const Operation& op : ops) {
+    if (op.op != OpType::kCreate && op.op != OpType::kAddMember) {
+      return impl_->Context(Status::Internal(std::string("StageEarly given a ") + OpName(op.op)));
+    }
     Status st = writer->Apply(op);
     if (!st.ok()) {
-      return impl_->Context(
-          st.WithContext(std::string("create ") + KindName(op.kind) + " " + op.object->name));
+      return impl_->Context(st.WithContext(std::string(OpName(op.op)) + " " + KindName(op.kind) +
+                                           " " + op.object->name));
     }
   }
   return Status::Ok();

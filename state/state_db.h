@@ -315,15 +315,16 @@ class StateDb {
   // StageRun does all of it in a transaction it leaves open; CommitStaged
   // makes it durable; RollbackStaged drops it. One staged run at a time.
   //
-  // BeginStage opens that transaction early, and StageCreates writes
-  // creates into it while the read still runs (EarlyCreates); StageRun then
-  // continues it, skipping the operations `staged_early` flags. Reads on
-  // this connection see what is staged: load what the plan needs first.
+  // BeginStage opens that transaction early, and StageEarly writes creates
+  // and added memberships into it while the read still runs (EarlyApply);
+  // StageRun then continues it, skipping the operations `staged_early`
+  // flags. Reads on this connection see what is staged: load what the plan
+  // needs first.
   Status StageRun(const RunRecord& record, const std::vector<Operation>& ops,
                   const Watermark* watermark = nullptr, const RunOutcomes* outcomes = nullptr,
                   const std::vector<bool>* staged_early = nullptr);
   Status BeginStage();
-  Status StageCreates(std::span<const Operation> creates);
+  Status StageEarly(std::span<const Operation> ops);
   Status CommitStaged();
   void RollbackStaged();
 

@@ -17,7 +17,7 @@
 #include <set>
 #include <unordered_set>
 
-#include "apply/early_creates.h"
+#include "apply/early_apply.h"
 #include "apply/journaled.h"
 #include "core/log.h"
 #include "core/memory.h"
@@ -183,7 +183,7 @@ asio::awaitable<Result<RunStartPoint>> StartRun(const Config& config, asio::thre
   co_return start;
 }
 
-// What a full run needs to send creates while it reads (EarlyCreates): an
+// What a full run needs to apply creates while it reads (EarlyApply): an
 // applying run with an atomic store, a scope the reader can decide entry by
 // entry, and no source switch (which deletes before it creates).
 struct EarlyStart {
@@ -206,7 +206,7 @@ struct FullPlan {
   // The externalIds of the objects the store holds, when it was read.
   std::optional<std::unordered_set<std::string>> in_store;
   // The creates sent during the read, and the run record begun for them.
-  std::unique_ptr<EarlyCreates> early;
+  std::unique_ptr<EarlyApply> early;
   int64_t run_id = 0;
 };
 
@@ -216,12 +216,12 @@ struct FullPlanInputs {
   bool source_switch = false;
   bool reconcile_store = true;
   bool flatten = false;
-  const EarlyStart* early = nullptr;  // null: nothing is created during the read
+  const EarlyStart* early = nullptr;  // null: nothing is applied during the read
 };
 
 // Records the run as started (the store's batch may commit only after
 // that: StateDb::UnfinishedRun), then opens the batch and the stage for
-// the creates of objects neither `cached` nor `owned` holds.
+// what the read brings that neither `cached` nor `owned` holds.
 Status BeginEarly(StateDb& state, const EarlyStart& start, const std::vector<SyncObject>& cached,
                   const OwnedContents* owned, FullPlan* full) {
   std::vector<std::string> known;
@@ -238,13 +238,13 @@ Status BeginEarly(StateDb& state, const EarlyStart& start, const std::vector<Syn
   if (!run_id.ok()) return run_id.status();
   full->run_id = *run_id;
   auto early =
-      EarlyCreates::Begin(state, *start.sink, *start.workers, std::move(known), *start.quarantine);
+      EarlyApply::Begin(state, *start.sink, *start.workers, std::move(known), *start.quarantine);
   if (!early.ok()) return early.status();
   full->early = std::move(*early);
   return Status::Ok();
 }
 
-// A run begun for early creates that ends before its apply: nothing it
+// A run begun for an early apply that ends before its apply: nothing it
 // sent lands, and its record says why.
 void FailEarlyRun(StateDb& state, FullPlan& full, int64_t started, const Status& why) {
   if (full.early) full.early->Abandon();
@@ -284,7 +284,14 @@ asio::awaitable<Result<FullPlan>> PlanFull(Source& source, StateDb& state, const
       FailEarlyRun(state, full, in.early->started, begun);
       co_return begun;
     }
-    in_scope = [early = full.early.get()](const ObjectRef& o) { early->Offer(o); };
+    EarlyApply* early = full.early.get();
+    in_scope.object = [early](const ObjectRef& o) { early->Offer(o); };
+    // Flattened, a group's direct members are not its memberships.
+    if (!in.flatten) {
+      in_scope.member = [early](const ObjectRef& group, const ObjectRef& member) {
+        early->OfferMember(group, member);
+      };
+    }
   }
   ReadStats stats;
   auto read = co_await source.ReadAll(&stats, in_scope);

@@ -4,7 +4,7 @@
 // a time as a remote store applies them.
 #include "apply/journaled.h"
 
-#include "apply/early_creates.h"
+#include "apply/early_apply.h"
 
 #include <boost/asio/thread_pool.hpp>
 
@@ -400,35 +400,35 @@ TEST_F(RemoteJournaledTest, DeadlineCommitsWhatLandedAndDefersTheRest) {
   EXPECT_EQ((*state_->LoadWatermark())->revisit, (std::vector<std::string>{"2", "3"}));
 }
 
-// Creates sent while the read runs (EarlyCreates), then the plan, against
+// Creates sent while the read runs (EarlyApply), then the plan, against
 // the real local store and state.
-class EarlyCreatesTest : public JournaledTest {
+class EarlyApplyTest : public JournaledTest {
  protected:
-  std::unique_ptr<EarlyCreates> Begin(Sink& sink, std::vector<std::string> known = {}) {
-    auto early = EarlyCreates::Begin(*state_, sink, workers_, std::move(known), quarantine_);
+  std::unique_ptr<EarlyApply> Begin(Sink& sink, std::vector<std::string> known = {}) {
+    auto early = EarlyApply::Begin(*state_, sink, workers_, std::move(known), quarantine_);
     EXPECT_TRUE(early.ok()) << early.status().ToString();
     return early.ok() ? std::move(*early) : nullptr;
   }
   // What a read that mapped `objects` does, then its end.
-  void Read(EarlyCreates& early, const std::vector<Operation>& ops) {
+  void Read(EarlyApply& early, const std::vector<Operation>& ops) {
     for (const auto& op : ops) early.Offer(op.object);
     testing::RunAwaitable(early.Drain());
   }
   Result<ApplyOutcome> ApplyWith(Sink& sink, const std::vector<Operation>& ops,
-                                 const RunRecord& run, EarlyCreates* early) {
+                                 const RunRecord& run, EarlyApply* early) {
     return testing::RunAwaitable(ApplyPlan(*state_, sink, ops, run, workers_, options_, nullptr,
                                            &quarantine_, nullptr, early));
   }
   QuarantineView quarantine_;
 };
 
-TEST_F(EarlyCreatesTest, CreatesSentDuringTheReadLandWithThePlanAndAreNotSentAgain) {
+TEST_F(EarlyApplyTest, CreatesSentDuringTheReadLandWithThePlanAndAreNotSentAgain) {
   FaultInjectingSink sink(*store_, /*atomic=*/true);
   const RunRecord run = NewRun();  // recorded before the store sees anything
   auto early = Begin(sink);
   ASSERT_TRUE(early);
   Read(*early, ops_);
-  EXPECT_EQ(early->applied().size(), 3u);
+  EXPECT_EQ(early->created().size(), 3u);
   EXPECT_EQ(sink.landed, 3);
   auto outcome = ApplyWith(sink, ops_, run, early.get());
   ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
@@ -440,20 +440,20 @@ TEST_F(EarlyCreatesTest, CreatesSentDuringTheReadLandWithThePlanAndAreNotSentAga
   EXPECT_EQ(*state_->UnfinishedRun(), 0);
 }
 
-TEST_F(EarlyCreatesTest, ObjectsTheStoreOrTheCacheHoldAreLeftToThePlan) {
+TEST_F(EarlyApplyTest, ObjectsTheStoreOrTheCacheHoldAreLeftToThePlan) {
   FaultInjectingSink sink(*store_, /*atomic=*/true);
   const RunRecord run = NewRun();
   auto early = Begin(sink, {"2"});  // bob is known: the plan decides
   ASSERT_TRUE(early);
   Read(*early, ops_);
-  EXPECT_EQ(early->applied().size(), 2u);
-  EXPECT_FALSE(early->Applied(ops_[1].object.get()));
+  EXPECT_EQ(early->created().size(), 2u);
+  EXPECT_FALSE(early->Created(ops_[1].object.get()));
   ASSERT_TRUE(ApplyWith(sink, ops_, run, early.get()).ok());
   EXPECT_EQ(sink.landed, 3);
   EXPECT_EQ(StoreUsers(), 3u);
 }
 
-TEST_F(EarlyCreatesTest, AQuarantinedImageIsNotSentEarly) {
+TEST_F(EarlyApplyTest, AQuarantinedImageIsNotSentEarly) {
   FaultInjectingSink sink(*store_, /*atomic=*/true);
   quarantine_ =
       QuarantineView({{"2", ObjectKind::kUser, "bob", "ext-2", "userName bob belongs to another", 1,
@@ -461,14 +461,14 @@ TEST_F(EarlyCreatesTest, AQuarantinedImageIsNotSentEarly) {
   auto early = Begin(sink);
   ASSERT_TRUE(early);
   Read(*early, ops_);
-  EXPECT_EQ(early->applied().size(), 2u);
-  EXPECT_FALSE(early->Applied(ops_[1].object.get()));
+  EXPECT_EQ(early->created().size(), 2u);
+  EXPECT_FALSE(early->Created(ops_[1].object.get()));
 }
 
 // The plan is the judge: an object sent early that it does not create
 // (never seen in practice; the check keeps it so) undoes everything sent
 // early, and the plan is applied from the start.
-TEST_F(EarlyCreatesTest, APlanThatDoesNotCreateAnObjectSentEarlyStartsOver) {
+TEST_F(EarlyApplyTest, APlanThatDoesNotCreateAnObjectSentEarlyStartsOver) {
   FaultInjectingSink sink(*store_, /*atomic=*/true);
   const RunRecord run = NewRun();
   auto early = Begin(sink);
@@ -484,7 +484,7 @@ TEST_F(EarlyCreatesTest, APlanThatDoesNotCreateAnObjectSentEarlyStartsOver) {
   EXPECT_EQ(sink.landed, 4 + 3);
 }
 
-TEST_F(EarlyCreatesTest, AFatalAnswerDuringTheReadStartsOver) {
+TEST_F(EarlyApplyTest, AFatalAnswerDuringTheReadStartsOver) {
   FaultInjectingSink sink(*store_, /*atomic=*/true);
   sink.fail_apply_at = 1;  // bob's early create; the walk's later try goes through
   const RunRecord run = NewRun();
@@ -498,14 +498,14 @@ TEST_F(EarlyCreatesTest, AFatalAnswerDuringTheReadStartsOver) {
   EXPECT_EQ(CachedObjects(), 3u);
 }
 
-TEST_F(EarlyCreatesTest, ARefusedEarlyCreateIsTriedAgainByThePlanAndQuarantined) {
+TEST_F(EarlyApplyTest, ARefusedEarlyCreateIsTriedAgainByThePlanAndQuarantined) {
   FaultInjectingSink sink(*store_, /*atomic=*/true);
   sink.refuse_name = "bob";
   const RunRecord run = NewRun();
   auto early = Begin(sink);
   ASSERT_TRUE(early);
   Read(*early, ops_);
-  EXPECT_EQ(early->applied().size(), 2u);
+  EXPECT_EQ(early->created().size(), 2u);
   auto outcome = ApplyWith(sink, ops_, run, early.get());
   ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
   ASSERT_EQ(outcome->failed.size(), 1u);
@@ -515,9 +515,84 @@ TEST_F(EarlyCreatesTest, ARefusedEarlyCreateIsTriedAgainByThePlanAndQuarantined)
   EXPECT_EQ(state_->LoadQuarantine()->size(), 1u);
 }
 
+SyncObject Group(const std::string& guid, const std::string& name) {
+  SyncObject o;
+  o.kind = ObjectKind::kGroup;
+  o.guid = guid;
+  o.external_id = "ext-" + guid;
+  o.name = name;
+  o.attributes = {{"displayName", name}};
+  return o;
+}
+
+// A group read after its members, all of them new: its memberships go into
+// the batch during the read too, once each, in one request.
+TEST_F(EarlyApplyTest, MembershipsAmongObjectsCreatedEarlyGoEarlyToo) {
+  FaultInjectingSink sink(*store_, /*atomic=*/true);
+  const RunRecord run = NewRun();
+  auto early = Begin(sink);
+  ASSERT_TRUE(early);
+  const ObjectRef staff = MakeObjectRef(Group("g", "Staff"));
+  for (const auto& op : ops_) early->Offer(op.object);
+  early->Offer(staff);
+  early->OfferMember(staff, ops_[0].object);
+  early->OfferMember(staff, ops_[1].object);
+  early->OfferMember(staff, ops_[1].object);  // listed twice
+  testing::RunAwaitable(early->Drain());
+  EXPECT_EQ(early->created().size(), 4u);
+  EXPECT_EQ(early->added().size(), 2u);
+
+  std::vector<Operation> plan = {{OpType::kCreate, ObjectKind::kGroup, staff, {}, nullptr}};
+  plan.insert(plan.end(), ops_.begin(), ops_.end());
+  plan.push_back({OpType::kAddMember, ObjectKind::kGroup, staff, {}, ops_[0].object});
+  plan.push_back({OpType::kAddMember, ObjectKind::kGroup, staff, {}, ops_[1].object});
+  const int landed_early = sink.landed;
+  auto outcome = ApplyWith(sink, plan, run, early.get());
+  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
+  EXPECT_EQ(sink.landed, landed_early) << "the walk sends nothing twice";
+  EXPECT_EQ(store_->Members("Staff", false)->size(), 2u);
+  EXPECT_EQ(state_->LoadMemberships()->size(), 2u);
+  EXPECT_EQ(CachedObjects(), 4u);
+}
+
+TEST_F(EarlyApplyTest, APlanWithoutAMembershipSentEarlyStartsOver) {
+  FaultInjectingSink sink(*store_, /*atomic=*/true);
+  const RunRecord run = NewRun();
+  auto early = Begin(sink);
+  ASSERT_TRUE(early);
+  const ObjectRef staff = MakeObjectRef(Group("g", "Staff"));
+  for (const auto& op : ops_) early->Offer(op.object);
+  early->Offer(staff);
+  early->OfferMember(staff, ops_[0].object);
+  testing::RunAwaitable(early->Drain());
+  std::vector<Operation> plan = {{OpType::kCreate, ObjectKind::kGroup, staff, {}, nullptr}};
+  plan.insert(plan.end(), ops_.begin(), ops_.end());
+  auto outcome = ApplyWith(sink, plan, run, early.get());
+  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
+  EXPECT_TRUE(store_->Members("Staff", false)->empty());
+  EXPECT_TRUE(state_->LoadMemberships()->empty());
+  EXPECT_EQ(CachedObjects(), 4u);
+}
+
+// An edge to an object the store or the cache holds may already be there:
+// only the plan knows.
+TEST_F(EarlyApplyTest, AMembershipOfAKnownObjectIsLeftToThePlan) {
+  FaultInjectingSink sink(*store_, /*atomic=*/true);
+  auto early = Begin(sink, {"2"});
+  ASSERT_TRUE(early);
+  const ObjectRef staff = MakeObjectRef(Group("g", "Staff"));
+  for (const auto& op : ops_) early->Offer(op.object);
+  early->Offer(staff);
+  early->OfferMember(staff, ops_[0].object);
+  early->OfferMember(staff, ops_[1].object);
+  testing::RunAwaitable(early->Drain());
+  EXPECT_EQ(early->added().size(), 1u);
+  EXPECT_TRUE(early->Added(staff.get(), ops_[0].object.get()));
+}
+
 // Regression: a plan with no operation at all (a reconciliation that found
 // nothing to do) took the open stage for a second one and failed the run.
-TEST_F(EarlyCreatesTest, AnEmptyPlanContinuesTheOpenBatchAndStage) {
+TEST_F(EarlyApplyTest, AnEmptyPlanContinuesTheOpenBatchAndStage) {
   FaultInjectingSink sink(*store_, /*atomic=*/true);
   const RunRecord run = NewRun();
   auto early = Begin(sink, {"1", "2", "3"});
@@ -530,7 +605,7 @@ TEST_F(EarlyCreatesTest, AnEmptyPlanContinuesTheOpenBatchAndStage) {
 
 // A read that fails after creates were sent: nothing of them lands, and
 // the state takes a new stage.
-TEST_F(EarlyCreatesTest, CreatesOfAnAbandonedReadLandNowhere) {
+TEST_F(EarlyApplyTest, CreatesOfAnAbandonedReadLandNowhere) {
   FaultInjectingSink sink(*store_, /*atomic=*/true);
   {
     auto early = Begin(sink);

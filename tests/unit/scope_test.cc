@@ -216,9 +216,9 @@ TEST(Scope, MissingScopeGroupMakesTheEvaluationIncomplete) {
 }
 
 // What a reader may act on before the read ends: every object the result
-// will hold, the very same, as it is added; nothing under group-based
-// scope, where only Finish knows.
-TEST(Scope, ObjectsInScopeAreReportedAsTheyAreAddedUnlessTheScopeIsGroupBased) {
+// will hold, the very same, as it is added, and a group's members read
+// before it; nothing under group-based scope, where only Finish knows.
+TEST(Scope, ObjectsAndEdgesInScopeAreReportedAsTheyAreAddedUnlessTheScopeIsGroupBased) {
   ldap::Entry a = User(1, "a");
   ldap::Entry excluded = User(2, "gone");
   ldap::Entry no_guid = User(3, "noguid");
@@ -227,8 +227,11 @@ TEST(Scope, ObjectsInScopeAreReportedAsTheyAreAddedUnlessTheScopeIsGroupBased) {
   ScopeConfig config;
   config.exclude = {"gone"};
   std::vector<const SyncObject*> seen;
-  Evaluator evaluator(config, AttributeMapping::Defaults(),
-                      [&](const ObjectRef& o) { seen.push_back(o.get()); });
+  std::vector<std::pair<const SyncObject*, const SyncObject*>> edges;
+  const Evaluator::InScope report{
+      [&](const ObjectRef& o) { seen.push_back(o.get()); },
+      [&](const ObjectRef& g, const ObjectRef& m) { edges.emplace_back(g.get(), m.get()); }};
+  Evaluator evaluator(config, AttributeMapping::Defaults(), report);
   evaluator.Add(a, ObjectKind::kUser);
   EXPECT_EQ(seen.size(), 1u) << "reported when added, not at Finish";
   for (const auto* e : {&excluded, &no_guid, &a}) evaluator.Add(*e, ObjectKind::kUser);
@@ -239,15 +242,22 @@ TEST(Scope, ObjectsInScopeAreReportedAsTheyAreAddedUnlessTheScopeIsGroupBased) {
   std::sort(seen.begin(), seen.end());
   std::sort(kept.begin(), kept.end());
   EXPECT_EQ(seen, kept);
+  // Team's member a, read before it: the edge the result has, on its objects.
+  ASSERT_EQ(edges.size(), 1u);
+  ASSERT_EQ(r.memberships.size(), 1u);
+  EXPECT_EQ(edges.front().first->guid, r.memberships.front().group_guid);
+  EXPECT_EQ(edges.front().second->guid, r.memberships.front().member_guid);
+  EXPECT_NE(std::find(seen.begin(), seen.end(), edges.front().second), seen.end());
 
   config.groups = {"Team"};
   seen.clear();
-  Evaluator group_based(config, AttributeMapping::Defaults(),
-                        [&](const ObjectRef& o) { seen.push_back(o.get()); });
+  edges.clear();
+  Evaluator group_based(config, AttributeMapping::Defaults(), report);
   group_based.Add(a, ObjectKind::kUser);
   group_based.Add(team, ObjectKind::kGroup);
   EXPECT_EQ(group_based.Finish().objects.size(), 2u);
   EXPECT_TRUE(seen.empty());
+  EXPECT_TRUE(edges.empty());
 }
 
 TEST(Scope, MemberDnsResolveWhateverTheirCaseAndOrder) {

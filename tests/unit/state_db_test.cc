@@ -402,7 +402,7 @@ TEST_F(StateDbTest, AStageBegunEarlyTakesCreatesThenTheRunAndCommitsOnce) {
   RunRecord record{run, "full", 1, 2, "ok", {}, "", ""};
 
   ASSERT_TRUE(db->BeginStage().ok());
-  ASSERT_TRUE(db->StageCreates({ops.data(), 1}).ok());
+  ASSERT_TRUE(db->StageEarly({ops.data(), 1}).ok());
   EXPECT_FALSE(db->CommitStaged().ok()) << "creates alone are not a run";
   EXPECT_FALSE(db->StageRun(record, ops).ok()) << "what was staged early must be named";
   db->RollbackStaged();
@@ -410,14 +410,14 @@ TEST_F(StateDbTest, AStageBegunEarlyTakesCreatesThenTheRunAndCommitsOnce) {
 
   // A StageRun that fails drops the early creates with it.
   ASSERT_TRUE(db->BeginStage().ok());
-  ASSERT_TRUE(db->StageCreates({ops.data(), 1}).ok());
+  ASSERT_TRUE(db->StageEarly({ops.data(), 1}).ok());
   const std::vector<Operation> broken = {ops[0], MakeOp(OpType::kAddMember, group)};
   const std::vector<bool> first_early = {true, false};
   EXPECT_FALSE(db->StageRun(record, broken, nullptr, nullptr, &first_early).ok());
   EXPECT_TRUE(db->LoadObjects()->empty());
 
   ASSERT_TRUE(db->BeginStage().ok());
-  ASSERT_TRUE(db->StageCreates({ops.data(), 1}).ok());
+  ASSERT_TRUE(db->StageEarly({ops.data(), 1}).ok());
   const std::vector<bool> staged_early = {true, false, false};
   ASSERT_TRUE(db->StageRun(record, ops, nullptr, nullptr, &staged_early).ok());
   {
