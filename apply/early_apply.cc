@@ -56,17 +56,20 @@ EarlyApply::~EarlyApply() {
   Abandon();
 }
 
+bool EarlyApply::New(const SyncObject& object) const {
+  return !std::binary_search(known_.begin(), known_.end(), object.guid) &&
+         quarantine_.Holding(object) == nullptr;
+}
+
 void EarlyApply::Offer(const ObjectRef& object) {
-  if (failed_.load(std::memory_order_relaxed)) return;
-  if (std::binary_search(known_.begin(), known_.end(), object->guid)) return;
-  if (quarantine_.Holding(*object) != nullptr) return;
-  offered_.insert(object.get());
+  if (failed_.load(std::memory_order_relaxed) || !New(*object)) return;
   Queue({OpType::kCreate, object->kind, object, {}, nullptr});
 }
 
 void EarlyApply::OfferMember(const ObjectRef& group, const ObjectRef& member) {
-  if (failed_.load(std::memory_order_relaxed)) return;
-  if (!offered_.contains(group.get()) || !offered_.contains(member.get())) return;
+  // Both ends were offered before (the scope reports objects first), and
+  // queued if they are new.
+  if (failed_.load(std::memory_order_relaxed) || !New(*group) || !New(*member)) return;
   Queue({OpType::kAddMember, ObjectKind::kGroup, group, {}, member});
 }
 

@@ -27,7 +27,6 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -61,7 +60,8 @@ class EarlyApply {
   // queues its create when neither the store nor the cache holds it and the
   // quarantine does not hold this image of it. Sent in chunks.
   void Offer(const ObjectRef& object);
-  // Likewise for a direct membership: queued when both ends were queued.
+  // Likewise for a direct membership, after both ends were offered: queued
+  // when both ends were.
   void OfferMember(const ObjectRef& group, const ObjectRef& member);
 
   // After the last Offer: sends what is queued and waits until everything
@@ -80,6 +80,7 @@ class EarlyApply {
   bool Added(const SyncObject* group, const SyncObject* member) const {
     return std::binary_search(added_.begin(), added_.end(), Edge(group, member));
   }
+  bool ReturnedRefs() const { return !refs_.empty(); }
   // The reference the store returned for a create; usually none.
   std::string RefOf(const SyncObject* object) const {
     auto it = refs_.find(object);
@@ -98,6 +99,8 @@ class EarlyApply {
  private:
   EarlyApply(StateDb& state, Sink& sink, boost::asio::thread_pool& workers,
              std::vector<std::string> known, const QuarantineView& quarantine);
+  // Neither the store nor the cache holds it, nor the quarantine this image.
+  bool New(const SyncObject& object) const;
   void Queue(Operation op);
   void SendQueued();
   // On the store's strand: the chunk's operations (a create each, up to
@@ -113,9 +116,7 @@ class EarlyApply {
   boost::asio::strand<boost::asio::thread_pool::executor_type> state_strand_;
   const std::vector<std::string> known_;
   const QuarantineView& quarantine_;
-  // The read's thread only.
-  std::unordered_set<const SyncObject*> offered_;  // queued creates
-  std::vector<Operation> queued_;
+  std::vector<Operation> queued_;  // the read's thread only
   std::atomic<int> in_flight_{0};  // chunks sent and not yet staged
   std::atomic<bool> failed_{false};
   std::mutex failure_mutex_;

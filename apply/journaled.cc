@@ -177,32 +177,41 @@ Status CommitSettled(StateDb& state, RunRecord record, const Settled& s,
   return state.CommitRun(record, s.landed, watermark, &s.outcomes);
 }
 
-// Which of `ops` `early` already applied, and their results; false (and
-// nothing taken) when the plan lacks something sent early.
-bool TakeEarly(const EarlyApply& early, const std::vector<Operation>& ops, std::vector<bool>* taken,
-               std::vector<ItemResult>* results) {
+// Flags which of `ops` `early` already applied; false (and nothing
+// flagged) when the plan lacks something sent early.
+bool TakeEarly(const EarlyApply& early, const std::vector<Operation>& ops,
+               std::vector<bool>* taken) {
   if (!early.failure().empty()) return false;
   taken->assign(ops.size(), false);
   size_t created = 0;
   size_t added = 0;
   for (size_t i = 0; i < ops.size(); ++i) {
     const Operation& op = ops[i];
-    const SyncObject* object = op.object.get();
-    if (op.op == OpType::kCreate && early.Created(object)) {
+    if (op.op == OpType::kCreate && early.Created(op.object.get())) {
       ++created;
-    } else if (op.op == OpType::kAddMember && early.Added(object, op.member.get())) {
+    } else if (op.op == OpType::kAddMember && early.Added(op.object.get(), op.member.get())) {
       ++added;
     } else {
       continue;
     }
     (*taken)[i] = true;
-    results->push_back({static_cast<int64_t>(i), ItemStatus::kApplied,
-                        op.op == OpType::kCreate ? early.RefOf(object) : std::string()});
   }
   if (created == early.created().size() && added == early.added().size()) return true;
   taken->clear();
-  results->clear();
   return false;
+}
+
+// The results of what `early` applied (TakeEarly's `taken`), for the slow
+// path: a first sync's are most of its operations, so the fast path does
+// without them.
+void AppendEarlyResults(const EarlyApply& early, const std::vector<Operation>& ops,
+                        const std::vector<bool>& taken, std::vector<ItemResult>* results) {
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (!taken[i]) continue;
+    results->push_back(
+        {static_cast<int64_t>(i), ItemStatus::kApplied,
+         ops[i].op == OpType::kCreate ? early.RefOf(ops[i].object.get()) : std::string()});
+  }
 }
 
 std::string Stopped(const ApplyReport& report, size_t total) {
@@ -231,16 +240,17 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(
   if (known_refs != nullptr) refs->insert(known_refs->begin(), known_refs->end());
   // Creates sent while the read ran: already in the batch and the stage.
   std::vector<bool> taken;
-  std::vector<ItemResult> early_results;
+  size_t taken_count = 0;
   bool continue_early = false;  // the batch and the stage are open already
   if (early != nullptr && atomic) {
-    continue_early = TakeEarly(*early, ops, &taken, &early_results);
+    continue_early = TakeEarly(*early, ops, &taken);
     if (continue_early) {
       early->HandOver();
+      taken_count = early->created().size() + early->added().size();
       Log(LogLevel::kDebug, std::to_string(early->created().size()) + " creates and " +
                                 std::to_string(early->added().size()) +
                                 " memberships were applied during the read; applying the other " +
-                                std::to_string(ops.size() - early_results.size()) + " operations");
+                                std::to_string(ops.size() - taken_count) + " operations");
     } else {
       Log(LogLevel::kWarning,
           "what was applied during the read is rolled back and the plan applied from the "
@@ -251,7 +261,7 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(
     }
   }
   std::vector<ApplyItem> items;
-  items.reserve(ops.size() - early_results.size());
+  items.reserve(ops.size() - taken_count);
   for (size_t i = 0; i < ops.size(); ++i) {
     if (continue_early && taken[i]) continue;
     items.push_back({static_cast<int64_t>(i), &ops[i]});
@@ -299,9 +309,6 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(
       co_return Status::Internal("unexpected exception while applying the plan");
     }
     report = std::move(applied);
-    if (!report.fatal && !report.stopped) {
-      report.results.insert(report.results.end(), early_results.begin(), early_results.end());
-    }
     if (!stage.ok() && !report.fatal && !report.stopped) {
       // The batch committed and the state cannot say so. The run's record
       // stays "running": the next run compares the store with AD in full.
@@ -317,9 +324,11 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(
                     [](const ItemResult& r) { return r.status == ItemStatus::kApplied; });
     // The staged update assumed no references: a store that returned some
     // has them recorded by the slower path below.
-    const bool refs_returned = std::any_of(
-        report.results.begin(), report.results.end(),
-        [](const ItemResult& r) { return r.status == ItemStatus::kApplied && !r.detail.empty(); });
+    const bool refs_returned =
+        (continue_early && early->ReturnedRefs()) ||
+        std::any_of(report.results.begin(), report.results.end(), [](const ItemResult& r) {
+          return r.status == ItemStatus::kApplied && !r.detail.empty();
+        });
     if (all_landed && staged && !refs_returned) {
       // The store batch is durable: the state may say so.
       st = state.CommitStaged();
@@ -330,6 +339,9 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(
       co_return outcome;
     }
     if (staged) state.RollbackStaged();
+    if (continue_early && !report.fatal && !report.stopped) {
+      AppendEarlyResults(*early, ops, taken, &report.results);
+    }
   } else {
     report = co_await ApplyItems(sink, items, *refs, options, MarkIn(state, record.id));
   }

@@ -440,6 +440,23 @@ TEST_F(EarlyApplyTest, CreatesSentDuringTheReadLandWithThePlanAndAreNotSentAgain
   EXPECT_EQ(*state_->UnfinishedRun(), 0);
 }
 
+// The local store returns no references: the state's stage, begun during
+// the read, is committed as it is (the fault-injecting sink returns some,
+// which takes the slower path).
+TEST_F(EarlyApplyTest, TheRealStoreCommitsTheStageBegunDuringTheRead) {
+  const RunRecord run = NewRun();
+  auto early = Begin(*store_);
+  ASSERT_TRUE(early);
+  Read(*early, ops_);
+  EXPECT_FALSE(early->ReturnedRefs());
+  auto outcome = ApplyWith(*store_, ops_, run, early.get());
+  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
+  EXPECT_EQ(outcome->applied, 3u);
+  EXPECT_EQ(StoreUsers(), 3u);
+  EXPECT_EQ(CachedObjects(), 3u);
+  EXPECT_EQ(state_->RecentRuns(1)->front().outcome, "ok");
+}
+
 TEST_F(EarlyApplyTest, ObjectsTheStoreOrTheCacheHoldAreLeftToThePlan) {
   FaultInjectingSink sink(*store_, /*atomic=*/true);
   const RunRecord run = NewRun();
