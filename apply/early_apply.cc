@@ -117,6 +117,7 @@ asio::awaitable<std::vector<Operation>> EarlyApply::Send(
       request.push_back({&(*chunk)[j], {}, {}});
     }
     std::vector<OpOutcome> outcomes = co_await sink_.Apply(request);
+    ++requests_;
     if (outcomes.size() != request.size()) {
       Fail(sink_.Describe() + " answered " + std::to_string(request.size()) + " operations with " +
            std::to_string(outcomes.size()) + " outcomes");

@@ -81,6 +81,8 @@ class EarlyApply {
     return std::binary_search(added_.begin(), added_.end(), Edge(group, member));
   }
   bool ReturnedRefs() const { return !refs_.empty(); }
+  // After Drain: the requests the store answered.
+  int64_t requests() const { return requests_; }
   // The reference the store returned for a create; usually none.
   std::string RefOf(const SyncObject* object) const {
     auto it = refs_.find(object);
@@ -126,6 +128,7 @@ class EarlyApply {
   std::vector<const SyncObject*> created_;
   std::vector<Edge> added_;
   std::unordered_map<const SyncObject*, std::string> refs_;  // the non-empty ones
+  int64_t requests_ = 0;
   bool open_ = true;
 };
 

@@ -309,6 +309,7 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(
       co_return Status::Internal("unexpected exception while applying the plan");
     }
     report = std::move(applied);
+    if (continue_early) report.requests += early->requests();
     if (!stage.ok() && !report.fatal && !report.stopped) {
       // The batch committed and the state cannot say so. The run's record
       // stays "running": the next run compares the store with AD in full.

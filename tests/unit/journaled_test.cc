@@ -563,10 +563,12 @@ TEST_F(EarlyApplyTest, MembershipsAmongObjectsCreatedEarlyGoEarlyToo) {
   plan.insert(plan.end(), ops_.begin(), ops_.end());
   plan.push_back({OpType::kAddMember, ObjectKind::kGroup, staff, {}, ops_[0].object});
   plan.push_back({OpType::kAddMember, ObjectKind::kGroup, staff, {}, ops_[1].object});
+  EXPECT_EQ(early->requests(), 4 + 1) << "a create each, Staff's adds together";
   const int landed_early = sink.landed;
   auto outcome = ApplyWith(sink, plan, run, early.get());
   ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
   EXPECT_EQ(sink.landed, landed_early) << "the walk sends nothing twice";
+  EXPECT_EQ(outcome->requests, 4 + 1);
   EXPECT_EQ(store_->Members("Staff", false)->size(), 2u);
   EXPECT_EQ(state_->LoadMemberships()->size(), 2u);
   EXPECT_EQ(CachedObjects(), 4u);
