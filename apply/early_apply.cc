@@ -84,18 +84,48 @@ void EarlyApply::SendQueued() {
   queued_ = {};
   queued_.reserve(kChunk);
   in_flight_.fetch_add(1, std::memory_order_relaxed);
-  // The store's strand answers the chunk, then the state's strand stages
-  // what landed: the next chunk reaches the store meanwhile.
-  asio::co_spawn(store_strand_, Send(std::move(chunk)),
-                 [this](const std::exception_ptr& thrown, std::vector<Operation> landed) {
-                   if (thrown) Fail("unexpected exception while applying early");
-                   asio::post(state_strand_, [this, landed = std::move(landed)] {
-                     if (!landed.empty() && !failed_.load(std::memory_order_relaxed)) {
-                       if (Status st = state_.StageEarly(landed); !st.ok()) Fail(st.message());
-                     }
-                     in_flight_.fetch_sub(1, std::memory_order_release);
-                   });
-                 });
+  bool start = false;
+  {
+    std::lock_guard lock(to_send_mutex_);
+    to_send_.push_back(std::move(chunk));
+    start = !sending_;
+    sending_ = true;
+  }
+  if (!start) return;
+  asio::co_spawn(store_strand_, SendInOrder(), [this](const std::exception_ptr& thrown) {
+    if (thrown) Fail("unexpected exception while applying early");
+  });
+}
+
+// One chunk after the other, whether or not the sink suspends (a group's
+// create must reach it before the group's members): the store answers a
+// chunk, then the state's strand stages what landed while the store takes
+// the next.
+asio::awaitable<void> EarlyApply::SendInOrder() {
+  for (;;) {
+    std::shared_ptr<std::vector<Operation>> chunk;
+    {
+      std::lock_guard lock(to_send_mutex_);
+      if (to_send_.empty()) {
+        sending_ = false;
+        co_return;
+      }
+      chunk = std::move(to_send_.front());
+      to_send_.pop_front();
+    }
+    std::vector<Operation> landed;
+    try {
+      landed = co_await Send(std::move(chunk));
+    } catch (const std::exception& e) {
+      Fail(std::string("unexpected exception while applying early: ") + e.what());
+    }
+    asio::post(state_strand_, [this, landed = std::move(landed)] {
+      if (!landed.empty() && !failed_.load(std::memory_order_relaxed)) {
+        if (Status st = state_.StageEarly(landed); !st.ok()) Fail(st.message());
+      }
+      in_flight_.fetch_sub(1, std::memory_order_release);
+    });
+  }
 }
 
 asio::awaitable<std::vector<Operation>> EarlyApply::Send(
@@ -108,13 +138,13 @@ asio::awaitable<std::vector<Operation>> EarlyApply::Send(
   for (size_t i = 0; i < chunk->size();) {
     // A create alone; adds to one group together, as the walk sends them.
     request.clear();
-    request.push_back({&(*chunk)[i], {}, {}});
+    request.push_back(Request((*chunk)[i]));
     const Operation& first = (*chunk)[i];
     for (size_t j = i + 1;
          first.op == OpType::kAddMember && j < chunk->size() && request.size() < per_request &&
          (*chunk)[j].op == OpType::kAddMember && (*chunk)[j].object == first.object;
          ++j) {
-      request.push_back({&(*chunk)[j], {}, {}});
+      request.push_back(Request((*chunk)[j]));
     }
     std::vector<OpOutcome> outcomes = co_await sink_.Apply(request);
     ++requests_;
@@ -147,6 +177,14 @@ asio::awaitable<std::vector<Operation>> EarlyApply::Send(
     }
   }
   co_return landed;
+}
+
+SinkOp EarlyApply::Request(const Operation& op) const {
+  auto ref = [this](const ObjectRef& o) {
+    auto it = refs_.find(o.get());
+    return it == refs_.end() ? std::string() : it->second;
+  };
+  return {&op, ref(op.object), op.member ? ref(op.member) : std::string()};
 }
 
 asio::awaitable<void> EarlyApply::Drain() {

@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -81,6 +82,7 @@ class EarlyApply {
     return std::binary_search(added_.begin(), added_.end(), Edge(group, member));
   }
   bool ReturnedRefs() const { return !refs_.empty(); }
+  const std::unordered_map<const SyncObject*, std::string>& refs() const { return refs_; }
   // After Drain: the requests the store answered.
   int64_t requests() const { return requests_; }
   // The reference the store returned for a create; usually none.
@@ -105,6 +107,9 @@ class EarlyApply {
   bool New(const SyncObject& object) const;
   void Queue(Operation op);
   void SendQueued();
+  boost::asio::awaitable<void> SendInOrder();
+  // `op` for the sink, with the references creates sent early returned.
+  SinkOp Request(const Operation& op) const;
   // On the store's strand: the chunk's operations (a create each, up to
   // members_per_request adds of one group together); returns those that
   // landed, for the state's strand to stage.
@@ -119,7 +124,10 @@ class EarlyApply {
   const std::vector<std::string> known_;
   const QuarantineView& quarantine_;
   std::vector<Operation> queued_;  // the read's thread only
-  std::atomic<int> in_flight_{0};  // chunks sent and not yet staged
+  std::mutex to_send_mutex_;
+  std::deque<std::shared_ptr<std::vector<Operation>>> to_send_;  // chunks, in order
+  bool sending_ = false;                                         // SendInOrder runs
+  std::atomic<int> in_flight_{0};                                // chunks sent and not yet staged
   std::atomic<bool> failed_{false};
   std::mutex failure_mutex_;
   std::string failure_;

@@ -260,6 +260,10 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(
       early->Abandon();
     }
   }
+  // What the walk sends next names the objects created early by their refs.
+  if (continue_early) {
+    for (const auto& [object, ref] : early->refs()) (*refs)[object->guid] = ref;
+  }
   std::vector<ApplyItem> items;
   items.reserve(ops.size() - taken_count);
   for (size_t i = 0; i < ops.size(); ++i) {

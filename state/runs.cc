@@ -57,12 +57,14 @@ Result<int64_t> StateDb::BeginRun(const std::string& kind, int64_t started_at) {
 
 Result<int64_t> StateDb::UnfinishedRun() {
   auto stmt = impl_->db->Prepare(
-      "SELECT id FROM runs WHERE id = (SELECT max(id) FROM runs) AND outcome = 'running' "
-      "AND NOT EXISTS (SELECT 1 FROM outbox)");
+      "SELECT max(id) FROM runs AS r WHERE outcome = 'running' "
+      "AND NOT EXISTS (SELECT 1 FROM outbox) "
+      "AND NOT EXISTS (SELECT 1 FROM runs AS later WHERE later.id > r.id "
+      "AND later.kind = 'full' AND later.outcome = 'ok')");
   if (!stmt.ok()) {
     return impl_->Context(stmt.status());
   }
-  int64_t id = 0;
+  int64_t id = 0;  // max() of nothing is NULL, read as 0
   Status st = stmt->ForEachRow([&](const sql::Statement& row) {
     id = row.ColumnInt(0);
     return Status::Ok();

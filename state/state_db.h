@@ -280,11 +280,12 @@ class StateDb {
   // run may have changed the store (UnfinishedRun).
   Result<int64_t> BeginRun(const std::string& kind, int64_t started_at);
 
-  // The latest run when its record is still "running" and no journal is
-  // left to resume: it was killed, or stopped by an error, between BeginRun
-  // and the state's commit, so what it applied (an atomic store's whole
-  // batch, which journals nothing) may be in the store and not in the
-  // cache. 0 when there is none.
+  // A run whose record is still "running" with no journal left to resume,
+  // and no full run finished "ok" since: it was killed, or stopped by an
+  // error, between BeginRun and the state's commit, so what it applied (an
+  // atomic store's whole batch, which journals nothing) may be in the
+  // store and not in the cache, until a full reconciliation succeeds. The
+  // latest such run; 0 when there is none.
   Result<int64_t> UnfinishedRun();
 
   // Journals the operations about to be applied, every one pending, in one

@@ -11,6 +11,7 @@
 #include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <optional>
@@ -67,7 +68,10 @@ Result<StateView> PeekState(const std::string& path, bool dry_run) {
   view.aws_instance = std::move(*aws_instance);
   auto unfinished = (*state)->UnfinishedRun();
   if (!unfinished.ok()) return unfinished.status();
-  view.unfinished_run = *unfinished;
+  // A run that holds the lock is applying now, not interrupted.
+  if (*unfinished != 0 && !RunLock::HeldElsewhere(path + ".lock")) {
+    view.unfinished_run = *unfinished;
+  }
   return view;
 }
 
@@ -388,6 +392,15 @@ asio::awaitable<Result<std::optional<Plan>>> PlanIncremental(Source& source, Sta
 
 RunLock::~RunLock() {
   if (fd_ >= 0) close(fd_);  // releases the lock
+}
+
+bool RunLock::HeldElsewhere(const std::string& path) {
+  // Not created if missing: a dry run leaves no file behind.
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool held = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  close(fd);  // releases it if it was taken
+  return held;
 }
 
 Status RunLock::Acquire(const std::string& path) {

@@ -67,6 +67,8 @@ class RunLock {
 
   // Unavailable when another process holds it; never waits.
   Status Acquire(const std::string& path);
+  // Whether another process holds the lock at `path` now (an applying run).
+  static bool HeldElsewhere(const std::string& path);
 
  private:
   int fd_ = -1;

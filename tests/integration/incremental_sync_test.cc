@@ -7,6 +7,7 @@
 
 #include <boost/json.hpp>
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <ostream>
 #include <set>
@@ -846,6 +847,48 @@ TEST_P(IncrementalSync, KillDuringIncrementalApplyIsReconciledInFullAndLosesNoth
             std::string::npos)
       << Str(plan, "reason");
   ExpectStoreMatchesAd(run, OuScope(s.ou));
+  Incremental(run, {});
+}
+
+// The window the run's record guards, made exactly: the local store
+// committed a run's batch and the process died before the state did. The
+// state is put back as it was before that run, with the run's record left
+// "running". The next run compares the store with AD in full: the new user
+// is adopted once, the user AD deleted goes from the cache, and incremental
+// runs follow with nothing to do.
+TEST_P(IncrementalSync, AStoreAheadOfTheStateIsReconciledInFull) {
+  const Small s = SmallOu("Ahead");
+  SyncdRun run(OuScope(s.ou).Toml(), FeedConfig(), kAnyDeletes);
+  ASSERT_NO_FATAL_FAILURE(FirstFullRun(run));
+  const std::string before = run.state_path() + ".before";
+  std::filesystem::copy_file(run.state_path(), before);
+  const std::string added = User(s.ou, "Ahead New", "aheadn");
+  Add();
+  AddMembers(s.group, {added});
+  Delete(s.users[0]);
+  Incremental(run, {.user_create = 1, .user_delete = 1, .add_member = 1});
+  std::filesystem::copy_file(before, run.state_path(),
+                             std::filesystem::copy_options::overwrite_existing);
+  ASSERT_EQ(run.StateSql("INSERT INTO runs (kind, started_at, outcome) "
+                         "VALUES ('incremental', 1, 'running')")
+                .exit_code,
+            0);
+
+  CommandResult dry = run.Syncd("--dry-run --json");
+  EXPECT_NE(Str(ParseObject(dry), "reason").find("was interrupted before the state recorded it"),
+            std::string::npos)
+      << dry.out;
+  CommandResult rerun = run.Syncd("--once --json");
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
+  json::object plan = ParseObject(rerun);
+  EXPECT_EQ(Str(plan, "kind"), "full");
+  EXPECT_NE(Str(plan, "reason").find("was interrupted before the state recorded it"),
+            std::string::npos)
+      << Str(plan, "reason");
+  ExpectStoreMatchesAd(run, OuScope(s.ou));
+  EXPECT_EQ(run.StoreObjects("users").size(), 3u) << "two of the three, and the new one, once";
+  EXPECT_EQ(run.StateSql("SELECT count(*) FROM objects WHERE kind = 'user'").out, "3\n")
+      << "the cache has caught up with the store";
   Incremental(run, {});
 }
 

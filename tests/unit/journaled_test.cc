@@ -572,6 +572,14 @@ TEST_F(EarlyApplyTest, MembershipsAmongObjectsCreatedEarlyGoEarlyToo) {
   EXPECT_EQ(store_->Members("Staff", false)->size(), 2u);
   EXPECT_EQ(state_->LoadMemberships()->size(), 2u);
   EXPECT_EQ(CachedObjects(), 4u);
+  // The references the creates returned name the group in its adds, and
+  // are kept (regression: those of early creates were dropped).
+  ASSERT_EQ(sink.seen_refs.size(), 4u + 3u) << "four creates, then Staff's adds as offered";
+  for (size_t i = 4; i < sink.seen_refs.size(); ++i) EXPECT_EQ(sink.seen_refs[i], "ref-Staff");
+  auto kept = state_->LoadSinkRefs();
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(kept->size(), 4u);
+  EXPECT_EQ(kept->at("g"), "ref-Staff");
 }
 
 TEST_F(EarlyApplyTest, APlanWithoutAMembershipSentEarlyStartsOver) {

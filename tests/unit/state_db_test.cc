@@ -509,7 +509,7 @@ TEST_F(StateDbTest, OpenRefusesSchemaNewerThanThisSyncd) {
 
 // The latest run still "running" with no journal: the next run cannot know
 // what it applied (an atomic batch journals nothing).
-TEST_F(StateDbTest, UnfinishedRunIsTheLatestRunNeitherFinishedNorJournaled) {
+TEST_F(StateDbTest, UnfinishedRunIsOneNeitherFinishedNorJournaledUntilAFullRunSucceeds) {
   auto db = OpenState();
   ASSERT_TRUE(db);
   EXPECT_EQ(*db->UnfinishedRun(), 0) << "no run yet";
@@ -527,11 +527,20 @@ TEST_F(StateDbTest, UnfinishedRunIsTheLatestRunNeitherFinishedNorJournaled) {
   ASSERT_TRUE(db->CommitRun({second, "incremental", 200, 210, "ok", {}, "", ""}, {}).ok());
   EXPECT_EQ(*db->UnfinishedRun(), 0);
 
-  // Only the latest run counts: an older one left running was superseded.
-  const int64_t third = *db->BeginRun("full", 300);
-  const int64_t fourth = *db->BeginRun("full", 400);
-  ASSERT_TRUE(db->FinishRun({fourth, "full", 400, 410, "ok", {}, "", ""}).ok());
-  EXPECT_EQ(*db->UnfinishedRun(), 0) << "run " << third << " was superseded";
+  // Regression: a run after the interrupted one that failed (a flaky DC)
+  // cleared the mark, and the run after it went back to incremental with
+  // the store still ahead of the cache. Only a full run that ends "ok"
+  // clears it; an incremental one cannot have compared the store.
+  const int64_t third = *db->BeginRun("incremental", 300);
+  const int64_t failed = *db->BeginRun("full", 400);
+  ASSERT_TRUE(db->FinishRun({failed, "full", 400, 410, "failed", {}, "DC gone", ""}).ok());
+  EXPECT_EQ(*db->UnfinishedRun(), third);
+  const int64_t incremental = *db->BeginRun("incremental", 500);
+  ASSERT_TRUE(db->FinishRun({incremental, "incremental", 500, 510, "ok", {}, "", ""}).ok());
+  EXPECT_EQ(*db->UnfinishedRun(), third);
+  const int64_t reconciled = *db->BeginRun("full", 600);
+  ASSERT_TRUE(db->FinishRun({reconciled, "full", 600, 610, "ok", {}, "", ""}).ok());
+  EXPECT_EQ(*db->UnfinishedRun(), 0) << "the full reconciliation compared the store";
 }
 
 TEST_F(StateDbTest, RecentRunsAreMostRecentFirstAndFinishRunRecordsOutcome) {
