@@ -5,11 +5,14 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <optional>
 #include <string>
 
 #include "source/ad/cursor.h"
 #include "syncd/aws_assignments.h"
+#include "syncd/engine.h"
+#include "tests/unit/test_util.h"
 
 namespace syncd {
 namespace {
@@ -101,6 +104,23 @@ TEST_F(ChooseRunTest, ARunInterruptedBeforeTheStateRecordedItIsFollowedByAFullRe
   EXPECT_NE(choice.reason.find("run 41 was interrupted"), std::string::npos) << choice.reason;
   watermark_.reset();  // the first run was the one interrupted
   EXPECT_NE(Choose().reason.find("run 41 was interrupted"), std::string::npos) << Choose().reason;
+}
+
+// A run that holds the lock is applying, not interrupted: a dry run beside
+// a daemon's full read must not report its record as an interrupted run.
+TEST(RunLock, HeldElsewhereSeesAnotherHolderAndCreatesNoFile) {
+  testing::TempDir dir("syncd-run-lock-test");
+  const std::string path = dir.path() + "/state.db.lock";
+  EXPECT_FALSE(RunLock::HeldElsewhere(path));
+  EXPECT_FALSE(std::filesystem::exists(path)) << "a probe leaves no file behind";
+  {
+    RunLock lock;
+    ASSERT_TRUE(lock.Acquire(path).ok());
+    EXPECT_TRUE(RunLock::HeldElsewhere(path));
+  }
+  EXPECT_FALSE(RunLock::HeldElsewhere(path));
+  RunLock again;
+  EXPECT_TRUE(again.Acquire(path).ok()) << "the probe released what it took";
 }
 
 TEST_F(ChooseRunTest, AStoreReplacedBehindItsAddressIsAFullReconciliation) {
