@@ -296,6 +296,19 @@ void ExpectFullThenQuiet(const SyncdRun& run, const AdScope& scope, const Counts
   Incremental(run, {});
 }
 
+// The run after one the state never recorded (killed, or made so): a full
+// reconciliation that says why and succeeds. Returns its plan.
+json::object ExpectReconciledAfterAnInterruptedRun(const SyncdRun& run) {
+  CommandResult rerun = run.Syncd("--once --json");
+  EXPECT_EQ(rerun.exit_code, 0) << rerun.err;
+  json::object plan = ParseObject(rerun);
+  EXPECT_EQ(Str(plan, "kind"), "full");
+  EXPECT_NE(Str(plan, "reason").find("was interrupted before the state recorded it"),
+            std::string::npos)
+      << Str(plan, "reason");
+  return plan;
+}
+
 // The one operation of a plan (fails the test unless there is exactly one).
 json::object OnlyOperation(const json::object& plan) {
   json::array ops = Operations(plan);
@@ -839,13 +852,7 @@ TEST_P(IncrementalSync, KillDuringIncrementalApplyIsReconciledInFullAndLosesNoth
     killed = KillOnceApplying(run);
   }
   ASSERT_TRUE(killed) << "every incremental run finished before it was seen applying";
-  CommandResult rerun = run.Syncd("--once --json");
-  ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
-  json::object plan = ParseObject(rerun);
-  EXPECT_EQ(Str(plan, "kind"), "full");
-  EXPECT_NE(Str(plan, "reason").find("was interrupted before the state recorded it"),
-            std::string::npos)
-      << Str(plan, "reason");
+  ExpectReconciledAfterAnInterruptedRun(run);
   ExpectStoreMatchesAd(run, OuScope(s.ou));
   Incremental(run, {});
 }
@@ -878,13 +885,7 @@ TEST_P(IncrementalSync, AStoreAheadOfTheStateIsReconciledInFull) {
   EXPECT_NE(Str(ParseObject(dry), "reason").find("was interrupted before the state recorded it"),
             std::string::npos)
       << dry.out;
-  CommandResult rerun = run.Syncd("--once --json");
-  ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
-  json::object plan = ParseObject(rerun);
-  EXPECT_EQ(Str(plan, "kind"), "full");
-  EXPECT_NE(Str(plan, "reason").find("was interrupted before the state recorded it"),
-            std::string::npos)
-      << Str(plan, "reason");
+  ExpectReconciledAfterAnInterruptedRun(run);
   ExpectStoreMatchesAd(run, OuScope(s.ou));
   EXPECT_EQ(run.StoreObjects("users").size(), 3u) << "two of the three, and the new one, once";
   EXPECT_EQ(run.StateSql("SELECT count(*) FROM objects WHERE kind = 'user'").out, "3\n")

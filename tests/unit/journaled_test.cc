@@ -402,6 +402,16 @@ TEST_F(RemoteJournaledTest, DeadlineCommitsWhatLandedAndDefersTheRest) {
 
 // Creates sent while the read runs (EarlyApply), then the plan, against
 // the real local store and state.
+SyncObject Group(const std::string& guid, const std::string& name) {
+  SyncObject o;
+  o.kind = ObjectKind::kGroup;
+  o.guid = guid;
+  o.external_id = "ext-" + guid;
+  o.name = name;
+  o.attributes = {{"displayName", name}};
+  return o;
+}
+
 class EarlyApplyTest : public JournaledTest {
  protected:
   std::unique_ptr<EarlyApply> Begin(Sink& sink, std::vector<std::string> known = {}) {
@@ -413,6 +423,26 @@ class EarlyApplyTest : public JournaledTest {
   void Read(EarlyApply& early, const std::vector<Operation>& ops) {
     for (const auto& op : ops) early.Offer(op.object);
     testing::RunAwaitable(early.Drain());
+  }
+  // A read of ops_'s users, then of a new group Staff holding
+  // ops_[members...] (as the scope reports it: objects, then the group's
+  // edges); returns Staff.
+  ObjectRef ReadWithStaff(EarlyApply& early, const std::vector<size_t>& members) {
+    const ObjectRef staff = MakeObjectRef(Group("g", "Staff"));
+    for (const auto& op : ops_) early.Offer(op.object);
+    early.Offer(staff);
+    for (size_t m : members) early.OfferMember(staff, ops_[m].object);
+    testing::RunAwaitable(early.Drain());
+    return staff;
+  }
+  // The plan of that read: Staff and the users created, `members` added.
+  std::vector<Operation> PlanWithStaff(const ObjectRef& staff, const std::vector<size_t>& members) {
+    std::vector<Operation> plan = {{OpType::kCreate, ObjectKind::kGroup, staff, {}, nullptr}};
+    plan.insert(plan.end(), ops_.begin(), ops_.end());
+    for (size_t m : members) {
+      plan.push_back({OpType::kAddMember, ObjectKind::kGroup, staff, {}, ops_[m].object});
+    }
+    return plan;
   }
   Result<ApplyOutcome> ApplyWith(Sink& sink, const std::vector<Operation>& ops,
                                  const RunRecord& run, EarlyApply* early) {
@@ -532,16 +562,6 @@ TEST_F(EarlyApplyTest, ARefusedEarlyCreateIsTriedAgainByThePlanAndQuarantined) {
   EXPECT_EQ(state_->LoadQuarantine()->size(), 1u);
 }
 
-SyncObject Group(const std::string& guid, const std::string& name) {
-  SyncObject o;
-  o.kind = ObjectKind::kGroup;
-  o.guid = guid;
-  o.external_id = "ext-" + guid;
-  o.name = name;
-  o.attributes = {{"displayName", name}};
-  return o;
-}
-
 // A group read after its members, all of them new: its memberships go into
 // the batch during the read too, once each, in one request.
 TEST_F(EarlyApplyTest, MembershipsAmongObjectsCreatedEarlyGoEarlyToo) {
@@ -549,20 +569,10 @@ TEST_F(EarlyApplyTest, MembershipsAmongObjectsCreatedEarlyGoEarlyToo) {
   const RunRecord run = NewRun();
   auto early = Begin(sink);
   ASSERT_TRUE(early);
-  const ObjectRef staff = MakeObjectRef(Group("g", "Staff"));
-  for (const auto& op : ops_) early->Offer(op.object);
-  early->Offer(staff);
-  early->OfferMember(staff, ops_[0].object);
-  early->OfferMember(staff, ops_[1].object);
-  early->OfferMember(staff, ops_[1].object);  // listed twice
-  testing::RunAwaitable(early->Drain());
+  const ObjectRef staff = ReadWithStaff(*early, {0, 1, 1});  // bob listed twice
   EXPECT_EQ(early->created().size(), 4u);
   EXPECT_EQ(early->added().size(), 2u);
-
-  std::vector<Operation> plan = {{OpType::kCreate, ObjectKind::kGroup, staff, {}, nullptr}};
-  plan.insert(plan.end(), ops_.begin(), ops_.end());
-  plan.push_back({OpType::kAddMember, ObjectKind::kGroup, staff, {}, ops_[0].object});
-  plan.push_back({OpType::kAddMember, ObjectKind::kGroup, staff, {}, ops_[1].object});
+  const std::vector<Operation> plan = PlanWithStaff(staff, {0, 1});
   EXPECT_EQ(early->requests(), 4 + 1) << "a create each, Staff's adds together";
   const int landed_early = sink.landed;
   auto outcome = ApplyWith(sink, plan, run, early.get());
@@ -587,14 +597,8 @@ TEST_F(EarlyApplyTest, APlanWithoutAMembershipSentEarlyStartsOver) {
   const RunRecord run = NewRun();
   auto early = Begin(sink);
   ASSERT_TRUE(early);
-  const ObjectRef staff = MakeObjectRef(Group("g", "Staff"));
-  for (const auto& op : ops_) early->Offer(op.object);
-  early->Offer(staff);
-  early->OfferMember(staff, ops_[0].object);
-  testing::RunAwaitable(early->Drain());
-  std::vector<Operation> plan = {{OpType::kCreate, ObjectKind::kGroup, staff, {}, nullptr}};
-  plan.insert(plan.end(), ops_.begin(), ops_.end());
-  auto outcome = ApplyWith(sink, plan, run, early.get());
+  const ObjectRef staff = ReadWithStaff(*early, {0});
+  auto outcome = ApplyWith(sink, PlanWithStaff(staff, {}), run, early.get());
   ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
   EXPECT_TRUE(store_->Members("Staff", false)->empty());
   EXPECT_TRUE(state_->LoadMemberships()->empty());
@@ -607,12 +611,7 @@ TEST_F(EarlyApplyTest, AMembershipOfAKnownObjectIsLeftToThePlan) {
   FaultInjectingSink sink(*store_, /*atomic=*/true);
   auto early = Begin(sink, {"2"});
   ASSERT_TRUE(early);
-  const ObjectRef staff = MakeObjectRef(Group("g", "Staff"));
-  for (const auto& op : ops_) early->Offer(op.object);
-  early->Offer(staff);
-  early->OfferMember(staff, ops_[0].object);
-  early->OfferMember(staff, ops_[1].object);
-  testing::RunAwaitable(early->Drain());
+  const ObjectRef staff = ReadWithStaff(*early, {0, 1});
   EXPECT_EQ(early->added().size(), 1u);
   EXPECT_TRUE(early->Added(staff.get(), ops_[0].object.get()));
 }
