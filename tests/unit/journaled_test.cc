@@ -428,7 +428,7 @@ class EarlyApplyTest : public JournaledTest {
   // ops_[members...] (as the scope reports it: objects, then the group's
   // edges); returns Staff.
   ObjectRef ReadWithStaff(EarlyApply& early, const std::vector<size_t>& members) {
-    const ObjectRef staff = MakeObjectRef(Group("g", "Staff"));
+    ObjectRef staff = MakeObjectRef(Group("g", "Staff"));
     for (const auto& op : ops_) early.Offer(op.object);
     early.Offer(staff);
     for (size_t m : members) early.OfferMember(staff, ops_[m].object);
