@@ -251,6 +251,8 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(
                                 std::to_string(early->added().size()) +
                                 " memberships were applied during the read; applying the other " +
                                 std::to_string(ops.size() - taken_count) + " operations");
+      // What the walk sends next names the objects created early by their refs.
+      for (const auto& [object, ref] : early->refs()) (*refs)[object->guid] = ref;
     } else {
       Log(LogLevel::kWarning,
           "what was applied during the read is rolled back and the plan applied from the "
@@ -259,10 +261,6 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(
                                         : early->failure()));
       early->Abandon();
     }
-  }
-  // What the walk sends next names the objects created early by their refs.
-  if (continue_early) {
-    for (const auto& [object, ref] : early->refs()) (*refs)[object->guid] = ref;
   }
   std::vector<ApplyItem> items;
   items.reserve(ops.size() - taken_count);
