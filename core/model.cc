@@ -1,7 +1,10 @@
 #include "core/model.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
+#include <stdexcept>
+#include <string>
 #include <string_view>
 #include <utility>
 
@@ -19,6 +22,15 @@ constexpr std::array<std::pair<OpType, const char*>, 5> kOpNames = {{
 }};
 
 }  // namespace
+
+GuidBytes::GuidBytes(std::string_view bytes) {
+  if (!Fits(bytes)) {
+    throw std::length_error("GuidBytes holds at most " + std::to_string(kCapacity) +
+                            " bytes; given " + std::to_string(bytes.size()));
+  }
+  std::copy(bytes.begin(), bytes.end(), bytes_.begin());
+  size_ = static_cast<uint8_t>(bytes.size());
+}
 
 const char* KindName(ObjectKind kind) { return kind == ObjectKind::kUser ? "user" : "group"; }
 

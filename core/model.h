@@ -7,7 +7,10 @@
 #ifndef SYNCD_CORE_MODEL_H_
 #define SYNCD_CORE_MODEL_H_
 
+#include <array>
 #include <boost/container/flat_map.hpp>
+#include <compare>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -57,10 +60,47 @@ std::string DomainSidOf(std::string_view sid);
 // (lower case); "" when the DN has no DC= component.
 std::string DnsDomainOf(std::string_view dn);
 
+// A raw objectGUID held in place. A membership holds two and a large
+// directory has hundreds of thousands of them, while a std::string of 16
+// bytes allocates (its inline buffer holds 15). Any key of up to kCapacity
+// bytes fits (tests use readable ones); ordered and compared as the bytes
+// themselves, as a std::string would be.
+class GuidBytes {
+ public:
+  static constexpr size_t kCapacity = 23;
+
+  GuidBytes() = default;
+  // Precondition: bytes.size() <= kCapacity; a longer key throws
+  // std::length_error. A raw objectGUID is 16 bytes: data from outside
+  // (a state file) is checked with Fits() first.
+  GuidBytes(std::string_view bytes);   // NOLINT(google-explicit-constructor)
+  GuidBytes(const std::string& bytes)  // NOLINT(google-explicit-constructor)
+      : GuidBytes(std::string_view(bytes)) {}
+  GuidBytes(const char* bytes)  // NOLINT(google-explicit-constructor)
+      : GuidBytes(std::string_view(bytes)) {}
+
+  static bool Fits(std::string_view bytes) { return bytes.size() <= kCapacity; }
+
+  std::string_view view() const { return {bytes_.data(), size_}; }
+  operator std::string_view() const { return view(); }  // NOLINT(google-explicit-constructor)
+  std::string str() const { return std::string(view()); }
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+
+  friend bool operator==(const GuidBytes& a, const GuidBytes& b) { return a.view() == b.view(); }
+  friend std::strong_ordering operator<=>(const GuidBytes& a, const GuidBytes& b) {
+    return a.view() <=> b.view();
+  }
+
+ private:
+  std::array<char, kCapacity> bytes_{};
+  uint8_t size_ = 0;
+};
+
 // A direct membership edge between two in-scope objects, both by raw GUID.
 struct Membership {
-  std::string group_guid;
-  std::string member_guid;
+  GuidBytes group_guid;
+  GuidBytes member_guid;
   auto operator<=>(const Membership&) const = default;
 };
 

@@ -48,7 +48,8 @@ struct GuidKey {
     std::memcpy(key.bytes.data(), raw.data(), 16);
     return key;
   }
-  std::string str() const { return {bytes.data(), bytes.size()}; }
+  std::string_view view() const { return {bytes.data(), bytes.size()}; }
+  std::string str() const { return std::string(view()); }
   bool operator==(const GuidKey&) const = default;
 };
 struct GuidKeyHash {
@@ -282,7 +283,7 @@ struct Evaluator::Graph {
     for (const auto& edge : edges) {
       if (kept(edge)) {
         result.memberships.push_back(
-            {candidates[edge.first].guid.str(), candidates[edge.second].guid.str()});
+            {candidates[edge.first].guid.view(), candidates[edge.second].guid.view()});
       }
     }
     edges = {};

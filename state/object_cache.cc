@@ -321,6 +321,25 @@ Result<std::unordered_map<std::string, SyncObject>> StateDb::LoadIdentities(
   return identities;
 }
 
+namespace {
+
+// A row of (group_guid, member_guid). A GUID longer than any raw objectGUID
+// means the state file was damaged or written by something else.
+Status AppendMembership(const sql::Statement& row, std::vector<Membership>* memberships) {
+  std::string group = row.ColumnBlob(0);
+  std::string member = row.ColumnBlob(1);
+  for (const std::string* guid : {&group, &member}) {
+    if (!GuidBytes::Fits(*guid)) {
+      return Status::DataLoss("a membership row holds a GUID of " + std::to_string(guid->size()) +
+                              " bytes; no objectGUID is longer than 16");
+    }
+  }
+  memberships->push_back({group, member});
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<std::vector<Membership>> StateDb::LoadMembershipsTouching(
     const std::vector<std::string>& guids) {
   auto stmt = impl_->db->PrepareCached(
@@ -331,10 +350,8 @@ Result<std::vector<Membership>> StateDb::LoadMembershipsTouching(
   }
   std::vector<Membership> memberships;
   for (const auto& guid : guids) {
-    Status st = stmt->BindBlob(1, guid).ForEachRow([&](const sql::Statement& row) {
-      memberships.push_back({row.ColumnBlob(0), row.ColumnBlob(1)});
-      return Status::Ok();
-    });
+    Status st = stmt->BindBlob(1, guid).ForEachRow(
+        [&](const sql::Statement& row) { return AppendMembership(row, &memberships); });
     if (!st.ok()) {
       return impl_->Context(st);
     }
@@ -372,10 +389,8 @@ Result<std::vector<Membership>> StateDb::LoadMemberships() {
     return impl_->Context(count.status());
   }
   memberships.reserve(*count);
-  Status st = stmt->ForEachRow([&](const sql::Statement& row) {
-    memberships.push_back({row.ColumnBlob(0), row.ColumnBlob(1)});
-    return Status::Ok();
-  });
+  Status st = stmt->ForEachRow(
+      [&](const sql::Statement& row) { return AppendMembership(row, &memberships); });
   if (!st.ok()) {
     return impl_->Context(st);
   }

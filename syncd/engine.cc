@@ -132,8 +132,8 @@ Result<CachedSlice> LoadSlice(StateDb& state, const IncrementalRead& read) {
   // Both ends of every cached edge: a member a group no longer lists must
   // still be known to be in scope for its removal to be planned.
   for (const auto& edge : slice.memberships) {
-    refer(edge.group_guid);
-    refer(edge.member_guid);
+    refer(edge.group_guid.str());
+    refer(edge.member_guid.str());
   }
   auto identities = state.LoadIdentities({others.begin(), others.end()});
   if (!identities.ok()) return identities.status();

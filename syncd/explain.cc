@@ -125,8 +125,8 @@ Result<Cache> LoadCache(const std::string& state_path) {
   auto memberships = db.LoadMemberships();
   if (!memberships.ok()) return memberships.status();
   for (const auto& m : *memberships) {
-    cache.members[m.group_guid].push_back(m.member_guid);
-    cache.member_of[m.member_guid].push_back(m.group_guid);
+    cache.members[m.group_guid.str()].push_back(m.member_guid.str());
+    cache.member_of[m.member_guid.str()].push_back(m.group_guid.str());
   }
   // Sorted adjacency: the shortest chain found is the same on every run.
   for (auto& [group, list] : cache.members) std::sort(list.begin(), list.end());

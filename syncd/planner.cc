@@ -395,15 +395,17 @@ Plan BuildIncrementalPlan(IncrementalRead read, const CachedSlice& cached,
   }
   for (const auto& [group, members] : read.members) {
     for (const auto& m : cached.memberships) {
-      if (m.group_guid == group && !members.contains(m.member_guid)) wanted[m] = false;
+      if (m.group_guid.view() == group && !members.contains(m.member_guid.str())) {
+        wanted[m] = false;
+      }
     }
     for (const auto& member : members) wanted[{group, member}] = true;
   }
   // Member side last, and over everything said before about its edges.
   for (const auto& m : cached.memberships) wanted.try_emplace(m, true);
   for (auto& [edge, want] : wanted) {
-    auto groups = read.member_of.find(edge.member_guid);
-    if (groups != read.member_of.end()) want = groups->second.contains(edge.group_guid);
+    auto groups = read.member_of.find(edge.member_guid.str());
+    if (groups != read.member_of.end()) want = groups->second.contains(edge.group_guid.str());
   }
   for (const auto& [member, groups] : read.member_of) {
     for (const auto& group : groups) wanted[{group, member}] = true;
@@ -411,8 +413,8 @@ Plan BuildIncrementalPlan(IncrementalRead read, const CachedSlice& cached,
   std::vector<Operation> ops, removals, deletes;
   Identities identities;
   for (const auto& [edge, want] : wanted) {
-    const SyncObject* group = in_scope_after(edge.group_guid);
-    const SyncObject* member = in_scope_after(edge.member_guid);
+    const SyncObject* group = in_scope_after(edge.group_guid.str());
+    const SyncObject* member = in_scope_after(edge.member_guid.str());
     // An edge to an object out of scope is not synced; one to an object
     // going away goes with its delete.
     if (group == nullptr || member == nullptr || group->kind != ObjectKind::kGroup) continue;
@@ -532,10 +534,10 @@ Baseline ReconcileBaseline(OwnedContents owned, std::vector<SyncObject> cached,
     // The store cannot list its groups' members (IAM Identity Center): the
     // cache is what syncd knows of them; only edges of objects the store
     // holds (or that go anyway) count.
-    for (auto& m : cached_memberships) {
+    for (const auto& m : cached_memberships) {
       if ((in_store.contains(m.group_guid) || !desired.contains(m.group_guid)) &&
           (in_store.contains(m.member_guid) || !desired.contains(m.member_guid))) {
-        baseline.memberships.push_back(std::move(m));
+        baseline.memberships.push_back(m);
       }
     }
   } else {
@@ -547,7 +549,7 @@ Baseline ReconcileBaseline(OwnedContents owned, std::vector<SyncObject> cached,
       auto group = guid_of.find(m.group_external_id);
       auto member = guid_of.find(m.member_external_id);
       if (group != guid_of.end() && member != guid_of.end()) {
-        store_edges.push_back({std::string(group->second), std::string(member->second)});
+        store_edges.push_back({group->second, member->second});
       }
     }
     owned.memberships = {};
@@ -595,25 +597,26 @@ std::map<std::string, std::map<std::string, int>> Summarize(const Plan& plan) {
 
 void FlattenNestedGroups(const std::vector<ObjectRef>& objects,
                          std::vector<Membership>* memberships) {
-  std::unordered_set<std::string> groups;
+  std::unordered_set<std::string_view> groups;
   for (const auto& o : objects) {
     if (o->kind == ObjectKind::kGroup) groups.insert(o->guid);
   }
-  std::unordered_map<std::string, std::vector<const std::string*>> members;
-  for (const auto& m : *memberships) members[m.group_guid].push_back(&m.member_guid);
+  // Views into *memberships, which stays as it is until the end.
+  std::unordered_map<std::string_view, std::vector<std::string_view>> members;
+  for (const auto& m : *memberships) members[m.group_guid].push_back(m.member_guid);
   std::vector<Membership> flat;
   for (const auto& [group, direct] : members) {
-    std::unordered_set<std::string> seen{group};
-    std::vector<const std::string*> todo(direct.begin(), direct.end());
+    std::unordered_set<std::string_view> seen{group};
+    std::vector<std::string_view> todo(direct.begin(), direct.end());
     while (!todo.empty()) {
-      const std::string* member = todo.back();
+      const std::string_view member = todo.back();
       todo.pop_back();
-      if (!seen.insert(*member).second) continue;
-      if (!groups.contains(*member)) {
-        flat.push_back({group, *member});
+      if (!seen.insert(member).second) continue;
+      if (!groups.contains(member)) {
+        flat.push_back({group, member});
         continue;
       }
-      if (auto nested = members.find(*member); nested != members.end()) {
+      if (auto nested = members.find(member); nested != members.end()) {
         todo.insert(todo.end(), nested->second.begin(), nested->second.end());
       }
     }

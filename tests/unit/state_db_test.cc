@@ -349,6 +349,33 @@ TEST_F(StateDbTest, DeleteRemovesObjectSidHistoryAndMembershipsOnBothSides) {
   EXPECT_EQ(RawCount("SELECT COUNT(*) FROM sid_history"), 4);  // 2 each for user and outer
 }
 
+// Memberships hold their GUIDs in place (GuidBytes): a row no objectGUID
+// could fill is reported as damage, not a crash or a truncated key.
+TEST_F(StateDbTest, AMembershipRowWithAnOverlongGuidIsReportedAsDataLoss) {
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  SyncObject user = MakeObject('u', ObjectKind::kUser, "jdoe");
+  SyncObject group = MakeObject('g', ObjectKind::kGroup, "Staff");
+  CommitOps(*db, {MakeOp(OpType::kCreate, user), MakeOp(OpType::kCreate, group),
+                  MemberOp(OpType::kAddMember, group, user)});
+  {
+    auto raw = sql::Database::Open(path_, false);
+    ASSERT_TRUE(raw.ok());
+    ASSERT_TRUE((*raw)
+                    ->Exec("INSERT INTO memberships (group_guid, member_guid) "
+                           "VALUES (zeroblob(16), zeroblob(24))")
+                    .ok());
+  }
+  auto all = db->LoadMemberships();
+  ASSERT_FALSE(all.ok());
+  EXPECT_EQ(all.status().code(), Status::Code::kDataLoss) << all.status().ToString();
+  EXPECT_NE(all.status().message().find("24 bytes"), std::string::npos) << all.status().ToString();
+  // The damaged row touches neither object: their own edge still loads.
+  auto touching = db->LoadMembershipsTouching({group.guid});
+  ASSERT_TRUE(touching.ok()) << touching.status().ToString();
+  EXPECT_EQ(*touching, (std::vector<Membership>{{group.guid, user.guid}}));
+}
+
 TEST_F(StateDbTest, RemoveMemberDeletesOnlyThatEdge) {
   auto db = OpenState();
   ASSERT_TRUE(db);
