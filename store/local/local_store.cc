@@ -188,22 +188,25 @@ struct LocalStore::Impl {
     return Status::Internal("local store " + path + " is open read-only; refusing to change it");
   }
 
-  // Inside a batch the write transaction is ours, so no row changes but by
-  // this store's own operations: what is known of a row's managed_by (nullopt:
-  // no row) is kept here instead of asked again, which a full sync's per-edge
-  // ownership checks would do twice an edge. Per kind, by external_id; empty
-  // and unused outside a batch.
-  bool in_batch = false;
-  std::unordered_map<std::string, std::optional<std::string>> known_managed_by[2];
+  // Who holds the row of an external_id: nobody (no row), syncd, or someone
+  // else (a row syncd must not change).
+  enum class Owner : uint8_t { kNone, kSyncd, kOther };
 
-  std::unordered_map<std::string, std::optional<std::string>>& Known(ObjectKind kind) {
-    return known_managed_by[kind == ObjectKind::kUser ? 0 : 1];
+  // Inside a batch the write transaction is ours, so no row changes but by
+  // this store's own operations: each row's Owner is kept here instead of
+  // asked again, which a full sync's per-edge ownership checks would do
+  // twice an edge. Per kind, by external_id; empty and unused outside a batch.
+  bool in_batch = false;
+  std::unordered_map<std::string, Owner> known_owner[2];
+
+  std::unordered_map<std::string, Owner>& Known(ObjectKind kind) {
+    return known_owner[kind == ObjectKind::kUser ? 0 : 1];
   }
 
   // Forgets everything known: when a batch begins or ends, and when an
   // operation is rolled back to its savepoint.
   void ForgetKnown() {
-    for (auto& known : known_managed_by) {
+    for (auto& known : known_owner) {
       known.clear();
     }
   }
@@ -214,15 +217,14 @@ struct LocalStore::Impl {
   }
 
   // After a SELECT of the row, or its successful write.
-  void Learn(ObjectKind kind, const std::string& external_id,
-             std::optional<std::string> managed_by) {
+  void Learn(ObjectKind kind, const std::string& external_id, Owner owner) {
     if (in_batch) {
-      Known(kind).insert_or_assign(external_id, std::move(managed_by));
+      Known(kind).insert_or_assign(external_id, owner);
     }
   }
 
-  // The managed_by of the row with this external_id; nullopt if there is none.
-  Result<std::optional<std::string>> ManagedBy(ObjectKind kind, const std::string& external_id) {
+  // Who holds the row with this external_id.
+  Result<Owner> OwnerOf(ObjectKind kind, const std::string& external_id) {
     if (in_batch) {
       auto known = Known(kind).find(external_id);
       if (known != Known(kind).end()) {
@@ -230,10 +232,14 @@ struct LocalStore::Impl {
       }
     }
     auto managed_by = SelectManagedBy(kind, external_id);
-    if (managed_by.ok()) {
-      Learn(kind, external_id, *managed_by);
+    if (!managed_by.ok()) {
+      return managed_by.status();
     }
-    return managed_by;
+    const Owner owner = !managed_by->has_value()     ? Owner::kNone
+                        : **managed_by == kManagedBy ? Owner::kSyncd
+                                                     : Owner::kOther;
+    Learn(kind, external_id, owner);
+    return owner;
   }
 
   Result<std::optional<std::string>> SelectManagedBy(ObjectKind kind,
@@ -266,13 +272,18 @@ struct LocalStore::Impl {
 
   // Ok if the object is absent (*exists = false) or managed by syncd.
   Status CheckManaged(ObjectKind kind, const SyncObject& o, bool* exists) {
-    auto managed_by = ManagedBy(kind, o.external_id);
-    if (!managed_by.ok()) {
-      return managed_by.status();
+    auto owner = OwnerOf(kind, o.external_id);
+    if (!owner.ok()) {
+      return owner.status();
     }
-    *exists = managed_by->has_value();
-    if (*exists && **managed_by != kManagedBy) {
-      return NotManaged(kind, o, **managed_by);
+    *exists = *owner != Owner::kNone;
+    if (*owner == Owner::kOther) {
+      // Asked again for the error only: who holds it is not kept.
+      auto managed_by = SelectManagedBy(kind, o.external_id);
+      if (!managed_by.ok()) {
+        return managed_by.status();
+      }
+      return NotManaged(kind, o, managed_by->value_or(""));
     }
     return Status::Ok();
   }
@@ -293,7 +304,7 @@ struct LocalStore::Impl {
     }
     st = kind == ObjectKind::kUser ? UpsertUser(o) : UpsertGroup(o);
     if (st.ok()) {
-      Learn(kind, o.external_id, std::string(kManagedBy));
+      Learn(kind, o.external_id, Owner::kSyncd);
     }
     return st;
   }
@@ -435,11 +446,11 @@ struct LocalStore::Impl {
     if (add) {
       // An edge to an object the store lacks (its create was refused) would
       // outlive it: nothing would ever delete it.
-      auto member = ManagedBy(op.member->kind, op.member->external_id);
+      auto member = OwnerOf(op.member->kind, op.member->external_id);
       if (!member.ok()) {
         return member.status();
       }
-      if (!member->has_value()) {
+      if (*member == Owner::kNone) {
         return Status::NotFound("cannot add " + DescribeObject(op.member->kind, *op.member) +
                                 " to " + DescribeObject(ObjectKind::kGroup, *op.object) +
                                 ": the member is not in local store " + path);
@@ -767,11 +778,11 @@ Status LocalStore::Assign(const StoredAssignment& a) {
   if (Status st = impl_->CheckWritable(); !st.ok()) {
     return st;
   }
-  auto present = impl_->ManagedBy(a.kind, a.external_id);
-  if (!present.ok()) {
-    return impl_->Context(present.status());
+  auto owner = impl_->OwnerOf(a.kind, a.external_id);
+  if (!owner.ok()) {
+    return impl_->Context(owner.status());
   }
-  if (!present->has_value()) {
+  if (*owner == Impl::Owner::kNone) {
     return Status::NotFound("cannot assign " + a.target + ": no " + KindName(a.kind) +
                             " with externalId " + a.external_id + " in local store " + impl_->path);
   }

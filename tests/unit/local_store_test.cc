@@ -206,6 +206,27 @@ TEST_F(LocalStoreTest, UpdateOfMissingRowCreatesIt) {
   EXPECT_EQ(Names(*store_->List(ObjectKind::kGroup)), std::vector<std::string>{"group:Staff"});
 }
 
+// Inside a batch the store keeps only who owns each row it looked at, not
+// the owner's name: a conflict still names it, in a batch as outside one.
+TEST_F(LocalStoreTest, AConflictInABatchNamesTheRowsOwner) {
+  RawExec(
+      "INSERT INTO users (external_id, user_name, managed_by) VALUES ('u1', 'admin', 'hr-tool')");
+  SyncObject admin = User("u1", "admin");
+  SyncObject staff = Group("g1", "Staff");
+  ASSERT_TRUE(store_->BeginBatch().ok());
+  ASSERT_TRUE(store_->Apply(MakeOp(OpType::kCreate, staff)).ok());
+  for (const auto& op : {MakeOp(OpType::kUpdate, admin), MakeOp(OpType::kCreate, admin)}) {
+    Status st = store_->Apply(op);
+    EXPECT_EQ(st.code(), Status::Code::kConflict) << st.ToString();
+    EXPECT_NE(st.message().find("(managed_by 'hr-tool')"), std::string::npos) << st.message();
+  }
+  // The member check sees the foreign row as present: the edge is written.
+  EXPECT_TRUE(store_->Apply(MemberOp(OpType::kAddMember, staff, admin)).ok());
+  ASSERT_TRUE(store_->CommitBatch().ok());
+  EXPECT_EQ(RawCount("SELECT COUNT(*) FROM group_members"), 1);
+  EXPECT_EQ(RawCount("SELECT COUNT(*) FROM users WHERE managed_by = 'hr-tool'"), 1);
+}
+
 TEST_F(LocalStoreTest, CreateAdoptsExistingRowManagedBySyncd) {
   // As after a crash between store commit and state commit: the row exists.
   RawExec(
