@@ -14,6 +14,12 @@
 // are rolled back and the plan is applied from the start. Updates,
 // deletions and membership removals never go early: they depend on the
 // complete read and on the budgets.
+//
+// The scope keeps only an identity of what it hands over for an early
+// create (a twin: guid, kind, externalId, name and DN): the image itself is
+// dropped once the store and the state have it, so a first sync does not
+// hold the directory's images until its plan. Settle gives the plan the
+// images back where something still needs them.
 #ifndef SYNCD_APPLY_EARLY_APPLY_H_
 #define SYNCD_APPLY_EARLY_APPLY_H_
 
@@ -46,11 +52,13 @@ class EarlyApply {
   // against (the store's contents, the cache) is loaded already, since the
   // state's connection then sees the staged rows. `known`: the raw GUIDs,
   // sorted, of every object the store or the cache holds. `state`, `sink`,
-  // `workers` and `quarantine` must outlive this object.
+  // `workers` and `quarantine` must outlive this object. `keep_images`:
+  // Offer hands every object back whole (the caller prints the images).
   static Result<std::unique_ptr<EarlyApply>> Begin(StateDb& state, Sink& sink,
                                                    boost::asio::thread_pool& workers,
                                                    std::vector<std::string> known,
-                                                   const QuarantineView& quarantine);
+                                                   const QuarantineView& quarantine,
+                                                   bool keep_images = false);
   EarlyApply(const EarlyApply&) = delete;
   EarlyApply& operator=(const EarlyApply&) = delete;
   // Waits for the chunks in flight, then rolls back what was not handed on
@@ -59,10 +67,12 @@ class EarlyApply {
 
   // From one thread, the read's, as the scope knows each object in scope:
   // queues its create when neither the store nor the cache holds it and the
-  // quarantine does not hold this image of it. Sent in chunks.
-  void Offer(const ObjectRef& object);
-  // Likewise for a direct membership, after both ends were offered: queued
-  // when both ends were.
+  // quarantine does not hold this image of it. Sent in chunks. Returns what
+  // the scope keeps of the object: a twin when its create was queued (the
+  // plan then holds the twin), else the object itself.
+  ObjectRef Offer(ObjectRef object);
+  // Likewise for a direct membership, after both ends were offered (with
+  // what Offer returned): queued when both ends were.
   void OfferMember(const ObjectRef& group, const ObjectRef& member);
 
   // After the last Offer: sends what is queued and waits until everything
@@ -73,10 +83,14 @@ class EarlyApply {
   // After Drain: what the store applied and the state staged, sorted and
   // unique. What the store refused or asked to retry is not here: the
   // plan's walk sends it again, as it would have.
-  const std::vector<const SyncObject*>& created() const { return created_; }
+  // Held, not pointed to: a twin the plan lacks stays alive (its address
+  // cannot be taken by another object) until Settle has its guid.
+  const std::vector<ObjectRef>& created() const { return created_; }
   const std::vector<Edge>& added() const { return added_; }
   bool Created(const SyncObject* object) const {
-    return std::binary_search(created_.begin(), created_.end(), object);
+    auto at = std::lower_bound(created_.begin(), created_.end(), object,
+                               [](const ObjectRef& o, const SyncObject* p) { return o.get() < p; });
+    return at != created_.end() && at->get() == object;
   }
   bool Added(const SyncObject* group, const SyncObject* member) const {
     return std::binary_search(added_.begin(), added_.end(), Edge(group, member));
@@ -94,6 +108,25 @@ class EarlyApply {
   // the state failing); empty when it can.
   const std::string& failure() const { return failure_; }
 
+  // After Drain, on the operations planned from the read (the plan's own
+  // vector, before anything else reads it): puts the full images back in
+  // place of the twins that something other than this early apply needs.
+  // When the plan has everything sent early, those are the creates the
+  // store refused or asked to retry: the walk sends them again. When it
+  // does not, or the early writes failed, it is every twin: the images come
+  // back from the state's stage, both the stage and the batch are rolled
+  // back (Abandon), and the plan is applied from the start. An error when
+  // an image cannot be had back; the run must then stop.
+  Status Settle(std::vector<Operation>* ops);
+  // Puts back in `ops` the images of the twins whose creates the state's
+  // stage holds. Before the stage is rolled back: for a caller that records
+  // the run from the plan instead of the stage.
+  Status RestoreFromStage(std::vector<Operation>* ops) const;
+  bool settled() const { return settled_; }
+  // After Settle: whether the plan continues what was sent early (Settle
+  // did not abandon it).
+  bool usable() const { return open_; }
+
   // Rolls back the store's batch and the state's stage: nothing sent early
   // lands. Idempotent.
   void Abandon();
@@ -102,19 +135,34 @@ class EarlyApply {
 
  private:
   EarlyApply(StateDb& state, Sink& sink, boost::asio::thread_pool& workers,
-             std::vector<std::string> known, const QuarantineView& quarantine);
+             std::vector<std::string> known, const QuarantineView& quarantine, bool keep_images);
   // Neither the store nor the cache holds it, nor the quarantine this image.
   bool New(const SyncObject& object) const;
-  void Queue(Operation op);
+  // What the scope keeps of an object whose create goes early.
+  static ObjectRef Twin(const SyncObject& object);
+  // Whether `ops` has every operation that landed early.
+  bool PlanHasAll(const std::vector<Operation>& ops) const;
+  // Replaces in `ops` each object `images` has (by the twin's address).
+  static void Restore(const std::unordered_map<const SyncObject*, ObjectRef>& images,
+                      std::vector<Operation>* ops);
+  // `kept`: what the scope kept of the operation's object (a create's twin).
+  void Queue(Operation op, ObjectRef kept);
   void SendQueued();
   boost::asio::awaitable<void> SendInOrder();
   // `op` for the sink, with the references creates sent early returned.
-  SinkOp Request(const Operation& op) const;
+  SinkOp Request(const Operation& op, const ObjectRef& kept) const;
   // On the store's strand: the chunk's operations (a create each, up to
   // members_per_request adds of one group together); returns those that
   // landed, for the state's strand to stage.
-  boost::asio::awaitable<std::vector<Operation>> Send(
-      std::shared_ptr<std::vector<Operation>> chunk);
+  // Up to kChunk operations, each with what the scope kept of its object.
+  struct Chunk {
+    std::vector<Operation> ops;
+    std::vector<ObjectRef> kept;
+  };
+  // Sends `chunk`; returns what landed.
+  boost::asio::awaitable<Chunk> Send(std::shared_ptr<Chunk> chunk);
+  // Keeps `image` for Settle, when the scope kept a twin of it.
+  void KeepWhole(const ObjectRef& kept, const ObjectRef& image);
   void Fail(std::string why);
 
   StateDb& state_;
@@ -123,21 +171,29 @@ class EarlyApply {
   boost::asio::strand<boost::asio::thread_pool::executor_type> state_strand_;
   const std::vector<std::string> known_;
   const QuarantineView& quarantine_;
-  std::vector<Operation> queued_;  // the read's thread only
+  const bool keep_images_;
+  Chunk queued_;  // the read's thread only
   std::mutex to_send_mutex_;
-  std::deque<std::shared_ptr<std::vector<Operation>>> to_send_;  // chunks, in order
-  bool sending_ = false;                                         // SendInOrder runs
-  std::atomic<int> in_flight_{0};                                // chunks sent and not yet staged
+  std::deque<std::shared_ptr<Chunk>> to_send_;  // in order
+  bool sending_ = false;                        // SendInOrder runs
+  std::atomic<int> in_flight_{0};               // chunks sent and not yet staged
   std::atomic<bool> failed_{false};
   std::mutex failure_mutex_;
   std::string failure_;
-  // Written on the store's strand; read after Drain. Pointers, not map
-  // entries: a first sync sends every object and edge early.
-  std::vector<const SyncObject*> created_;
+  // Written on the store's strand; read after Drain. Pointers (to what the
+  // scope kept), not map entries: a first sync sends every object and edge
+  // early.
+  std::vector<ObjectRef> created_;  // sorted by address after Drain
   std::vector<Edge> added_;
   std::unordered_map<const SyncObject*, std::string> refs_;  // the non-empty ones
+  // Twin -> image, of the creates the plan's walk sends again (the store
+  // refused them or asked to retry), or that no stage holds (the early
+  // writes failed). From both strands.
+  std::mutex whole_mutex_;
+  std::unordered_map<const SyncObject*, ObjectRef> whole_;
   int64_t requests_ = 0;
   bool open_ = true;
+  bool settled_ = false;
 };
 
 }  // namespace syncd

@@ -181,7 +181,6 @@ Status CommitSettled(StateDb& state, RunRecord record, const Settled& s,
 // flagged) when the plan lacks something sent early.
 bool TakeEarly(const EarlyApply& early, const std::vector<Operation>& ops,
                std::vector<bool>* taken) {
-  if (!early.failure().empty()) return false;
   taken->assign(ops.size(), false);
   size_t created = 0;
   size_t added = 0;
@@ -242,25 +241,29 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(
   std::vector<bool> taken;
   size_t taken_count = 0;
   bool continue_early = false;  // the batch and the stage are open already
-  if (early != nullptr && atomic) {
+  if (early != nullptr && atomic && !early->settled()) {
+    early->Abandon();
+    co_return Status::Internal("the writes made during the read were not settled on the plan");
+  }
+  if (early != nullptr && atomic && early->usable()) {
+    // Settle found the plan whole: only a plan changed since (a caller's
+    // bug) fails here, before anything is committed, as it holds twins of
+    // what was created early, not images to send again.
     continue_early = TakeEarly(*early, ops, &taken);
-    if (continue_early) {
-      early->HandOver();
-      taken_count = early->created().size() + early->added().size();
-      Log(LogLevel::kDebug, std::to_string(early->created().size()) + " creates and " +
-                                std::to_string(early->added().size()) +
-                                " memberships were applied during the read; applying the other " +
-                                std::to_string(ops.size() - taken_count) + " operations");
-      // What the walk sends next names the objects created early by their refs.
-      for (const auto& [object, ref] : early->refs()) (*refs)[object->guid] = ref;
-    } else {
-      Log(LogLevel::kWarning,
-          "what was applied during the read is rolled back and the plan applied from the "
-          "start: " +
-              (early->failure().empty() ? std::string("the plan does not have all of it")
-                                        : early->failure()));
+    if (!continue_early) {
       early->Abandon();
+      co_return Status::Internal(
+          "the plan no longer has everything applied during the read; nothing was committed, "
+          "and the next run reconciles in full");
     }
+    early->HandOver();
+    taken_count = early->created().size() + early->added().size();
+    Log(LogLevel::kDebug, std::to_string(early->created().size()) + " creates and " +
+                              std::to_string(early->added().size()) +
+                              " memberships were applied during the read; applying the other " +
+                              std::to_string(ops.size() - taken_count) + " operations");
+    // What the walk sends next names the objects created early by their refs.
+    for (const auto& [object, ref] : early->refs()) (*refs)[object->guid] = ref;
   }
   std::vector<ApplyItem> items;
   items.reserve(ops.size() - taken_count);
@@ -271,6 +274,7 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(
 
   ApplyReport report;
   bool staged = false;
+  std::vector<Operation> restored;  // ops with images for twins, when the run is recorded from them
   if (atomic) {
     // The store's batch and the state's update of the cache, side by side
     // on two workers (two SQLite files); the state commits only after the
@@ -341,6 +345,18 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(
       outcome.requests = report.requests;
       co_return outcome;
     }
+    if (staged && continue_early) {
+      // The run is recorded from the plan below, whose objects created
+      // early are twins: their images come from the stage first.
+      restored = ops;
+      if (Status images = early->RestoreFromStage(&restored); !images.ok()) {
+        state.RollbackStaged();
+        co_return images.WithContext(sink.Describe() + " committed run " +
+                                     std::to_string(record.id) +
+                                     " but the state could not record it; the next run "
+                                     "reconciles in full");
+      }
+    }
     if (staged) state.RollbackStaged();
     if (continue_early && !report.fatal && !report.stopped) {
       AppendEarlyResults(*early, ops, taken, &report.results);
@@ -367,7 +383,7 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(
         ? report.fatal->WithContext(sink.Describe() + "; the next run resumes the journal")
         : Status::Unavailable(record.message);
   }
-  Settled settled = Settle(ops, report.results, *refs, quarantine);
+  Settled settled = Settle(restored.empty() ? ops : restored, report.results, *refs, quarantine);
   settled.outcome.requests = report.requests;
   settled.outcome.retries = report.retries;
   settled.outcome.throttled = report.throttled;

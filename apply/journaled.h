@@ -68,9 +68,10 @@ void HoldQuarantined(const QuarantineView& quarantine, Plan* plan);
 // the batch on `workers` while the state stages its update alongside.
 // `known_refs`: references the caller learned from the store (a full
 // reconciliation's ReadOwned), on top of the state's. `early`: creates an
-// atomic sink's batch and the state's stage already hold (drained); the
-// walk continues both, or, when the plan does not create every object sent
-// early, abandons them and applies the plan from the start.
+// atomic sink's batch and the state's stage already hold, drained and
+// settled on `ops` (EarlyApply::Settle): the walk continues both when
+// Settle found them usable, and applies the plan from the start when it
+// abandoned them.
 boost::asio::awaitable<Result<ApplyOutcome>> ApplyPlan(
     StateDb& state, Sink& sink, const std::vector<Operation>& ops, RunRecord record,
     boost::asio::thread_pool& workers, const ApplyOptions& options,

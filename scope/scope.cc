@@ -171,7 +171,7 @@ struct Evaluator::Graph {
     // Made shared once, here: the result and the plan hand on the pointer.
     if (auto mapped = MapEntry(mapping, entry, kind, &c.warnings)) {
       c.object = MakeObjectRef(std::move(*mapped));
-      if (in_scope.object) in_scope.object(c.object);
+      if (in_scope.object) c.object = in_scope.object(std::move(c.object));
     } else {
       c.unmapped_dn = entry.dn;
     }

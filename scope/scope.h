@@ -122,8 +122,10 @@ class Evaluator {
   // nothing under group-based scope, where only Finish knows. Either
   // callback may be empty.
   struct InScope {
-    // An object, as it is added.
-    std::function<void(const ObjectRef&)> object;
+    // An object, as it is added; returns what the scope keeps of it (and
+    // the result holds): the object, or a twin with at least its identity
+    // and DN when the callee keeps the image itself.
+    std::function<ObjectRef(ObjectRef)> object;
     // A group's direct member, as the group is added, when the member was
     // added before it (users are read first). Finish lists the edge too; it
     // comes twice when the group lists the member twice.

@@ -194,7 +194,8 @@ struct EarlyStart {
   Sink* sink = nullptr;
   asio::thread_pool* workers = nullptr;
   const QuarantineView* quarantine = nullptr;
-  int64_t started = 0;  // the run's start, for its record
+  int64_t started = 0;       // the run's start, for its record
+  bool keep_images = false;  // RunOptions::keep_images
 };
 
 // A full read's plan: everything in scope against what the store holds of
@@ -241,8 +242,8 @@ Status BeginEarly(StateDb& state, const EarlyStart& start, const std::vector<Syn
   auto run_id = state.BeginRun("full", start.started);
   if (!run_id.ok()) return run_id.status();
   full->run_id = *run_id;
-  auto early =
-      EarlyApply::Begin(state, *start.sink, *start.workers, std::move(known), *start.quarantine);
+  auto early = EarlyApply::Begin(state, *start.sink, *start.workers, std::move(known),
+                                 *start.quarantine, start.keep_images);
   if (!early.ok()) return early.status();
   full->early = std::move(*early);
   return Status::Ok();
@@ -289,7 +290,7 @@ asio::awaitable<Result<FullPlan>> PlanFull(Source& source, StateDb& state, const
       co_return begun;
     }
     EarlyApply* early = full.early.get();
-    in_scope.object = [early](const ObjectRef& o) { early->Offer(o); };
+    in_scope.object = [early](ObjectRef o) { return early->Offer(std::move(o)); };
     // Flattened, a group's direct members are not its memberships.
     if (!in.flatten) {
       in_scope.member = [early](const ObjectRef& group, const ObjectRef& member) {
@@ -341,6 +342,10 @@ asio::awaitable<Result<FullPlan>> PlanFull(Source& source, StateDb& state, const
     co_await full.early->Drain();
     Log(LogLevel::kDebug,
         "the writes sent during the read finished " + drain_timer.Elapsed() + " after the plan");
+    if (Status settled = full.early->Settle(&full.plan.operations); !settled.ok()) {
+      FailEarlyRun(state, full, in.early->started, settled);
+      co_return settled;
+    }
   }
   co_return full;
 }
@@ -645,7 +650,7 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   std::optional<EarlyStart> early;
   if (!dry_run && store.store.sink->capabilities().atomic_batches && !choice.source_switch &&
       config.scope.groups.empty()) {
-    early = EarlyStart{store.store.sink.get(), &workers, &quarantine, started};
+    early = EarlyStart{store.store.sink.get(), &workers, &quarantine, started, run.keep_images};
   }
   auto planned = co_await PlanRun(source, **state, config, *start, store.store.sink.get(),
                                   *peeked_store, early ? &*early : nullptr);

@@ -46,6 +46,9 @@ struct RunResult {
 struct RunOptions {
   bool dry_run = false;     // compute the plan; change nothing, not even the watermark
   bool force_full = false;  // a full reconciliation whatever the watermark says
+  // The caller prints the plan's images (--json): a full run that creates
+  // during its read keeps them whole instead of dropping each once written.
+  bool keep_images = false;
   // DCs that failed recently (host -> when), kept by the daemon across runs
   // so that it tries them last; this run adds to it. Null: no memory.
   ad::DcFailures* dc_failures = nullptr;

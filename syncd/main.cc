@@ -302,5 +302,6 @@ int main(int argc, char** argv) {
   syncd::RunOptions options;
   options.dry_run = dry_run;
   options.force_full = full;
+  options.keep_images = json;
   return RunSync(*config, options, json);
 }

@@ -414,42 +414,64 @@ SyncObject Group(const std::string& guid, const std::string& name) {
 
 class EarlyApplyTest : public JournaledTest {
  protected:
-  std::unique_ptr<EarlyApply> Begin(Sink& sink, std::vector<std::string> known = {}) {
-    auto early = EarlyApply::Begin(*state_, sink, workers_, std::move(known), quarantine_);
+  std::unique_ptr<EarlyApply> Begin(Sink& sink, std::vector<std::string> known = {},
+                                    bool keep_images = false) {
+    auto early =
+        EarlyApply::Begin(*state_, sink, workers_, std::move(known), quarantine_, keep_images);
     EXPECT_TRUE(early.ok()) << early.status().ToString();
     return early.ok() ? std::move(*early) : nullptr;
   }
-  // What a read that mapped `objects` does, then its end.
-  void Read(EarlyApply& early, const std::vector<Operation>& ops) {
-    for (const auto& op : ops) early.Offer(op.object);
+  // What a read that mapped `ops`'s objects does, then its end. Returns
+  // `ops` on what the scope keeps of each object (a twin of each created
+  // early), as the plan made from that read holds them.
+  std::vector<Operation> Read(EarlyApply& early, const std::vector<Operation>& ops) {
+    std::vector<Operation> kept = ops;
+    for (auto& op : kept) op.object = early.Offer(op.object);
     testing::RunAwaitable(early.Drain());
+    return kept;
   }
   // A read of ops_'s users, then of a new group Staff holding
   // ops_[members...] (as the scope reports it: objects, then the group's
-  // edges); returns Staff.
-  ObjectRef ReadWithStaff(EarlyApply& early, const std::vector<size_t>& members) {
-    ObjectRef staff = MakeObjectRef(Group("g", "Staff"));
-    for (const auto& op : ops_) early.Offer(op.object);
-    early.Offer(staff);
-    for (size_t m : members) early.OfferMember(staff, ops_[m].object);
+  // edges). Sets staff_ and users_ to what the scope keeps of them.
+  void ReadWithStaff(EarlyApply& early, const std::vector<size_t>& members) {
+    users_ = ops_;
+    for (auto& op : users_) op.object = early.Offer(op.object);
+    staff_ = early.Offer(MakeObjectRef(Group("g", "Staff")));
+    for (size_t m : members) early.OfferMember(staff_, users_[m].object);
     testing::RunAwaitable(early.Drain());
-    return staff;
   }
   // The plan of that read: Staff and the users created, `members` added.
-  std::vector<Operation> PlanWithStaff(const ObjectRef& staff, const std::vector<size_t>& members) {
-    std::vector<Operation> plan = {{OpType::kCreate, ObjectKind::kGroup, staff, {}, nullptr}};
-    plan.insert(plan.end(), ops_.begin(), ops_.end());
+  std::vector<Operation> PlanWithStaff(const std::vector<size_t>& members) {
+    std::vector<Operation> plan = {{OpType::kCreate, ObjectKind::kGroup, staff_, {}, nullptr}};
+    plan.insert(plan.end(), users_.begin(), users_.end());
     for (size_t m : members) {
-      plan.push_back({OpType::kAddMember, ObjectKind::kGroup, staff, {}, ops_[m].object});
+      plan.push_back({OpType::kAddMember, ObjectKind::kGroup, staff_, {}, users_[m].object});
     }
     return plan;
   }
-  Result<ApplyOutcome> ApplyWith(Sink& sink, const std::vector<Operation>& ops,
-                                 const RunRecord& run, EarlyApply* early) {
+  // Settles `early` on the plan, as the engine does, then applies it.
+  Result<ApplyOutcome> ApplyWith(Sink& sink, std::vector<Operation> ops, const RunRecord& run,
+                                 EarlyApply* early) {
+    if (early != nullptr) {
+      if (Status st = early->Settle(&ops); !st.ok()) return st;
+    }
     return testing::RunAwaitable(ApplyPlan(*state_, sink, ops, run, workers_, options_, nullptr,
                                            &quarantine_, nullptr, early));
   }
+  // Whether the state caches each of `ops`'s objects with its whole image.
+  void ExpectCachedWhole(const std::vector<Operation>& ops) {
+    auto cached = state_->LoadObjects();
+    ASSERT_TRUE(cached.ok()) << cached.status().ToString();
+    for (const auto& op : ops) {
+      auto it = std::find_if(cached->begin(), cached->end(),
+                             [&](const SyncObject& o) { return o.guid == op.object->guid; });
+      ASSERT_NE(it, cached->end()) << op.object->name;
+      EXPECT_EQ(Fingerprint(*it), Fingerprint(*op.object)) << op.object->name;
+    }
+  }
   QuarantineView quarantine_;
+  ObjectRef staff_;
+  std::vector<Operation> users_;
 };
 
 TEST_F(EarlyApplyTest, CreatesSentDuringTheReadLandWithThePlanAndAreNotSentAgain) {
@@ -457,17 +479,64 @@ TEST_F(EarlyApplyTest, CreatesSentDuringTheReadLandWithThePlanAndAreNotSentAgain
   const RunRecord run = NewRun();  // recorded before the store sees anything
   auto early = Begin(sink);
   ASSERT_TRUE(early);
-  Read(*early, ops_);
+  const std::vector<Operation> plan = Read(*early, ops_);
   EXPECT_EQ(early->created().size(), 3u);
   EXPECT_EQ(sink.landed, 3);
-  auto outcome = ApplyWith(sink, ops_, run, early.get());
+  auto outcome = ApplyWith(sink, plan, run, early.get());
   ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
   EXPECT_EQ(outcome->applied, 3u);
   EXPECT_EQ(sink.landed, 3) << "the walk sends nothing twice";
   EXPECT_EQ(StoreUsers(), 3u);
-  EXPECT_EQ(CachedObjects(), 3u);
+  ExpectCachedWhole(ops_);
   EXPECT_EQ(state_->RecentRuns(1)->front().outcome, "ok");
   EXPECT_EQ(*state_->UnfinishedRun(), 0);
+}
+
+// The scope keeps a twin of what goes early (the image is dropped once the
+// store and the state have it); with keep_images (--json), the image.
+TEST_F(EarlyApplyTest, TheScopeKeepsATwinOfWhatIsCreatedEarlyUnlessImagesAreKept) {
+  FaultInjectingSink sink(*store_, /*atomic=*/true);
+  SyncObject alice = User("1", "alice");
+  alice.dn = "CN=alice,OU=People";
+  alice.sid = "S-1";
+  const ObjectRef image = MakeObjectRef(alice);
+  {
+    auto early = Begin(sink);
+    ASSERT_TRUE(early);
+    const ObjectRef kept = early->Offer(image);
+    ASSERT_NE(kept, image);
+    EXPECT_EQ(kept->guid, alice.guid);
+    EXPECT_EQ(kept->kind, alice.kind);
+    EXPECT_EQ(kept->external_id, alice.external_id);
+    EXPECT_EQ(kept->name, alice.name);
+    EXPECT_EQ(kept->dn, alice.dn) << "the scope resolves members by DN";
+    EXPECT_TRUE(kept->attributes.empty());
+    EXPECT_TRUE(kept->sid.empty());
+    testing::RunAwaitable(early->Drain());
+    EXPECT_TRUE(early->Created(kept.get()));
+    EXPECT_EQ(image.use_count(), 1) << "the store and the state have it: nobody else holds it";
+    early->Abandon();
+  }
+  auto early = Begin(sink, {}, /*keep_images=*/true);
+  ASSERT_TRUE(early);
+  EXPECT_EQ(early->Offer(image), image);
+}
+
+// The plan holds twins: applying it without settling would send them as
+// they are.
+TEST_F(EarlyApplyTest, APlanNotSettledIsNotApplied) {
+  FaultInjectingSink sink(*store_, /*atomic=*/true);
+  const RunRecord run = NewRun();
+  auto early = Begin(sink);
+  ASSERT_TRUE(early);
+  const std::vector<Operation> plan = Read(*early, ops_);
+  auto outcome = testing::RunAwaitable(ApplyPlan(*state_, sink, plan, run, workers_, options_,
+                                                 nullptr, &quarantine_, nullptr, early.get()));
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_NE(outcome.status().message().find("not settled"), std::string::npos)
+      << outcome.status().ToString();
+  EXPECT_EQ(StoreUsers(), 0u);
+  EXPECT_EQ(CachedObjects(), 0u);
 }
 
 // The local store returns no references: the state's stage, begun during
@@ -477,9 +546,9 @@ TEST_F(EarlyApplyTest, TheRealStoreCommitsTheStageBegunDuringTheRead) {
   const RunRecord run = NewRun();
   auto early = Begin(*store_);
   ASSERT_TRUE(early);
-  Read(*early, ops_);
+  const std::vector<Operation> plan = Read(*early, ops_);
   EXPECT_FALSE(early->ReturnedRefs());
-  auto outcome = ApplyWith(*store_, ops_, run, early.get());
+  auto outcome = ApplyWith(*store_, plan, run, early.get());
   ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
   EXPECT_EQ(outcome->applied, 3u);
   EXPECT_EQ(StoreUsers(), 3u);
@@ -492,10 +561,11 @@ TEST_F(EarlyApplyTest, ObjectsTheStoreOrTheCacheHoldAreLeftToThePlan) {
   const RunRecord run = NewRun();
   auto early = Begin(sink, {"2"});  // bob is known: the plan decides
   ASSERT_TRUE(early);
-  Read(*early, ops_);
+  const std::vector<Operation> plan = Read(*early, ops_);
   EXPECT_EQ(early->created().size(), 2u);
+  EXPECT_EQ(plan[1].object, ops_[1].object) << "the scope keeps bob whole";
   EXPECT_FALSE(early->Created(ops_[1].object.get()));
-  ASSERT_TRUE(ApplyWith(sink, ops_, run, early.get()).ok());
+  ASSERT_TRUE(ApplyWith(sink, plan, run, early.get()).ok());
   EXPECT_EQ(sink.landed, 3);
   EXPECT_EQ(StoreUsers(), 3u);
 }
@@ -507,14 +577,16 @@ TEST_F(EarlyApplyTest, AQuarantinedImageIsNotSentEarly) {
                        Fingerprint(*ops_[1].object)}});
   auto early = Begin(sink);
   ASSERT_TRUE(early);
-  Read(*early, ops_);
+  const std::vector<Operation> plan = Read(*early, ops_);
   EXPECT_EQ(early->created().size(), 2u);
+  EXPECT_EQ(plan[1].object, ops_[1].object) << "the scope keeps bob whole";
   EXPECT_FALSE(early->Created(ops_[1].object.get()));
 }
 
 // The plan is the judge: an object sent early that it does not create
 // (never seen in practice; the check keeps it so) undoes everything sent
-// early, and the plan is applied from the start.
+// early, and the plan is applied from the start, with the images the state's
+// stage gave back for the twins the scope kept.
 TEST_F(EarlyApplyTest, APlanThatDoesNotCreateAnObjectSentEarlyStartsOver) {
   FaultInjectingSink sink(*store_, /*atomic=*/true);
   const RunRecord run = NewRun();
@@ -523,11 +595,13 @@ TEST_F(EarlyApplyTest, APlanThatDoesNotCreateAnObjectSentEarlyStartsOver) {
   std::vector<Operation> offered = ops_;
   offered.push_back(
       {OpType::kCreate, ObjectKind::kUser, MakeObjectRef(User("4", "dave")), {}, nullptr});
-  Read(*early, offered);
-  auto outcome = ApplyWith(sink, ops_, run, early.get());
+  std::vector<Operation> plan = Read(*early, offered);
+  plan.pop_back();
+  auto outcome = ApplyWith(sink, plan, run, early.get());
   ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
   EXPECT_EQ(StoreUsers(), 3u) << "dave, sent early, is not in the store";
   EXPECT_EQ(CachedObjects(), 3u);
+  ExpectCachedWhole(ops_);
   EXPECT_EQ(sink.landed, 4 + 3);
 }
 
@@ -537,12 +611,12 @@ TEST_F(EarlyApplyTest, AFatalAnswerDuringTheReadStartsOver) {
   const RunRecord run = NewRun();
   auto early = Begin(sink);
   ASSERT_TRUE(early);
-  Read(*early, ops_);
+  const std::vector<Operation> plan = Read(*early, ops_);
   EXPECT_NE(early->failure().find("store went away"), std::string::npos) << early->failure();
-  auto outcome = ApplyWith(sink, ops_, run, early.get());
+  auto outcome = ApplyWith(sink, plan, run, early.get());
   ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
   EXPECT_EQ(StoreUsers(), 3u);
-  EXPECT_EQ(CachedObjects(), 3u);
+  ExpectCachedWhole(ops_);
 }
 
 TEST_F(EarlyApplyTest, ARefusedEarlyCreateIsTriedAgainByThePlanAndQuarantined) {
@@ -551,15 +625,18 @@ TEST_F(EarlyApplyTest, ARefusedEarlyCreateIsTriedAgainByThePlanAndQuarantined) {
   const RunRecord run = NewRun();
   auto early = Begin(sink);
   ASSERT_TRUE(early);
-  Read(*early, ops_);
+  const std::vector<Operation> plan = Read(*early, ops_);
   EXPECT_EQ(early->created().size(), 2u);
-  auto outcome = ApplyWith(sink, ops_, run, early.get());
+  auto outcome = ApplyWith(sink, plan, run, early.get());
   ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
   ASSERT_EQ(outcome->failed.size(), 1u);
   EXPECT_EQ(outcome->failed.front().first.object->name, "bob");
   EXPECT_EQ(StoreUsers(), 2u);
   EXPECT_EQ(CachedObjects(), 2u);
-  EXPECT_EQ(state_->LoadQuarantine()->size(), 1u);
+  // Tried again whole: the quarantine holds the image's fingerprint, not a twin's.
+  auto quarantined = state_->LoadQuarantine();
+  ASSERT_EQ(quarantined->size(), 1u);
+  EXPECT_EQ(quarantined->front().fingerprint, Fingerprint(*ops_[1].object));
 }
 
 // A group read after its members, all of them new: its memberships go into
@@ -569,10 +646,10 @@ TEST_F(EarlyApplyTest, MembershipsAmongObjectsCreatedEarlyGoEarlyToo) {
   const RunRecord run = NewRun();
   auto early = Begin(sink);
   ASSERT_TRUE(early);
-  const ObjectRef staff = ReadWithStaff(*early, {0, 1, 1});  // bob listed twice
+  ReadWithStaff(*early, {0, 1, 1});  // bob listed twice
   EXPECT_EQ(early->created().size(), 4u);
   EXPECT_EQ(early->added().size(), 2u);
-  const std::vector<Operation> plan = PlanWithStaff(staff, {0, 1});
+  const std::vector<Operation> plan = PlanWithStaff({0, 1});
   EXPECT_EQ(early->requests(), 4 + 1) << "a create each, Staff's adds together";
   const int landed_early = sink.landed;
   auto outcome = ApplyWith(sink, plan, run, early.get());
@@ -597,8 +674,8 @@ TEST_F(EarlyApplyTest, APlanWithoutAMembershipSentEarlyStartsOver) {
   const RunRecord run = NewRun();
   auto early = Begin(sink);
   ASSERT_TRUE(early);
-  const ObjectRef staff = ReadWithStaff(*early, {0});
-  auto outcome = ApplyWith(sink, PlanWithStaff(staff, {}), run, early.get());
+  ReadWithStaff(*early, {0});
+  auto outcome = ApplyWith(sink, PlanWithStaff({}), run, early.get());
   ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
   EXPECT_TRUE(store_->Members("Staff", false)->empty());
   EXPECT_TRUE(state_->LoadMemberships()->empty());
@@ -611,9 +688,9 @@ TEST_F(EarlyApplyTest, AMembershipOfAKnownObjectIsLeftToThePlan) {
   FaultInjectingSink sink(*store_, /*atomic=*/true);
   auto early = Begin(sink, {"2"});
   ASSERT_TRUE(early);
-  const ObjectRef staff = ReadWithStaff(*early, {0, 1});
+  ReadWithStaff(*early, {0, 1});
   EXPECT_EQ(early->added().size(), 1u);
-  EXPECT_TRUE(early->Added(staff.get(), ops_[0].object.get()));
+  EXPECT_TRUE(early->Added(staff_.get(), users_[0].object.get()));
 }
 
 // Regression: a plan with no operation at all (a reconciliation that found
@@ -623,7 +700,7 @@ TEST_F(EarlyApplyTest, AnEmptyPlanContinuesTheOpenBatchAndStage) {
   const RunRecord run = NewRun();
   auto early = Begin(sink, {"1", "2", "3"});
   ASSERT_TRUE(early);
-  Read(*early, ops_);
+  (void)Read(*early, ops_);
   auto outcome = ApplyWith(sink, {}, run, early.get());
   ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
   EXPECT_EQ(state_->RecentRuns(1)->front().outcome, "ok");

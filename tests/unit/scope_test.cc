@@ -228,8 +228,17 @@ TEST(Scope, ObjectsAndEdgesInScopeAreReportedAsTheyAreAddedUnlessTheScopeIsGroup
   config.exclude = {"gone"};
   std::vector<const SyncObject*> seen;
   std::vector<std::pair<const SyncObject*, const SyncObject*>> edges;
+  // The callee keeps the image and hands back a twin (identity and DN), as
+  // an early create does: the scope keeps the twin and still resolves
+  // members by DN.
   const Evaluator::InScope report{
-      [&](const ObjectRef& o) { seen.push_back(o.get()); },
+      [&](const ObjectRef& o) {
+        SyncObject twin = IdentityOf(*o);
+        twin.dn = o->dn;
+        ObjectRef kept = MakeObjectRef(std::move(twin));
+        seen.push_back(kept.get());
+        return kept;
+      },
       [&](const ObjectRef& g, const ObjectRef& m) { edges.emplace_back(g.get(), m.get()); }};
   Evaluator evaluator(config, AttributeMapping::Defaults(), report);
   evaluator.Add(a, ObjectKind::kUser);
