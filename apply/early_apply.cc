@@ -229,12 +229,20 @@ void EarlyApply::KeepWhole(const ObjectRef& kept, const ObjectRef& image) {
   whole_.emplace(kept.get(), image);
 }
 
-bool EarlyApply::PlanHasAll(const std::vector<Operation>& ops) const {
+bool EarlyApply::PlanHasAll(const std::vector<Operation>& ops, std::vector<bool>* taken) const {
+  if (taken != nullptr) taken->assign(ops.size(), false);
   size_t created = 0;
   size_t added = 0;
-  for (const Operation& op : ops) {
-    if (op.op == OpType::kCreate && Created(op.object.get())) ++created;
-    if (op.op == OpType::kAddMember && Added(op.object.get(), op.member.get())) ++added;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const Operation& op = ops[i];
+    if (op.op == OpType::kCreate && Created(op.object.get())) {
+      ++created;
+    } else if (op.op == OpType::kAddMember && Added(op.object.get(), op.member.get())) {
+      ++added;
+    } else {
+      continue;
+    }
+    if (taken != nullptr) (*taken)[i] = true;
   }
   return created == created_.size() && added == added_.size();
 }

@@ -122,6 +122,9 @@ class EarlyApply {
   // stage holds. Before the stage is rolled back: for a caller that records
   // the run from the plan instead of the stage.
   Status RestoreFromStage(std::vector<Operation>* ops) const;
+  // After Drain: whether `ops` has every operation that landed early; when
+  // `taken` is given, it flags those operations (sized as `ops`).
+  bool PlanHasAll(const std::vector<Operation>& ops, std::vector<bool>* taken = nullptr) const;
   bool settled() const { return settled_; }
   // After Settle: whether the plan continues what was sent early (Settle
   // did not abandon it).
@@ -140,8 +143,6 @@ class EarlyApply {
   bool New(const SyncObject& object) const;
   // What the scope keeps of an object whose create goes early.
   static ObjectRef Twin(const SyncObject& object);
-  // Whether `ops` has every operation that landed early.
-  bool PlanHasAll(const std::vector<Operation>& ops) const;
   // Replaces in `ops` each object `images` has (by the twin's address).
   static void Restore(const std::unordered_map<const SyncObject*, ObjectRef>& images,
                       std::vector<Operation>* ops);

@@ -177,30 +177,7 @@ Status CommitSettled(StateDb& state, RunRecord record, const Settled& s,
   return state.CommitRun(record, s.landed, watermark, &s.outcomes);
 }
 
-// Flags which of `ops` `early` already applied; false (and nothing
-// flagged) when the plan lacks something sent early.
-bool TakeEarly(const EarlyApply& early, const std::vector<Operation>& ops,
-               std::vector<bool>* taken) {
-  taken->assign(ops.size(), false);
-  size_t created = 0;
-  size_t added = 0;
-  for (size_t i = 0; i < ops.size(); ++i) {
-    const Operation& op = ops[i];
-    if (op.op == OpType::kCreate && early.Created(op.object.get())) {
-      ++created;
-    } else if (op.op == OpType::kAddMember && early.Added(op.object.get(), op.member.get())) {
-      ++added;
-    } else {
-      continue;
-    }
-    (*taken)[i] = true;
-  }
-  if (created == early.created().size() && added == early.added().size()) return true;
-  taken->clear();
-  return false;
-}
-
-// The results of what `early` applied (TakeEarly's `taken`), for the slow
+// The results of what `early` applied (PlanHasAll's `taken`), for the slow
 // path: a first sync's are most of its operations, so the fast path does
 // without them.
 void AppendEarlyResults(const EarlyApply& early, const std::vector<Operation>& ops,
@@ -249,7 +226,7 @@ asio::awaitable<Result<ApplyOutcome>> ApplyPlan(
     // Settle found the plan whole: only a plan changed since (a caller's
     // bug) fails here, before anything is committed, as it holds twins of
     // what was created early, not images to send again.
-    continue_early = TakeEarly(*early, ops, &taken);
+    continue_early = early->PlanHasAll(ops, &taken);
     if (!continue_early) {
       early->Abandon();
       co_return Status::Internal(
