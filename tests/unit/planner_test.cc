@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <tuple>
 #include <unordered_set>
 
 namespace syncd {
@@ -191,6 +192,91 @@ TEST(Planner, SummaryCountsPerKind) {
   EXPECT_EQ(s["group"]["create"], 1);
   EXPECT_EQ(s["membership"]["add-member"], 1);
   EXPECT_EQ(s["user"]["held"], 0);
+}
+
+// The plan's order, spelled out as strings compare: by step, then the
+// object's name and GUID, then the member's (none first). The planner sorts
+// by integer ranks instead; on names that share long prefixes, repeat, or
+// differ only past their 8th byte or by a NUL byte, both must agree.
+int StepOf(const Operation& op) {
+  switch (op.op) {
+    case OpType::kCreate:
+      return op.kind == ObjectKind::kGroup ? 0 : 1;
+    case OpType::kUpdate:
+      return 2;
+    case OpType::kAddMember:
+      return 3;
+    case OpType::kRemoveMember:
+      return 4;
+    case OpType::kDelete:
+      return op.kind == ObjectKind::kUser ? 5 : 6;
+  }
+  return 7;
+}
+bool InPlanOrder(const Operation& a, const Operation& b) {
+  static const std::string kNone;
+  using Key = std::tuple<int, const std::string&, const std::string&, const std::string&,
+                         const std::string&>;
+  auto key = [](const Operation& op) {
+    return Key(StepOf(op), op.object->name, op.object->guid, op.member ? op.member->name : kNone,
+               op.member ? op.member->guid : kNone);
+  };
+  return key(a) < key(b);
+}
+
+TEST(Planner, OperationsAreInStepNameGuidOrderWhateverTheNames) {
+  const std::vector<std::string> names = {"Smith",
+                                          "Smith",
+                                          "Smithers",
+                                          "SmithersA",
+                                          "SmithersB",
+                                          std::string("Smithers\0", 9),
+                                          std::string("Smith\0b", 7),
+                                          std::string("Smith\0a", 7),
+                                          "",
+                                          "a",
+                                          "Zed",
+                                          "\xc3\xa9mile",
+                                          "emile"};
+  std::vector<SyncObject> read_objects, cached;
+  std::vector<Membership> edges, cached_edges;
+  for (size_t i = 0; i < 60; ++i) {
+    const std::string guid = "g" + std::to_string((i * 37) % 60);
+    const std::string& name = names[(i * 7) % names.size()];
+    SyncObject o = i % 4 == 0 ? G(guid, name) : U(guid, name);
+    if (i % 6 == 1) {
+      cached.push_back(o);  // only in the cache: a delete
+      continue;
+    }
+    if (i % 5 == 0) {
+      cached.push_back(o);  // in the cache and the read: an update
+      o.attributes["title"] = "new";
+    }
+    read_objects.push_back(o);
+  }
+  for (size_t g = 0; g < read_objects.size(); ++g) {
+    if (read_objects[g].kind != ObjectKind::kGroup) continue;
+    for (size_t m = 0; m < read_objects.size(); m += 3) {
+      if (m == g) continue;
+      Membership edge{read_objects[g].guid, read_objects[m].guid};
+      (m % 2 == 0 ? edges : cached_edges).push_back(edge);
+    }
+  }
+  auto plan = BuildPlan(Read(read_objects, edges), cached, cached_edges, Budget(1, 100));
+  ASSERT_GT(plan.operations.size(), 100u);
+  ASSERT_GT(plan.held.size(), 1u);  // the deletes over max_deletes = 1
+  auto out_of_order = [](const Operation& a, const Operation& b) { return !InPlanOrder(a, b); };
+  EXPECT_EQ(std::adjacent_find(plan.operations.begin(), plan.operations.end(), out_of_order),
+            plan.operations.end());
+  for (size_t i = 1; i < plan.held.size(); ++i) {
+    EXPECT_TRUE(InPlanOrder(plan.held[i - 1].operation, plan.held[i].operation)) << i;
+  }
+  for (OpType step :
+       {OpType::kCreate, OpType::kUpdate, OpType::kAddMember, OpType::kRemoveMember}) {
+    EXPECT_TRUE(std::any_of(plan.operations.begin(), plan.operations.end(),
+                            [step](const Operation& op) { return op.op == step; }))
+        << OpName(step);
+  }
 }
 
 // Regression: an object that scope skipped (no value for its name) was
