@@ -68,9 +68,9 @@ bool EarlyApply::New(const SyncObject& object) const {
 }
 
 ObjectRef EarlyApply::Twin(const SyncObject& object) {
-  SyncObject twin = IdentityOf(object);
-  twin.dn = object.dn;  // the scope resolves members by DN
-  return MakeObjectRef(std::move(twin));
+  // Not even the DN, which the scope keeps while it needs it: the plan
+  // holds a twin until the run ends.
+  return MakeObjectRef(IdentityOf(object));
 }
 
 ObjectRef EarlyApply::Offer(ObjectRef object) {

@@ -16,7 +16,7 @@
 // complete read and on the budgets.
 //
 // The scope keeps only an identity of what it hands over for an early
-// create (a twin: guid, kind, externalId, name and DN): the image itself is
+// create (a twin: guid, kind, externalId and name): the image itself is
 // dropped once the store and the state have it, so a first sync does not
 // hold the directory's images until its plan. Settle gives the plan the
 // images back where something still needs them.

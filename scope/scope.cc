@@ -72,9 +72,11 @@ struct Evaluator::Graph {
     ObjectKind kind = ObjectKind::kUser;
     uint32_t primary_group = kNoPrimaryGroup;  // into primary_sids
     ObjectRef object;                          // null: unmappable (skipped)
-    std::string unmapped_dn;                   // the DN, when there is no object to hold it
-    std::vector<std::string> warnings;         // from mapping; reported if in scope
-    const std::string& dn() const { return object ? object->dn : unmapped_dn; }
+    // The DN, where the object does not hold it: none was mapped, or the
+    // InScope callee kept only an identity (freed with the graph, at Finish).
+    std::string own_dn;
+    std::vector<std::string> warnings;  // from mapping; reported if in scope
+    const std::string& dn() const { return object && !object->dn.empty() ? object->dn : own_dn; }
   };
 
   Graph(ScopeConfig c, AttributeMapping m, InScope in)
@@ -172,8 +174,9 @@ struct Evaluator::Graph {
     if (auto mapped = MapEntry(mapping, entry, kind, &c.warnings)) {
       c.object = MakeObjectRef(std::move(*mapped));
       if (in_scope.object) c.object = in_scope.object(std::move(c.object));
+      if (c.object->dn.empty()) c.own_dn = entry.dn;
     } else {
-      c.unmapped_dn = entry.dn;
+      c.own_dn = entry.dn;
     }
     const std::string normalized_dn = ldap::NormalizeDn(entry.dn);
     by_dn.emplace(std::hash<std::string>()(normalized_dn), id);
@@ -260,11 +263,19 @@ struct Evaluator::Graph {
   ScopeResult Finish() {
     ResolvePending();
     const std::vector<bool> selected = SelectInScope();
+    // Only the read needed these. A large read peaks here, with the
+    // memberships about to be built: freed first.
+    by_guid = {};
+    by_dn = {};
+    group_by_sid = {};
+    primary_sids = {};
+    primary_sid_index = {};
     std::vector<bool> mapped(candidates.size(), false);
     size_t mapped_count = 0;
     for (uint32_t id = 0; id < candidates.size(); ++id) {
-      if (!selected[id]) continue;
       Candidate& c = candidates[id];
+      std::string().swap(c.own_dn);
+      if (!selected[id]) continue;
       result.warnings.insert(result.warnings.end(), std::make_move_iterator(c.warnings.begin()),
                              std::make_move_iterator(c.warnings.end()));
       if (!c.object) {

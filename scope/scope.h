@@ -124,7 +124,8 @@ class Evaluator {
   struct InScope {
     // An object, as it is added; returns what the scope keeps of it (and
     // the result holds): the object, or a twin with at least its identity
-    // and DN when the callee keeps the image itself.
+    // (IdentityOf) when the callee keeps the image itself. A twin need not
+    // hold the DN: the scope keeps its own copy until Finish.
     std::function<ObjectRef(ObjectRef)> object;
     // A group's direct member, as the group is added, when the member was
     // added before it (users are read first). Finish lists the edge too; it

@@ -223,19 +223,18 @@ TEST(Scope, ObjectsAndEdgesInScopeAreReportedAsTheyAreAddedUnlessTheScopeIsGroup
   ldap::Entry excluded = User(2, "gone");
   ldap::Entry no_guid = User(3, "noguid");
   no_guid.attributes.erase("objectguid");
-  ldap::Entry team = Group(10, "Team", {&a});
+  ldap::Entry late = User(4, "late");  // added after the group that lists it
+  ldap::Entry team = Group(10, "Team", {&a, &late});
   ScopeConfig config;
   config.exclude = {"gone"};
   std::vector<const SyncObject*> seen;
   std::vector<std::pair<const SyncObject*, const SyncObject*>> edges;
-  // The callee keeps the image and hands back a twin (identity and DN), as
-  // an early create does: the scope keeps the twin and still resolves
-  // members by DN.
+  // The callee keeps the image and hands back a twin (its identity, no DN),
+  // as an early create does: the scope keeps the twin and still resolves
+  // members by DN, as they come and at Finish.
   const Evaluator::InScope report{
       [&](const ObjectRef& o) {
-        SyncObject twin = IdentityOf(*o);
-        twin.dn = o->dn;
-        ObjectRef kept = MakeObjectRef(std::move(twin));
+        ObjectRef kept = MakeObjectRef(IdentityOf(*o));
         seen.push_back(kept.get());
         return kept;
       },
@@ -245,17 +244,19 @@ TEST(Scope, ObjectsAndEdgesInScopeAreReportedAsTheyAreAddedUnlessTheScopeIsGroup
   EXPECT_EQ(seen.size(), 1u) << "reported when added, not at Finish";
   for (const auto* e : {&excluded, &no_guid, &a}) evaluator.Add(*e, ObjectKind::kUser);
   evaluator.Add(team, ObjectKind::kGroup);
+  evaluator.Add(late, ObjectKind::kUser);
   auto r = evaluator.Finish();
   std::vector<const SyncObject*> kept;
   for (const auto& o : r.objects) kept.push_back(o.get());
   std::sort(seen.begin(), seen.end());
   std::sort(kept.begin(), kept.end());
   EXPECT_EQ(seen, kept);
-  // Team's member a, read before it: the edge the result has, on its objects.
+  // Team's member a, read before it: reported as the group is added, on the
+  // result's objects. Its member `late`, read after it: resolved by Finish.
   ASSERT_EQ(edges.size(), 1u);
-  ASSERT_EQ(r.memberships.size(), 1u);
-  EXPECT_EQ(edges.front().first->guid, r.memberships.front().group_guid);
-  EXPECT_EQ(edges.front().second->guid, r.memberships.front().member_guid);
+  ASSERT_EQ(r.memberships.size(), 2u);
+  const Membership reported{edges.front().first->guid, edges.front().second->guid};
+  EXPECT_NE(std::find(r.memberships.begin(), r.memberships.end(), reported), r.memberships.end());
   EXPECT_NE(std::find(seen.begin(), seen.end(), edges.front().second), seen.end());
 
   config.groups = {"Team"};
@@ -264,7 +265,8 @@ TEST(Scope, ObjectsAndEdgesInScopeAreReportedAsTheyAreAddedUnlessTheScopeIsGroup
   Evaluator group_based(config, AttributeMapping::Defaults(), report);
   group_based.Add(a, ObjectKind::kUser);
   group_based.Add(team, ObjectKind::kGroup);
-  EXPECT_EQ(group_based.Finish().objects.size(), 2u);
+  group_based.Add(late, ObjectKind::kUser);
+  EXPECT_EQ(group_based.Finish().objects.size(), 3u);
   EXPECT_TRUE(seen.empty());
   EXPECT_TRUE(edges.empty());
 }
