@@ -1,6 +1,8 @@
 #include "store/local/local_store.h"
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <filesystem>
 #include <iterator>
 #include <optional>
@@ -172,6 +174,81 @@ Result<StoreIdentity> ReadIdentity(sql::Database& db, bool has_id) {
   return identity;
 }
 
+// A value per external_id, for as many rows as a directory has. syncd's
+// external_ids are objectGUIDs in their dashed lower-case form: 36
+// characters, an allocation each as a std::string key. Those are kept as
+// their 16 bytes; any other external_id (a row someone else made) as itself.
+template <typename Value>
+class KnownOwners {
+ public:
+  std::optional<Value> Find(std::string_view external_id) const {
+    if (auto packed = Pack(external_id)) {
+      auto it = packed_.find(*packed);
+      return it == packed_.end() ? std::nullopt : std::optional<Value>(it->second);
+    }
+    auto it = other_.find(std::string(external_id));
+    return it == other_.end() ? std::nullopt : std::optional<Value>(it->second);
+  }
+  void Set(std::string_view external_id, Value value) {
+    if (auto packed = Pack(external_id)) {
+      packed_.insert_or_assign(*packed, value);
+    } else {
+      other_.insert_or_assign(std::string(external_id), value);
+    }
+  }
+  void Erase(std::string_view external_id) {
+    if (auto packed = Pack(external_id)) {
+      packed_.erase(*packed);
+    } else {
+      other_.erase(std::string(external_id));
+    }
+  }
+  void Clear() {
+    packed_ = {};
+    other_ = {};
+  }
+
+ private:
+  using Packed = std::array<uint8_t, 16>;
+  struct PackedHash {
+    size_t operator()(const Packed& p) const {
+      uint64_t halves[2];
+      std::memcpy(halves, p.data(), sizeof(halves));
+      return static_cast<size_t>(halves[0] ^ (halves[1] * 0x9e3779b97f4a7c15ULL));
+    }
+  };
+
+  // The 16 bytes of "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" in lower-case
+  // hex; nullopt for anything else (so packing loses nothing: upper-case
+  // digits would make two external_ids one key).
+  static std::optional<Packed> Pack(std::string_view id) {
+    if (id.size() != 36) return std::nullopt;
+    Packed packed{};
+    size_t nibble = 0;
+    for (size_t i = 0; i < id.size(); ++i) {
+      const char c = id[i];
+      if (i == 8 || i == 13 || i == 18 || i == 23) {
+        if (c != '-') return std::nullopt;
+        continue;
+      }
+      uint8_t v = 0;
+      if (c >= '0' && c <= '9') {
+        v = static_cast<uint8_t>(c - '0');
+      } else if (c >= 'a' && c <= 'f') {
+        v = static_cast<uint8_t>(c - 'a' + 10);
+      } else {
+        return std::nullopt;
+      }
+      packed[nibble / 2] = static_cast<uint8_t>(packed[nibble / 2] << 4 | v);
+      ++nibble;
+    }
+    return packed;
+  }
+
+  std::unordered_map<Packed, Value, PackedHash> packed_;
+  std::unordered_map<std::string, Value> other_;
+};
+
 }  // namespace
 
 struct LocalStore::Impl {
@@ -197,9 +274,9 @@ struct LocalStore::Impl {
   // asked again, which a full sync's per-edge ownership checks would do
   // twice an edge. Per kind, by external_id; empty and unused outside a batch.
   bool in_batch = false;
-  std::unordered_map<std::string, Owner> known_owner[2];
+  KnownOwners<Owner> known_owner[2];
 
-  std::unordered_map<std::string, Owner>& Known(ObjectKind kind) {
+  KnownOwners<Owner>& Known(ObjectKind kind) {
     return known_owner[kind == ObjectKind::kUser ? 0 : 1];
   }
 
@@ -207,7 +284,7 @@ struct LocalStore::Impl {
   // operation is rolled back to its savepoint.
   void ForgetKnown() {
     for (auto& known : known_owner) {
-      known.clear();
+      known.Clear();
     }
   }
 
@@ -219,16 +296,15 @@ struct LocalStore::Impl {
   // After a SELECT of the row, or its successful write.
   void Learn(ObjectKind kind, const std::string& external_id, Owner owner) {
     if (in_batch) {
-      Known(kind).insert_or_assign(external_id, owner);
+      Known(kind).Set(external_id, owner);
     }
   }
 
   // Who holds the row with this external_id.
   Result<Owner> OwnerOf(ObjectKind kind, const std::string& external_id) {
     if (in_batch) {
-      auto known = Known(kind).find(external_id);
-      if (known != Known(kind).end()) {
-        return known->second;
+      if (auto known = Known(kind).Find(external_id)) {
+        return *known;
       }
     }
     auto managed_by = SelectManagedBy(kind, external_id);
@@ -418,7 +494,7 @@ struct LocalStore::Impl {
         return st;
       }
     }
-    Known(kind).erase(o.external_id);
+    Known(kind).Erase(o.external_id);
     return Status::Ok();
   }
 

@@ -227,6 +227,40 @@ TEST_F(LocalStoreTest, AConflictInABatchNamesTheRowsOwner) {
   EXPECT_EQ(RawCount("SELECT COUNT(*) FROM users WHERE managed_by = 'hr-tool'"), 1);
 }
 
+// In a batch the store remembers each row's owner, and keeps an objectGUID
+// external_id (dashed, lower case: what syncd writes) as its 16 bytes. Any
+// other spelling is another row: packing it too would have let syncd
+// update the upper-case row someone else owns as if it were its own.
+TEST_F(LocalStoreTest, OwnersInABatchAreKeptPerExternalIdWhateverItsCase) {
+  const std::string theirs = "0A1B2C3D-4E5F-6071-8293-A4B5C6D7E8F9";
+  const std::string ours = "0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9";
+  RawExec("INSERT INTO users (external_id, user_name, managed_by) VALUES ('" + theirs +
+          "', 'admin', 'hr-tool')");
+  SyncObject jdoe = User("1", "jdoe");
+  jdoe.external_id = ours;
+  SyncObject admin = User("2", "admin2");
+  admin.external_id = theirs;
+  SyncObject staff = Group("9", "Staff");
+  staff.external_id = "9f8e7d6c-5b4a-3928-1706-f5e4d3c2b1a0";
+  ASSERT_TRUE(store_->BeginBatch().ok());
+  ASSERT_TRUE(store_->Apply(MakeOp(OpType::kCreate, jdoe)).ok());
+  ASSERT_TRUE(store_->Apply(MakeOp(OpType::kCreate, staff)).ok());
+  Status st = store_->Apply(MakeOp(OpType::kUpdate, admin));
+  EXPECT_EQ(st.code(), Status::Code::kConflict) << st.ToString();
+  jdoe.attributes["displayName"] = "Jane";
+  EXPECT_TRUE(store_->Apply(MakeOp(OpType::kUpdate, jdoe)).ok());
+  EXPECT_TRUE(store_->Apply(MemberOp(OpType::kAddMember, staff, jdoe)).ok());
+  ASSERT_TRUE(store_->CommitBatch().ok());
+  EXPECT_EQ(RawCount("SELECT COUNT(*) FROM users WHERE managed_by = 'hr-tool' AND external_id = '" +
+                     theirs + "' AND user_name = 'admin'"),
+            1);
+  EXPECT_EQ(RawCount("SELECT COUNT(*) FROM users WHERE managed_by = 'syncd' AND external_id = '" +
+                     ours + "' AND display_name = 'Jane'"),
+            1);
+  EXPECT_EQ(
+      RawCount("SELECT COUNT(*) FROM group_members WHERE member_external_id = '" + ours + "'"), 1);
+}
+
 TEST_F(LocalStoreTest, CreateAdoptsExistingRowManagedBySyncd) {
   // As after a crash between store commit and state commit: the row exists.
   RawExec(
