@@ -46,8 +46,7 @@ EarlyApply::EarlyApply(StateDb& state, Sink& sink, asio::thread_pool& workers,
       sink_(sink),
       store_strand_(asio::make_strand(workers.get_executor())),
       state_strand_(asio::make_strand(workers.get_executor())),
-      known_(std::move(known)),
-      quarantine_(quarantine),
+      new_(std::move(known), quarantine),
       keep_images_(keep_images) {
   queued_.ops.reserve(kChunk);
   queued_.kept.reserve(kChunk);
@@ -62,20 +61,16 @@ EarlyApply::~EarlyApply() {
   Abandon();
 }
 
-bool EarlyApply::New(const SyncObject& object) const {
+bool OnlyCreatable::operator()(const SyncObject& object) const {
   return !std::binary_search(known_.begin(), known_.end(), object.guid) &&
          quarantine_.Holding(object) == nullptr;
 }
 
-ObjectRef EarlyApply::Twin(const SyncObject& object) {
-  // Not even the DN, which the scope keeps while it needs it: the plan
-  // holds a twin until the run ends.
-  return MakeObjectRef(IdentityOf(object));
-}
+ObjectRef TwinOf(const SyncObject& object) { return MakeObjectRef(IdentityOf(object)); }
 
 ObjectRef EarlyApply::Offer(ObjectRef object) {
-  if (failed_.load(std::memory_order_relaxed) || !New(*object)) return object;
-  ObjectRef kept = keep_images_ ? object : Twin(*object);
+  if (failed_.load(std::memory_order_relaxed) || !new_(*object)) return object;
+  ObjectRef kept = keep_images_ ? object : TwinOf(*object);
   const ObjectKind kind = object->kind;
   Queue({OpType::kCreate, kind, std::move(object), {}, nullptr}, kept);
   return kept;
@@ -84,7 +79,7 @@ ObjectRef EarlyApply::Offer(ObjectRef object) {
 void EarlyApply::OfferMember(const ObjectRef& group, const ObjectRef& member) {
   // Both ends were offered before (the scope reports objects first), and
   // queued if they are new; a twin is as new as its image.
-  if (failed_.load(std::memory_order_relaxed) || !New(*group) || !New(*member)) return;
+  if (failed_.load(std::memory_order_relaxed) || !new_(*group) || !new_(*member)) return;
   Queue({OpType::kAddMember, ObjectKind::kGroup, group, {}, member}, group);
 }
 

@@ -45,6 +45,25 @@
 
 namespace syncd {
 
+// What only a create can follow in a full read: an object that neither the
+// store nor the state's cache holds (`known`: their raw GUIDs, sorted), and
+// whose image the quarantine does not hold. `quarantine` must outlive it.
+class OnlyCreatable {
+ public:
+  OnlyCreatable(std::vector<std::string> known, const QuarantineView& quarantine)
+      : known_(std::move(known)), quarantine_(quarantine) {}
+  bool operator()(const SyncObject& object) const;
+
+ private:
+  std::vector<std::string> known_;
+  const QuarantineView& quarantine_;
+};
+
+// What the scope keeps of an object whose image is held elsewhere (a
+// store's batch, a file): its identity (IdentityOf), not even its DN, which
+// the scope keeps while it needs it. The plan holds it until the run ends.
+ObjectRef TwinOf(const SyncObject& object);
+
 class EarlyApply {
  public:
   // Opens `sink`'s batch and `state`'s stage (StateDb::BeginStage).
@@ -139,10 +158,6 @@ class EarlyApply {
  private:
   EarlyApply(StateDb& state, Sink& sink, boost::asio::thread_pool& workers,
              std::vector<std::string> known, const QuarantineView& quarantine, bool keep_images);
-  // Neither the store nor the cache holds it, nor the quarantine this image.
-  bool New(const SyncObject& object) const;
-  // What the scope keeps of an object whose create goes early.
-  static ObjectRef Twin(const SyncObject& object);
   // Replaces in `ops` each object `images` has (by the twin's address).
   static void Restore(const std::unordered_map<const SyncObject*, ObjectRef>& images,
                       std::vector<Operation>* ops);
@@ -170,8 +185,7 @@ class EarlyApply {
   Sink& sink_;
   boost::asio::strand<boost::asio::thread_pool::executor_type> store_strand_;
   boost::asio::strand<boost::asio::thread_pool::executor_type> state_strand_;
-  const std::vector<std::string> known_;
-  const QuarantineView& quarantine_;
+  const OnlyCreatable new_;
   const bool keep_images_;
   Chunk queued_;  // the read's thread only
   std::mutex to_send_mutex_;

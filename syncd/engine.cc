@@ -30,6 +30,7 @@
 #include "store/factory.h"
 #include "syncd/assignments.h"
 #include "syncd/aws_assignments.h"
+#include "syncd/dry_run_creates.h"
 #include "syncd/planner.h"
 #include "syncd/sync_policy.h"
 
@@ -198,6 +199,13 @@ struct EarlyStart {
   bool keep_images = false;  // RunOptions::keep_images
 };
 
+// What a dry run of a full read needs to keep its creates out of memory
+// (DryRunCreates): the same conditions as an EarlyStart, but no store.
+struct DryStart {
+  const QuarantineView* quarantine = nullptr;
+  bool render = false;  // the plan is printed as JSON
+};
+
 // A full read's plan: everything in scope against what the store holds of
 // syncd's objects and what the state caches (`store` is null in a dry run).
 // reconcile_store false: a full read for the change feed's sake (a group
@@ -213,6 +221,8 @@ struct FullPlan {
   // The creates sent during the read, and the run record begun for them.
   std::unique_ptr<EarlyApply> early;
   int64_t run_id = 0;
+  // A dry run's creates, rendered during the read.
+  std::unique_ptr<DryRunCreates> dry;
 };
 
 struct FullPlanInputs {
@@ -222,13 +232,13 @@ struct FullPlanInputs {
   bool reconcile_store = true;
   bool flatten = false;
   const EarlyStart* early = nullptr;  // null: nothing is applied during the read
+  const DryStart* dry = nullptr;      // a dry run that keeps creates out of memory
 };
 
-// Records the run as started (the store's batch may commit only after
-// that: StateDb::UnfinishedRun), then opens the batch and the stage for
-// what the read brings that neither `cached` nor `owned` holds.
-Status BeginEarly(StateDb& state, const EarlyStart& start, const std::vector<SyncObject>& cached,
-                  const OwnedContents* owned, FullPlan* full) {
+// The raw GUIDs, sorted, of the objects `cached` or `owned` (may be null)
+// hold: what a full read can do more than create.
+std::vector<std::string> KnownGuids(const std::vector<SyncObject>& cached,
+                                    const OwnedContents* owned) {
   std::vector<std::string> known;
   known.reserve(cached.size() + (owned != nullptr ? owned->objects.size() : 0));
   for (const auto& o : cached) known.push_back(o.guid);
@@ -239,6 +249,14 @@ Status BeginEarly(StateDb& state, const EarlyStart& start, const std::vector<Syn
   }
   std::sort(known.begin(), known.end());
   known.erase(std::unique(known.begin(), known.end()), known.end());
+  return known;
+}
+
+// Records the run as started (the store's batch may commit only after
+// that: StateDb::UnfinishedRun), then opens the batch and the stage for
+// what the read brings that neither `cached` nor `owned` holds.
+Status BeginEarly(StateDb& state, const EarlyStart& start, std::vector<std::string> known,
+                  FullPlan* full) {
   auto run_id = state.BeginRun("full", start.started);
   if (!run_id.ok()) return run_id.status();
   full->run_id = *run_id;
@@ -284,7 +302,8 @@ asio::awaitable<Result<FullPlan>> PlanFull(Source& source, StateDb& state, const
   if (!cached_memberships.ok()) co_return cached_memberships.status();
   scope::Evaluator::InScope in_scope;
   if (in.early != nullptr) {
-    Status begun = BeginEarly(state, *in.early, *cached, owned ? &*owned : nullptr, &full);
+    Status begun =
+        BeginEarly(state, *in.early, KnownGuids(*cached, owned ? &*owned : nullptr), &full);
     if (!begun.ok()) {
       FailEarlyRun(state, full, in.early->started, begun);
       co_return begun;
@@ -297,6 +316,17 @@ asio::awaitable<Result<FullPlan>> PlanFull(Source& source, StateDb& state, const
         early->OfferMember(group, member);
       };
     }
+  } else if (in.dry != nullptr) {
+    auto dry = DryRunCreates::Begin(
+        OnlyCreatable(KnownGuids(*cached, owned ? &*owned : nullptr), *in.dry->quarantine),
+        in.dry->render);
+    if (dry.ok()) {
+      full.dry = std::move(*dry);
+      DryRunCreates* creates = full.dry.get();
+      in_scope.object = [creates](ObjectRef o) { return creates->Offer(std::move(o)); };
+    } else {
+      Log(LogLevel::kWarning, dry.status().message() + "; the dry run holds every image instead");
+    }
   }
   ReadStats stats;
   auto read = co_await source.ReadAll(&stats, in_scope);
@@ -304,6 +334,11 @@ asio::awaitable<Result<FullPlan>> PlanFull(Source& source, StateDb& state, const
     if (full.early) co_await full.early->Drain();
     FailEarlyRun(state, full, in.early != nullptr ? in.early->started : 0, read.status());
     co_return read.status();
+  }
+  if (full.dry) {
+    full.dry->Finish();
+    Log(LogLevel::kDebug, "the dry run kept " + std::to_string(full.dry->twins()) +
+                              " objects only creates follow from out of memory");
   }
   ReturnFreedMemory();  // the read's raw entries
   if (in.flatten) FlattenNestedGroups(read->desired.objects, &read->desired.memberships);
@@ -493,7 +528,7 @@ void WarnPendingJournal(StateDb& state) {
 asio::awaitable<Result<FullPlan>> PlanRun(Source& source, StateDb& state, const Config& config,
                                           const RunStartPoint& start, Sink* store,
                                           const std::optional<StoreIdentity>& peeked_store,
-                                          const EarlyStart* early) {
+                                          const EarlyStart* early, const DryStart* dry) {
   // Stores without nested groups get each group's effective user members.
   const bool flatten = FlattensGroups(config.store);
   const RunChoice& choice = start.choice;
@@ -511,8 +546,13 @@ asio::awaitable<Result<FullPlan>> PlanRun(Source& source, StateDb& state, const 
         "into scope)");
   }
   // Named: GCC 12 mishandles braced temporaries in a co_await's arguments.
-  const FullPlanInputs inputs{store,       &peeked_store, choice.source_switch,
-                              choice.full, flatten,       choice.full ? early : nullptr};
+  const FullPlanInputs inputs{store,
+                              &peeked_store,
+                              choice.source_switch,
+                              choice.full,
+                              flatten,
+                              choice.full ? early : nullptr,
+                              choice.full ? dry : nullptr};
   auto full = co_await PlanFull(source, state, config, inputs);
   ReturnFreedMemory();  // the read and the store's contents the plan consumed
   co_return full;
@@ -652,13 +692,20 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
       config.scope.groups.empty()) {
     early = EarlyStart{store.store.sink.get(), &workers, &quarantine, started, run.keep_images};
   }
+  // A dry run holds no more than the run would: what only a create can
+  // follow is printed from a twin (and, for JSON, a rendering on disk).
+  std::optional<DryStart> dry;
+  if (dry_run && !choice.source_switch && config.scope.groups.empty()) {
+    dry = DryStart{&quarantine, run.keep_images};
+  }
   auto planned = co_await PlanRun(source, **state, config, *start, store.store.sink.get(),
-                                  *peeked_store, early ? &*early : nullptr);
+                                  *peeked_store, early ? &*early : nullptr, dry ? &*dry : nullptr);
   if (!planned.ok()) co_return planned.status();
   next.reconcile_pending = planned->reconcile_pending;
   // externalId -> the store's ref
   const std::unordered_map<std::string, std::string> store_refs = std::move(planned->store_refs);
   result.plan = std::move(planned->plan);
+  result.dry_creates = std::move(planned->dry);
   result.plan.run_kind = choice.full ? "full" : "incremental";
   result.plan.run_reason = choice.reason;
   HoldQuarantined(quarantine, &result.plan);

@@ -25,8 +25,13 @@
 
 namespace syncd {
 
+class DryRunCreates;
+
 struct RunResult {
   Plan plan;  // what was (or, in a dry run, would be) applied
+  // A dry run of a full read: the creates it rendered during the read, of
+  // which the plan holds twins (PrintPlanJson's `rendered`). Null otherwise.
+  std::shared_ptr<const DryRunCreates> dry_creates;
   // Refused by the store for their object (now quarantined).
   std::vector<std::pair<Operation, Status>> failed;
   // Not sent, or not accepted, before the run's time or tries ran out: the
@@ -47,7 +52,8 @@ struct RunOptions {
   bool dry_run = false;     // compute the plan; change nothing, not even the watermark
   bool force_full = false;  // a full reconciliation whatever the watermark says
   // The caller prints the plan's images (--json): a full run that creates
-  // during its read keeps them whole instead of dropping each once written.
+  // during its read keeps them whole instead of dropping each once written;
+  // a dry run renders its creates as they come (DryRunCreates).
   bool keep_images = false;
   // DCs that failed recently (host -> when), kept by the daemon across runs
   // so that it tries them last; this run adds to it. Null: no memory.

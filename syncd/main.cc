@@ -78,7 +78,10 @@ int RunSync(const syncd::Config& config, syncd::RunOptions options, bool json) {
   if (!result.ok()) return Fail(result.status());
   const syncd::Plan& plan = result->plan;
   if (json) {
-    syncd::PrintPlanJson(std::cout, plan);
+    if (syncd::Status printed = syncd::PrintPlanJson(std::cout, plan, result->dry_creates.get());
+        !printed.ok()) {
+      return Fail(printed);
+    }
   } else {
     syncd::PrintPlanText(std::cout, plan, /*applied=*/!dry_run);
     if (result->reapply_preview) {

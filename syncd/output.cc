@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include "core/strings.h"
+#include "syncd/dry_run_creates.h"
 #include "syncd/planner.h"
 
 namespace syncd {
@@ -141,10 +142,12 @@ void PrintPlanText(std::ostream& out, const Plan& plan, bool applied) {
   if (plan.empty()) out << "nothing to do\n";
 }
 
+std::string OperationJsonText(const Operation& op) { return json::serialize(OperationJson(op)); }
+
 // Written as it goes, one operation at a time, so that the plan of a large
 // directory never exists twice (as operations and as a JSON tree); the
 // text is what serializing the whole document at once would give.
-void PrintPlanJson(std::ostream& out, const Plan& plan) {
+Status PrintPlanJson(std::ostream& out, const Plan& plan, const DryRunCreates* rendered) {
   auto array = [&out](const char* key, const auto& list, auto to_json) {
     out << json::serialize(json::string(key)) << ":[";
     const char* separator = "";
@@ -159,9 +162,22 @@ void PrintPlanJson(std::ostream& out, const Plan& plan) {
     o["reason"] = h.reason;
     return o;
   };
-  out << "{";
-  array("operations", plan.operations, OperationJson);
-  out << ",";
+  out << "{" << json::serialize(json::string("operations")) << ":[";
+  const char* separator = "";
+  for (const auto& op : plan.operations) {
+    out << separator;
+    separator = ",";
+    if (rendered != nullptr && op.op == OpType::kCreate) {
+      auto text = rendered->Rendered(op.object.get());
+      if (!text.ok()) return text.status();
+      if (*text) {
+        out << **text;
+        continue;
+      }
+    }
+    out << OperationJsonText(op);
+  }
+  out << "],";
   array("held", plan.held, with_reason);
   out << ",";
   array("quarantined", plan.quarantined, with_reason);
@@ -180,6 +196,7 @@ void PrintPlanJson(std::ostream& out, const Plan& plan) {
   // The rest's own braces dropped: its members continue the document.
   const std::string tail = json::serialize(rest);
   out << "," << std::string_view(tail).substr(1) << "\n";
+  return Status::Ok();
 }
 
 void PrintObjectsText(std::ostream& out, const std::vector<StoredObject>& objects) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/model.h"
+#include "core/status.h"
 #include "store/sink.h"
 
 namespace syncd {
@@ -20,8 +21,16 @@ void PrintPlanText(std::ostream& out, const Plan& plan, bool applied = false);
 // (created, updated, deleted; added, removed), plus ", N held" if any.
 std::string SummaryLine(const Plan& plan);
 
+class DryRunCreates;
+
 // {"operations": [...], "held": [...], "summary": {...}, "readComplete": bool}
-void PrintPlanJson(std::ostream& out, const Plan& plan);
+// `rendered`: creates whose text a dry run rendered during its read (the
+// plan holds twins of them); null: every operation holds its image. An
+// error when a rendered create cannot be read back; the document is then cut
+// short.
+Status PrintPlanJson(std::ostream& out, const Plan& plan, const DryRunCreates* rendered = nullptr);
+// One operation of PrintPlanJson's "operations", as it prints it.
+std::string OperationJsonText(const Operation& op);
 
 void PrintObjectsText(std::ostream& out, const std::vector<StoredObject>& objects);
 void PrintObjectsJson(std::ostream& out, const std::vector<StoredObject>& objects);

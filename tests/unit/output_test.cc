@@ -26,7 +26,7 @@ TEST(PlanJsonTest, StreamedPlanIsOneDocumentWithEveryPart) {
   plan.run_kind = "full";
   plan.run_reason = "no watermark yet";
   std::ostringstream out;
-  PrintPlanJson(out, plan);
+  ASSERT_TRUE(PrintPlanJson(out, plan).ok());
   const std::string text = out.str();
   ASSERT_FALSE(text.empty());
   EXPECT_EQ(text.back(), '\n');
@@ -48,7 +48,7 @@ TEST(PlanJsonTest, StreamedPlanIsOneDocumentWithEveryPart) {
   EXPECT_EQ(root.at("incompleteReason").as_string(), "a search failed");
 
   std::ostringstream empty;
-  PrintPlanJson(empty, Plan{});
+  ASSERT_TRUE(PrintPlanJson(empty, Plan{}).ok());
   EXPECT_EQ(json::parse(empty.str()).at("operations").as_array().size(), 0u);
 }
 
