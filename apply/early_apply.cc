@@ -25,8 +25,7 @@ constexpr size_t kChunk = 512;
 Result<std::unique_ptr<EarlyApply>> EarlyApply::Begin(StateDb& state, Sink& sink,
                                                       asio::thread_pool& workers,
                                                       std::vector<std::string> known,
-                                                      const QuarantineView& quarantine,
-                                                      bool keep_images) {
+                                                      const QuarantineView& quarantine, Keep keep) {
   if (!sink.capabilities().atomic_batches) {
     return Status::Internal(sink.Describe() + " has no atomic batches to create into early");
   }
@@ -36,18 +35,17 @@ Result<std::unique_ptr<EarlyApply>> EarlyApply::Begin(StateDb& state, Sink& sink
     return st;
   }
   return std::unique_ptr<EarlyApply>(
-      new EarlyApply(state, sink, workers, std::move(known), quarantine, keep_images));
+      new EarlyApply(state, sink, workers, std::move(known), quarantine, std::move(keep)));
 }
 
 EarlyApply::EarlyApply(StateDb& state, Sink& sink, asio::thread_pool& workers,
-                       std::vector<std::string> known, const QuarantineView& quarantine,
-                       bool keep_images)
+                       std::vector<std::string> known, const QuarantineView& quarantine, Keep keep)
     : state_(state),
       sink_(sink),
       store_strand_(asio::make_strand(workers.get_executor())),
       state_strand_(asio::make_strand(workers.get_executor())),
       new_(std::move(known), quarantine),
-      keep_images_(keep_images) {
+      keep_(keep ? std::move(keep) : [](const ObjectRef& o) { return TwinOf(*o); }) {
   queued_.ops.reserve(kChunk);
   queued_.kept.reserve(kChunk);
 }
@@ -66,11 +64,9 @@ bool OnlyCreatable::operator()(const SyncObject& object) const {
          quarantine_.Holding(object) == nullptr;
 }
 
-ObjectRef TwinOf(const SyncObject& object) { return MakeObjectRef(IdentityOf(object)); }
-
 ObjectRef EarlyApply::Offer(ObjectRef object) {
   if (failed_.load(std::memory_order_relaxed) || !new_(*object)) return object;
-  ObjectRef kept = keep_images_ ? object : TwinOf(*object);
+  ObjectRef kept = keep_(object);
   const ObjectKind kind = object->kind;
   Queue({OpType::kCreate, kind, std::move(object), {}, nullptr}, kept);
   return kept;
@@ -256,7 +252,6 @@ void EarlyApply::Restore(const std::unordered_map<const SyncObject*, ObjectRef>&
 }
 
 Status EarlyApply::RestoreFromStage(std::vector<Operation>* ops) const {
-  if (keep_images_) return Status::Ok();
   std::vector<std::string> guids;
   std::unordered_map<std::string_view, const SyncObject*> twin_of;
   for (const ObjectRef& twin : created_) {

@@ -30,6 +30,7 @@
 #include <algorithm>
 #include <atomic>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -59,11 +60,6 @@ class OnlyCreatable {
   const QuarantineView& quarantine_;
 };
 
-// What the scope keeps of an object whose image is held elsewhere (a
-// store's batch, a file): its identity (IdentityOf), not even its DN, which
-// the scope keeps while it needs it. The plan holds it until the run ends.
-ObjectRef TwinOf(const SyncObject& object);
-
 class EarlyApply {
  public:
   // Opens `sink`'s batch and `state`'s stage (StateDb::BeginStage).
@@ -71,13 +67,16 @@ class EarlyApply {
   // against (the store's contents, the cache) is loaded already, since the
   // state's connection then sees the staged rows. `known`: the raw GUIDs,
   // sorted, of every object the store or the cache holds. `state`, `sink`,
-  // `workers` and `quarantine` must outlive this object. `keep_images`:
-  // Offer hands every object back whole (the caller prints the images).
+  // `workers` and `quarantine` must outlive this object. `keep`: what the
+  // scope keeps of an object whose create goes early, called from the
+  // read's thread: a twin (the default, TwinOf), or the object itself to
+  // keep it whole.
+  using Keep = std::function<ObjectRef(ObjectRef)>;
   static Result<std::unique_ptr<EarlyApply>> Begin(StateDb& state, Sink& sink,
                                                    boost::asio::thread_pool& workers,
                                                    std::vector<std::string> known,
                                                    const QuarantineView& quarantine,
-                                                   bool keep_images = false);
+                                                   Keep keep = {});
   EarlyApply(const EarlyApply&) = delete;
   EarlyApply& operator=(const EarlyApply&) = delete;
   // Waits for the chunks in flight, then rolls back what was not handed on
@@ -157,7 +156,7 @@ class EarlyApply {
 
  private:
   EarlyApply(StateDb& state, Sink& sink, boost::asio::thread_pool& workers,
-             std::vector<std::string> known, const QuarantineView& quarantine, bool keep_images);
+             std::vector<std::string> known, const QuarantineView& quarantine, Keep keep);
   // Replaces in `ops` each object `images` has (by the twin's address).
   static void Restore(const std::unordered_map<const SyncObject*, ObjectRef>& images,
                       std::vector<Operation>* ops);
@@ -186,7 +185,7 @@ class EarlyApply {
   boost::asio::strand<boost::asio::thread_pool::executor_type> store_strand_;
   boost::asio::strand<boost::asio::thread_pool::executor_type> state_strand_;
   const OnlyCreatable new_;
-  const bool keep_images_;
+  const Keep keep_;
   Chunk queued_;  // the read's thread only
   std::mutex to_send_mutex_;
   std::deque<std::shared_ptr<Chunk>> to_send_;  // in order

@@ -129,6 +129,11 @@ inline ObjectRef MakeObjectRef(SyncObject object) {
   return std::make_shared<const SyncObject>(std::move(object));
 }
 
+// What a full read keeps of an object whose image is held elsewhere (a
+// store's batch, a file) until the plan is printed: its identity
+// (IdentityOf), not even its DN, which the scope keeps while it needs it.
+inline ObjectRef TwinOf(const SyncObject& object) { return MakeObjectRef(IdentityOf(object)); }
+
 // One step of a plan. Every operation is idempotent on the store: applying it
 // twice has the effect of applying it once.
 struct Operation {

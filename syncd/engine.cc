@@ -30,8 +30,8 @@
 #include "store/factory.h"
 #include "syncd/assignments.h"
 #include "syncd/aws_assignments.h"
-#include "syncd/dry_run_creates.h"
 #include "syncd/planner.h"
+#include "syncd/rendered_creates.h"
 #include "syncd/sync_policy.h"
 
 namespace syncd {
@@ -195,12 +195,12 @@ struct EarlyStart {
   Sink* sink = nullptr;
   asio::thread_pool* workers = nullptr;
   const QuarantineView* quarantine = nullptr;
-  int64_t started = 0;       // the run's start, for its record
-  bool keep_images = false;  // RunOptions::keep_images
+  int64_t started = 0;  // the run's start, for its record
+  bool render = false;  // RunOptions::json: the plan is printed as JSON
 };
 
 // What a dry run of a full read needs to keep its creates out of memory
-// (DryRunCreates): the same conditions as an EarlyStart, but no store.
+// (RenderedCreates): the same conditions as an EarlyStart, but no store.
 struct DryStart {
   const QuarantineView* quarantine = nullptr;
   bool render = false;  // the plan is printed as JSON
@@ -221,8 +221,9 @@ struct FullPlan {
   // The creates sent during the read, and the run record begun for them.
   std::unique_ptr<EarlyApply> early;
   int64_t run_id = 0;
-  // A dry run's creates, rendered during the read.
-  std::unique_ptr<DryRunCreates> dry;
+  // Twins of the creates of a dry run or an early apply, with their
+  // images rendered for JSON output.
+  std::unique_ptr<RenderedCreates> rendered;
 };
 
 struct FullPlanInputs {
@@ -260,8 +261,11 @@ Status BeginEarly(StateDb& state, const EarlyStart& start, std::vector<std::stri
   auto run_id = state.BeginRun("full", start.started);
   if (!run_id.ok()) return run_id.status();
   full->run_id = *run_id;
+  RenderedCreates* rendered = full->rendered.get();
+  EarlyApply::Keep keep;
+  if (rendered != nullptr) keep = [rendered](ObjectRef o) { return rendered->Keep(std::move(o)); };
   auto early = EarlyApply::Begin(state, *start.sink, *start.workers, std::move(known),
-                                 *start.quarantine, start.keep_images);
+                                 *start.quarantine, std::move(keep));
   if (!early.ok()) return early.status();
   full->early = std::move(*early);
   return Status::Ok();
@@ -301,6 +305,14 @@ asio::awaitable<Result<FullPlan>> PlanFull(Source& source, StateDb& state, const
   auto cached_memberships = state.LoadMemberships();
   if (!cached_memberships.ok()) co_return cached_memberships.status();
   scope::Evaluator::InScope in_scope;
+  if (in.early != nullptr || in.dry != nullptr) {
+    auto rendered = RenderedCreates::Begin(in.early != nullptr ? in.early->render : in.dry->render);
+    if (rendered.ok()) {
+      full.rendered = std::move(*rendered);
+    } else {
+      Log(LogLevel::kWarning, rendered.status().message() + "; the plan holds every image instead");
+    }
+  }
   if (in.early != nullptr) {
     Status begun =
         BeginEarly(state, *in.early, KnownGuids(*cached, owned ? &*owned : nullptr), &full);
@@ -316,17 +328,12 @@ asio::awaitable<Result<FullPlan>> PlanFull(Source& source, StateDb& state, const
         early->OfferMember(group, member);
       };
     }
-  } else if (in.dry != nullptr) {
-    auto dry = DryRunCreates::Begin(
-        OnlyCreatable(KnownGuids(*cached, owned ? &*owned : nullptr), *in.dry->quarantine),
-        in.dry->render);
-    if (dry.ok()) {
-      full.dry = std::move(*dry);
-      DryRunCreates* creates = full.dry.get();
-      in_scope.object = [creates](ObjectRef o) { return creates->Offer(std::move(o)); };
-    } else {
-      Log(LogLevel::kWarning, dry.status().message() + "; the dry run holds every image instead");
-    }
+  } else if (full.rendered) {
+    auto only_creatable = std::make_shared<const OnlyCreatable>(
+        KnownGuids(*cached, owned ? &*owned : nullptr), *in.dry->quarantine);
+    in_scope.object = [only_creatable, rendered = full.rendered.get()](ObjectRef o) {
+      return (*only_creatable)(*o) ? rendered->Keep(std::move(o)) : o;
+    };
   }
   ReadStats stats;
   auto read = co_await source.ReadAll(&stats, in_scope);
@@ -335,10 +342,10 @@ asio::awaitable<Result<FullPlan>> PlanFull(Source& source, StateDb& state, const
     FailEarlyRun(state, full, in.early != nullptr ? in.early->started : 0, read.status());
     co_return read.status();
   }
-  if (full.dry) {
-    full.dry->Finish();
-    Log(LogLevel::kDebug, "the dry run kept " + std::to_string(full.dry->twins()) +
-                              " objects only creates follow from out of memory");
+  if (full.rendered) {
+    full.rendered->Finish();
+    Log(LogLevel::kDebug, "the plan holds twins of " + std::to_string(full.rendered->twins()) +
+                              " objects only creates follow");
   }
   ReturnFreedMemory();  // the read's raw entries
   if (in.flatten) FlattenNestedGroups(read->desired.objects, &read->desired.memberships);
@@ -690,13 +697,13 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   std::optional<EarlyStart> early;
   if (!dry_run && store.store.sink->capabilities().atomic_batches && !choice.source_switch &&
       config.scope.groups.empty()) {
-    early = EarlyStart{store.store.sink.get(), &workers, &quarantine, started, run.keep_images};
+    early = EarlyStart{store.store.sink.get(), &workers, &quarantine, started, run.json};
   }
   // A dry run holds no more than the run would: what only a create can
   // follow is printed from a twin (and, for JSON, a rendering on disk).
   std::optional<DryStart> dry;
   if (dry_run && !choice.source_switch && config.scope.groups.empty()) {
-    dry = DryStart{&quarantine, run.keep_images};
+    dry = DryStart{&quarantine, run.json};
   }
   auto planned = co_await PlanRun(source, **state, config, *start, store.store.sink.get(),
                                   *peeked_store, early ? &*early : nullptr, dry ? &*dry : nullptr);
@@ -705,7 +712,7 @@ asio::awaitable<Result<RunResult>> RunOnce(const Config& config, asio::thread_po
   // externalId -> the store's ref
   const std::unordered_map<std::string, std::string> store_refs = std::move(planned->store_refs);
   result.plan = std::move(planned->plan);
-  result.dry_creates = std::move(planned->dry);
+  result.rendered = std::move(planned->rendered);
   result.plan.run_kind = choice.full ? "full" : "incremental";
   result.plan.run_reason = choice.reason;
   HoldQuarantined(quarantine, &result.plan);

@@ -25,13 +25,13 @@
 
 namespace syncd {
 
-class DryRunCreates;
+class RenderedCreates;
 
 struct RunResult {
   Plan plan;  // what was (or, in a dry run, would be) applied
-  // A dry run of a full read: the creates it rendered during the read, of
-  // which the plan holds twins (PrintPlanJson's `rendered`). Null otherwise.
-  std::shared_ptr<const DryRunCreates> dry_creates;
+  // A full read's creates of which the plan holds twins, rendered for JSON
+  // output (PrintPlanJson's `rendered`). Null when there are none.
+  std::shared_ptr<const RenderedCreates> rendered;
   // Refused by the store for their object (now quarantined).
   std::vector<std::pair<Operation, Status>> failed;
   // Not sent, or not accepted, before the run's time or tries ran out: the
@@ -51,10 +51,9 @@ struct RunResult {
 struct RunOptions {
   bool dry_run = false;     // compute the plan; change nothing, not even the watermark
   bool force_full = false;  // a full reconciliation whatever the watermark says
-  // The caller prints the plan's images (--json): a full run that creates
-  // during its read keeps them whole instead of dropping each once written;
-  // a dry run renders its creates as they come (DryRunCreates).
-  bool keep_images = false;
+  // The caller prints the plan as JSON, images and all: a full read renders
+  // the creates of which the plan keeps twins as they come (RenderedCreates).
+  bool json = false;
   // DCs that failed recently (host -> when), kept by the daemon across runs
   // so that it tries them last; this run adds to it. Null: no memory.
   ad::DcFailures* dc_failures = nullptr;

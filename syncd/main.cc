@@ -78,7 +78,7 @@ int RunSync(const syncd::Config& config, syncd::RunOptions options, bool json) {
   if (!result.ok()) return Fail(result.status());
   const syncd::Plan& plan = result->plan;
   if (json) {
-    if (syncd::Status printed = syncd::PrintPlanJson(std::cout, plan, result->dry_creates.get());
+    if (syncd::Status printed = syncd::PrintPlanJson(std::cout, plan, result->rendered.get());
         !printed.ok()) {
       return Fail(printed);
     }
@@ -305,6 +305,6 @@ int main(int argc, char** argv) {
   syncd::RunOptions options;
   options.dry_run = dry_run;
   options.force_full = full;
-  options.keep_images = json;
+  options.json = json;
   return RunSync(*config, options, json);
 }

@@ -3,8 +3,8 @@
 #include <boost/json.hpp>
 
 #include "core/strings.h"
-#include "syncd/dry_run_creates.h"
 #include "syncd/planner.h"
+#include "syncd/rendered_creates.h"
 
 namespace syncd {
 namespace json = boost::json;
@@ -147,7 +147,7 @@ std::string OperationJsonText(const Operation& op) { return json::serialize(Oper
 // Written as it goes, one operation at a time, so that the plan of a large
 // directory never exists twice (as operations and as a JSON tree); the
 // text is what serializing the whole document at once would give.
-Status PrintPlanJson(std::ostream& out, const Plan& plan, const DryRunCreates* rendered) {
+Status PrintPlanJson(std::ostream& out, const Plan& plan, const RenderedCreates* rendered) {
   auto array = [&out](const char* key, const auto& list, auto to_json) {
     out << json::serialize(json::string(key)) << ":[";
     const char* separator = "";

@@ -21,14 +21,15 @@ void PrintPlanText(std::ostream& out, const Plan& plan, bool applied = false);
 // (created, updated, deleted; added, removed), plus ", N held" if any.
 std::string SummaryLine(const Plan& plan);
 
-class DryRunCreates;
+class RenderedCreates;
 
 // {"operations": [...], "held": [...], "summary": {...}, "readComplete": bool}
-// `rendered`: creates whose text a dry run rendered during its read (the
-// plan holds twins of them); null: every operation holds its image. An
+// `rendered`: creates whose text a full read rendered as it went (the plan
+// holds twins of them); null: every operation holds its image. An
 // error when a rendered create cannot be read back; the document is then cut
 // short.
-Status PrintPlanJson(std::ostream& out, const Plan& plan, const DryRunCreates* rendered = nullptr);
+Status PrintPlanJson(std::ostream& out, const Plan& plan,
+                     const RenderedCreates* rendered = nullptr);
 // One operation of PrintPlanJson's "operations", as it prints it.
 std::string OperationJsonText(const Operation& op);
 

@@ -415,9 +415,9 @@ SyncObject Group(const std::string& guid, const std::string& name) {
 class EarlyApplyTest : public JournaledTest {
  protected:
   std::unique_ptr<EarlyApply> Begin(Sink& sink, std::vector<std::string> known = {},
-                                    bool keep_images = false) {
+                                    EarlyApply::Keep keep = {}) {
     auto early =
-        EarlyApply::Begin(*state_, sink, workers_, std::move(known), quarantine_, keep_images);
+        EarlyApply::Begin(*state_, sink, workers_, std::move(known), quarantine_, std::move(keep));
     EXPECT_TRUE(early.ok()) << early.status().ToString();
     return early.ok() ? std::move(*early) : nullptr;
   }
@@ -493,7 +493,8 @@ TEST_F(EarlyApplyTest, CreatesSentDuringTheReadLandWithThePlanAndAreNotSentAgain
 }
 
 // The scope keeps a twin of what goes early (the image is dropped once the
-// store and the state have it); with keep_images (--json), the image.
+// store and the state have it), or what the caller's `keep` returns: the
+// image itself, when it keeps it whole.
 TEST_F(EarlyApplyTest, TheScopeKeepsATwinOfWhatIsCreatedEarlyUnlessImagesAreKept) {
   FaultInjectingSink sink(*store_, /*atomic=*/true);
   SyncObject alice = User("1", "alice");
@@ -517,9 +518,25 @@ TEST_F(EarlyApplyTest, TheScopeKeepsATwinOfWhatIsCreatedEarlyUnlessImagesAreKept
     EXPECT_EQ(image.use_count(), 1) << "the store and the state have it: nobody else holds it";
     early->Abandon();
   }
-  auto early = Begin(sink, {}, /*keep_images=*/true);
+  auto early = Begin(sink, {}, [](ObjectRef o) { return o; });
   ASSERT_TRUE(early);
   EXPECT_EQ(early->Offer(image), image);
+}
+
+// What only a create can follow: an object neither the store nor the cache
+// holds, unless the quarantine holds this very image of it.
+TEST(OnlyCreatable, IsWhatNothingHoldsAndTheQuarantineDoesNotHoldThisImageOf) {
+  SyncObject known = User("1", "known");
+  SyncObject fresh = User("2", "fresh");
+  SyncObject refused = User("3", "refused");
+  const QuarantineView quarantine({{refused.guid, refused.kind, refused.name, refused.external_id,
+                                    "refused", 0, Fingerprint(refused)}});
+  const OnlyCreatable only_creatable({known.guid}, quarantine);
+  EXPECT_FALSE(only_creatable(known));
+  EXPECT_TRUE(only_creatable(fresh));
+  EXPECT_FALSE(only_creatable(refused));
+  refused.attributes["displayName"] = "changed in AD since";
+  EXPECT_TRUE(only_creatable(refused)) << "a changed image is tried again";
 }
 
 // The plan holds twins: applying it without settling would send them as

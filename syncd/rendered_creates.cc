@@ -1,4 +1,4 @@
-#include "syncd/dry_run_creates.h"
+#include "syncd/rendered_creates.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -21,9 +21,8 @@ std::string ErrnoText() { return std::strerror(errno); }
 
 }  // namespace
 
-Result<std::unique_ptr<DryRunCreates>> DryRunCreates::Begin(OnlyCreatable only_creatable,
-                                                            bool render,
-                                                            const std::string& directory) {
+Result<std::unique_ptr<RenderedCreates>> RenderedCreates::Begin(bool render,
+                                                                const std::string& directory) {
   int fd = -1;
   if (render) {
     std::string dir = directory;
@@ -35,22 +34,21 @@ Result<std::unique_ptr<DryRunCreates>> DryRunCreates::Begin(OnlyCreatable only_c
     fd = mkstemp(path.data());
     if (fd < 0) {
       return Status::Unavailable("cannot make a temporary file in " + dir +
-                                 " for the dry run's creates: " + ErrnoText());
+                                 " for the plan's creates: " + ErrnoText());
     }
     unlink(path.c_str());  // gone when closed, whatever ends the run
   }
-  return std::unique_ptr<DryRunCreates>(new DryRunCreates(std::move(only_creatable), render, fd));
+  return std::unique_ptr<RenderedCreates>(new RenderedCreates(render, fd));
 }
 
-DryRunCreates::DryRunCreates(OnlyCreatable only_creatable, bool render, int fd)
-    : only_creatable_(std::move(only_creatable)), render_(render), fd_(fd) {}
+RenderedCreates::RenderedCreates(bool render, int fd) : render_(render), fd_(fd) {}
 
-DryRunCreates::~DryRunCreates() {
+RenderedCreates::~RenderedCreates() {
   if (fd_ >= 0) close(fd_);
 }
 
-ObjectRef DryRunCreates::Offer(ObjectRef object) {
-  if (!writing_ || !only_creatable_(*object)) return object;
+ObjectRef RenderedCreates::Keep(ObjectRef object) {
+  if (!writing_) return object;
   ObjectRef twin = TwinOf(*object);
   ++twins_;
   if (!render_) return twin;
@@ -61,14 +59,14 @@ ObjectRef DryRunCreates::Offer(ObjectRef object) {
   return twin;
 }
 
-void DryRunCreates::Flush() {
+void RenderedCreates::Flush() {
   size_t done = 0;
   while (done < buffer_.size()) {
     const ssize_t n = write(fd_, buffer_.data() + done, buffer_.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       // What is buffered stays here, readable; what comes next is kept whole.
-      Log(LogLevel::kWarning, "cannot write the dry run's creates to a temporary file (" +
+      Log(LogLevel::kWarning, "cannot write the plan's creates to a temporary file (" +
                                   ErrnoText() + "): the rest of the read is held in memory");
       // written_ stays where a whole flush ended, at the end of a create:
       // none is split between the file and the buffer.
@@ -81,7 +79,7 @@ void DryRunCreates::Flush() {
   buffer_.clear();
 }
 
-void DryRunCreates::Finish() {
+void RenderedCreates::Finish() {
   if (render_ && writing_ && !buffer_.empty()) Flush();
   if (writing_) buffer_ = std::string();
   writing_ = false;
@@ -89,7 +87,7 @@ void DryRunCreates::Finish() {
             [](const Span& a, const Span& b) { return a.twin.get() < b.twin.get(); });
 }
 
-Result<std::optional<std::string>> DryRunCreates::Rendered(const SyncObject* object) const {
+Result<std::optional<std::string>> RenderedCreates::Rendered(const SyncObject* object) const {
   auto at = std::lower_bound(spans_.begin(), spans_.end(), object,
                              [](const Span& s, const SyncObject* o) { return s.twin.get() < o; });
   if (at == spans_.end() || at->twin.get() != object) return std::optional<std::string>();
@@ -104,7 +102,7 @@ Result<std::optional<std::string>> DryRunCreates::Rendered(const SyncObject* obj
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       return Status::Unavailable(
-          "cannot read the dry run's creates back from its temporary file: " +
+          "cannot read the plan's creates back from their temporary file: " +
           (n == 0 ? std::string("it is shorter than written") : ErrnoText()));
     }
     done += static_cast<size_t>(n);

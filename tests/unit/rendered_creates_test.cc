@@ -1,4 +1,4 @@
-#include "syncd/dry_run_creates.h"
+#include "syncd/rendered_creates.h"
 
 #include <gtest/gtest.h>
 #include <sys/resource.h>
@@ -23,38 +23,26 @@ SyncObject Person(const std::string& guid, const std::string& name) {
 
 Operation CreateOf(const ObjectRef& o) { return {OpType::kCreate, o->kind, o, {}, nullptr}; }
 
-class DryRunCreatesTest : public ::testing::Test {
- protected:
-  std::unique_ptr<DryRunCreates> Begin(bool render, std::vector<std::string> known = {}) {
-    auto begun = DryRunCreates::Begin(OnlyCreatable(std::move(known), quarantine_), render);
-    EXPECT_TRUE(begun.ok()) << begun.status().ToString();
-    return begun.ok() ? std::move(*begun) : nullptr;
-  }
+std::unique_ptr<RenderedCreates> Begin(bool render) {
+  auto begun = RenderedCreates::Begin(render);
+  EXPECT_TRUE(begun.ok()) << begun.status().ToString();
+  return begun.ok() ? std::move(*begun) : nullptr;
+}
 
-  QuarantineView quarantine_;
-};
-
-// What only a create can follow becomes a twin, its create's JSON kept
-// aside, byte for byte what the image itself prints; what the store or the
-// cache holds, or the quarantine holds this image of, stays whole.
-TEST_F(DryRunCreatesTest, NewObjectsBecomeTwinsWhoseCreatesPrintAsTheirImagesWould) {
+// A create kept as a twin prints byte for byte as its image would; an
+// operation on an object kept whole prints from the object.
+TEST(RenderedCreatesTest, TwinsPrintTheirCreatesAsTheirImagesWould) {
   const ObjectRef alice = MakeObjectRef(Person("1", "alice"));
   const ObjectRef known = MakeObjectRef(Person("2", "bob"));
-  SyncObject refused = Person("3", "carol");
-  quarantine_ = QuarantineView({{refused.guid, refused.kind, refused.name, refused.external_id,
-                                 "refused", 0, Fingerprint(refused)}});
-  const ObjectRef carol = MakeObjectRef(refused);
-  auto creates = Begin(/*render=*/true, {known->guid});
+  auto creates = Begin(/*render=*/true);
   ASSERT_TRUE(creates);
-  const ObjectRef twin = creates->Offer(alice);
+  const ObjectRef twin = creates->Keep(alice);
   ASSERT_NE(twin, alice);
   EXPECT_EQ(twin->guid, alice->guid);
   EXPECT_EQ(twin->external_id, alice->external_id);
   EXPECT_EQ(twin->name, alice->name);
   EXPECT_TRUE(twin->attributes.empty());
   EXPECT_TRUE(twin->dn.empty());
-  EXPECT_EQ(creates->Offer(known), known);
-  EXPECT_EQ(creates->Offer(carol), carol);
   creates->Finish();
   EXPECT_EQ(creates->twins(), 1u);
 
@@ -77,13 +65,13 @@ TEST_F(DryRunCreatesTest, NewObjectsBecomeTwinsWhoseCreatesPrintAsTheirImagesWou
 
 // A large first sync renders far more than one buffer: what went to the
 // file comes back from it, each create in its place.
-TEST_F(DryRunCreatesTest, ManyCreatesComeBackFromTheFileEachInItsPlace) {
+TEST(RenderedCreatesTest, ManyCreatesComeBackFromTheFileEachInItsPlace) {
   auto creates = Begin(/*render=*/true);
   ASSERT_TRUE(creates);
   std::vector<ObjectRef> images, twins;
   for (int i = 0; i < 3000; ++i) {
     images.push_back(MakeObjectRef(Person(std::to_string(i), "user" + std::to_string(i))));
-    twins.push_back(creates->Offer(images.back()));
+    twins.push_back(creates->Keep(images.back()));
   }
   creates->Finish();
   for (size_t i = 0; i < images.size(); i += 7) {
@@ -95,20 +83,19 @@ TEST_F(DryRunCreatesTest, ManyCreatesComeBackFromTheFileEachInItsPlace) {
 
 // The text plan names a create by its identity alone: nothing is rendered,
 // and no file is needed.
-TEST_F(DryRunCreatesTest, WithoutJsonTwinsAreKeptAndNothingIsRendered) {
+TEST(RenderedCreatesTest, WithoutJsonTwinsAreKeptAndNothingIsRendered) {
   auto creates = Begin(/*render=*/false);
   ASSERT_TRUE(creates);
   const ObjectRef alice = MakeObjectRef(Person("1", "alice"));
-  const ObjectRef twin = creates->Offer(alice);
+  const ObjectRef twin = creates->Keep(alice);
   ASSERT_NE(twin, alice);
   creates->Finish();
   EXPECT_EQ(creates->twins(), 1u);
   EXPECT_FALSE(creates->Rendered(twin.get())->has_value());
 }
 
-TEST_F(DryRunCreatesTest, ADirectoryWithoutRoomForTheFileIsAnError) {
-  auto begun = DryRunCreates::Begin(OnlyCreatable({}, quarantine_), /*render=*/true,
-                                    "/nonexistent/syncd-dry-run");
+TEST(RenderedCreatesTest, ADirectoryWithoutRoomForTheFileIsAnError) {
+  auto begun = RenderedCreates::Begin(/*render=*/true, "/nonexistent/syncd-dry-run");
   ASSERT_FALSE(begun.ok());
   EXPECT_NE(begun.status().message().find("/nonexistent/syncd-dry-run"), std::string::npos)
       << begun.status().ToString();
@@ -117,7 +104,7 @@ TEST_F(DryRunCreatesTest, ADirectoryWithoutRoomForTheFileIsAnError) {
 // Writing the file fails part way (here: a file size limit, as a full disk
 // would): what was rendered stays readable from memory, and every object
 // after it is kept whole, so the plan still prints in full.
-TEST_F(DryRunCreatesTest, AFailedWriteKeepsWhatWasRenderedAndTheRestWhole) {
+TEST(RenderedCreatesTest, AFailedWriteKeepsWhatWasRenderedAndTheRestWhole) {
   rlimit before{};
   ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &before), 0);
   auto* previous = std::signal(SIGXFSZ, SIG_IGN);
@@ -128,7 +115,7 @@ TEST_F(DryRunCreatesTest, AFailedWriteKeepsWhatWasRenderedAndTheRestWhole) {
   std::vector<ObjectRef> images, kept;
   for (int i = 0; creates && i < 3000; ++i) {
     images.push_back(MakeObjectRef(Person(std::to_string(i), "user" + std::to_string(i))));
-    kept.push_back(creates->Offer(images.back()));
+    kept.push_back(creates->Keep(images.back()));
   }
   if (creates) creates->Finish();
   ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &before), 0);
