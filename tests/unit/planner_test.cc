@@ -198,20 +198,15 @@ TEST(Planner, SummaryCountsPerKind) {
 // object's name and GUID, then the member's (none first). The planner sorts
 // by integer ranks instead; on names that share long prefixes, repeat, or
 // differ only past their 8th byte or by a NUL byte, both must agree.
+// The steps in the order planner.h documents.
 int StepOf(const Operation& op) {
-  switch (op.op) {
-    case OpType::kCreate:
-      return op.kind == ObjectKind::kGroup ? 0 : 1;
-    case OpType::kUpdate:
-      return 2;
-    case OpType::kAddMember:
-      return 3;
-    case OpType::kRemoveMember:
-      return 4;
-    case OpType::kDelete:
-      return op.kind == ObjectKind::kUser ? 5 : 6;
-  }
-  return 7;
+  static const std::vector<std::string> kSteps = {"create group", "create user",   "update",
+                                                  "add-member",   "remove-member", "delete user",
+                                                  "delete group"};
+  std::string step = OpName(op.op);
+  if (op.op == OpType::kCreate || op.op == OpType::kDelete)
+    step += " " + std::string(KindName(op.kind));
+  return static_cast<int>(std::find(kSteps.begin(), kSteps.end(), step) - kSteps.begin());
 }
 bool InPlanOrder(const Operation& a, const Operation& b) {
   static const std::string kNone;
