@@ -262,8 +262,12 @@ Status BeginEarly(StateDb& state, const EarlyStart& start, std::vector<std::stri
   if (!run_id.ok()) return run_id.status();
   full->run_id = *run_id;
   RenderedCreates* rendered = full->rendered.get();
-  EarlyApply::Keep keep;
-  if (rendered != nullptr) keep = [rendered](ObjectRef o) { return rendered->Keep(std::move(o)); };
+  EarlyApply::Keep keep;  // empty: twins
+  if (rendered != nullptr) {
+    keep = [rendered](ObjectRef o) { return rendered->Keep(std::move(o)); };
+  } else if (start.render) {
+    keep = [](ObjectRef o) { return o; };  // no file to render to: printed from the images
+  }
   auto early = EarlyApply::Begin(state, *start.sink, *start.workers, std::move(known),
                                  *start.quarantine, std::move(keep));
   if (!early.ok()) return early.status();

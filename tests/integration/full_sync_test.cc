@@ -135,6 +135,33 @@ TEST(FullSync, DryRunChangesNothingAndMatchesNextApply) {
   EXPECT_NE(second.out.find("nothing to do"), std::string::npos) << second.out;
 }
 
+// A full read printing JSON writes its creates to a file in $TMPDIR as it
+// reads. Regression: when that file could not be made, an applying run
+// still kept twins of what it created and printed creates without their
+// attributes. Now both runs say why and print from the images.
+TEST(FullSync, WithoutRoomForItsRenderedCreatesAJsonRunPrintsTheImages) {
+  SyncdRun run(SampleScope());
+  const char* binary = std::getenv("SYNCD_BINARY");
+  auto without_tmp = [&](const std::string& args) {
+    return RunCommand("TMPDIR=/nonexistent/syncd-tmp " + ShellQuote(binary ? binary : "syncd") +
+                      " --config " + ShellQuote(run.config_path()) + " " + args);
+  };
+  CommandResult dry = run.DryRunJson();
+  ASSERT_EQ(dry.exit_code, 2) << dry.err;
+  const boost::json::object planned = ParsePlan(dry);
+  ASSERT_GT(Count(planned, "user", "create"), 0);
+
+  CommandResult dry_without = without_tmp("--dry-run --json");
+  ASSERT_EQ(dry_without.exit_code, 2) << dry_without.err;
+  EXPECT_NE(dry_without.err.find("/nonexistent/syncd-tmp"), std::string::npos) << dry_without.err;
+  EXPECT_EQ(ParsePlan(dry_without).at("operations"), planned.at("operations"));
+
+  CommandResult applied = without_tmp("--once --json");
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  EXPECT_NE(applied.err.find("/nonexistent/syncd-tmp"), std::string::npos) << applied.err;
+  EXPECT_EQ(ParsePlan(applied).at("operations"), planned.at("operations"));
+}
+
 TEST(FullSync, AttributeChangeRenameAndMoveUpdateInPlace) {
   TestDc& dc = TestDc::Get();
   const std::string ou = dc.FreshOu("T-Rename");
