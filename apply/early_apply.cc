@@ -100,8 +100,13 @@ void EarlyApply::SendQueued() {
     sending_ = true;
   }
   if (!start) return;
+  // The sender counts as in flight until it has returned: it still takes
+  // the queue's lock after its last chunk was staged, and Drain (then the
+  // destructor) must not end before it has.
+  in_flight_.fetch_add(1, std::memory_order_relaxed);
   asio::co_spawn(store_strand_, SendInOrder(), [this](const std::exception_ptr& thrown) {
     if (thrown) Fail("unexpected exception while applying early");
+    in_flight_.fetch_sub(1, std::memory_order_release);  // last: `this` may go at 0
   });
 }
 

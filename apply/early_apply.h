@@ -190,7 +190,7 @@ class EarlyApply {
   std::mutex to_send_mutex_;
   std::deque<std::shared_ptr<Chunk>> to_send_;  // in order
   bool sending_ = false;                        // SendInOrder runs
-  std::atomic<int> in_flight_{0};               // chunks sent and not yet staged
+  std::atomic<int> in_flight_{0};  // chunks sent and not yet staged, and the running sender
   std::atomic<bool> failed_{false};
   std::mutex failure_mutex_;
   std::string failure_;

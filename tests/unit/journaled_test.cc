@@ -523,6 +523,23 @@ TEST_F(EarlyApplyTest, TheScopeKeepsATwinOfWhatIsCreatedEarlyUnlessImagesAreKept
   EXPECT_EQ(early->Offer(image), image);
 }
 
+// Regression: Drain (and the destructor) waited for the chunks to be
+// staged, not for the sender to return; it still took the queue's lock
+// after its last chunk, on an object that could be gone by then (a
+// heap-use-after-free that ASan saw in about 1 run in 10). Many short
+// lives make the window likely; ASan makes it fail.
+TEST_F(EarlyApplyTest, DestroyedRightAfterDrainOutlivesNoSender) {
+  FaultInjectingSink sink(*store_, /*atomic=*/true);
+  for (int i = 0; i < 40; ++i) {
+    auto early = Begin(sink);
+    ASSERT_TRUE(early);
+    early->Offer(MakeObjectRef(User(std::to_string(i), "user" + std::to_string(i))));
+    testing::RunAwaitable(early->Drain());
+    EXPECT_EQ(early->created().size(), 1u);
+    early->Abandon();
+  }
+}
+
 // What only a create can follow: an object neither the store nor the cache
 // holds, unless the quarantine holds this very image of it.
 TEST(OnlyCreatable, IsWhatNothingHoldsAndTheQuarantineDoesNotHoldThisImageOf) {
