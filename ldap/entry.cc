@@ -53,7 +53,10 @@ std::string RangedValues::FirstRequest() const {
 }
 
 std::string RangedValues::NextRequest() const {
-  std::string high = step_ == 0 ? "*" : std::to_string(next_low_ + step_ - 1);
+  // A window that would end past the last representable index asks for
+  // the rest ("*"): its end would wrap around below its start.
+  const bool to_the_end = step_ == 0 || next_low_ > UINT64_MAX - (step_ - 1);
+  std::string high = to_the_end ? "*" : std::to_string(next_low_ + step_ - 1);
   return attribute_ + ";range=" + std::to_string(next_low_) + "-" + high;
 }
 
