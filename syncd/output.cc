@@ -148,39 +148,40 @@ std::string OperationJsonText(const Operation& op) { return json::serialize(Oper
 // directory never exists twice (as operations and as a JSON tree); the
 // text is what serializing the whole document at once would give.
 Status PrintPlanJson(std::ostream& out, const Plan& plan, const RenderedCreates* rendered) {
-  auto array = [&out](const char* key, const auto& list, auto to_json) {
+  // `to_text`: an item's JSON text, or why it cannot be had.
+  auto array = [&out](const char* key, const auto& list, auto to_text) -> Status {
     out << json::serialize(json::string(key)) << ":[";
     const char* separator = "";
     for (const auto& item : list) {
-      out << separator << json::serialize(to_json(item));
+      Result<std::string> text = to_text(item);
+      if (!text.ok()) return text.status();
+      out << separator << *text;
       separator = ",";
     }
     out << "]";
+    return Status::Ok();
   };
-  auto with_reason = [](const HeldOperation& h) {
-    json::object o = OperationJson(h.operation);
-    o["reason"] = h.reason;
-    return o;
-  };
-  out << "{" << json::serialize(json::string("operations")) << ":[";
-  const char* separator = "";
-  for (const auto& op : plan.operations) {
-    out << separator;
-    separator = ",";
+  // A create rendered during the read (its operation holds a twin) comes
+  // from `rendered`; everything else from its operation.
+  auto operation = [rendered](const Operation& op) -> Result<std::string> {
     if (rendered != nullptr && op.op == OpType::kCreate) {
       auto text = rendered->Rendered(op.object.get());
       if (!text.ok()) return text.status();
-      if (*text) {
-        out << **text;
-        continue;
-      }
+      if (*text) return std::move(**text);
     }
-    out << OperationJsonText(op);
-  }
-  out << "],";
-  array("held", plan.held, with_reason);
+    return OperationJsonText(op);
+  };
+  auto with_reason = [](const HeldOperation& h) -> Result<std::string> {
+    json::object o = OperationJson(h.operation);
+    o["reason"] = h.reason;
+    return json::serialize(o);
+  };
+  out << "{";
+  if (Status st = array("operations", plan.operations, operation); !st.ok()) return st;
   out << ",";
-  array("quarantined", plan.quarantined, with_reason);
+  if (Status st = array("held", plan.held, with_reason); !st.ok()) return st;
+  out << ",";
+  if (Status st = array("quarantined", plan.quarantined, with_reason); !st.ok()) return st;
   json::object summary;
   for (const auto& [kind, counts] : Summarize(plan)) {
     json::object c;
