@@ -231,14 +231,8 @@ class KnownOwners {
         if (c != '-') return std::nullopt;
         continue;
       }
-      uint8_t v = 0;
-      if (c >= '0' && c <= '9') {
-        v = static_cast<uint8_t>(c - '0');
-      } else if (c >= 'a' && c <= 'f') {
-        v = static_cast<uint8_t>(c - 'a' + 10);
-      } else {
-        return std::nullopt;
-      }
+      const int v = HexDigitValue(c);
+      if (v < 0 || (c >= 'A' && c <= 'F')) return std::nullopt;
       packed[nibble / 2] = static_cast<uint8_t>(packed[nibble / 2] << 4 | v);
       ++nibble;
     }
