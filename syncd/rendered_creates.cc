@@ -30,7 +30,7 @@ Result<std::unique_ptr<RenderedCreates>> RenderedCreates::Begin(bool render,
       const char* tmp = std::getenv("TMPDIR");
       dir = tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
     }
-    std::string path = dir + "/syncd-dry-run-XXXXXX";
+    std::string path = dir + "/syncd-plan-XXXXXX";
     fd = mkstemp(path.data());
     if (fd < 0) {
       return Status::Unavailable("cannot make a temporary file in " + dir +
