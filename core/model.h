@@ -18,6 +18,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/box.h"
+
 namespace syncd {
 
 enum class ObjectKind { kUser, kGroup };
@@ -31,21 +33,30 @@ std::optional<ObjectKind> ParseKind(const std::string& name);
 // object's memory.
 using Attributes = boost::container::flat_map<std::string, std::string>;
 
-struct SyncObject {
-  std::string guid;  // raw 16-byte objectGUID: the identity key
-  ObjectKind kind = ObjectKind::kUser;
-  std::string external_id;  // objectGUID in its dashed string form
-  std::string name;         // what people see: userName for users, displayName for groups
-  std::string dn;           // informational only; never a key
-  Attributes attributes;    // mapped store attributes (userName, displayName, ...)
-
-  // Secondary keys kept for matching after a source switch.
+// What the source says of an object beyond its identity and its image:
+// where it was read, and the keys that match it after a source switch or a
+// domain migration. A full plan holds most objects by identity alone (twins,
+// the ends of memberships), and these fields were more than half of such an
+// object's size, so a SyncObject keeps them in a Box.
+struct SourceDetails {
+  std::string dn;                        // informational only; never a key
   std::string sid;                       // raw objectSid
   std::vector<std::string> sid_history;  // raw SIDs
   std::string sam_account_name;
   std::string user_principal_name;
   std::string mail;
   std::string consistency_guid;  // raw mS-DS-ConsistencyGuid; survives forest moves
+  bool operator==(const SourceDetails&) const = default;
+};
+
+struct SyncObject {
+  std::string guid;  // raw 16-byte objectGUID: the identity key
+  ObjectKind kind = ObjectKind::kUser;
+  std::string external_id;  // objectGUID in its dashed string form
+  std::string name;         // what people see: userName for users, displayName for groups
+  Attributes attributes;    // mapped store attributes (userName, displayName, ...)
+  // Read as source->sid; set with source.Mutable().sid = ...
+  Box<SourceDetails> source;
 };
 
 // A short stable digest of what syncd wants the store to hold for `o`

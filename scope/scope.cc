@@ -76,7 +76,9 @@ struct Evaluator::Graph {
     // InScope callee kept only an identity (freed with the graph, at Finish).
     std::string own_dn;
     std::vector<std::string> warnings;  // from mapping; reported if in scope
-    const std::string& dn() const { return object && !object->dn.empty() ? object->dn : own_dn; }
+    const std::string& dn() const {
+      return object && !object->source->dn.empty() ? object->source->dn : own_dn;
+    }
   };
 
   Graph(ScopeConfig c, AttributeMapping m, InScope in)
@@ -174,7 +176,7 @@ struct Evaluator::Graph {
     if (auto mapped = MapEntry(mapping, entry, kind, &c.warnings)) {
       c.object = MakeObjectRef(std::move(*mapped));
       if (in_scope.object) c.object = in_scope.object(std::move(c.object));
-      if (c.object->dn.empty()) c.own_dn = entry.dn;
+      if (c.object->source->dn.empty()) c.own_dn = entry.dn;
     } else {
       c.own_dn = entry.dn;
     }
@@ -342,13 +344,14 @@ std::optional<SyncObject> MapEntry(const AttributeMapping& mapping, const ldap::
   }
   object.kind = kind;
   object.external_id = ldap::GuidToString(object.guid).value_or("");
-  object.dn = entry.dn;
-  object.sid = entry.First("objectsid");
-  if (const auto* history = entry.Find("sidhistory")) object.sid_history = *history;
-  object.sam_account_name = entry.First("samaccountname");
-  object.user_principal_name = entry.First("userprincipalname");
-  object.mail = entry.First("mail");
-  object.consistency_guid = entry.First("ms-ds-consistencyguid");
+  SourceDetails& details = object.source.Mutable();
+  details.dn = entry.dn;
+  details.sid = entry.First("objectsid");
+  if (const auto* history = entry.Find("sidhistory")) details.sid_history = *history;
+  details.sam_account_name = entry.First("samaccountname");
+  details.user_principal_name = entry.First("userprincipalname");
+  details.mail = entry.First("mail");
+  details.consistency_guid = entry.First("ms-ds-consistencyguid");
   for (const AttributeRule& rule : mapping.rules(kind)) {
     for (const auto& source : rule.sources) {
       std::string value = entry.First(AsciiLower(source));

@@ -39,16 +39,16 @@ void BindLedgerKeys(sql::Statement& s, const SyncObject& o) {
   s.BindBlob(1, o.guid)
       .Bind(2, std::string_view(o.external_id))
       .Bind(3, std::string_view(o.name))
-      .Bind(4, std::string_view(o.dn));
+      .Bind(4, std::string_view(o.source->dn));
   BindTextOrNull(s, 5, DisplayNameOf(o));
-  BindBlobOrNull(s, 6, o.sid);
-  s.Bind(7, std::string_view(JoinHex(o.sid_history)));
-  BindBlobOrNull(s, 8, o.consistency_guid);
-  BindTextOrNull(s, 9, o.user_principal_name);
-  BindTextOrNull(s, 10, o.sam_account_name);
-  BindTextOrNull(s, 11, o.mail);
-  BindBlobOrNull(s, 12, DomainSidOf(o.sid));
-  BindTextOrNull(s, 13, DnsDomainOf(o.dn));
+  BindBlobOrNull(s, 6, o.source->sid);
+  s.Bind(7, std::string_view(JoinHex(o.source->sid_history)));
+  BindBlobOrNull(s, 8, o.source->consistency_guid);
+  BindTextOrNull(s, 9, o.source->user_principal_name);
+  BindTextOrNull(s, 10, o.source->sam_account_name);
+  BindTextOrNull(s, 11, o.source->mail);
+  BindBlobOrNull(s, 12, DomainSidOf(o.source->sid));
+  BindTextOrNull(s, 13, DnsDomainOf(o.source->dn));
 }
 
 }  // namespace state_internal
@@ -82,8 +82,8 @@ LedgerEntry LedgerEntryFor(const SyncObject& principal, std::string target) {
   LedgerEntry entry;
   entry.target = std::move(target);
   entry.principal = IdentityKeysOf(principal);
-  entry.domain_sid = DomainSidOf(principal.sid);
-  entry.domain_name = DnsDomainOf(principal.dn);
+  entry.domain_sid = DomainSidOf(principal.source->sid);
+  entry.domain_name = DnsDomainOf(principal.source->dn);
   return entry;
 }
 
@@ -124,20 +124,21 @@ Result<std::vector<LedgerEntry>> StateDb::LoadLedger() {
     p.guid = row.ColumnBlob(7);
     p.external_id = row.ColumnText(8);
     p.name = row.ColumnText(9);
-    p.dn = row.ColumnText(10);
+    SourceDetails& details = p.source.Mutable();
+    details.dn = row.ColumnText(10);
     if (std::string display = row.ColumnText(11); !display.empty()) {
       p.attributes["displayName"] = std::move(display);
     }
-    p.sid = row.ColumnBlob(12);
+    details.sid = row.ColumnBlob(12);
     auto history = SplitHex(row.ColumnText(13));
     if (!history.ok()) {
       return history.status().WithContext(where);
     }
-    p.sid_history = std::move(*history);
-    p.consistency_guid = row.ColumnBlob(14);
-    p.user_principal_name = row.ColumnText(15);
-    p.sam_account_name = row.ColumnText(16);
-    p.mail = row.ColumnText(17);
+    details.sid_history = std::move(*history);
+    details.consistency_guid = row.ColumnBlob(14);
+    details.user_principal_name = row.ColumnText(15);
+    details.sam_account_name = row.ColumnText(16);
+    details.mail = row.ColumnText(17);
     e.domain_sid = row.ColumnBlob(18);
     e.domain_name = row.ColumnText(19);
     e.target_ref = row.ColumnText(20);

@@ -132,13 +132,13 @@ class CacheWriter {
         .Bind(2, std::string_view(KindName(o.kind)))
         .Bind(3, std::string_view(o.external_id))
         .Bind(4, std::string_view(o.name))
-        .Bind(5, std::string_view(o.dn))
+        .Bind(5, std::string_view(o.source->dn))
         .Bind(6, std::string_view(AttributesToJson(o.attributes)));
-    BindBlobOrNull(s, 7, o.sid);
-    BindTextOrNull(s, 8, o.sam_account_name);
-    BindTextOrNull(s, 9, o.user_principal_name);
-    BindTextOrNull(s, 10, o.mail);
-    BindBlobOrNull(s, 11, o.consistency_guid);
+    BindBlobOrNull(s, 7, o.source->sid);
+    BindTextOrNull(s, 8, o.source->sam_account_name);
+    BindTextOrNull(s, 9, o.source->user_principal_name);
+    BindTextOrNull(s, 10, o.source->mail);
+    BindBlobOrNull(s, 11, o.source->consistency_guid);
     Status st = s.Run();
     if (st.ok() && ledger_active_) {
       BindLedgerKeys(*refresh_ledger_, o);
@@ -147,9 +147,9 @@ class CacheWriter {
     if (st.ok()) {
       st = delete_sid_history_->BindBlob(1, o.guid).Run();
     }
-    for (size_t i = 0; st.ok() && i < o.sid_history.size(); ++i) {
+    for (size_t i = 0; st.ok() && i < o.source->sid_history.size(); ++i) {
       st = insert_sid_history_->BindBlob(1, o.guid)
-               .BindBlob(2, o.sid_history[i])
+               .BindBlob(2, o.source->sid_history[i])
                .Bind(3, static_cast<int64_t>(i))
                .Run();
     }
@@ -193,18 +193,19 @@ Status ReadObjectRow(const sql::Statement& row, SyncObject* o) {
   }
   o->kind = *parsed_kind;
   o->name = row.ColumnText(3);
-  o->dn = row.ColumnText(4);
+  SourceDetails& details = o->source.Mutable();
+  details.dn = row.ColumnText(4);
   auto attributes = ParseJson(row.ColumnText(5));
   Status st =
       attributes.ok() ? AttributesFromJson(*attributes, &o->attributes) : attributes.status();
   if (!st.ok()) {
     return st.WithContext("object " + o->external_id);
   }
-  o->sid = row.ColumnBlob(6);
-  o->sam_account_name = row.ColumnText(7);
-  o->user_principal_name = row.ColumnText(8);
-  o->mail = row.ColumnText(9);
-  o->consistency_guid = row.ColumnBlob(10);
+  details.sid = row.ColumnBlob(6);
+  details.sam_account_name = row.ColumnText(7);
+  details.user_principal_name = row.ColumnText(8);
+  details.mail = row.ColumnText(9);
+  details.consistency_guid = row.ColumnBlob(10);
   return Status::Ok();
 }
 
@@ -252,7 +253,7 @@ Result<std::vector<SyncObject>> StateDb::LoadObjects() {
     const std::string guid = row.ColumnBlob(0);
     auto it = std::lower_bound(objects.begin(), objects.end(), guid, by_guid);
     if (it != objects.end() && it->guid == guid) {
-      it->sid_history.push_back(row.ColumnBlob(1));
+      it->source.Mutable().sid_history.push_back(row.ColumnBlob(1));
     }
     return Status::Ok();
   });
@@ -279,7 +280,7 @@ Result<std::vector<SyncObject>> StateDb::LoadObjects(const std::vector<std::stri
     });
     if (st.ok() && found) {
       st = history->BindBlob(1, guid).ForEachRow([&](const sql::Statement& row) {
-        o.sid_history.push_back(row.ColumnBlob(0));
+        o.source.Mutable().sid_history.push_back(row.ColumnBlob(0));
         return Status::Ok();
       });
     }

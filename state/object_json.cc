@@ -125,25 +125,27 @@ class JsonWriter {
   void Object(const SyncObject& o) {
     Open();
     Field("guid", HexEncode(o.guid)).Field("kind", KindName(o.kind));
-    FieldIfAny("external_id", o.external_id).FieldIfAny("name", o.name).FieldIfAny("dn", o.dn);
+    FieldIfAny("external_id", o.external_id)
+        .FieldIfAny("name", o.name)
+        .FieldIfAny("dn", o.source->dn);
     if (!o.attributes.empty()) {
       Key("attributes");
       Attributes(o.attributes);
     }
-    HexIfAny("sid", o.sid);
-    if (!o.sid_history.empty()) {
+    HexIfAny("sid", o.source->sid);
+    if (!o.source->sid_history.empty()) {
       Key("sid_history");
       out_ += '[';
-      for (size_t i = 0; i < o.sid_history.size(); ++i) {
+      for (size_t i = 0; i < o.source->sid_history.size(); ++i) {
         if (i > 0) out_ += ',';
-        String(HexEncode(o.sid_history[i]));
+        String(HexEncode(o.source->sid_history[i]));
       }
       out_ += ']';
     }
-    FieldIfAny("sam_account_name", o.sam_account_name)
-        .FieldIfAny("user_principal_name", o.user_principal_name)
-        .FieldIfAny("mail", o.mail)
-        .HexIfAny("consistency_guid", o.consistency_guid);
+    FieldIfAny("sam_account_name", o.source->sam_account_name)
+        .FieldIfAny("user_principal_name", o.source->user_principal_name)
+        .FieldIfAny("mail", o.source->mail)
+        .HexIfAny("consistency_guid", o.source->consistency_guid);
     Close();
   }
 
@@ -158,14 +160,15 @@ Status ObjectFromJson(const json::value& value, SyncObject* o) {
     return Status::DataLoss("object is not a JSON object");
   }
   std::string kind;
+  SourceDetails& details = o->source.Mutable();
   for (Status st :
        {GetHex(*obj, "guid", &o->guid), GetString(*obj, "kind", &kind),
         GetString(*obj, "external_id", &o->external_id), GetString(*obj, "name", &o->name),
-        GetString(*obj, "dn", &o->dn), GetHex(*obj, "sid", &o->sid),
-        GetString(*obj, "sam_account_name", &o->sam_account_name),
-        GetString(*obj, "user_principal_name", &o->user_principal_name),
-        GetString(*obj, "mail", &o->mail),
-        GetHex(*obj, "consistency_guid", &o->consistency_guid)}) {
+        GetString(*obj, "dn", &details.dn), GetHex(*obj, "sid", &details.sid),
+        GetString(*obj, "sam_account_name", &details.sam_account_name),
+        GetString(*obj, "user_principal_name", &details.user_principal_name),
+        GetString(*obj, "mail", &details.mail),
+        GetHex(*obj, "consistency_guid", &details.consistency_guid)}) {
     if (!st.ok()) {
       return st;
     }
@@ -187,7 +190,7 @@ Status ObjectFromJson(const json::value& value, SyncObject* o) {
     if (!bytes) {
       return Status::DataLoss("sid_history entry is not a hex string");
     }
-    o->sid_history.push_back(std::move(*bytes));
+    details.sid_history.push_back(std::move(*bytes));
     return Status::Ok();
   });
 }

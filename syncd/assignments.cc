@@ -42,7 +42,7 @@ std::string Describe(const LedgerEntry& e) { return Describe(e.principal, e.doma
 // Entra Connect's source anchor: mS-DS-ConsistencyGuid when set, else the
 // objectGUID (which migration tools copy into the new object's attribute).
 const std::string& Anchor(const SyncObject& p) {
-  return p.consistency_guid.empty() ? p.guid : p.consistency_guid;
+  return p.source->consistency_guid.empty() ? p.guid : p.source->consistency_guid;
 }
 
 // Every principal of the store under each key, for one lookup per entry.
@@ -52,12 +52,12 @@ class PrincipalIndex {
     for (size_t i = 0; i < principals.size(); ++i) {
       const SyncObject& p = principals[i];
       Add(MatchKey::kObjectGuid, p.guid, i);
-      for (const auto& sid : p.sid_history) Add(MatchKey::kSidHistory, sid, i);
-      if (!p.sid.empty()) by_sid_[p.sid].push_back(i);
+      for (const auto& sid : p.source->sid_history) Add(MatchKey::kSidHistory, sid, i);
+      if (!p.source->sid.empty()) by_sid_[p.source->sid].push_back(i);
       Add(MatchKey::kConsistencyGuid, Anchor(p), i);
-      Add(MatchKey::kUserPrincipalName, AsciiLower(p.user_principal_name), i);
-      Add(MatchKey::kMail, AsciiLower(p.mail), i);
-      Add(MatchKey::kSamAccountName, AsciiLower(p.sam_account_name), i);
+      Add(MatchKey::kUserPrincipalName, AsciiLower(p.source->user_principal_name), i);
+      Add(MatchKey::kMail, AsciiLower(p.source->mail), i);
+      Add(MatchKey::kSamAccountName, AsciiLower(p.source->sam_account_name), i);
     }
   }
 
@@ -74,9 +74,9 @@ class PrincipalIndex {
         // The old SID (or one it carried from an earlier migration) in the
         // new principal's sIDHistory; or, back across a migration, the new
         // principal's SID in the old one's history.
-        values = old.sid_history;
-        values.push_back(old.sid);
-        for (const auto& sid : old.sid_history) {
+        values = old.source->sid_history;
+        values.push_back(old.source->sid);
+        for (const auto& sid : old.source->sid_history) {
           if (auto it = by_sid_.find(sid); it != by_sid_.end()) {
             found.insert(it->second.begin(), it->second.end());
           }
@@ -86,13 +86,13 @@ class PrincipalIndex {
         values = {Anchor(old)};
         break;
       case MatchKey::kUserPrincipalName:
-        values = {AsciiLower(old.user_principal_name)};
+        values = {AsciiLower(old.source->user_principal_name)};
         break;
       case MatchKey::kMail:
-        values = {AsciiLower(old.mail)};
+        values = {AsciiLower(old.source->mail)};
         break;
       case MatchKey::kSamAccountName:
-        values = {AsciiLower(old.sam_account_name)};
+        values = {AsciiLower(old.source->sam_account_name)};
         break;
     }
     const auto& index = by_key_[static_cast<size_t>(key)];
@@ -127,7 +127,7 @@ std::string RelinkReason(const ReapplyPlan& plan, const ReapplyStep& step) {
            (e.status == LedgerStatus::kActive ? ": the store had lost it"
                                               : ": its principal is back in the store");
   }
-  return "reapplied to " + Describe(p, DnsDomainOf(p.dn)) + ", matched by " +
+  return "reapplied to " + Describe(p, DnsDomainOf(p.source->dn)) + ", matched by " +
          MatchKeyName(*step.key) + "; was " + Describe(e);
 }
 
@@ -140,8 +140,10 @@ json::object StepJson(const ReapplyPlan& plan, const ReapplyStep& step) {
                    {"principal", PrincipalJson(e.principal, e.domain_sid, e.domain_name)}};
   if (step.key) out["matchedBy"] = MatchKeyName(*step.key);
   auto identity = [](const SyncObject& p) {
-    return json::object{
-        {"kind", KindName(p.kind)}, {"name", p.name}, {"externalId", p.external_id}, {"dn", p.dn}};
+    return json::object{{"kind", KindName(p.kind)},
+                        {"name", p.name},
+                        {"externalId", p.external_id},
+                        {"dn", p.source->dn}};
   };
   if (step.principal) out["match"] = identity(plan.principals[*step.principal]);
   if (!step.candidates.empty()) {
@@ -171,7 +173,7 @@ void PrintReapplyText(std::ostream& out, const ReapplyPlan& plan, const std::str
       case ReapplyAction::kRestore:
       case ReapplyAction::kRelink: {
         const SyncObject& p = plan.principals[*step.principal];
-        out << " -> " << TerminalSafe(Describe(p, DnsDomainOf(p.dn))) << " (by "
+        out << " -> " << TerminalSafe(Describe(p, DnsDomainOf(p.source->dn))) << " (by "
             << MatchKeyName(*step.key) << ")";
         break;
       }
@@ -184,7 +186,7 @@ void PrintReapplyText(std::ostream& out, const ReapplyPlan& plan, const std::str
             << ":";
         for (size_t i : step.candidates) {
           out << " " << TerminalSafe(plan.principals[i].name) << " <"
-              << TerminalSafe(plan.principals[i].dn) << ">";
+              << TerminalSafe(plan.principals[i].source->dn) << ">";
         }
         out << "; left alone";
         break;
@@ -289,7 +291,8 @@ Result<const SyncObject*> FindOne(const std::vector<SyncObject>& objects, Object
   }
   if (found.size() > 1) {
     std::string names;
-    for (const auto* o : found) names += "\n  " + o->name + " <" + o->dn + "> " + o->external_id;
+    for (const auto* o : found)
+      names += "\n  " + o->name + " <" + o->source->dn + "> " + o->external_id;
     return Status::InvalidArgument(std::to_string(found.size()) + " " + KindName(kind) +
                                    "s match '" + name + "' by " + key +
                                    "; name one by its objectGUID:" + names);
@@ -557,7 +560,7 @@ Result<int> AssignCommand(const Config& config, const std::string& principal,
         "`syncd assignments reapply` retries");
   }
   out << (recorded ? "already assigned: " : "assigned: ") << TerminalSafe(target) << " to "
-      << TerminalSafe(Describe(p)) << " <" << TerminalSafe(p.dn) << ">\n";
+      << TerminalSafe(Describe(p)) << " <" << TerminalSafe(p.source->dn) << ">\n";
   return kExitDone;
 }
 

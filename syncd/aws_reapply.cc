@@ -53,7 +53,8 @@ std::vector<ic::DesiredAssignment> DesiredOf(const ReapplyPlan& plan) {
     } else if (p.kind == ObjectKind::kGroup) {
       d.unique_name = p.name;
     } else {
-      d.unique_name = p.user_principal_name.empty() ? p.sam_account_name : p.user_principal_name;
+      d.unique_name = p.source->user_principal_name.empty() ? p.source->sam_account_name
+                                                            : p.source->user_principal_name;
     }
     desired.push_back(std::move(d));
   }

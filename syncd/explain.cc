@@ -159,7 +159,7 @@ Result<Cache> LoadCache(const std::string& state_path) {
 ExplainedGroup GroupRef(const Cache& cache, const std::string& guid) {
   auto it = cache.by_guid.find(guid);
   if (it == cache.by_guid.end()) return {"(unknown group)", "", ""};
-  return {it->second->name, it->second->dn, it->second->external_id};
+  return {it->second->name, it->second->source->dn, it->second->external_id};
 }
 
 }  // namespace
@@ -178,22 +178,24 @@ std::pair<std::string, std::vector<const SyncObject*>> FindObjects(
        }},
       {"DN",
        [](const SyncObject& o, const std::string&, const std::string& text) {
-         return !text.empty() && ldap::NormalizeDn(o.dn) == text;
+         return !text.empty() && ldap::NormalizeDn(o.source->dn) == text;
        }},
       {"sAMAccountName",
        [](const SyncObject& o, const std::string&, const std::string& text) {
-         return !o.sam_account_name.empty() && AsciiLower(o.sam_account_name) == text;
+         return !o.source->sam_account_name.empty() &&
+                AsciiLower(o.source->sam_account_name) == text;
        }},
       {"userPrincipalName",
        [](const SyncObject& o, const std::string&, const std::string& text) {
-         return !o.user_principal_name.empty() && AsciiLower(o.user_principal_name) == text;
+         return !o.source->user_principal_name.empty() &&
+                AsciiLower(o.source->user_principal_name) == text;
        }},
       {"name",
        [](const SyncObject& o, const std::string&, const std::string& text) {
          auto display = o.attributes.find("displayName");
          return AsciiLower(o.name) == text ||
                 (display != o.attributes.end() && AsciiLower(display->second) == text) ||
-                AsciiLower(FirstRdnValue(o.dn)) == text;
+                AsciiLower(FirstRdnValue(o.source->dn)) == text;
        }},
   };
   for (const auto& [key, matches] : keys) {
@@ -222,8 +224,8 @@ bool FindChain(const scope::ScopeConfig& scope, const Cache& cache, const std::s
   for (const auto& entry : scope.groups) {
     for (const auto& o : cache.objects) {
       if (o.kind != ObjectKind::kGroup) continue;
-      bool match = IsDnRule(entry) ? ldap::NormalizeDn(entry) == ldap::NormalizeDn(o.dn)
-                                   : AsciiLower(entry) == AsciiLower(o.sam_account_name);
+      bool match = IsDnRule(entry) ? ldap::NormalizeDn(entry) == ldap::NormalizeDn(o.source->dn)
+                                   : AsciiLower(entry) == AsciiLower(o.source->sam_account_name);
       if (match && root_entry.emplace(o.guid, entry).second) {
         parent[o.guid] = "";
         queue.push_back(o.guid);
@@ -263,7 +265,7 @@ ExplainedObject ExplainObject(const Config& config, const Cache& cache, const Sy
   e.object = o;
   e.base_key = user ? kUserBasesKey : kGroupBasesKey;
   const auto& bases = user ? scope.user_bases : scope.group_bases;
-  e.base = LongestBase(o.dn, bases);
+  e.base = LongestBase(o.source->dn, bases);
   if (e.base.empty()) {
     e.notes.push_back("no base in " + e.base_key + " " + List(bases) + " covers its DN now: the " +
                       "configuration changed since the last run, and the next run removes it");
@@ -277,7 +279,8 @@ ExplainedObject ExplainObject(const Config& config, const Cache& cache, const Sy
                       ": the configuration changed since the last run, and the next run " +
                       "removes it");
   }
-  if (std::string rule = ExcludingRule(scope, o.dn, o.sam_account_name); !rule.empty()) {
+  if (std::string rule = ExcludingRule(scope, o.source->dn, o.source->sam_account_name);
+      !rule.empty()) {
     e.notes.push_back(std::string(kExcludeKey) + " entry " + DescribeRule(rule) +
                       " now excludes it: the next run removes it");
   }
@@ -405,9 +408,9 @@ json::object ObjectJson(const ExplainedObject& e, int64_t pending_run_id) {
   obj["kind"] = KindName(o.kind);
   obj["name"] = o.name;
   obj["externalId"] = o.external_id;
-  obj["dn"] = o.dn;
-  obj["sAMAccountName"] = o.sam_account_name;
-  obj["userPrincipalName"] = o.user_principal_name;
+  obj["dn"] = o.source->dn;
+  obj["sAMAccountName"] = o.source->sam_account_name;
+  obj["userPrincipalName"] = o.source->user_principal_name;
   obj["base"] = e.base.empty() ? json::value(nullptr) : json::value(e.base);
   obj["baseKey"] = e.base_key;
   obj["filter"] = e.filter;
@@ -503,12 +506,12 @@ void PrintExplanationText(std::ostream& out, const Explanation& explanation) {
     const SyncObject& o = e.object;
     out << KindName(o.kind) << " " << TerminalSafe(o.name) << " (matched by " << e.matched_by
         << ")\n";
-    out << "  dn: " << TerminalSafe(o.dn) << "\n";
+    out << "  dn: " << TerminalSafe(o.source->dn) << "\n";
     out << "  objectGUID: " << TerminalSafe(o.external_id) << "\n";
-    if (!o.sam_account_name.empty())
-      out << "  sAMAccountName: " << TerminalSafe(o.sam_account_name) << "\n";
-    if (!o.user_principal_name.empty()) {
-      out << "  userPrincipalName: " << TerminalSafe(o.user_principal_name) << "\n";
+    if (!o.source->sam_account_name.empty())
+      out << "  sAMAccountName: " << TerminalSafe(o.source->sam_account_name) << "\n";
+    if (!o.source->user_principal_name.empty()) {
+      out << "  userPrincipalName: " << TerminalSafe(o.source->user_principal_name) << "\n";
     }
     out << "  base: " << (e.base.empty() ? "(none)" : TerminalSafe(e.base)) << " (" << e.base_key
         << ")\n";

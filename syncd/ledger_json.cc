@@ -84,19 +84,20 @@ Status ParsePrincipal(const json::value& value, const std::string& path, LedgerE
   if (obj == nullptr) return Status::InvalidArgument(path + ": must be an object");
   FieldReader r(*obj, path);
   SyncObject& p = entry->principal;
+  SourceDetails& details = p.source.Mutable();
   std::string kind, display;
   auto sid = [](std::string_view t) { return ldap::SidFromString(t); };
   for (Status st : {
            r.String("kind", &kind, /*required=*/true),
            r.Converted("objectGUID", "a GUID", ldap::GuidFromString, &p.guid, /*required=*/true),
            r.String("name", &p.name, /*required=*/true),
-           r.String("dn", &p.dn),
-           r.Converted("objectSid", "a SID", sid, &p.sid),
+           r.String("dn", &details.dn),
+           r.Converted("objectSid", "a SID", sid, &details.sid),
            r.Converted("mS-DS-ConsistencyGuid", "a GUID (or 0x and hex)", ParseConsistencyGuid,
-                       &p.consistency_guid),
-           r.String("userPrincipalName", &p.user_principal_name),
-           r.String("sAMAccountName", &p.sam_account_name),
-           r.String("mail", &p.mail),
+                       &details.consistency_guid),
+           r.String("userPrincipalName", &details.user_principal_name),
+           r.String("sAMAccountName", &details.sam_account_name),
+           r.String("mail", &details.mail),
            r.String("displayName", &display),
            r.Converted("domainSid", "a SID", sid, &entry->domain_sid),
            r.String("domainName", &entry->domain_name),
@@ -115,7 +116,7 @@ Status ParsePrincipal(const json::value& value, const std::string& path, LedgerE
       const json::string* s = (*values)[i].if_string();
       auto raw = s ? ldap::SidFromString(std::string_view(s->data(), s->size())) : std::nullopt;
       if (!raw) return r.Error("sIDHistory[" + std::to_string(i) + "]", "is not a SID");
-      p.sid_history.push_back(std::move(*raw));
+      details.sid_history.push_back(std::move(*raw));
     }
   }
   return Status::Ok();
@@ -152,18 +153,19 @@ json::object PrincipalJson(const SyncObject& p, const std::string& domain_sid,
     if (!value.empty()) out[key] = value;
   };
   put("objectGUID", ldap::GuidToString(p.guid).value_or(p.external_id));
-  put("dn", p.dn);
-  put("objectSid", ldap::SidToString(p.sid).value_or(""));
-  if (!p.sid_history.empty()) {
+  put("dn", p.source->dn);
+  put("objectSid", ldap::SidToString(p.source->sid).value_or(""));
+  if (!p.source->sid_history.empty()) {
     json::array history;
-    for (const auto& sid : p.sid_history) history.emplace_back(ldap::SidToString(sid).value_or(""));
+    for (const auto& sid : p.source->sid_history)
+      history.emplace_back(ldap::SidToString(sid).value_or(""));
     out["sIDHistory"] = std::move(history);
   }
-  if (!p.consistency_guid.empty())
-    put("mS-DS-ConsistencyGuid", ConsistencyGuidText(p.consistency_guid));
-  put("userPrincipalName", p.user_principal_name);
-  put("sAMAccountName", p.sam_account_name);
-  put("mail", p.mail);
+  if (!p.source->consistency_guid.empty())
+    put("mS-DS-ConsistencyGuid", ConsistencyGuidText(p.source->consistency_guid));
+  put("userPrincipalName", p.source->user_principal_name);
+  put("sAMAccountName", p.source->sam_account_name);
+  put("mail", p.source->mail);
   if (auto display = p.attributes.find("displayName"); display != p.attributes.end()) {
     put("displayName", display->second);
   }

@@ -42,15 +42,17 @@ std::vector<AttributeChange> KeyChanges(const SyncObject& before, const SyncObje
                          b.empty() ? std::nullopt : std::optional(b)});
     }
   };
-  compare("dn", before.dn, after.dn);
-  compare("sAMAccountName", before.sam_account_name, after.sam_account_name);
-  compare("userPrincipalName", before.user_principal_name, after.user_principal_name);
-  compare("mail", before.mail, after.mail);
-  if (before.sid != after.sid) changes.push_back({"objectSid", std::nullopt, std::nullopt});
-  if (before.consistency_guid != after.consistency_guid) {
+  compare("dn", before.source->dn, after.source->dn);
+  compare("sAMAccountName", before.source->sam_account_name, after.source->sam_account_name);
+  compare("userPrincipalName", before.source->user_principal_name,
+          after.source->user_principal_name);
+  compare("mail", before.source->mail, after.source->mail);
+  if (before.source->sid != after.source->sid)
+    changes.push_back({"objectSid", std::nullopt, std::nullopt});
+  if (before.source->consistency_guid != after.source->consistency_guid) {
     changes.push_back({"mS-DS-ConsistencyGuid", std::nullopt, std::nullopt});
   }
-  if (before.sid_history != after.sid_history) {
+  if (before.source->sid_history != after.source->sid_history) {
     changes.push_back({"sIDHistory", std::nullopt, std::nullopt});
   }
   return changes;

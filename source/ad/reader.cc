@@ -257,12 +257,12 @@ asio::awaitable<Result<IncrementalRead>> ReadChangedObjects(
           if (!group.empty()) groups.insert(std::move(group));
         }
       }
-      if (kind == ObjectKind::kUser && !object->sid.empty()) {
+      if (kind == ObjectKind::kUser && !object->source->sid.empty()) {
         uint32_t rid = 0;
         const std::string primary = entry.First("primarygroupid");
         if (auto [p, ec] = std::from_chars(primary.data(), primary.data() + primary.size(), rid);
             ec == std::errc() && p == primary.data() + primary.size()) {
-          if (auto sid = ldap::SidWithRid(object->sid, rid)) {
+          if (auto sid = ldap::SidWithRid(object->source->sid, rid)) {
             auto group = co_await group_of_sid(*sid);
             if (!group.ok()) co_return group.status();
             if (!group->empty()) groups.insert(*group);
@@ -290,7 +290,7 @@ asio::awaitable<Result<IncrementalRead>> ReadChangedObjects(
             }
           }
           // Users whose primary group this is are not in `member`.
-          if (auto rid = ldap::SidRid(object->sid)) {
+          if (auto rid = ldap::SidRid(object->source->sid)) {
             ldap::SearchRequest request;
             request.filter = "(&" + scope::SearchFilter(config.scope, ObjectKind::kUser) +
                              "(primaryGroupID=" + std::to_string(*rid) + "))";

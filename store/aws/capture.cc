@@ -111,8 +111,8 @@ LinkIndex::LinkIndex(const std::vector<SyncObject>& objects) : objects_(objects)
     const SyncObject& o = objects[i];
     Add(&by_external_id_, o.external_id, i);
     if (o.kind == ObjectKind::kUser) {
-      Add(&users_by_upn_, o.user_principal_name, i);
-      Add(&users_by_mail_, o.mail, i);
+      Add(&users_by_upn_, o.source->user_principal_name, i);
+      Add(&users_by_mail_, o.source->mail, i);
     } else {
       Add(&groups_by_display_name_, o.name, i);
       if (auto display = o.attributes.find("displayName"); display != o.attributes.end()) {

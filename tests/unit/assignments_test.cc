@@ -30,8 +30,8 @@ SyncObject Principal(char guid, ObjectKind kind, const std::string& name) {
   o.kind = kind;
   o.external_id = *ldap::GuidToString(o.guid);
   o.name = name;
-  o.dn = "CN=" + name + ",OU=People,DC=corp,DC=example,DC=com";
-  o.sam_account_name = name;
+  o.source.Mutable().dn = "CN=" + name + ",OU=People,DC=corp,DC=example,DC=com";
+  o.source.Mutable().sam_account_name = name;
   return o;
 }
 
@@ -59,21 +59,21 @@ std::map<int64_t, std::string> Outcomes(const ReapplyPlan& plan) {
 
 TEST(PlanReapply, EachEntryMatchesByTheFirstKeyThatFindsAnything) {
   SyncObject old_alice = Principal('a', ObjectKind::kUser, "alice");
-  old_alice.sid = Sid("S-1-5-21-1-2-3-1104");
-  old_alice.user_principal_name = "alice@corp.example.com";
+  old_alice.source.Mutable().sid = Sid("S-1-5-21-1-2-3-1104");
+  old_alice.source.Mutable().user_principal_name = "alice@corp.example.com";
   SyncObject old_bob = Principal('b', ObjectKind::kUser, "bob");
-  old_bob.user_principal_name = "bob@corp.example.com";
+  old_bob.source.Mutable().user_principal_name = "bob@corp.example.com";
   SyncObject old_frank = Principal('f', ObjectKind::kUser, "frank");
   SyncObject old_staff = Principal('s', ObjectKind::kGroup, "staff");
 
   SyncObject alice = Principal('A', ObjectKind::kUser, "alice.b");
-  alice.sid_history = {Sid("S-1-5-21-1-2-3-1104")};
+  alice.source.Mutable().sid_history = {Sid("S-1-5-21-1-2-3-1104")};
   // The same UPN as bob's too: sIDHistory comes first, so alice is alice.
-  alice.user_principal_name = "ALICE@corp.example.com";
+  alice.source.Mutable().user_principal_name = "ALICE@corp.example.com";
   SyncObject bob = Principal('B', ObjectKind::kUser, "robert");
-  bob.user_principal_name = "Bob@Corp.Example.Com";
+  bob.source.Mutable().user_principal_name = "Bob@Corp.Example.Com";
   SyncObject francis = Principal('F', ObjectKind::kUser, "francis");
-  francis.consistency_guid = old_frank.guid;
+  francis.source.Mutable().consistency_guid = old_frank.guid;
   SyncObject staff_user = Principal('U', ObjectKind::kUser, "staff");  // not a group
   SyncObject staff = Principal('S', ObjectKind::kGroup, "staff");
 
@@ -92,11 +92,11 @@ TEST(PlanReapply, EachEntryMatchesByTheFirstKeyThatFindsAnything) {
 
 TEST(PlanReapply, SeveralCandidatesAtAKeyAreAmbiguousEvenIfALaterKeyIsUnique) {
   SyncObject old_dave = Principal('d', ObjectKind::kUser, "dave");
-  old_dave.mail = "dave@example.com";
+  old_dave.source.Mutable().mail = "dave@example.com";
   SyncObject one = Principal('1', ObjectKind::kUser, "dave.one");
-  one.mail = "dave@example.com";
+  one.source.Mutable().mail = "dave@example.com";
   SyncObject two = Principal('2', ObjectKind::kUser, "dave");  // the same sAMAccountName
-  two.mail = "DAVE@example.com";
+  two.source.Mutable().mail = "DAVE@example.com";
   auto plan = PlanReapply({Entry(old_dave, "app:wiki", LedgerStatus::kOrphaned, 7)}, {one, two}, {},
                           kDefaultOrder);
   EXPECT_EQ(Outcomes(plan), (std::map<int64_t, std::string>{{7, "ambiguous mail x2"}}));
@@ -105,9 +105,9 @@ TEST(PlanReapply, SeveralCandidatesAtAKeyAreAmbiguousEvenIfALaterKeyIsUnique) {
 
 TEST(PlanReapply, NoMatchIsMissingAndTheConfiguredOrderIsObeyed) {
   SyncObject old_erin = Principal('e', ObjectKind::kUser, "erin");
-  old_erin.sid = Sid("S-1-5-21-1-2-3-1200");
+  old_erin.source.Mutable().sid = Sid("S-1-5-21-1-2-3-1200");
   SyncObject erin = Principal('E', ObjectKind::kUser, "erin");  // same sAMAccountName
-  erin.sid_history = {old_erin.sid};
+  erin.source.Mutable().sid_history = {old_erin.source->sid};
   auto missing = PlanReapply({Entry(old_erin, "app:wiki", LedgerStatus::kOrphaned, 1)}, {erin}, {},
                              {MatchKey::kObjectGuid, MatchKey::kMail});
   EXPECT_EQ(Outcomes(missing), (std::map<int64_t, std::string>{{1, "missing"}}));
@@ -142,13 +142,13 @@ TEST(PlanReapply, InPlaceDriftRelinkAndDuplicates) {
 TEST(PlanReapply, SwitchingBackMatchesTheOriginalsThroughTheSameLinks) {
   // What a first switch left in the ledger: the migrated principals' keys.
   SyncObject alice_b = Principal('A', ObjectKind::kUser, "alice.b");
-  alice_b.sid = Sid("S-1-5-21-7-8-9-1104");
-  alice_b.sid_history = {Sid("S-1-5-21-1-2-3-1104")};
+  alice_b.source.Mutable().sid = Sid("S-1-5-21-7-8-9-1104");
+  alice_b.source.Mutable().sid_history = {Sid("S-1-5-21-1-2-3-1104")};
   SyncObject francis = Principal('F', ObjectKind::kUser, "francis");
-  francis.consistency_guid = Guid('f');
+  francis.source.Mutable().consistency_guid = Guid('f');
   // The originals, back in scope.
   SyncObject alice = Principal('a', ObjectKind::kUser, "alice");
-  alice.sid = Sid("S-1-5-21-1-2-3-1104");
+  alice.source.Mutable().sid = Sid("S-1-5-21-1-2-3-1104");
   SyncObject frank = Principal('f', ObjectKind::kUser, "frank");
   auto plan = PlanReapply({Entry(alice_b, "app:payroll", LedgerStatus::kOrphaned, 1),
                            Entry(francis, "app:payroll", LedgerStatus::kOrphaned, 2)},
@@ -191,7 +191,7 @@ class LedgerStateTest : public ::testing::Test {
 
 TEST_F(LedgerStateTest, RunsKeepKeysCurrentAndOrphanWithWhenAndWhy) {
   SyncObject alice = Principal('a', ObjectKind::kUser, "alice");
-  alice.sid = Sid("S-1-5-21-1-2-3-1104");
+  alice.source.Mutable().sid = Sid("S-1-5-21-1-2-3-1104");
   Run({Op(OpType::kCreate, alice)});
   std::vector<LedgerEntry> entry = {LedgerEntryFor(alice, "app:payroll")};
   ASSERT_TRUE(state_->SaveLedger(&entry).ok());
@@ -199,20 +199,20 @@ TEST_F(LedgerStateTest, RunsKeepKeysCurrentAndOrphanWithWhenAndWhy) {
   EXPECT_EQ(ldap::SidToString(entry[0].domain_sid), "S-1-5-21-1-2-3");
   EXPECT_EQ(entry[0].domain_name, "corp.example.com");
 
-  alice.user_principal_name = "alice@new.example.com";
-  alice.consistency_guid = Guid('c');
+  alice.source.Mutable().user_principal_name = "alice@new.example.com";
+  alice.source.Mutable().consistency_guid = Guid('c');
   Run({Op(OpType::kUpdate, alice)});
   auto ledger = state_->LoadLedger();
   ASSERT_TRUE(ledger.ok());
-  EXPECT_EQ((*ledger)[0].principal.user_principal_name, "alice@new.example.com");
-  EXPECT_EQ((*ledger)[0].principal.consistency_guid, Guid('c'));
+  EXPECT_EQ((*ledger)[0].principal.source->user_principal_name, "alice@new.example.com");
+  EXPECT_EQ((*ledger)[0].principal.source->consistency_guid, Guid('c'));
 
   Run({Op(OpType::kDelete, alice)}, "the source changed from A to B");
   ledger = state_->LoadLedger();
   EXPECT_EQ((*ledger)[0].status, LedgerStatus::kOrphaned);
   EXPECT_EQ((*ledger)[0].reason, "the source changed from A to B");
   EXPECT_EQ((*ledger)[0].changed_at, 200);
-  EXPECT_EQ((*ledger)[0].principal.user_principal_name, "alice@new.example.com")
+  EXPECT_EQ((*ledger)[0].principal.source->user_principal_name, "alice@new.example.com")
       << "the keys stay as last seen";
 }
 
@@ -230,7 +230,7 @@ TEST_F(LedgerStateTest, AfterASwitchManualWaitsAndAutoReapplies) {
   std::vector<LedgerEntry> entry = {LedgerEntryFor(old_alice, "app:payroll")};
   ASSERT_TRUE(state_->SaveLedger(&entry).ok());
   SyncObject alice = Principal('A', ObjectKind::kUser, "alice");
-  alice.dn = "CN=alice,DC=newcorp,DC=example,DC=net";
+  alice.source.Mutable().dn = "CN=alice,DC=newcorp,DC=example,DC=net";
   Run({Op(OpType::kDelete, old_alice), Op(OpType::kCreate, alice)}, "switched");
 
   ASSERT_TRUE(AfterSourceSwitch(*state_, *store_, config_.assignments, 300).ok());
@@ -258,9 +258,9 @@ TEST_F(LedgerStateTest, AfterASwitchManualWaitsAndAutoReapplies) {
 // every reapply failed.
 TEST_F(LedgerStateTest, ActiveEntryAwayFromTheStoreDoesNotTakeTheClaimOfOneInPlace) {
   SyncObject old_alice = Principal('a', ObjectKind::kUser, "alice");
-  old_alice.sid = Sid("S-1-5-21-1-2-3-1104");
+  old_alice.source.Mutable().sid = Sid("S-1-5-21-1-2-3-1104");
   SyncObject alice = Principal('A', ObjectKind::kUser, "alice.b");
-  alice.sid_history = {old_alice.sid};
+  alice.source.Mutable().sid_history = {old_alice.source->sid};
   Run({Op(OpType::kCreate, alice)});
   std::vector<LedgerEntry> entries = {LedgerEntryFor(old_alice, "app:payroll"),
                                       LedgerEntryFor(alice, "app:payroll")};
@@ -342,11 +342,11 @@ TEST_F(LedgerStateTest, ReapplyPendingSurvivesInTheWatermarkUntilCleared) {
 
 TEST(LedgerFile, RoundTripsEveryKey) {
   SyncObject p = Principal('a', ObjectKind::kUser, "alice");
-  p.sid = Sid("S-1-5-21-1-2-3-1104");
-  p.sid_history = {Sid("S-1-5-21-9-9-9-500"), Sid("S-1-5-21-8-8-8-501")};
-  p.consistency_guid = Guid('c');
-  p.user_principal_name = "alice@corp.example.com";
-  p.mail = "alice@example.com";
+  p.source.Mutable().sid = Sid("S-1-5-21-1-2-3-1104");
+  p.source.Mutable().sid_history = {Sid("S-1-5-21-9-9-9-500"), Sid("S-1-5-21-8-8-8-501")};
+  p.source.Mutable().consistency_guid = Guid('c');
+  p.source.Mutable().user_principal_name = "alice@corp.example.com";
+  p.source.Mutable().mail = "alice@example.com";
   p.attributes["displayName"] = "Alice Ä";
   LedgerEntry e =
       Entry(p, "aws:account/123456789012/permission-set/AdminAccess", LedgerStatus::kOrphaned, 4);
@@ -365,13 +365,10 @@ TEST(LedgerFile, RoundTripsEveryKey) {
   EXPECT_EQ(r.reason, e.reason);
   EXPECT_EQ(r.domain_sid, e.domain_sid);
   EXPECT_EQ(r.domain_name, "corp.example.com");
-  for (auto field :
-       {&SyncObject::guid, &SyncObject::external_id, &SyncObject::name, &SyncObject::dn,
-        &SyncObject::sid, &SyncObject::consistency_guid, &SyncObject::user_principal_name,
-        &SyncObject::sam_account_name, &SyncObject::mail}) {
+  for (auto field : {&SyncObject::guid, &SyncObject::external_id, &SyncObject::name}) {
     EXPECT_EQ(r.principal.*field, p.*field);
   }
-  EXPECT_EQ(r.principal.sid_history, p.sid_history);
+  EXPECT_EQ(*r.principal.source, *p.source) << "dn, the SIDs and the other keys";
   EXPECT_EQ(r.principal.attributes, p.attributes);
 }
 

@@ -117,8 +117,8 @@ SyncObject User(char tag, const std::string& upn, const std::string& mail) {
   o.kind = ObjectKind::kUser;
   o.external_id = std::string("0000000") + tag + "-0000-0000-0000-000000000000";
   o.name = upn;
-  o.user_principal_name = upn;
-  o.mail = mail;
+  o.source.Mutable().user_principal_name = upn;
+  o.source.Mutable().mail = mail;
   return o;
 }
 
@@ -308,7 +308,7 @@ TEST_F(CaptureStateTest, SavesAdditionsAndRowsTogether) {
   ASSERT_TRUE(ledger.ok());
   ASSERT_EQ(ledger->size(), 1U);
   EXPECT_EQ((*ledger)[0].target_ref, additions[0].target_ref);
-  EXPECT_EQ((*ledger)[0].principal.user_principal_name, "alice@corp.example");
+  EXPECT_EQ((*ledger)[0].principal.source->user_principal_name, "alice@corp.example");
 
   auto loaded = db_->LoadAwsCapture("d-1");
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();

@@ -36,11 +36,11 @@ SyncObject Object(char tag, ObjectKind kind, const std::string& sam, const std::
   o.guid = Guid(tag);
   o.kind = kind;
   o.external_id = ldap::GuidToString(o.guid).value_or("");
-  o.sam_account_name = sam;
-  o.dn = "CN=" + cn + ",OU=" + ou + ",DC=corp,DC=example";
+  o.source.Mutable().sam_account_name = sam;
+  o.source.Mutable().dn = "CN=" + cn + ",OU=" + ou + ",DC=corp,DC=example";
   if (kind == ObjectKind::kUser) {
-    o.user_principal_name = sam + "@corp.example.com";
-    o.name = o.user_principal_name;
+    o.source.Mutable().user_principal_name = sam + "@corp.example.com";
+    o.name = o.source->user_principal_name;
     o.attributes = {{"userName", o.name},
                     {"displayName", cn},
                     {"email", sam + "@example.com"},
@@ -172,7 +172,7 @@ TEST_F(ExplainTest, InScopeUserShowsBaseFilterAttributesAndMemberships) {
   const ExplainedObject& o = e.objects.front();
   EXPECT_EQ(o.matched_by, "sAMAccountName");
   EXPECT_EQ(o.object.kind, ObjectKind::kUser);
-  EXPECT_EQ(o.object.dn, "CN=John Doe,OU=Staff,DC=corp,DC=example");
+  EXPECT_EQ(o.object.source->dn, "CN=John Doe,OU=Staff,DC=corp,DC=example");
   EXPECT_EQ(o.object.guid, Guid('j'));
   EXPECT_EQ(o.base, "OU=Staff,DC=corp,DC=example");  // the longest matching base
   EXPECT_EQ(o.base_key, "scope.user_bases");
@@ -370,7 +370,7 @@ TEST_F(ExplainTest, AssignmentsOfTheObjectAreShown) {
     auto objects = (*db)->LoadObjects();
     const SyncObject* jdoe = nullptr;
     for (const auto& o : *objects) {
-      if (o.sam_account_name == "jdoe") jdoe = &o;
+      if (o.source->sam_account_name == "jdoe") jdoe = &o;
     }
     ASSERT_NE(jdoe, nullptr);
     std::vector<LedgerEntry> entries = {LedgerEntryFor(*jdoe, "app:payroll"),

@@ -63,7 +63,7 @@ TEST(IncrementalPlanner, CreatesUpdatesAndDeletesNamedObjects) {
   ASSERT_EQ(plan.operations[2].changes.size(), 1u);
   EXPECT_EQ(plan.operations[2].changes[0],
             (AttributeChange{"email", std::nullopt, std::string("carol@corp")}));
-  EXPECT_EQ(plan.operations[3].object->dn, "CN=dave,DC=corp")
+  EXPECT_EQ(plan.operations[3].object->source->dn, "CN=dave,DC=corp")
       << "a delete carries the cached image";
   EXPECT_TRUE(plan.held.empty());
   EXPECT_TRUE(plan.read_complete);
@@ -72,7 +72,7 @@ TEST(IncrementalPlanner, CreatesUpdatesAndDeletesNamedObjects) {
 TEST(IncrementalPlanner, MoveIsAnUpdate) {
   SyncObject before = U("1", "alice");
   SyncObject after = before;
-  after.dn = "CN=alice,OU=Moved,DC=corp";
+  after.source.Mutable().dn = "CN=alice,OU=Moved,DC=corp";
   IncrementalRead read;
   read.present = {after};
   auto plan = BuildIncrementalPlan(read, Cache({before}), NoBudget());

@@ -498,8 +498,8 @@ TEST_F(EarlyApplyTest, CreatesSentDuringTheReadLandWithThePlanAndAreNotSentAgain
 TEST_F(EarlyApplyTest, TheScopeKeepsATwinOfWhatIsCreatedEarlyUnlessImagesAreKept) {
   FaultInjectingSink sink(*store_, /*atomic=*/true);
   SyncObject alice = User("1", "alice");
-  alice.dn = "CN=alice,OU=People";
-  alice.sid = "S-1";
+  alice.source.Mutable().dn = "CN=alice,OU=People";
+  alice.source.Mutable().sid = "S-1";
   const ObjectRef image = MakeObjectRef(alice);
   {
     auto early = Begin(sink);
@@ -510,9 +510,9 @@ TEST_F(EarlyApplyTest, TheScopeKeepsATwinOfWhatIsCreatedEarlyUnlessImagesAreKept
     EXPECT_EQ(kept->kind, alice.kind);
     EXPECT_EQ(kept->external_id, alice.external_id);
     EXPECT_EQ(kept->name, alice.name);
-    EXPECT_TRUE(kept->dn.empty()) << "the scope keeps its own copy while it needs one";
+    EXPECT_TRUE(kept->source->dn.empty()) << "the scope keeps its own copy while it needs one";
     EXPECT_TRUE(kept->attributes.empty());
-    EXPECT_TRUE(kept->sid.empty());
+    EXPECT_TRUE(kept->source->sid.empty());
     testing::RunAwaitable(early->Drain());
     EXPECT_TRUE(early->Created(kept.get()));
     EXPECT_EQ(image.use_count(), 1) << "the store and the state have it: nobody else holds it";

@@ -65,5 +65,53 @@ TEST(Membership, ComparesByGroupThenMember) {
   EXPECT_EQ(c, (Membership{RawGuid(2, 0), RawGuid(1, 0)}));
 }
 
+TEST(Box, AnEmptyBoxReadsAsTheEmptyValueWithoutMakingOne) {
+  const Box<SourceDetails> box;
+  EXPECT_EQ(*box, SourceDetails{});
+  EXPECT_TRUE(box->dn.empty());
+  EXPECT_FALSE(box.allocated()) << "reading made a value";
+  EXPECT_EQ(box, Box<SourceDetails>()) << "two empty boxes";
+}
+
+TEST(Box, CopiesAreValuesNotShares) {
+  Box<SourceDetails> a;
+  a.Mutable().sid_history = {"old-sid"};
+  Box<SourceDetails> b = a;
+  b.Mutable().sid_history.push_back("older-sid");
+  EXPECT_EQ(a->sid_history, std::vector<std::string>{"old-sid"}) << "the copy changed its source";
+  EXPECT_EQ(b->sid_history.size(), 2U);
+  EXPECT_NE(a, b);
+  a = b;
+  EXPECT_EQ(a, b);
+  Box<SourceDetails> made;
+  made.Mutable();
+  EXPECT_TRUE(made.allocated());
+  EXPECT_EQ(made, Box<SourceDetails>()) << "a box holding T{} reads as an empty one";
+}
+
+// A full plan of a large directory holds most objects as twins: what
+// names them and nothing of the source, so that each costs a fraction of an
+// image (issue 13's memory goal).
+TEST(TwinOf, HoldsTheIdentityAndNoSourceDetails) {
+  SyncObject o;
+  o.guid = RawGuid(1, 2);
+  o.kind = ObjectKind::kGroup;
+  o.external_id = "01000000-0000-0000-0000-000000000002";
+  o.name = "Finance";
+  o.attributes["displayName"] = "Finance";
+  SourceDetails& details = o.source.Mutable();
+  details.dn = "CN=Finance,OU=Groups,DC=corp,DC=example,DC=com";
+  details.sid = "S-1-5-21-1-2-3-1104";
+  details.sam_account_name = "finance";
+  const ObjectRef twin = TwinOf(o);
+  EXPECT_EQ(twin->guid, o.guid);
+  EXPECT_EQ(twin->kind, o.kind);
+  EXPECT_EQ(twin->external_id, o.external_id);
+  EXPECT_EQ(twin->name, o.name);
+  EXPECT_TRUE(twin->attributes.empty());
+  EXPECT_FALSE(twin->source.allocated()) << "a twin carries the source's details";
+  EXPECT_LT(sizeof(SyncObject), 200U) << "what every twin costs before its strings";
+}
+
 }  // namespace
 }  // namespace syncd

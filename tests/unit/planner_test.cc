@@ -74,7 +74,7 @@ TEST(Planner, AttributeChangeIsUpdateWithOldAndNew) {
 TEST(Planner, MoveIsUpdateNotDeleteAndCreate) {
   SyncObject before = U("1", "bob");
   SyncObject after = before;
-  after.dn = "CN=bob,OU=Moved,DC=corp";
+  after.source.Mutable().dn = "CN=bob,OU=Moved,DC=corp";
   auto plan = BuildPlan(Read({after}), {before}, {}, NoBudget());
   ASSERT_EQ(plan.operations.size(), 1u);
   EXPECT_EQ(plan.operations[0].op, OpType::kUpdate);

@@ -337,7 +337,7 @@ TEST(ReadChangedObjects, RenamedContainerBringsInItsChildren) {
   ASSERT_TRUE(read.ok()) << read.status().ToString();
   ASSERT_EQ(read->present.size(), 1u);
   EXPECT_EQ(read->present[0].guid, bob);
-  EXPECT_EQ(read->present[0].dn, "CN=Bob Jones," + sales);
+  EXPECT_EQ(read->present[0].source->dn, "CN=Bob Jones," + sales);
   EXPECT_EQ(read->absent, std::set<std::string>{ou}) << "the OU itself is no synced object";
 }
 

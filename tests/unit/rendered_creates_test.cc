@@ -15,8 +15,8 @@ namespace {
 
 SyncObject Person(const std::string& guid, const std::string& name) {
   SyncObject o = testing::U(guid, name);
-  o.dn = "CN=" + name + ",OU=People";
-  o.sid = "S-" + guid;
+  o.source.Mutable().dn = "CN=" + name + ",OU=People";
+  o.source.Mutable().sid = "S-" + guid;
   o.attributes = {{"userName", name}, {"displayName", "The \"" + name + "\""}};
   return o;
 }
@@ -42,7 +42,7 @@ TEST(RenderedCreatesTest, TwinsPrintTheirCreatesAsTheirImagesWould) {
   EXPECT_EQ(twin->external_id, alice->external_id);
   EXPECT_EQ(twin->name, alice->name);
   EXPECT_TRUE(twin->attributes.empty());
-  EXPECT_TRUE(twin->dn.empty());
+  EXPECT_TRUE(twin->source->dn.empty());
   creates->Finish();
   EXPECT_EQ(creates->twins(), 1u);
 

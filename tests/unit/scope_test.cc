@@ -71,7 +71,7 @@ TEST(Mapping, DefaultsMapUserAttributes) {
   EXPECT_EQ(o.attributes.at("email"), "john@corp.example.com");
   EXPECT_EQ(o.attributes.at("displayName"), "jdoe") << "falls back to name";
   EXPECT_EQ(o.attributes.at("active"), "false");
-  EXPECT_EQ(o.sam_account_name, "jdoe");
+  EXPECT_EQ(o.source->sam_account_name, "jdoe");
 }
 
 TEST(Mapping, UserNameFallsBackToSamAccountName) {

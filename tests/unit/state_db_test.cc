@@ -41,24 +41,26 @@ SyncObject MakeObject(char tag, ObjectKind kind, const std::string& name) {
   o.kind = kind;
   o.external_id = std::string("00000000-0000-0000-0000-00000000000") + tag;
   o.name = name;
-  o.dn = "CN=" + name + ",OU=Staff,DC=corp,DC=example";
+  o.source.Mutable().dn = "CN=" + name + ",OU=Staff,DC=corp,DC=example";
   o.attributes = {{"displayName", name + " \"Q\" Ünïcødé"},
                   {"userName", name},
                   {"note", "line1\nline2\ttab\\ \x01\x1f\x7f"},
                   {"empty", ""},
                   {"not-utf8", "\xff\xfe\xc3"}};
-  o.sid = std::string("\x01\x05\0\0\0\0\0\x05\x15\0\0\0", 12) + tag;
+  o.source.Mutable().sid = std::string("\x01\x05\0\0\0\0\0\x05\x15\0\0\0", 12) + tag;
   // Deliberately not in byte order: the cache must keep AD's order.
-  o.sid_history = {std::string("\x01\x05\xff", 3) + tag, std::string("\x01\x05\x00", 3) + tag};
-  o.sam_account_name = name;
-  o.user_principal_name = name + "@corp.example";
-  o.mail = name + "@example.com";
+  o.source.Mutable().sid_history = {std::string("\x01\x05\xff", 3) + tag,
+                                    std::string("\x01\x05\x00", 3) + tag};
+  o.source.Mutable().sam_account_name = name;
+  o.source.Mutable().user_principal_name = name + "@corp.example";
+  o.source.Mutable().mail = name + "@example.com";
   return o;
 }
 
 auto Fields(const SyncObject& o) {
-  return std::tie(o.guid, o.kind, o.external_id, o.name, o.dn, o.attributes, o.sid, o.sid_history,
-                  o.sam_account_name, o.user_principal_name, o.mail);
+  return std::tie(o.guid, o.kind, o.external_id, o.name, o.source->dn, o.attributes, o.source->sid,
+                  o.source->sid_history, o.source->sam_account_name, o.source->user_principal_name,
+                  o.source->mail);
 }
 
 // A membership is journaled with its two ends' identities only, whatever
@@ -312,8 +314,8 @@ TEST_F(StateDbTest, CommitRunUpdateReplacesImageAndSidHistory) {
   SyncObject renamed = user;
   renamed.name = "john.doe";
   renamed.attributes = {{"userName", "john.doe"}};
-  renamed.sid_history = {user.sid_history[1]};
-  renamed.mail.clear();
+  renamed.source.Mutable().sid_history = {user.source->sid_history[1]};
+  renamed.source.Mutable().mail.clear();
   CommitOps(*db, {MakeOp(OpType::kUpdate, renamed)});
 
   auto objects = db->LoadObjects();
@@ -867,7 +869,7 @@ TEST_F(IncrementalLoadTest, LoadIdentitiesCarriesKindExternalIdAndNameOnly) {
   EXPECT_EQ(alice.external_id, alice_.external_id);
   EXPECT_EQ(alice.name, "alice");
   EXPECT_TRUE(alice.attributes.empty());
-  EXPECT_TRUE(alice.dn.empty());
+  EXPECT_TRUE(alice.source->dn.empty());
   EXPECT_EQ(ids->at(admins_.guid).kind, ObjectKind::kGroup);
 }
 

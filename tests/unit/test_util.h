@@ -152,7 +152,7 @@ inline SyncObject Obj(ObjectKind kind, const std::string& guid, const std::strin
   o.external_id = "ext-" + guid;
   o.name = name;
   o.attributes[kind == ObjectKind::kUser ? "userName" : "displayName"] = name;
-  o.dn = "CN=" + name + ",DC=corp";
+  o.source.Mutable().dn = "CN=" + name + ",DC=corp";
   return o;
 }
 inline SyncObject U(const std::string& guid, const std::string& name) {

@@ -1,0 +1,52 @@
+// A value held on the heap when there is one.
+#ifndef SYNCD_CORE_BOX_H_
+#define SYNCD_CORE_BOX_H_
+
+#include <memory>
+
+namespace syncd {
+
+// A T on the heap, or none; an empty box reads as T{}. For the part of a
+// struct most of its instances leave empty, so that it costs them a pointer
+// instead of sizeof(T). Copies copy the value: a Box is a value, not a share.
+// Reading never allocates; Mutable() does, the first time.
+template <typename T>
+class Box {
+ public:
+  Box() = default;
+  Box(const Box& other) : value_(Copy(other)) {}
+  Box(Box&&) noexcept = default;
+  Box& operator=(const Box& other) {
+    if (this != &other) value_ = Copy(other);
+    return *this;
+  }
+  Box& operator=(Box&&) noexcept = default;
+  ~Box() = default;
+
+  const T& operator*() const { return value_ ? *value_ : Empty(); }
+  const T* operator->() const { return &**this; }
+  // The value to change, made (as T{}) if the box was empty.
+  T& Mutable() {
+    if (!value_) value_ = std::make_unique<T>();
+    return *value_;
+  }
+  // Whether a value was ever made; an empty box and a box holding T{} read alike.
+  bool allocated() const { return value_ != nullptr; }
+
+  friend bool operator==(const Box& a, const Box& b) { return *a == *b; }
+
+ private:
+  static std::unique_ptr<T> Copy(const Box& other) {
+    return other.value_ ? std::make_unique<T>(*other.value_) : nullptr;
+  }
+  static const T& Empty() {
+    static const T empty{};
+    return empty;
+  }
+
+  std::unique_ptr<T> value_;
+};
+
+}  // namespace syncd
+
+#endif  // SYNCD_CORE_BOX_H_
