@@ -3,6 +3,7 @@
 #define SYNCD_CORE_BOX_H_
 
 #include <memory>
+#include <utility>
 
 namespace syncd {
 
@@ -14,6 +15,8 @@ template <typename T>
 class Box {
  public:
   Box() = default;
+  Box(T value)  // NOLINT(google-explicit-constructor): a Box stands for its value
+      : value_(std::make_unique<T>(std::move(value))) {}
   Box(const Box& other) : value_(Copy(other)) {}
   Box(Box&&) noexcept = default;
   Box& operator=(const Box& other) {

@@ -149,14 +149,14 @@ inline ObjectRef TwinOf(const SyncObject& object) { return MakeObjectRef(Identit
 // twice has the effect of applying it once.
 struct Operation {
   OpType op = OpType::kCreate;
-  ObjectKind kind = ObjectKind::kUser;   // of the object, or of the group for memberships
-  ObjectRef object;                      // never null in a plan. create/update: the full
-                                         // new image; delete: the cached image;
-                                         // memberships: the group (only its identity,
-                                         // IdentityOf, is used or journaled)
-  std::vector<AttributeChange> changes;  // update only
-  ObjectRef member;                      // add-member / remove-member: the member (only
-                                         // its identity counts); null otherwise
+  ObjectKind kind = ObjectKind::kUser;        // of the object, or of the group for memberships
+  ObjectRef object;                           // never null in a plan. create/update: the full
+                                              // new image; delete: the cached image;
+                                              // memberships: the group (only its identity,
+                                              // IdentityOf, is used or journaled)
+  Box<std::vector<AttributeChange>> changes;  // update only (a box: most operations have none)
+  ObjectRef member;                           // add-member / remove-member: the member (only
+                                              // its identity counts); null otherwise
 };
 
 // An add-member or remove-member: about an edge, not an object.

@@ -243,11 +243,11 @@ std::string OperationToJson(const Operation& op) {
   } else {
     json.Object(*op.object);
   }
-  if (!op.changes.empty()) {
+  if (!op.changes->empty()) {
     json.Key("changes");
     out += '[';
-    for (size_t i = 0; i < op.changes.size(); ++i) {
-      const AttributeChange& change = op.changes[i];
+    for (size_t i = 0; i < op.changes->size(); ++i) {
+      const AttributeChange& change = (*op.changes)[i];
       if (i > 0) out += ',';
       json.Open().Field("attribute", change.attribute);
       // Absent keys encode nullopt, so "" and "absent" stay distinct.
@@ -318,7 +318,7 @@ Result<Operation> OperationFromJson(std::string_view text) {
     if (!change_st.ok()) {
       return change_st.WithContext("change");
     }
-    op.changes.push_back(std::move(change));
+    op.changes.Mutable().push_back(std::move(change));
     return Status::Ok();
   });
   if (!st.ok()) {

@@ -32,7 +32,7 @@ std::string Describe(const Operation& op) {
   if (op.op == OpType::kCreate || op.op == OpType::kDelete) {
     line += " (" + TerminalSafe(op.object->external_id) + ")";
   }
-  for (const auto& c : op.changes) {
+  for (const auto& c : *op.changes) {
     line += "\n      " + TerminalSafe(c.attribute) + ": " + Quote(c.old_value) + " -> " +
             Quote(c.new_value);
   }
@@ -70,7 +70,7 @@ json::object OperationJson(const Operation& op) {
   }
   if (op.op == OpType::kUpdate) {
     json::object changes;
-    for (const auto& c : op.changes) {
+    for (const auto& c : *op.changes) {
       changes[c.attribute] = {{"old", OptionalString(c.old_value)},
                               {"new", OptionalString(c.new_value)}};
     }

@@ -521,7 +521,7 @@ struct ScimSink::Impl {
     const std::string& ref = target.ref;
     // Deleted behind syncd's back: the update carries the whole image.
     if (ref.empty()) co_return co_await Create(sop);
-    json::array ops = scim::ChangeOperations(op.kind, op.changes);
+    json::array ops = scim::ChangeOperations(op.kind, *op.changes);
     if (ops.empty()) co_return OpOutcome::Applied(ref);
     co_return co_await Patch(op.kind, ref, std::move(ops),
                              "updating " + DescribeObject(op.kind, *op.object));

@@ -130,7 +130,7 @@ class ExplainTest : public ::testing::Test {
     SyncObject renamed = pat;
     renamed.attributes["displayName"] = "Patricia";
     Operation update = MakeOp(OpType::kUpdate, renamed);
-    update.changes = {{"displayName", "Pat", "Patricia"}};
+    update.changes = std::vector<AttributeChange>{{"displayName", "Pat", "Patricia"}};
     auto interrupted = db.BeginRun("incremental", kLastSuccess + 500);
     ASSERT_TRUE(interrupted.ok());
     interrupted_run_ = *interrupted;

@@ -60,8 +60,8 @@ TEST(IncrementalPlanner, CreatesUpdatesAndDeletesNamedObjects) {
   auto plan = BuildIncrementalPlan(read, Cache({carol_before, U("4", "dave")}), NoBudget());
   EXPECT_EQ(Lines(plan), (std::vector<std::string>{"create staff", "create alice", "update carol",
                                                    "delete dave"}));
-  ASSERT_EQ(plan.operations[2].changes.size(), 1u);
-  EXPECT_EQ(plan.operations[2].changes[0],
+  ASSERT_EQ(plan.operations[2].changes->size(), 1u);
+  EXPECT_EQ((*plan.operations[2].changes)[0],
             (AttributeChange{"email", std::nullopt, std::string("carol@corp")}));
   EXPECT_EQ(plan.operations[3].object->source->dn, "CN=dave,DC=corp")
       << "a delete carries the cached image";
@@ -77,7 +77,7 @@ TEST(IncrementalPlanner, MoveIsAnUpdate) {
   read.present = {after};
   auto plan = BuildIncrementalPlan(read, Cache({before}), NoBudget());
   ASSERT_EQ(Lines(plan), std::vector<std::string>{"update alice"});
-  EXPECT_EQ(plan.operations[0].changes[0].attribute, "dn");
+  EXPECT_EQ((*plan.operations[0].changes)[0].attribute, "dn");
 }
 
 TEST(IncrementalPlanner, UnchangedPresentObjectPlansNothing) {

@@ -213,11 +213,8 @@ TEST_P(JournaledTest, SinkReferencesAreKeptAndHandedToLaterOperations) {
   auto refs = state_->LoadSinkRefs();
   ASSERT_TRUE(refs.ok());
   EXPECT_EQ(refs->at("1"), "ref-alice");
-  Operation update{OpType::kUpdate,
-                   ObjectKind::kUser,
-                   MakeObjectRef(User("1", "alice")),
-                   {{"active", "true", "false"}},
-                   nullptr};
+  Operation update{OpType::kUpdate, ObjectKind::kUser, MakeObjectRef(User("1", "alice")),
+                   std::vector<AttributeChange>{{"active", "true", "false"}}, nullptr};
   testing::SetAttribute(&update, "active", "false");
   ASSERT_TRUE(Apply(sink, {update}).ok());
   EXPECT_EQ(sink.seen_refs.back(), "ref-alice");

@@ -113,5 +113,16 @@ TEST(TwinOf, HoldsTheIdentityAndNoSourceDetails) {
   EXPECT_LT(sizeof(SyncObject), 200U) << "what every twin costs before its strings";
 }
 
+// A full plan of 100,000 users holds about 330,000 operations, two thirds of
+// them memberships: the changes an update carries are boxed so that the
+// others do not pay for an empty vector.
+TEST(Operation, ANonUpdateCarriesNoChangesAndCostsAFewPointers) {
+  const Operation add{
+      OpType::kAddMember, ObjectKind::kGroup, TwinOf(SyncObject{}), {}, TwinOf(SyncObject{})};
+  EXPECT_TRUE(add.changes->empty());
+  EXPECT_FALSE(add.changes.allocated());
+  EXPECT_LE(sizeof(Operation), 48U);
+}
+
 }  // namespace
 }  // namespace syncd

@@ -66,9 +66,9 @@ TEST(Planner, AttributeChangeIsUpdateWithOldAndNew) {
   ASSERT_EQ(plan.operations.size(), 1u);
   const Operation& op = plan.operations[0];
   EXPECT_EQ(op.op, OpType::kUpdate);
-  ASSERT_EQ(op.changes.size(), 2u);
-  EXPECT_EQ(op.changes[0], (AttributeChange{"displayName", "Bob", "Robert"}));
-  EXPECT_EQ(op.changes[1], (AttributeChange{"email", std::nullopt, "r@x"}));
+  ASSERT_EQ(op.changes->size(), 2u);
+  EXPECT_EQ((*op.changes)[0], (AttributeChange{"displayName", "Bob", "Robert"}));
+  EXPECT_EQ((*op.changes)[1], (AttributeChange{"email", std::nullopt, "r@x"}));
 }
 
 TEST(Planner, MoveIsUpdateNotDeleteAndCreate) {
@@ -78,7 +78,7 @@ TEST(Planner, MoveIsUpdateNotDeleteAndCreate) {
   auto plan = BuildPlan(Read({after}), {before}, {}, NoBudget());
   ASSERT_EQ(plan.operations.size(), 1u);
   EXPECT_EQ(plan.operations[0].op, OpType::kUpdate);
-  EXPECT_EQ(plan.operations[0].changes[0].attribute, "dn");
+  EXPECT_EQ((*plan.operations[0].changes)[0].attribute, "dn");
 }
 
 TEST(Planner, DeleteRemovesObjectWithoutSeparateMembershipRemoval) {

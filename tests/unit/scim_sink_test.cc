@@ -174,7 +174,7 @@ TEST_P(ScimSinkTest, HandMadeObjectsAreNotOwnedAndNeverChanged) {
       << outcome.reason;
   // An update or delete whose ref points at a hand-made object is refused.
   Operation update = MakeOp(OpType::kUpdate, User(2, "dave"));
-  update.changes = {{"displayName", "Hand dave", "User dave"}};
+  update.changes = std::vector<AttributeChange>{{"displayName", "Hand dave", "User dave"}};
   EXPECT_OUTCOME(kRefused, ApplyOne(update, tagged));
   EXPECT_OUTCOME(kRefused, ApplyOne(MakeOp(OpType::kDelete, User(2, "dave")), tagged));
   EXPECT_OUTCOME(kApplied, ApplyOne(MakeOp(OpType::kDelete, User(1, "carol"))));
@@ -215,9 +215,9 @@ TEST_P(ScimSinkTest, UpdatePatchesTheChangedAttributesOnly) {
   renamed.attributes["familyName"] = "Bee";
   renamed.attributes.erase("department");
   Operation update = MakeOp(OpType::kUpdate, renamed);
-  update.changes = {{"userName", "alice", "alice.b"},
-                    {"familyName", "Familyalice", "Bee"},
-                    {"department", "Engineering", std::nullopt}};
+  update.changes = std::vector<AttributeChange>{{"userName", "alice", "alice.b"},
+                                                {"familyName", "Familyalice", "Bee"},
+                                                {"department", "Engineering", std::nullopt}};
   peer_->ResetStats();
   EXPECT_OUTCOME(kApplied, ApplyOne(update, made.ref));
   EXPECT_EQ(peer_->Requests("PATCH /Users"), 1);
@@ -226,7 +226,7 @@ TEST_P(ScimSinkTest, UpdatePatchesTheChangedAttributesOnly) {
   EXPECT_EQ(user.at("name").at("familyName").as_string(), "Bee");
   EXPECT_EQ(user.at("name").at("givenName").as_string(), "Givenalice");
   // Without a ref the object is found by externalId.
-  update.changes = {{"familyName", "Bee", "Cee"}};
+  update.changes = std::vector<AttributeChange>{{"familyName", "Bee", "Cee"}};
   testing::SetAttribute(&update, "familyName", "Cee");
   EXPECT_OUTCOME(kApplied, ApplyOne(update));
   ASSERT_EQ(Owned().objects.size(), 1U);
@@ -238,7 +238,7 @@ TEST_P(ScimSinkTest, UpdateOfAnObjectDeletedBehindSyncdsBackRecreatesIt) {
   OpOutcome made = ApplyOne(MakeOp(OpType::kCreate, alice));
   peer_->Control("DELETE", "/users/" + made.ref);
   Operation update = MakeOp(OpType::kUpdate, alice);
-  update.changes = {{"givenName", "x", "Givenalice"}};
+  update.changes = std::vector<AttributeChange>{{"givenName", "x", "Givenalice"}};
   auto next_run = MakeSink(config_);
   ASSERT_NE(next_run, nullptr);
   OpOutcome outcome = ApplyWith(*next_run, update, made.ref);
@@ -312,7 +312,7 @@ TEST_P(ScimSinkTest, ObjectsCreatedInThisRunAreNotReadBackBeforeAWrite) {
   Operation add = MemberOp(OpType::kAddMember, group, alice);
   Operation update = MakeOp(OpType::kUpdate, alice);
   testing::SetAttribute(&update, "displayName", "Alice A.");
-  update.changes = {{"displayName", "User alice", "Alice A."}};
+  update.changes = std::vector<AttributeChange>{{"displayName", "User alice", "Alice A."}};
   peer_->ResetStats();
   EXPECT_OUTCOME(kApplied, ApplyOne(add, made_group.ref, made_alice.ref));
   EXPECT_OUTCOME(kApplied, ApplyOne(update, made_alice.ref));
@@ -336,7 +336,7 @@ TEST_P(ScimSinkTest, ObjectCreatedInThisRunThenDeletedIsLookedUpAgain) {
   ASSERT_EQ(made.kind, OpOutcome::Kind::kApplied);
   peer_->Control("DELETE", "/users/" + made.ref);
   Operation update = MakeOp(OpType::kUpdate, alice);
-  update.changes = {{"givenName", "x", "Givenalice"}};
+  update.changes = std::vector<AttributeChange>{{"givenName", "x", "Givenalice"}};
   EXPECT_OUTCOME(kRetry, ApplyOne(update, made.ref));
   OpOutcome again = ApplyOne(update, made.ref);
   EXPECT_OUTCOME(kApplied, again);
@@ -432,7 +432,7 @@ TEST_P(ScimAwsTest, UserLackingARequiredNameIsRefusedBeforeAnyRequest) {
   EXPECT_OUTCOME(kRefused, outcome);
   EXPECT_EQ(outcome.reason, "user alice lacks givenName, which IAM Identity Center requires");
   Operation update = MakeOp(OpType::kUpdate, alice);
-  update.changes = {{"givenName", "Givenalice", std::nullopt}};
+  update.changes = std::vector<AttributeChange>{{"givenName", "Givenalice", std::nullopt}};
   EXPECT_OUTCOME(kRefused, ApplyOne(update));
   EXPECT_OUTCOME(kRefused, ApplyOne(MakeOp(OpType::kCreate, User(2, "Administrator"))));
   EXPECT_OUTCOME(kRefused, ApplyOne(MakeOp(OpType::kCreate, Group(3, "AWSAdministrators"))));

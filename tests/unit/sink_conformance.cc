@@ -253,7 +253,7 @@ TEST_P(SinkConformance, UpdateOfAnObjectSyncdDoesNotOwnIsRefusedAndLeavesIt) {
   const std::string ref = store_->AddForeignUser("alice", alice.external_id);
   const Attributes before = store_->ForeignUser(ref, alice.external_id);
   Operation update = MakeOp(OpType::kUpdate, alice);
-  update.changes = {{"displayName", "Foreign alice", "User alice"}};
+  update.changes = std::vector<AttributeChange>{{"displayName", "Foreign alice", "User alice"}};
   EXPECT_OUTCOME(kRefused, ApplyOne(update));
   EXPECT_EQ(store_->ForeignUser(ref, alice.external_id), before);
   EXPECT_TRUE(Owned().objects.empty());
@@ -314,7 +314,7 @@ TEST_P(SinkConformance, ReadOwnedReflectsAppliedOperations) {
   renamed.name = "alice2";
   renamed.attributes["userName"] = "alice2";
   Operation update = MakeOp(OpType::kUpdate, renamed);
-  update.changes = {{"userName", "alice", "alice2"}};
+  update.changes = std::vector<AttributeChange>{{"userName", "alice", "alice2"}};
   EXPECT_OUTCOME(kApplied, ApplyOne(update));
   EXPECT_OUTCOME(kApplied, ApplyOne(MemberOp(OpType::kRemoveMember, staff, bob)));
   EXPECT_OUTCOME(kApplied, ApplyOne(MakeOp(OpType::kDelete, bob)));

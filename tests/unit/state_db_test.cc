@@ -136,10 +136,10 @@ TEST_F(StateDbTest, JournalRoundTripsEveryOperationFieldAcrossReopenAsPending) {
   SyncObject user = MakeObject('u', ObjectKind::kUser, "jdoe");
   SyncObject group = MakeObject('g', ObjectKind::kGroup, "Staff");
   Operation update = MakeOp(OpType::kUpdate, user);
-  update.changes = {{"mail", "old@example.com", "new@example.com"},
-                    {"title", std::nullopt, "Engineer"},
-                    {"phone", "555", std::nullopt},
-                    {"empty", "", ""}};
+  update.changes = std::vector<AttributeChange>{{"mail", "old@example.com", "new@example.com"},
+                                                {"title", std::nullopt, "Engineer"},
+                                                {"phone", "555", std::nullopt},
+                                                {"empty", "", ""}};
   SyncObject bare;  // every optional part empty
   bare.guid = Guid('b');
   const std::vector<Operation> ops = {
