@@ -5,8 +5,12 @@
 #include <charconv>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <set>
+#include <stdexcept>
 #include <unordered_map>
+
+#include <openssl/evp.h>
 
 #include "core/strings.h"
 #include "ldap/codec.h"
@@ -63,6 +67,48 @@ struct GuidKeyHash {
 
 constexpr uint32_t kNoPrimaryGroup = UINT32_MAX;
 
+// What the scope keeps of a normalized DN to find a member named by its DN
+// alone: the first 16 bytes of its SHA-256, as two words (the first keys the
+// index, the second confirms a hit). Two DNs of one directory share it only
+// by a SHA-256 collision, so this is as exact as the DN, in 16 bytes instead
+// of the DN's hundred.
+struct DnDigest {
+  uint64_t key = 0;
+  uint64_t check = 0;
+};
+
+class DnDigester {
+ public:
+  DnDigester() : md_(EVP_MD_fetch(nullptr, "SHA256", nullptr)), ctx_(EVP_MD_CTX_new()) {}
+
+  // Throws std::runtime_error if the library cannot hash (no SHA-256, out of
+  // memory): a scope without its DN index would lose memberships silently.
+  DnDigest Of(std::string_view normalized_dn) {
+    std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
+    unsigned int size = 0;
+    if (md_ == nullptr || ctx_ == nullptr ||
+        EVP_DigestInit_ex2(ctx_.get(), md_.get(), nullptr) != 1 ||
+        EVP_DigestUpdate(ctx_.get(), normalized_dn.data(), normalized_dn.size()) != 1 ||
+        EVP_DigestFinal_ex(ctx_.get(), md.data(), &size) != 1 || size < 16) {
+      throw std::runtime_error("SHA-256 is unavailable from the crypto library");
+    }
+    DnDigest digest;
+    std::memcpy(&digest.key, md.data(), 8);
+    std::memcpy(&digest.check, md.data() + 8, 8);
+    return digest;
+  }
+
+ private:
+  struct FreeMd {
+    void operator()(EVP_MD* md) const { EVP_MD_free(md); }
+  };
+  struct FreeCtx {
+    void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+  };
+  std::unique_ptr<EVP_MD, FreeMd> md_;
+  std::unique_ptr<EVP_MD_CTX, FreeCtx> ctx_;
+};
+
 }  // namespace
 
 // What the evaluator keeps of each entry, by dense id (the order of Add).
@@ -72,13 +118,9 @@ struct Evaluator::Graph {
     ObjectKind kind = ObjectKind::kUser;
     uint32_t primary_group = kNoPrimaryGroup;  // into primary_sids
     ObjectRef object;                          // null: unmappable (skipped)
-    // The DN, where the object does not hold it: none was mapped, or the
-    // InScope callee kept only an identity (freed with the graph, at Finish).
-    std::string own_dn;
-    std::vector<std::string> warnings;  // from mapping; reported if in scope
-    const std::string& dn() const {
-      return object && !object->source->dn.empty() ? object->source->dn : own_dn;
-    }
+    // Confirms a by_dn hit. Not the DN: the InScope callee may keep only an
+    // identity, and a candidate is read for the whole read.
+    uint64_t dn_check = 0;
   };
 
   Graph(ScopeConfig c, AttributeMapping m, InScope in)
@@ -96,7 +138,12 @@ struct Evaluator::Graph {
   std::unordered_map<GuidKey, uint32_t, GuidKeyHash> by_guid;
   // Hash of the normalized DN -> id; a hit is confirmed against the DN
   // itself, so this stays exact at 8 bytes a key instead of the whole DN.
-  std::unordered_multimap<size_t, uint32_t> by_dn;
+  // DnDigest::key -> id; a hit is confirmed by the candidate's dn_check.
+  std::unordered_multimap<uint64_t, uint32_t> by_dn;
+  DnDigester dn_digester;
+  // Mapping warnings by id, in id order: few entries have any. Reported if
+  // the entry is in scope.
+  std::vector<std::pair<uint32_t, std::vector<std::string>>> mapping_warnings;
   std::unordered_map<std::string, uint32_t> group_by_sid;
   // Users' primary group SIDs, interned: a directory has few of them.
   std::vector<std::string> primary_sids;
@@ -109,10 +156,11 @@ struct Evaluator::Graph {
   std::vector<uint32_t> scope_groups;   // ids of the groups that matched
   ScopeResult result;
 
-  std::optional<uint32_t> FindByDn(const std::string& normalized) const {
-    auto [begin, end] = by_dn.equal_range(std::hash<std::string>()(normalized));
+  std::optional<uint32_t> FindByDn(const std::string& normalized) {
+    const DnDigest digest = dn_digester.Of(normalized);
+    auto [begin, end] = by_dn.equal_range(digest.key);
     for (auto it = begin; it != end; ++it) {
-      if (ldap::NormalizeDn(candidates[it->second].dn()) == normalized) return it->second;
+      if (candidates[it->second].dn_check == digest.check) return it->second;
     }
     return std::nullopt;
   }
@@ -173,15 +221,16 @@ struct Evaluator::Graph {
     c.guid = *guid;
     c.kind = kind;
     // Made shared once, here: the result and the plan hand on the pointer.
-    if (auto mapped = MapEntry(mapping, entry, kind, &c.warnings)) {
+    std::vector<std::string> warnings;
+    if (auto mapped = MapEntry(mapping, entry, kind, &warnings)) {
       c.object = MakeObjectRef(std::move(*mapped));
       if (in_scope.object) c.object = in_scope.object(std::move(c.object));
-      if (c.object->source->dn.empty()) c.own_dn = entry.dn;
-    } else {
-      c.own_dn = entry.dn;
     }
+    if (!warnings.empty()) mapping_warnings.emplace_back(id, std::move(warnings));
     const std::string normalized_dn = ldap::NormalizeDn(entry.dn);
-    by_dn.emplace(std::hash<std::string>()(normalized_dn), id);
+    const DnDigest digest = dn_digester.Of(normalized_dn);
+    c.dn_check = digest.check;
+    by_dn.emplace(digest.key, id);
     const std::string sid = entry.First("objectsid");
     if (kind == ObjectKind::kGroup) {
       if (!sid.empty()) group_by_sid.emplace(sid, id);
@@ -272,14 +321,17 @@ struct Evaluator::Graph {
     group_by_sid = {};
     primary_sids = {};
     primary_sid_index = {};
+    for (auto& [id, warnings] : mapping_warnings) {
+      if (!selected[id]) continue;
+      result.warnings.insert(result.warnings.end(), std::make_move_iterator(warnings.begin()),
+                             std::make_move_iterator(warnings.end()));
+    }
+    mapping_warnings = {};
     std::vector<bool> mapped(candidates.size(), false);
     size_t mapped_count = 0;
     for (uint32_t id = 0; id < candidates.size(); ++id) {
       Candidate& c = candidates[id];
-      std::string().swap(c.own_dn);
       if (!selected[id]) continue;
-      result.warnings.insert(result.warnings.end(), std::make_move_iterator(c.warnings.begin()),
-                             std::make_move_iterator(c.warnings.end()));
       if (!c.object) {
         result.skipped.push_back(c.guid.str());
         continue;
