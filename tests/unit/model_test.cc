@@ -56,6 +56,13 @@ TEST(GuidBytes, AKeyLongerThanItsCapacityIsRefused) {
   EXPECT_THROW(GuidBytes(longest + "x"), std::length_error);
 }
 
+// A large directory has more memberships than objects: two raw GUIDs and
+// nothing else (no padding, no allocation).
+TEST(Membership, IsTwoRawGuidsInPlace) {
+  EXPECT_GE(GuidBytes::kCapacity, 16U) << "a raw objectGUID must fit";
+  EXPECT_LE(sizeof(Membership), 34U);
+}
+
 TEST(Membership, ComparesByGroupThenMember) {
   const Membership a{RawGuid(1, 0), RawGuid(9, 0)};
   const Membership b{RawGuid(2, 0), RawGuid(0, 0)};
