@@ -12,6 +12,7 @@
 
 #include <openssl/evp.h>
 
+#include "core/position_index.h"
 #include "core/strings.h"
 #include "ldap/codec.h"
 #include "ldap/syntax.h"
@@ -68,13 +69,17 @@ struct GuidKeyHash {
 constexpr uint32_t kNoPrimaryGroup = UINT32_MAX;
 
 // What the scope keeps of a normalized DN to find a member named by its DN
-// alone: the first 16 bytes of its SHA-256, as two words (the first keys the
-// index, the second confirms a hit). Two DNs of one directory share it only
+// alone: the first 16 bytes of its SHA-256, as two words (the first is the
+// index's hash). Two DNs of one directory share it only
 // by a SHA-256 collision, so this is as exact as the DN, in 16 bytes instead
 // of the DN's hundred.
 struct DnDigest {
   uint64_t key = 0;
   uint64_t check = 0;
+  bool operator==(const DnDigest&) const = default;
+};
+struct DnDigestHash {
+  size_t operator()(const DnDigest& d) const { return static_cast<size_t>(d.key); }
 };
 
 class DnDigester {
@@ -118,9 +123,17 @@ struct Evaluator::Graph {
     ObjectKind kind = ObjectKind::kUser;
     uint32_t primary_group = kNoPrimaryGroup;  // into primary_sids
     ObjectRef object;                          // null: unmappable (skipped)
-    // Confirms a by_dn hit. Not the DN: the InScope callee may keep only an
-    // identity, and a candidate is read for the whole read.
-    uint64_t dn_check = 0;
+    // Not the DN: the InScope callee may keep only an identity, and a
+    // candidate is kept for the whole read.
+    DnDigest dn;
+  };
+  struct GuidAt {
+    const std::deque<Candidate>* candidates;
+    GuidKey operator()(uint32_t id) const { return (*candidates)[id].guid; }
+  };
+  struct DnAt {
+    const std::deque<Candidate>* candidates;
+    DnDigest operator()(uint32_t id) const { return (*candidates)[id].dn; }
   };
 
   Graph(ScopeConfig c, AttributeMapping m, InScope in)
@@ -135,11 +148,8 @@ struct Evaluator::Graph {
   // A deque: grown an entry at a time for the whole read, and a vector's
   // doubling would copy (and briefly hold twice) most of the directory.
   std::deque<Candidate> candidates;
-  std::unordered_map<GuidKey, uint32_t, GuidKeyHash> by_guid;
-  // Hash of the normalized DN -> id; a hit is confirmed against the DN
-  // itself, so this stays exact at 8 bytes a key instead of the whole DN.
-  // DnDigest::key -> id; a hit is confirmed by the candidate's dn_check.
-  std::unordered_multimap<uint64_t, uint32_t> by_dn;
+  PositionIndex<GuidKey, GuidAt, GuidKeyHash> by_guid{GuidAt{&candidates}};
+  PositionIndex<DnDigest, DnAt, DnDigestHash> by_dn{DnAt{&candidates}};
   DnDigester dn_digester;
   // Mapping warnings by id, in id order: few entries have any. Reported if
   // the entry is in scope.
@@ -157,12 +167,7 @@ struct Evaluator::Graph {
   ScopeResult result;
 
   std::optional<uint32_t> FindByDn(const std::string& normalized) {
-    const DnDigest digest = dn_digester.Of(normalized);
-    auto [begin, end] = by_dn.equal_range(digest.key);
-    for (auto it = begin; it != end; ++it) {
-      if (candidates[it->second].dn_check == digest.check) return it->second;
-    }
-    return std::nullopt;
+    return by_dn.Find(dn_digester.Of(normalized));
   }
 
   // An edge whose member is known already.
@@ -178,9 +183,8 @@ struct Evaluator::Graph {
   void AddMember(uint32_t group, const std::string& value) {
     ldap::ExtendedDn member = ldap::ParseExtendedDn(value);
     if (auto guid = GuidKey::Of(member.guid)) {
-      auto found = by_guid.find(*guid);
-      if (found != by_guid.end()) {
-        AddEdge(group, found->second);
+      if (auto found = by_guid.Find(*guid)) {
+        AddEdge(group, *found);
       } else {
         pending_guids.emplace_back(group, *guid);
       }
@@ -213,12 +217,12 @@ struct Evaluator::Graph {
       result.warnings.push_back(entry.dn + ": skipped, no valid objectGUID");
       return;
     }
-    if (by_guid.contains(*guid)) return;  // read twice through overlapping bases
+    if (by_guid.Find(*guid)) return;  // read twice through overlapping bases
     if (IsExcluded(config, entry)) return;
     const auto id = static_cast<uint32_t>(candidates.size());
-    by_guid.emplace(*guid, id);
     Candidate& c = candidates.emplace_back();
     c.guid = *guid;
+    by_guid.Add(id);
     c.kind = kind;
     // Made shared once, here: the result and the plan hand on the pointer.
     std::vector<std::string> warnings;
@@ -228,9 +232,8 @@ struct Evaluator::Graph {
     }
     if (!warnings.empty()) mapping_warnings.emplace_back(id, std::move(warnings));
     const std::string normalized_dn = ldap::NormalizeDn(entry.dn);
-    const DnDigest digest = dn_digester.Of(normalized_dn);
-    c.dn_check = digest.check;
-    by_dn.emplace(digest.key, id);
+    c.dn = dn_digester.Of(normalized_dn);
+    by_dn.Add(id);
     const std::string sid = entry.First("objectsid");
     if (kind == ObjectKind::kGroup) {
       if (!sid.empty()) group_by_sid.emplace(sid, id);
@@ -253,8 +256,7 @@ struct Evaluator::Graph {
 
   void ResolvePending() {
     for (const auto& [group, guid] : pending_guids) {
-      auto found = by_guid.find(guid);
-      if (found != by_guid.end()) edges.emplace_back(group, found->second);
+      if (auto found = by_guid.Find(guid)) edges.emplace_back(group, *found);
     }
     for (const auto& [group, dn] : pending_dns) {
       if (auto found = FindByDn(dn)) edges.emplace_back(group, *found);
@@ -316,8 +318,8 @@ struct Evaluator::Graph {
     const std::vector<bool> selected = SelectInScope();
     // Only the read needed these. A large read peaks here, with the
     // memberships about to be built: freed first.
-    by_guid = {};
-    by_dn = {};
+    by_guid = decltype(by_guid)(GuidAt{&candidates});
+    by_dn = decltype(by_dn)(DnAt{&candidates});
     group_by_sid = {};
     primary_sids = {};
     primary_sid_index = {};

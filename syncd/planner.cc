@@ -11,30 +11,28 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/position_index.h"
 #include "ldap/codec.h"
 
 namespace syncd {
 namespace {
 
-// The objects of a vector by GUID, for a plan's lookups: an open-addressing
-// table of 4-byte positions, at most half full, where a node-based hash map
-// costs ~50 bytes an object (5 MB at the peak of a 100,000-user plan).
-// Precondition: the vector outlives the index, does not change while it is
-// used, and holds no GUID twice.
+// The objects of a vector by GUID, for a plan's lookups (PositionIndex:
+// 4 bytes an object where a node-based hash map took ~50, 5 MB at the peak of
+// a 100,000-user plan). Precondition: the vector outlives the index, does not
+// change while it is used, and holds no GUID twice.
 template <typename T>
 class GuidIndex {
  public:
-  explicit GuidIndex(const std::vector<T>& objects) : objects_(objects) {
-    size_t capacity = 16;
-    while (capacity < 2 * objects.size()) capacity *= 2;
-    slots_.assign(capacity, kEmpty);
-    for (uint32_t i = 0; i < objects.size(); ++i) slots_[SlotOf(GuidOf(objects[i]))] = i;
+  explicit GuidIndex(const std::vector<T>& objects) : index_(GuidAt{&objects}), objects_(objects) {
+    index_.Reserve(objects.size());
+    for (uint32_t i = 0; i < objects.size(); ++i) index_.Add(i);
   }
 
   // The object with `guid`, or null.
   const T* Find(std::string_view guid) const {
-    const uint32_t i = slots_[SlotOf(guid)];
-    return i == kEmpty ? nullptr : &objects_[i];
+    auto at = index_.Find(guid);
+    return at ? &objects_[*at] : nullptr;
   }
   // Precondition: an object has `guid`; throws std::out_of_range otherwise.
   const T& At(std::string_view guid) const {
@@ -44,20 +42,15 @@ class GuidIndex {
   }
 
  private:
-  static constexpr uint32_t kEmpty = UINT32_MAX;
+  struct GuidAt {
+    const std::vector<T>* objects;
+    std::string_view operator()(uint32_t i) const { return GuidOf((*objects)[i]); }
+  };
   static std::string_view GuidOf(const SyncObject& o) { return o.guid; }
   static std::string_view GuidOf(const ObjectRef& o) { return o->guid; }
 
-  // The slot holding `guid`, or the empty one where it would go.
-  size_t SlotOf(std::string_view guid) const {
-    const size_t mask = slots_.size() - 1;
-    size_t at = std::hash<std::string_view>()(guid) & mask;
-    while (slots_[at] != kEmpty && GuidOf(objects_[slots_[at]]) != guid) at = (at + 1) & mask;
-    return at;
-  }
-
+  PositionIndex<std::string_view, GuidAt> index_;
   const std::vector<T>& objects_;
-  std::vector<uint32_t> slots_;
 };
 
 // Sorts *edges and drops repeats; returns *edges.
