@@ -17,10 +17,10 @@ class Box {
   Box() = default;
   Box(T value)  // NOLINT(google-explicit-constructor): a Box stands for its value
       : value_(std::make_unique<T>(std::move(value))) {}
-  Box(const Box& other) : value_(Copy(other)) {}
+  Box(const Box& other) { CopyFrom(other); }
   Box(Box&&) noexcept = default;
   Box& operator=(const Box& other) {
-    if (this != &other) value_ = Copy(other);
+    if (this != &other) CopyFrom(other);
     return *this;
   }
   Box& operator=(Box&&) noexcept = default;
@@ -39,8 +39,14 @@ class Box {
   friend bool operator==(const Box& a, const Box& b) { return *a == *b; }
 
  private:
-  static std::unique_ptr<T> Copy(const Box& other) {
-    return other.value_ ? std::make_unique<T>(*other.value_) : nullptr;
+  // A statement, not a conditional expression returning a unique_ptr:
+  // clang-analyzer took that for a leak.
+  void CopyFrom(const Box& other) {
+    if (other.value_) {
+      value_ = std::make_unique<T>(*other.value_);
+    } else {
+      value_.reset();
+    }
   }
   static const T& Empty() {
     static const T empty{};
