@@ -12,6 +12,7 @@
 
 #include <openssl/evp.h>
 
+#include "core/memory.h"
 #include "core/position_index.h"
 #include "core/strings.h"
 #include "ldap/codec.h"
@@ -261,8 +262,8 @@ struct Evaluator::Graph {
     for (const auto& [group, dn] : pending_dns) {
       if (auto found = FindByDn(dn)) edges.emplace_back(group, *found);
     }
-    pending_guids = {};
-    pending_dns = {};
+    ReleaseMemory(&pending_guids);
+    ReleaseMemory(&pending_dns);
     std::vector<std::optional<uint32_t>> primary_group(primary_sids.size());
     for (size_t i = 0; i < primary_sids.size(); ++i) {
       auto found = group_by_sid.find(primary_sids[i]);
@@ -320,15 +321,15 @@ struct Evaluator::Graph {
     // memberships about to be built: freed first.
     by_guid = decltype(by_guid)(GuidAt{&candidates});
     by_dn = decltype(by_dn)(DnAt{&candidates});
-    group_by_sid = {};
-    primary_sids = {};
-    primary_sid_index = {};
+    ReleaseMemory(&group_by_sid);
+    ReleaseMemory(&primary_sids);
+    ReleaseMemory(&primary_sid_index);
     for (auto& [id, warnings] : mapping_warnings) {
       if (!selected[id]) continue;
       result.warnings.insert(result.warnings.end(), std::make_move_iterator(warnings.begin()),
                              std::make_move_iterator(warnings.end()));
     }
-    mapping_warnings = {};
+    ReleaseMemory(&mapping_warnings);
     std::vector<bool> mapped(candidates.size(), false);
     size_t mapped_count = 0;
     for (uint32_t id = 0; id < candidates.size(); ++id) {
@@ -353,13 +354,13 @@ struct Evaluator::Graph {
             {candidates[edge.first].guid.view(), candidates[edge.second].guid.view()});
       }
     }
-    edges = {};
+    ReleaseMemory(&edges);
     std::sort(result.memberships.begin(), result.memberships.end());
     result.objects.reserve(mapped_count);
     for (uint32_t id = 0; id < candidates.size(); ++id) {
       if (mapped[id]) result.objects.push_back(std::move(candidates[id].object));
     }
-    candidates = {};
+    ReleaseMemory(&candidates);
     std::sort(result.objects.begin(), result.objects.end(),
               [](const ObjectRef& a, const ObjectRef& b) {
                 return std::tie(a->kind, a->name, a->guid) < std::tie(b->kind, b->name, b->guid);

@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/memory.h"
 #include "core/position_index.h"
 #include "ldap/codec.h"
 
@@ -363,6 +364,13 @@ Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
     if (group == nullptr || member == nullptr) continue;
     removals.push_back({OpType::kRemoveMember, ObjectKind::kGroup, *group, {}, *member});
   }
+  // The edges are operations now. Released here, not at return: from empty
+  // they are 34 bytes each beside the operations at the plan's peak (7.6 MB
+  // at 100,000 users).
+  ReleaseMemory(&read.desired.memberships);
+  ReleaseMemory(&sorted_copy);
+  ReleaseMemory(&cached_memberships);
+  ReleaseMemory(&still_wanted);
   std::unordered_set<std::string> skipped(read.desired.skipped.begin(), read.desired.skipped.end());
   for (const auto& o : cached) {
     if (new_by_guid.Find(o.guid) != nullptr) continue;
@@ -553,7 +561,7 @@ Baseline ReconcileBaseline(OwnedContents owned, std::vector<SyncObject> cached,
     o.name = std::move(stored.name);
     baseline.objects.push_back(std::move(o));
   }
-  owned.objects = {};  // taken apart above; the memberships may be as large
+  ReleaseMemory(&owned.objects);  // taken apart above; the memberships may be as large
   std::unordered_set<std::string_view> in_store;                   // raw GUIDs
   std::unordered_map<std::string_view, std::string_view> guid_of;  // externalId -> raw GUID
   for (const auto& o : baseline.objects) {
@@ -590,7 +598,7 @@ Baseline ReconcileBaseline(OwnedContents owned, std::vector<SyncObject> cached,
         store_edges.push_back({group->second, member->second});
       }
     }
-    owned.memberships = {};
+    ReleaseMemory(&owned.memberships);
     SortUnique(&store_edges);
     std::vector<Membership> sorted_copy;
     const std::vector<Membership>& wanted = SortedUnique(read.desired.memberships, &sorted_copy);
@@ -608,8 +616,8 @@ Baseline ReconcileBaseline(OwnedContents owned, std::vector<SyncObject> cached,
     }
   }
   // Last: growing the vector may move the objects the indexes point into.
-  in_store = {};
-  guid_of = {};
+  ReleaseMemory(&in_store);
+  ReleaseMemory(&guid_of);
   baseline.objects.reserve(baseline.objects.size() + cached_only.size());
   for (SyncObject* o : cached_only) baseline.objects.push_back(std::move(*o));
   return baseline;

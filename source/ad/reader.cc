@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "core/log.h"
+#include "core/memory.h"
 #include "ldap/codec.h"
 
 namespace syncd::ad {
@@ -128,7 +129,7 @@ asio::awaitable<Result<ReadSnapshot>> ReadDirectory(ldap::Directory& directory,
     if (!st.ok()) mark_incomplete(group.dn + ": member: " + st.message());
     evaluator.Add(group, ObjectKind::kGroup);
   }
-  ranged = {};
+  ReleaseMemory(&ranged);
   PhaseTimer scope_timer;
   snapshot.desired = evaluator.Finish();
   Log(LogLevel::kDebug, "scope evaluated in " + scope_timer.Elapsed());

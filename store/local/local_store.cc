@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "core/memory.h"
 #include "core/sqlite.h"
 #include "core/strings.h"
 
@@ -204,8 +205,8 @@ class KnownOwners {
     }
   }
   void Clear() {
-    packed_ = {};
-    other_ = {};
+    ReleaseMemory(&packed_);
+    ReleaseMemory(&other_);
   }
 
  private:
