@@ -8,6 +8,7 @@
 #define SYNCD_CORE_MODEL_H_
 
 #include <array>
+#include <atomic>
 #include <boost/container/flat_map.hpp>
 #include <compare>
 #include <cstdint>
@@ -16,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/box.h"
@@ -135,10 +137,62 @@ SyncObject IdentityOf(const SyncObject& o);
 // operations refer to the objects they name (a full plan: the images its
 // creates and updates hold; an incremental one: one identity per object),
 // so a plan of a large directory costs a few pointers an edge.
-using ObjectRef = std::shared_ptr<const SyncObject>;
+//
+// A shared, immutable SyncObject with its reference count beside it: one
+// pointer, where a std::shared_ptr is two. A plan of 100,000 users holds
+// 334,000 operations of two each (5 MB less at the plan's peak). Copies
+// may be made and dropped on any thread (the count is atomic); the object
+// is never written after MakeObjectRef.
+class ObjectRef {
+ public:
+  ObjectRef() = default;
+  ObjectRef(std::nullptr_t) {}  // NOLINT(google-explicit-constructor)
+  ObjectRef(const ObjectRef& other) : shared_(other.shared_) { Retain(); }
+  ObjectRef(ObjectRef&& other) noexcept : shared_(std::exchange(other.shared_, nullptr)) {}
+  ObjectRef& operator=(ObjectRef other) noexcept {
+    std::swap(shared_, other.shared_);
+    return *this;
+  }
+  ~ObjectRef() { Release(); }
+
+  const SyncObject* get() const { return shared_ == nullptr ? nullptr : &shared_->object; }
+  const SyncObject& operator*() const { return shared_->object; }
+  const SyncObject* operator->() const { return &shared_->object; }
+  explicit operator bool() const { return shared_ != nullptr; }
+  void reset() { ObjectRef().swap(*this); }
+  void swap(ObjectRef& other) noexcept { std::swap(shared_, other.shared_); }
+  // How many ObjectRefs share the object (0 for none): for tests.
+  uint32_t use_count() const {
+    return shared_ == nullptr ? 0 : shared_->references.load(std::memory_order_relaxed);
+  }
+
+  friend bool operator==(const ObjectRef& a, const ObjectRef& b) { return a.shared_ == b.shared_; }
+  friend bool operator==(const ObjectRef& a, std::nullptr_t) { return a.shared_ == nullptr; }
+
+  friend ObjectRef MakeObjectRef(SyncObject object);
+
+ private:
+  struct Shared {
+    explicit Shared(SyncObject o) : object(std::move(o)) {}
+    std::atomic<uint32_t> references{1};
+    const SyncObject object;
+  };
+  explicit ObjectRef(Shared* shared) : shared_(shared) {}
+  void Retain() const {
+    if (shared_ != nullptr) shared_->references.fetch_add(1, std::memory_order_relaxed);
+  }
+  void Release() {
+    // acq_rel: the last owner sees every other owner's reads finished.
+    if (shared_ != nullptr && shared_->references.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      delete shared_;
+    }
+  }
+
+  Shared* shared_ = nullptr;
+};
 
 inline ObjectRef MakeObjectRef(SyncObject object) {
-  return std::make_shared<const SyncObject>(std::move(object));
+  return ObjectRef(new ObjectRef::Shared(std::move(object)));
 }
 
 // What a full read keeps of an object whose image is held elsewhere (a

@@ -512,7 +512,7 @@ TEST_F(EarlyApplyTest, TheScopeKeepsATwinOfWhatIsCreatedEarlyUnlessImagesAreKept
     EXPECT_TRUE(kept->source->sid.empty());
     testing::RunAwaitable(early->Drain());
     EXPECT_TRUE(early->Created(kept.get()));
-    EXPECT_EQ(image.use_count(), 1) << "the store and the state have it: nobody else holds it";
+    EXPECT_EQ(image.use_count(), 1U) << "the store and the state have it: nobody else holds it";
     early->Abandon();
   }
   auto early = Begin(sink, {}, [](ObjectRef o) { return o; });
