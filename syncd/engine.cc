@@ -317,9 +317,20 @@ asio::awaitable<Result<FullPlan>> PlanFull(Source& source, StateDb& state, const
       Log(LogLevel::kWarning, rendered.status().message() + "; the plan holds every image instead");
     }
   }
+  std::vector<std::string> known;  // what the early apply and the dry run's twins leave out
+  if (in.early != nullptr || full.rendered) {
+    known = KnownGuids(*cached, owned ? &*owned : nullptr);
+  }
+  // The store's contents and the cache merged before the read: a large
+  // directory's two images of every object are not held beside the read's.
+  std::optional<PreparedBaseline> prepared;
+  if (in.reconcile_store) {
+    prepared =
+        PrepareBaseline(std::move(*owned), std::move(*cached), std::move(*cached_memberships));
+    ReturnFreedMemory();
+  }
   if (in.early != nullptr) {
-    Status begun =
-        BeginEarly(state, *in.early, KnownGuids(*cached, owned ? &*owned : nullptr), &full);
+    Status begun = BeginEarly(state, *in.early, std::move(known), &full);
     if (!begun.ok()) {
       FailEarlyRun(state, full, in.early->started, begun);
       co_return begun;
@@ -333,8 +344,8 @@ asio::awaitable<Result<FullPlan>> PlanFull(Source& source, StateDb& state, const
       };
     }
   } else if (full.rendered) {
-    auto only_creatable = std::make_shared<const OnlyCreatable>(
-        KnownGuids(*cached, owned ? &*owned : nullptr), *in.dry->quarantine);
+    auto only_creatable =
+        std::make_shared<const OnlyCreatable>(std::move(known), *in.dry->quarantine);
     in_scope.object = [only_creatable, rendered = full.rendered.get()](ObjectRef o) {
       return (*only_creatable)(*o) ? rendered->Keep(std::move(o)) : o;
     };
@@ -356,8 +367,7 @@ asio::awaitable<Result<FullPlan>> PlanFull(Source& source, StateDb& state, const
   PhaseTimer plan_timer;
   Baseline baseline;
   if (in.reconcile_store) {
-    baseline = ReconcileBaseline(std::move(*owned), std::move(*cached),
-                                 std::move(*cached_memberships), *read);
+    baseline = FinishBaseline(std::move(*prepared), *read);
     for (const auto& what : baseline.unreadable) {
       Log(LogLevel::kWarning, "the store's " + what +
                                   " is marked as syncd's but its externalId is not an "
@@ -367,7 +377,7 @@ asio::awaitable<Result<FullPlan>> PlanFull(Source& source, StateDb& state, const
     baseline.memberships = std::move(*cached_memberships);
   }
   // Without the store's contents, the baseline's objects are the cache's
-  // (which ReconcileBaseline consumed otherwise).
+  // (which PrepareBaseline consumed otherwise).
   const std::vector<SyncObject>& old_objects = in.reconcile_store ? baseline.objects : *cached;
   if (!in.reconcile_store) baseline.applied = LastApplied::Of(*cached);
   full.plan = BuildPlan(std::move(*read), old_objects, std::move(baseline.memberships),

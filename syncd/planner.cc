@@ -498,9 +498,10 @@ Plan BuildIncrementalPlan(IncrementalRead read, const CachedSlice& cached,
   return plan;
 }
 
-Baseline ReconcileBaseline(OwnedContents owned, std::vector<SyncObject> cached,
-                           std::vector<Membership> cached_memberships, const ReadSnapshot& read) {
-  Baseline baseline;
+PreparedBaseline PrepareBaseline(OwnedContents owned, std::vector<SyncObject> cached,
+                                 std::vector<Membership> cached_memberships) {
+  PreparedBaseline prepared;
+  Baseline& baseline = prepared.baseline;
   // The cache by GUID, as the state loads it (sorted here if a caller's is
   // not): applied.guids[k] is then cached[k]'s, and nothing points into
   // `cached`, whose images move into the baseline below.
@@ -515,8 +516,6 @@ Baseline ReconcileBaseline(OwnedContents owned, std::vector<SyncObject> cached,
     if (at == applied.guids.end() || *at != guid) return std::nullopt;
     return static_cast<size_t>(at - applied.guids.begin());
   };
-  std::unordered_map<std::string_view, const SyncObject*> desired;
-  for (const auto& o : read.desired.objects) desired[o->guid] = o.get();
 
   // The store's objects first, each taking its cached image apart (the
   // cache's strings move, not copy). The indexes below point into them, so
@@ -538,23 +537,14 @@ Baseline ReconcileBaseline(OwnedContents owned, std::vector<SyncObject> cached,
       taken[*at] = true;
       o = std::move(cached[*at]);
     }
-    // The store's values, so that drift is repaired; but where the store
-    // already has what AD wants and the cache does not, the cached ones, so
-    // that an update teaches the cache (incremental runs trust it). An
-    // object the cache lacks has no DN here: its update teaches it too.
-    auto wanted_image = desired.find(*guid);
+    // The store's values, so that drift is repaired; where they differ from
+    // the cache's, FinishBaseline decides with the read (the cache may be
+    // the one behind). An object the cache lacks has no DN here: its update
+    // teaches it.
     if (image && o.attributes != stored.attributes) {
-      const bool cache_behind =
-          wanted_image != desired.end() && stored.attributes == wanted_image->second->attributes;
-      if (!cache_behind) {
-        // What syncd applied is not what the store holds: the change
-        // budget counts against the former.
-        applied.attributes.emplace(*guid, std::move(o.attributes));
-        o.attributes = std::move(stored.attributes);
-      }
-    } else {
-      o.attributes = std::move(stored.attributes);
+      prepared.diverged.emplace_back(baseline.objects.size(), std::move(o.attributes));
     }
+    o.attributes = std::move(stored.attributes);
     o.guid = std::move(*guid);
     o.kind = stored.kind;
     o.external_id = std::move(stored.external_id);
@@ -562,29 +552,22 @@ Baseline ReconcileBaseline(OwnedContents owned, std::vector<SyncObject> cached,
     baseline.objects.push_back(std::move(o));
   }
   ReleaseMemory(&owned.objects);  // taken apart above; the memberships may be as large
+  prepared.from_store = baseline.objects.size();
   std::unordered_set<std::string_view> in_store;                   // raw GUIDs
   std::unordered_map<std::string_view, std::string_view> guid_of;  // externalId -> raw GUID
   for (const auto& o : baseline.objects) {
     in_store.insert(o.guid);
     guid_of.emplace(o.external_id, o.guid);
   }
-  std::vector<SyncObject*> cached_only;
-  for (size_t i = 0; i < cached.size(); ++i) {
-    const SyncObject& o = cached[i];
-    if (!taken[i] && !in_store.contains(o.guid) && !desired.contains(o.guid)) {
-      cached_only.push_back(&cached[i]);
-    }
-  }
 
+  prepared.memberships_complete = owned.memberships_complete;
   if (!owned.memberships_complete) {
     // The store cannot list its groups' members (IAM Identity Center): the
-    // cache is what syncd knows of them; only edges of objects the store
-    // holds (or that go anyway) count.
+    // cache is what syncd knows of them. An edge whose ends the store both
+    // holds counts; another only if its ends the store lacks go anyway.
     for (const auto& m : cached_memberships) {
-      if ((in_store.contains(m.group_guid) || !desired.contains(m.group_guid)) &&
-          (in_store.contains(m.member_guid) || !desired.contains(m.member_guid))) {
-        baseline.memberships.push_back(m);
-      }
+      const bool held = in_store.contains(m.group_guid) && in_store.contains(m.member_guid);
+      (held ? baseline.memberships : prepared.edges_unless_wanted).push_back(m);
     }
   } else {
     // Sorted vectors, not sets: at 200,000 edges a set's nodes cost twice
@@ -600,27 +583,93 @@ Baseline ReconcileBaseline(OwnedContents owned, std::vector<SyncObject> cached,
     }
     ReleaseMemory(&owned.memberships);
     SortUnique(&store_edges);
-    std::vector<Membership> sorted_copy;
-    const std::vector<Membership>& wanted = SortedUnique(read.desired.memberships, &sorted_copy);
     const std::vector<Membership>& cached_edges = SortUnique(&cached_memberships);
     auto holds = [](const std::vector<Membership>& edges, const Membership& m) {
       return std::binary_search(edges.begin(), edges.end(), m);
     };
-    // A wanted edge the store has and the cache lacks stays out, so that
-    // its add-member (nothing to do in the store) teaches the cache.
+    // An edge both hold counts. One only the store holds or only the cache
+    // does counts unless the read wants it: a wanted edge the store has and
+    // the cache lacks stays out, so that its add-member (nothing to do in
+    // the store) teaches the cache.
     for (const auto& m : store_edges) {
-      if (holds(cached_edges, m) || !holds(wanted, m)) baseline.memberships.push_back(m);
+      (holds(cached_edges, m) ? baseline.memberships : prepared.edges_unless_wanted).push_back(m);
     }
     for (const auto& m : cached_edges) {
-      if (!holds(store_edges, m) && !holds(wanted, m)) baseline.memberships.push_back(m);
+      if (!holds(store_edges, m)) prepared.edges_unless_wanted.push_back(m);
     }
   }
-  // Last: growing the vector may move the objects the indexes point into.
+  ReleaseMemory(&cached_memberships);
+  // The cache's objects the store lacks join last: growing the vector may
+  // move the objects the indexes point into.
+  std::vector<bool> cached_only(cached.size(), false);
+  size_t joining = 0;
+  for (size_t i = 0; i < cached.size(); ++i) {
+    cached_only[i] = !taken[i] && !in_store.contains(cached[i].guid);
+    joining += cached_only[i] ? 1 : 0;
+  }
   ReleaseMemory(&in_store);
   ReleaseMemory(&guid_of);
-  baseline.objects.reserve(baseline.objects.size() + cached_only.size());
-  for (SyncObject* o : cached_only) baseline.objects.push_back(std::move(*o));
+  baseline.objects.reserve(baseline.objects.size() + joining);
+  for (size_t i = 0; i < cached.size(); ++i) {
+    if (cached_only[i]) baseline.objects.push_back(std::move(cached[i]));
+  }
+  return prepared;
+}
+
+Baseline FinishBaseline(PreparedBaseline prepared, const ReadSnapshot& read) {
+  Baseline baseline = std::move(prepared.baseline);
+  std::unordered_map<std::string_view, const SyncObject*> desired;
+  for (const auto& o : read.desired.objects) desired[o->guid] = o.get();
+
+  // Where the store and the cache differ: the store's values, so that drift
+  // is repaired; but where the store already has what AD wants and the
+  // cache does not, the cached ones, so that an update teaches the cache
+  // (incremental runs trust it).
+  for (auto& [at, cached_attributes] : prepared.diverged) {
+    SyncObject& o = baseline.objects[at];
+    auto wanted = desired.find(o.guid);
+    const bool cache_behind = wanted != desired.end() && o.attributes == wanted->second->attributes;
+    if (cache_behind) {
+      o.attributes = std::move(cached_attributes);
+    } else {
+      // What syncd applied is not what the store holds: the change budget
+      // counts against the former.
+      baseline.applied.attributes.emplace(o.guid, std::move(cached_attributes));
+    }
+  }
+
+  std::unordered_set<std::string_view> in_store;  // raw GUIDs
+  for (size_t i = 0; i < prepared.from_store; ++i) in_store.insert(baseline.objects[i].guid);
+  if (!prepared.memberships_complete) {
+    auto counts = [&](std::string_view guid) {
+      return in_store.contains(guid) || !desired.contains(guid);
+    };
+    for (const auto& m : prepared.edges_unless_wanted) {
+      if (counts(m.group_guid) && counts(m.member_guid)) baseline.memberships.push_back(m);
+    }
+  } else {
+    std::vector<Membership> sorted_copy;
+    const std::vector<Membership>& wanted = SortedUnique(read.desired.memberships, &sorted_copy);
+    for (const auto& m : prepared.edges_unless_wanted) {
+      if (!std::binary_search(wanted.begin(), wanted.end(), m)) baseline.memberships.push_back(m);
+    }
+  }
+  ReleaseMemory(&prepared.edges_unless_wanted);
+
+  // The cache's objects the store lacks: a wanted one is created again;
+  // one AD no longer has is what the baseline deletes from.
+  auto cached_only = baseline.objects.begin() + static_cast<std::ptrdiff_t>(prepared.from_store);
+  baseline.objects.erase(
+      std::remove_if(cached_only, baseline.objects.end(),
+                     [&](const SyncObject& o) { return desired.contains(o.guid); }),
+      baseline.objects.end());
   return baseline;
+}
+
+Baseline ReconcileBaseline(OwnedContents owned, std::vector<SyncObject> cached,
+                           std::vector<Membership> cached_memberships, const ReadSnapshot& read) {
+  return FinishBaseline(
+      PrepareBaseline(std::move(owned), std::move(cached), std::move(cached_memberships)), read);
 }
 
 std::map<std::string, std::map<std::string, int>> Summarize(const Plan& plan) {

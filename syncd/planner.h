@@ -92,9 +92,33 @@ struct Baseline {
   // to judge; left alone and reported.
   std::vector<std::string> unreadable;
 };
+// A baseline in two steps, so that a full reconciliation holds the store's
+// and the cache's images of a large directory merged into one before the
+// read brings its own: PrepareBaseline before the read, FinishBaseline
+// after it settles what depends on the read (whose values count where the
+// store and the cache differ; which edges and cached objects the read still
+// wants).
+struct PreparedBaseline {
+  // Objects: the store's first (from_store of them), then the cache's
+  // others; `applied` and `unreadable` are final.
+  Baseline baseline;
+  size_t from_store = 0;
+  // The cached attributes of objects whose store values differ from them
+  // (those objects hold the store's): by position in baseline.objects.
+  std::vector<std::pair<size_t, Attributes>> diverged;
+  // Edges that count unless the read wants them (memberships_complete), or
+  // unless the read wants an end the store lacks (otherwise); the others
+  // are in baseline.memberships already.
+  std::vector<Membership> edges_unless_wanted;
+  bool memberships_complete = true;
+};
 // Consumes its inputs: pass `owned`, `cached` and `cached_memberships`
 // moved (a large directory's store contents and cache need not exist
 // twice; the baseline takes the cache's images apart).
+PreparedBaseline PrepareBaseline(OwnedContents owned, std::vector<SyncObject> cached,
+                                 std::vector<Membership> cached_memberships);
+Baseline FinishBaseline(PreparedBaseline prepared, const ReadSnapshot& read);
+// Both steps at once (what a caller with the read already made does).
 Baseline ReconcileBaseline(OwnedContents owned, std::vector<SyncObject> cached,
                            std::vector<Membership> cached_memberships, const ReadSnapshot& read);
 

@@ -537,6 +537,39 @@ TEST(ReconcileBaseline, UnlistedMembershipsComeFromTheCache) {
   EXPECT_EQ(Lines(plan), (std::vector<std::string>{"create ops", "add-member ops b"}));
 }
 
+// A full reconciliation prepares its baseline before the read, so that the
+// store's and the cache's images of each object are one image while the
+// read brings its own; where the two differ, the read settles it after.
+TEST(ReconcileBaseline, PreparedBeforeTheReadItHoldsOneImageAnObjectUntilTheReadSettlesDrift) {
+  std::vector<SyncObject> users = Mailed(3);  // u0, u1, u2 as the cache has them
+  OwnedContents owned;
+  for (const auto& u : users) owned.objects.push_back(Stored(u));
+  owned.objects[1].attributes["email"] = "drift@x";  // changed behind syncd's back
+  owned.objects[2].attributes["email"] = "new@x";    // a store ahead of the cache
+  PreparedBaseline prepared = PrepareBaseline(owned, users, {});
+  ASSERT_EQ(prepared.baseline.objects.size(), 3u) << "merged: one image an object";
+  EXPECT_EQ(prepared.from_store, 3u);
+  ASSERT_EQ(prepared.diverged.size(), 2u);
+  EXPECT_EQ(prepared.baseline.objects[prepared.diverged[0].first].attributes.at("email"),
+            "drift@x");
+  EXPECT_EQ(prepared.diverged[0].second.at("email"), "u1@x");
+
+  std::vector<SyncObject> in_ad = users;
+  in_ad[2].attributes["email"] = "new@x";
+  ReadSnapshot read = Read(in_ad);
+  Baseline baseline = FinishBaseline(std::move(prepared), read);
+  // The drift is repaired and counts against what syncd wrote; the cache
+  // that was behind the store learns what AD and the store agree on.
+  EXPECT_EQ(baseline.applied.attributes.count(users[1].guid), 1u);
+  EXPECT_EQ(baseline.applied.attributes.count(users[2].guid), 0u);
+  auto plan = BuildPlan(read, baseline.objects, {}, NoBudget(), false, &baseline.applied);
+  EXPECT_EQ(Lines(plan), (std::vector<std::string>{"update u1", "update u2"}));
+  ASSERT_EQ(plan.operations.size(), 2u);
+  EXPECT_EQ(plan.operations[0].changes,
+            (std::vector<AttributeChange>{{"email", "drift@x", "u1@x"}}));
+  EXPECT_EQ(plan.operations[1].changes, (std::vector<AttributeChange>{{"email", "u2@x", "new@x"}}));
+}
+
 TEST(FlattenNestedGroups, GroupsGetTheirEffectiveUsersThroughEveryLevel) {
   SyncObject a = Real(ObjectKind::kUser, 'a', "a");
   SyncObject b = Real(ObjectKind::kUser, 'b', "b");
