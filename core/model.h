@@ -59,6 +59,7 @@ struct SyncObject {
   Attributes attributes;    // mapped store attributes (userName, displayName, ...)
   // Read as source->sid; set with source.Mutable().sid = ...
   Box<SourceDetails> source;
+  bool operator==(const SyncObject&) const = default;  // every field
 };
 
 // A short stable digest of what syncd wants the store to hold for `o`

@@ -329,6 +329,10 @@ asio::awaitable<Result<FullPlan>> PlanFull(Source& source, StateDb& state, const
         PrepareBaseline(std::move(*owned), std::move(*cached), std::move(*cached_memberships));
     ReturnFreedMemory();
   }
+  // An object the read brings as the baseline holds it is held once.
+  std::function<ObjectRef(ObjectRef)> share = [](ObjectRef o) { return o; };
+  if (prepared) share = ShareUnchanged(*prepared);
+  in_scope.object = share;
   if (in.early != nullptr) {
     Status begun = BeginEarly(state, *in.early, std::move(known), &full);
     if (!begun.ok()) {
@@ -336,7 +340,7 @@ asio::awaitable<Result<FullPlan>> PlanFull(Source& source, StateDb& state, const
       co_return begun;
     }
     EarlyApply* early = full.early.get();
-    in_scope.object = [early](ObjectRef o) { return early->Offer(std::move(o)); };
+    in_scope.object = [early, share](ObjectRef o) { return early->Offer(share(std::move(o))); };
     // Flattened, a group's direct members are not its memberships.
     if (!in.flatten) {
       in_scope.member = [early](const ObjectRef& group, const ObjectRef& member) {
@@ -346,8 +350,8 @@ asio::awaitable<Result<FullPlan>> PlanFull(Source& source, StateDb& state, const
   } else if (full.rendered) {
     auto only_creatable =
         std::make_shared<const OnlyCreatable>(std::move(known), *in.dry->quarantine);
-    in_scope.object = [only_creatable, rendered = full.rendered.get()](ObjectRef o) {
-      return (*only_creatable)(*o) ? rendered->Keep(std::move(o)) : o;
+    in_scope.object = [only_creatable, share, rendered = full.rendered.get()](ObjectRef o) {
+      return (*only_creatable)(*o) ? rendered->Keep(std::move(o)) : share(std::move(o));
     };
   }
   ReadStats stats;
@@ -362,6 +366,8 @@ asio::awaitable<Result<FullPlan>> PlanFull(Source& source, StateDb& state, const
     Log(LogLevel::kDebug, "the plan holds twins of " + std::to_string(full.rendered->twins()) +
                               " objects only creates follow");
   }
+  in_scope = {};  // ShareUnchanged's index, and nothing may call it after the read
+  share = nullptr;
   ReturnFreedMemory();  // the read's raw entries
   if (in.flatten) FlattenNestedGroups(read->desired.objects, &read->desired.memberships);
   PhaseTimer plan_timer;
@@ -373,15 +379,14 @@ asio::awaitable<Result<FullPlan>> PlanFull(Source& source, StateDb& state, const
                                   " is marked as syncd's but its externalId is not an "
                                   "objectGUID; left alone");
     }
+    full.plan = BuildPlan(std::move(*read), baseline.objects, std::move(baseline.memberships),
+                          config.safety, in.source_switch, &baseline.applied);
   } else {
-    baseline.memberships = std::move(*cached_memberships);
+    // Without the store's contents, the baseline is the cache.
+    baseline.applied = LastApplied::Of(*cached);
+    full.plan = BuildPlan(std::move(*read), *cached, std::move(*cached_memberships), config.safety,
+                          in.source_switch, &baseline.applied);
   }
-  // Without the store's contents, the baseline's objects are the cache's
-  // (which PrepareBaseline consumed otherwise).
-  const std::vector<SyncObject>& old_objects = in.reconcile_store ? baseline.objects : *cached;
-  if (!in.reconcile_store) baseline.applied = LastApplied::Of(*cached);
-  full.plan = BuildPlan(std::move(*read), old_objects, std::move(baseline.memberships),
-                        config.safety, in.source_switch, &baseline.applied);
   // A held operation is revisited by the next run, which is incremental and
   // plans against the cache: for an object only the store holds (a
   // deletion held by the budget after the state was lost), that would find

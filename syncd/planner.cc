@@ -323,9 +323,19 @@ LastApplied LastApplied::Of(const std::vector<SyncObject>& cache) {
   return applied;
 }
 
-Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
-               std::vector<Membership> cached_memberships, const SafetyConfig& safety,
-               bool source_switch, const LastApplied* last_applied) {
+namespace {
+
+const SyncObject& ImageOf(const SyncObject& o) { return o; }
+const SyncObject& ImageOf(const ObjectRef& o) { return *o; }
+ObjectRef RefTo(const SyncObject& o) { return MakeObjectRef(o); }  // a copy
+ObjectRef RefTo(const ObjectRef& o) { return o; }                  // shared
+
+// BuildPlan over cached images held as values or shared (a reconciliation's
+// baseline shares the images a read found unchanged).
+template <typename Old>
+Plan BuildPlanOver(ReadSnapshot read, const std::vector<Old>& cached,
+                   std::vector<Membership> cached_memberships, const SafetyConfig& safety,
+                   bool source_switch, const LastApplied* last_applied) {
   Plan plan;
   plan.read_complete = read.complete;
   plan.incomplete_reason = read.incomplete_reason;
@@ -334,7 +344,7 @@ Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
   // object.
   std::vector<ObjectRef> desired = std::move(read.desired.objects);
 
-  const GuidIndex<SyncObject> old_by_guid(cached);
+  const GuidIndex<Old> old_by_guid(cached);
   const GuidIndex<ObjectRef> new_by_guid(desired);  // until the creates take the images
   std::vector<Operation> ops, deletes, removals;
   ops.reserve(desired.size() + read.desired.memberships.size());
@@ -372,9 +382,10 @@ Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
   ReleaseMemory(&cached_memberships);
   ReleaseMemory(&still_wanted);
   std::unordered_set<std::string> skipped(read.desired.skipped.begin(), read.desired.skipped.end());
-  for (const auto& o : cached) {
+  for (const auto& old : cached) {
+    const SyncObject& o = ImageOf(old);
     if (new_by_guid.Find(o.guid) != nullptr) continue;
-    Operation del{OpType::kDelete, o.kind, MakeObjectRef(o), {}, nullptr};
+    Operation del{OpType::kDelete, o.kind, RefTo(old), {}, nullptr};
     if (skipped.contains(o.guid)) {
       plan.held.push_back(
           {std::move(del), "still in AD but could not be mapped this run (see the warnings)"});
@@ -383,8 +394,8 @@ Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
     }
   }
   for (auto& o : desired) {
-    const SyncObject* cached_image = old_by_guid.Find(o->guid);  // before o is moved
-    auto op = CreateOrUpdate(cached_image, std::move(o));
+    const Old* cached_image = old_by_guid.Find(o->guid);  // before o is moved
+    auto op = CreateOrUpdate(cached_image ? &ImageOf(*cached_image) : nullptr, std::move(o));
     if (op) ops.push_back(std::move(*op));
   }
 
@@ -392,7 +403,7 @@ Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
   // the baseline and the cache count (a wiped store must not make the
   // cache's leftovers 100% of it).
   std::map<ObjectKind, int64_t> totals;
-  for (const auto& o : cached) ++totals[o.kind];
+  for (const auto& o : cached) ++totals[ImageOf(o).kind];
   if (last_applied != nullptr) {
     for (const auto& [kind, n] : last_applied->totals) totals[kind] = std::max(totals[kind], n);
   }
@@ -407,8 +418,8 @@ Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
           auto drifted = last_applied->attributes.find(guid);
           if (drifted != last_applied->attributes.end()) return &drifted->second;
         }
-        const SyncObject* cached_image = old_by_guid.Find(guid);
-        return cached_image == nullptr ? nullptr : &cached_image->attributes;
+        const Old* cached_image = old_by_guid.Find(guid);
+        return cached_image == nullptr ? nullptr : &ImageOf(*cached_image).attributes;
       },
       totals, safety, &plan);
   // An empty read of the new source is more likely a wrong base or filter
@@ -417,6 +428,22 @@ Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
   FinishPlan(std::move(ops), std::move(removals), std::move(deletes), read.complete,
              read.incomplete_reason, totals, safety, &plan, switch_wholesale);
   return plan;
+}
+
+}  // namespace
+
+Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
+               std::vector<Membership> cached_memberships, const SafetyConfig& safety,
+               bool source_switch, const LastApplied* last_applied) {
+  return BuildPlanOver(std::move(read), cached, std::move(cached_memberships), safety,
+                       source_switch, last_applied);
+}
+
+Plan BuildPlan(ReadSnapshot read, const std::vector<ObjectRef>& cached,
+               std::vector<Membership> cached_memberships, const SafetyConfig& safety,
+               bool source_switch, const LastApplied* last_applied) {
+  return BuildPlanOver(std::move(read), cached, std::move(cached_memberships), safety,
+                       source_switch, last_applied);
 }
 
 Plan BuildIncrementalPlan(IncrementalRead read, const CachedSlice& cached,
@@ -549,15 +576,15 @@ PreparedBaseline PrepareBaseline(OwnedContents owned, std::vector<SyncObject> ca
     o.kind = stored.kind;
     o.external_id = std::move(stored.external_id);
     o.name = std::move(stored.name);
-    baseline.objects.push_back(std::move(o));
+    baseline.objects.push_back(MakeObjectRef(std::move(o)));
   }
   ReleaseMemory(&owned.objects);  // taken apart above; the memberships may be as large
   prepared.from_store = baseline.objects.size();
   std::unordered_set<std::string_view> in_store;                   // raw GUIDs
   std::unordered_map<std::string_view, std::string_view> guid_of;  // externalId -> raw GUID
   for (const auto& o : baseline.objects) {
-    in_store.insert(o.guid);
-    guid_of.emplace(o.external_id, o.guid);
+    in_store.insert(o->guid);
+    guid_of.emplace(o->external_id, o->guid);
   }
 
   prepared.memberships_complete = owned.memberships_complete;
@@ -599,19 +626,12 @@ PreparedBaseline PrepareBaseline(OwnedContents owned, std::vector<SyncObject> ca
     }
   }
   ReleaseMemory(&cached_memberships);
-  // The cache's objects the store lacks join last: growing the vector may
-  // move the objects the indexes point into.
-  std::vector<bool> cached_only(cached.size(), false);
-  size_t joining = 0;
-  for (size_t i = 0; i < cached.size(); ++i) {
-    cached_only[i] = !taken[i] && !in_store.contains(cached[i].guid);
-    joining += cached_only[i] ? 1 : 0;
-  }
-  ReleaseMemory(&in_store);
+  // The cache's objects the store lacks join last.
   ReleaseMemory(&guid_of);
-  baseline.objects.reserve(baseline.objects.size() + joining);
   for (size_t i = 0; i < cached.size(); ++i) {
-    if (cached_only[i]) baseline.objects.push_back(std::move(cached[i]));
+    if (!taken[i] && !in_store.contains(cached[i].guid)) {
+      baseline.objects.push_back(MakeObjectRef(std::move(cached[i])));
+    }
   }
   return prepared;
 }
@@ -626,11 +646,14 @@ Baseline FinishBaseline(PreparedBaseline prepared, const ReadSnapshot& read) {
   // cache does not, the cached ones, so that an update teaches the cache
   // (incremental runs trust it).
   for (auto& [at, cached_attributes] : prepared.diverged) {
-    SyncObject& o = baseline.objects[at];
+    const SyncObject& o = *baseline.objects[at];
     auto wanted = desired.find(o.guid);
     const bool cache_behind = wanted != desired.end() && o.attributes == wanted->second->attributes;
     if (cache_behind) {
-      o.attributes = std::move(cached_attributes);
+      // Never shared (ShareUnchanged leaves diverged objects alone): a copy.
+      SyncObject behind = o;
+      behind.attributes = std::move(cached_attributes);
+      baseline.objects[at] = MakeObjectRef(std::move(behind));
     } else {
       // What syncd applied is not what the store holds: the change budget
       // counts against the former.
@@ -639,7 +662,7 @@ Baseline FinishBaseline(PreparedBaseline prepared, const ReadSnapshot& read) {
   }
 
   std::unordered_set<std::string_view> in_store;  // raw GUIDs
-  for (size_t i = 0; i < prepared.from_store; ++i) in_store.insert(baseline.objects[i].guid);
+  for (size_t i = 0; i < prepared.from_store; ++i) in_store.insert(baseline.objects[i]->guid);
   if (!prepared.memberships_complete) {
     auto counts = [&](std::string_view guid) {
       return in_store.contains(guid) || !desired.contains(guid);
@@ -661,9 +684,26 @@ Baseline FinishBaseline(PreparedBaseline prepared, const ReadSnapshot& read) {
   auto cached_only = baseline.objects.begin() + static_cast<std::ptrdiff_t>(prepared.from_store);
   baseline.objects.erase(
       std::remove_if(cached_only, baseline.objects.end(),
-                     [&](const SyncObject& o) { return desired.contains(o.guid); }),
+                     [&](const ObjectRef& o) { return desired.contains(o->guid); }),
       baseline.objects.end());
   return baseline;
+}
+
+std::function<ObjectRef(ObjectRef)> ShareUnchanged(const PreparedBaseline& prepared) {
+  struct Images {
+    explicit Images(const std::vector<ObjectRef>& objects)
+        : by_guid(objects), shareable(objects.size(), true) {}
+    GuidIndex<ObjectRef> by_guid;
+    std::vector<bool> shareable;
+  };
+  auto images = std::make_shared<Images>(prepared.baseline.objects);
+  for (const auto& [at, attributes] : prepared.diverged) images->shareable[at] = false;
+  const ObjectRef* first = prepared.baseline.objects.data();
+  return [images, first](ObjectRef read) {
+    const ObjectRef* held = images->by_guid.Find(read->guid);
+    if (held == nullptr || !images->shareable[held - first] || !(**held == *read)) return read;
+    return *held;
+  };
 }
 
 Baseline ReconcileBaseline(OwnedContents owned, std::vector<SyncObject> cached,

@@ -4,6 +4,7 @@
 #define SYNCD_SYNCD_PLANNER_H_
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -58,6 +59,11 @@ struct LastApplied {
 Plan BuildPlan(ReadSnapshot read, const std::vector<SyncObject>& cached,
                std::vector<Membership> cached_memberships, const SafetyConfig& safety,
                bool source_switch = false, const LastApplied* last_applied = nullptr);
+// The same over shared cached images (a reconciliation's Baseline): a
+// delete shares its object instead of copying it.
+Plan BuildPlan(ReadSnapshot read, const std::vector<ObjectRef>& cached,
+               std::vector<Membership> cached_memberships, const SafetyConfig& safety,
+               bool source_switch = false, const LastApplied* last_applied = nullptr);
 
 // Moves the deletes of `plan` to its held operations, with `reason`
 // (deletes frozen: an IAM Identity Center source switch waits for its
@@ -85,7 +91,9 @@ void FlattenNestedGroups(const std::vector<ObjectRef>& objects,
 // the baseline takes the cache's side, so the plan's no-op operations bring
 // the cache up to date: incremental runs rely on it.
 struct Baseline {
-  std::vector<SyncObject> objects;
+  // Shared: a full read keeps the image of an object it found unchanged as
+  // this one (ShareUnchanged), not a copy.
+  std::vector<ObjectRef> objects;
   std::vector<Membership> memberships;
   LastApplied applied;
   // Owned store objects whose externalId is not an objectGUID: not syncd's
@@ -118,6 +126,14 @@ struct PreparedBaseline {
 PreparedBaseline PrepareBaseline(OwnedContents owned, std::vector<SyncObject> cached,
                                  std::vector<Membership> cached_memberships);
 Baseline FinishBaseline(PreparedBaseline prepared, const ReadSnapshot& read);
+// What a full read keeps of each object it brings, given the baseline
+// prepared before it: the baseline's own image where the read's equals it
+// in every field, so that an unchanged object of a large directory is held
+// once, not twice (the plan finds nothing to do for it either way). Objects
+// whose store and cached values differ are never shared: FinishBaseline may
+// change them. The function refers to `prepared`, which must outlive it and
+// not change while it is used (during the read).
+std::function<ObjectRef(ObjectRef)> ShareUnchanged(const PreparedBaseline& prepared);
 // Both steps at once (what a caller with the read already made does).
 Baseline ReconcileBaseline(OwnedContents owned, std::vector<SyncObject> cached,
                            std::vector<Membership> cached_memberships, const ReadSnapshot& read);

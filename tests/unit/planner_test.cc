@@ -34,8 +34,8 @@ std::vector<std::string> Lines(const Plan& plan) {
 }
 
 TEST(Planner, FromEmptyCreatesGroupsThenUsersThenMemberships) {
-  auto plan = BuildPlan(Read({U("1", "bob"), U("2", "alice"), G("9", "staff")}, {{"9", "1"}}), {},
-                        {}, NoBudget());
+  auto plan = BuildPlan(Read({U("1", "bob"), U("2", "alice"), G("9", "staff")}, {{"9", "1"}}),
+                        std::vector<SyncObject>{}, {}, NoBudget());
   EXPECT_EQ(Lines(plan), (std::vector<std::string>{"create staff", "create alice", "create bob",
                                                    "add-member staff bob"}));
   EXPECT_TRUE(plan.held.empty());
@@ -186,7 +186,8 @@ TEST(Planner, DeletionsOverPercentBudgetAreHeld) {
 }
 
 TEST(Planner, SummaryCountsPerKind) {
-  auto plan = BuildPlan(Read({U("1", "bob"), G("9", "staff")}, {{"9", "1"}}), {}, {}, NoBudget());
+  auto plan = BuildPlan(Read({U("1", "bob"), G("9", "staff")}, {{"9", "1"}}),
+                        std::vector<SyncObject>{}, {}, NoBudget());
   auto s = Summarize(plan);
   EXPECT_EQ(s["user"]["create"], 1);
   EXPECT_EQ(s["group"]["create"], 1);
@@ -550,7 +551,7 @@ TEST(ReconcileBaseline, PreparedBeforeTheReadItHoldsOneImageAnObjectUntilTheRead
   ASSERT_EQ(prepared.baseline.objects.size(), 3u) << "merged: one image an object";
   EXPECT_EQ(prepared.from_store, 3u);
   ASSERT_EQ(prepared.diverged.size(), 2u);
-  EXPECT_EQ(prepared.baseline.objects[prepared.diverged[0].first].attributes.at("email"),
+  EXPECT_EQ(prepared.baseline.objects[prepared.diverged[0].first]->attributes.at("email"),
             "drift@x");
   EXPECT_EQ(prepared.diverged[0].second.at("email"), "u1@x");
 
@@ -568,6 +569,60 @@ TEST(ReconcileBaseline, PreparedBeforeTheReadItHoldsOneImageAnObjectUntilTheRead
   EXPECT_EQ(plan.operations[0].changes,
             (std::vector<AttributeChange>{{"email", "drift@x", "u1@x"}}));
   EXPECT_EQ(plan.operations[1].changes, (std::vector<AttributeChange>{{"email", "u2@x", "new@x"}}));
+}
+
+// A scheduled reconciliation of a large directory held every unchanged
+// object twice (the baseline's image and the read's): the read now keeps
+// the baseline's, and the plan is the same as with the read's own.
+TEST(ShareUnchanged, TheReadKeepsTheBaselinesImageOfAnObjectEqualInEveryField) {
+  std::vector<SyncObject> users = Mailed(4);  // u0..u3
+  users[0].source.Mutable().dn = "CN=u0,OU=People";
+  OwnedContents owned;
+  for (size_t i = 0; i < 3; ++i) owned.objects.push_back(Stored(users[i]));
+  owned.objects[1].attributes["email"] = "drift@x";  // u1: the store differs from the cache
+  // u3: only the cache has it (the store lost it)
+  PreparedBaseline prepared = PrepareBaseline(owned, users, {});
+  const auto share = ShareUnchanged(prepared);
+  auto position_of = [&](const SyncObject& o) {
+    for (size_t i = 0; i < prepared.baseline.objects.size(); ++i) {
+      if (prepared.baseline.objects[i]->guid == o.guid) return i;
+    }
+    return prepared.baseline.objects.size();
+  };
+
+  const ObjectRef same = share(MakeObjectRef(users[0]));
+  EXPECT_EQ(same, prepared.baseline.objects[position_of(users[0])]) << "held once";
+  SyncObject moved = users[0];
+  moved.source.Mutable().dn = "CN=u0,OU=Elsewhere";  // a key field the plan shows
+  EXPECT_EQ(share(MakeObjectRef(moved))->source->dn, "CN=u0,OU=Elsewhere");
+  const ObjectRef drifted = MakeObjectRef(users[1]);
+  EXPECT_EQ(share(drifted), drifted) << "FinishBaseline may still change u1's baseline image";
+  const ObjectRef cached_only = share(MakeObjectRef(users[3]));
+  EXPECT_EQ(cached_only, prepared.baseline.objects[position_of(users[3])]);
+  SyncObject stranger = Real(ObjectKind::kUser, 'q', "q");
+  const ObjectRef unknown = MakeObjectRef(stranger);
+  EXPECT_EQ(share(unknown), unknown);
+
+  // The same plan with the shared images as with the read's own.
+  std::vector<SyncObject> in_ad = users;
+  in_ad[2].attributes["email"] = "changed@x";
+  auto plan_of = [&](bool shared) {
+    PreparedBaseline again = PrepareBaseline(owned, users, {});
+    const auto keep = ShareUnchanged(again);
+    ReadSnapshot read = Read(in_ad);
+    if (shared) {
+      for (auto& o : read.desired.objects) o = keep(o);
+    }
+    Baseline baseline = FinishBaseline(std::move(again), read);
+    Plan plan = BuildPlan(std::move(read), baseline.objects, std::move(baseline.memberships),
+                          NoBudget(), false, &baseline.applied);
+    return std::make_pair(Lines(plan), plan.operations.size() > 1 ? std::vector<AttributeChange>(
+                                                                        *plan.operations[1].changes)
+                                                                  : std::vector<AttributeChange>{});
+  };
+  const auto shared = plan_of(true);
+  EXPECT_EQ(shared, plan_of(false));
+  EXPECT_EQ(shared.first, (std::vector<std::string>{"create u3", "update u1", "update u2"}));
 }
 
 TEST(FlattenNestedGroups, GroupsGetTheirEffectiveUsersThroughEveryLevel) {
