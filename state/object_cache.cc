@@ -211,54 +211,70 @@ Status ReadObjectRow(const sql::Statement& row, SyncObject* o) {
 
 }  // namespace
 
-Result<std::vector<SyncObject>> StateDb::LoadObjects() {
+Status StateDb::ForEachObject(const std::function<Status(SyncObject)>& each) {
   auto& db = *impl_->db;
-  std::vector<SyncObject> objects;
-  // Sized first: grown by doubling, the vector of a large cache held up to
-  // three times its size at once, and kept a quarter of it spare.
-  auto count = RowCount(db, "objects");
-  if (!count.ok()) {
-    return impl_->Context(count.status());
+  // SID histories first, by GUID: a few objects have one (a migrated
+  // account), so they are held while the objects stream.
+  std::vector<std::pair<std::string, std::string>> histories;
+  auto history = db.Prepare("SELECT guid, sid FROM sid_history ORDER BY guid, seq");
+  if (!history.ok()) {
+    return impl_->Context(history.status());
   }
-  objects.reserve(*count);
+  Status st = history->ForEachRow([&](const sql::Statement& row) {
+    histories.emplace_back(row.ColumnBlob(0), row.ColumnBlob(1));
+    return Status::Ok();
+  });
+  if (!st.ok()) {
+    return impl_->Context(st);
+  }
+  // Stable: a GUID's SIDs keep their order (seq).
+  std::stable_sort(histories.begin(), histories.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
   auto stmt = db.Prepare(std::string(kSelectObjects) + " ORDER BY guid");
   if (!stmt.ok()) {
     return impl_->Context(stmt.status());
   }
-  Status st = stmt->ForEachRow([&](const sql::Statement& row) {
+  st = stmt->ForEachRow([&](const sql::Statement& row) {
     SyncObject o;
     Status row_st = ReadObjectRow(row, &o);
     if (!row_st.ok()) {
       return row_st;
     }
-    objects.push_back(std::move(o));
-    return Status::Ok();
+    auto at =
+        std::lower_bound(histories.begin(), histories.end(), o.guid,
+                         [](const auto& h, const std::string& guid) { return h.first < guid; });
+    for (; at != histories.end() && at->first == o.guid; ++at) {
+      o.source.Mutable().sid_history.push_back(std::move(at->second));
+    }
+    return each(std::move(o));
   });
   if (!st.ok()) {
     return impl_->Context(st);
   }
+  return Status::Ok();
+}
 
+Result<std::vector<SyncObject>> StateDb::LoadObjects() {
+  std::vector<SyncObject> objects;
+  // Sized first: grown by doubling, the vector of a large cache held up to
+  // three times its size at once, and kept a quarter of it spare.
+  auto count = RowCount(*impl_->db, "objects");
+  if (!count.ok()) {
+    return impl_->Context(count.status());
+  }
+  objects.reserve(*count);
+  Status st = ForEachObject([&](SyncObject o) {
+    objects.push_back(std::move(o));
+    return Status::Ok();
+  });
+  if (!st.ok()) {
+    return st;
+  }
   // Found by binary search, not through an index of its own: SQLite's BLOB
   // order is std::string's (bytes, unsigned), and sorting makes sure of it.
   auto guid_order = [](const SyncObject& a, const SyncObject& b) { return a.guid < b.guid; };
   if (!std::is_sorted(objects.begin(), objects.end(), guid_order)) {
     std::sort(objects.begin(), objects.end(), guid_order);
-  }
-  auto by_guid = [](const SyncObject& o, const std::string& guid) { return o.guid < guid; };
-  auto history = db.Prepare("SELECT guid, sid FROM sid_history ORDER BY guid, seq");
-  if (!history.ok()) {
-    return impl_->Context(history.status());
-  }
-  st = history->ForEachRow([&](const sql::Statement& row) {
-    const std::string guid = row.ColumnBlob(0);
-    auto it = std::lower_bound(objects.begin(), objects.end(), guid, by_guid);
-    if (it != objects.end() && it->guid == guid) {
-      it->source.Mutable().sid_history.push_back(row.ColumnBlob(1));
-    }
-    return Status::Ok();
-  });
-  if (!st.ok()) {
-    return impl_->Context(st);
   }
   return objects;
 }

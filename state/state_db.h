@@ -5,6 +5,7 @@
 #define SYNCD_STATE_STATE_DB_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -256,6 +257,11 @@ class StateDb {
 
   int SchemaVersion() const;
 
+  // Every cached object, in GUID order (SQLite's BLOB order, which is
+  // std::string's); `each` takes each one. Its error ends the walk and is
+  // returned. Holds one object at a time (and the SID histories).
+  Status ForEachObject(const std::function<Status(SyncObject)>& each);
+  // Every cached object, sorted by GUID.
   Result<std::vector<SyncObject>> LoadObjects();
   Result<std::vector<Membership>> LoadMemberships();
 

@@ -236,18 +236,16 @@ struct FullPlanInputs {
   const DryStart* dry = nullptr;      // a dry run that keeps creates out of memory
 };
 
-// The raw GUIDs, sorted, of the objects `cached` or `owned` (may be null)
-// hold: what a full read can do more than create.
-std::vector<std::string> KnownGuids(const std::vector<SyncObject>& cached,
-                                    const OwnedContents* owned) {
+// The raw GUIDs, sorted, of `objects` (the cache, or a reconciliation's
+// baseline of the store and the cache): what a full read can do more than
+// create.
+const std::string& GuidOf(const SyncObject& o) { return o.guid; }
+const std::string& GuidOf(const ObjectRef& o) { return o->guid; }
+template <typename Objects>
+std::vector<std::string> KnownGuids(const Objects& objects) {
   std::vector<std::string> known;
-  known.reserve(cached.size() + (owned != nullptr ? owned->objects.size() : 0));
-  for (const auto& o : cached) known.push_back(o.guid);
-  if (owned != nullptr) {
-    for (const auto& o : owned->objects) {
-      if (auto guid = ldap::GuidFromString(o.external_id)) known.push_back(std::move(*guid));
-    }
-  }
+  known.reserve(objects.size());
+  for (const auto& o : objects) known.push_back(GuidOf(o));
   std::sort(known.begin(), known.end());
   known.erase(std::unique(known.begin(), known.end()), known.end());
   return known;
@@ -304,10 +302,27 @@ asio::awaitable<Result<FullPlan>> PlanFull(Source& source, StateDb& state, const
       full.in_store->insert(o.external_id);
     }
   }
-  auto cached = state.LoadObjects();
-  if (!cached.ok()) co_return cached.status();
   auto cached_memberships = state.LoadMemberships();
   if (!cached_memberships.ok()) co_return cached_memberships.status();
+  // With the store's contents, the cache streams into them (a large
+  // directory's store and cache are one image of each object before the
+  // read brings its own); without them, the cache is the baseline.
+  std::optional<PreparedBaseline> prepared;
+  std::vector<SyncObject> cached;
+  if (in.reconcile_store) {
+    BaselineBuilder builder(std::move(*owned));
+    Status streamed = state.ForEachObject([&builder](SyncObject o) {
+      builder.AddCached(std::move(o));
+      return Status::Ok();
+    });
+    if (!streamed.ok()) co_return streamed;
+    prepared = builder.Finish(std::move(*cached_memberships));
+    ReturnFreedMemory();
+  } else {
+    auto loaded = state.LoadObjects();
+    if (!loaded.ok()) co_return loaded.status();
+    cached = std::move(*loaded);
+  }
   scope::Evaluator::InScope in_scope;
   if (in.early != nullptr || in.dry != nullptr) {
     auto rendered = RenderedCreates::Begin(in.early != nullptr ? in.early->render : in.dry->render);
@@ -319,15 +334,7 @@ asio::awaitable<Result<FullPlan>> PlanFull(Source& source, StateDb& state, const
   }
   std::vector<std::string> known;  // what the early apply and the dry run's twins leave out
   if (in.early != nullptr || full.rendered) {
-    known = KnownGuids(*cached, owned ? &*owned : nullptr);
-  }
-  // The store's contents and the cache merged before the read: a large
-  // directory's two images of every object are not held beside the read's.
-  std::optional<PreparedBaseline> prepared;
-  if (in.reconcile_store) {
-    prepared =
-        PrepareBaseline(std::move(*owned), std::move(*cached), std::move(*cached_memberships));
-    ReturnFreedMemory();
+    known = prepared ? KnownGuids(prepared->baseline.objects) : KnownGuids(cached);
   }
   // An object the read brings as the baseline holds it is held once.
   std::function<ObjectRef(ObjectRef)> share = [](ObjectRef o) { return o; };
@@ -383,8 +390,8 @@ asio::awaitable<Result<FullPlan>> PlanFull(Source& source, StateDb& state, const
                           config.safety, in.source_switch, &baseline.applied);
   } else {
     // Without the store's contents, the baseline is the cache.
-    baseline.applied = LastApplied::Of(*cached);
-    full.plan = BuildPlan(std::move(*read), *cached, std::move(*cached_memberships), config.safety,
+    baseline.applied = LastApplied::Of(cached);
+    full.plan = BuildPlan(std::move(*read), cached, std::move(*cached_memberships), config.safety,
                           in.source_switch, &baseline.applied);
   }
   // A held operation is revisited by the next run, which is incremental and

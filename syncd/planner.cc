@@ -525,70 +525,66 @@ Plan BuildIncrementalPlan(IncrementalRead read, const CachedSlice& cached,
   return plan;
 }
 
-PreparedBaseline PrepareBaseline(OwnedContents owned, std::vector<SyncObject> cached,
-                                 std::vector<Membership> cached_memberships) {
-  PreparedBaseline prepared;
-  Baseline& baseline = prepared.baseline;
-  // The cache by GUID, as the state loads it (sorted here if a caller's is
-  // not): applied.guids[k] is then cached[k]'s, and nothing points into
-  // `cached`, whose images move into the baseline below.
-  auto guid_order = [](const SyncObject& a, const SyncObject& b) { return a.guid < b.guid; };
-  if (!std::is_sorted(cached.begin(), cached.end(), guid_order)) {
-    std::sort(cached.begin(), cached.end(), guid_order);
-  }
-  LastApplied& applied = baseline.applied;
-  applied = LastApplied::Of(cached);
-  auto cached_index = [&](const std::string& guid) -> std::optional<size_t> {
-    auto at = std::lower_bound(applied.guids.begin(), applied.guids.end(), guid);
-    if (at == applied.guids.end() || *at != guid) return std::nullopt;
-    return static_cast<size_t>(at - applied.guids.begin());
-  };
-
-  // The store's objects first, each taking its cached image apart (the
-  // cache's strings move, not copy). The indexes below point into them, so
-  // the vector is sized once, and the cache's other objects join at the end.
-  baseline.objects.reserve(owned.objects.size());
-  std::vector<bool> taken(cached.size(), false);  // images moved into the baseline
-  for (auto& stored : owned.objects) {
+BaselineBuilder::BaselineBuilder(OwnedContents owned)
+    : owned_(std::move(owned)), store_by_guid_(GuidAt{&from_store_}) {
+  from_store_.reserve(owned_.objects.size());
+  for (auto& stored : owned_.objects) {
     auto guid = ldap::GuidFromString(stored.external_id);
     if (!guid) {
-      baseline.unreadable.push_back(std::string(KindName(stored.kind)) + " " + stored.name +
-                                    " (externalId " + stored.external_id + ")");
+      prepared_.baseline.unreadable.push_back(std::string(KindName(stored.kind)) + " " +
+                                              stored.name + " (externalId " + stored.external_id +
+                                              ")");
       continue;
-    }
-    // Its cached image, unless an object stored twice took it already.
-    const std::optional<size_t> at = cached_index(*guid);
-    const bool image = at && !taken[*at];
-    SyncObject o;
-    if (image) {
-      taken[*at] = true;
-      o = std::move(cached[*at]);
     }
     // The store's values, so that drift is repaired; where they differ from
     // the cache's, FinishBaseline decides with the read (the cache may be
-    // the one behind). An object the cache lacks has no DN here: its update
-    // teaches it.
-    if (image && o.attributes != stored.attributes) {
-      prepared.diverged.emplace_back(baseline.objects.size(), std::move(o.attributes));
-    }
-    o.attributes = std::move(stored.attributes);
+    // the one behind). The cache adds the source details (AddCached); an
+    // object it lacks has no DN here, and its update teaches the cache.
+    SyncObject o;
     o.guid = std::move(*guid);
     o.kind = stored.kind;
     o.external_id = std::move(stored.external_id);
     o.name = std::move(stored.name);
-    baseline.objects.push_back(MakeObjectRef(std::move(o)));
+    o.attributes = std::move(stored.attributes);
+    from_store_.push_back(std::move(o));
   }
-  ReleaseMemory(&owned.objects);  // taken apart above; the memberships may be as large
-  prepared.from_store = baseline.objects.size();
+  ReleaseMemory(&owned_.objects);  // taken apart above
+  // An object stored twice gets its cached image once, at its first place.
+  store_by_guid_.Reserve(from_store_.size());
+  for (uint32_t i = 0; i < from_store_.size(); ++i) {
+    if (!store_by_guid_.Find(from_store_[i].guid)) store_by_guid_.Add(i);
+  }
+}
+
+void BaselineBuilder::AddCached(SyncObject cached) {
+  LastApplied& applied = prepared_.baseline.applied;
+  ++applied.totals[cached.kind];
+  applied.guids.push_back(cached.guid);
+  if (auto at = store_by_guid_.Find(cached.guid)) {
+    SyncObject& o = from_store_[*at];
+    if (o.attributes != cached.attributes) {
+      prepared_.diverged.emplace_back(*at, std::move(cached.attributes));
+    }
+    o.source = std::move(cached.source);
+    return;
+  }
+  cached_only_.push_back(MakeObjectRef(std::move(cached)));
+}
+
+PreparedBaseline BaselineBuilder::Finish(std::vector<Membership> cached_memberships) {
+  PreparedBaseline prepared = std::move(prepared_);
+  Baseline& baseline = prepared.baseline;
+  std::vector<std::string>& guids = baseline.applied.guids;
+  if (!std::is_sorted(guids.begin(), guids.end())) std::sort(guids.begin(), guids.end());
+
   std::unordered_set<std::string_view> in_store;                   // raw GUIDs
   std::unordered_map<std::string_view, std::string_view> guid_of;  // externalId -> raw GUID
-  for (const auto& o : baseline.objects) {
-    in_store.insert(o->guid);
-    guid_of.emplace(o->external_id, o->guid);
+  for (const auto& o : from_store_) {
+    in_store.insert(o.guid);
+    guid_of.emplace(o.external_id, o.guid);
   }
-
-  prepared.memberships_complete = owned.memberships_complete;
-  if (!owned.memberships_complete) {
+  prepared.memberships_complete = owned_.memberships_complete;
+  if (!owned_.memberships_complete) {
     // The store cannot list its groups' members (IAM Identity Center): the
     // cache is what syncd knows of them. An edge whose ends the store both
     // holds counts; another only if its ends the store lacks go anyway.
@@ -600,15 +596,15 @@ PreparedBaseline PrepareBaseline(OwnedContents owned, std::vector<SyncObject> ca
     // Sorted vectors, not sets: at 200,000 edges a set's nodes cost twice
     // the memory, and three of them were a full reconciliation's peak.
     std::vector<Membership> store_edges;
-    store_edges.reserve(owned.memberships.size());
-    for (const auto& m : owned.memberships) {
+    store_edges.reserve(owned_.memberships.size());
+    for (const auto& m : owned_.memberships) {
       auto group = guid_of.find(m.group_external_id);
       auto member = guid_of.find(m.member_external_id);
       if (group != guid_of.end() && member != guid_of.end()) {
         store_edges.push_back({group->second, member->second});
       }
     }
-    ReleaseMemory(&owned.memberships);
+    ReleaseMemory(&owned_.memberships);
     SortUnique(&store_edges);
     const std::vector<Membership>& cached_edges = SortUnique(&cached_memberships);
     auto holds = [](const std::vector<Membership>& edges, const Membership& m) {
@@ -626,14 +622,24 @@ PreparedBaseline PrepareBaseline(OwnedContents owned, std::vector<SyncObject> ca
     }
   }
   ReleaseMemory(&cached_memberships);
-  // The cache's objects the store lacks join last.
+  // Before the objects move: the views point into their GUIDs.
+  ReleaseMemory(&in_store);
   ReleaseMemory(&guid_of);
-  for (size_t i = 0; i < cached.size(); ++i) {
-    if (!taken[i] && !in_store.contains(cached[i].guid)) {
-      baseline.objects.push_back(MakeObjectRef(std::move(cached[i])));
-    }
-  }
+  baseline.objects.reserve(from_store_.size() + cached_only_.size());
+  for (auto& o : from_store_) baseline.objects.push_back(MakeObjectRef(std::move(o)));
+  prepared.from_store = from_store_.size();
+  ReleaseMemory(&from_store_);
+  std::move(cached_only_.begin(), cached_only_.end(), std::back_inserter(baseline.objects));
+  ReleaseMemory(&cached_only_);
   return prepared;
+}
+
+PreparedBaseline PrepareBaseline(OwnedContents owned, std::vector<SyncObject> cached,
+                                 std::vector<Membership> cached_memberships) {
+  BaselineBuilder builder(std::move(owned));
+  for (auto& o : cached) builder.AddCached(std::move(o));
+  ReleaseMemory(&cached);
+  return builder.Finish(std::move(cached_memberships));
 }
 
 Baseline FinishBaseline(PreparedBaseline prepared, const ReadSnapshot& read) {

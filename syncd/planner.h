@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/model.h"
+#include "core/position_index.h"
 #include "scope/scope.h"
 #include "source/source.h"
 #include "store/sink.h"
@@ -125,6 +126,35 @@ struct PreparedBaseline {
 // twice; the baseline takes the cache's images apart).
 PreparedBaseline PrepareBaseline(OwnedContents owned, std::vector<SyncObject> cached,
                                  std::vector<Membership> cached_memberships);
+// PrepareBaseline as the cache streams (StateDb::ForEachObject): each
+// cached object merges into the store's image of it as it comes, so the
+// cache is never held whole beside the store's contents.
+class BaselineBuilder {
+ public:
+  // Takes the store's contents apart: pass `owned` moved.
+  explicit BaselineBuilder(OwnedContents owned);
+  BaselineBuilder(const BaselineBuilder&) = delete;  // the index points into it
+  BaselineBuilder& operator=(const BaselineBuilder&) = delete;
+
+  // The next cached object, in any order (the state's is by GUID). A GUID
+  // comes once.
+  void AddCached(SyncObject cached);
+  // What PrepareBaseline returns, with the cache's edges. Precondition:
+  // called once, after the last AddCached.
+  PreparedBaseline Finish(std::vector<Membership> cached_memberships);
+
+ private:
+  struct GuidAt {
+    const std::vector<SyncObject>* objects;
+    std::string_view operator()(uint32_t i) const { return (*objects)[i].guid; }
+  };
+
+  OwnedContents owned_;  // its memberships, until Finish
+  std::vector<SyncObject> from_store_;
+  PositionIndex<std::string_view, GuidAt> store_by_guid_;
+  std::vector<ObjectRef> cached_only_;  // the cache's objects the store lacks
+  PreparedBaseline prepared_;           // applied, unreadable, diverged
+};
 Baseline FinishBaseline(PreparedBaseline prepared, const ReadSnapshot& read);
 // What a full read keeps of each object it brings, given the baseline
 // prepared before it: the baseline's own image where the read's equals it

@@ -625,6 +625,40 @@ TEST(ShareUnchanged, TheReadKeepsTheBaselinesImageOfAnObjectEqualInEveryField) {
   EXPECT_EQ(shared.first, (std::vector<std::string>{"create u3", "update u1", "update u2"}));
 }
 
+// The engine streams the cache into a BaselineBuilder: in whatever order
+// the objects come, the baseline is PrepareBaseline's.
+TEST(BaselineBuilder, TheCacheStreamedInAnyOrderPreparesWhatTheWholeCacheDoes) {
+  std::vector<SyncObject> users = Mailed(5);
+  users[0].source.Mutable().dn = "CN=u0";
+  users[1].source.Mutable().sid_history = {"S-old"};
+  OwnedContents owned;
+  for (size_t i = 0; i < 4; ++i) owned.objects.push_back(Stored(users[i]));
+  owned.objects[2].attributes["email"] = "drift@x";
+  owned.objects.push_back(Stored(users[0]));  // stored twice: one cached image
+  const PreparedBaseline whole = PrepareBaseline(owned, users, {});
+
+  BaselineBuilder builder(owned);
+  for (auto o = users.rbegin(); o != users.rend(); ++o) builder.AddCached(*o);
+  const PreparedBaseline streamed = builder.Finish({});
+
+  auto images = [](const PreparedBaseline& p) {
+    std::vector<SyncObject> out;
+    for (const auto& o : p.baseline.objects) out.push_back(*o);
+    return out;
+  };
+  EXPECT_EQ(images(streamed), images(whole));
+  EXPECT_EQ(streamed.from_store, 5u);
+  ASSERT_EQ(streamed.baseline.objects.size(), 6u) << "u4, only cached, joins last";
+  EXPECT_EQ(streamed.baseline.objects[0]->source->dn, "CN=u0");
+  EXPECT_TRUE(streamed.baseline.objects[4]->source->dn.empty()) << "the second u0 has no image";
+  EXPECT_EQ(streamed.baseline.objects[1]->source->sid_history, std::vector<std::string>{"S-old"});
+  EXPECT_EQ(streamed.diverged, whole.diverged);
+  EXPECT_EQ(streamed.baseline.applied.guids, whole.baseline.applied.guids);
+  EXPECT_TRUE(std::is_sorted(streamed.baseline.applied.guids.begin(),
+                             streamed.baseline.applied.guids.end()));
+  EXPECT_EQ(streamed.baseline.applied.totals, whole.baseline.applied.totals);
+}
+
 TEST(FlattenNestedGroups, GroupsGetTheirEffectiveUsersThroughEveryLevel) {
   SyncObject a = Real(ObjectKind::kUser, 'a', "a");
   SyncObject b = Real(ObjectKind::kUser, 'b', "b");

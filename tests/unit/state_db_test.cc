@@ -222,6 +222,42 @@ TEST_F(StateDbTest, WriteOutboxRefusesWhileAnotherJournalIsPending) {
   EXPECT_EQ(RawCount("SELECT COUNT(*) FROM outbox"), 1);
 }
 
+// A full reconciliation merges the cache into the store's contents as it
+// streams, instead of loading it whole beside them.
+TEST_F(StateDbTest, ForEachObjectStreamsTheCacheInGuidOrderWithSidHistoriesAndStopsOnAnError) {
+  auto db = OpenState();
+  ASSERT_TRUE(db);
+  const std::vector<SyncObject> objects = {MakeObject('u', ObjectKind::kUser, "jdoe"),
+                                           MakeObject('a', ObjectKind::kUser, "ann"),
+                                           MakeObject('g', ObjectKind::kGroup, "Staff")};
+  std::vector<Operation> ops;
+  for (const auto& o : objects) ops.push_back(MakeOp(OpType::kCreate, o));
+  auto run = db->BeginRun("full", 1000);
+  ASSERT_TRUE(run.ok());
+  ASSERT_TRUE(db->WriteOutbox(*run, ops).ok());
+  ASSERT_TRUE(db->CommitRun({*run, "full", 1000, 1005, "ok", {}, "", ""}, ops).ok());
+
+  std::vector<SyncObject> streamed;
+  Status st = db->ForEachObject([&](SyncObject o) {
+    streamed.push_back(std::move(o));
+    return Status::Ok();
+  });
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_EQ(streamed.size(), 3U);
+  EXPECT_TRUE(Fields(streamed[0]) == Fields(objects[1])) << "by GUID: 'a' < 'g' < 'u'";
+  EXPECT_TRUE(Fields(streamed[1]) == Fields(objects[2]));
+  EXPECT_TRUE(Fields(streamed[2]) == Fields(objects[0])) << "SID history in AD's order";
+
+  int seen = 0;
+  st = db->ForEachObject([&](SyncObject) {
+    ++seen;
+    return Status::Internal("enough");
+  });
+  EXPECT_EQ(seen, 1);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("enough"), std::string::npos) << st.ToString();
+}
+
 TEST_F(StateDbTest, CommitRunAppliesCreatesAndMembershipsAndClearsTheJournal) {
   auto db = OpenState();
   ASSERT_TRUE(db);
