@@ -527,7 +527,6 @@ Plan BuildIncrementalPlan(IncrementalRead read, const CachedSlice& cached,
 
 BaselineBuilder::BaselineBuilder(OwnedContents owned)
     : owned_(std::move(owned)), store_by_guid_(GuidAt{&from_store_}) {
-  from_store_.reserve(owned_.objects.size());
   for (auto& stored : owned_.objects) {
     auto guid = ldap::GuidFromString(stored.external_id);
     if (!guid) {
@@ -554,6 +553,21 @@ BaselineBuilder::BaselineBuilder(OwnedContents owned)
   for (uint32_t i = 0; i < from_store_.size(); ++i) {
     if (!store_by_guid_.Find(from_store_[i].guid)) store_by_guid_.Add(i);
   }
+  if (!owned_.memberships_complete) return;
+  // The store's edges by GUID now, not as two externalId strings each while
+  // the cache streams (at 200,000 edges: 34 bytes an edge, not ~160).
+  std::unordered_map<std::string_view, std::string_view> guid_of;  // externalId -> raw GUID
+  for (const auto& o : from_store_) guid_of.emplace(o.external_id, o.guid);
+  store_edges_.reserve(owned_.memberships.size());
+  for (const auto& m : owned_.memberships) {
+    auto group = guid_of.find(m.group_external_id);
+    auto member = guid_of.find(m.member_external_id);
+    if (group != guid_of.end() && member != guid_of.end()) {
+      store_edges_.push_back({group->second, member->second});
+    }
+  }
+  ReleaseMemory(&owned_.memberships);
+  SortUnique(&store_edges_);
 }
 
 void BaselineBuilder::AddCached(SyncObject cached) {
@@ -577,17 +591,13 @@ PreparedBaseline BaselineBuilder::Finish(std::vector<Membership> cached_membersh
   std::vector<std::string>& guids = baseline.applied.guids;
   if (!std::is_sorted(guids.begin(), guids.end())) std::sort(guids.begin(), guids.end());
 
-  std::unordered_set<std::string_view> in_store;                   // raw GUIDs
-  std::unordered_map<std::string_view, std::string_view> guid_of;  // externalId -> raw GUID
-  for (const auto& o : from_store_) {
-    in_store.insert(o.guid);
-    guid_of.emplace(o.external_id, o.guid);
-  }
   prepared.memberships_complete = owned_.memberships_complete;
   if (!owned_.memberships_complete) {
     // The store cannot list its groups' members (IAM Identity Center): the
     // cache is what syncd knows of them. An edge whose ends the store both
     // holds counts; another only if its ends the store lacks go anyway.
+    std::unordered_set<std::string_view> in_store;  // raw GUIDs
+    for (const auto& o : from_store_) in_store.insert(o.guid);
     for (const auto& m : cached_memberships) {
       const bool held = in_store.contains(m.group_guid) && in_store.contains(m.member_guid);
       (held ? baseline.memberships : prepared.edges_unless_wanted).push_back(m);
@@ -595,17 +605,6 @@ PreparedBaseline BaselineBuilder::Finish(std::vector<Membership> cached_membersh
   } else {
     // Sorted vectors, not sets: at 200,000 edges a set's nodes cost twice
     // the memory, and three of them were a full reconciliation's peak.
-    std::vector<Membership> store_edges;
-    store_edges.reserve(owned_.memberships.size());
-    for (const auto& m : owned_.memberships) {
-      auto group = guid_of.find(m.group_external_id);
-      auto member = guid_of.find(m.member_external_id);
-      if (group != guid_of.end() && member != guid_of.end()) {
-        store_edges.push_back({group->second, member->second});
-      }
-    }
-    ReleaseMemory(&owned_.memberships);
-    SortUnique(&store_edges);
     const std::vector<Membership>& cached_edges = SortUnique(&cached_memberships);
     auto holds = [](const std::vector<Membership>& edges, const Membership& m) {
       return std::binary_search(edges.begin(), edges.end(), m);
@@ -614,21 +613,23 @@ PreparedBaseline BaselineBuilder::Finish(std::vector<Membership> cached_membersh
     // does counts unless the read wants it: a wanted edge the store has and
     // the cache lacks stays out, so that its add-member (nothing to do in
     // the store) teaches the cache.
-    for (const auto& m : store_edges) {
+    for (const auto& m : store_edges_) {
       (holds(cached_edges, m) ? baseline.memberships : prepared.edges_unless_wanted).push_back(m);
     }
     for (const auto& m : cached_edges) {
-      if (!holds(store_edges, m)) prepared.edges_unless_wanted.push_back(m);
+      if (!holds(store_edges_, m)) prepared.edges_unless_wanted.push_back(m);
     }
+    ReleaseMemory(&store_edges_);
   }
   ReleaseMemory(&cached_memberships);
-  // Before the objects move: the views point into their GUIDs.
-  ReleaseMemory(&in_store);
-  ReleaseMemory(&guid_of);
-  baseline.objects.reserve(from_store_.size() + cached_only_.size());
-  for (auto& o : from_store_) baseline.objects.push_back(MakeObjectRef(std::move(o)));
+  // Each object moves into its shared image, and the deque frees its
+  // blocks as it empties: the store's objects are not held twice.
   prepared.from_store = from_store_.size();
-  ReleaseMemory(&from_store_);
+  baseline.objects.reserve(from_store_.size() + cached_only_.size());
+  while (!from_store_.empty()) {
+    baseline.objects.push_back(MakeObjectRef(std::move(from_store_.front())));
+    from_store_.pop_front();
+  }
   std::move(cached_only_.begin(), cached_only_.end(), std::back_inserter(baseline.objects));
   ReleaseMemory(&cached_only_);
   return prepared;

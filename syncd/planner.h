@@ -4,6 +4,7 @@
 #define SYNCD_SYNCD_PLANNER_H_
 
 #include <algorithm>
+#include <deque>
 #include <functional>
 #include <map>
 #include <set>
@@ -145,12 +146,13 @@ class BaselineBuilder {
 
  private:
   struct GuidAt {
-    const std::vector<SyncObject>* objects;
+    const std::deque<SyncObject>* objects;
     std::string_view operator()(uint32_t i) const { return (*objects)[i].guid; }
   };
 
-  OwnedContents owned_;  // its memberships, until Finish
-  std::vector<SyncObject> from_store_;
+  OwnedContents owned_;  // memberships_complete; its objects and edges are taken apart
+  std::deque<SyncObject> from_store_;
+  std::vector<Membership> store_edges_;  // sorted; when the store lists them
   PositionIndex<std::string_view, GuidAt> store_by_guid_;
   std::vector<ObjectRef> cached_only_;  // the cache's objects the store lacks
   PreparedBaseline prepared_;           // applied, unreadable, diverged
