@@ -338,8 +338,10 @@ asio::awaitable<Result<FullPlan>> PlanFull(Source& source, StateDb& state, const
   }
   // An object the read brings as the baseline holds it is held once.
   std::function<ObjectRef(ObjectRef)> share = [](ObjectRef o) { return o; };
-  if (prepared) share = ShareUnchanged(*prepared);
-  in_scope.object = share;
+  if (prepared) {
+    share = ShareUnchanged(*prepared);
+    in_scope.object = share;
+  }
   if (in.early != nullptr) {
     Status begun = BeginEarly(state, *in.early, std::move(known), &full);
     if (!begun.ok()) {
