@@ -158,11 +158,13 @@ TEST(ObjectRef, CopiesShareOneObjectThatTheLastOneFrees) {
 TEST(ObjectRef, CopiesMadeAndDroppedOnManyThreadsFreeTheObjectOnce) {
   const ObjectRef shared = MakeObjectRef(SyncObject{});
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&shared] {
       for (int i = 0; i < 10000; ++i) {
         ObjectRef copy = shared;
         ASSERT_TRUE(copy);
+        copy.reset();
       }
     });
   }

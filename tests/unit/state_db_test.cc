@@ -231,6 +231,7 @@ TEST_F(StateDbTest, ForEachObjectStreamsTheCacheInGuidOrderWithSidHistoriesAndSt
                                            MakeObject('a', ObjectKind::kUser, "ann"),
                                            MakeObject('g', ObjectKind::kGroup, "Staff")};
   std::vector<Operation> ops;
+  ops.reserve(objects.size());
   for (const auto& o : objects) ops.push_back(MakeOp(OpType::kCreate, o));
   auto run = db->BeginRun("full", 1000);
   ASSERT_TRUE(run.ok());
@@ -249,7 +250,7 @@ TEST_F(StateDbTest, ForEachObjectStreamsTheCacheInGuidOrderWithSidHistoriesAndSt
   EXPECT_TRUE(Fields(streamed[2]) == Fields(objects[0])) << "SID history in AD's order";
 
   int seen = 0;
-  st = db->ForEachObject([&](SyncObject) {
+  st = db->ForEachObject([&](const SyncObject&) {
     ++seen;
     return Status::Internal("enough");
   });
