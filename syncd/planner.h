@@ -23,7 +23,7 @@
 namespace syncd {
 
 // What syncd last applied (the state's cache), as the budgets count it,
-// beside a baseline built from the store (ReconcileBaseline): the objects
+// beside a baseline built from the store (PrepareBaseline): the objects
 // of each kind, which ones, and the attributes of those the baseline holds
 // with others (drift in the store).
 struct LastApplied {
@@ -163,7 +163,7 @@ Baseline FinishBaseline(PreparedBaseline prepared, const ReadSnapshot& read);
 // in every field, so that an unchanged object of a large directory is held
 // once, not twice (the plan finds nothing to do for it either way). Objects
 // whose store and cached values differ are never shared: FinishBaseline may
-// change them. The function refers to `prepared`, which must outlive it and
+// give them the cache's values. The function refers to `prepared`, which must outlive it and
 // not change while it is used (during the read).
 std::function<ObjectRef(ObjectRef)> ShareUnchanged(const PreparedBaseline& prepared);
 // Both steps at once (what a caller with the read already made does).
