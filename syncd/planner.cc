@@ -645,8 +645,7 @@ PreparedBaseline PrepareBaseline(OwnedContents owned, std::vector<SyncObject> ca
 
 Baseline FinishBaseline(PreparedBaseline prepared, const ReadSnapshot& read) {
   Baseline baseline = std::move(prepared.baseline);
-  std::unordered_map<std::string_view, const SyncObject*> desired;
-  for (const auto& o : read.desired.objects) desired[o->guid] = o.get();
+  const GuidIndex<ObjectRef> desired(read.desired.objects);
 
   // Where the store and the cache differ: the store's values, so that drift
   // is repaired; but where the store already has what AD wants and the
@@ -654,8 +653,8 @@ Baseline FinishBaseline(PreparedBaseline prepared, const ReadSnapshot& read) {
   // (incremental runs trust it).
   for (auto& [at, cached_attributes] : prepared.diverged) {
     const SyncObject& o = *baseline.objects[at];
-    auto wanted = desired.find(o.guid);
-    const bool cache_behind = wanted != desired.end() && o.attributes == wanted->second->attributes;
+    const ObjectRef* wanted = desired.Find(o.guid);
+    const bool cache_behind = wanted != nullptr && o.attributes == (*wanted)->attributes;
     if (cache_behind) {
       // Never shared (ShareUnchanged leaves diverged objects alone): a copy.
       SyncObject behind = o;
@@ -668,11 +667,11 @@ Baseline FinishBaseline(PreparedBaseline prepared, const ReadSnapshot& read) {
     }
   }
 
-  std::unordered_set<std::string_view> in_store;  // raw GUIDs
-  for (size_t i = 0; i < prepared.from_store; ++i) in_store.insert(baseline.objects[i]->guid);
   if (!prepared.memberships_complete) {
+    std::unordered_set<std::string_view> in_store;  // raw GUIDs
+    for (size_t i = 0; i < prepared.from_store; ++i) in_store.insert(baseline.objects[i]->guid);
     auto counts = [&](std::string_view guid) {
-      return in_store.contains(guid) || !desired.contains(guid);
+      return in_store.contains(guid) || desired.Find(guid) == nullptr;
     };
     for (const auto& m : prepared.edges_unless_wanted) {
       if (counts(m.group_guid) && counts(m.member_guid)) baseline.memberships.push_back(m);
@@ -691,7 +690,7 @@ Baseline FinishBaseline(PreparedBaseline prepared, const ReadSnapshot& read) {
   auto cached_only = baseline.objects.begin() + static_cast<std::ptrdiff_t>(prepared.from_store);
   baseline.objects.erase(
       std::remove_if(cached_only, baseline.objects.end(),
-                     [&](const ObjectRef& o) { return desired.contains(o->guid); }),
+                     [&](const ObjectRef& o) { return desired.Find(o->guid) != nullptr; }),
       baseline.objects.end());
   return baseline;
 }
