@@ -315,11 +315,8 @@ void HoldDeletes(const std::string& reason, Plan* plan,
 LastApplied LastApplied::Of(const std::vector<SyncObject>& cache) {
   LastApplied applied;
   applied.guids.reserve(cache.size());
-  for (const auto& o : cache) {
-    ++applied.totals[o.kind];
-    applied.guids.push_back(o.guid);
-  }
-  std::sort(applied.guids.begin(), applied.guids.end());
+  for (const auto& o : cache) applied.Count(o);
+  applied.SortGuids();
   return applied;
 }
 
@@ -571,9 +568,7 @@ BaselineBuilder::BaselineBuilder(OwnedContents owned)
 }
 
 void BaselineBuilder::AddCached(SyncObject cached) {
-  LastApplied& applied = prepared_.baseline.applied;
-  ++applied.totals[cached.kind];
-  applied.guids.push_back(cached.guid);
+  prepared_.baseline.applied.Count(cached);
   if (auto at = store_by_guid_.Find(cached.guid)) {
     SyncObject& o = from_store_[*at];
     if (o.attributes != cached.attributes) {
@@ -588,8 +583,7 @@ void BaselineBuilder::AddCached(SyncObject cached) {
 PreparedBaseline BaselineBuilder::Finish(std::vector<Membership> cached_memberships) {
   PreparedBaseline prepared = std::move(prepared_);
   Baseline& baseline = prepared.baseline;
-  std::vector<std::string>& guids = baseline.applied.guids;
-  if (!std::is_sorted(guids.begin(), guids.end())) std::sort(guids.begin(), guids.end());
+  baseline.applied.SortGuids();
 
   prepared.memberships_complete = owned_.memberships_complete;
   if (!owned_.memberships_complete) {

@@ -34,6 +34,15 @@ struct LastApplied {
 
   // Everything from `cache` (its objects are the baseline's).
   static LastApplied Of(const std::vector<SyncObject>& cache);
+  // The same an object at a time (a cache that streams): Count each cached
+  // object, then SortGuids once.
+  void Count(const SyncObject& cached) {
+    ++totals[cached.kind];
+    guids.push_back(cached.guid);
+  }
+  void SortGuids() {
+    if (!std::is_sorted(guids.begin(), guids.end())) std::sort(guids.begin(), guids.end());
+  }
 
   bool Holds(const std::string& guid) const {
     return std::binary_search(guids.begin(), guids.end(), guid);
