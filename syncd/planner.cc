@@ -706,12 +706,6 @@ std::function<ObjectRef(ObjectRef)> ShareUnchanged(const PreparedBaseline& prepa
   };
 }
 
-Baseline ReconcileBaseline(OwnedContents owned, std::vector<SyncObject> cached,
-                           std::vector<Membership> cached_memberships, const ReadSnapshot& read) {
-  return FinishBaseline(
-      PrepareBaseline(std::move(owned), std::move(cached), std::move(cached_memberships)), read);
-}
-
 std::map<std::string, std::map<std::string, int>> Summarize(const Plan& plan) {
   std::map<std::string, std::map<std::string, int>> summary;
   for (const char* kind : {"user", "group", "membership"}) {

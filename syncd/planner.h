@@ -175,9 +175,6 @@ Baseline FinishBaseline(PreparedBaseline prepared, const ReadSnapshot& read);
 // give them the cache's values. The function refers to `prepared`, which must outlive it and
 // not change while it is used (during the read).
 std::function<ObjectRef(ObjectRef)> ShareUnchanged(const PreparedBaseline& prepared);
-// Both steps at once (what a caller with the read already made does).
-Baseline ReconcileBaseline(OwnedContents owned, std::vector<SyncObject> cached,
-                           std::vector<Membership> cached_memberships, const ReadSnapshot& read);
 
 // The slice of the cached state an incremental plan depends on.
 struct CachedSlice {

@@ -306,6 +306,14 @@ StoredObject Stored(const SyncObject& o) {
   return s;
 }
 
+// Both steps of a reconciliation's baseline, as the engine takes them
+// around its read.
+Baseline ReconcileBaseline(OwnedContents owned, std::vector<SyncObject> cached,
+                           std::vector<Membership> cached_memberships, const ReadSnapshot& read) {
+  return FinishBaseline(
+      PrepareBaseline(std::move(owned), std::move(cached), std::move(cached_memberships)), read);
+}
+
 // Users with email "<name>@x" in `count` numbered objects.
 std::vector<SyncObject> Mailed(int count) {
   std::vector<SyncObject> users;
