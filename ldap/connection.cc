@@ -435,6 +435,18 @@ SearchDone ParseDone(LDAP* ld, LDAPMessage* msg, LDAPControl*** controls) {
   return done;
 }
 
+// What holding a search entry's message costs, about: its DN and the
+// encoded attributes after it.
+size_t EntryMessageBytes(LDAP* ld, LDAPMessage* msg) {
+  BerElement* ber = nullptr;
+  berval dn{0, nullptr};
+  if (ldap_get_dn_ber(ld, msg, &ber, &dn) != LDAP_SUCCESS) return 0;
+  ber_len_t remaining = 0;
+  ber_get_option(ber, LBER_OPT_BER_REMAINING_BYTES, &remaining);
+  ber_free(ber, 0);
+  return dn.bv_len + remaining;
+}
+
 Entry ParseEntry(LDAP* ld, LDAPMessage* msg) {
   Entry entry;
   if (char* dn = ldap_get_dn(ld, msg)) {
@@ -621,56 +633,96 @@ asio::awaitable<Result<SearchOutcome>> Connection::PagedSearch(const SearchReque
     outcome.incomplete_reason = request.base + ": " + std::move(reason);
     return outcome;
   };
-  for (;;) {
+  auto start_page = [&]() -> Result<int> {
     LDAPControl* page = nullptr;
     if (ldap_create_page_control(ld, request.page_size, cookie.get(), 1, &page) != LDAP_SUCCESS) {
-      co_return Status::Internal("cannot build the paged-results control");
+      return Status::Internal("cannot build the paged-results control");
     }
     ControlPtr page_ctrl(page);
-    Result<int> msgid = impl_->StartSearch(request, {page_ctrl.get()});
-    if (!msgid.ok()) co_return incomplete(msgid.status().message());
-
-    for (;;) {
-      Result<MessagePtr> msg = co_await impl_->NextMessage(*msgid);
-      if (!msg.ok()) co_return incomplete(msg.status().message());
-      int type = ldap_msgtype(msg->get());
-      if (type == LDAP_RES_SEARCH_ENTRY) {
+    return impl_->StartSearch(request, {page_ctrl.get()});
+  };
+  // Read-ahead: a page's entries wait here, as the server's messages, until
+  // its SearchResultDone has asked for the next page; the DC then builds that
+  // page while the handler works through this one. Handing each entry on as
+  // it arrived kept the DC idle for as long as the handler took. Bounded by
+  // request.read_ahead_bytes: past it, what is held is handed on at once.
+  std::vector<MessagePtr> held;
+  size_t held_bytes = 0;
+  auto hand_on_held = [&]() -> Status {
+    Status st = Status::Ok();
+    for (MessagePtr& message : held) {
+      if (st.ok()) {
         ++outcome.entries;
-        Status st = on_entry(ParseEntry(ld, msg->get()));
-        if (!st.ok()) {
-          ldap_abandon_ext(ld, *msgid, nullptr, nullptr);
-          co_return st;
-        }
-        continue;
+        st = on_entry(ParseEntry(ld, message.get()));
       }
-      if (type != LDAP_RES_SEARCH_RESULT) continue;  // references, intermediates
-
-      LDAPControl** response_controls = nullptr;
-      SearchDone done = ParseDone(ld, msg->get(), &response_controls);
-      if (done.rc != LDAP_SUCCESS) {
-        ldap_controls_free(response_controls);
-        co_return incomplete(done.text);
-      }
-      ++outcome.pages;
-      LDAPControl* response =
-          ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, response_controls, nullptr);
-      berval next{0, nullptr};
-      ber_int_t estimate = 0;
-      int pr = response ? ldap_parse_pageresponse_control(ld, response, &estimate, &next)
-                        : LDAP_CONTROL_NOT_FOUND;
-      ldap_controls_free(response_controls);
-      if (pr != LDAP_SUCCESS) {
-        co_return incomplete("the server did not return a paged-results control");
-      }
-      if (next.bv_len == 0) {
-        ber_memfree(next.bv_val);
-        outcome.complete = true;
-        co_return outcome;
-      }
-      cookie.reset(ber_bvdup(&next));
-      ber_memfree(next.bv_val);
-      break;  // next page
+      message.reset();
     }
+    held.clear();
+    held_bytes = 0;
+    return st;
+  };
+  // An incomplete page still hands on what it read, as a complete one would.
+  auto end_incomplete = [&](std::string reason) -> Result<SearchOutcome> {
+    if (Status st = hand_on_held(); !st.ok()) return st;
+    return incomplete(std::move(reason));
+  };
+
+  // A page that could not be asked for: a control syncd could not build is
+  // an error of its own; a DC refusing or gone leaves the search incomplete.
+  auto not_started = [&](const Status& why) -> Result<SearchOutcome> {
+    if (why.code() == Status::Code::kInternal) return why;
+    return incomplete(why.message());
+  };
+
+  Result<int> msgid = start_page();
+  if (!msgid.ok()) co_return not_started(msgid.status());
+  for (;;) {
+    Result<MessagePtr> msg = co_await impl_->NextMessage(*msgid);
+    if (!msg.ok()) co_return end_incomplete(msg.status().message());
+    int type = ldap_msgtype(msg->get());
+    if (type == LDAP_RES_SEARCH_ENTRY) {
+      held_bytes += EntryMessageBytes(ld, msg->get());
+      held.push_back(std::move(*msg));
+      if (held_bytes < request.read_ahead_bytes) continue;
+      if (Status st = hand_on_held(); !st.ok()) {
+        ldap_abandon_ext(ld, *msgid, nullptr, nullptr);
+        co_return st;
+      }
+      continue;
+    }
+    if (type != LDAP_RES_SEARCH_RESULT) continue;  // references, intermediates
+
+    LDAPControl** response_controls = nullptr;
+    SearchDone done = ParseDone(ld, msg->get(), &response_controls);
+    if (done.rc != LDAP_SUCCESS) {
+      ldap_controls_free(response_controls);
+      co_return end_incomplete(done.text);
+    }
+    ++outcome.pages;
+    LDAPControl* response =
+        ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, response_controls, nullptr);
+    berval next{0, nullptr};
+    ber_int_t estimate = 0;
+    int pr = response ? ldap_parse_pageresponse_control(ld, response, &estimate, &next)
+                      : LDAP_CONTROL_NOT_FOUND;
+    ldap_controls_free(response_controls);
+    if (pr != LDAP_SUCCESS) {
+      co_return end_incomplete("the server did not return a paged-results control");
+    }
+    if (next.bv_len == 0) {
+      ber_memfree(next.bv_val);
+      if (Status st = hand_on_held(); !st.ok()) co_return st;
+      outcome.complete = true;
+      co_return outcome;
+    }
+    cookie.reset(ber_bvdup(&next));
+    ber_memfree(next.bv_val);
+    msgid = start_page();  // before handing on this page: see `held`
+    if (Status st = hand_on_held(); !st.ok()) {
+      if (msgid.ok()) ldap_abandon_ext(ld, *msgid, nullptr, nullptr);
+      co_return st;
+    }
+    if (!msgid.ok()) co_return not_started(msgid.status());
   }
 }
 

@@ -5,6 +5,7 @@
 #ifndef SYNCD_LDAP_DIRECTORY_H_
 #define SYNCD_LDAP_DIRECTORY_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -27,6 +28,10 @@ struct SearchRequest {
   int page_size = 500;        // paged searches only
   bool extended_dn = true;    // DN values as "<GUID=..>;<SID=..>;dn"
   bool show_deleted = false;  // include tombstones (Show-Deleted control)
+  // Paged searches: how much of a page (its encoded entries) may wait for the
+  // page's end, so that the next page is asked for before the handler runs;
+  // past it, entries are handed on as they arrive.
+  size_t read_ahead_bytes = size_t{4} << 20;
 };
 
 // How a paged search ended. complete is true only if every page ended with
