@@ -36,7 +36,6 @@
 #   BENCH_BACKEND=mdb    sam.ldb store of a new DC (TESTDC_BACKEND): mdb (default) or tdb
 #   BENCH_HEAPTRACK=1    also the run under heaptrack (slow: ~10 times the wall time)
 #   BENCH_SYNCD=PATH     this syncd binary instead of building build/syncd/syncd
-#   BENCH_EXTDN=1        each round also times the baseline with the Extended-DN control
 #                        (flag 1) that syncd's full read sends: the DC's cost of naming
 #                        every member by GUID and SID, which the plain baseline does not
 #                        pay. Reported beside the goal's ratio, not instead of it.
@@ -91,16 +90,7 @@ baseline() {
   bench_ldapsearch -E pr=500/noprompt -b "$people" '(&(objectCategory=person)(objectClass=user))' $user_attrs &&
     bench_ldapsearch -E pr=500/noprompt -b "$group_ou" '(objectClass=group)' $group_attrs
 }
-# The same searches with syncd's Extended-DN control (1.2.840.113556.1.4.529, value
-# SEQUENCE { INTEGER 1 }: member values as "<GUID=..>;<SID=..>;dn").
-baseline_extdn() {
-  # shellcheck disable=SC2086  # the attribute lists split into arguments
-  bench_ldapsearch -E pr=500/noprompt -E 1.2.840.113556.1.4.529=::MAMCAQE= -b "$people" \
-    '(&(objectCategory=person)(objectClass=user))' $user_attrs &&
-    bench_ldapsearch -E pr=500/noprompt -E 1.2.840.113556.1.4.529=::MAMCAQE= -b "$group_ou" \
-      '(objectClass=group)' $group_attrs
-}
-export -f baseline baseline_extdn bench_ldapsearch
+export -f baseline bench_ldapsearch
 export user_attrs group_attrs
 
 # from_empty DIR TIMES LOG syncd-args...: syncd -v ARGS against a new state and store in
@@ -210,8 +200,6 @@ bench_one() {
   rm -f "$work"/*.times "$work"/*.phases
   for r in $(seq "$rounds"); do
     bench_timed "$work/ldapsearch.times" "$logs/ldapsearch-$r" bash -c baseline
-    [ "${BENCH_EXTDN:-0}" != 1 ] ||
-      bench_timed "$work/extdn.times" "$logs/extdn-$r" bash -c baseline_extdn
     from_empty "$work/run-once" "$work/once.times" "$logs/once-$r" --once
     in_place "$work/run-once" "$work/full.times" "$logs/full-$r" --once --full
     from_empty "$work/run-dry" "$work/dry.times" "$logs/dry-$r" --dry-run --json
@@ -248,13 +236,6 @@ bench_one() {
     "$dry_wall" "$(mb "$dry_rss")" "$(mb "$dry_rss_max")" "$(mb "$((json_bytes / 1024))")"
   printf '    phases, ms (RSS at the end): %s\n' "$(phase_medians "$work/dry.times.phases")"
   printf '  ratio syncd/ldapsearch: %s (goal <= 1.2)\n' "$(ratio "$once_wall" "$ls_wall")"
-  if [ "${BENCH_EXTDN:-0}" = 1 ]; then
-    local extdn_wall
-    extdn_wall=$(median_of "$work/extdn.times" 1)
-    printf '  ldapsearch with the Extended-DN control       wall %8.3f s: syncd --once/it %s, --dry-run --json/it %s [%s]\n' \
-      "$extdn_wall" "$(ratio "$once_wall" "$extdn_wall")" "$(ratio "$dry_wall" "$extdn_wall")" \
-      "$(paste -sd, "$work/extdn.times")"
-  fi
   printf '  all rounds (wall s, RSS KiB, exit): ldapsearch [%s] syncd --once [%s] --full [%s] dry run [%s]\n' \
     "$(paste -sd, "$work/ldapsearch.times")" "$(paste -sd, "$work/once.times")" \
     "$(paste -sd, "$work/full.times")" "$(paste -sd, "$work/dry.times")"
