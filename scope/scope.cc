@@ -9,6 +9,7 @@
 #include <set>
 #include <stdexcept>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <openssl/evp.h>
 
@@ -163,6 +164,9 @@ struct Evaluator::Graph {
   // Members not known yet when their group was added: resolved by Finish().
   std::vector<std::pair<uint32_t, std::string>> pending_dns;  // normalized
   std::vector<std::pair<uint32_t, GuidKey>> pending_guids;
+  // DNs of entries read but not taken (excluded, or without a valid
+  // objectGUID): a member named by one of them is accounted for.
+  std::unordered_set<DnDigest, DnDigestHash> passed_over;
   std::vector<bool> scope_group_found;  // per config.groups
   std::vector<uint32_t> scope_groups;   // ids of the groups that matched
   ScopeResult result;
@@ -216,10 +220,14 @@ struct Evaluator::Graph {
     auto guid = GuidKey::Of(entry.First("objectguid"));
     if (!guid) {
       result.warnings.push_back(entry.dn + ": skipped, no valid objectGUID");
+      passed_over.insert(dn_digester.Of(ldap::NormalizeDn(entry.dn)));
       return;
     }
     if (by_guid.Find(*guid)) return;  // read twice through overlapping bases
-    if (IsExcluded(config, entry)) return;
+    if (IsExcluded(config, entry)) {
+      passed_over.insert(dn_digester.Of(ldap::NormalizeDn(entry.dn)));
+      return;
+    }
     const auto id = static_cast<uint32_t>(candidates.size());
     Candidate& c = candidates.emplace_back();
     c.guid = *guid;
@@ -252,6 +260,35 @@ struct Evaluator::Graph {
         if (added) primary_sids.push_back(*group_sid);
         c.primary_group = at->second;
       }
+    }
+  }
+
+  std::vector<std::string> GroupsWithUnexplainedMembers() {
+    auto under = [](const std::string& dn, const std::vector<std::string>& bases) {
+      return std::any_of(bases.begin(), bases.end(),
+                         [&dn](const std::string& base) { return ldap::DnIsWithin(dn, base); });
+    };
+    std::vector<uint32_t> groups;
+    for (const auto& [group, dn] : pending_dns) {
+      if (!groups.empty() && groups.back() == group) continue;
+      if (FindByDn(dn) || passed_over.contains(dn_digester.Of(dn))) continue;
+      if (under(dn, config.user_bases) || under(dn, config.group_bases)) groups.push_back(group);
+    }
+    std::sort(groups.begin(), groups.end());
+    groups.erase(std::unique(groups.begin(), groups.end()), groups.end());
+    std::vector<std::string> guids;
+    guids.reserve(groups.size());
+    for (uint32_t group : groups) guids.push_back(candidates[group].guid.str());
+    return guids;
+  }
+
+  void AddMembers(const ldap::Entry& entry) {
+    auto guid = GuidKey::Of(entry.First("objectguid"));
+    if (!guid) return;
+    auto id = by_guid.Find(*guid);
+    if (!id || candidates[*id].kind != ObjectKind::kGroup) return;
+    if (const auto* members = entry.Find("member")) {
+      for (const auto& value : *members) AddMember(*id, value);
     }
   }
 
@@ -324,6 +361,7 @@ struct Evaluator::Graph {
     ReleaseMemory(&group_by_sid);
     ReleaseMemory(&primary_sids);
     ReleaseMemory(&primary_sid_index);
+    ReleaseMemory(&passed_over);
     for (auto& [id, warnings] : mapping_warnings) {
       if (!selected[id]) continue;
       result.warnings.insert(result.warnings.end(), std::make_move_iterator(warnings.begin()),
@@ -374,6 +412,12 @@ Evaluator::Evaluator(ScopeConfig config, AttributeMapping mapping, InScope in_sc
 Evaluator::~Evaluator() = default;
 
 void Evaluator::Add(const ldap::Entry& entry, ObjectKind kind) { graph_->Add(entry, kind); }
+
+std::vector<std::string> Evaluator::GroupsWithUnexplainedMembers() {
+  return graph_->GroupsWithUnexplainedMembers();
+}
+
+void Evaluator::AddMembers(const ldap::Entry& group) { graph_->AddMembers(group); }
 
 ScopeResult Evaluator::Finish() { return graph_->Finish(); }
 

@@ -140,7 +140,16 @@ class Evaluator {
 
   void Add(const ldap::Entry& entry, ObjectKind kind);
 
-  // The result; call once, after the last Add().
+  // Raw GUIDs of the groups that name a member by a DN under one of the
+  // scope's bases that no entry added so far had (nor an excluded one): a
+  // member renamed or moved during the read, or one the filter leaves out.
+  // Call after the last Add(); AddMembers() can then resolve them by GUID.
+  std::vector<std::string> GroupsWithUnexplainedMembers();
+  // More member values of a group added before (found by its objectGUID;
+  // others are ignored): as extended DNs, they resolve by GUID.
+  void AddMembers(const ldap::Entry& group);
+
+  // The result; call once, after the last Add() or AddMembers().
   ScopeResult Finish();
 
  private:

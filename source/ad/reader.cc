@@ -1,5 +1,6 @@
 #include "source/ad/reader.h"
 
+#include <algorithm>
 #include <charconv>
 #include <set>
 #include <unordered_map>
@@ -130,6 +131,46 @@ asio::awaitable<Result<ReadSnapshot>> ReadDirectory(ldap::Directory& directory,
     evaluator.Add(group, ObjectKind::kGroup);
   }
   ReleaseMemory(&ranged);
+
+  // A member renamed or moved while the read went on is named in its group
+  // by a DN the read did not see (the new one, or the old one, whichever its
+  // own entry was not read under) and its membership would be dropped: a
+  // complete read would remove it. Groups naming such a DN under a scope
+  // base are read again by GUID with Extended-DN, where members resolve by
+  // GUID. A member the filter leaves out still resolves to nothing; the
+  // groups holding one are read twice on every full read.
+  const std::vector<std::string> unexplained = evaluator.GroupsWithUnexplainedMembers();
+  if (!unexplained.empty()) {
+    Log(LogLevel::kDebug, "reading the members of " + std::to_string(unexplained.size()) +
+                              " groups again by GUID: they name DNs under the scope's bases "
+                              "that the read did not see");
+  }
+  for (size_t at = 0; at < unexplained.size(); at += kGuidsPerSearch) {
+    const auto begin = unexplained.begin() + static_cast<ptrdiff_t>(at);
+    const auto end = unexplained.begin() +
+                     static_cast<ptrdiff_t>(std::min(unexplained.size(), at + kGuidsPerSearch));
+    ldap::SearchRequest request = ScopeSearch(config, ObjectKind::kGroup, first_window);
+    request.filter = "(&" + request.filter + GuidFilter(begin, end) + ")";
+    request.attributes = {"objectGUID", first_window.FirstRequest()};
+    request.extended_dn = true;
+    for (const auto& base : config.scope.group_bases) {
+      request.base = base;
+      std::string incomplete;
+      auto groups = co_await Collect(directory, request, stats, &incomplete);
+      if (!groups.ok()) co_return groups.status();
+      if (!incomplete.empty()) mark_incomplete(incomplete);
+      for (auto& group : *groups) {
+        Status st = co_await ldap::CompleteRangedAttribute(group, "member",
+                                                           config.source.range_step, fetch);
+        if (!st.ok()) {
+          mark_incomplete(group.dn + ": member: " + st.message());
+          continue;
+        }
+        evaluator.AddMembers(group);
+      }
+    }
+  }
+
   PhaseTimer scope_timer;
   snapshot.desired = evaluator.Finish();
   Log(LogLevel::kDebug, "scope evaluated in " + scope_timer.Elapsed());

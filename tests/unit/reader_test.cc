@@ -1,6 +1,8 @@
 // ReadChangedObjects against replayed server answers: the incremental re-read
 // of what a change feed named, truncated member ranges included (Samba never
-// truncates, so this path is covered from data).
+// truncates, so this path is covered from data); and ReadDirectory's second
+// read of groups naming members it did not see (a move during the read,
+// which no test can time against a real DC).
 #include "source/ad/reader.h"
 
 #include <gtest/gtest.h>
@@ -395,6 +397,128 @@ TEST(ReadChangedObjects, RangedMemberOfIsReadToTheEnd) {
     groups.insert(RawGuid("b16a0c5e-4d2f-4a8e-9c31-a11057aff1" + std::to_string(10 + i)));
   }
   EXPECT_EQ(read->member_of.at(user), groups);
+}
+
+// A full read of one group (Staff) and the users Ann, Cy and an excluded
+// one; Staff names Ann by her DN after a move that happened between the
+// users' page and the groups' page, Cy and the excluded user as read, a
+// printer the user filter leaves out, and an account outside every base.
+class FullReadMembersTest : public ::testing::Test {
+ protected:
+  static constexpr char kAnn[] = "0e5b0a6c-1111-4c4e-9d59-0a1b2c3d4e01";
+  static constexpr char kCy[] = "0e5b0a6c-2222-4c4e-9d59-0a1b2c3d4e02";
+  static constexpr char kExcluded[] = "0e5b0a6c-3333-4c4e-9d59-0a1b2c3d4e03";
+  static constexpr char kPrinter[] = "0e5b0a6c-4444-4c4e-9d59-0a1b2c3d4e04";
+  static constexpr char kFar[] = "0e5b0a6c-5555-4c4e-9d59-0a1b2c3d4e05";
+  static constexpr char kStaff[] = "0e5b0a6c-6666-4c4e-9d59-0a1b2c3d4e06";
+
+  static std::string User(const std::string& cn, const std::string& ou, const char* guid) {
+    return R"({"dn": "CN=)" + cn + "," + ou + R"(", "attributes": {"objectGUID": ["guid:)" + guid +
+           R"("], "sAMAccountName": [")" + AsciiLower(cn) + R"("], "name": [")" + cn + R"("]}})";
+  }
+  static std::string ExtendedDn(const char* guid, const std::string& dn) {
+    return "<GUID=" + std::string(guid) + ">;" + dn;
+  }
+  // Staff with `members`, as a JSON entry.
+  static std::string Staff(const std::vector<std::string>& members) {
+    std::string values;
+    for (const auto& m : members) values += (values.empty() ? "\"" : ", \"") + m + "\"";
+    return std::string(R"({"dn": "CN=Staff,)") + kGroups +
+           R"(", "attributes": {"objectGUID": ["guid:)" + kStaff +
+           R"("], "sAMAccountName": ["staff"], "name": ["Staff"], "member": [)" + values + "]}}";
+  }
+
+  void Load(const std::vector<std::string>& staff_members, const std::string& reread_answer) {
+    const std::string people = kPeople;
+    const std::string recording =
+        R"({"paged": [)" + reread_answer + R"({"base": ")" + people +
+        R"(", "filter_has": ["objectClass=user"], "entries": [)" + User("Ann", people, kAnn) +
+        ", " + User("Cy", people, kCy) + ", " + User("Excluded", people, kExcluded) +
+        R"(]}, {"base": ")" + kGroups + R"(", "filter_has": ["objectClass=group"], "entries": [)" +
+        Staff(staff_members) + "]}]}";
+    directory_.Load(boost::json::parse(recording).as_object());
+  }
+
+  ReadSnapshot Read() {
+    Settings config = TestConfig();
+    config.scope.exclude = {"excluded"};
+    auto read = RunAwaitable(ReadDirectory(directory_, config, &stats_));
+    EXPECT_TRUE(read.ok()) << read.status().ToString();
+    return read.ok() ? std::move(read).value() : ReadSnapshot{};
+  }
+
+  std::set<std::string> StaffMembers(const ReadSnapshot& snapshot) const {
+    std::set<std::string> members;
+    for (const auto& m : snapshot.desired.memberships) {
+      EXPECT_EQ(m.group_guid, RawGuid(kStaff));
+      members.insert(m.member_guid.str());
+    }
+    return members;
+  }
+
+  std::vector<ldap::SearchRequest> Rereads() const {
+    std::vector<ldap::SearchRequest> out;
+    for (const auto& r : directory_.paged_requests) {
+      if (r.extended_dn) out.push_back(r);
+    }
+    return out;
+  }
+
+  ReplayDirectory directory_;
+  ReadStats stats_;
+};
+
+// Regression (issue 13): the full read resolves member DNs against the DNs it
+// read, and dropped one it had not seen: a member moved between its page and
+// its group's page lost the membership, which the complete read then removed
+// from the store until the group next changed.
+TEST_F(FullReadMembersTest, MemberMovedDuringTheReadIsFoundByGuidInASecondRead) {
+  const std::string ann_moved = "CN=Ann,OU=East," + std::string(kPeople);
+  const std::string cy = "CN=Cy," + std::string(kPeople);
+  const std::string printer = "CN=Printer," + std::string(kPeople);
+  const std::string far = "CN=Far,OU=Elsewhere," + std::string(kNc);
+  Load({ann_moved, cy, printer, far},
+       R"({"base": ")" + std::string(kGroups) + R"(", "filter_has_guids": [")" + kStaff +
+           R"("], "entries": [)" +
+           Staff({ExtendedDn(kAnn, ann_moved), ExtendedDn(kCy, cy), ExtendedDn(kPrinter, printer),
+                  ExtendedDn(kFar, far)}) +
+           "]}, ");
+  const ReadSnapshot snapshot = Read();
+  EXPECT_TRUE(snapshot.complete) << snapshot.incomplete_reason;
+  EXPECT_EQ(StaffMembers(snapshot), (std::set<std::string>{RawGuid(kAnn), RawGuid(kCy)}));
+  const auto rereads = Rereads();
+  ASSERT_EQ(rereads.size(), 1u);
+  EXPECT_EQ(rereads[0].base, kGroups);
+  EXPECT_NE(rereads[0].filter.find(ldap::EscapeFilterBytes(RawGuid(kStaff))), std::string::npos);
+  EXPECT_NE(rereads[0].filter.find("objectClass=group"), std::string::npos)
+      << "the second read keeps the group filter: " << rereads[0].filter;
+}
+
+// Members that were read, excluded, or lie outside every base explain
+// themselves: no second read.
+TEST_F(FullReadMembersTest, NoSecondReadWhenEveryMemberUnderTheBasesWasRead) {
+  const std::string cy = "CN=Cy," + std::string(kPeople);
+  const std::string excluded = "CN=Excluded," + std::string(kPeople);
+  const std::string far = "CN=Far,OU=Elsewhere," + std::string(kNc);
+  Load({cy, excluded, far}, "");
+  const ReadSnapshot snapshot = Read();
+  EXPECT_TRUE(snapshot.complete) << snapshot.incomplete_reason;
+  EXPECT_EQ(StaffMembers(snapshot), (std::set<std::string>{RawGuid(kCy)}));
+  EXPECT_TRUE(Rereads().empty());
+  EXPECT_EQ(directory_.paged_requests.size(), 2u);
+}
+
+// The second read failing leaves the read incomplete (no deletion follows).
+TEST_F(FullReadMembersTest, AnIncompleteSecondReadLeavesTheReadIncomplete) {
+  const std::string ann_moved = "CN=Ann,OU=East," + std::string(kPeople);
+  Load(
+      {ann_moved},
+      R"({"base": ")" + std::string(kGroups) + R"(", "filter_has_guids": [")" + kStaff +
+          R"("], "complete": false, "incomplete_reason": "time limit exceeded", "entries": []}, )");
+  const ReadSnapshot snapshot = Read();
+  EXPECT_FALSE(snapshot.complete);
+  EXPECT_NE(snapshot.incomplete_reason.find("time limit exceeded"), std::string::npos)
+      << snapshot.incomplete_reason;
 }
 
 }  // namespace
