@@ -80,8 +80,9 @@ class Directory {
   using EntryHandler = std::function<Status(Entry&&)>;
   virtual ~Directory() = default;
 
-  // Paged search; hands each entry to `on_entry` as it arrives (a non-ok
-  // Status from it aborts the search and is returned).
+  // Paged search; hands each entry to `on_entry` in the server's order (a
+  // non-ok Status from it aborts the search and is returned). A page's
+  // entries may wait for the page's end (SearchRequest::read_ahead_bytes).
   virtual boost::asio::awaitable<Result<SearchOutcome>> PagedSearch(
       const SearchRequest& request, const EntryHandler& on_entry) = 0;
 

@@ -282,13 +282,21 @@ struct Evaluator::Graph {
     return guids;
   }
 
+  // After the last Add(): a member named by GUID is either read or not in
+  // scope. The edges go only into the list (Finish removes repeats): what
+  // the first read resolved was offered to InScope.member then, and what it
+  // did not resolve is applied with the rest of the plan.
   void AddMembers(const ldap::Entry& entry) {
     auto guid = GuidKey::Of(entry.First("objectguid"));
     if (!guid) return;
     auto id = by_guid.Find(*guid);
     if (!id || candidates[*id].kind != ObjectKind::kGroup) return;
-    if (const auto* members = entry.Find("member")) {
-      for (const auto& value : *members) AddMember(*id, value);
+    const auto* members = entry.Find("member");
+    if (members == nullptr) return;
+    for (const auto& value : *members) {
+      auto member = GuidKey::Of(ldap::ParseExtendedDn(value).guid);
+      if (!member) continue;  // a plain DN says nothing the first read did not
+      if (auto found = by_guid.Find(*member)) edges.emplace_back(*id, *found);
     }
   }
 

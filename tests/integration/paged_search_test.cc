@@ -150,19 +150,22 @@ TEST(PagedSearch, AsksForTheNextPageBeforeHandingOnThisOne) {
   EXPECT_TRUE(page_two_arrived_during_page_one);
 }
 
-// Past read_ahead_bytes a page is handed on as it arrives, so a page of huge
-// groups is never held whole; with no read-ahead at all the next page is
-// asked for only after the handler has seen this one.
+// Past read_ahead_bytes what a page holds is handed on at once, so a page of
+// huge groups is never held whole. With room for two entries of ~1.1 KB
+// (3,000 bytes), entries 1-3, 4-6 and 7-9 are handed on as the third of each
+// arrives: while the handler works on entry 9, page 1's done message has not
+// been read, so page 2 has not been asked for. (An estimate of 0 bytes an
+// entry would hold the page whole and ask for page 2 first.)
 TEST(PagedSearch, ReadAheadStaysWithinItsBound) {
   FaultProxy proxy(kLdapsPort, FaultProxy::Fault::kNone);
   bool sent_more_during_page_one = true;
   Result<ldap::SearchOutcome> outcome = WithConnection<Result<ldap::SearchOutcome>>(
       proxy, [&](ldap::Connection& c) -> boost::asio::awaitable<Result<ldap::SearchOutcome>> {
         ldap::SearchRequest request = UsersRequest();
-        request.read_ahead_bytes = 0;
+        request.read_ahead_bytes = 3 * kDescriptionBytes;
         int handed = 0;
         co_return co_await c.PagedSearch(request, [&](ldap::Entry&&) {
-          if (++handed == kPageSize) {
+          if (++handed == kPageSize - 1) {
             sent_more_during_page_one =
                 DcSendsMore(proxy, proxy.BytesToClient(), kDescriptionBytes * kPageSize / 2,
                             std::chrono::seconds(2));
@@ -177,8 +180,8 @@ TEST(PagedSearch, ReadAheadStaysWithinItsBound) {
 }
 
 // A handler's error ends the search with that error although the next page
-// was already asked for; the connection then serves the next search whole
-// (the abandoned page's late answer is not taken for it).
+// was already asked for (and is abandoned); the connection then serves the
+// next search whole.
 TEST(PagedSearch, AHandlerErrorEndsTheSearchAndTheConnectionStaysUsable) {
   FaultProxy proxy(kLdapsPort, FaultProxy::Fault::kNone);
   struct Runs {

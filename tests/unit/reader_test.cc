@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ldap/codec.h"
@@ -442,7 +443,11 @@ class FullReadMembersTest : public ::testing::Test {
   ReadSnapshot Read() {
     Settings config = TestConfig();
     config.scope.exclude = {"excluded"};
-    auto read = RunAwaitable(ReadDirectory(directory_, config, &stats_));
+    scope::Evaluator::InScope in_scope;
+    in_scope.member = [this](const ObjectRef& group, const ObjectRef& member) {
+      offered_.push_back({group->guid, member->guid});
+    };
+    auto read = RunAwaitable(ReadDirectory(directory_, config, &stats_, in_scope));
     EXPECT_TRUE(read.ok()) << read.status().ToString();
     return read.ok() ? std::move(read).value() : ReadSnapshot{};
   }
@@ -466,6 +471,8 @@ class FullReadMembersTest : public ::testing::Test {
 
   ReplayDirectory directory_;
   ReadStats stats_;
+  // The edges the scope offered while the read went on (InScope.member).
+  std::vector<std::pair<std::string, std::string>> offered_;
 };
 
 // Regression (issue 13): the full read resolves member DNs against the DNs it
@@ -492,6 +499,10 @@ TEST_F(FullReadMembersTest, MemberMovedDuringTheReadIsFoundByGuidInASecondRead) 
   EXPECT_NE(rereads[0].filter.find(ldap::EscapeFilterBytes(RawGuid(kStaff))), std::string::npos);
   EXPECT_NE(rereads[0].filter.find("objectClass=group"), std::string::npos)
       << "the second read keeps the group filter: " << rereads[0].filter;
+  // Cy was offered as the first read resolved her; the second read found her
+  // again, and must not offer her twice.
+  EXPECT_EQ(offered_,
+            (std::vector<std::pair<std::string, std::string>>{{RawGuid(kStaff), RawGuid(kCy)}}));
 }
 
 // Members that were read, excluded, or lie outside every base explain
