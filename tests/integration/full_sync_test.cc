@@ -197,6 +197,30 @@ TEST(FullSync, AttributeChangeRenameAndMoveUpdateInPlace) {
   EXPECT_EQ(run.StoreObjects("users").at(guid), "ren.user@corp.example.com");
 }
 
+// A group that names a member the user filter leaves out (a computer in the
+// same OU) is read a second time, by GUID with Extended-DN, against the real
+// DC: its other members stay, the computer stays out, and the next run finds
+// nothing to do.
+TEST(FullSync, GroupNamingAMemberTheFilterLeavesOutIsReadAgainByGuid) {
+  TestDc& dc = TestDc::Get();
+  const std::string ou = dc.FreshOu("T-Reread");
+  dc.AddUser(ou, "Rr User", "rr.user");
+  dc.Modify("dn: CN=RRPC," + ou +
+            "\nchangetype: add\nobjectClass: computer\nsAMAccountName: RRPC$\n"
+            "userAccountControl: 4096\n");
+  dc.Modify("dn: CN=Rr Group," + ou +
+            "\nchangetype: add\nobjectClass: group\nsAMAccountName: rrgroup\nmember: CN=Rr User," +
+            ou + "\nmember: CN=RRPC," + ou + "\n");
+  SyncdRun run(OuScope(ou));
+  CommandResult first = run.Syncd("--once -v");
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_NE(first.err.find("reading the members of 1 groups again by GUID"), std::string::npos)
+      << first.err;
+  EXPECT_EQ(run.StoreMembers("Rr Group"), (std::set<std::string>{GuidOf("CN=Rr User," + ou)}));
+  auto plan = ParsePlan(run.DryRunJson());
+  EXPECT_EQ(plan.at("operations").as_array().size(), 0u);
+}
+
 TEST(FullSync, MoveOutOfScopeAndDeleteRemove) {
   TestDc& dc = TestDc::Get();
   const std::string ou = dc.FreshOu("T-Remove");
