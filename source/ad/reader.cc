@@ -32,16 +32,6 @@ ldap::RangeFetch RangeFetcher(ldap::Directory& directory, ReadStats* stats) {
       };
 }
 
-// "(|(objectGUID=\..)(objectGUID=\..))" for a slice of raw GUIDs.
-std::string GuidFilter(std::vector<std::string>::const_iterator begin,
-                       std::vector<std::string>::const_iterator end) {
-  std::string filter = "(|";
-  for (auto it = begin; it != end; ++it) {
-    filter += "(objectGUID=" + ldap::EscapeFilterBytes(*it) + ")";
-  }
-  return filter + ")";
-}
-
 // The search for `kind` under the configured filter: the mapped attributes,
 // with `member` asked for as `first_window` does.
 ldap::SearchRequest ScopeSearch(const Settings& config, ObjectKind kind,
@@ -60,6 +50,21 @@ ldap::SearchRequest ScopeSearch(const Settings& config, ObjectKind kind,
 
 // GUIDs per filter: long enough to batch, short enough for any DC's limits.
 constexpr size_t kGuidsPerSearch = 200;
+
+// "(|(objectGUID=\..)(objectGUID=\..))" for each run of kGuidsPerSearch of
+// `guids` (raw), in order.
+std::vector<std::string> GuidFilters(const std::vector<std::string>& guids) {
+  std::vector<std::string> filters;
+  for (size_t at = 0; at < guids.size(); at += kGuidsPerSearch) {
+    const size_t end = std::min(guids.size(), at + kGuidsPerSearch);
+    std::string filter = "(|";
+    for (size_t i = at; i < end; ++i) {
+      filter += "(objectGUID=" + ldap::EscapeFilterBytes(guids[i]) + ")";
+    }
+    filters.push_back(filter + ")");
+  }
+  return filters;
+}
 
 // A paged search collecting every entry, or the reason it was incomplete.
 asio::awaitable<Result<std::vector<ldap::Entry>>> Collect(ldap::Directory& directory,
@@ -145,12 +150,9 @@ asio::awaitable<Result<ReadSnapshot>> ReadDirectory(ldap::Directory& directory,
                               " groups again by GUID: they name DNs under the scope's bases "
                               "that the read did not see");
   }
-  for (size_t at = 0; at < unexplained.size(); at += kGuidsPerSearch) {
-    const auto begin = unexplained.begin() + static_cast<ptrdiff_t>(at);
-    const auto end = unexplained.begin() +
-                     static_cast<ptrdiff_t>(std::min(unexplained.size(), at + kGuidsPerSearch));
+  for (const std::string& any_of : GuidFilters(unexplained)) {
     ldap::SearchRequest request = ScopeSearch(config, ObjectKind::kGroup, first_window);
-    request.filter = "(&" + request.filter + GuidFilter(begin, end) + ")";
+    request.filter = "(&" + request.filter + any_of + ")";
     request.attributes = {"objectGUID", first_window.FirstRequest()};
     request.extended_dn = true;
     for (const auto& base : config.scope.group_bases) {
@@ -194,10 +196,7 @@ asio::awaitable<Result<IncrementalRead>> ReadChangedObjects(
   // Current images of `guids` under every base of both kinds, with the
   // configured filters: exactly what a full read would have returned.
   auto reread = [&](const std::vector<std::string>& guids) -> asio::awaitable<Status> {
-    for (size_t at = 0; at < guids.size(); at += kGuidsPerSearch) {
-      const auto end =
-          guids.begin() + static_cast<ptrdiff_t>(std::min(guids.size(), at + kGuidsPerSearch));
-      const std::string any_of = GuidFilter(guids.begin() + static_cast<ptrdiff_t>(at), end);
+    for (const std::string& any_of : GuidFilters(guids)) {
       for (auto kind : {ObjectKind::kUser, ObjectKind::kGroup}) {
         const bool is_user = kind == ObjectKind::kUser;
         ldap::SearchRequest request = ScopeSearch(config, kind, first_window);
@@ -226,16 +225,13 @@ asio::awaitable<Result<IncrementalRead>> ReadChangedObjects(
     if (!found.contains(guid)) unknown.push_back(guid);
   }
   std::vector<std::string> expanded;
-  for (size_t at = 0; at < unknown.size(); at += kGuidsPerSearch) {
+  for (const std::string& any_of : GuidFilters(unknown)) {
     ldap::SearchRequest request;
     request.base = naming_context;
     request.extended_dn = false;
     request.page_size = config.source.page_size;
     request.attributes = {"objectGUID"};
-    const auto end =
-        unknown.begin() + static_cast<ptrdiff_t>(std::min(unknown.size(), at + kGuidsPerSearch));
-    request.filter = "(&(|(objectClass=organizationalUnit)(objectClass=container))" +
-                     GuidFilter(unknown.begin() + static_cast<ptrdiff_t>(at), end) + ")";
+    request.filter = "(&(|(objectClass=organizationalUnit)(objectClass=container))" + any_of + ")";
     auto containers = co_await Collect(directory, request, stats, &incomplete);
     if (!containers.ok()) co_return containers.status();
     for (const auto& container : *containers) {

@@ -123,6 +123,32 @@ TEST(PagedSearch, HandsOnEveryEntryOnceInTheServersOrder) {
   EXPECT_EQ(seen->paged, seen->whole);
 }
 
+// One paged search of the users through a relay, allowed to hold
+// `read_ahead_bytes` of a page; while the handler works on entry `at`,
+// whether the DC sends half a page more within `wait`: page 2, asked for.
+struct PageTwoWatch {
+  Result<ldap::SearchOutcome> outcome;
+  bool page_two_sent = false;
+};
+PageTwoWatch WatchForPageTwo(size_t read_ahead_bytes, int at, std::chrono::seconds wait) {
+  FaultProxy proxy(kLdapsPort, FaultProxy::Fault::kNone);
+  PageTwoWatch watch;
+  watch.outcome = WithConnection<Result<ldap::SearchOutcome>>(
+      proxy, [&](ldap::Connection& c) -> boost::asio::awaitable<Result<ldap::SearchOutcome>> {
+        ldap::SearchRequest request = UsersRequest();
+        request.read_ahead_bytes = read_ahead_bytes;
+        int handed = 0;
+        co_return co_await c.PagedSearch(request, [&](ldap::Entry&&) {
+          if (++handed == at) {
+            watch.page_two_sent =
+                DcSendsMore(proxy, proxy.BytesToClient(), kDescriptionBytes * kPageSize / 2, wait);
+          }
+          return Status::Ok();
+        });
+      });
+  return watch;
+}
+
 // Regression (issue 13): PagedSearch asked for the next page only after the
 // handler had run for the last entry of this one, so the DC sat idle for as
 // long as syncd worked on each page; at 100,000 users that was ~1.7 s of a
@@ -130,24 +156,12 @@ TEST(PagedSearch, HandsOnEveryEntryOnceInTheServersOrder) {
 // must already be sending page 2 (~10 KB; what was still in flight of page 1
 // is its done message, ~100 bytes).
 TEST(PagedSearch, AsksForTheNextPageBeforeHandingOnThisOne) {
-  FaultProxy proxy(kLdapsPort, FaultProxy::Fault::kNone);
-  bool page_two_arrived_during_page_one = false;
-  Result<ldap::SearchOutcome> outcome = WithConnection<Result<ldap::SearchOutcome>>(
-      proxy, [&](ldap::Connection& c) -> boost::asio::awaitable<Result<ldap::SearchOutcome>> {
-        int handed = 0;
-        co_return co_await c.PagedSearch(UsersRequest(), [&](ldap::Entry&&) {
-          if (++handed == kPageSize) {
-            page_two_arrived_during_page_one =
-                DcSendsMore(proxy, proxy.BytesToClient(), kDescriptionBytes * kPageSize / 2,
-                            std::chrono::seconds(20));
-          }
-          return Status::Ok();
-        });
-      });
-  ASSERT_TRUE(outcome.ok()) << outcome.status().message();
-  EXPECT_TRUE(outcome->complete);
-  EXPECT_EQ(outcome->entries, size_t{kUsers});
-  EXPECT_TRUE(page_two_arrived_during_page_one);
+  const PageTwoWatch watch =
+      WatchForPageTwo(ldap::SearchRequest{}.read_ahead_bytes, kPageSize, std::chrono::seconds(20));
+  ASSERT_TRUE(watch.outcome.ok()) << watch.outcome.status().message();
+  EXPECT_TRUE(watch.outcome->complete);
+  EXPECT_EQ(watch.outcome->entries, size_t{kUsers});
+  EXPECT_TRUE(watch.page_two_sent);
 }
 
 // Past read_ahead_bytes what a page holds is handed on at once, so a page of
@@ -157,26 +171,12 @@ TEST(PagedSearch, AsksForTheNextPageBeforeHandingOnThisOne) {
 // been read, so page 2 has not been asked for. (An estimate of 0 bytes an
 // entry would hold the page whole and ask for page 2 first.)
 TEST(PagedSearch, ReadAheadStaysWithinItsBound) {
-  FaultProxy proxy(kLdapsPort, FaultProxy::Fault::kNone);
-  bool sent_more_during_page_one = true;
-  Result<ldap::SearchOutcome> outcome = WithConnection<Result<ldap::SearchOutcome>>(
-      proxy, [&](ldap::Connection& c) -> boost::asio::awaitable<Result<ldap::SearchOutcome>> {
-        ldap::SearchRequest request = UsersRequest();
-        request.read_ahead_bytes = 3 * kDescriptionBytes;
-        int handed = 0;
-        co_return co_await c.PagedSearch(request, [&](ldap::Entry&&) {
-          if (++handed == kPageSize - 1) {
-            sent_more_during_page_one =
-                DcSendsMore(proxy, proxy.BytesToClient(), kDescriptionBytes * kPageSize / 2,
-                            std::chrono::seconds(2));
-          }
-          return Status::Ok();
-        });
-      });
-  ASSERT_TRUE(outcome.ok()) << outcome.status().message();
-  EXPECT_TRUE(outcome->complete);
-  EXPECT_EQ(outcome->entries, size_t{kUsers});
-  EXPECT_FALSE(sent_more_during_page_one);
+  const PageTwoWatch watch =
+      WatchForPageTwo(3 * kDescriptionBytes, kPageSize - 1, std::chrono::seconds(2));
+  ASSERT_TRUE(watch.outcome.ok()) << watch.outcome.status().message();
+  EXPECT_TRUE(watch.outcome->complete);
+  EXPECT_EQ(watch.outcome->entries, size_t{kUsers});
+  EXPECT_FALSE(watch.page_two_sent);
 }
 
 // A handler's error ends the search with that error although the next page
